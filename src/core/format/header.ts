@@ -1,0 +1,59 @@
+// The fixed 32-byte image header (docs/FORMAT.md §Header). It is not signed itself; every field is
+// either a constant or a length that the verifier checks against signed data and the image size.
+import { SihlError } from '../errors.ts';
+import { LIMITS } from '../limits.ts';
+import { ByteReader, ByteWriter } from './bytes.ts';
+
+export const MAGIC = Uint8Array.of(0x53, 0x49, 0x48, 0x4c); // "SIHL"
+export const FORMAT_VERSION = 1;
+export const HEADER_BYTES = 32;
+
+export interface Header {
+  readonly manifestLength: number;
+  readonly delegationLength: number;
+  readonly signatureBlockLength: number;
+  readonly payloadLength: number;
+}
+
+export function encodeHeader(h: Header): Uint8Array {
+  return new ByteWriter()
+    .bytes(MAGIC)
+    .u16(FORMAT_VERSION)
+    .u16(HEADER_BYTES)
+    .u32(h.manifestLength)
+    .u32(h.delegationLength)
+    .u32(h.signatureBlockLength)
+    .u32(0)
+    .u64(h.payloadLength)
+    .finish();
+}
+
+export function imageSize(h: Header): number {
+  return HEADER_BYTES + h.manifestLength + h.delegationLength + h.signatureBlockLength + h.payloadLength;
+}
+
+/** Decodes and bounds every length before any of those bytes are read. */
+export function decodeHeader(bytes: Uint8Array): Header {
+  if (bytes.length < HEADER_BYTES) throw new SihlError('IMAGE_TRUNCATED', `image is shorter than its ${HEADER_BYTES}-byte header`);
+  const r = new ByteReader(bytes.subarray(0, HEADER_BYTES), 'IMAGE_BAD_HEADER', 'header');
+  const magic = r.bytes(4);
+  if (!magic.every((b, i) => b === MAGIC[i])) throw new SihlError('IMAGE_BAD_MAGIC', 'not a sihl image (bad magic)');
+  const version = r.u16();
+  if (version !== FORMAT_VERSION) {
+    throw new SihlError('IMAGE_UNSUPPORTED_VERSION', `image format version ${version}; this sihl reads version ${FORMAT_VERSION}`);
+  }
+  if (r.u16() !== HEADER_BYTES) r.fail(`header length must be ${HEADER_BYTES}`);
+  const manifestLength = r.u32();
+  const delegationLength = r.u32();
+  const signatureBlockLength = r.u32();
+  if (r.u32() !== 0) r.fail('reserved field is not zero');
+  const payloadLength = r.u64();
+  const bound = (what: string, value: number, max: number) => {
+    if (value > max) throw new SihlError('LIMIT_EXCEEDED', `header: ${what} ${value} is above the limit ${max}`);
+  };
+  bound('manifest length', manifestLength, LIMITS.manifestBytes);
+  bound('delegation length', delegationLength, LIMITS.delegationBytes);
+  bound('signature block length', signatureBlockLength, LIMITS.signatureBlockBytes);
+  bound('payload length', payloadLength, LIMITS.compressedBytes + (LIMITS.compressedBytes / LIMITS.chunkBytesMin) * 17);
+  return { manifestLength, delegationLength, signatureBlockLength, payloadLength };
+}

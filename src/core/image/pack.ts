@@ -1,0 +1,285 @@
+// Packing firmware into a sealed image (docs/FORMAT.md): hash, branch-filter and compress the firmware
+// in one streaming pass, cut the compressed stream into chunks and encrypt them with a fresh content
+// key, then write header, manifest, delegation and signatures in front of the payload.
+import { createReadStream } from 'node:fs';
+import { type FileHandle, open, rm, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { naming, SihlError } from '../errors.ts';
+import { temporaryPathFor } from '../fs.ts';
+import { LIMITS } from '../limits.ts';
+import { brotliCompressedSize, brotliCompressor, DEFAULT_WINDOW_LOG, defaultQuality } from '../compress/brotli.ts';
+import { BranchConverter, convertAll } from '../compress/branch-filter.ts';
+import { Sha256 } from '../crypto/hash.ts';
+import { randomBytes, wipe } from '../crypto/sodium.ts';
+import { generateContentKey, StreamEncryptor } from '../crypto/stream.ts';
+import type { SigningKeyPair } from '../crypto/sign.ts';
+import { decodeSignedDelegation } from '../format/delegation.ts';
+import { encodeHeader, HEADER_BYTES } from '../format/header.ts';
+import {
+  type BranchFilter,
+  type CompressionAlgorithm,
+  encodeManifest,
+  expectedPayloadSize,
+  type Manifest,
+  RELEASE_ID_BYTES,
+  streamBinding,
+} from '../format/manifest.ts';
+import { encodeSignatureBlock, signatureBlockSize } from '../format/signatures.ts';
+import { imageMessage } from './read.ts';
+import { checkSigners, signaturesFor } from './sign.ts';
+import { PositionalWriter, writeAtomically } from './write.ts';
+
+export const DEFAULT_CHUNK_BYTES = 16 * 1024;
+const FILTER_SAMPLE_BYTES = 1024 * 1024;
+
+export interface PackOptions {
+  readonly model: string;
+  readonly version: string;
+  readonly securityVersion?: number;
+  /** A signed delegation (root-signed approver keys), carried in the image. */
+  readonly delegation: Uint8Array;
+  /** Approvers who sign right away; others can add theirs with signImage. */
+  readonly signers?: readonly SigningKeyPair[];
+  readonly encrypt: boolean;
+  readonly compression?: CompressionAlgorithm;
+  /** Brotli quality 0..11; by default 11 up to 8 MiB, 9 above. */
+  readonly quality?: number;
+  readonly windowLog?: number;
+  readonly filter?: BranchFilter | 'auto';
+  readonly chunkSize?: number;
+  /** Seconds since the epoch; injected so tests and vectors are reproducible. */
+  readonly now?: () => number;
+  readonly releaseId?: Uint8Array;
+  readonly overwrite?: boolean;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface PackResult {
+  readonly manifest: Manifest;
+  readonly manifestBytes: Uint8Array;
+  /** The content key, for sealing envelopes; null for a signed-only image. Wipe it when done. */
+  readonly contentKey: Uint8Array | null;
+  readonly size: number;
+}
+
+async function readSample(path: string, length: number): Promise<Uint8Array> {
+  const parts: Buffer[] = [];
+  for await (const chunk of createReadStream(path, { start: 0, end: Math.max(0, length - 1) })) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
+/** Picks the branch filter that compresses a sample of the firmware best (a fast quality suffices). */
+export async function chooseFilter(path: string, size: number, windowLog: number): Promise<BranchFilter> {
+  const sample = await readSample(path, Math.min(size, FILTER_SAMPLE_BYTES));
+  let best: BranchFilter = 'none';
+  let bestSize = Number.POSITIVE_INFINITY;
+  for (const filter of ['none', 'thumb', 'arm'] as const) {
+    const packed = brotliCompressedSize(convertAll(sample, filter, 'encode'), 5, windowLog);
+    if (packed < bestSize) [best, bestSize] = [filter, packed];
+  }
+  return best;
+}
+
+function checkOptions(o: PackOptions): void {
+  const chunk = o.chunkSize ?? DEFAULT_CHUNK_BYTES;
+  if (!Number.isInteger(chunk) || chunk < LIMITS.chunkBytesMin || chunk > LIMITS.chunkBytesMax) {
+    throw new SihlError('USAGE', `chunk size must be ${LIMITS.chunkBytesMin}..${LIMITS.chunkBytesMax} bytes`);
+  }
+  const windowLog = o.windowLog ?? DEFAULT_WINDOW_LOG;
+  if (!Number.isInteger(windowLog) || windowLog < LIMITS.windowLogMin || windowLog > LIMITS.windowLogMax) {
+    throw new SihlError('USAGE', `window log must be ${LIMITS.windowLogMin}..${LIMITS.windowLogMax}`);
+  }
+  if (o.quality !== undefined && (!Number.isInteger(o.quality) || o.quality < 0 || o.quality > 11)) {
+    throw new SihlError('USAGE', 'compression level must be 0..11');
+  }
+  const sv = o.securityVersion ?? 0;
+  if (!Number.isInteger(sv) || sv < 0 || sv > 0xffffffff) throw new SihlError('USAGE', 'security version must be 0..4294967295');
+  if (o.releaseId && o.releaseId.length !== RELEASE_ID_BYTES) throw new SihlError('USAGE', 'release id must be 16 bytes');
+}
+
+export async function packImage(input: string, output: string, options: PackOptions): Promise<PackResult> {
+  checkOptions(options);
+  let size: number;
+  try {
+    const info = await stat(input);
+    if (!info.isFile()) throw new SihlError('USAGE', 'firmware is not a regular file');
+    size = info.size;
+  } catch (error) {
+    throw naming(input, error);
+  }
+  if (size === 0) throw new SihlError('USAGE', 'firmware file is empty', { subject: input });
+  if (size > LIMITS.plaintextBytes) {
+    throw new SihlError('LIMIT_EXCEEDED', `firmware is ${size} bytes; the limit is ${LIMITS.plaintextBytes}`, { subject: input });
+  }
+  const signed = decodeSignedDelegation(options.delegation);
+  const signers = options.signers ?? [];
+  checkSigners(signed.delegation, signers, []);
+
+  const compression = options.compression ?? 'brotli';
+  const windowLog = compression === 'brotli' ? (options.windowLog ?? DEFAULT_WINDOW_LOG) : 0;
+  const filter =
+    compression === 'none' ? 'none' : (options.filter ?? 'auto') === 'auto' ? await chooseFilter(input, size, windowLog) : (options.filter as BranchFilter);
+  const quality = options.quality ?? defaultQuality(size);
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_BYTES;
+  const contentKey = options.encrypt ? generateContentKey() : null;
+
+  const encryptor = contentKey ? new StreamEncryptor(contentKey) : null;
+  // Everything in front of the payload has a size known now; only its contents wait for the digests.
+  const base: Manifest = {
+    model: options.model,
+    version: options.version,
+    securityVersion: options.securityVersion ?? 0,
+    releaseId: options.releaseId ?? randomBytes(RELEASE_ID_BYTES),
+    created: Math.floor(options.now ? options.now() : Date.now() / 1000),
+    plaintextSize: size,
+    plaintextDigest: new Uint8Array(32),
+    compression: { algorithm: 'none', windowLog: 0, filter: 'none', compressedSize: size },
+    encryption: encryptor ? { algorithm: 'secretstream', header: encryptor.header } : { algorithm: 'none' },
+    chunkSize,
+    payloadSize: expectedPayloadSize(size, chunkSize, encryptor !== null),
+    payloadDigest: new Uint8Array(32),
+  };
+  const manifestLength = encodeManifest(base).length;
+  const signatureLength = signatureBlockSize(signers.length);
+  const payloadOffset = HEADER_BYTES + manifestLength + options.delegation.length + signatureLength;
+
+  try {
+    return await writeAtomically(output, options.overwrite ?? false, async (handle) => {
+      const writer = new PositionalWriter(handle, payloadOffset);
+      const payloadHash = new Sha256();
+      // Pass 1: hash, filter and compress. A signed-only payload goes straight into the image; an
+      // encrypted one waits in a temporary file, because every chunk is bound to a manifest whose
+      // sizes and plaintext digest are known only at the end of this pass (FORMAT.md §Stream binding).
+      const compressed = encryptor ? await openScratch(output) : undefined;
+      try {
+        const sink = compressed ? new PositionalWriter(compressed.handle, 0) : writer;
+        const pass = await compressPass(input, size, { compression, filter, quality, windowLog }, async (bytes) => {
+          if (!compressed) payloadHash.update(bytes);
+          await sink.write(bytes);
+        }, options.onProgress);
+        await sink.flush();
+        const packed: Manifest['compression'] = { algorithm: compression, windowLog, filter, compressedSize: pass.compressedSize };
+        const payloadSize = expectedPayloadSize(pass.compressedSize, chunkSize, encryptor !== null);
+        let manifest: Manifest = { ...base, plaintextDigest: pass.plaintextDigest, compression: packed, payloadSize };
+        // Pass 2: encrypt the compressed stream in chunks, each bound to the manifest.
+        if (encryptor && compressed) {
+          const binding = streamBinding(encodeManifest(manifest));
+          await encryptPass(compressed.handle, pass.compressedSize, chunkSize, encryptor, binding, async (bytes) => {
+            payloadHash.update(bytes);
+            await writer.write(bytes);
+          });
+          await writer.flush();
+        }
+        manifest = { ...manifest, payloadDigest: payloadHash.digest() };
+        const manifestBytes = encodeManifest(manifest);
+        if (manifestBytes.length !== manifestLength) throw new SihlError('INTERNAL', 'manifest length changed while packing');
+        const signatures = signaturesFor(imageMessage(manifestBytes), signers);
+        const prefix = Buffer.concat([
+          encodeHeader({
+            manifestLength,
+            delegationLength: options.delegation.length,
+            signatureBlockLength: signatureLength,
+            payloadLength: payloadSize,
+          }),
+          manifestBytes,
+          options.delegation,
+          encodeSignatureBlock(signatures),
+        ]);
+        const front = new PositionalWriter(handle, 0);
+        await front.write(prefix);
+        await front.flush();
+        return { manifest, manifestBytes, contentKey: contentKey ? contentKey.slice() : null, size: payloadOffset + payloadSize };
+      } finally {
+        await compressed?.dispose();
+      }
+    });
+  } finally {
+    if (contentKey) wipe(contentKey);
+  }
+}
+
+interface CompressSettings {
+  readonly compression: CompressionAlgorithm;
+  readonly filter: BranchFilter;
+  readonly quality: number;
+  readonly windowLog: number;
+}
+
+/** Reads the firmware once: plaintext digest, branch filter, compression; compressed bytes go to `put`. */
+async function compressPass(
+  input: string,
+  size: number,
+  settings: CompressSettings,
+  put: (bytes: Uint8Array) => Promise<void>,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ plaintextDigest: Uint8Array; compressedSize: number }> {
+  const plainHash = new Sha256();
+  const branch = new BranchConverter(settings.filter, 'encode');
+  let read = 0;
+  let compressedSize = 0;
+  async function* filtered(source: AsyncIterable<Buffer>) {
+    for await (const chunk of source) {
+      plainHash.update(chunk);
+      read += chunk.length;
+      onProgress?.(read, size);
+      yield branch.update(chunk);
+    }
+    yield branch.finish();
+  }
+  async function collect(source: AsyncIterable<Uint8Array>) {
+    for await (const chunk of source) {
+      compressedSize += chunk.length;
+      await put(chunk);
+    }
+  }
+  const source = createReadStream(input, { highWaterMark: 1024 * 1024 });
+  try {
+    if (settings.compression === 'brotli') {
+      await pipeline(source, filtered, brotliCompressor(settings.quality, settings.windowLog, size), collect);
+    } else {
+      await pipeline(source, filtered, collect);
+    }
+  } catch (error) {
+    throw naming(input, error);
+  }
+  if (read !== size) throw new SihlError('IO_ERROR', `firmware changed size while packing (${size} → ${read} bytes)`, { subject: input });
+  return { plaintextDigest: plainHash.digest(), compressedSize };
+}
+
+/** Cuts the compressed stream into chunks; the last one, and only it, is tagged FINAL. */
+async function encryptPass(
+  compressed: FileHandle,
+  compressedSize: number,
+  chunkSize: number,
+  encryptor: StreamEncryptor,
+  binding: Uint8Array,
+  put: (bytes: Uint8Array) => Promise<void>,
+): Promise<void> {
+  const chunks = Math.max(1, Math.ceil(compressedSize / chunkSize));
+  const buffer = new Uint8Array(chunkSize);
+  let offset = 0;
+  for (let i = 0; i < chunks; i++) {
+    const length = Math.min(chunkSize, compressedSize - offset);
+    let filled = 0;
+    while (filled < length) {
+      const { bytesRead } = await compressed.read(buffer, filled, length - filled, offset + filled);
+      if (bytesRead === 0) throw new SihlError('IO_ERROR', 'temporary compressed file ended early');
+      filled += bytesRead;
+    }
+    offset += length;
+    await put(encryptor.push(buffer.subarray(0, length), binding, i === chunks - 1));
+  }
+}
+
+/** A scratch file beside the output, removed afterwards whatever happens. */
+async function openScratch(output: string): Promise<{ handle: FileHandle; dispose: () => Promise<void> }> {
+  const path = temporaryPathFor(output);
+  const handle = await open(path, 'wx+', 0o600);
+  return {
+    handle,
+    dispose: async () => {
+      await handle.close().catch(() => {});
+      await rm(path, { force: true });
+    },
+  };
+}

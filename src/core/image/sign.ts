@@ -1,0 +1,74 @@
+// Approver signatures on an image (docs/FORMAT.md §Signatures). Each approver adds theirs in turn
+// ("two persons need to sign off"); the image is rewritten atomically with the longer signature block.
+import { SihlError } from '../errors.ts';
+import { equalBytes } from '../crypto/hash.ts';
+import { keyIdOf, type SigningKeyPair } from '../crypto/sign.ts';
+import { toHex } from '../format/bytes.ts';
+import type { Delegation } from '../format/delegation.ts';
+import { encodeHeader } from '../format/header.ts';
+import { encodeSignatureBlock, type SignatureEntry, signEntry } from '../format/signatures.ts';
+import { imageMessage, readImage } from './read.ts';
+import { withFileSource } from './source.ts';
+import { PositionalWriter, writeAtomically } from './write.ts';
+
+/**
+ * Refuses a signer whose key the image's delegation does not name (its signature would make the image
+ * invalid), or who already signed.
+ */
+export function checkSigners(
+  delegation: Delegation,
+  signers: readonly SigningKeyPair[],
+  existing: readonly SignatureEntry[],
+): void {
+  const ids = existing.map((e) => e.keyId);
+  for (const signer of signers) {
+    const id = keyIdOf(signer.publicKey);
+    if (!delegation.keys.some((key) => equalBytes(key, signer.publicKey))) {
+      throw new SihlError(
+        'SIGNATURE_UNKNOWN_KEY',
+        `key ${toHex(id).slice(0, 16)}… is not an approver in the image's delegation (version ${delegation.version})`,
+      );
+    }
+    if (ids.some((known) => equalBytes(known, id))) {
+      throw new SihlError('SIGNATURE_DUPLICATE_KEY', `key ${toHex(id).slice(0, 16)}… has already signed this image`);
+    }
+    ids.push(id);
+  }
+}
+
+export function signaturesFor(message: Uint8Array, signers: readonly SigningKeyPair[]): SignatureEntry[] {
+  return signers.map((signer) => signEntry(signer.secretKey, signer.publicKey, message));
+}
+
+export interface SignResult {
+  readonly signatures: number;
+  readonly threshold: number;
+}
+
+/** Adds signatures to the image at `path`, in place (through a temporary file and a rename). */
+export async function signImage(path: string, signers: readonly SigningKeyPair[]): Promise<SignResult> {
+  return withFileSource(path, async (source) => {
+    const image = await readImage(source);
+    checkSigners(image.delegation.delegation, signers, image.signatures);
+    const entries = [...image.signatures, ...signaturesFor(imageMessage(image.manifestBytes), signers)];
+    const block = encodeSignatureBlock(entries);
+    const prefix = Buffer.concat([
+      encodeHeader({ ...image.header, signatureBlockLength: block.length }),
+      image.manifestBytes,
+      image.delegationBytes,
+      block,
+    ]);
+    await writeAtomically(path, true, async (handle) => {
+      const writer = new PositionalWriter(handle, 0);
+      await writer.write(prefix);
+      const step = 1024 * 1024;
+      for (let done = 0; done < image.header.payloadLength; done += step) {
+        await writer.write(
+          await source.read(image.payloadOffset + done, Math.min(step, image.header.payloadLength - done)),
+        );
+      }
+      await writer.flush();
+    });
+    return { signatures: entries.length, threshold: image.delegation.delegation.threshold };
+  });
+}

@@ -1,0 +1,66 @@
+// Verification of a whole image from nothing but the root keys a device pins (docs/FORMAT.md
+// §Verification): delegation by root, manifest by approvers, then the payload digest, in that order,
+// before a single payload byte is decrypted or decompressed.
+import { SihlError } from '../errors.ts';
+import { equalBytes, Sha256 } from '../crypto/hash.ts';
+import { verifyDelegation } from '../format/delegation.ts';
+import type { KeySet } from '../format/signatures.ts';
+import { verifyThreshold } from '../format/signatures.ts';
+import { imageMessage, type ParsedImage, readImage } from './read.ts';
+import type { ByteSource } from './source.ts';
+
+export interface TrustAnchors {
+  /** The pinned root keys and how many must sign a delegation. */
+  readonly root: KeySet;
+  /** Highest delegation version accepted so far (a device's memory); 0 accepts any. */
+  readonly minDelegationVersion?: number;
+}
+
+export interface VerifyOptions {
+  /** Refuse an image for another model. */
+  readonly model?: string;
+  /** Refuse an image whose security version is below this (the anti-rollback counter). */
+  readonly minSecurityVersion?: number;
+}
+
+export interface VerifiedImage extends ParsedImage {
+  /** Key ids of the approvers whose signatures counted. */
+  readonly approvers: readonly Uint8Array[];
+}
+
+const READ_STEP = 1024 * 1024;
+
+export async function verifyImage(
+  source: ByteSource,
+  trust: TrustAnchors,
+  options: VerifyOptions = {},
+): Promise<VerifiedImage> {
+  const image = await readImage(source);
+  const delegation = verifyDelegation(image.delegation, trust.root, trust.minDelegationVersion ?? 0);
+  const approvers = verifyThreshold(imageMessage(image.manifestBytes), image.signatures, delegation, 'image');
+  const { manifest } = image;
+  if (options.model !== undefined && manifest.model !== options.model) {
+    throw new SihlError('MODEL_MISMATCH', `image is for model "${manifest.model}", not "${options.model}"`);
+  }
+  if (options.minSecurityVersion !== undefined && manifest.securityVersion < options.minSecurityVersion) {
+    throw new SihlError(
+      'SECURITY_VERSION_ROLLBACK',
+      `image security version ${manifest.securityVersion} is below the device's ${options.minSecurityVersion}`,
+    );
+  }
+  const digest = await digestRange(source, image.payloadOffset, manifest.payloadSize);
+  if (!equalBytes(digest, manifest.payloadDigest)) {
+    throw new SihlError('PAYLOAD_DIGEST_MISMATCH', 'payload does not match the digest in the signed manifest');
+  }
+  return { ...image, approvers };
+}
+
+export async function digestRange(source: ByteSource, offset: number, length: number): Promise<Uint8Array> {
+  const hash = new Sha256();
+  for (let done = 0; done < length; ) {
+    const step = Math.min(READ_STEP, length - done);
+    hash.update(await source.read(offset + done, step));
+    done += step;
+  }
+  return hash.digest();
+}

@@ -1,0 +1,78 @@
+// Writing images to disk: a temporary file filled at known offsets, flushed, then renamed into place,
+// so a crash or an error never leaves a half-written image under the final name.
+import { type FileHandle, open, rename, rm } from 'node:fs/promises';
+import { naming } from '../errors.ts';
+import { exists, temporaryPathFor } from '../fs.ts';
+import { SihlError } from '../errors.ts';
+
+const BUFFER_BYTES = 1024 * 1024;
+
+/** Collects small writes into 1 MiB positional writes. */
+export class PositionalWriter {
+  readonly #handle: FileHandle;
+  #position: number;
+  #buffer = new Uint8Array(BUFFER_BYTES);
+  #filled = 0;
+
+  constructor(handle: FileHandle, position: number) {
+    this.#handle = handle;
+    this.#position = position;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    if (data.length >= BUFFER_BYTES) {
+      await this.flush();
+      await this.#writeAt(data);
+      return;
+    }
+    if (this.#filled + data.length > BUFFER_BYTES) await this.flush();
+    this.#buffer.set(data, this.#filled);
+    this.#filled += data.length;
+  }
+
+  async flush(): Promise<void> {
+    if (this.#filled === 0) return;
+    const data = this.#buffer.subarray(0, this.#filled);
+    this.#filled = 0;
+    await this.#writeAt(data);
+    this.#buffer = new Uint8Array(BUFFER_BYTES);
+  }
+
+  async #writeAt(data: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.#handle.write(data, done, data.length - done, this.#position);
+      done += bytesWritten;
+      this.#position += bytesWritten;
+    }
+  }
+}
+
+/**
+ * Runs `fill` on a temporary file beside `path`; renames it to `path` only if `fill` succeeds.
+ * Refuses to replace an existing file unless `overwrite`.
+ */
+export async function writeAtomically<T>(
+  path: string,
+  overwrite: boolean,
+  fill: (handle: FileHandle) => Promise<T>,
+): Promise<T> {
+  if (!overwrite && (await exists(path))) {
+    throw new SihlError('FILE_EXISTS', 'file already exists; choose another name or pass --force', { subject: path });
+  }
+  const temporary = temporaryPathFor(path);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(temporary, 'wx', 0o644);
+    const result = await fill(handle);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(temporary, path);
+    return result;
+  } catch (error) {
+    await handle?.close().catch(() => {});
+    await rm(temporary, { force: true });
+    throw naming(path, error);
+  }
+}
