@@ -1,0 +1,64 @@
+// Reading the small files the CLI takes (keys, trust files, delegations, envelopes), each bounded and
+// named in errors.
+import { resolve } from 'node:path';
+import { naming } from '../core/errors.ts';
+import { readSmallFile } from '../core/fs.ts';
+import {
+  type DeviceKeys,
+  decodePublicKeyFile,
+  decodeRootFile,
+  openContentKey,
+  openDeviceKeys,
+  openSigningKey,
+  type PublicKeyInfo,
+} from '../core/keys.ts';
+import { LIMITS } from '../core/limits.ts';
+import type { SigningKeyPair } from '../core/crypto/index.ts';
+import type { KeySet } from '../core/format/signatures.ts';
+import type { Context } from './command.ts';
+import { passphraseFor } from './passphrase.ts';
+
+export function pathIn(context: Context, path: string): string {
+  return resolve(context.cwd, path);
+}
+
+async function withName<T>(path: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw naming(path, error);
+  }
+}
+
+export async function readInput(context: Context, path: string, limit: number): Promise<Uint8Array> {
+  return readSmallFile(pathIn(context, path), limit);
+}
+
+export function loadSigningKey(context: Context, path: string): Promise<SigningKeyPair> {
+  return withName(path, async () => {
+    const bytes = await readInput(context, path, LIMITS.keyFileBytes);
+    return openSigningKey(bytes, await passphraseFor(context, `for ${path}`));
+  });
+}
+
+export function loadDeviceKeys(context: Context, path: string): Promise<DeviceKeys> {
+  return withName(path, async () => {
+    const bytes = await readInput(context, path, LIMITS.keyFileBytes);
+    return openDeviceKeys(bytes, await passphraseFor(context, `for ${path}`));
+  });
+}
+
+export function loadContentKey(context: Context, path: string): Promise<{ key: Uint8Array; binding: Uint8Array }> {
+  return withName(path, async () => {
+    const bytes = await readInput(context, path, LIMITS.keyFileBytes);
+    return openContentKey(bytes, await passphraseFor(context, `for ${path}`));
+  });
+}
+
+export function loadPublicKey(context: Context, path: string): Promise<PublicKeyInfo> {
+  return withName(path, async () => decodePublicKeyFile(await readInput(context, path, LIMITS.keyFileBytes)));
+}
+
+export function loadRoot(context: Context, path: string): Promise<KeySet> {
+  return withName(path, async () => decodeRootFile(await readInput(context, path, LIMITS.trustFileBytes)));
+}
