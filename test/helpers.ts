@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import { unzipSync } from 'fflate';
 import { generateBoxKeyPair, type SigningKeyPair, signingKeyPairFromSeed } from '../src/core/crypto/index.ts';
-import { delegationMessage, encodeDelegationBody, encodeSignedDelegation } from '../src/core/format/delegation.ts';
+import {
+  delegationMessage,
+  encodeDelegationBody,
+  encodeSignedDelegation,
+} from '../src/core/format/delegation.ts';
 import { type KeySet, signEntry } from '../src/core/format/signatures.ts';
 
 /** A fixed key pair per label, so failures reproduce. */

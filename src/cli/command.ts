@@ -42,7 +42,11 @@ export function parse(command: Command, args: string[]): { values: Values; posit
     json: { type: 'boolean' },
   };
   for (const [name, spec] of Object.entries(command.options)) {
-    options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) };
+    options[name] = {
+      type: spec.type,
+      ...(spec.short ? { short: spec.short } : {}),
+      ...(spec.multiple ? { multiple: true } : {}),
+    };
   }
   try {
     const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
@@ -95,7 +99,10 @@ export function integer(values: Values, name: string, fallback: number, min = 0,
 
 export function onePositional(positionals: string[], what: string): string {
   if (positionals.length !== 1) {
-    throw new SihlError('USAGE', positionals.length === 0 ? `${what} is required` : `expected one ${what}, got ${positionals.length}`);
+    throw new SihlError(
+      'USAGE',
+      positionals.length === 0 ? `${what} is required` : `expected one ${what}, got ${positionals.length}`,
+    );
   }
   return positionals[0] as string;
 }

@@ -1,7 +1,9 @@
 // Reading the small files the CLI takes (keys, trust files, delegations, envelopes), each bounded and
 // named in errors.
 import { resolve } from 'node:path';
+import type { SigningKeyPair } from '../core/crypto/index.ts';
 import { naming } from '../core/errors.ts';
+import type { KeySet } from '../core/format/signatures.ts';
 import { readSmallFile } from '../core/fs.ts';
 import {
   type DeviceKeys,
@@ -13,8 +15,6 @@ import {
   type PublicKeyInfo,
 } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
-import type { SigningKeyPair } from '../core/crypto/index.ts';
-import type { KeySet } from '../core/format/signatures.ts';
 import type { Context } from './command.ts';
 import { passphraseFor } from './passphrase.ts';
 
@@ -48,7 +48,10 @@ export function loadDeviceKeys(context: Context, path: string): Promise<DeviceKe
   });
 }
 
-export function loadContentKey(context: Context, path: string): Promise<{ key: Uint8Array; binding: Uint8Array }> {
+export function loadContentKey(
+  context: Context,
+  path: string,
+): Promise<{ key: Uint8Array; binding: Uint8Array }> {
   return withName(path, async () => {
     const bytes = await readInput(context, path, LIMITS.keyFileBytes);
     return openContentKey(bytes, await passphraseFor(context, `for ${path}`));

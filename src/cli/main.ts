@@ -2,7 +2,14 @@
 // This is the only place that writes to stdout/stderr or decides an exit code.
 import { type ErrorCode, familyOf, SihlError } from '../core/errors.ts';
 import { type Command, type Context, helpText, parse } from './command.ts';
-import { envelopeSeal, imageInspect, imagePack, imageSign, imageUnpack, imageVerify } from './commands/image.ts';
+import {
+  envelopeSeal,
+  imageInspect,
+  imagePack,
+  imageSign,
+  imageUnpack,
+  imageVerify,
+} from './commands/image.ts';
 import { keysGenerate } from './commands/keys.ts';
 import { delegationCreate, rootCreate } from './commands/trust.ts';
 import { terminalPrompt } from './passphrase.ts';
@@ -29,9 +36,18 @@ export function exitCodeFor(code: ErrorCode): number {
 }
 
 function overview(): string {
-  const lines = ['sihl: secure over-the-air firmware updates', '', 'Usage: sihl <command> [options]', '', 'Commands:'];
+  const lines = [
+    'sihl: secure over-the-air firmware updates',
+    '',
+    'Usage: sihl <command> [options]',
+    '',
+    'Commands:',
+  ];
   for (const c of commands) lines.push(`  ${c.path.join(' ').padEnd(20)} ${c.summary}`);
-  lines.push('', 'Run `sihl <command> --help` for its options. Exit codes: 0 ok, 1 refused (verification failed),');
+  lines.push(
+    '',
+    'Run `sihl <command> --help` for its options. Exit codes: 0 ok, 1 refused (verification failed),',
+  );
   lines.push('2 usage or input error, 3 I/O error, 4 internal error.');
   return lines.join('\n');
 }
@@ -60,7 +76,9 @@ function defaultContext(): Context {
             if (now - last < 200 && done < total) return;
             last = now;
             const percent = total === 0 ? 100 : Math.floor((done / total) * 100);
-            process.stderr.write(`\r${label} ${percent}% (${(done / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(1)} MiB)`);
+            process.stderr.write(
+              `\r${label} ${percent}% (${(done / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(1)} MiB)`,
+            );
             if (done >= total) process.stderr.write('\n');
           },
         }
@@ -68,7 +86,11 @@ function defaultContext(): Context {
   };
 }
 
-export async function main(argv: string[], io: Io = processIo, context: Context = defaultContext()): Promise<number> {
+export async function main(
+  argv: string[],
+  io: Io = processIo,
+  context: Context = defaultContext(),
+): Promise<number> {
   const json = argv.includes('--json');
   const wantsHelp = argv.includes('--help') || argv.includes('-h');
   const words = argv.filter((a) => !a.startsWith('-'));
@@ -93,10 +115,24 @@ export async function main(argv: string[], io: Io = processIo, context: Context 
     return EXIT.ok;
   } catch (caught) {
     const error =
-      caught instanceof SihlError ? caught : new SihlError('INTERNAL', String((caught as Error)?.stack ?? caught), { cause: caught });
+      caught instanceof SihlError
+        ? caught
+        : new SihlError('INTERNAL', String((caught as Error)?.stack ?? caught), { cause: caught });
     const where = error.subject ? `${error.subject}: ` : '';
     if (json) {
-      io.out(JSON.stringify({ error: { code: error.code, message: error.message, ...(error.subject ? { file: error.subject } : {}) } }, null, 2));
+      io.out(
+        JSON.stringify(
+          {
+            error: {
+              code: error.code,
+              message: error.message,
+              ...(error.subject ? { file: error.subject } : {}),
+            },
+          },
+          null,
+          2,
+        ),
+      );
     } else {
       io.err(`sihl: ${where}${error.message} [${error.code}]`);
       if (error.code === 'USAGE') io.err(`\n${helpText(command)}`);

@@ -8,7 +8,10 @@ export async function passphraseFor(context: Context, purpose: string, confirm =
   const fromEnv = context.env.SIHL_PASSPHRASE;
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   if (!context.prompt) {
-    throw new SihlError('PASSPHRASE_MISSING', `a passphrase is needed ${purpose}: set SIHL_PASSPHRASE or run in a terminal`);
+    throw new SihlError(
+      'PASSPHRASE_MISSING',
+      `a passphrase is needed ${purpose}: set SIHL_PASSPHRASE or run in a terminal`,
+    );
   }
   const first = await context.prompt(`Passphrase ${purpose}: `);
   if (first === '') throw new SihlError('PASSPHRASE_MISSING', 'the passphrase is empty');

@@ -100,7 +100,8 @@ export function naming(subject: string, error: unknown): SihlError {
   if (error instanceof SihlError) return error.about(subject);
   const errno = (error as NodeJS.ErrnoException | undefined)?.code;
   if (errno === 'ENOENT') return new SihlError('FILE_NOT_FOUND', 'no such file', { subject, cause: error });
-  if (errno === 'EEXIST') return new SihlError('FILE_EXISTS', 'file already exists', { subject, cause: error });
+  if (errno === 'EEXIST')
+    return new SihlError('FILE_EXISTS', 'file already exists', { subject, cause: error });
   if (typeof errno === 'string') {
     return new SihlError('IO_ERROR', `${errno}: ${(error as Error).message}`, { subject, cause: error });
   }

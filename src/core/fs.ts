@@ -1,12 +1,13 @@
 // File helpers shared by the CLI and the library: atomic writes and bounded reads.
-import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { randomBytes } from './crypto/sodium.ts';
 import { naming, SihlError } from './errors.ts';
+import { toHex } from './format/bytes.ts';
 
 /** A sibling temporary name in the same folder, so the final rename stays on one file system. */
 export function temporaryPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  return join(dirname(path), `.${basename(path)}.${toHex(randomBytes(6))}.tmp`);
 }
 
 /**
@@ -19,7 +20,9 @@ export async function writeFileAtomic(
   options: { mode?: number; overwrite?: boolean } = {},
 ): Promise<void> {
   if (!options.overwrite && (await exists(path))) {
-    throw new SihlError('FILE_EXISTS', 'file already exists; choose another name or pass --force', { subject: path });
+    throw new SihlError('FILE_EXISTS', 'file already exists; choose another name or pass --force', {
+      subject: path,
+    });
   }
   const temporary = temporaryPathFor(path);
   try {
@@ -52,7 +55,9 @@ export async function readSmallFile(path: string, limit: number): Promise<Uint8A
     const info = await stat(path);
     if (!info.isFile()) throw new SihlError('USAGE', 'not a regular file', { subject: path });
     if (info.size > limit) {
-      throw new SihlError('LIMIT_EXCEEDED', `file is ${info.size} bytes; the limit is ${limit}`, { subject: path });
+      throw new SihlError('LIMIT_EXCEEDED', `file is ${info.size} bytes; the limit is ${limit}`, {
+        subject: path,
+      });
     }
     return new Uint8Array(await readFile(path));
   } catch (error) {

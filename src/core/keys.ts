@@ -2,23 +2,29 @@
 // its public half is stored in clear beside it and bound to the ciphertext as associated data, so
 // swapping the public part is detected. Public key files and root trust files are plain JSON.
 // docs/KEYS.md describes the formats.
-import { SihlError } from './errors.ts';
-import { LIMITS } from './limits.ts';
-import { type BoxKeyPair, boxKeyPairFromSecret, checkBoxPublicKey, generateBoxKeyPair } from './crypto/box.ts';
+
+import {
+  type BoxKeyPair,
+  boxKeyPairFromSecret,
+  checkBoxPublicKey,
+  generateBoxKeyPair,
+} from './crypto/box.ts';
 import { DIGEST_BYTES, equalBytes } from './crypto/hash.ts';
 import { type LockedSecret, lockSecret, SALT_BYTES, unlockSecret } from './crypto/passphrase-box.ts';
 import {
   checkSigningPublicKey,
   generateSigningKeyPair,
   keyIdOf,
-  seedOf,
   type SigningKeyPair,
+  seedOf,
   signingKeyPairFromSeed,
 } from './crypto/sign.ts';
 import { wipe } from './crypto/sodium.ts';
 import { STREAM_KEY_BYTES } from './crypto/stream.ts';
+import { SihlError } from './errors.ts';
 import { toHex, utf8 } from './format/bytes.ts';
 import type { KeySet } from './format/signatures.ts';
+import { LIMITS } from './limits.ts';
 
 export type KeyKind = 'signing' | 'device' | 'content';
 
@@ -46,7 +52,8 @@ function fromB64(value: unknown, length: number, what: string): Uint8Array {
     throw new SihlError('KEY_FILE_MALFORMED', `${what} is not base64`);
   }
   const bytes = new Uint8Array(Buffer.from(value, 'base64'));
-  if (bytes.length !== length) throw new SihlError('KEY_FILE_MALFORMED', `${what} must be ${length} bytes, not ${bytes.length}`);
+  if (bytes.length !== length)
+    throw new SihlError('KEY_FILE_MALFORMED', `${what} must be ${length} bytes, not ${bytes.length}`);
   return bytes;
 }
 
@@ -85,7 +92,10 @@ function parsePublic(record: Record<string, unknown>): PublicKeyInfo {
     throw new SihlError('KEY_FILE_MALFORMED', 'unknown key kind');
   }
   const name = typeof record.name === 'string' ? record.name : '';
-  const info: { kind: KeyKind; name: string; sign?: Uint8Array; box?: Uint8Array; binding?: Uint8Array } = { kind, name };
+  const info: { kind: KeyKind; name: string; sign?: Uint8Array; box?: Uint8Array; binding?: Uint8Array } = {
+    kind,
+    name,
+  };
   if (kind !== 'content') info.sign = checkSigningPublicKey(fromB64(record.sign, 32, 'sign'));
   if (kind === 'device') info.box = checkBoxPublicKey(fromB64(record.box, 32, 'box'));
   if (kind === 'content') {
@@ -111,13 +121,22 @@ export function decodePublicKeyFile(bytes: Uint8Array): PublicKeyInfo {
   return parsePublic(parseJson(bytes, 'public-key'));
 }
 
-async function encodePrivateKeyFile(info: PublicKeyInfo, secret: Uint8Array, passphrase: string): Promise<string> {
+async function encodePrivateKeyFile(
+  info: PublicKeyInfo,
+  secret: Uint8Array,
+  passphrase: string,
+): Promise<string> {
   const locked = await lockSecret(secret, passphrase, associatedData(info));
   const file = {
     sihl: 'private-key',
     version: 1,
     ...publicJson(info),
-    kdf: { alg: locked.kdf.alg, opslimit: locked.kdf.opslimit, memlimit: locked.kdf.memlimit, salt: b64(locked.kdf.salt) },
+    kdf: {
+      alg: locked.kdf.alg,
+      opslimit: locked.kdf.opslimit,
+      memlimit: locked.kdf.memlimit,
+      salt: b64(locked.kdf.salt),
+    },
     cipher: { alg: 'xchacha20poly1305-ietf', nonce: b64(locked.nonce) },
     ciphertext: b64(locked.ciphertext),
   };
@@ -135,14 +154,20 @@ async function decodePrivateKeyFile(
   if (bytes.length > LIMITS.keyFileBytes) throw new SihlError('LIMIT_EXCEEDED', 'key file is too large');
   const record = parseJson(bytes, 'private-key');
   const info = parsePublic(record);
-  if (info.kind !== kind) throw new SihlError('KEY_WRONG_KIND', `expected a ${kind} key, found a ${info.kind} key`);
+  if (info.kind !== kind)
+    throw new SihlError('KEY_WRONG_KIND', `expected a ${kind} key, found a ${info.kind} key`);
   const kdf = record.kdf as Record<string, unknown> | undefined;
   const cipher = record.cipher as Record<string, unknown> | undefined;
   if (!kdf || !cipher || cipher.alg !== 'xchacha20poly1305-ietf' || kdf.alg !== 'argon2id13') {
     throw new SihlError('KEY_FILE_MALFORMED', 'missing or unknown kdf or cipher');
   }
   const locked: LockedSecret = {
-    kdf: { alg: 'argon2id13', opslimit: Number(kdf.opslimit), memlimit: Number(kdf.memlimit), salt: fromB64(kdf.salt, SALT_BYTES, 'salt') },
+    kdf: {
+      alg: 'argon2id13',
+      opslimit: Number(kdf.opslimit),
+      memlimit: Number(kdf.memlimit),
+      salt: fromB64(kdf.salt, SALT_BYTES, 'salt'),
+    },
     nonce: fromB64(cipher.nonce, 24, 'nonce'),
     ciphertext: fromB64(record.ciphertext, SECRET_BYTES[kind] + 16, 'ciphertext'),
   };
@@ -162,7 +187,11 @@ export async function newSigningKeyFiles(name: string, passphrase: string): Prom
   const info: PublicKeyInfo = { kind: 'signing', name, sign: pair.publicKey };
   const seed = seedOf(pair);
   try {
-    return { privateFile: await encodePrivateKeyFile(info, seed, passphrase), publicFile: encodePublicKeyFile(info), info };
+    return {
+      privateFile: await encodePrivateKeyFile(info, seed, passphrase),
+      publicFile: encodePublicKeyFile(info),
+      info,
+    };
   } finally {
     wipe(seed, pair.secretKey);
   }
@@ -175,13 +204,22 @@ export async function newDeviceKeyFiles(name: string, passphrase: string): Promi
   const info: PublicKeyInfo = { kind: 'device', name, sign: sign.publicKey, box: box.publicKey };
   const secret = Buffer.concat([seedOf(sign), box.secretKey]);
   try {
-    return { privateFile: await encodePrivateKeyFile(info, secret, passphrase), publicFile: encodePublicKeyFile(info), info };
+    return {
+      privateFile: await encodePrivateKeyFile(info, secret, passphrase),
+      publicFile: encodePublicKeyFile(info),
+      info,
+    };
   } finally {
     wipe(secret, sign.secretKey, box.secretKey);
   }
 }
 
-export async function contentKeyFile(name: string, key: Uint8Array, binding: Uint8Array, passphrase: string): Promise<string> {
+export async function contentKeyFile(
+  name: string,
+  key: Uint8Array,
+  binding: Uint8Array,
+  passphrase: string,
+): Promise<string> {
   if (binding.length !== DIGEST_BYTES) throw new SihlError('INTERNAL', 'binding must be 32 bytes');
   return encodePrivateKeyFile({ kind: 'content', name, binding }, key, passphrase);
 }
@@ -201,13 +239,21 @@ export async function openDeviceKeys(bytes: Uint8Array, passphrase: string): Pro
   const sign = signingKeyPairFromSeed(secret.subarray(0, 32));
   const box = boxKeyPairFromSecret(secret.slice(32));
   wipe(secret);
-  if (!info.sign || !info.box || !equalBytes(sign.publicKey, info.sign) || !equalBytes(box.publicKey, info.box)) {
+  if (
+    !info.sign ||
+    !info.box ||
+    !equalBytes(sign.publicKey, info.sign) ||
+    !equalBytes(box.publicKey, info.box)
+  ) {
     throw new SihlError('KEY_FILE_MALFORMED', 'public keys do not match the secret keys');
   }
   return { sign, box };
 }
 
-export async function openContentKey(bytes: Uint8Array, passphrase: string): Promise<{ key: Uint8Array; binding: Uint8Array }> {
+export async function openContentKey(
+  bytes: Uint8Array,
+  passphrase: string,
+): Promise<{ key: Uint8Array; binding: Uint8Array }> {
   const { info, secret } = await decodePrivateKeyFile(bytes, passphrase, 'content');
   return { key: secret, binding: info.binding as Uint8Array };
 }
@@ -227,7 +273,12 @@ export function decodeRootFile(bytes: Uint8Array): KeySet {
   const ids = new Set(parsed.map((k) => toHex(k)));
   if (ids.size !== parsed.length) throw new SihlError('KEY_FILE_MALFORMED', 'root file lists a key twice');
   const threshold = record.threshold;
-  if (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 1 || threshold > parsed.length) {
+  if (
+    typeof threshold !== 'number' ||
+    !Number.isInteger(threshold) ||
+    threshold < 1 ||
+    threshold > parsed.length
+  ) {
     throw new SihlError('KEY_FILE_MALFORMED', `root threshold must be 1..${parsed.length}`);
   }
   return { keys: parsed, threshold };

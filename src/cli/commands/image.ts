@@ -1,14 +1,13 @@
 // sihl image pack | sign | inspect | verify | unpack, and sihl envelope seal.
 import { basename } from 'node:path';
-import { SihlError } from '../../core/errors.ts';
-import { writeFileAtomic } from '../../core/fs.ts';
-import { contentKeyFile } from '../../core/keys.ts';
-import { LIMITS } from '../../core/limits.ts';
 import { equalBytes, wipe } from '../../core/crypto/index.ts';
+import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import { ENVELOPE_BYTES, openEnvelope, sealEnvelope } from '../../core/format/envelope.ts';
 import { type BranchFilter, checkModel, checkVersion, streamBinding } from '../../core/format/manifest.ts';
+import { writeFileAtomic } from '../../core/fs.ts';
 import {
+  PositionalWriter,
   packImage,
   readImage,
   signImage,
@@ -16,22 +15,36 @@ import {
   verifyImage,
   withFileSource,
   writeAtomically,
-  PositionalWriter,
 } from '../../core/image/index.ts';
+import { contentKeyFile } from '../../core/keys.ts';
+import { LIMITS } from '../../core/limits.ts';
 import { type Command, integer, onePositional, optionalString, requireString, strings } from '../command.ts';
 import { describeImage, describeManifest, renderImage } from '../describe.ts';
-import { loadContentKey, loadDeviceKeys, loadPublicKey, loadRoot, loadSigningKey, pathIn, readInput } from '../files.ts';
+import {
+  loadContentKey,
+  loadDeviceKeys,
+  loadPublicKey,
+  loadRoot,
+  loadSigningKey,
+  pathIn,
+  readInput,
+} from '../files.ts';
 import { passphraseFor } from '../passphrase.ts';
 
 const force = { type: 'boolean', help: 'replace an existing output file' } as const;
 
-export const imagePack: Command<{ image: string; contentKey: string | null; manifest: ReturnType<typeof describeManifest>; size: number }> = {
+export const imagePack: Command<{
+  image: string;
+  contentKey: string | null;
+  manifest: ReturnType<typeof describeManifest>;
+  size: number;
+}> = {
   path: ['image', 'pack'],
   summary: 'Compress, encrypt and (optionally) sign firmware into a sealed image.',
   usage:
     'image pack FIRMWARE --model M --version V --delegation FILE [--security-version N] [--no-encrypt] [--key A.key ...] [-o IMAGE]',
   details:
-    'Writes IMAGE (default FIRMWARE.sihl) and, for an encrypted image, IMAGE.content-key: the release\'s\n' +
+    "Writes IMAGE (default FIRMWARE.sihl) and, for an encrypted image, IMAGE.content-key: the release's\n" +
     'content key, locked with a passphrase, from which `sihl envelope seal` makes one envelope per device.\n' +
     'Approvers sign now with --key or later with `sihl image sign`.',
   options: {
@@ -40,11 +53,20 @@ export const imagePack: Command<{ image: string; contentKey: string | null; mani
     'security-version': { type: 'string', value: 'N', help: 'anti-rollback counter value (default 0)' },
     delegation: { type: 'string', value: 'FILE', help: 'root-signed approver list (sihl delegation create)' },
     'no-encrypt': { type: 'boolean', help: 'signed only: no confidentiality, no envelopes needed' },
-    key: { type: 'string', multiple: true, value: 'FILE', help: "an approver's private key to sign with now" },
+    key: {
+      type: 'string',
+      multiple: true,
+      value: 'FILE',
+      help: "an approver's private key to sign with now",
+    },
     output: { type: 'string', short: 'o', value: 'IMAGE', help: 'image file to write' },
-    level: { type: 'string', value: 'N', help: 'Brotli quality 0..11 (default 11 up to 8 MiB, 9 above)' },
+    level: { type: 'string', value: 'N', help: 'Brotli quality 2..11 (default 11 up to 8 MiB, 9 above)' },
     filter: { type: 'string', value: 'F', help: 'branch filter: auto (default), none, thumb, arm' },
-    'chunk-size': { type: 'string', value: 'BYTES', help: `encryption chunk size (default 16384, ${LIMITS.chunkBytesMin}..${LIMITS.chunkBytesMax})` },
+    'chunk-size': {
+      type: 'string',
+      value: 'BYTES',
+      help: `encryption chunk size (default 16384, ${LIMITS.chunkBytesMin}..${LIMITS.chunkBytesMax})`,
+    },
     force,
   },
   async run(values, positionals, context) {
@@ -54,16 +76,22 @@ export const imagePack: Command<{ image: string; contentKey: string | null; mani
     const delegationPath = requireString(values, 'delegation');
     const delegation = await readInput(context, delegationPath, LIMITS.delegationBytes);
     const filter = optionalString(values, 'filter') ?? 'auto';
-    if (!['auto', 'none', 'thumb', 'arm'].includes(filter)) throw new SihlError('USAGE', '--filter must be auto, none, thumb or arm');
+    if (!['auto', 'none', 'thumb', 'arm'].includes(filter))
+      throw new SihlError('USAGE', '--filter must be auto, none, thumb or arm');
     const signers = [];
     for (const path of strings(values, 'key')) signers.push(await loadSigningKey(context, path));
-    const output = pathIn(context, optionalString(values, 'output') ?? `${onePositional(positionals, 'FIRMWARE')}.sihl`);
+    const output = pathIn(
+      context,
+      optionalString(values, 'output') ?? `${onePositional(positionals, 'FIRMWARE')}.sihl`,
+    );
     const encrypt = values['no-encrypt'] !== true;
     const keyPath = `${output}.content-key`;
     const overwrite = values.force === true;
     // Ask for the content key's passphrase before the long work, not after it.
-    const passphrase = encrypt ? await passphraseFor(context, `for the content key ${basename(keyPath)}`) : '';
-    const level = values.level === undefined ? undefined : integer(values, 'level', 11, 0, 11);
+    const passphrase = encrypt
+      ? await passphraseFor(context, `for the content key ${basename(keyPath)}`)
+      : '';
+    const level = values.level === undefined ? undefined : integer(values, 'level', 11, 2, 11);
     const result = await packImage(firmware, output, {
       model,
       version,
@@ -75,17 +103,29 @@ export const imagePack: Command<{ image: string; contentKey: string | null; mani
       chunkSize: integer(values, 'chunk-size', 16 * 1024, LIMITS.chunkBytesMin, LIMITS.chunkBytesMax),
       overwrite,
       ...(level === undefined ? {} : { quality: level }),
-      ...(context.progress ? { onProgress: (done: number, total: number) => context.progress?.('packing', done, total) } : {}),
+      ...(context.progress
+        ? { onProgress: (done: number, total: number) => context.progress?.('packing', done, total) }
+        : {}),
     });
     if (result.contentKey) {
       try {
-        const file = await contentKeyFile(basename(output), result.contentKey, streamBinding(result.manifestBytes), passphrase);
+        const file = await contentKeyFile(
+          basename(output),
+          result.contentKey,
+          streamBinding(result.manifestBytes),
+          passphrase,
+        );
         await writeFileAtomic(keyPath, file, { mode: 0o600, overwrite });
       } finally {
         wipe(result.contentKey);
       }
     }
-    return { image: output, contentKey: result.contentKey ? keyPath : null, manifest: describeManifest(result.manifest), size: result.size };
+    return {
+      image: output,
+      contentKey: result.contentKey ? keyPath : null,
+      manifest: describeManifest(result.manifest),
+      size: result.size,
+    };
   },
   render: (r) =>
     `packed ${r.image}: ${r.manifest.plaintextSize} → ${r.manifest.payloadSize} bytes payload ` +
@@ -126,7 +166,11 @@ export const imageInspect: Command<ReturnType<typeof describeImage> & { image: s
 const trustOptions = {
   root: { type: 'string', value: 'FILE', help: 'root trust file (sihl root create)' },
   model: { type: 'string', value: 'M', help: 'refuse an image for another model' },
-  'min-security-version': { type: 'string', value: 'N', help: "refuse a security version below N (the device's counter)" },
+  'min-security-version': {
+    type: 'string',
+    value: 'N',
+    help: "refuse a security version below N (the device's counter)",
+  },
   'min-delegation-version': { type: 'string', value: 'N', help: 'refuse a delegation older than N' },
 } as const;
 
@@ -139,17 +183,25 @@ async function trustFrom(values: Parameters<Command['run']>[0], context: Paramet
   };
 }
 
-export const imageVerify: Command<ReturnType<typeof describeImage> & { image: string; valid: true; approvers: string[] }> = {
+export const imageVerify: Command<
+  ReturnType<typeof describeImage> & { image: string; valid: true; approvers: string[] }
+> = {
   path: ['image', 'verify'],
   summary: 'Check an image as a bootloader would: delegation by root, approver threshold, payload digest.',
-  usage: 'image verify IMAGE --root ROOT.json [--model M] [--min-security-version N] [--min-delegation-version N]',
+  usage:
+    'image verify IMAGE --root ROOT.json [--model M] [--min-security-version N] [--min-delegation-version N]',
   options: trustOptions,
   async run(values, positionals, context) {
     const image = pathIn(context, onePositional(positionals, 'IMAGE'));
     const { trust, options } = await trustFrom(values, context);
     return withFileSource(image, async (source) => {
       const verified = await verifyImage(source, trust, options);
-      return { image, valid: true as const, ...describeImage(verified), approvers: verified.approvers.map(toHex) };
+      return {
+        image,
+        valid: true as const,
+        ...describeImage(verified),
+        approvers: verified.approvers.map(toHex),
+      };
     });
   },
   render: (r) => `${r.image}: valid, signed by ${r.approvers.length} approver(s)\n${renderImage(r)}`,
@@ -199,7 +251,12 @@ export const imageUnpack: Command<{ image: string; output: string; size: number;
       } finally {
         if (contentKey) wipe(contentKey);
       }
-      return { image, output, size: verified.manifest.plaintextSize, sha256: toHex(verified.manifest.plaintextDigest) };
+      return {
+        image,
+        output,
+        size: verified.manifest.plaintextSize,
+        sha256: toHex(verified.manifest.plaintextDigest),
+      };
     });
   },
   render: (r) => `unpacked ${r.image} → ${r.output} (${r.size} bytes, sha256 ${r.sha256})`,
@@ -221,7 +278,9 @@ export const envelopeSeal: Command<{ envelope: string; device: string; image: st
     const devicePath = requireString(values, 'device');
     const device = await loadPublicKey(context, devicePath);
     if (device.kind !== 'device' || !device.box) {
-      throw new SihlError('KEY_WRONG_KIND', `expected a device public key, found a ${device.kind} key`, { subject: devicePath });
+      throw new SihlError('KEY_WRONG_KIND', `expected a device public key, found a ${device.kind} key`, {
+        subject: devicePath,
+      });
     }
     const output = pathIn(context, requireString(values, 'output'));
     const imagePath = optionalString(values, 'image');
@@ -237,7 +296,9 @@ export const envelopeSeal: Command<{ envelope: string; device: string; image: st
           }
         });
       }
-      await writeFileAtomic(output, sealEnvelope(key, binding, device.box), { overwrite: values.force === true });
+      await writeFileAtomic(output, sealEnvelope(key, binding, device.box), {
+        overwrite: values.force === true,
+      });
     } finally {
       wipe(key);
     }
@@ -245,4 +306,3 @@ export const envelopeSeal: Command<{ envelope: string; device: string; image: st
   },
   render: (r) => `sealed ${r.envelope} for device ${r.device}`,
 };
-

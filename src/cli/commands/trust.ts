@@ -1,10 +1,8 @@
 // sihl root create and sihl delegation create: the trust a device pins, and the approver keys that root
 // delegates to (carried inside every image).
-import { SihlError } from '../../core/errors.ts';
-import { writeFileAtomic } from '../../core/fs.ts';
-import { encodeRootFile } from '../../core/keys.ts';
-import { LIMITS } from '../../core/limits.ts';
+
 import { keyIdOf } from '../../core/crypto/index.ts';
+import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import {
   decodeSignedDelegation,
@@ -13,16 +11,25 @@ import {
   encodeSignedDelegation,
 } from '../../core/format/delegation.ts';
 import { signEntry } from '../../core/format/signatures.ts';
+import { writeFileAtomic } from '../../core/fs.ts';
+import { encodeRootFile } from '../../core/keys.ts';
+import { LIMITS } from '../../core/limits.ts';
 import { type Command, integer, requireString, strings } from '../command.ts';
 import { loadPublicKey, loadSigningKey, pathIn } from '../files.ts';
 
-async function signingPublicKeys(context: Parameters<Command['run']>[2], paths: string[], what: string): Promise<Uint8Array[]> {
+async function signingPublicKeys(
+  context: Parameters<Command['run']>[2],
+  paths: string[],
+  what: string,
+): Promise<Uint8Array[]> {
   if (paths.length === 0) throw new SihlError('USAGE', `at least one ${what} is required`);
   const keys: Uint8Array[] = [];
   for (const path of paths) {
     const info = await loadPublicKey(context, path);
     if (info.kind !== 'signing' || !info.sign) {
-      throw new SihlError('KEY_WRONG_KIND', `expected a signing public key, found a ${info.kind} key`, { subject: path });
+      throw new SihlError('KEY_WRONG_KIND', `expected a signing public key, found a ${info.kind} key`, {
+        subject: path,
+      });
     }
     if (keys.some((k) => Buffer.compare(k, info.sign as Uint8Array) === 0)) {
       throw new SihlError('USAGE', 'the same key is given twice', { subject: path });
@@ -77,14 +84,19 @@ export const delegationCreate: Command<DelegationResult> = {
   options: {
     'root-key': { type: 'string', multiple: true, value: 'FILE', help: 'a root private key that signs' },
     approver: { type: 'string', multiple: true, value: 'FILE', help: "an approver's public key" },
-    threshold: { type: 'string', value: 'N', help: 'approver signatures an image needs (default 2, or 1 with one approver)' },
+    threshold: {
+      type: 'string',
+      value: 'N',
+      help: 'approver signatures an image needs (default 2, or 1 with one approver)',
+    },
     version: { type: 'string', value: 'N', help: 'delegation version (default 1)' },
     output: { type: 'string', short: 'o', value: 'FILE', help: 'delegation file to write' },
     force: { type: 'boolean', help: 'replace an existing file' },
   },
   async run(values, _positionals, context) {
     const approvers = await signingPublicKeys(context, strings(values, 'approver'), '--approver');
-    if (approvers.length > LIMITS.delegatedKeys) throw new SihlError('USAGE', `at most ${LIMITS.delegatedKeys} approvers`);
+    if (approvers.length > LIMITS.delegatedKeys)
+      throw new SihlError('USAGE', `at most ${LIMITS.delegatedKeys} approvers`);
     const threshold = integer(values, 'threshold', Math.min(2, approvers.length), 1, approvers.length);
     const version = integer(values, 'version', 1, 1);
     const rootPaths = strings(values, 'root-key');
@@ -100,7 +112,13 @@ export const delegationCreate: Command<DelegationResult> = {
     decodeSignedDelegation(bytes);
     const file = pathIn(context, requireString(values, 'output'));
     await writeFileAtomic(file, bytes, { overwrite: values.force === true });
-    return { file, version, threshold, approvers: approvers.map((k) => toHex(keyIdOf(k))), rootSignatures: signatures.length };
+    return {
+      file,
+      version,
+      threshold,
+      approvers: approvers.map((k) => toHex(keyIdOf(k))),
+      rootSignatures: signatures.length,
+    };
   },
   render: (r) =>
     `wrote ${r.file}: delegation version ${r.version}, ${r.threshold} of ${r.approvers.length} approvers, ${r.rootSignatures} root signature(s)`,

@@ -46,38 +46,50 @@ const converters: Record<Exclude<BranchFilter, 'none'>, Convert> = { thumb, arm 
 export class BranchConverter {
   readonly #convert: Convert | undefined;
   readonly #encode: boolean;
-  #carry: Uint8Array = new Uint8Array(0);
+  readonly #carry = new Uint8Array(3);
+  #carried = 0;
   #position = 0;
+  /** Reused between calls so a long stream makes no garbage; grows to the largest chunk seen. */
+  #work = new Uint8Array(0);
 
   constructor(filter: BranchFilter, direction: 'encode' | 'decode') {
     this.#convert = filter === 'none' ? undefined : converters[filter];
     this.#encode = direction === 'encode';
   }
 
-  /** Converts what can be converted; the returned bytes are new (the input is not modified). */
+  /**
+   * Converts what can be converted. The input is not modified; the result is valid until the next
+   * call, so a caller must be done with it (written, hashed) before passing the next chunk.
+   */
   update(chunk: Uint8Array): Uint8Array {
     if (!this.#convert) return chunk;
-    const data = new Uint8Array(this.#carry.length + chunk.length);
-    data.set(this.#carry);
-    data.set(chunk, this.#carry.length);
-    const done = this.#convert(data, this.#position, data.length, this.#encode);
+    const length = this.#carried + chunk.length;
+    if (this.#work.length < length) this.#work = new Uint8Array(length);
+    const data = this.#work;
+    data.set(this.#carry.subarray(0, this.#carried));
+    data.set(chunk, this.#carried);
+    const done = this.#convert(data, this.#position, length, this.#encode);
     this.#position += done;
-    this.#carry = data.slice(done);
+    this.#carried = length - done;
+    this.#carry.set(data.subarray(done, length));
     return data.subarray(0, done);
   }
 
   /** The held-back tail: fewer than 4 bytes, never converted. */
   finish(): Uint8Array {
-    const rest = this.#carry;
-    this.#carry = new Uint8Array(0);
+    const rest = this.#carry.slice(0, this.#carried);
+    this.#carried = 0;
     return rest;
   }
 }
 
 /** Applies a filter to a whole buffer (used to pick the best filter on a sample). */
-export function convertAll(data: Uint8Array, filter: BranchFilter, direction: 'encode' | 'decode'): Uint8Array {
+export function convertAll(
+  data: Uint8Array,
+  filter: BranchFilter,
+  direction: 'encode' | 'decode',
+): Uint8Array {
   const converter = new BranchConverter(filter, direction);
-  const head = converter.update(data);
-  const tail = converter.finish();
-  return Buffer.concat([head, tail]);
+  const head = converter.update(data).slice();
+  return Buffer.concat([head, converter.finish()]);
 }

@@ -1,11 +1,14 @@
 // Brotli (RFC 7932) through Node's zlib, with the window held to 2^windowLog bytes so that a decoder's
 // RAM need is known before it starts. Quality 11 gives the smallest payload but runs near 0.6 MB/s, so
 // large inputs default to quality 9 (docs/FORMAT.md §Compression).
-import { constants, createBrotliCompress, createBrotliDecompress, brotliCompressSync } from 'node:zlib';
+
 import type { Transform } from 'node:stream';
+import { brotliCompressSync, constants, createBrotliCompress, createBrotliDecompress } from 'node:zlib';
 import { LIMITS } from '../limits.ts';
 
 export const DEFAULT_WINDOW_LOG = LIMITS.windowLogMax;
+/** Qualities 0 and 1 use a 2^18 window whatever LGWIN says. */
+export const MIN_QUALITY = 2;
 /** Inputs up to this size are compressed at quality 11 by default. */
 export const BEST_QUALITY_UP_TO = 8 * 1024 * 1024;
 

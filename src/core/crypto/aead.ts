@@ -1,4 +1,5 @@
 // XChaCha20-Poly1305 (IETF variant) for single messages: the secret inside a key file.
+import { SihlError } from '../errors.ts';
 import { sodium } from './sodium.ts';
 
 export const AEAD_KEY_BYTES = 32;
@@ -11,6 +12,9 @@ export function aeadEncrypt(
   plaintext: Uint8Array,
   ad: Uint8Array,
 ): Uint8Array {
+  if (key.length !== AEAD_KEY_BYTES || nonce.length !== AEAD_NONCE_BYTES) {
+    throw new SihlError('INTERNAL', 'XChaCha20-Poly1305 needs a 32-byte key and a 24-byte nonce');
+  }
   const out = new Uint8Array(plaintext.length + AEAD_TAG_BYTES);
   sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, ad, null, nonce, key);
   return out;

@@ -22,7 +22,8 @@ export function generateBoxKeyPair(): BoxKeyPair {
 
 /** Rebuilds the pair from its secret half (key files store only the secret). */
 export function boxKeyPairFromSecret(secretKey: Uint8Array): BoxKeyPair {
-  if (secretKey.length !== BOX_SECRET_KEY_BYTES) throw new SihlError('KEY_INVALID', 'an X25519 secret key is 32 bytes');
+  if (secretKey.length !== BOX_SECRET_KEY_BYTES)
+    throw new SihlError('KEY_INVALID', 'an X25519 secret key is 32 bytes');
   const publicKey = new Uint8Array(BOX_PUBLIC_KEY_BYTES);
   sodium.crypto_scalarmult_base(publicKey, secretKey);
   return { publicKey, secretKey };
@@ -30,7 +31,10 @@ export function boxKeyPairFromSecret(secretKey: Uint8Array): BoxKeyPair {
 
 export function checkBoxPublicKey(publicKey: Uint8Array, what = 'X25519 public key'): Uint8Array {
   if (publicKey.length !== BOX_PUBLIC_KEY_BYTES) {
-    throw new SihlError('KEY_INVALID', `${what} must be ${BOX_PUBLIC_KEY_BYTES} bytes, not ${publicKey.length}`);
+    throw new SihlError(
+      'KEY_INVALID',
+      `${what} must be ${BOX_PUBLIC_KEY_BYTES} bytes, not ${publicKey.length}`,
+    );
   }
   return publicKey;
 }

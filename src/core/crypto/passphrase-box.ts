@@ -67,6 +67,7 @@ export async function lockSecret(
   cost = DEFAULT_KDF_COST,
 ): Promise<LockedSecret> {
   const kdf: KdfParams = { alg: 'argon2id13', ...cost, salt: randomBytes(SALT_BYTES) };
+  checkKdfParams(kdf); // never write a file that unlockSecret would refuse
   const nonce = randomBytes(AEAD_NONCE_BYTES);
   const key = await deriveKey(passphrase, kdf);
   try {
@@ -77,7 +78,11 @@ export async function lockSecret(
 }
 
 /** Throws PASSPHRASE_WRONG when the passphrase (or the file) does not match. */
-export async function unlockSecret(locked: LockedSecret, passphrase: string, ad: Uint8Array): Promise<Uint8Array> {
+export async function unlockSecret(
+  locked: LockedSecret,
+  passphrase: string,
+  ad: Uint8Array,
+): Promise<Uint8Array> {
   checkKdfParams(locked.kdf);
   const key = await deriveKey(passphrase, locked.kdf);
   try {

@@ -53,7 +53,10 @@ export function verify(publicKey: Uint8Array, message: Uint8Array, signature: Ui
 /** Refuses, at load time, a public key that is not a valid, canonical point of prime order. */
 export function checkSigningPublicKey(publicKey: Uint8Array, what = 'Ed25519 public key'): Uint8Array {
   if (publicKey.length !== SIGN_PUBLIC_KEY_BYTES) {
-    throw new SihlError('KEY_INVALID', `${what} must be ${SIGN_PUBLIC_KEY_BYTES} bytes, not ${publicKey.length}`);
+    throw new SihlError(
+      'KEY_INVALID',
+      `${what} must be ${SIGN_PUBLIC_KEY_BYTES} bytes, not ${publicKey.length}`,
+    );
   }
   if (!sodium.crypto_core_ed25519_is_valid_point(publicKey)) {
     throw new SihlError('KEY_INVALID', `${what} is not a valid Ed25519 point`);

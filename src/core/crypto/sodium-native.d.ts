@@ -32,8 +32,20 @@ declare module 'sodium-native' {
     crypto_secretstream_xchacha20poly1305_TAG_FINAL: number;
     crypto_secretstream_xchacha20poly1305_init_push(state: Bytes, header: Bytes, k: Bytes): void;
     crypto_secretstream_xchacha20poly1305_init_pull(state: Bytes, header: Bytes, k: Bytes): void;
-    crypto_secretstream_xchacha20poly1305_push(state: Bytes, c: Bytes, m: Bytes, ad: Bytes | null, tag: number): number;
-    crypto_secretstream_xchacha20poly1305_pull(state: Bytes, m: Bytes, tag: Bytes, c: Bytes, ad: Bytes | null): number;
+    crypto_secretstream_xchacha20poly1305_push(
+      state: Bytes,
+      c: Bytes,
+      m: Bytes,
+      ad: Bytes | null,
+      tag: number,
+    ): number;
+    crypto_secretstream_xchacha20poly1305_pull(
+      state: Bytes,
+      m: Bytes,
+      tag: Bytes,
+      c: Bytes,
+      ad: Bytes | null,
+    ): number;
 
     crypto_aead_xchacha20poly1305_ietf_KEYBYTES: number;
     crypto_aead_xchacha20poly1305_ietf_NPUBBYTES: number;

@@ -17,15 +17,28 @@ export function generateContentKey(): Uint8Array {
 export class StreamEncryptor {
   readonly header = new Uint8Array(STREAM_HEADER_BYTES);
   readonly #state = new Uint8Array(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
+  #finished = false;
 
   constructor(key: Uint8Array) {
+    if (key.length !== STREAM_KEY_BYTES) throw new SihlError('INTERNAL', 'a content key is 32 bytes');
     sodium.crypto_secretstream_xchacha20poly1305_init_push(this.#state, this.header, key);
   }
 
   push(plaintext: Uint8Array, ad: Uint8Array, final: boolean): Uint8Array {
+    // After FINAL the state is wiped; pushing on would encrypt under an all-zero state.
+    if (this.#finished) throw new SihlError('INTERNAL', 'push after the final chunk');
     const out = new Uint8Array(plaintext.length + STREAM_CHUNK_OVERHEAD);
-    sodium.crypto_secretstream_xchacha20poly1305_push(this.#state, out, plaintext, ad, final ? TAG_FINAL : TAG_MESSAGE);
-    if (final) wipe(this.#state);
+    sodium.crypto_secretstream_xchacha20poly1305_push(
+      this.#state,
+      out,
+      plaintext,
+      ad,
+      final ? TAG_FINAL : TAG_MESSAGE,
+    );
+    if (final) {
+      this.#finished = true;
+      wipe(this.#state);
+    }
     return out;
   }
 }
@@ -41,12 +54,16 @@ export class StreamDecryptor {
     sodium.crypto_secretstream_xchacha20poly1305_init_pull(this.#state, header, key);
   }
 
-  /** Decrypts one chunk; `final` says whether it was tagged FINAL. Throws STREAM_DECRYPT_FAILED. */
-  pull(ciphertext: Uint8Array, ad: Uint8Array): { plaintext: Uint8Array; final: boolean } {
+  /**
+   * Decrypts one chunk, into `out` when it is large enough; `final` says whether the chunk was tagged
+   * FINAL. Throws STREAM_DECRYPT_FAILED.
+   */
+  pull(ciphertext: Uint8Array, ad: Uint8Array, out?: Uint8Array): { plaintext: Uint8Array; final: boolean } {
     if (ciphertext.length < STREAM_CHUNK_OVERHEAD) {
       throw new SihlError('STREAM_DECRYPT_FAILED', 'encrypted chunk is shorter than its authentication tag');
     }
-    const plaintext = new Uint8Array(ciphertext.length - STREAM_CHUNK_OVERHEAD);
+    const length = ciphertext.length - STREAM_CHUNK_OVERHEAD;
+    const plaintext = out && out.length >= length ? out.subarray(0, length) : new Uint8Array(length);
     try {
       sodium.crypto_secretstream_xchacha20poly1305_pull(this.#state, plaintext, this.#tag, ciphertext, ad);
     } catch {

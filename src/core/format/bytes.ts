@@ -113,7 +113,8 @@ export function toHex(bytes: Uint8Array): string {
 }
 
 export function fromHex(text: string): Uint8Array {
-  if (!/^(?:[0-9a-f]{2})*$/i.test(text)) throw new SihlError('USAGE', `not hexadecimal: ${text.slice(0, 16)}…`);
+  if (!/^(?:[0-9a-f]{2})*$/i.test(text))
+    throw new SihlError('USAGE', `not hexadecimal: ${text.slice(0, 16)}…`);
   return new Uint8Array(Buffer.from(text, 'hex'));
 }
 

@@ -1,9 +1,10 @@
 // The delegation (docs/FORMAT.md §Delegation): the approver keys and their threshold, versioned and
 // signed by the root keys that a device pins. Every image carries one, so a bootloader can verify an
 // image with nothing but its root keys, and approvers can change without touching devices.
+
+import { checkSigningPublicKey, keyIdOf, SIGN_PUBLIC_KEY_BYTES } from '../crypto/sign.ts';
 import { SihlError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
-import { keyIdOf, SIGN_PUBLIC_KEY_BYTES, checkSigningPublicKey } from '../crypto/sign.ts';
 import { ByteReader, ByteWriter, utf8 } from './bytes.ts';
 import {
   decodeSignatureBlock,
@@ -61,7 +62,8 @@ export function decodeDelegationBody(body: Uint8Array): Delegation {
       r.fail((error as Error).message);
     }
     const id = keyIdOf(key);
-    if (previousId && compareBytes(previousId, id) >= 0) r.fail('keys are not in strictly increasing key id order');
+    if (previousId && compareBytes(previousId, id) >= 0)
+      r.fail('keys are not in strictly increasing key id order');
     previousId = id;
     keys.push(key);
   }
@@ -80,12 +82,20 @@ export function encodeSignedDelegation(body: Uint8Array, signatures: readonly Si
 /** Splits body from root signatures; the body's length follows from its key count. */
 export function decodeSignedDelegation(bytes: Uint8Array): SignedDelegation {
   if (bytes.length > LIMITS.delegationBytes) {
-    throw new SihlError('LIMIT_EXCEEDED', `delegation is ${bytes.length} bytes; the limit is ${LIMITS.delegationBytes}`);
+    throw new SihlError(
+      'LIMIT_EXCEEDED',
+      `delegation is ${bytes.length} bytes; the limit is ${LIMITS.delegationBytes}`,
+    );
   }
-  if (bytes.length < 8) throw new SihlError('DELEGATION_MALFORMED', 'delegation: shorter than its fixed fields');
+  if (bytes.length < 8)
+    throw new SihlError('DELEGATION_MALFORMED', 'delegation: shorter than its fixed fields');
   const count = bytes[5] ?? 0;
+  if (count > LIMITS.delegatedKeys) {
+    throw new SihlError('LIMIT_EXCEEDED', `delegation: ${count} keys; the limit is ${LIMITS.delegatedKeys}`);
+  }
   const bodyLength = 8 + count * SIGN_PUBLIC_KEY_BYTES;
-  if (bytes.length < bodyLength) throw new SihlError('DELEGATION_MALFORMED', 'delegation: shorter than its key list');
+  if (bytes.length < bodyLength)
+    throw new SihlError('DELEGATION_MALFORMED', 'delegation: shorter than its key list');
   const body = bytes.subarray(0, bodyLength);
   return {
     delegation: decodeDelegationBody(body),

@@ -1,11 +1,12 @@
 // The key envelope (docs/FORMAT.md §Envelope): one release's content key sealed to one device's X25519
 // key, together with the stream binding of the image it belongs to, so an envelope of another image
 // (an older release, say) is refused even by the device it was made for.
-import { SihlError } from '../errors.ts';
+
 import { type BoxKeyPair, openSealed, SEAL_OVERHEAD_BYTES, seal } from '../crypto/box.ts';
 import { DIGEST_BYTES, equalBytes, sha256 } from '../crypto/hash.ts';
-import { STREAM_KEY_BYTES } from '../crypto/stream.ts';
 import { wipe } from '../crypto/sodium.ts';
+import { STREAM_KEY_BYTES } from '../crypto/stream.ts';
+import { SihlError } from '../errors.ts';
 import { ByteReader, ByteWriter } from './bytes.ts';
 
 export const ENVELOPE_MAGIC = Uint8Array.of(0x53, 0x49, 0x48, 0x4b); // "SIHK"
@@ -25,7 +26,11 @@ export function recipientIdOf(boxPublicKey: Uint8Array): Uint8Array {
   return sha256(boxPublicKey);
 }
 
-export function sealEnvelope(contentKey: Uint8Array, binding: Uint8Array, devicePublicKey: Uint8Array): Uint8Array {
+export function sealEnvelope(
+  contentKey: Uint8Array,
+  binding: Uint8Array,
+  devicePublicKey: Uint8Array,
+): Uint8Array {
   const inner = Buffer.concat([contentKey, binding]);
   const sealed = seal(devicePublicKey, inner);
   wipe(inner);
@@ -41,7 +46,10 @@ export function sealEnvelope(contentKey: Uint8Array, binding: Uint8Array, device
 
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
   if (bytes.length !== ENVELOPE_BYTES) {
-    throw new SihlError('ENVELOPE_MALFORMED', `a key envelope is ${ENVELOPE_BYTES} bytes, this one ${bytes.length}`);
+    throw new SihlError(
+      'ENVELOPE_MALFORMED',
+      `a key envelope is ${ENVELOPE_BYTES} bytes, this one ${bytes.length}`,
+    );
   }
   const r = new ByteReader(bytes, 'ENVELOPE_MALFORMED', 'envelope');
   if (!r.bytes(4).every((b, i) => b === ENVELOPE_MAGIC[i])) r.fail('not a sihl key envelope (bad magic)');
@@ -67,7 +75,8 @@ export function openEnvelope(bytes: Uint8Array, device: BoxKeyPair, binding: Uin
     throw new SihlError('ENVELOPE_WRONG_IMAGE', 'key envelope belongs to another image');
   }
   const inner = openSealed(device, envelope.sealed);
-  if (inner === null) throw new SihlError('ENVELOPE_OPEN_FAILED', 'key envelope does not open with this device key');
+  if (inner === null)
+    throw new SihlError('ENVELOPE_OPEN_FAILED', 'key envelope does not open with this device key');
   const r = new ByteReader(inner, 'ENVELOPE_MALFORMED', 'envelope contents');
   const contentKey = r.bytes(STREAM_KEY_BYTES).slice();
   const innerBinding = r.bytes(DIGEST_BYTES);

@@ -34,13 +34,18 @@ export function imageSize(h: Header): number {
 
 /** Decodes and bounds every length before any of those bytes are read. */
 export function decodeHeader(bytes: Uint8Array): Header {
-  if (bytes.length < HEADER_BYTES) throw new SihlError('IMAGE_TRUNCATED', `image is shorter than its ${HEADER_BYTES}-byte header`);
+  if (bytes.length < HEADER_BYTES)
+    throw new SihlError('IMAGE_TRUNCATED', `image is shorter than its ${HEADER_BYTES}-byte header`);
   const r = new ByteReader(bytes.subarray(0, HEADER_BYTES), 'IMAGE_BAD_HEADER', 'header');
   const magic = r.bytes(4);
-  if (!magic.every((b, i) => b === MAGIC[i])) throw new SihlError('IMAGE_BAD_MAGIC', 'not a sihl image (bad magic)');
+  if (!magic.every((b, i) => b === MAGIC[i]))
+    throw new SihlError('IMAGE_BAD_MAGIC', 'not a sihl image (bad magic)');
   const version = r.u16();
   if (version !== FORMAT_VERSION) {
-    throw new SihlError('IMAGE_UNSUPPORTED_VERSION', `image format version ${version}; this sihl reads version ${FORMAT_VERSION}`);
+    throw new SihlError(
+      'IMAGE_UNSUPPORTED_VERSION',
+      `image format version ${version}; this sihl reads version ${FORMAT_VERSION}`,
+    );
   }
   if (r.u16() !== HEADER_BYTES) r.fail(`header length must be ${HEADER_BYTES}`);
   const manifestLength = r.u32();
@@ -49,11 +54,12 @@ export function decodeHeader(bytes: Uint8Array): Header {
   if (r.u32() !== 0) r.fail('reserved field is not zero');
   const payloadLength = r.u64();
   const bound = (what: string, value: number, max: number) => {
-    if (value > max) throw new SihlError('LIMIT_EXCEEDED', `header: ${what} ${value} is above the limit ${max}`);
+    if (value > max)
+      throw new SihlError('LIMIT_EXCEEDED', `header: ${what} ${value} is above the limit ${max}`);
   };
   bound('manifest length', manifestLength, LIMITS.manifestBytes);
   bound('delegation length', delegationLength, LIMITS.delegationBytes);
   bound('signature block length', signatureBlockLength, LIMITS.signatureBlockBytes);
-  bound('payload length', payloadLength, LIMITS.compressedBytes + (LIMITS.compressedBytes / LIMITS.chunkBytesMin) * 17);
+  bound('payload length', payloadLength, LIMITS.payloadBytes);
   return { manifestLength, delegationLength, signatureBlockLength, payloadLength };
 }

@@ -1,10 +1,11 @@
 // The image manifest (docs/FORMAT.md §Manifest): twelve records in a fixed order, each tag, length and
 // value, so there is exactly one encoding of any manifest. The payload digest is the last record; the
 // bytes before it are what the encrypted stream is bound to (§Stream binding).
-import { SihlError } from '../errors.ts';
-import { LIMITS } from '../limits.ts';
+
 import { DIGEST_BYTES, sha256 } from '../crypto/hash.ts';
 import { STREAM_CHUNK_OVERHEAD, STREAM_HEADER_BYTES } from '../crypto/stream.ts';
+import { SihlError } from '../errors.ts';
+import { LIMITS } from '../limits.ts';
 import { ByteReader, ByteWriter, fromUtf8, utf8 } from './bytes.ts';
 
 export const RELEASE_ID_BYTES = 16;
@@ -72,7 +73,10 @@ export function expectedPayloadSize(compressedSize: number, chunkSize: number, e
 
 export function checkModel(model: string): string {
   if (utf8.encode(model).length > LIMITS.modelBytes || !MODEL_PATTERN.test(model)) {
-    throw new SihlError('USAGE', `model "${model}" must be 1 to 64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)`);
+    throw new SihlError(
+      'USAGE',
+      `model "${model}" must be 1 to 64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)`,
+    );
   }
   return model;
 }
@@ -105,8 +109,12 @@ export function encodeManifest(m: Manifest): Uint8Array {
       .u64(m.compression.compressedSize)
       .finish(),
   );
-  const header = m.encryption.algorithm === 'secretstream' ? m.encryption.header : new Uint8Array(STREAM_HEADER_BYTES);
-  record(TAG.encryption, new ByteWriter().u8(ENCRYPTION_CODES.indexOf(m.encryption.algorithm)).bytes(header).finish());
+  const header =
+    m.encryption.algorithm === 'secretstream' ? m.encryption.header : new Uint8Array(STREAM_HEADER_BYTES);
+  record(
+    TAG.encryption,
+    new ByteWriter().u8(ENCRYPTION_CODES.indexOf(m.encryption.algorithm)).bytes(header).finish(),
+  );
   record(TAG.chunkSize, u32(m.chunkSize));
   record(TAG.payloadSize, u64(m.payloadSize));
   record(TAG.payloadDigest, m.payloadDigest);
@@ -118,7 +126,10 @@ export function encodeManifest(m: Manifest): Uint8Array {
 /** Strict decoding: every record present once, in order, with its exact length; then consistency. */
 export function decodeManifest(bytes: Uint8Array): Manifest {
   if (bytes.length > LIMITS.manifestBytes) {
-    throw new SihlError('LIMIT_EXCEEDED', `manifest is ${bytes.length} bytes; the limit is ${LIMITS.manifestBytes}`);
+    throw new SihlError(
+      'LIMIT_EXCEEDED',
+      `manifest is ${bytes.length} bytes; the limit is ${LIMITS.manifestBytes}`,
+    );
   }
   const r = new ByteReader(bytes, 'MANIFEST_MALFORMED', 'manifest');
   const record = (tag: number, name: string, length?: number): ByteReader => {
@@ -145,7 +156,9 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
   const releaseId = record(TAG.releaseId, 'release id', RELEASE_ID_BYTES).bytes(RELEASE_ID_BYTES).slice();
   const created = record(TAG.created, 'creation time', 8).u64();
   const plaintextSize = record(TAG.plaintextSize, 'plaintext size', 8).u64();
-  const plaintextDigest = record(TAG.plaintextDigest, 'plaintext digest', DIGEST_BYTES).bytes(DIGEST_BYTES).slice();
+  const plaintextDigest = record(TAG.plaintextDigest, 'plaintext digest', DIGEST_BYTES)
+    .bytes(DIGEST_BYTES)
+    .slice();
   const c = record(TAG.compression, 'compression', 11);
   const algorithm = COMPRESSION_CODES[c.u8()] ?? c.fail('unknown compression algorithm');
   const windowLog = c.u8();
@@ -168,7 +181,8 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
     plaintextSize,
     plaintextDigest,
     compression: { algorithm, windowLog, filter, compressedSize },
-    encryption: encryptionCode === 'secretstream' ? { algorithm: 'secretstream', header } : { algorithm: 'none' },
+    encryption:
+      encryptionCode === 'secretstream' ? { algorithm: 'secretstream', header } : { algorithm: 'none' },
     chunkSize,
     payloadSize,
     payloadDigest,
@@ -182,7 +196,8 @@ function checkConsistency(m: Manifest, header: Uint8Array): void {
     throw new SihlError('MANIFEST_INCONSISTENT', `manifest: ${message}`);
   };
   const limit = (what: string, value: number, max: number) => {
-    if (value > max) throw new SihlError('LIMIT_EXCEEDED', `manifest: ${what} ${value} is above the limit ${max}`);
+    if (value > max)
+      throw new SihlError('LIMIT_EXCEEDED', `manifest: ${what} ${value} is above the limit ${max}`);
   };
   limit('plaintext size', m.plaintextSize, LIMITS.plaintextBytes);
   limit('chunk size', m.chunkSize, LIMITS.chunkBytesMax);
@@ -194,12 +209,16 @@ function checkConsistency(m: Manifest, header: Uint8Array): void {
     if (compressedSize !== m.plaintextSize) fail('uncompressed size differs from plaintext size');
   } else {
     if (windowLog < LIMITS.windowLogMin || windowLog > LIMITS.windowLogMax) {
-      throw new SihlError('LIMIT_EXCEEDED', `manifest: window log ${windowLog} outside ${LIMITS.windowLogMin}..${LIMITS.windowLogMax}`);
+      throw new SihlError(
+        'LIMIT_EXCEEDED',
+        `manifest: window log ${windowLog} outside ${LIMITS.windowLogMin}..${LIMITS.windowLogMax}`,
+      );
     }
     if (compressedSize === 0) fail('compressed size is zero');
     limit('compressed size', compressedSize, LIMITS.compressedBytes);
   }
-  if (m.encryption.algorithm === 'none' && header.some((b) => b !== 0)) fail('stream header set without encryption');
+  if (m.encryption.algorithm === 'none' && header.some((b) => b !== 0))
+    fail('stream header set without encryption');
   if (m.payloadSize !== expectedPayloadSize(compressedSize, m.chunkSize, m.encryption.algorithm !== 'none')) {
     fail('payload size does not match compressed size, chunk size and encryption');
   }
@@ -207,5 +226,8 @@ function checkConsistency(m: Manifest, header: Uint8Array): void {
 
 /** SHA-256 over the manifest up to its payload digest: the associated data of every stream chunk. */
 export function streamBinding(manifestBytes: Uint8Array): Uint8Array {
-  return sha256(STREAM_BINDING_CONTEXT, manifestBytes.subarray(0, manifestBytes.length - PAYLOAD_DIGEST_RECORD_BYTES));
+  return sha256(
+    STREAM_BINDING_CONTEXT,
+    manifestBytes.subarray(0, manifestBytes.length - PAYLOAD_DIGEST_RECORD_BYTES),
+  );
 }

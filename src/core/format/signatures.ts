@@ -1,10 +1,11 @@
 // Signature blocks (docs/FORMAT.md §Signature block) and the threshold rule: every entry must name a
 // trusted key, no key may appear twice, every signature must verify, and the count must reach the
 // threshold. A block with any bad entry is refused, even if enough good ones remain.
-import { SihlError } from '../errors.ts';
-import { LIMITS } from '../limits.ts';
+
 import { equalBytes } from '../crypto/hash.ts';
 import { KEY_ID_BYTES, keyIdOf, SIGNATURE_BYTES, sign, verify } from '../crypto/sign.ts';
+import { SihlError } from '../errors.ts';
+import { LIMITS } from '../limits.ts';
 import { ByteReader, ByteWriter, toHex } from './bytes.ts';
 
 export const SIGNATURE_ENTRY_BYTES = KEY_ID_BYTES + SIGNATURE_BYTES;
@@ -25,7 +26,8 @@ export function signatureBlockSize(count: number): number {
 }
 
 export function encodeSignatureBlock(entries: readonly SignatureEntry[]): Uint8Array {
-  if (entries.length > LIMITS.signatures) throw new SihlError('LIMIT_EXCEEDED', `more than ${LIMITS.signatures} signatures`);
+  if (entries.length > LIMITS.signatures)
+    throw new SihlError('LIMIT_EXCEEDED', `more than ${LIMITS.signatures} signatures`);
   const w = new ByteWriter().u8(entries.length).u8(0).u16(0);
   for (const e of entries) w.bytes(e.keyId).bytes(e.signature);
   return w.finish();
@@ -36,9 +38,13 @@ export function decodeSignatureBlock(bytes: Uint8Array): SignatureEntry[] {
   const count = r.u8();
   if (r.u8() !== 0 || r.u16() !== 0) r.fail('reserved bytes are not zero');
   if (count > LIMITS.signatures) {
-    throw new SihlError('LIMIT_EXCEEDED', `signature block: ${count} signatures; the limit is ${LIMITS.signatures}`);
+    throw new SihlError(
+      'LIMIT_EXCEEDED',
+      `signature block: ${count} signatures; the limit is ${LIMITS.signatures}`,
+    );
   }
-  if (bytes.length !== signatureBlockSize(count)) r.fail(`length ${bytes.length} does not fit ${count} signatures`);
+  if (bytes.length !== signatureBlockSize(count))
+    r.fail(`length ${bytes.length} does not fit ${count} signatures`);
   const entries: SignatureEntry[] = [];
   for (let i = 0; i < count; i++) {
     entries.push({ keyId: r.bytes(KEY_ID_BYTES).slice(), signature: r.bytes(SIGNATURE_BYTES).slice() });
@@ -66,13 +72,22 @@ export function verifyThreshold(
   for (const entry of entries) {
     const known = byId.find((k) => equalBytes(k.id, entry.keyId));
     if (!known) {
-      throw new SihlError('SIGNATURE_UNKNOWN_KEY', `${what} is signed by key ${toHex(entry.keyId).slice(0, 16)}…, which is not trusted`);
+      throw new SihlError(
+        'SIGNATURE_UNKNOWN_KEY',
+        `${what} is signed by key ${toHex(entry.keyId).slice(0, 16)}…, which is not trusted`,
+      );
     }
     if (seen.some((id) => equalBytes(id, entry.keyId))) {
-      throw new SihlError('SIGNATURE_DUPLICATE_KEY', `${what} carries two signatures by key ${toHex(entry.keyId).slice(0, 16)}…`);
+      throw new SihlError(
+        'SIGNATURE_DUPLICATE_KEY',
+        `${what} carries two signatures by key ${toHex(entry.keyId).slice(0, 16)}…`,
+      );
     }
     if (!verify(known.key, message, entry.signature)) {
-      throw new SihlError('SIGNATURE_INVALID', `${what} signature by key ${toHex(entry.keyId).slice(0, 16)}… does not verify`);
+      throw new SihlError(
+        'SIGNATURE_INVALID',
+        `${what} signature by key ${toHex(entry.keyId).slice(0, 16)}… does not verify`,
+      );
     }
     seen.push(entry.keyId);
   }

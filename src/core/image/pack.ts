@@ -3,16 +3,19 @@
 // key, then write header, manifest, delegation and signatures in front of the payload.
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open, rm, stat } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
-import { naming, SihlError } from '../errors.ts';
-import { temporaryPathFor } from '../fs.ts';
-import { LIMITS } from '../limits.ts';
-import { brotliCompressedSize, brotliCompressor, DEFAULT_WINDOW_LOG, defaultQuality } from '../compress/brotli.ts';
 import { BranchConverter, convertAll } from '../compress/branch-filter.ts';
+import {
+  brotliCompressedSize,
+  brotliCompressor,
+  DEFAULT_WINDOW_LOG,
+  defaultQuality,
+  MIN_QUALITY,
+} from '../compress/brotli.ts';
 import { Sha256 } from '../crypto/hash.ts';
+import type { SigningKeyPair } from '../crypto/sign.ts';
 import { randomBytes, wipe } from '../crypto/sodium.ts';
 import { generateContentKey, StreamEncryptor } from '../crypto/stream.ts';
-import type { SigningKeyPair } from '../crypto/sign.ts';
+import { naming, SihlError } from '../errors.ts';
 import { decodeSignedDelegation } from '../format/delegation.ts';
 import { encodeHeader, HEADER_BYTES } from '../format/header.ts';
 import {
@@ -25,6 +28,8 @@ import {
   streamBinding,
 } from '../format/manifest.ts';
 import { encodeSignatureBlock, signatureBlockSize } from '../format/signatures.ts';
+import { temporaryPathFor } from '../fs.ts';
+import { LIMITS } from '../limits.ts';
 import { imageMessage } from './read.ts';
 import { checkSigners, signaturesFor } from './sign.ts';
 import { PositionalWriter, writeAtomically } from './write.ts';
@@ -42,7 +47,7 @@ export interface PackOptions {
   readonly signers?: readonly SigningKeyPair[];
   readonly encrypt: boolean;
   readonly compression?: CompressionAlgorithm;
-  /** Brotli quality 0..11; by default 11 up to 8 MiB, 9 above. */
+  /** Brotli quality 2..11; by default 11 up to 8 MiB, 9 above. */
   readonly quality?: number;
   readonly windowLog?: number;
   readonly filter?: BranchFilter | 'auto';
@@ -64,7 +69,8 @@ export interface PackResult {
 
 async function readSample(path: string, length: number): Promise<Uint8Array> {
   const parts: Buffer[] = [];
-  for await (const chunk of createReadStream(path, { start: 0, end: Math.max(0, length - 1) })) parts.push(chunk);
+  for await (const chunk of createReadStream(path, { start: 0, end: Math.max(0, length - 1) }))
+    parts.push(chunk);
   return Buffer.concat(parts);
 }
 
@@ -89,12 +95,18 @@ function checkOptions(o: PackOptions): void {
   if (!Number.isInteger(windowLog) || windowLog < LIMITS.windowLogMin || windowLog > LIMITS.windowLogMax) {
     throw new SihlError('USAGE', `window log must be ${LIMITS.windowLogMin}..${LIMITS.windowLogMax}`);
   }
-  if (o.quality !== undefined && (!Number.isInteger(o.quality) || o.quality < 0 || o.quality > 11)) {
-    throw new SihlError('USAGE', 'compression level must be 0..11');
+  // Brotli's qualities 0 and 1 widen the window to 2^18 whatever is asked, so they are not offered.
+  if (
+    o.quality !== undefined &&
+    (!Number.isInteger(o.quality) || o.quality < MIN_QUALITY || o.quality > 11)
+  ) {
+    throw new SihlError('USAGE', `compression level must be ${MIN_QUALITY}..11`);
   }
   const sv = o.securityVersion ?? 0;
-  if (!Number.isInteger(sv) || sv < 0 || sv > 0xffffffff) throw new SihlError('USAGE', 'security version must be 0..4294967295');
-  if (o.releaseId && o.releaseId.length !== RELEASE_ID_BYTES) throw new SihlError('USAGE', 'release id must be 16 bytes');
+  if (!Number.isInteger(sv) || sv < 0 || sv > 0xffffffff)
+    throw new SihlError('USAGE', 'security version must be 0..4294967295');
+  if (o.releaseId && o.releaseId.length !== RELEASE_ID_BYTES)
+    throw new SihlError('USAGE', 'release id must be 16 bytes');
 }
 
 export async function packImage(input: string, output: string, options: PackOptions): Promise<PackResult> {
@@ -109,7 +121,11 @@ export async function packImage(input: string, output: string, options: PackOpti
   }
   if (size === 0) throw new SihlError('USAGE', 'firmware file is empty', { subject: input });
   if (size > LIMITS.plaintextBytes) {
-    throw new SihlError('LIMIT_EXCEEDED', `firmware is ${size} bytes; the limit is ${LIMITS.plaintextBytes}`, { subject: input });
+    throw new SihlError(
+      'LIMIT_EXCEEDED',
+      `firmware is ${size} bytes; the limit is ${LIMITS.plaintextBytes}`,
+      { subject: input },
+    );
   }
   const signed = decodeSignedDelegation(options.delegation);
   const signers = options.signers ?? [];
@@ -118,7 +134,11 @@ export async function packImage(input: string, output: string, options: PackOpti
   const compression = options.compression ?? 'brotli';
   const windowLog = compression === 'brotli' ? (options.windowLog ?? DEFAULT_WINDOW_LOG) : 0;
   const filter =
-    compression === 'none' ? 'none' : (options.filter ?? 'auto') === 'auto' ? await chooseFilter(input, size, windowLog) : (options.filter as BranchFilter);
+    compression === 'none'
+      ? 'none'
+      : (options.filter ?? 'auto') === 'auto'
+        ? await chooseFilter(input, size, windowLog)
+        : (options.filter as BranchFilter);
   const quality = options.quality ?? defaultQuality(size);
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_BYTES;
   const contentKey = options.encrypt ? generateContentKey() : null;
@@ -153,26 +173,50 @@ export async function packImage(input: string, output: string, options: PackOpti
       const compressed = encryptor ? await openScratch(output) : undefined;
       try {
         const sink = compressed ? new PositionalWriter(compressed.handle, 0) : writer;
-        const pass = await compressPass(input, size, { compression, filter, quality, windowLog }, async (bytes) => {
-          if (!compressed) payloadHash.update(bytes);
-          await sink.write(bytes);
-        }, options.onProgress);
+        const pass = await compressPass(
+          input,
+          size,
+          { compression, filter, quality, windowLog },
+          async (bytes) => {
+            if (!compressed) payloadHash.update(bytes);
+            await sink.write(bytes);
+          },
+          options.onProgress,
+        );
         await sink.flush();
-        const packed: Manifest['compression'] = { algorithm: compression, windowLog, filter, compressedSize: pass.compressedSize };
+        const packed: Manifest['compression'] = {
+          algorithm: compression,
+          windowLog,
+          filter,
+          compressedSize: pass.compressedSize,
+        };
         const payloadSize = expectedPayloadSize(pass.compressedSize, chunkSize, encryptor !== null);
-        let manifest: Manifest = { ...base, plaintextDigest: pass.plaintextDigest, compression: packed, payloadSize };
+        let manifest: Manifest = {
+          ...base,
+          plaintextDigest: pass.plaintextDigest,
+          compression: packed,
+          payloadSize,
+        };
         // Pass 2: encrypt the compressed stream in chunks, each bound to the manifest.
         if (encryptor && compressed) {
           const binding = streamBinding(encodeManifest(manifest));
-          await encryptPass(compressed.handle, pass.compressedSize, chunkSize, encryptor, binding, async (bytes) => {
-            payloadHash.update(bytes);
-            await writer.write(bytes);
-          });
+          await encryptPass(
+            compressed.handle,
+            pass.compressedSize,
+            chunkSize,
+            encryptor,
+            binding,
+            async (bytes) => {
+              payloadHash.update(bytes);
+              await writer.write(bytes);
+            },
+          );
           await writer.flush();
         }
         manifest = { ...manifest, payloadDigest: payloadHash.digest() };
         const manifestBytes = encodeManifest(manifest);
-        if (manifestBytes.length !== manifestLength) throw new SihlError('INTERNAL', 'manifest length changed while packing');
+        if (manifestBytes.length !== manifestLength)
+          throw new SihlError('INTERNAL', 'manifest length changed while packing');
         const signatures = signaturesFor(imageMessage(manifestBytes), signers);
         const prefix = Buffer.concat([
           encodeHeader({
@@ -188,7 +232,12 @@ export async function packImage(input: string, output: string, options: PackOpti
         const front = new PositionalWriter(handle, 0);
         await front.write(prefix);
         await front.flush();
-        return { manifest, manifestBytes, contentKey: contentKey ? contentKey.slice() : null, size: payloadOffset + payloadSize };
+        return {
+          manifest,
+          manifestBytes,
+          contentKey: contentKey ? contentKey.slice() : null,
+          size: payloadOffset + payloadSize,
+        };
       } finally {
         await compressed?.dispose();
       }
@@ -215,34 +264,58 @@ async function compressPass(
 ): Promise<{ plaintextDigest: Uint8Array; compressedSize: number }> {
   const plainHash = new Sha256();
   const branch = new BranchConverter(settings.filter, 'encode');
-  let read = 0;
   let compressedSize = 0;
-  async function* filtered(source: AsyncIterable<Buffer>) {
-    for await (const chunk of source) {
-      plainHash.update(chunk);
-      read += chunk.length;
-      onProgress?.(read, size);
-      yield branch.update(chunk);
-    }
-    yield branch.finish();
-  }
-  async function collect(source: AsyncIterable<Uint8Array>) {
-    for await (const chunk of source) {
-      compressedSize += chunk.length;
-      await put(chunk);
-    }
-  }
-  const source = createReadStream(input, { highWaterMark: 1024 * 1024 });
+  const compressor =
+    settings.compression === 'brotli' ? brotliCompressor(settings.quality, settings.windowLog, size) : null;
+  const collect = async (bytes: Uint8Array) => {
+    compressedSize += bytes.length;
+    await put(bytes);
+  };
+  // The compressor's output is taken as it comes, while the input below waits for each write to be
+  // consumed before its buffer is refilled: one read buffer for the whole file, no garbage per chunk.
+  const drained = compressor
+    ? (async () => {
+        for await (const chunk of compressor) await collect(chunk);
+      })()
+    : Promise.resolve();
+  drained.catch(() => {}); // observed below; avoids an unhandled rejection while reading
+  const feed = async (bytes: Uint8Array) => {
+    if (!compressor) return collect(bytes);
+    await new Promise<void>((resolve, reject) => {
+      compressor.write(bytes, (error) => (error ? reject(error) : resolve()));
+    });
+  };
+  let read = 0;
+  let handle: FileHandle | undefined;
   try {
-    if (settings.compression === 'brotli') {
-      await pipeline(source, filtered, brotliCompressor(settings.quality, settings.windowLog, size), collect);
+    handle = await open(input, 'r');
+    const buffer = new Uint8Array(256 * 1024);
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, read);
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      plainHash.update(chunk);
+      read += bytesRead;
+      onProgress?.(read, size);
+      await Promise.race([feed(branch.update(chunk)), drained]);
+    }
+    const tail = branch.finish();
+    if (compressor) {
+      compressor.end(tail);
+      await drained;
     } else {
-      await pipeline(source, filtered, collect);
+      await collect(tail);
     }
   } catch (error) {
+    compressor?.destroy();
     throw naming(input, error);
+  } finally {
+    await handle?.close();
   }
-  if (read !== size) throw new SihlError('IO_ERROR', `firmware changed size while packing (${size} → ${read} bytes)`, { subject: input });
+  if (read !== size)
+    throw new SihlError('IO_ERROR', `firmware changed size while packing (${size} → ${read} bytes)`, {
+      subject: input,
+    });
   return { plaintextDigest: plainHash.digest(), compressedSize };
 }
 

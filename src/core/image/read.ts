@@ -27,7 +27,10 @@ export function imageMessage(manifestBytes: Uint8Array): Uint8Array {
 
 export async function readImage(source: ByteSource): Promise<ParsedImage> {
   if (source.size < HEADER_BYTES) {
-    throw new SihlError('IMAGE_TRUNCATED', `image is ${source.size} bytes, shorter than its ${HEADER_BYTES}-byte header`);
+    throw new SihlError(
+      'IMAGE_TRUNCATED',
+      `image is ${source.size} bytes, shorter than its ${HEADER_BYTES}-byte header`,
+    );
   }
   const header = decodeHeader(await source.read(0, HEADER_BYTES));
   const expected = imageSize(header);
@@ -35,7 +38,10 @@ export async function readImage(source: ByteSource): Promise<ParsedImage> {
     throw new SihlError('IMAGE_TRUNCATED', `image is ${source.size} bytes; its header describes ${expected}`);
   }
   if (source.size > expected) {
-    throw new SihlError('IMAGE_TRAILING_BYTES', `image has ${source.size - expected} bytes after its payload`);
+    throw new SihlError(
+      'IMAGE_TRAILING_BYTES',
+      `image has ${source.size - expected} bytes after its payload`,
+    );
   }
   let offset = HEADER_BYTES;
   const next = async (length: number) => {

@@ -1,8 +1,9 @@
 // Approver signatures on an image (docs/FORMAT.md §Signatures). Each approver adds theirs in turn
 // ("two persons need to sign off"); the image is rewritten atomically with the longer signature block.
-import { SihlError } from '../errors.ts';
+
 import { equalBytes } from '../crypto/hash.ts';
 import { keyIdOf, type SigningKeyPair } from '../crypto/sign.ts';
+import { SihlError } from '../errors.ts';
 import { toHex } from '../format/bytes.ts';
 import type { Delegation } from '../format/delegation.ts';
 import { encodeHeader } from '../format/header.ts';
@@ -30,7 +31,10 @@ export function checkSigners(
       );
     }
     if (ids.some((known) => equalBytes(known, id))) {
-      throw new SihlError('SIGNATURE_DUPLICATE_KEY', `key ${toHex(id).slice(0, 16)}… has already signed this image`);
+      throw new SihlError(
+        'SIGNATURE_DUPLICATE_KEY',
+        `key ${toHex(id).slice(0, 16)}… has already signed this image`,
+      );
     }
     ids.push(id);
   }

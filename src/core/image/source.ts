@@ -5,14 +5,16 @@ import { naming, SihlError } from '../errors.ts';
 
 export interface ByteSource {
   readonly size: number;
-  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Reads exactly `length` bytes; into `buffer` (from its start) when given, so loops can reuse one. */
+  read(offset: number, length: number, buffer?: Uint8Array): Promise<Uint8Array>;
 }
 
 export function bufferSource(bytes: Uint8Array): ByteSource {
   return {
     size: bytes.length,
     read: async (offset, length) => {
-      if (offset + length > bytes.length) throw new SihlError('IMAGE_TRUNCATED', 'read past the end of the image');
+      if (offset + length > bytes.length)
+        throw new SihlError('IMAGE_TRUNCATED', 'read past the end of the image');
       return bytes.subarray(offset, offset + length);
     },
   };
@@ -32,12 +34,13 @@ export async function openFileSource(path: string): Promise<FileSource> {
   const { size } = await handle.stat();
   return {
     size,
-    read: async (offset, length) => {
-      const out = new Uint8Array(length);
+    read: async (offset, length, buffer) => {
+      const out = buffer && buffer.length >= length ? buffer.subarray(0, length) : new Uint8Array(length);
       let done = 0;
       while (done < length) {
         const { bytesRead } = await handle.read(out, done, length - done, offset + done);
-        if (bytesRead === 0) throw new SihlError('IMAGE_TRUNCATED', 'file ended while reading the image', { subject: path });
+        if (bytesRead === 0)
+          throw new SihlError('IMAGE_TRUNCATED', 'file ended while reading the image', { subject: path });
         done += bytesRead;
       }
       return out;

@@ -1,13 +1,13 @@
 // Turns a verified image's payload back into firmware: decrypt each chunk (bound to the manifest),
 // decompress, undo the branch filter, and stop at the signed plaintext size (docs/FORMAT.md §Unpacking).
 // Working memory is one chunk, the decoder window and a few small states, whatever the image size.
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { SihlError } from '../errors.ts';
-import { brotliDecompressor, declaredWindowLog } from '../compress/brotli.ts';
+
 import { BranchConverter } from '../compress/branch-filter.ts';
+import { brotliDecompressor, declaredWindowLog } from '../compress/brotli.ts';
 import { equalBytes, Sha256 } from '../crypto/hash.ts';
+import { wipe } from '../crypto/sodium.ts';
 import { STREAM_CHUNK_OVERHEAD, StreamDecryptor } from '../crypto/stream.ts';
+import { SihlError } from '../errors.ts';
 import { streamBinding } from '../format/manifest.ts';
 import type { ByteSource } from './source.ts';
 import type { VerifiedImage } from './verify.ts';
@@ -18,41 +18,56 @@ export interface ByteSink {
 
 const PLAIN_READ_STEP = 256 * 1024;
 
-/** The compressed stream, decrypted chunk by chunk; the payload is hashed again on the way. */
-async function* compressedChunks(
+/**
+ * The compressed stream, decrypted chunk by chunk, handed to `take` one chunk at a time; the payload is
+ * hashed again on the way. The buffers are reused, so `take` must be done with a chunk before it returns.
+ */
+async function forEachCompressedChunk(
   source: ByteSource,
   image: VerifiedImage,
   contentKey: Uint8Array | null,
-): AsyncGenerator<Uint8Array> {
+  take: (chunk: Uint8Array) => Promise<void>,
+): Promise<void> {
   const { manifest, payloadOffset } = image;
   const payloadHash = new Sha256();
   if (manifest.encryption.algorithm === 'none') {
+    const buffer = new Uint8Array(Math.min(PLAIN_READ_STEP, manifest.payloadSize));
     for (let done = 0; done < manifest.payloadSize; ) {
       const step = Math.min(PLAIN_READ_STEP, manifest.payloadSize - done);
-      const bytes = await source.read(payloadOffset + done, step);
+      const bytes = await source.read(payloadOffset + done, step, buffer);
       payloadHash.update(bytes);
       done += step;
-      yield bytes;
+      await take(bytes);
     }
   } else {
-    if (contentKey === null) throw new SihlError('ENVELOPE_REQUIRED', 'image is encrypted: a key envelope is needed');
+    if (contentKey === null)
+      throw new SihlError('ENVELOPE_REQUIRED', 'image is encrypted: a key envelope is needed');
     const ad = streamBinding(image.manifestBytes);
     const decryptor = new StreamDecryptor(contentKey, manifest.encryption.header);
     const compressed = manifest.compression.compressedSize;
     const chunks = Math.max(1, Math.ceil(compressed / manifest.chunkSize));
+    const cipherBuffer = new Uint8Array(manifest.chunkSize + STREAM_CHUNK_OVERHEAD);
+    const plainBuffer = new Uint8Array(manifest.chunkSize);
     let offset = payloadOffset;
-    for (let i = 0; i < chunks; i++) {
-      const plainLength = i < chunks - 1 ? manifest.chunkSize : compressed - (chunks - 1) * manifest.chunkSize;
-      const cipher = await source.read(offset, plainLength + STREAM_CHUNK_OVERHEAD);
-      offset += cipher.length;
-      payloadHash.update(cipher);
-      const { plaintext, final } = decryptor.pull(cipher, ad);
-      // FORMAT.md §Payload: FINAL on the last chunk and only there.
-      if (final && i < chunks - 1) throw new SihlError('STREAM_TRAILING_DATA', `chunk ${i} is FINAL but more follow`);
-      if (!final && i === chunks - 1) throw new SihlError('STREAM_TRUNCATED', 'the stream ends without a FINAL chunk');
-      yield plaintext;
+    try {
+      for (let i = 0; i < chunks; i++) {
+        const plainLength =
+          i < chunks - 1 ? manifest.chunkSize : compressed - (chunks - 1) * manifest.chunkSize;
+        const cipher = await source.read(offset, plainLength + STREAM_CHUNK_OVERHEAD, cipherBuffer);
+        offset += cipher.length;
+        payloadHash.update(cipher);
+        const { plaintext, final } = decryptor.pull(cipher, ad, plainBuffer);
+        // FORMAT.md §Payload: FINAL on the last chunk and only there.
+        if (final && i < chunks - 1)
+          throw new SihlError('STREAM_TRAILING_DATA', `chunk ${i} is FINAL but more follow`);
+        if (!final && i === chunks - 1)
+          throw new SihlError('STREAM_TRUNCATED', 'the stream ends without a FINAL chunk');
+        await take(plaintext);
+      }
+    } finally {
+      decryptor.wipe();
+      wipe(plainBuffer);
     }
-    decryptor.wipe();
   }
   // Second look at the payload digest: the bytes decrypted are the bytes that were verified.
   if (!equalBytes(payloadHash.digest(), manifest.payloadDigest)) {
@@ -60,18 +75,14 @@ async function* compressedChunks(
   }
 }
 
-/** Checks the declared Brotli window before decoding (FORMAT.md §Compression). */
-async function* windowChecked(chunks: AsyncIterable<Uint8Array>, windowLog: number): AsyncGenerator<Uint8Array> {
-  let first = true;
-  for await (const chunk of chunks) {
-    if (first && chunk.length > 0) {
-      first = false;
-      const declared = declaredWindowLog(chunk[0] as number);
-      if (declared === null || declared > windowLog) {
-        throw new SihlError('DECOMPRESS_FAILED', `compressed stream asks for a 2^${declared} window; the manifest allows 2^${windowLog}`);
-      }
-    }
-    yield chunk;
+/** Checks the window a Brotli stream declares before decoding it (FORMAT.md §Compression). */
+function checkDeclaredWindow(firstByte: number, windowLog: number): void {
+  const declared = declaredWindowLog(firstByte);
+  if (declared === null || declared > windowLog) {
+    throw new SihlError(
+      'DECOMPRESS_FAILED',
+      `compressed stream asks for a 2^${declared} window; the manifest allows 2^${windowLog}`,
+    );
   }
 }
 
@@ -94,35 +105,63 @@ export async function unpackPayload(
     plainHash.update(bytes);
     await sink.write(bytes);
   };
-  const output = new Writable({
-    highWaterMark: 64 * 1024,
-    write(chunk: Buffer, _encoding, done) {
-      produced += chunk.length;
-      // FORMAT.md §Unpacking: stop decompressing at the signed plaintext size.
-      if (produced > manifest.plaintextSize) {
-        done(new SihlError('PLAINTEXT_SIZE_MISMATCH', `payload decompresses past its signed size of ${manifest.plaintextSize} bytes`));
-        return;
-      }
-      emit(unfilter.update(chunk)).then(() => done(), done);
-    },
-  });
-  const chunks = compressedChunks(source, image, contentKey);
-  try {
-    if (manifest.compression.algorithm === 'brotli') {
-      const checked = windowChecked(chunks, manifest.compression.windowLog);
-      await pipeline(Readable.from(checked), brotliDecompressor(), output);
-    } else {
-      await pipeline(Readable.from(chunks), output);
+  const output = async (chunk: Uint8Array) => {
+    produced += chunk.length;
+    // FORMAT.md §Unpacking: stop decompressing at the signed plaintext size.
+    if (produced > manifest.plaintextSize) {
+      throw new SihlError(
+        'PLAINTEXT_SIZE_MISMATCH',
+        `payload decompresses past its signed size of ${manifest.plaintextSize} bytes`,
+      );
     }
-  } catch (error) {
-    if (error instanceof SihlError) throw error;
-    throw new SihlError('DECOMPRESS_FAILED', `compressed payload is malformed: ${(error as Error).message}`, { cause: error });
+    await emit(unfilter.update(chunk));
+  };
+
+  if (manifest.compression.algorithm === 'brotli') {
+    const decompressor = brotliDecompressor();
+    // Output is taken as it comes; input waits until the decoder has consumed each chunk, so the
+    // decrypt buffers can be reused.
+    const drained = (async () => {
+      for await (const chunk of decompressor) await output(chunk);
+    })();
+    drained.catch(() => {});
+    let first = true;
+    try {
+      await forEachCompressedChunk(source, image, contentKey, async (chunk) => {
+        if (first && chunk.length > 0) {
+          first = false;
+          checkDeclaredWindow(chunk[0] as number, manifest.compression.windowLog);
+        }
+        const written = new Promise<void>((resolve, reject) => {
+          decompressor.write(chunk, (error) => (error ? reject(error) : resolve()));
+        });
+        await Promise.race([written, drained]);
+      });
+      decompressor.end();
+      await drained;
+    } catch (error) {
+      decompressor.destroy();
+      if (error instanceof SihlError) throw error;
+      throw new SihlError(
+        'DECOMPRESS_FAILED',
+        `compressed payload is malformed: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  } else {
+    await forEachCompressedChunk(source, image, contentKey, output);
   }
   await emit(unfilter.finish());
   if (produced !== manifest.plaintextSize) {
-    throw new SihlError('PLAINTEXT_SIZE_MISMATCH', `payload unpacks to ${produced} bytes; the manifest says ${manifest.plaintextSize}`);
+    throw new SihlError(
+      'PLAINTEXT_SIZE_MISMATCH',
+      `payload unpacks to ${produced} bytes; the manifest says ${manifest.plaintextSize}`,
+    );
   }
   if (!equalBytes(plainHash.digest(), manifest.plaintextDigest)) {
-    throw new SihlError('PLAINTEXT_DIGEST_MISMATCH', 'unpacked firmware does not match the signed plaintext digest');
+    throw new SihlError(
+      'PLAINTEXT_DIGEST_MISMATCH',
+      'unpacked firmware does not match the signed plaintext digest',
+    );
   }
 }

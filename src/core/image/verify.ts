@@ -1,8 +1,9 @@
 // Verification of a whole image from nothing but the root keys a device pins (docs/FORMAT.md
 // §Verification): delegation by root, manifest by approvers, then the payload digest, in that order,
 // before a single payload byte is decrypted or decompressed.
-import { SihlError } from '../errors.ts';
+
 import { equalBytes, Sha256 } from '../crypto/hash.ts';
+import { SihlError } from '../errors.ts';
 import { verifyDelegation } from '../format/delegation.ts';
 import type { KeySet } from '../format/signatures.ts';
 import { verifyThreshold } from '../format/signatures.ts';
@@ -28,7 +29,7 @@ export interface VerifiedImage extends ParsedImage {
   readonly approvers: readonly Uint8Array[];
 }
 
-const READ_STEP = 1024 * 1024;
+const READ_STEP = 256 * 1024;
 
 export async function verifyImage(
   source: ByteSource,
@@ -50,16 +51,20 @@ export async function verifyImage(
   }
   const digest = await digestRange(source, image.payloadOffset, manifest.payloadSize);
   if (!equalBytes(digest, manifest.payloadDigest)) {
-    throw new SihlError('PAYLOAD_DIGEST_MISMATCH', 'payload does not match the digest in the signed manifest');
+    throw new SihlError(
+      'PAYLOAD_DIGEST_MISMATCH',
+      'payload does not match the digest in the signed manifest',
+    );
   }
   return { ...image, approvers };
 }
 
 export async function digestRange(source: ByteSource, offset: number, length: number): Promise<Uint8Array> {
   const hash = new Sha256();
+  const buffer = new Uint8Array(Math.min(READ_STEP, length));
   for (let done = 0; done < length; ) {
     const step = Math.min(READ_STEP, length - done);
-    hash.update(await source.read(offset + done, step));
+    hash.update(await source.read(offset + done, step, buffer));
     done += step;
   }
   return hash.digest();

@@ -1,9 +1,8 @@
 // Writing images to disk: a temporary file filled at known offsets, flushed, then renamed into place,
 // so a crash or an error never leaves a half-written image under the final name.
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
-import { naming } from '../errors.ts';
+import { naming, SihlError } from '../errors.ts';
 import { exists, temporaryPathFor } from '../fs.ts';
-import { SihlError } from '../errors.ts';
 
 const BUFFER_BYTES = 1024 * 1024;
 
@@ -11,7 +10,7 @@ const BUFFER_BYTES = 1024 * 1024;
 export class PositionalWriter {
   readonly #handle: FileHandle;
   #position: number;
-  #buffer = new Uint8Array(BUFFER_BYTES);
+  readonly #buffer = new Uint8Array(BUFFER_BYTES);
   #filled = 0;
 
   constructor(handle: FileHandle, position: number) {
@@ -34,8 +33,7 @@ export class PositionalWriter {
     if (this.#filled === 0) return;
     const data = this.#buffer.subarray(0, this.#filled);
     this.#filled = 0;
-    await this.#writeAt(data);
-    this.#buffer = new Uint8Array(BUFFER_BYTES);
+    await this.#writeAt(data); // the write has completed, so the buffer can be filled again
   }
 
   async #writeAt(data: Uint8Array): Promise<void> {
@@ -58,7 +56,9 @@ export async function writeAtomically<T>(
   fill: (handle: FileHandle) => Promise<T>,
 ): Promise<T> {
   if (!overwrite && (await exists(path))) {
-    throw new SihlError('FILE_EXISTS', 'file already exists; choose another name or pass --force', { subject: path });
+    throw new SihlError('FILE_EXISTS', 'file already exists; choose another name or pass --force', {
+      subject: path,
+    });
   }
   const temporary = temporaryPathFor(path);
   let handle: FileHandle | undefined;

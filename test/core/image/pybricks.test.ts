@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { openEnvelope, sealEnvelope } from '../../../src/core/format/envelope.ts';
 import { streamBinding } from '../../../src/core/format/manifest.ts';
-import { type ByteSink, packImage, unpackPayload, verifyImage, withFileSource } from '../../../src/core/image/index.ts';
+import {
+  type ByteSink,
+  packImage,
+  unpackPayload,
+  verifyImage,
+  withFileSource,
+} from '../../../src/core/image/index.ts';
 import { device, makeTrust, pybricksCorpus, tempDir, writeTemp } from '../../helpers.ts';
 
 const trust = makeTrust();
@@ -12,7 +18,10 @@ const corpus = await pybricksCorpus();
 
 function collector(): ByteSink & { bytes(): Uint8Array } {
   const parts: Uint8Array[] = [];
-  return { write: async (chunk) => void parts.push(chunk.slice()), bytes: () => new Uint8Array(Buffer.concat(parts)) };
+  return {
+    write: async (chunk) => void parts.push(chunk.slice()),
+    bytes: () => new Uint8Array(Buffer.concat(parts)),
+  };
 }
 
 test('the corpus holds the seven Pybricks firmware builds', () => {
@@ -35,7 +44,9 @@ for (const encrypt of [true, false]) {
         encrypt,
         quality: 9,
       });
-      const envelope = result.contentKey ? sealEnvelope(result.contentKey, streamBinding(result.manifestBytes), device.publicKey) : null;
+      const envelope = result.contentKey
+        ? sealEnvelope(result.contentKey, streamBinding(result.manifestBytes), device.publicKey)
+        : null;
       const sink = collector();
       await withFileSource(output, async (source) => {
         const image = await verifyImage(source, { root: trust.root }, { model: name });

@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { commands, EXIT, main } from '../../src/cli/main.ts';
+import { openSigningKey } from '../../src/core/keys.ts';
+import { pybricksCorpus, tempDir } from '../helpers.ts';
+
+const PASSPHRASE = 'correct horse battery staple';
+
+/** Runs the CLI in-process, as `sihl ARGS` in `cwd`; returns exit code and both outputs. */
+async function sihl(
+  cwd: string,
+  args: string[],
+  env: Record<string, string> = { SIHL_PASSPHRASE: PASSPHRASE },
+) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { out: (t) => out.push(`${t}\n`), err: (t) => err.push(`${t}\n`) }, { cwd, env });
+  return { code, out: out.join(''), err: err.join('') };
+}
+
+async function ok(cwd: string, args: string[]): Promise<string> {
+  const r = await sihl(cwd, args);
+  assert.equal(r.code, 0, `sihl ${args.join(' ')} failed: ${r.err}`);
+  return r.out;
+}
+
+const firmware = (await pybricksCorpus()).get('primehub') as Uint8Array;
+
+/** The README's worked example, up to a signed image. */
+async function workspace(): Promise<string> {
+  const dir = await tempDir();
+  await writeFile(join(dir, 'firmware.bin'), firmware);
+  for (const name of ['root', 'alice', 'bob']) await ok(dir, ['keys', 'generate', '--name', name]);
+  await ok(dir, ['keys', 'generate', '--kind', 'device', '--name', 'device-1']);
+  await ok(dir, ['keys', 'generate', '--kind', 'device', '--name', 'device-2']);
+  await ok(dir, ['root', 'create', '--key', 'root.pub', '-o', 'root.json']);
+  await ok(dir, [
+    'delegation',
+    'create',
+    '--root-key',
+    'root.key',
+    '--approver',
+    'alice.pub',
+    '--approver',
+    'bob.pub',
+    '-o',
+    'approvers.dlg',
+  ]);
+  return dir;
+}
+
+test('the worked example runs from keys to an unpacked image identical to the firmware', async () => {
+  const dir = await workspace();
+  await ok(dir, [
+    'image',
+    'pack',
+    'firmware.bin',
+    '--model',
+    'primehub',
+    '--version',
+    '7.28.0',
+    '--delegation',
+    'approvers.dlg',
+    '--level',
+    '5',
+  ]);
+  await ok(dir, ['image', 'sign', 'firmware.bin.sihl', '--key', 'alice.key']);
+  const refused = await sihl(dir, ['image', 'verify', 'firmware.bin.sihl', '--root', 'root.json']);
+  assert.equal(refused.code, EXIT.refused, 'one approver alone cannot ship');
+  assert.match(refused.err, /SIGNATURE_THRESHOLD/);
+  await ok(dir, ['image', 'sign', 'firmware.bin.sihl', '--key', 'bob.key']);
+  const verified = JSON.parse(
+    await ok(dir, [
+      'image',
+      'verify',
+      'firmware.bin.sihl',
+      '--root',
+      'root.json',
+      '--model',
+      'primehub',
+      '--json',
+    ]),
+  );
+  assert.equal(verified.valid, true);
+  assert.equal(verified.manifest.version, '7.28.0');
+  await ok(dir, [
+    'envelope',
+    'seal',
+    '--content-key',
+    'firmware.bin.sihl.content-key',
+    '--device',
+    'device-1.pub',
+    '--image',
+    'firmware.bin.sihl',
+    '-o',
+    'device-1.env',
+  ]);
+  await ok(dir, [
+    'image',
+    'unpack',
+    'firmware.bin.sihl',
+    '--root',
+    'root.json',
+    '--device-key',
+    'device-1.key',
+    '--envelope',
+    'device-1.env',
+    '-o',
+    'out.bin',
+  ]);
+  assert.ok(Buffer.from(await readFile(join(dir, 'out.bin'))).equals(firmware));
+
+  const other = await sihl(dir, [
+    'image',
+    'unpack',
+    'firmware.bin.sihl',
+    '--root',
+    'root.json',
+    '--device-key',
+    'device-2.key',
+    '--envelope',
+    'device-1.env',
+    '-o',
+    'stolen.bin',
+  ]);
+  assert.equal(other.code, EXIT.refused, "another device's key does not open the envelope");
+  assert.match(other.err, /device-1\.env: .*ENVELOPE_WRONG_RECIPIENT/);
+  await assert.rejects(stat(join(dir, 'stolen.bin')), 'nothing is written on failure');
+});
+
+test('a signed-only image needs no envelope', async () => {
+  const dir = await workspace();
+  await ok(dir, [
+    'image',
+    'pack',
+    'firmware.bin',
+    '--model',
+    'primehub',
+    '--version',
+    '1.0.0',
+    '--delegation',
+    'approvers.dlg',
+    '--no-encrypt',
+    '--key',
+    'alice.key',
+    '--key',
+    'bob.key',
+    '-o',
+    'plain.sihl',
+    '--level',
+    '5',
+  ]);
+  await assert.rejects(stat(join(dir, 'plain.sihl.content-key')));
+  await ok(dir, ['image', 'unpack', 'plain.sihl', '--root', 'root.json', '-o', 'out.bin']);
+  assert.ok(Buffer.from(await readFile(join(dir, 'out.bin'))).equals(firmware));
+});
+
+test('a wrong passphrase gives a clear error naming the key file, and no key bytes', async () => {
+  const dir = await workspace();
+  const r = await sihl(
+    dir,
+    ['delegation', 'create', '--root-key', 'root.key', '--approver', 'alice.pub', '-o', 'x.dlg'],
+    { SIHL_PASSPHRASE: 'wrong' },
+  );
+  assert.equal(r.code, EXIT.usage);
+  assert.match(r.err, /root\.key: wrong passphrase/);
+  const pair = await openSigningKey(new Uint8Array(await readFile(join(dir, 'root.key'))), PASSPHRASE);
+  const seed = Buffer.from(pair.secretKey.subarray(0, 32));
+  for (const text of [r.err, r.out]) {
+    assert.ok(!text.includes(seed.toString('hex')) && !text.includes(seed.toString('base64')));
+    assert.ok(
+      !text.includes('wrong') || /wrong passphrase/.test(text),
+      'the passphrase itself is not echoed',
+    );
+  }
+});
+
+test('no passphrase and no terminal is an error, not a hang', async () => {
+  const dir = await tempDir();
+  const r = await sihl(dir, ['keys', 'generate', '--name', 'x'], {});
+  assert.equal(r.code, EXIT.usage);
+  assert.match(r.err, /SIHL_PASSPHRASE/);
+});
+
+test('errors name the file and the problem, with an exit code per family', async () => {
+  const dir = await workspace();
+  const missing = await sihl(dir, ['image', 'inspect', 'nope.sihl']);
+  assert.equal(missing.code, EXIT.usage);
+  assert.match(missing.err, /nope\.sihl: no such file \[FILE_NOT_FOUND\]/);
+
+  await writeFile(join(dir, 'junk.sihl'), 'not an image at all, just text that is long enough');
+  const junk = await sihl(dir, ['image', 'inspect', 'junk.sihl']);
+  assert.equal(junk.code, EXIT.refused);
+  assert.match(junk.err, /junk\.sihl: .*IMAGE_/);
+
+  await writeFile(
+    join(dir, 'pem.key'),
+    '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n',
+  );
+  const pem = await sihl(dir, ['image', 'sign', 'junk.sihl', '--key', 'pem.key']);
+  assert.equal(pem.code, EXIT.usage);
+  assert.match(pem.err, /pem\.key: .*PEM/);
+
+  const wrongKind = await sihl(dir, ['root', 'create', '--key', 'device-1.pub', '-o', 'r.json']);
+  assert.equal(wrongKind.code, EXIT.usage);
+  assert.match(wrongKind.err, /device-1\.pub: .*KEY_WRONG_KIND/);
+
+  const unknownFlag = await sihl(dir, ['image', 'pack', 'firmware.bin', '--colour', 'red']);
+  assert.equal(unknownFlag.code, EXIT.usage);
+  assert.match(unknownFlag.err, /Usage: sihl image pack/);
+
+  const json = await sihl(dir, ['image', 'inspect', 'nope.sihl', '--json']);
+  assert.deepEqual(JSON.parse(json.out).error.code, 'FILE_NOT_FOUND');
+});
+
+test('an existing output is not replaced without --force', async () => {
+  const dir = await workspace();
+  const r = await sihl(dir, ['keys', 'generate', '--name', 'alice']);
+  assert.equal(r.code, EXIT.usage);
+  assert.match(r.err, /alice\.key: file already exists/);
+});
+
+test('every command has --help', async () => {
+  for (const command of commands) {
+    const r = await sihl('.', [...command.path, '--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.out, new RegExp(`Usage: sihl ${command.path.join(' ')}`));
+  }
+  const overview = await sihl('.', ['--help']);
+  assert.match(overview.out, /image pack/);
+});
+
+test('the sihl bin runs through npx-style execution', async () => {
+  const bin = new URL('../../bin/sihl.js', import.meta.url).pathname;
+  const { stdout } = await promisify(execFile)(process.execPath, [bin, 'image', 'pack', '--help']);
+  assert.match(stdout, /Usage: sihl image pack/);
+});
