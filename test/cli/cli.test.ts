@@ -18,7 +18,11 @@ async function sihl(
 ) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(args, { out: (t) => out.push(`${t}\n`), err: (t) => err.push(`${t}\n`) }, { cwd, env });
+  const code = await main(
+    args,
+    { out: (t) => out.push(`${t}\n`), err: (t) => err.push(`${t}\n`) },
+    { cwd, env },
+  );
   return { code, out: out.join(''), err: err.join('') };
 }
 
