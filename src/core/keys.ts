@@ -1,7 +1,7 @@
 // Key files. A private key file holds its secret under a passphrase (Argon2id + XChaCha20-Poly1305);
 // its public half is stored in clear beside it and bound to the ciphertext as associated data, so
 // swapping the public part is detected. Public key files and root trust files are plain JSON.
-// docs/KEYS.md describes the formats.
+// docs/FORMAT.md §Key files describes the formats.
 
 import {
   type BoxKeyPair,
