@@ -1,6 +1,7 @@
 // Packing firmware into a sealed image (docs/FORMAT.md): hash, branch-filter and compress the firmware
-// in one streaming pass, cut the compressed stream into chunks and encrypt them with a fresh content
-// key, then write header, manifest, delegation and signatures in front of the payload.
+// in one streaming pass; then cut the compressed stream into chunks and encrypt them with a fresh
+// content key, bound to the manifest; then write header, manifest, delegation and signatures in front
+// of the payload. Memory stays bounded whatever the firmware size.
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open, rm, stat } from 'node:fs/promises';
 import { BranchConverter, convertAll } from '../compress/branch-filter.ts';
