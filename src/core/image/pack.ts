@@ -37,6 +37,7 @@ import { PositionalWriter, writeAtomically } from './write.ts';
 
 export const DEFAULT_CHUNK_BYTES = 16 * 1024;
 const FILTER_SAMPLE_BYTES = 1024 * 1024;
+const BATCH_BYTES = 256 * 1024;
 
 export interface PackOptions {
   readonly model: string;
@@ -280,12 +281,10 @@ async function compressPass(
       })()
     : Promise.resolve();
   drained.catch(() => {}); // observed below; avoids an unhandled rejection while reading
-  const feed = async (bytes: Uint8Array) => {
-    if (!compressor) return collect(bytes);
-    await new Promise<void>((resolve, reject) => {
-      compressor.write(bytes, (error) => (error ? reject(error) : resolve()));
+  const feed = (bytes: Uint8Array) =>
+    new Promise<void>((resolve, reject) => {
+      compressor?.write(bytes, (error) => (error ? reject(error) : resolve()));
     });
-  };
   let read = 0;
   let handle: FileHandle | undefined;
   try {
@@ -298,7 +297,9 @@ async function compressPass(
       plainHash.update(chunk);
       read += bytesRead;
       onProgress?.(read, size);
-      await Promise.race([feed(branch.update(chunk)), drained]);
+      // Without a compressor nothing else drains the writes: wait for each, as the buffer is reused.
+      const filtered = branch.update(chunk);
+      await (compressor ? Promise.race([feed(filtered), drained]) : collect(filtered));
     }
     const tail = branch.finish();
     if (compressor) {
@@ -330,10 +331,13 @@ async function encryptPass(
   put: (bytes: Uint8Array) => Promise<void>,
 ): Promise<void> {
   const chunks = Math.max(1, Math.ceil(compressedSize / chunkSize));
-  const buffer = new Uint8Array(chunkSize);
+  // Read many chunks at a time: one file read per chunk costs more than encrypting it.
+  const perRead = Math.max(1, Math.floor(BATCH_BYTES / chunkSize));
+  const buffer = new Uint8Array(perRead * chunkSize);
   let offset = 0;
-  for (let i = 0; i < chunks; i++) {
-    const length = Math.min(chunkSize, compressedSize - offset);
+  for (let first = 0; first < chunks; first += perRead) {
+    const count = Math.min(perRead, chunks - first);
+    const length = Math.min(count * chunkSize, compressedSize - offset);
     let filled = 0;
     while (filled < length) {
       const { bytesRead } = await compressed.read(buffer, filled, length - filled, offset + filled);
@@ -341,7 +345,10 @@ async function encryptPass(
       filled += bytesRead;
     }
     offset += length;
-    await put(encryptor.push(buffer.subarray(0, length), binding, i === chunks - 1));
+    for (let k = 0; k < count; k++) {
+      const chunk = buffer.subarray(k * chunkSize, Math.min((k + 1) * chunkSize, length));
+      await put(encryptor.push(chunk, binding, first + k === chunks - 1));
+    }
   }
 }
 

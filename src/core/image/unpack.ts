@@ -16,7 +16,8 @@ export interface ByteSink {
   write(chunk: Uint8Array): Promise<void>;
 }
 
-const PLAIN_READ_STEP = 256 * 1024;
+/** Payload bytes read at a time: one file read per 16 KiB message would cost more than the work. */
+const READ_BYTES = 256 * 1024;
 
 /**
  * The compressed stream, decrypted chunk by chunk, handed to `take` one chunk at a time; the payload is
@@ -31,9 +32,9 @@ async function forEachCompressedChunk(
   const { manifest, payloadOffset } = image;
   const payloadHash = new Sha256();
   if (manifest.encryption.algorithm === 'none') {
-    const buffer = new Uint8Array(Math.min(PLAIN_READ_STEP, manifest.payloadSize));
+    const buffer = new Uint8Array(Math.min(READ_BYTES, manifest.payloadSize));
     for (let done = 0; done < manifest.payloadSize; ) {
-      const step = Math.min(PLAIN_READ_STEP, manifest.payloadSize - done);
+      const step = Math.min(READ_BYTES, manifest.payloadSize - done);
       const bytes = await source.read(payloadOffset + done, step, buffer);
       payloadHash.update(bytes);
       done += step;
@@ -46,23 +47,31 @@ async function forEachCompressedChunk(
     const decryptor = new StreamDecryptor(contentKey, manifest.encryption.header);
     const compressed = manifest.compression.compressedSize;
     const chunks = Math.max(1, Math.ceil(compressed / manifest.chunkSize));
-    const cipherBuffer = new Uint8Array(manifest.chunkSize + STREAM_CHUNK_OVERHEAD);
-    const plainBuffer = new Uint8Array(manifest.chunkSize);
+    const sealedChunk = manifest.chunkSize + STREAM_CHUNK_OVERHEAD;
+    const perRead = Math.max(1, Math.floor(READ_BYTES / sealedChunk));
+    const cipherBuffer = new Uint8Array(perRead * sealedChunk);
+    const plainBuffer = new Uint8Array(perRead * manifest.chunkSize);
     let offset = payloadOffset;
+    let remaining = compressed;
     try {
-      for (let i = 0; i < chunks; i++) {
-        const plainLength =
-          i < chunks - 1 ? manifest.chunkSize : compressed - (chunks - 1) * manifest.chunkSize;
-        const cipher = await source.read(offset, plainLength + STREAM_CHUNK_OVERHEAD, cipherBuffer);
+      for (let first = 0; first < chunks; first += perRead) {
+        const count = Math.min(perRead, chunks - first);
+        const plainLength = Math.min(count * manifest.chunkSize, remaining);
+        remaining -= plainLength;
+        const cipher = await source.read(offset, plainLength + count * STREAM_CHUNK_OVERHEAD, cipherBuffer);
         offset += cipher.length;
         payloadHash.update(cipher);
-        const { plaintext, final } = decryptor.pull(cipher, ad, plainBuffer);
-        // FORMAT.md §Payload: FINAL on the last chunk and only there.
-        if (final && i < chunks - 1)
-          throw new SihlError('STREAM_TRAILING_DATA', `chunk ${i} is FINAL but more follow`);
-        if (!final && i === chunks - 1)
-          throw new SihlError('STREAM_TRUNCATED', 'the stream ends without a FINAL chunk');
-        await take(plaintext);
+        for (let k = 0; k < count; k++) {
+          const i = first + k;
+          const sealed = cipher.subarray(k * sealedChunk, Math.min((k + 1) * sealedChunk, cipher.length));
+          const { final } = decryptor.pull(sealed, ad, plainBuffer.subarray(k * manifest.chunkSize));
+          // FORMAT.md §Payload: FINAL on the last chunk and only there.
+          if (final && i < chunks - 1)
+            throw new SihlError('STREAM_TRAILING_DATA', `chunk ${i} is FINAL but more follow`);
+          if (!final && i === chunks - 1)
+            throw new SihlError('STREAM_TRUNCATED', 'the stream ends without a FINAL chunk');
+        }
+        await take(plainBuffer.subarray(0, plainLength));
       }
     } finally {
       decryptor.wipe();

@@ -77,3 +77,30 @@ test('an image is never written over an existing file unless asked', async () =>
     3000,
   );
 });
+
+test('uncompressed images larger than one read buffer round-trip, signed only and encrypted', async () => {
+  const {
+    bufferSource: source,
+    unpackPayload,
+    verifyImage,
+  } = await import('../../../src/core/image/index.ts');
+  const dir = await tempDir();
+  const firmware = Uint8Array.from({ length: 2 * 1024 * 1024 + 123 }, (_, i) => (i * 2654435761) >>> 24);
+  const input = await writeTemp(dir, 'fw.bin', firmware);
+  for (const encrypt of [false, true]) {
+    const output = join(dir, `${encrypt}.sihl`);
+    const result = await packImage(input, output, {
+      ...options,
+      encrypt,
+      compression: 'none',
+      signers: trust.approvers.slice(0, 2),
+    });
+    const bytes = source(new Uint8Array(await readFile(output)));
+    const verified = await verifyImage(bytes, { root: trust.root });
+    const parts: Uint8Array[] = [];
+    await unpackPayload(bytes, verified, result.contentKey, {
+      write: async (c) => void parts.push(c.slice()),
+    });
+    assert.ok(Buffer.concat(parts).equals(firmware), `encrypt=${encrypt}`);
+  }
+});

@@ -1,0 +1,204 @@
+// Markdown for the benchmark: the throughput and memory table, the corpus table, the machine, and the
+// prose that docs/BENCHMARKS.md wraps around them.
+import type { CorpusRow } from './corpus.ts';
+import type { WorkerResult } from './worker.ts';
+
+export type Step = 'compress' | 'decompress' | 'pack' | 'verify' | 'unpack';
+
+export type SizeRun =
+  | { readonly size: number; readonly steps: Readonly<Record<Step, WorkerResult>> }
+  | { readonly size: number; readonly skipped: string };
+
+export interface Machine {
+  readonly cpu: string;
+  readonly cores: number;
+  readonly memory: number;
+  readonly os: string;
+  readonly node: string;
+  readonly brotli: string;
+  readonly xz: string | null;
+  readonly date: string;
+}
+
+const MIB = 1024 * 1024;
+
+export function sizeLabel(bytes: number): string {
+  if (bytes >= 1024 * MIB && bytes % (1024 * MIB) === 0) return `${bytes / (1024 * MIB)} GiB`;
+  if (bytes >= MIB && bytes % MIB === 0) return `${bytes / MIB} MiB`;
+  if (bytes >= MIB) return `${(bytes / MIB).toFixed(1)} MiB`;
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
+const rss = (r: WorkerResult) => `${(r.maxRssKiB / 1024).toFixed(0)} MiB`;
+const seconds = (s: number) => (s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`);
+const mbps = (r: WorkerResult) => (r.bytes / 1e6 / r.seconds).toFixed(1);
+const times = (a: WorkerResult, b: WorkerResult) => `${(a.seconds / b.seconds).toFixed(2)}×`;
+const grouped = (n: number) => n.toLocaleString('en-US');
+const percent = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)} %`;
+
+export function throughputTable(runs: readonly SizeRun[]): string {
+  const lines = [
+    '| Input | Step | Time | MB/s | Peak RSS | Output | Time beside Brotli alone |',
+    '| --- | --- | --: | --: | --: | --: | --- |',
+  ];
+  for (const run of runs) {
+    const input = sizeLabel(run.size);
+    if ('skipped' in run) {
+      lines.push(`| ${input} | skipped: ${run.skipped} | | | | | |`);
+      continue;
+    }
+    const { compress, decompress, pack, verify, unpack } = run.steps;
+    const quality = compress.details?.quality;
+    const filter = pack.details?.filter;
+    const row = (step: string, r: WorkerResult, output: string, beside: string) =>
+      lines.push(
+        `| ${input} | ${step} | ${seconds(r.seconds)} | ${mbps(r)} | ${rss(r)} | ${output} | ${beside} |`,
+      );
+    row(`Brotli compress alone (q${quality}, 64 KiB window)`, compress, mib(compress.outputBytes), '—');
+    row(
+      `**pack** (${filter} filter, Brotli q${quality}, encrypt, 2 signatures)`,
+      pack,
+      mib(pack.outputBytes),
+      `${times(pack, compress)} compress`,
+    );
+    row('Brotli decompress alone', decompress, mib(decompress.outputBytes), '—');
+    row(
+      '**unpack** (verify, open envelope, decrypt, decompress, write)',
+      unpack,
+      mib(unpack.outputBytes),
+      `${times(unpack, decompress)} decompress`,
+    );
+    row('verify alone (signatures, payload digest)', verify, '—', `${times(verify, decompress)} decompress`);
+  }
+  return lines.join('\n');
+}
+
+function corpusCell(size: number | null, original: number): string {
+  return size === null ? 'n/a' : `${grouped(size)} (${percent(size, original)})`;
+}
+
+export function corpusTable(rows: readonly CorpusRow[]): string {
+  const sum = (pick: (r: CorpusRow) => number | null) =>
+    rows.some((r) => pick(r) === null) ? null : rows.reduce((total, r) => total + (pick(r) ?? 0), 0);
+  const lines = [
+    '| Build | Original | Filter | sihl Brotli | sihl payload, signed | sihl payload, encrypted | gzip -9 | Brotli q11, 64 KiB | xz -9e |',
+    '| --- | --: | --- | --: | --: | --: | --: | --: | --: |',
+  ];
+  const line = (name: string, r: Omit<CorpusRow, 'name' | 'xz'> & { xz: number | null }) =>
+    lines.push(
+      `| ${name} | ${grouped(r.original)} | ${r.filter} | ${[
+        r.compressed,
+        r.payloadSigned,
+        r.payloadEncrypted,
+        r.gzip,
+        r.brotli,
+        r.xz,
+      ]
+        .map((size) => corpusCell(size, r.original))
+        .join(' | ')} |`,
+    );
+  for (const r of rows) line(r.name, r);
+  line('**total**', {
+    original: sum((r) => r.original) ?? 0,
+    filter: '',
+    compressed: sum((r) => r.compressed) ?? 0,
+    payloadSigned: sum((r) => r.payloadSigned) ?? 0,
+    payloadEncrypted: sum((r) => r.payloadEncrypted) ?? 0,
+    gzip: sum((r) => r.gzip) ?? 0,
+    brotli: sum((r) => r.brotli) ?? 0,
+    xz: sum((r) => r.xz),
+  });
+  return lines.join('\n');
+}
+
+/** One sentence comparing sihl's total with Brotli without a filter and with xz -9e. */
+export function corpusSummary(rows: readonly CorpusRow[]): string {
+  const total = (pick: (r: CorpusRow) => number) => rows.reduce((sum, r) => sum + pick(r), 0);
+  const sihl = total((r) => r.compressed);
+  const brotli = total((r) => r.brotli);
+  const parts = [
+    `sihl's compressed total is ${grouped(sihl)} bytes: ${(sihl / brotli).toFixed(3)}× plain Brotli q11 with the same window`,
+  ];
+  if (rows.every((r) => r.xz !== null)) {
+    const xz = total((r) => r.xz ?? 0);
+    parts.push(
+      `${(sihl / xz).toFixed(3)}× xz -9e (${grouped(xz)} bytes, which can refer back across a whole build where sihl's window is 64 KiB)`,
+    );
+  } else {
+    parts.push('xz was not found, so there is no xz -9e column');
+  }
+  return `${parts.join(', and ')}.`;
+}
+
+export function machineSection(m: Machine): string {
+  return [
+    `- CPU: ${m.cpu}, ${m.cores} logical cores`,
+    `- Memory: ${(m.memory / 1024 ** 3).toFixed(1)} GiB`,
+    `- OS: ${m.os}`,
+    `- Node ${m.node}, Brotli ${m.brotli}${m.xz ? `, ${m.xz}` : ''}`,
+    `- Date: ${m.date}`,
+  ].join('\n');
+}
+
+export interface Report {
+  readonly runs: readonly SizeRun[];
+  readonly baseline: WorkerResult;
+  readonly corpus: readonly CorpusRow[];
+  readonly machine: Machine;
+}
+
+/** The tables and the machine, as printed on stdout. */
+export function results(r: Report): string {
+  return [
+    '## Throughput and memory',
+    '',
+    throughputTable(r.runs),
+    '',
+    `Unpacked output matched the input (SHA-256) for every size measured. A worker that loads sihl and does nothing peaks at ${rss(r.baseline)}; every peak RSS above includes it.`,
+    '',
+    '## Compression of the Pybricks corpus',
+    '',
+    corpusTable(r.corpus),
+    '',
+    corpusSummary(r.corpus),
+    '',
+    '## Machine',
+    '',
+    machineSection(r.machine),
+  ].join('\n');
+}
+
+const INTRO = `# Benchmarks
+
+How fast sihl packs and unpacks firmware, how much memory it needs, and how small its payloads are.
+Generated by \`npm run bench -- --write\` (bench/run.ts); edit the benchmark, not this file.
+
+Each step runs in a child process of its own, so its peak RSS (\`process.resourceUsage().maxRSS\`) is
+its alone; times are wall-clock times of the step inside that process, without Node's start-up. Steps
+on inputs up to 64 MiB run three times and the run with the median time is shown. MB/s counts
+millions of firmware (plaintext) bytes per second, whatever the step reads or writes.
+
+- **Inputs** are "firmware-like": the seven Pybricks builds (@pybricks/firmware) one after another,
+  over and over, with 16 bytes of each copy changed by a seeded generator, so every run sees the same
+  bytes. Every build is larger than Brotli's 64 KiB window, so no copy can refer to the previous one.
+  Files are written to the temporary folder first and are read from the page cache.
+- **pack** is \`packImage\`: pick a branch filter on the first MiB, filter and compress with Brotli at the
+  default quality (9 above 8 MiB) and a 64 KiB window, encrypt in 16 KiB chunks, sign by two approvers,
+  fsync. Beside it, **Brotli compress alone** is node:zlib with the same quality and window
+  (\`brotliCompressor\`) from the same file to a file, with no filter, hashing or encryption.
+- **unpack** is what a device does: \`verifyImage\` (delegation, two signatures, payload digest), open
+  the key envelope, then \`unpackPayload\` (decrypt, check the window, decompress, undo the filter,
+  check size and digest) into a file. Beside it, **Brotli decompress alone** decodes the compressor's
+  output into a file too. **verify alone** is \`verifyImage\` by itself.
+- **The corpus table** packs each Pybricks build with default options (quality 11, filter chosen
+  automatically) signed-only and encrypted, and compares it with gzip -9, Brotli q11 with the same
+  64 KiB window but no filter, and xz -9e. Percentages are of the original size.
+
+\`--quick\` skips inputs above 16 MiB; \`SIHL_BENCH_SIZES=16M,256M,1G\` picks the input sizes. An input is
+skipped when the temporary folder has less than four times its size free.
+`;
+
+export function document(r: Report): string {
+  return `${INTRO}\n${results(r)}\n`;
+}
