@@ -1,60 +1,11 @@
-// Shared test set-up: fixed keys, a delegation, temporary folders and the Pybricks corpus.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+// Test set-up: temporary folders, a random device key pair, and the shared fixtures.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { unzipSync } from 'fflate';
-import { generateBoxKeyPair, type SigningKeyPair, signingKeyPairFromSeed } from '../src/core/crypto/index.ts';
-import {
-  delegationMessage,
-  encodeDelegationBody,
-  encodeSignedDelegation,
-} from '../src/core/format/delegation.ts';
-import { type KeySet, signEntry } from '../src/core/format/signatures.ts';
+import { generateBoxKeyPair } from '../src/core/crypto/index.ts';
 
-/** A fixed key pair per label, so failures reproduce. */
-export function testKey(label: string): SigningKeyPair {
-  const seed = new Uint8Array(32);
-  seed.set(new TextEncoder().encode(label.padEnd(32, '.')).subarray(0, 32));
-  return signingKeyPairFromSeed(seed);
-}
-
-export interface TestTrust {
-  readonly roots: SigningKeyPair[];
-  readonly root: KeySet;
-  readonly approvers: SigningKeyPair[];
-  readonly delegation: Uint8Array;
-}
-
-export function makeDelegation(
-  roots: readonly SigningKeyPair[],
-  approvers: readonly SigningKeyPair[],
-  options: { version?: number; threshold?: number } = {},
-): Uint8Array {
-  const body = encodeDelegationBody({
-    version: options.version ?? 1,
-    threshold: options.threshold ?? 2,
-    keys: approvers.map((a) => a.publicKey),
-  });
-  const message = delegationMessage(body);
-  return encodeSignedDelegation(
-    body,
-    roots.map((r) => signEntry(r.secretKey, r.publicKey, message)),
-  );
-}
-
-/** One root key, three approvers, threshold two, delegation version 1. */
-export function makeTrust(options: { version?: number } = {}): TestTrust {
-  const roots = [testKey('root-1')];
-  const approvers = [testKey('alice'), testKey('bob'), testKey('carol')];
-  return {
-    roots,
-    root: { keys: roots.map((r) => r.publicKey), threshold: 1 },
-    approvers,
-    delegation: makeDelegation(roots, approvers, options),
-  };
-}
+export * from './support/fixtures.ts';
 
 export const device = generateBoxKeyPair();
 
@@ -68,22 +19,4 @@ export async function writeTemp(dir: string, name: string, data: Uint8Array | st
   const path = join(dir, name);
   await writeFile(path, data);
   return path;
-}
-
-const require = createRequire(import.meta.url);
-
-/** The seven firmware builds of @pybricks/firmware (name → firmware-base.bin bytes). */
-export async function pybricksCorpus(): Promise<Map<string, Uint8Array>> {
-  const { dirname } = await import('node:path');
-  const { readdir } = await import('node:fs/promises');
-  const build = join(dirname(require.resolve('@pybricks/firmware/package.json')), 'build');
-  const out = new Map<string, Uint8Array>();
-  for (const file of (await readdir(build)).filter((f) => f.endsWith('.zip')).sort()) {
-    const entries = unzipSync(new Uint8Array(await readFile(join(build, file))), {
-      filter: (entry) => entry.name === 'firmware-base.bin',
-    });
-    const firmware = entries['firmware-base.bin'];
-    if (firmware) out.set(file.replace(/\.zip$/, ''), firmware);
-  }
-  return out;
 }

@@ -6,11 +6,9 @@
 // verifies and opens the others.
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { unzipSync } from 'fflate';
 import { boxKeyPairFromSecret, signingKeyPairFromSeed } from '../../src/core/crypto/index.ts';
 import { toHex } from '../../src/core/format/bytes.ts';
 import {
@@ -23,6 +21,7 @@ import { encodeHeader } from '../../src/core/format/header.ts';
 import { streamBinding } from '../../src/core/format/manifest.ts';
 import { encodeSignatureBlock, signEntry } from '../../src/core/format/signatures.ts';
 import { bufferSource, imageMessage, packImage, readImage } from '../../src/core/image/index.ts';
+import { pybricksCorpus } from '../../test/support/fixtures.ts';
 
 export const here = dirname(fileURLToPath(import.meta.url));
 
@@ -51,12 +50,7 @@ export function fixedDelegation(version = 1): Uint8Array {
 }
 
 export async function vectorFirmware(): Promise<Uint8Array> {
-  const require = createRequire(import.meta.url);
-  const zip = join(dirname(require.resolve('@pybricks/firmware/package.json')), 'build', 'movehub.zip');
-  const entries = unzipSync(new Uint8Array(await readFile(zip)), {
-    filter: (e) => e.name === 'firmware-base.bin',
-  });
-  return (entries['firmware-base.bin'] as Uint8Array).slice(0, 3000);
+  return ((await pybricksCorpus()).get('movehub') as Uint8Array).slice(0, 3000);
 }
 
 /** Packs the firmware with the fixed inputs; `encrypt` decides confidentiality. */

@@ -1,0 +1,72 @@
+// Fixed keys and the Pybricks firmware corpus, shared by the tests and the benchmark. No node:test here,
+// so the benchmark can import it.
+import { readdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { unzipSync } from 'fflate';
+import { type SigningKeyPair, signingKeyPairFromSeed } from '../../src/core/crypto/index.ts';
+import {
+  delegationMessage,
+  encodeDelegationBody,
+  encodeSignedDelegation,
+} from '../../src/core/format/delegation.ts';
+import { type KeySet, signEntry } from '../../src/core/format/signatures.ts';
+
+/** A fixed key pair per label, so failures reproduce. */
+export function testKey(label: string): SigningKeyPair {
+  const seed = new Uint8Array(32);
+  seed.set(new TextEncoder().encode(label.padEnd(32, '.')).subarray(0, 32));
+  return signingKeyPairFromSeed(seed);
+}
+
+export interface TestTrust {
+  readonly roots: SigningKeyPair[];
+  readonly root: KeySet;
+  readonly approvers: SigningKeyPair[];
+  readonly delegation: Uint8Array;
+}
+
+export function makeDelegation(
+  roots: readonly SigningKeyPair[],
+  approvers: readonly SigningKeyPair[],
+  options: { version?: number; threshold?: number } = {},
+): Uint8Array {
+  const body = encodeDelegationBody({
+    version: options.version ?? 1,
+    threshold: options.threshold ?? 2,
+    keys: approvers.map((a) => a.publicKey),
+  });
+  const message = delegationMessage(body);
+  return encodeSignedDelegation(
+    body,
+    roots.map((r) => signEntry(r.secretKey, r.publicKey, message)),
+  );
+}
+
+/** One root key, three approvers, threshold two, delegation version 1. */
+export function makeTrust(options: { version?: number } = {}): TestTrust {
+  const roots = [testKey('root-1')];
+  const approvers = [testKey('alice'), testKey('bob'), testKey('carol')];
+  return {
+    roots,
+    root: { keys: roots.map((r) => r.publicKey), threshold: 1 },
+    approvers,
+    delegation: makeDelegation(roots, approvers, options),
+  };
+}
+
+const require = createRequire(import.meta.url);
+
+/** The seven firmware builds of @pybricks/firmware (name → firmware-base.bin bytes). */
+export async function pybricksCorpus(): Promise<Map<string, Uint8Array>> {
+  const build = join(dirname(require.resolve('@pybricks/firmware/package.json')), 'build');
+  const out = new Map<string, Uint8Array>();
+  for (const file of (await readdir(build)).filter((f) => f.endsWith('.zip')).sort()) {
+    const entries = unzipSync(new Uint8Array(await readFile(join(build, file))), {
+      filter: (entry) => entry.name === 'firmware-base.bin',
+    });
+    const firmware = entries['firmware-base.bin'];
+    if (firmware) out.set(file.replace(/\.zip$/, ''), firmware);
+  }
+  return out;
+}
