@@ -3,29 +3,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open, readdir, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { unzipSync } from 'fflate';
-
-const require = createRequire(import.meta.url);
 
 /** Bytes changed in every copy of a build, so no two copies in the file are alike. */
 const MUTATIONS_PER_COPY = 16;
 const SEED = 0x5111_2024;
-
-/** The seven firmware builds of @pybricks/firmware (name → firmware-base.bin), sorted by name. */
-export async function pybricksCorpus(): Promise<Map<string, Uint8Array>> {
-  const build = join(dirname(require.resolve('@pybricks/firmware/package.json')), 'build');
-  const out = new Map<string, Uint8Array>();
-  for (const file of (await readdir(build)).filter((f) => f.endsWith('.zip')).sort()) {
-    const entries = unzipSync(new Uint8Array(await readFile(join(build, file))), {
-      filter: (entry) => entry.name === 'firmware-base.bin',
-    });
-    const firmware = entries['firmware-base.bin'];
-    if (firmware) out.set(file.replace(/\.zip$/, ''), firmware);
-  }
-  return out;
-}
 
 /** Mulberry32: a tiny seeded generator, good enough to pick positions and bytes reproducibly. */
 function mulberry32(seed: number): () => number {

@@ -8,8 +8,9 @@ import { availableParallelism, cpus, release, tmpdir, totalmem, type } from 'nod
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LIMITS } from '../src/core/limits.ts';
+import { pybricksCorpus } from '../test/support/fixtures.ts';
 import { compareCorpus, xzVersion } from './corpus.ts';
-import { hashFile, pybricksCorpus, writeFirmwareLike } from './input.ts';
+import { hashFile, writeFirmwareLike } from './input.ts';
 import { document, type Machine, results, type SizeRun, type Step, sizeLabel } from './report.ts';
 import type { Operation, WorkerResult } from './worker.ts';
 
