@@ -3,15 +3,9 @@
 // content key, bound to the manifest; then write header, manifest, delegation and signatures in front
 // of the payload. Memory stays bounded whatever the firmware size.
 import { createReadStream } from 'node:fs';
-import { type FileHandle, open, rm, stat } from 'node:fs/promises';
-import { BranchConverter, convertAll } from '../compress/branch-filter.ts';
-import {
-  brotliCompressedSize,
-  brotliCompressor,
-  DEFAULT_WINDOW_LOG,
-  defaultQuality,
-  MIN_QUALITY,
-} from '../compress/brotli.ts';
+import { stat } from 'node:fs/promises';
+import { convertAll } from '../compress/branch-filter.ts';
+import { brotliCompressedSize, DEFAULT_WINDOW_LOG, defaultQuality, MIN_QUALITY } from '../compress/brotli.ts';
 import { Sha256 } from '../crypto/hash.ts';
 import type { SigningKeyPair } from '../crypto/sign.ts';
 import { randomBytes, wipe } from '../crypto/sodium.ts';
@@ -29,15 +23,14 @@ import {
   streamBinding,
 } from '../format/manifest.ts';
 import { encodeSignatureBlock, signatureBlockSize } from '../format/signatures.ts';
-import { temporaryPathFor } from '../fs.ts';
 import { LIMITS } from '../limits.ts';
+import { compressPass, encryptPass, openScratch } from './pack-passes.ts';
 import { imageMessage } from './read.ts';
 import { checkSigners, signaturesFor } from './sign.ts';
 import { PositionalWriter, writeAtomically } from './write.ts';
 
 export const DEFAULT_CHUNK_BYTES = 16 * 1024;
 const FILTER_SAMPLE_BYTES = 1024 * 1024;
-const BATCH_BYTES = 256 * 1024;
 
 export interface PackOptions {
   readonly model: string;
@@ -247,120 +240,4 @@ export async function packImage(input: string, output: string, options: PackOpti
   } finally {
     if (contentKey) wipe(contentKey);
   }
-}
-
-interface CompressSettings {
-  readonly compression: CompressionAlgorithm;
-  readonly filter: BranchFilter;
-  readonly quality: number;
-  readonly windowLog: number;
-}
-
-/** Reads the firmware once: plaintext digest, branch filter, compression; compressed bytes go to `put`. */
-async function compressPass(
-  input: string,
-  size: number,
-  settings: CompressSettings,
-  put: (bytes: Uint8Array) => Promise<void>,
-  onProgress?: (done: number, total: number) => void,
-): Promise<{ plaintextDigest: Uint8Array; compressedSize: number }> {
-  const plainHash = new Sha256();
-  const branch = new BranchConverter(settings.filter, 'encode');
-  let compressedSize = 0;
-  const compressor =
-    settings.compression === 'brotli' ? brotliCompressor(settings.quality, settings.windowLog, size) : null;
-  const collect = async (bytes: Uint8Array) => {
-    compressedSize += bytes.length;
-    await put(bytes);
-  };
-  // The compressor's output is taken as it comes, while the input below waits for each write to be
-  // consumed before its buffer is refilled: one read buffer for the whole file, no garbage per chunk.
-  const drained = compressor
-    ? (async () => {
-        for await (const chunk of compressor) await collect(chunk);
-      })()
-    : Promise.resolve();
-  drained.catch(() => {}); // observed below; avoids an unhandled rejection while reading
-  const feed = (bytes: Uint8Array) =>
-    new Promise<void>((resolve, reject) => {
-      compressor?.write(bytes, (error) => (error ? reject(error) : resolve()));
-    });
-  let read = 0;
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(input, 'r');
-    const buffer = new Uint8Array(256 * 1024);
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, read);
-      if (bytesRead === 0) break;
-      const chunk = buffer.subarray(0, bytesRead);
-      plainHash.update(chunk);
-      read += bytesRead;
-      onProgress?.(read, size);
-      // Without a compressor nothing else drains the writes: wait for each, as the buffer is reused.
-      const filtered = branch.update(chunk);
-      await (compressor ? Promise.race([feed(filtered), drained]) : collect(filtered));
-    }
-    const tail = branch.finish();
-    if (compressor) {
-      compressor.end(tail);
-      await drained;
-    } else {
-      await collect(tail);
-    }
-  } catch (error) {
-    compressor?.destroy();
-    throw naming(input, error);
-  } finally {
-    await handle?.close();
-  }
-  if (read !== size)
-    throw new SihlError('IO_ERROR', `firmware changed size while packing (${size} → ${read} bytes)`, {
-      subject: input,
-    });
-  return { plaintextDigest: plainHash.digest(), compressedSize };
-}
-
-/** Cuts the compressed stream into chunks; the last one, and only it, is tagged FINAL. */
-async function encryptPass(
-  compressed: FileHandle,
-  compressedSize: number,
-  chunkSize: number,
-  encryptor: StreamEncryptor,
-  binding: Uint8Array,
-  put: (bytes: Uint8Array) => Promise<void>,
-): Promise<void> {
-  const chunks = Math.max(1, Math.ceil(compressedSize / chunkSize));
-  // Read many chunks at a time: one file read per chunk costs more than encrypting it.
-  const perRead = Math.max(1, Math.floor(BATCH_BYTES / chunkSize));
-  const buffer = new Uint8Array(perRead * chunkSize);
-  let offset = 0;
-  for (let first = 0; first < chunks; first += perRead) {
-    const count = Math.min(perRead, chunks - first);
-    const length = Math.min(count * chunkSize, compressedSize - offset);
-    let filled = 0;
-    while (filled < length) {
-      const { bytesRead } = await compressed.read(buffer, filled, length - filled, offset + filled);
-      if (bytesRead === 0) throw new SihlError('IO_ERROR', 'temporary compressed file ended early');
-      filled += bytesRead;
-    }
-    offset += length;
-    for (let k = 0; k < count; k++) {
-      const chunk = buffer.subarray(k * chunkSize, Math.min((k + 1) * chunkSize, length));
-      await put(encryptor.push(chunk, binding, first + k === chunks - 1));
-    }
-  }
-}
-
-/** A scratch file beside the output, removed afterwards whatever happens. */
-async function openScratch(output: string): Promise<{ handle: FileHandle; dispose: () => Promise<void> }> {
-  const path = temporaryPathFor(output);
-  const handle = await open(path, 'wx+', 0o600);
-  return {
-    handle,
-    dispose: async () => {
-      await handle.close().catch(() => {});
-      await rm(path, { force: true });
-    },
-  };
 }
