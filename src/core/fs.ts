@@ -1,5 +1,5 @@
 // File helpers shared by the CLI and the library: atomic writes and bounded reads.
-import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { type FileHandle, link, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from './crypto/sodium.ts';
 import { naming, SihlError } from './errors.ts';
@@ -10,34 +10,55 @@ export function temporaryPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${toHex(randomBytes(6))}.tmp`);
 }
 
+function fileExists(path: string): SihlError {
+  return new SihlError('FILE_EXISTS', 'file already exists; choose another name or pass --force', {
+    subject: path,
+  });
+}
+
 /**
- * Writes a whole file or nothing: data goes to a temporary file, is flushed, and is renamed over the
- * target. Refuses to replace an existing file unless `overwrite` is set.
+ * Runs `fill` on a temporary file beside `path`, flushes it, and only then puts it at `path`: a whole
+ * file or none. Without `overwrite`, the file is linked into place, which fails if something appeared
+ * at `path` meanwhile, instead of renamed over it.
  */
+export async function writeAtomically<T>(
+  path: string,
+  options: { overwrite?: boolean; mode?: number },
+  fill: (handle: FileHandle) => Promise<T>,
+): Promise<T> {
+  if (!options.overwrite && (await exists(path))) throw fileExists(path);
+  const temporary = temporaryPathFor(path);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(temporary, 'wx', options.mode ?? 0o644);
+    const result = await fill(handle);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    if (options.overwrite) {
+      await rename(temporary, path);
+    } else {
+      try {
+        await link(temporary, path);
+      } catch (error) {
+        throw (error as NodeJS.ErrnoException).code === 'EEXIST' ? fileExists(path) : error;
+      }
+      await unlink(temporary);
+    }
+    return result;
+  } catch (error) {
+    await handle?.close().catch(() => {});
+    await rm(temporary, { force: true });
+    throw naming(path, error);
+  }
+}
+
 export async function writeFileAtomic(
   path: string,
   data: Uint8Array | string,
   options: { mode?: number; overwrite?: boolean } = {},
 ): Promise<void> {
-  if (!options.overwrite && (await exists(path))) {
-    throw new SihlError('FILE_EXISTS', 'file already exists; choose another name or pass --force', {
-      subject: path,
-    });
-  }
-  const temporary = temporaryPathFor(path);
-  try {
-    const handle = await open(temporary, 'wx', options.mode ?? 0o644);
-    try {
-      await writeFile(handle, data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw naming(path, error);
-  }
+  await writeAtomically(path, options, (handle) => handle.writeFile(data));
 }
 
 export async function exists(path: string): Promise<boolean> {
@@ -49,18 +70,30 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Reads a small file whole, refusing one larger than `limit` before reading it. */
+/** Reads a small file whole, never more than `limit` bytes, even if it grows while being read. */
 export async function readSmallFile(path: string, limit: number): Promise<Uint8Array> {
+  let handle: FileHandle | undefined;
   try {
-    const info = await stat(path);
+    handle = await open(path, 'r');
+    const info = await handle.stat();
     if (!info.isFile()) throw new SihlError('USAGE', 'not a regular file', { subject: path });
-    if (info.size > limit) {
-      throw new SihlError('LIMIT_EXCEEDED', `file is ${info.size} bytes; the limit is ${limit}`, {
-        subject: path,
-      });
+    const buffer = new Uint8Array(Math.min(info.size, limit) + 1);
+    let filled = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+      if (filled > limit) {
+        throw new SihlError('LIMIT_EXCEEDED', `file is larger than the limit of ${limit} bytes`, {
+          subject: path,
+        });
+      }
+      if (filled === buffer.length) break;
     }
-    return new Uint8Array(await readFile(path));
+    return buffer.subarray(0, filled);
   } catch (error) {
     throw naming(path, error);
+  } finally {
+    await handle?.close();
   }
 }

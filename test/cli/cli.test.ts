@@ -223,6 +223,22 @@ test('errors name the file and the problem, with an exit code per family', async
 
 test('an existing output is not replaced without --force', async () => {
   const dir = await workspace();
+  await writeFile(join(dir, 'firmware.bin.sihl.content-key'), 'an older key');
+  const packed = await sihl(dir, [
+    'image',
+    'pack',
+    'firmware.bin',
+    '--model',
+    'm',
+    '--version',
+    '1',
+    '--delegation',
+    'approvers.dlg',
+  ]);
+  assert.equal(packed.code, EXIT.usage);
+  assert.match(packed.err, /firmware\.bin\.sihl\.content-key: file already exists/);
+  await assert.rejects(stat(join(dir, 'firmware.bin.sihl')), 'no image is left without its content key');
+
   const r = await sihl(dir, ['keys', 'generate', '--name', 'alice']);
   assert.equal(r.code, EXIT.usage);
   assert.match(r.err, /alice\.key: file already exists/);

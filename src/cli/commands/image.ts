@@ -1,11 +1,12 @@
 // sihl image pack | sign | inspect | verify | unpack, and sihl envelope seal.
+import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { equalBytes, wipe } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import { ENVELOPE_BYTES, openEnvelope, sealEnvelope } from '../../core/format/envelope.ts';
 import { type BranchFilter, checkModel, checkVersion, streamBinding } from '../../core/format/manifest.ts';
-import { writeFileAtomic } from '../../core/fs.ts';
+import { exists, writeAtomically, writeFileAtomic } from '../../core/fs.ts';
 import {
   PositionalWriter,
   packImage,
@@ -14,7 +15,6 @@ import {
   unpackPayload,
   verifyImage,
   withFileSource,
-  writeAtomically,
 } from '../../core/image/index.ts';
 import { contentKeyFile } from '../../core/keys.ts';
 import { LIMITS } from '../../core/limits.ts';
@@ -87,7 +87,13 @@ export const imagePack: Command<{
     const encrypt = values['no-encrypt'] !== true;
     const keyPath = `${output}.content-key`;
     const overwrite = values.force === true;
-    // Ask for the content key's passphrase before the long work, not after it.
+    // Refuse before the long work, not after it: an image whose content key cannot be saved is useless.
+    if (!overwrite && encrypt && (await exists(keyPath))) {
+      throw new SihlError('FILE_EXISTS', 'file already exists; choose another name or pass --force', {
+        subject: keyPath,
+      });
+    }
+    // Ask for the content key's passphrase before the long work, too.
     const passphrase = encrypt
       ? await passphraseFor(context, `for the content key ${basename(keyPath)}`)
       : '';
@@ -116,6 +122,9 @@ export const imagePack: Command<{
           passphrase,
         );
         await writeFileAtomic(keyPath, file, { mode: 0o600, overwrite });
+      } catch (error) {
+        await rm(output, { force: true }); // no image without its content key
+        throw error;
       } finally {
         wipe(result.contentKey);
       }
@@ -243,7 +252,7 @@ export const imageUnpack: Command<{ image: string; output: string; size: number;
         }
       }
       try {
-        await writeAtomically(output, values.force === true, async (handle) => {
+        await writeAtomically(output, { overwrite: values.force === true }, async (handle) => {
           const writer = new PositionalWriter(handle, 0);
           await unpackPayload(source, verified, contentKey, writer);
           await writer.flush();

@@ -3,7 +3,13 @@
 // large inputs default to quality 9 (docs/FORMAT.md §Compression).
 
 import type { Transform } from 'node:stream';
-import { brotliCompressSync, constants, createBrotliCompress, createBrotliDecompress } from 'node:zlib';
+import {
+  type BrotliDecompress,
+  brotliCompressSync,
+  constants,
+  createBrotliCompress,
+  createBrotliDecompress,
+} from 'node:zlib';
 import { LIMITS } from '../limits.ts';
 
 export const DEFAULT_WINDOW_LOG = LIMITS.windowLogMax;
@@ -33,7 +39,7 @@ export function brotliCompressedSize(data: Uint8Array, quality: number, windowLo
   return brotliCompressSync(data, { params: params(quality, windowLog, data.length) }).length;
 }
 
-export function brotliDecompressor(): Transform {
+export function brotliDecompressor(): BrotliDecompress {
   return createBrotliDecompress({ chunkSize: 64 * 1024 });
 }
 

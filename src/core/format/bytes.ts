@@ -96,10 +96,16 @@ export class ByteReader {
     return this.#view.getUint32(this.#take(4), true);
   }
 
-  /** Values above 2^53 - 1 are refused: no sihl size comes near that. */
+  /** Values above 2^53 - 1 are refused as over the limit: no sihl size comes near that. */
   u64(): number {
-    const value = this.#view.getBigUint64(this.#take(8), true);
-    if (value > BigInt(Number.MAX_SAFE_INTEGER)) this.fail('64-bit value too large');
+    const at = this.#take(8);
+    const value = this.#view.getBigUint64(at, true);
+    if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new SihlError(
+        'LIMIT_EXCEEDED',
+        `${this.#what}: 64-bit value ${value} is above 2^53 - 1 (at byte ${at})`,
+      );
+    }
     return Number(value);
   }
 
@@ -119,4 +125,5 @@ export function fromHex(text: string): Uint8Array {
 }
 
 export const utf8 = new TextEncoder();
-export const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+/** Strict: invalid UTF-8 throws, and a byte-order mark is kept (so the field patterns refuse it). */
+export const fromUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

@@ -48,18 +48,16 @@ export function decodeHeader(bytes: Uint8Array): Header {
     );
   }
   if (r.u16() !== HEADER_BYTES) r.fail(`header length must be ${HEADER_BYTES}`);
-  const manifestLength = r.u32();
-  const delegationLength = r.u32();
-  const signatureBlockLength = r.u32();
-  if (r.u32() !== 0) r.fail('reserved field is not zero');
-  const payloadLength = r.u64();
+  // In field order, so the first bad field decides the error (FORMAT.md §Header).
   const bound = (what: string, value: number, max: number) => {
     if (value > max)
       throw new SihlError('LIMIT_EXCEEDED', `header: ${what} ${value} is above the limit ${max}`);
+    return value;
   };
-  bound('manifest length', manifestLength, LIMITS.manifestBytes);
-  bound('delegation length', delegationLength, LIMITS.delegationBytes);
-  bound('signature block length', signatureBlockLength, LIMITS.signatureBlockBytes);
-  bound('payload length', payloadLength, LIMITS.payloadBytes);
+  const manifestLength = bound('manifest length', r.u32(), LIMITS.manifestBytes);
+  const delegationLength = bound('delegation length', r.u32(), LIMITS.delegationBytes);
+  const signatureBlockLength = bound('signature block length', r.u32(), LIMITS.signatureBlockBytes);
+  if (r.u32() !== 0) r.fail('reserved field is not zero');
+  const payloadLength = bound('payload length', r.u64(), LIMITS.payloadBytes);
   return { manifestLength, delegationLength, signatureBlockLength, payloadLength };
 }

@@ -21,6 +21,11 @@ export interface KeySet {
   readonly threshold: number;
 }
 
+/** Entries are stored in increasing key id order, so a set of signatures has one encoding. */
+export function sortedByKeyId(entries: readonly SignatureEntry[]): SignatureEntry[] {
+  return [...entries].sort((a, b) => Buffer.compare(a.keyId, b.keyId));
+}
+
 export function signatureBlockSize(count: number): number {
   return 4 + count * SIGNATURE_ENTRY_BYTES;
 }
@@ -29,20 +34,20 @@ export function encodeSignatureBlock(entries: readonly SignatureEntry[]): Uint8A
   if (entries.length > LIMITS.signatures)
     throw new SihlError('LIMIT_EXCEEDED', `more than ${LIMITS.signatures} signatures`);
   const w = new ByteWriter().u8(entries.length).u8(0).u16(0);
-  for (const e of entries) w.bytes(e.keyId).bytes(e.signature);
+  for (const e of sortedByKeyId(entries)) w.bytes(e.keyId).bytes(e.signature);
   return w.finish();
 }
 
 export function decodeSignatureBlock(bytes: Uint8Array): SignatureEntry[] {
   const r = new ByteReader(bytes, 'SIGNATURE_BLOCK_MALFORMED', 'signature block');
   const count = r.u8();
-  if (r.u8() !== 0 || r.u16() !== 0) r.fail('reserved bytes are not zero');
   if (count > LIMITS.signatures) {
     throw new SihlError(
       'LIMIT_EXCEEDED',
       `signature block: ${count} signatures; the limit is ${LIMITS.signatures}`,
     );
   }
+  if (r.u8() !== 0 || r.u16() !== 0) r.fail('reserved bytes are not zero');
   if (bytes.length !== signatureBlockSize(count))
     r.fail(`length ${bytes.length} does not fit ${count} signatures`);
   const entries: SignatureEntry[] = [];
@@ -81,6 +86,13 @@ export function verifyThreshold(
       throw new SihlError(
         'SIGNATURE_DUPLICATE_KEY',
         `${what} carries two signatures by key ${toHex(entry.keyId).slice(0, 16)}…`,
+      );
+    }
+    const previous = seen[seen.length - 1];
+    if (previous && Buffer.compare(previous, entry.keyId) > 0) {
+      throw new SihlError(
+        'SIGNATURE_BLOCK_MALFORMED',
+        `${what} signatures are not in increasing key id order`,
       );
     }
     if (!verify(known.key, message, entry.signature)) {

@@ -23,11 +23,12 @@ import {
   streamBinding,
 } from '../format/manifest.ts';
 import { encodeSignatureBlock, signatureBlockSize } from '../format/signatures.ts';
+import { writeAtomically } from '../fs.ts';
 import { LIMITS } from '../limits.ts';
 import { compressPass, encryptPass, openScratch } from './pack-passes.ts';
 import { imageMessage } from './read.ts';
 import { checkSigners, signaturesFor } from './sign.ts';
-import { PositionalWriter, writeAtomically } from './write.ts';
+import { PositionalWriter } from './write.ts';
 
 export const DEFAULT_CHUNK_BYTES = 16 * 1024;
 const FILTER_SAMPLE_BYTES = 1024 * 1024;
@@ -159,7 +160,7 @@ export async function packImage(input: string, output: string, options: PackOpti
   const payloadOffset = HEADER_BYTES + manifestLength + options.delegation.length + signatureLength;
 
   try {
-    return await writeAtomically(output, options.overwrite ?? false, async (handle) => {
+    return await writeAtomically(output, { overwrite: options.overwrite ?? false }, async (handle) => {
       const writer = new PositionalWriter(handle, payloadOffset);
       const payloadHash = new Sha256();
       // Pass 1: hash, filter and compress. A signed-only payload goes straight into the image; an

@@ -8,9 +8,10 @@ import { toHex } from '../format/bytes.ts';
 import type { Delegation } from '../format/delegation.ts';
 import { encodeHeader } from '../format/header.ts';
 import { encodeSignatureBlock, type SignatureEntry, signEntry } from '../format/signatures.ts';
+import { writeAtomically } from '../fs.ts';
 import { imageMessage, readImage } from './read.ts';
 import { withFileSource } from './source.ts';
-import { PositionalWriter, writeAtomically } from './write.ts';
+import { PositionalWriter } from './write.ts';
 
 /**
  * Refuses a signer whose key the image's delegation does not name (its signature would make the image
@@ -62,7 +63,7 @@ export async function signImage(path: string, signers: readonly SigningKeyPair[]
       image.delegationBytes,
       block,
     ]);
-    await writeAtomically(path, true, async (handle) => {
+    await writeAtomically(path, { overwrite: true }, async (handle) => {
       const writer = new PositionalWriter(handle, 0);
       await writer.write(prefix);
       const step = 1024 * 1024;

@@ -7,7 +7,7 @@ import { brotliDecompressor, declaredWindowLog } from '../compress/brotli.ts';
 import { equalBytes, Sha256 } from '../crypto/hash.ts';
 import { wipe } from '../crypto/sodium.ts';
 import { STREAM_CHUNK_OVERHEAD, StreamDecryptor } from '../crypto/stream.ts';
-import { SihlError } from '../errors.ts';
+import { naming, SihlError } from '../errors.ts';
 import { streamBinding } from '../format/manifest.ts';
 import type { ByteSource } from './source.ts';
 import type { VerifiedImage } from './verify.ts';
@@ -112,7 +112,12 @@ export async function unpackPayload(
   const emit = async (bytes: Uint8Array) => {
     if (bytes.length === 0) return;
     plainHash.update(bytes);
-    await sink.write(bytes);
+    try {
+      await sink.write(bytes);
+    } catch (error) {
+      // A full disk is not a bad image: keep the I/O error as such.
+      throw naming('output', error);
+    }
   };
   const output = async (chunk: Uint8Array) => {
     produced += chunk.length;
@@ -148,6 +153,10 @@ export async function unpackPayload(
       });
       decompressor.end();
       await drained;
+      // FORMAT.md §Compression: the Brotli stream ends exactly at the end of the compressed bytes.
+      if (decompressor.bytesWritten !== manifest.compression.compressedSize) {
+        throw new SihlError('DECOMPRESS_FAILED', 'compressed bytes follow the end of the Brotli stream');
+      }
     } catch (error) {
       decompressor.destroy();
       if (error instanceof SihlError) throw error;

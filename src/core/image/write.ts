@@ -1,8 +1,6 @@
-// Writing images to disk: a temporary file filled at known offsets, flushed, then renamed into place,
-// so a crash or an error never leaves a half-written image under the final name.
-import { type FileHandle, open, rename, rm } from 'node:fs/promises';
-import { naming, SihlError } from '../errors.ts';
-import { exists, temporaryPathFor } from '../fs.ts';
+// Writing images to disk at known offsets, inside core/fs.ts writeAtomically, so a crash or an error
+// never leaves a half-written image under the final name.
+import type { FileHandle } from 'node:fs/promises';
 
 const BUFFER_BYTES = 1024 * 1024;
 
@@ -43,36 +41,5 @@ export class PositionalWriter {
       done += bytesWritten;
       this.#position += bytesWritten;
     }
-  }
-}
-
-/**
- * Runs `fill` on a temporary file beside `path`; renames it to `path` only if `fill` succeeds.
- * Refuses to replace an existing file unless `overwrite`.
- */
-export async function writeAtomically<T>(
-  path: string,
-  overwrite: boolean,
-  fill: (handle: FileHandle) => Promise<T>,
-): Promise<T> {
-  if (!overwrite && (await exists(path))) {
-    throw new SihlError('FILE_EXISTS', 'file already exists; choose another name or pass --force', {
-      subject: path,
-    });
-  }
-  const temporary = temporaryPathFor(path);
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(temporary, 'wx', 0o644);
-    const result = await fill(handle);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await rename(temporary, path);
-    return result;
-  } catch (error) {
-    await handle?.close().catch(() => {});
-    await rm(temporary, { force: true });
-    throw naming(path, error);
   }
 }

@@ -1,12 +1,13 @@
 // Child process for memory.test.ts: packs and unpacks one firmware file, then prints its peak RSS.
 // A separate process so that each size has its own peak.
+
+import { writeAtomically } from '../../../src/core/fs.ts';
 import {
   openFileSource,
   PositionalWriter,
   packImage,
   unpackPayload,
   verifyImage,
-  writeAtomically,
 } from '../../../src/core/image/index.ts';
 import { makeTrust } from '../../helpers.ts';
 
@@ -23,7 +24,7 @@ const result = await packImage(input, image, {
 });
 const source = await openFileSource(image);
 const verified = await verifyImage(source, { root: trust.root });
-await writeAtomically(`${input}.out`, false, async (handle) => {
+await writeAtomically(`${input}.out`, {}, async (handle) => {
   const writer = new PositionalWriter(handle, 0);
   await unpackPayload(source, verified, result.contentKey, writer);
   await writer.flush();

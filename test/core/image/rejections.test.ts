@@ -506,7 +506,7 @@ test('sizes above the limits are rejected before anything of that size is read',
   }
 });
 
-test('a payload length beyond 2^53 is refused as a bad header, before any other read', async () => {
+test('a payload length beyond 2^53 is refused as over the limit, before any other read', async () => {
   const bytes = encodeHeader({
     manifestLength: 100,
     delegationLength: 200,
@@ -515,7 +515,7 @@ test('a payload length beyond 2^53 is refused as a bad header, before any other 
   });
   bytes.fill(0xff, 24, 32);
   const source = recordingSource(bytes, Number.MAX_SAFE_INTEGER);
-  assert.equal(await codeOf(() => verifyImage(source, { root: trust.root })), 'IMAGE_BAD_HEADER');
+  assert.equal(await codeOf(() => verifyImage(source, { root: trust.root })), 'LIMIT_EXCEEDED');
   assert.equal(source.largestRead, HEADER_BYTES);
 });
 

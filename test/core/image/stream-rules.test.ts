@@ -143,3 +143,23 @@ test('a compressed stream that is not Brotli is refused', async () => {
   const junk = Uint8Array.from({ length: 700 }, (_, i) => (i * 37) & 0xfe);
   assert.equal(await outcome(build({ compressed: junk })), 'DECOMPRESS_FAILED');
 });
+
+test('compressed bytes after the end of the Brotli stream are refused', async () => {
+  const padded = Buffer.concat([brotli(firmware), new Uint8Array(300).fill(0x55)]);
+  assert.equal(await outcome(build({ compressed: padded })), 'DECOMPRESS_FAILED');
+});
+
+test('a failing output (a full disk) is an I/O error, not a bad image', async () => {
+  const { image, key } = build({});
+  const source = bufferSource(image);
+  const verified = await verifyImage(source, { root: trust.root });
+  const full = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+  await assert.rejects(
+    unpackPayload(source, verified, key, {
+      write: async () => {
+        throw full;
+      },
+    }),
+    { code: 'IO_ERROR' },
+  );
+});
