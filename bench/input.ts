@@ -2,8 +2,7 @@
 // repeating them with a few seeded mutations per copy, written in a stream so 1 GiB never sits in memory.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { type FileHandle, open, readdir, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { type FileHandle, open } from 'node:fs/promises';
 
 /** Bytes changed in every copy of a build, so no two copies in the file are alike. */
 const MUTATIONS_PER_COPY = 16;
