@@ -46,7 +46,8 @@ export type UsageCode =
   | 'PASSPHRASE_WRONG'
   | 'PASSPHRASE_MISSING';
 
-export type InternalCode = 'INTERNAL';
+/** Bugs: in sihl, or (FLASH_FAULT) a program that used flash the way hardware forbids. */
+export type InternalCode = 'INTERNAL' | 'FLASH_FAULT';
 
 export type ErrorCode = VerificationCode | UsageCode | InternalCode;
 
@@ -64,7 +65,7 @@ const usageCodes: ReadonlySet<string> = new Set<UsageCode>([
 ]);
 
 export function familyOf(code: ErrorCode): ErrorFamily {
-  if (code === 'INTERNAL') return 'internal';
+  if (code === 'INTERNAL' || code === 'FLASH_FAULT') return 'internal';
   return usageCodes.has(code) ? 'usage' : 'verification';
 }
 

@@ -28,13 +28,14 @@ async function forEachCompressedChunk(
   image: VerifiedImage,
   contentKey: Uint8Array | null,
   take: (chunk: Uint8Array) => Promise<void>,
+  readBytes: number,
 ): Promise<void> {
   const { manifest, payloadOffset } = image;
   const payloadHash = new Sha256();
   if (manifest.encryption.algorithm === 'none') {
-    const buffer = new Uint8Array(Math.min(READ_BYTES, manifest.payloadSize));
+    const buffer = new Uint8Array(Math.min(readBytes, manifest.payloadSize));
     for (let done = 0; done < manifest.payloadSize; ) {
-      const step = Math.min(READ_BYTES, manifest.payloadSize - done);
+      const step = Math.min(readBytes, manifest.payloadSize - done);
       const bytes = await source.read(payloadOffset + done, step, buffer);
       payloadHash.update(bytes);
       done += step;
@@ -48,7 +49,7 @@ async function forEachCompressedChunk(
     const compressed = manifest.compression.compressedSize;
     const chunks = Math.max(1, Math.ceil(compressed / manifest.chunkSize));
     const sealedChunk = manifest.chunkSize + STREAM_CHUNK_OVERHEAD;
-    const perRead = Math.max(1, Math.floor(READ_BYTES / sealedChunk));
+    const perRead = Math.max(1, Math.floor(readBytes / sealedChunk));
     const cipherBuffer = new Uint8Array(perRead * sealedChunk);
     const plainBuffer = new Uint8Array(perRead * manifest.chunkSize);
     let offset = payloadOffset;
@@ -104,7 +105,9 @@ export async function unpackPayload(
   image: VerifiedImage,
   contentKey: Uint8Array | null,
   sink: ByteSink,
+  options: { readonly readBytes?: number } = {},
 ): Promise<void> {
+  const readBytes = options.readBytes ?? READ_BYTES;
   const { manifest } = image;
   const unfilter = new BranchConverter(manifest.compression.filter, 'decode');
   const plainHash = new Sha256();
@@ -115,8 +118,9 @@ export async function unpackPayload(
     try {
       await sink.write(bytes);
     } catch (error) {
-      // A full disk is not a bad image: keep the I/O error as such.
-      throw naming('output', error);
+      // A full disk is not a bad image: keep an I/O error as such; anything else passes unchanged.
+      const errno = (error as NodeJS.ErrnoException | undefined)?.code;
+      throw typeof errno === 'string' && !(error instanceof SihlError) ? naming('output', error) : error;
     }
   };
   const output = async (chunk: Uint8Array) => {
@@ -133,6 +137,10 @@ export async function unpackPayload(
 
   if (manifest.compression.algorithm === 'brotli') {
     const decompressor = brotliDecompressor();
+    let decoderError: unknown;
+    decompressor.on('error', (error) => {
+      decoderError = error;
+    });
     // Output is taken as it comes; input waits until the decoder has consumed each chunk, so the
     // decrypt buffers can be reused.
     const drained = (async () => {
@@ -141,16 +149,22 @@ export async function unpackPayload(
     drained.catch(() => {});
     let first = true;
     try {
-      await forEachCompressedChunk(source, image, contentKey, async (chunk) => {
-        if (first && chunk.length > 0) {
-          first = false;
-          checkDeclaredWindow(chunk[0] as number, manifest.compression.windowLog);
-        }
-        const written = new Promise<void>((resolve, reject) => {
-          decompressor.write(chunk, (error) => (error ? reject(error) : resolve()));
-        });
-        await Promise.race([written, drained]);
-      });
+      await forEachCompressedChunk(
+        source,
+        image,
+        contentKey,
+        async (chunk) => {
+          if (first && chunk.length > 0) {
+            first = false;
+            checkDeclaredWindow(chunk[0] as number, manifest.compression.windowLog);
+          }
+          const written = new Promise<void>((resolve, reject) => {
+            decompressor.write(chunk, (error) => (error ? reject(error) : resolve()));
+          });
+          await Promise.race([written, drained]);
+        },
+        readBytes,
+      );
       decompressor.end();
       await drained;
       // FORMAT.md §Compression: the Brotli stream ends exactly at the end of the compressed bytes.
@@ -159,7 +173,7 @@ export async function unpackPayload(
       }
     } catch (error) {
       decompressor.destroy();
-      if (error instanceof SihlError) throw error;
+      if (error !== decoderError) throw error;
       throw new SihlError(
         'DECOMPRESS_FAILED',
         `compressed payload is malformed: ${(error as Error).message}`,
@@ -167,7 +181,7 @@ export async function unpackPayload(
       );
     }
   } else {
-    await forEachCompressedChunk(source, image, contentKey, output);
+    await forEachCompressedChunk(source, image, contentKey, output, readBytes);
   }
   await emit(unfilter.finish());
   if (produced !== manifest.plaintextSize) {

@@ -22,6 +22,8 @@ export interface VerifyOptions {
   readonly model?: string;
   /** Refuse an image whose security version is below this (the anti-rollback counter). */
   readonly minSecurityVersion?: number;
+  /** Bytes read at a time while hashing the payload (a bootloader passes its buffer size). */
+  readonly readBytes?: number;
 }
 
 export interface VerifiedImage extends ParsedImage {
@@ -49,7 +51,7 @@ export async function verifyImage(
       `image security version ${manifest.securityVersion} is below the device's ${options.minSecurityVersion}`,
     );
   }
-  const digest = await digestRange(source, image.payloadOffset, manifest.payloadSize);
+  const digest = await digestRange(source, image.payloadOffset, manifest.payloadSize, options.readBytes);
   if (!equalBytes(digest, manifest.payloadDigest)) {
     throw new SihlError(
       'PAYLOAD_DIGEST_MISMATCH',
@@ -59,11 +61,16 @@ export async function verifyImage(
   return { ...image, approvers };
 }
 
-export async function digestRange(source: ByteSource, offset: number, length: number): Promise<Uint8Array> {
+export async function digestRange(
+  source: ByteSource,
+  offset: number,
+  length: number,
+  readBytes = READ_STEP,
+): Promise<Uint8Array> {
   const hash = new Sha256();
-  const buffer = new Uint8Array(Math.min(READ_STEP, length));
+  const buffer = new Uint8Array(Math.min(readBytes, length));
   for (let done = 0; done < length; ) {
-    const step = Math.min(READ_STEP, length - done);
+    const step = Math.min(readBytes, length - done);
     hash.update(await source.read(offset + done, step, buffer));
     done += step;
   }

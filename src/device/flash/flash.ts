@@ -1,0 +1,27 @@
+// The flash port: what a bootloader may do with NOR flash. Erase sets a whole sector to 0xFF; a write
+// can only turn 1 bits into 0, at write-granularity alignment. Reads are free and never fail.
+
+export interface FlashGeometry {
+  /** Total bytes; a multiple of the sector size. */
+  readonly size: number;
+  /** Erase unit, e.g. 4096. */
+  readonly sectorSize: number;
+  /** Write unit: offsets and lengths of writes are multiples of it, e.g. 8. */
+  readonly writeSize: number;
+}
+
+export interface Flash {
+  readonly geometry: FlashGeometry;
+  read(offset: number, length: number): Uint8Array;
+  write(offset: number, data: Uint8Array): void;
+  /** Erases the sector that starts at `offset`. */
+  erase(offset: number): void;
+}
+
+/** A contiguous part of flash, in whole sectors. */
+export interface Region {
+  readonly offset: number;
+  readonly size: number;
+}
+
+export const ERASED = 0xff;

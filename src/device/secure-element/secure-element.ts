@@ -1,0 +1,29 @@
+// The secure element port: the device's keys live inside it and never come out. It signs, opens key
+// envelopes, and keeps the trust anchors and the counters that must never go down.
+import type { KeySet } from '../../core/format/signatures.ts';
+
+export interface DeviceIdentity {
+  /** Ed25519: signs the device's status reports. */
+  readonly sign: Uint8Array;
+  /** X25519: key envelopes are sealed to it. A separate key pair, never derived from the other. */
+  readonly box: Uint8Array;
+}
+
+export interface TrustState {
+  /** Root keys and threshold pinned at provisioning. */
+  readonly root: KeySet;
+  /** Highest delegation version accepted so far. */
+  readonly delegationVersion: number;
+  /** Anti-rollback counter: the lowest security version still allowed. */
+  readonly securityCounter: number;
+}
+
+export interface SecureElement {
+  identity(): DeviceIdentity;
+  sign(message: Uint8Array): Uint8Array;
+  /** The content key inside an envelope for this device and image (throws ENVELOPE_* codes). */
+  openEnvelope(envelope: Uint8Array, binding: Uint8Array): Uint8Array;
+  trust(): TrustState;
+  /** Raises the counters to at least these values; never lowers them. */
+  advance(securityVersion: number, delegationVersion: number): void;
+}
