@@ -157,7 +157,7 @@ export class SimulatedFlash implements Flash {
   #begin(): CutPlan | undefined {
     if (this.#dead) throw new PowerCut(this.operations);
     this.operations++;
-    return this.#cut && this.#cut.tear && this.operations === this.#cut.after ? this.#cut : undefined;
+    return this.#cut?.tear && this.operations === this.#cut.after ? this.#cut : undefined;
   }
 
   #end(): void {

@@ -8,7 +8,6 @@ import {
   boxKeyPairFromSecret,
   generateBoxKeyPair,
   generateSigningKeyPair,
-  randomBytes,
   type SigningKeyPair,
   seedOf,
   sign,
