@@ -69,3 +69,67 @@ test('no file outside src/core/crypto uses the Web Crypto global', () => {
     [],
   );
 });
+
+/** Relative imports of a file, resolved to repository paths. */
+function localImports(file: string): string[] {
+  const dir = file.slice(0, file.lastIndexOf('/'));
+  return specifiers(texts.get(file) ?? '')
+    .filter((s) => s.startsWith('.'))
+    .map((s) => {
+      const parts = `${dir}/${s}`.split('/');
+      const out: string[] = [];
+      for (const part of parts) {
+        if (part === '..') out.pop();
+        else if (part !== '.') out.push(part);
+      }
+      return out.join('/');
+    });
+}
+
+function closure(start: string): Set<string> {
+  const seen = new Set<string>();
+  const queue = [start];
+  while (queue.length > 0) {
+    const file = queue.pop() as string;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    queue.push(...localImports(file));
+  }
+  return seen;
+}
+
+// DESIGN.md "partitioning, keep it simple": the bootloader is the small trusted part.
+const BOOTLOADER_MAY_REACH = [
+  /^src\/core\//,
+  /^src\/device\/bootloader\//,
+  /^src\/device\/flash\/(flash|record-log)\.ts$/,
+  /^src\/device\/secure-element\/secure-element\.ts$/,
+];
+
+test('the bootloader reaches only src/core, the flash and secure-element ports, and its own files', () => {
+  const reached = [...closure('src/device/bootloader/bootloader.ts')];
+  assert.ok(reached.includes('src/core/image/verify.ts'), 'the walk follows imports');
+  const outside = reached.filter((file) => !BOOTLOADER_MAY_REACH.some((allowed) => allowed.test(file)));
+  assert.deepEqual(outside, []);
+});
+
+test('nothing the bootloader reaches touches files, the network or processes', () => {
+  const forbidden = /^(?:node:)?(?:fs|fs\/promises|net|http|https|http2|dgram|child_process|worker_threads)$/;
+  const found = [...closure('src/device/bootloader/bootloader.ts')].flatMap((file) =>
+    specifiers(texts.get(file) ?? '')
+      .filter((s) => forbidden.test(s))
+      .map((s) => `${file} imports '${s}'`),
+  );
+  assert.deepEqual(found, []);
+});
+
+test('device code never imports the vendor side, storage adapters, the console or the CLI', () => {
+  const violations = files
+    .filter((file) => file.startsWith('src/device/'))
+    .flatMap((file) =>
+      localImports(file)
+        .filter((target) => /^src\/(vendor|storage|console|cli)\//.test(target))
+        .map((t) => `${file} → ${t}`),
+    );
+  assert.deepEqual(violations, []);
+});

@@ -1,3 +1,4 @@
+export * from './file-source.ts';
 export * from './pack.ts';
 export * from './read.ts';
 export * from './sign.ts';

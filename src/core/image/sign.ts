@@ -9,8 +9,8 @@ import type { Delegation } from '../format/delegation.ts';
 import { encodeHeader } from '../format/header.ts';
 import { encodeSignatureBlock, type SignatureEntry, signEntry } from '../format/signatures.ts';
 import { writeAtomically } from '../fs.ts';
+import { withFileSource } from './file-source.ts';
 import { imageMessage, readImage } from './read.ts';
-import { withFileSource } from './source.ts';
 import { PositionalWriter } from './write.ts';
 
 /**
