@@ -11,6 +11,13 @@ import {
   imageVerify,
 } from './commands/image.ts';
 import { keysGenerate } from './commands/keys.ts';
+import {
+  simDeviceBoot,
+  simDeviceCreate,
+  simDeviceIdentity,
+  simDeviceInspect,
+  simDeviceStage,
+} from './commands/sim.ts';
 import { delegationCreate, rootCreate } from './commands/trust.ts';
 import { terminalPrompt } from './passphrase.ts';
 
@@ -24,6 +31,11 @@ export const commands: readonly Command[] = [
   imageVerify,
   imageUnpack,
   envelopeSeal,
+  simDeviceCreate,
+  simDeviceIdentity,
+  simDeviceStage,
+  simDeviceBoot,
+  simDeviceInspect,
 ] as Command[];
 
 /** Exit codes, documented in the README. */
@@ -100,7 +112,7 @@ export async function main(
       io.out(overview());
       return argv.length === 0 ? EXIT.usage : EXIT.ok;
     }
-    io.err(`sihl: unknown command "${words.slice(0, 2).join(' ')}"\n\n${overview()}`);
+    io.err(`sihl: unknown command "${words.slice(0, 3).join(' ')}"\n\n${overview()}`);
     return EXIT.usage;
   }
   const rest = argv.slice(argv.indexOf(command.path[command.path.length - 1] as string) + 1);

@@ -85,6 +85,10 @@ export class SimulatedDevice {
     const store = new BootStateStore(this.flash, bootState);
     const state = store.read();
     if (!state) throw new SihlError('USAGE', 'boot state is damaged; boot the device first');
+    // The agent runs in booted firmware: never stage over an install that has not finished.
+    if (state.phase !== 'idle' && state.phase !== 'pending') {
+      throw new SihlError('USAGE', `the device is ${state.phase}, not running; boot it first`);
+    }
     eraseRange(this.flash, staging, 0, staging.size);
     const { sectorSize, writeSize } = this.flash.geometry;
     for (let at = 0; at < bytes.length; at += sectorSize) {
@@ -164,11 +168,26 @@ export class SimulatedDevice {
     }
     if (description.sihl !== 'simulated-device')
       throw new SihlError('USAGE', 'not a simulated device', { subject: path });
+    const g = description.geometry;
+    if (
+      !g ||
+      typeof description.model !== 'string' ||
+      !description.layout ||
+      !Array.isArray(description.erases) ||
+      description.erases.length !== g.size / g.sectorSize
+    ) {
+      throw new SihlError('USAGE', 'device.json is incomplete or inconsistent', { subject: path });
+    }
     let memory: Uint8Array;
     try {
       memory = new Uint8Array(await readFile(join(dir, 'flash.bin')));
     } catch (error) {
       throw naming(join(dir, 'flash.bin'), error);
+    }
+    if (memory.length !== g.size) {
+      throw new SihlError('USAGE', 'flash.bin does not match the geometry in device.json', {
+        subject: join(dir, 'flash.bin'),
+      });
     }
     const flash = new SimulatedFlash(description.geometry, memory, Uint32Array.from(description.erases));
     return new SimulatedDevice(description.model, flash, description.layout);

@@ -1,0 +1,241 @@
+// `sihl sim device …` as a user would run it: a device made from Pybricks 7.27.0, updated to 7.28.0
+// through a power cut, and an image for another model refused.
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { unzipSync } from 'fflate';
+import { EXIT, main } from '../../src/cli/main.ts';
+import { sha256 } from '../../src/core/crypto/index.ts';
+import { toHex } from '../../src/core/format/bytes.ts';
+import { pybricksCorpus, tempDir } from '../helpers.ts';
+
+const PASSPHRASE = 'correct horse battery staple';
+
+async function sihl(cwd: string, args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(
+    args,
+    { out: (t) => out.push(`${t}\n`), err: (t) => err.push(`${t}\n`) },
+    { cwd, env: { SIHL_PASSPHRASE: PASSPHRASE } },
+  );
+  return { code, out: out.join(''), err: err.join('') };
+}
+
+async function ok(cwd: string, args: string[]): Promise<string> {
+  const r = await sihl(cwd, args);
+  assert.equal(r.code, 0, `sihl ${args.join(' ')} failed: ${r.err}${r.out}`);
+  return r.out;
+}
+
+const json = async (cwd: string, args: string[]) => JSON.parse(await ok(cwd, [...args, '--json']));
+
+/** Pybricks 7.27.0 for the Move Hub: the firmware the device leaves the factory with. */
+async function previousMovehub(): Promise<Uint8Array> {
+  const require = createRequire(import.meta.url);
+  const build = join(dirname(require.resolve('pybricks-firmware-previous/package.json')), 'build');
+  const entries = unzipSync(new Uint8Array(await readFile(join(build, 'movehub.zip'))), {
+    filter: (entry) => entry.name === 'firmware-base.bin',
+  });
+  return entries['firmware-base.bin'] as Uint8Array;
+}
+
+const oldFirmware = await previousMovehub();
+const newFirmware = (await pybricksCorpus()).get('movehub') as Uint8Array;
+
+/** Keys, trust, two firmware files and a device running 7.27.0 with its public key in movehub.pub. */
+async function workspace(): Promise<string> {
+  const dir = await tempDir();
+  await writeFile(join(dir, 'old.bin'), oldFirmware);
+  await writeFile(join(dir, 'new.bin'), newFirmware);
+  for (const name of ['root', 'alice', 'bob']) await ok(dir, ['keys', 'generate', '--name', name]);
+  await ok(dir, ['root', 'create', '--key', 'root.pub', '-o', 'root.json']);
+  await ok(dir, [
+    'delegation',
+    'create',
+    '--root-key',
+    'root.key',
+    '--approver',
+    'alice.pub',
+    '--approver',
+    'bob.pub',
+    '-o',
+    'approvers.dlg',
+  ]);
+  await ok(dir, [
+    'sim',
+    'device',
+    'create',
+    'hub',
+    '--model',
+    'movehub',
+    '--root',
+    'root.json',
+    '--firmware',
+    'old.bin',
+    '--version',
+    '7.27.0',
+  ]);
+  return dir;
+}
+
+test('a device is updated through a power cut and ends up running the new firmware', async () => {
+  const dir = await workspace();
+  const identity = await json(dir, ['sim', 'device', 'identity', 'hub', '-o', 'movehub.pub']);
+  assert.equal(identity.model, 'movehub');
+  assert.match(identity.id, /^[0-9a-f]{64}$/);
+  const pub = JSON.parse(await readFile(join(dir, 'movehub.pub'), 'utf8'));
+  assert.deepEqual(
+    [pub.kind, pub.name, pub.sign, pub.box],
+    ['device', identity.id, identity.sign, identity.box],
+  );
+
+  await ok(dir, [
+    'image',
+    'pack',
+    'new.bin',
+    '--model',
+    'movehub',
+    '--version',
+    '7.28.0',
+    '--security-version',
+    '3',
+    '--delegation',
+    'approvers.dlg',
+    '--level',
+    '5',
+    '-o',
+    'new.sihl',
+  ]);
+  await ok(dir, ['image', 'sign', 'new.sihl', '--key', 'alice.key']);
+  await ok(dir, ['image', 'sign', 'new.sihl', '--key', 'bob.key']);
+  await ok(dir, [
+    'envelope',
+    'seal',
+    '--content-key',
+    'new.sihl.content-key',
+    '--device',
+    'movehub.pub',
+    '--image',
+    'new.sihl',
+    '-o',
+    'hub.env',
+  ]);
+  const staged = await json(dir, ['sim', 'device', 'stage', 'hub', 'new.sihl', '--envelope', 'hub.env']);
+  assert.equal(staged.phase, 'pending');
+
+  const cut = await json(dir, ['sim', 'device', 'boot', 'hub', '--cut-after', '20']);
+  assert.equal(cut.outcome, 'power-cut');
+  assert.equal(cut.operations, 20);
+  assert.equal(cut.phase, 'installing');
+  assert.equal(cut.version, '7.27.0', 'the boot state still names the old firmware');
+  assert.equal(cut.intact, false, 'the executable slot is half written');
+  const torn = await json(dir, ['sim', 'device', 'boot', 'hub', '--cut-after', '7', '--tear']);
+  assert.deepEqual([torn.outcome, torn.operations, torn.attempts], ['power-cut', 7, 2]);
+
+  const booted = await json(dir, ['sim', 'device', 'boot', 'hub']);
+  assert.equal(booted.outcome, 'booted');
+  assert.equal(booted.version, '7.28.0');
+  assert.equal(booted.sha256, toHex(sha256(newFirmware)));
+  assert.equal(booted.intact, true);
+  assert.equal(booted.installed, true);
+  assert.equal(booted.attempts, 3, 'the install was begun three times');
+
+  const state = await json(dir, ['sim', 'device', 'inspect', 'hub']);
+  assert.equal(state.bootState.phase, 'idle');
+  assert.equal(state.bootState.running.version, '7.28.0');
+  assert.equal(state.secureElement.securityCounter, 3);
+  assert.equal(state.secureElement.delegationVersion, 1);
+  assert.equal(state.id, identity.id);
+  assert.ok(state.wear.executable.max >= 2, 'the first executable sector was erased by every attempt');
+
+  const again = await json(dir, ['sim', 'device', 'boot', 'hub']);
+  assert.deepEqual([again.outcome, again.installed, again.operations], ['booted', false, 0]);
+  assert.match(
+    (await sihl(dir, ['sim', 'device', 'inspect', 'hub'])).out,
+    /phase {13}idle\n.*running {11}7\.28\.0/s,
+  );
+});
+
+test('an image for another model is rejected at boot and the old firmware keeps running', async () => {
+  const dir = await workspace();
+  await ok(dir, [
+    'image',
+    'pack',
+    'new.bin',
+    '--model',
+    'technichub',
+    '--version',
+    '7.28.0',
+    '--delegation',
+    'approvers.dlg',
+    '--no-encrypt',
+    '--key',
+    'alice.key',
+    '--key',
+    'bob.key',
+    '--level',
+    '5',
+    '-o',
+    'other.sihl',
+  ]);
+  await ok(dir, ['sim', 'device', 'stage', 'hub', 'other.sihl']);
+  const r = await sihl(dir, ['sim', 'device', 'boot', 'hub', '--json']);
+  assert.equal(r.code, EXIT.ok, 'a refusal is an outcome of the boot, not a failure of the command');
+  const report = JSON.parse(r.out);
+  assert.equal(report.outcome, 'rejected');
+  assert.equal(report.reason, 'MODEL_MISMATCH');
+  assert.equal(report.version, '7.27.0');
+  assert.equal(report.sha256, toHex(sha256(oldFirmware)));
+  assert.equal(report.intact, true);
+  const state = await json(dir, ['sim', 'device', 'inspect', 'hub']);
+  assert.deepEqual([state.bootState.phase, state.bootState.reason], ['idle', 'MODEL_MISMATCH']);
+  assert.equal(state.secureElement.securityCounter, 0);
+});
+
+test('a device folder that exists is not replaced without --force', async () => {
+  const dir = await workspace();
+  const args = ['sim', 'device', 'create', 'hub', '--model', 'movehub', '--root', 'root.json'];
+  const r = await sihl(dir, [...args, '--firmware', 'new.bin']);
+  assert.equal(r.code, EXIT.usage);
+  assert.match(r.err, /hub\/device\.json: .*\[FILE_EXISTS\]/);
+  await ok(dir, [...args, '--firmware', 'new.bin', '--force']);
+  const state = await json(dir, ['sim', 'device', 'inspect', 'hub']);
+  assert.equal(state.bootState.running.version, 'unknown', 'no --version: the version is unknown');
+});
+
+test('errors name the file, and a folder may be named like a command word', async () => {
+  const dir = await tempDir();
+  const missing = await sihl(dir, ['sim', 'device', 'boot', 'nosuchdir']);
+  assert.equal(missing.code, EXIT.usage);
+  assert.match(missing.err, /nosuchdir\/device\.json: no such file \[FILE_NOT_FOUND\]/);
+
+  await writeFile(join(dir, 'device.json'), '{"sihl": "public-key"}');
+  const wrong = await sihl(dir, ['sim', 'device', 'inspect', '.']);
+  assert.equal(wrong.code, EXIT.usage);
+  assert.match(wrong.err, /device\.json: not a simulated device \[USAGE\]/);
+
+  const ws = await workspace();
+  await ok(ws, [
+    'sim',
+    'device',
+    'create',
+    'boot',
+    '--model',
+    'movehub',
+    '--root',
+    'root.json',
+    '--firmware',
+    'old.bin',
+  ]);
+  assert.equal((await json(ws, ['sim', 'device', 'boot', 'boot'])).outcome, 'booted');
+
+  const extra = await sihl(ws, ['sim', 'device', 'stage', 'hub', 'old.bin', 'extra']);
+  assert.equal(extra.code, EXIT.usage);
+  const tear = await sihl(ws, ['sim', 'device', 'boot', 'hub', '--tear']);
+  assert.match(tear.err, /--tear needs --cut-after \[USAGE\]/);
+  const help = await sihl(ws, ['sim', 'device', 'boot', '--help']);
+  assert.match(help.out, /All three exit with 0/);
+});
