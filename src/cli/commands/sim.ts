@@ -1,19 +1,18 @@
 // sihl sim device create | identity | stage | boot | inspect: a simulated device kept in a folder
 // (device.json and flash.bin), driven the way the factory, the update agent and a power supply would.
 import { join } from 'node:path';
-import { keyIdOf, sha256 } from '../../core/crypto/index.ts';
-import { naming, SihlError } from '../../core/errors.ts';
+import { keyIdOf } from '../../core/crypto/index.ts';
+import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import { ENVELOPE_BYTES } from '../../core/format/envelope.ts';
 import { checkModel, checkVersion } from '../../core/format/manifest.ts';
 import { exists, readSmallFile, writeFileAtomic } from '../../core/fs.ts';
 import { encodePublicKeyFile } from '../../core/keys.ts';
-import type { BootState } from '../../device/bootloader/boot-state.ts';
-import type { Region } from '../../device/flash/flash.ts';
 import { PowerCut } from '../../device/flash/simulated-flash.ts';
 import { SimulatedDevice } from '../../device/simulator/simulated-device.ts';
 import { type Command, integer, onePositional, optionalString, requireString } from '../command.ts';
 import { loadRoot, pathIn, readInput } from '../files.ts';
+import { describeState, identityOf, load, save, stateLines, wearOf } from './sim-support.ts';
 
 /** The largest firmware `create` reads; a simulated flash is held in memory, about four times that. */
 const FIRMWARE_MAX = 32 * 1024 * 1024;
@@ -21,49 +20,6 @@ const SLOT_MAX = 64 * 1024 * 1024;
 /** The device's record logs hold 256- and 64-byte records: sectors hold whole records, records whole words. */
 const RECORD_SECTOR_MULTIPLE = 256;
 const WRITE_SIZES = [1, 2, 4, 8, 16, 32, 64];
-
-/** Errors name device.json unless they already name a file (flash.bin). */
-async function load(dir: string): Promise<SimulatedDevice> {
-  try {
-    return await SimulatedDevice.load(dir);
-  } catch (error) {
-    throw naming(join(dir, 'device.json'), error);
-  }
-}
-
-/** Saves the flash as it is; errors name the device folder. */
-async function save(device: SimulatedDevice, dir: string): Promise<void> {
-  try {
-    await device.save(dir);
-  } catch (error) {
-    throw naming(dir, error);
-  }
-}
-
-function identityOf(device: SimulatedDevice) {
-  const { sign, box } = device.secureElement.identity();
-  const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
-  // The id is the key id of the device's signing key: the full SHA-256, as `keyId` in .pub files.
-  return { id: toHex(keyIdOf(sign)), sign: b64(sign), box: b64(box), raw: { sign, box } };
-}
-
-function describeState(device: SimulatedDevice, state: BootState | null) {
-  if (!state) return { bootState: null, intact: false };
-  const { running } = state;
-  const known = running.size > 0 && running.size <= device.layout.executable.size;
-  return {
-    bootState: {
-      phase: state.phase,
-      running: { version: running.version, size: running.size, sha256: known ? toHex(running.digest) : null },
-      stagedImage: state.stagedImage,
-      stagedEnvelope: state.stagedEnvelope,
-      attempts: state.attempts,
-      reason: state.reason,
-    },
-    // Whether the executable slot holds what the boot state says runs.
-    intact: known && toHex(sha256(device.executable(running.size))) === toHex(running.digest),
-  };
-}
 
 const deviceDir = (positionals: string[], context: Parameters<Command['run']>[2]) =>
   pathIn(context, onePositional(positionals, 'DIR'));
@@ -328,33 +284,6 @@ export const simDeviceBoot: Command<BootResult> = {
     return `${head}${r.intact ? '' : ' — the executable slot does not match!'}\n  ${flashLine}`;
   },
 };
-
-function wearOf(device: SimulatedDevice) {
-  const { erases, geometry } = device.flash;
-  const region = ({ offset, size }: Region) => {
-    const sectors = erases.subarray(offset / geometry.sectorSize, (offset + size) / geometry.sectorSize);
-    return { max: Math.max(0, ...sectors), total: sectors.reduce((a, b) => a + b, 0) };
-  };
-  const { bootState, secureElement, executable, staging } = device.layout;
-  return {
-    bootState: region(bootState),
-    secureElement: region(secureElement),
-    executable: region(executable),
-    staging: region(staging),
-  };
-}
-
-function stateLines({ bootState: s, intact }: ReturnType<typeof describeState>): string[] {
-  if (!s) return ['phase             unreadable (the next boot resets it)'];
-  const running = `${s.running.version}, ${s.running.size} bytes, sha256 ${s.running.sha256 ?? 'unknown'}`;
-  return [
-    `phase             ${s.phase}${s.reason ? ` (last refusal ${s.reason})` : ''}${s.attempts ? `, ${s.attempts} install attempt(s)` : ''}`,
-    `running           ${running}${intact ? '' : ' (the slot does not match)'}`,
-    ...(s.stagedImage
-      ? [`staged            ${s.stagedImage} bytes + envelope ${s.stagedEnvelope} bytes`]
-      : []),
-  ];
-}
 
 type InspectResult = {
   device: string;
