@@ -40,6 +40,9 @@ export interface BootReport {
   readonly highWater: number;
 }
 
+/** The largest secretstream chunk the bootloader accepts (sihl packs 16 KiB chunks by default). */
+export const BOOT_CHUNK_MAX = 64 * 1024;
+
 /** The sink of the dry run: decoded, checked, dropped. */
 const discard = { write: async () => {} };
 
@@ -103,6 +106,13 @@ async function install(
     );
     if (image.manifest.plaintextSize > layout.executable.size) {
       throw new SihlError('LIMIT_EXCEEDED', 'firmware is larger than the executable slot');
+    }
+    // BOOT.md §Working memory: the chunk buffers are what the bootloader can afford, whatever was signed.
+    if (image.manifest.chunkSize > BOOT_CHUNK_MAX) {
+      throw new SihlError(
+        'LIMIT_EXCEEDED',
+        `chunk size ${image.manifest.chunkSize} is above the bootloader's ${BOOT_CHUNK_MAX}`,
+      );
     }
     if (image.manifest.encryption.algorithm !== 'none') {
       if (state.stagedEnvelope !== ENVELOPE_BYTES)

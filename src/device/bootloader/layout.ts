@@ -1,6 +1,10 @@
 // Where things live in a device's flash (docs/BOOT.md §Layout): the boot-state log, the secure
 // element's storage, the executable slot and the staging slot, each in whole sectors.
+import { STREAM_CHUNK_OVERHEAD } from '../../core/crypto/stream.ts';
 import { SihlError } from '../../core/errors.ts';
+import { ENVELOPE_BYTES } from '../../core/format/envelope.ts';
+import { HEADER_BYTES } from '../../core/format/header.ts';
+import { LIMITS } from '../../core/limits.ts';
 import type { FlashGeometry, Region } from '../flash/flash.ts';
 
 export interface Layout {
@@ -13,9 +17,27 @@ export interface Layout {
 }
 
 export const BOOT_STATE_SECTORS = 2;
+
+/**
+ * The largest image (with its envelope) that firmware of `slotSize` bytes can pack into, so even
+ * incompressible firmware fits: 17 bytes per smallest chunk, Brotli's framing of stored blocks, and
+ * every other part at its limit.
+ */
+export function stagingBytes(slotSize: number): number {
+  return (
+    slotSize +
+    Math.ceil(slotSize / LIMITS.chunkBytesMin) * STREAM_CHUNK_OVERHEAD +
+    Math.ceil(slotSize / 65536) * 8 +
+    HEADER_BYTES +
+    LIMITS.manifestBytes +
+    LIMITS.delegationBytes +
+    LIMITS.signatureBlockBytes +
+    ENVELOPE_BYTES
+  );
+}
 export const SECURE_ELEMENT_SECTORS = 3;
 
-/** Lays out a flash for firmware up to `slotSize` bytes; staging is one sector larger (the envelope). */
+/** Lays out a flash for firmware up to `slotSize` bytes; staging holds the largest image of it. */
 export function planLayout(sectorSize: number, slotSize: number): { layout: Layout; size: number } {
   const sectors = (bytes: number) => Math.ceil(bytes / sectorSize) * sectorSize;
   let offset = 0;
@@ -28,7 +50,7 @@ export function planLayout(sectorSize: number, slotSize: number): { layout: Layo
     bootState: take(BOOT_STATE_SECTORS * sectorSize),
     secureElement: take(SECURE_ELEMENT_SECTORS * sectorSize),
     executable: take(sectors(slotSize)),
-    staging: take(sectors(slotSize) + sectorSize),
+    staging: take(sectors(stagingBytes(slotSize))),
   };
   return { layout, size: offset };
 }

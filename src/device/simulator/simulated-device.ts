@@ -129,7 +129,7 @@ export class SimulatedDevice {
   clone(): SimulatedDevice {
     return new SimulatedDevice(
       this.model,
-      new SimulatedFlash(this.flash.geometry, this.flash.memory.slice()),
+      new SimulatedFlash(this.flash.geometry, this.flash.memory.slice(), this.flash.erases.slice()),
       this.layout,
     );
   }

@@ -1,0 +1,124 @@
+// Shared set-up of the device tests: both Pybricks releases, packing firmware into images for a
+// simulated device, a seeded random source, and byte comparisons that print something useful.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { unzipSync } from 'fflate';
+import { sealEnvelope } from '../../src/core/format/envelope.ts';
+import { streamBinding } from '../../src/core/format/manifest.ts';
+import { type PackOptions, packImage } from '../../src/core/image/index.ts';
+import { ERASED } from '../../src/device/flash/flash.ts';
+import type { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
+import { makeTrust, tempDir, writeTemp } from '../helpers.ts';
+
+export const trust = makeTrust();
+
+const require = createRequire(import.meta.url);
+
+/** firmware-base.bin of one hub from an installed @pybricks/firmware package (or its alias). */
+export async function pybricksFirmware(pkg: string, hub: string): Promise<Uint8Array> {
+  const build = join(dirname(require.resolve(`${pkg}/package.json`)), 'build');
+  const entries = unzipSync(new Uint8Array(await readFile(join(build, `${hub}.zip`))), {
+    filter: (entry) => entry.name === 'firmware-base.bin',
+  });
+  const firmware = entries['firmware-base.bin'];
+  if (!firmware) throw new Error(`${pkg} has no firmware-base.bin for ${hub}`);
+  return firmware;
+}
+
+/** Mulberry32: a small seeded generator, so a failing run can be repeated from its seed. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomBytes(length: number, random: () => number): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) out[i] = Math.floor(random() * 256);
+  return out;
+}
+
+/** Firmware-like bytes: runs of noise between repeated instruction-like text, so they compress some. */
+export function syntheticFirmware(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  const phrase = new TextEncoder().encode('push {r4, lr}; bl memcpy; ldr r0, [pc, #12]; pop {r4, pc}; ');
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    if ((i >> 6) % 3 !== 0) {
+      out[i] = phrase[i % phrase.length] as number;
+    } else {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      out[i] = x & 0xff;
+    }
+  }
+  return out;
+}
+
+export interface Packed {
+  readonly bytes: Uint8Array;
+  readonly contentKey: Uint8Array | null;
+  readonly manifestBytes: Uint8Array;
+}
+
+const dir = await tempDir();
+let count = 0;
+
+/** Packs `firmware` encrypted, signed by two approvers, at a quick quality unless told otherwise. */
+export async function pack(firmware: Uint8Array, options: Partial<PackOptions> = {}): Promise<Packed> {
+  const n = count++;
+  const input = await writeTemp(dir, `firmware-${n}.bin`, firmware);
+  const output = join(dir, `image-${n}.sihl`);
+  const result = await packImage(input, output, {
+    model: 'technichub',
+    version: '7.28.0',
+    securityVersion: 1,
+    delegation: trust.delegation,
+    signers: trust.approvers.slice(0, 2),
+    encrypt: true,
+    quality: 5,
+    now: () => 1_700_000_000,
+    ...options,
+  });
+  return {
+    bytes: new Uint8Array(await readFile(output)),
+    contentKey: result.contentKey,
+    manifestBytes: result.manifestBytes,
+  };
+}
+
+/** The key envelope of `image` for `device` (null for a signed-only image). */
+export function envelopeFor(device: SimulatedDevice, image: Packed): Uint8Array | undefined {
+  if (!image.contentKey) return undefined;
+  return sealEnvelope(
+    image.contentKey,
+    streamBinding(image.manifestBytes),
+    device.secureElement.identity().box,
+  );
+}
+
+/** Byte equality that reports where the arrays first differ instead of dumping them. */
+export function assertSameBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
+  if (actual.length === expected.length && Buffer.from(actual).equals(expected)) return;
+  let i = 0;
+  while (i < actual.length && i < expected.length && actual[i] === expected[i]) i++;
+  assert.fail(`${what}: differs at byte ${i} (lengths ${actual.length} and ${expected.length})`);
+}
+
+export function isErased(bytes: Uint8Array): boolean {
+  return bytes.every((b) => b === ERASED);
+}
+
+/** The staging slot reads as erased flash from start to end. */
+export function assertStagingErased(device: SimulatedDevice): void {
+  const { staging } = device.layout;
+  assert.ok(isErased(device.flash.read(staging.offset, staging.size)), 'the staging slot is erased');
+}
