@@ -2,9 +2,7 @@
 // simulated device, a seeded random source, and byte comparisons that print something useful.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { unzipSync } from 'fflate';
+import { join } from 'node:path';
 import { sealEnvelope } from '../../src/core/format/envelope.ts';
 import { streamBinding } from '../../src/core/format/manifest.ts';
 import { type PackOptions, packImage } from '../../src/core/image/index.ts';
@@ -14,18 +12,7 @@ import { makeTrust, tempDir, writeTemp } from '../helpers.ts';
 
 export const trust = makeTrust();
 
-const require = createRequire(import.meta.url);
-
-/** firmware-base.bin of one hub from an installed @pybricks/firmware package (or its alias). */
-export async function pybricksFirmware(pkg: string, hub: string): Promise<Uint8Array> {
-  const build = join(dirname(require.resolve(`${pkg}/package.json`)), 'build');
-  const entries = unzipSync(new Uint8Array(await readFile(join(build, `${hub}.zip`))), {
-    filter: (entry) => entry.name === 'firmware-base.bin',
-  });
-  const firmware = entries['firmware-base.bin'];
-  if (!firmware) throw new Error(`${pkg} has no firmware-base.bin for ${hub}`);
-  return firmware;
-}
+export { pybricksFirmware } from '../support/fixtures.ts';
 
 /** Mulberry32: a small seeded generator, so a failing run can be repeated from its seed. */
 export function seeded(seed: number): () => number {

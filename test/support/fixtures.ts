@@ -58,15 +58,26 @@ export function makeTrust(options: { version?: number } = {}): TestTrust {
 const require = createRequire(import.meta.url);
 
 /** The seven firmware builds of @pybricks/firmware (name → firmware-base.bin bytes). */
-export async function pybricksCorpus(): Promise<Map<string, Uint8Array>> {
-  const build = join(dirname(require.resolve('@pybricks/firmware/package.json')), 'build');
+/** The current release (7.28.0) and the one before it (7.27.0, installed under an npm alias). */
+export const PYBRICKS = '@pybricks/firmware';
+export const PYBRICKS_PREVIOUS = 'pybricks-firmware-previous';
+
+export async function pybricksCorpus(pkg = PYBRICKS): Promise<Map<string, Uint8Array>> {
+  const build = join(dirname(require.resolve(`${pkg}/package.json`)), 'build');
   const out = new Map<string, Uint8Array>();
   for (const file of (await readdir(build)).filter((f) => f.endsWith('.zip')).sort()) {
-    const entries = unzipSync(new Uint8Array(await readFile(join(build, file))), {
-      filter: (entry) => entry.name === 'firmware-base.bin',
-    });
-    const firmware = entries['firmware-base.bin'];
-    if (firmware) out.set(file.replace(/\.zip$/, ''), firmware);
+    out.set(file.replace(/\.zip$/, ''), await pybricksFirmware(pkg, file.replace(/\.zip$/, '')));
   }
   return out;
+}
+
+/** firmware-base.bin of one hub from a Pybricks firmware package. */
+export async function pybricksFirmware(pkg: string, hub: string): Promise<Uint8Array> {
+  const build = join(dirname(require.resolve(`${pkg}/package.json`)), 'build');
+  const entries = unzipSync(new Uint8Array(await readFile(join(build, `${hub}.zip`))), {
+    filter: (entry) => entry.name === 'firmware-base.bin',
+  });
+  const firmware = entries['firmware-base.bin'];
+  if (!firmware) throw new Error(`${pkg} has no firmware-base.bin for ${hub}`);
+  return firmware;
 }
