@@ -1,12 +1,18 @@
-// Markdown for the benchmark: the throughput and memory table, the corpus table, the machine, and the
-// prose that docs/BENCHMARKS.md wraps around them.
+// Markdown for the benchmark: the throughput and memory table, the flash work of an install, the corpus
+// table, the machine, and the prose that docs/BENCHMARKS.md wraps around them.
 import type { CorpusRow } from './corpus.ts';
 import type { WorkerResult } from './worker.ts';
 
-export type Step = 'compress' | 'decompress' | 'pack' | 'verify' | 'unpack';
+export type Step = 'compress' | 'decompress' | 'pack' | 'verify' | 'unpack' | 'decode';
+/** Measured only on inputs small enough for a simulated device to hold. */
+export type DeviceStep = 'install';
 
 export type SizeRun =
-  | { readonly size: number; readonly steps: Readonly<Record<Step, WorkerResult>> }
+  | {
+      readonly size: number;
+      readonly steps: Readonly<Record<Step, WorkerResult>>;
+      readonly install?: WorkerResult;
+    }
   | { readonly size: number; readonly skipped: string };
 
 export interface Machine {
@@ -48,7 +54,7 @@ export function throughputTable(runs: readonly SizeRun[]): string {
       lines.push(`| ${input} | skipped: ${run.skipped} | | | | | |`);
       continue;
     }
-    const { compress, decompress, pack, verify, unpack } = run.steps;
+    const { compress, decompress, pack, verify, unpack, decode } = run.steps;
     const quality = compress.details?.quality;
     const filter = pack.details?.filter;
     const row = (step: string, r: WorkerResult, output: string, beside: string) =>
@@ -70,8 +76,46 @@ export function throughputTable(runs: readonly SizeRun[]): string {
       `${times(unpack, decompress)} decompress`,
     );
     row('verify alone (signatures, payload digest)', verify, '—', `${times(verify, decompress)} decompress`);
+    row(
+      'decode alone (verify, open envelope, decrypt, decompress, no output)',
+      decode,
+      '—',
+      `${times(decode, decompress)} decompress`,
+    );
+    if (run.install) {
+      row(
+        '**install** into simulated flash (the boot: verify, decode twice, write, read back)',
+        run.install,
+        mib(run.install.outputBytes),
+        `${times(run.install, decode)} decode alone`,
+      );
+    }
   }
   return lines.join('\n');
+}
+
+const detail = (r: WorkerResult, key: string) => Number(r.details?.[key] ?? Number.NaN);
+
+/** Erases and writes of the boot that installed each image, or '' when no install was measured. */
+export function flashTable(runs: readonly SizeRun[]): string {
+  const lines = [
+    '| Input | Firmware sectors | Staged sectors | Erases | Writes | Most erases of one sector | Largest bootloader buffer |',
+    '| --- | --: | --: | --: | --: | --: | --: |',
+  ];
+  for (const run of runs) {
+    if ('skipped' in run || !run.install) continue;
+    const r = run.install;
+    const sector = detail(r, 'sectorSize');
+    const staged = Math.ceil(detail(r, 'stagedBytes') / sector);
+    lines.push(
+      `| ${sizeLabel(run.size)} | ${grouped(Math.ceil(run.size / sector))} | ${grouped(staged)} | ${grouped(
+        detail(r, 'erasures'),
+      )} | ${grouped(detail(r, 'writes'))} | ${detail(r, 'mostErasesOfOneSector')} | ${grouped(
+        detail(r, 'highWater'),
+      )} bytes |`,
+    );
+  }
+  return lines.length > 2 ? lines.join('\n') : '';
 }
 
 function corpusCell(size: number | null, original: number): string {
@@ -148,15 +192,25 @@ export interface Report {
   readonly machine: Machine;
 }
 
+const FLASH_NOTE = `Flash work of the boot that installed the image (4 KiB sectors, 8-byte writes). A write is one
+program operation of up to one sector. Each firmware sector is erased and written once; the staged
+image and its envelope are erased once installed; the other writes are records: *installing*,
+*installed* and *idle* in the boot-state log and one in the secure element's counter log (and an
+erase whenever a record log moves to its other sector). The largest bootloader buffer is the
+bootloader's own measure (\`BootReport.highWater\`): its largest single buffer, one encrypted
+message (chunk size + 17 bytes); docs/BOOT.md §Working memory adds up everything it holds at once.`;
+
 /** The tables and the machine, as printed on stdout. */
 export function results(r: Report): string {
+  const flash = flashTable(r.runs);
   return [
     '## Throughput and memory',
     '',
     throughputTable(r.runs),
     '',
-    `Unpacked output matched the input (SHA-256) for every size measured. A worker that loads sihl and does nothing peaks at ${rss(r.baseline)}; every peak RSS above includes it.`,
+    `Unpacked output matched the input (SHA-256) for every size measured, and so did every executable slot installed. A worker that loads sihl and does nothing peaks at ${rss(r.baseline)}; every peak RSS above includes it.`,
     '',
+    ...(flash ? ['## Installing into simulated flash', '', flash, '', FLASH_NOTE, ''] : []),
     '## Compression of the Pybricks corpus',
     '',
     corpusTable(r.corpus),
@@ -190,7 +244,19 @@ millions of firmware (plaintext) bytes per second, whatever the step reads or wr
 - **unpack** is what a device does: \`verifyImage\` (delegation, two signatures, payload digest), open
   the key envelope, then \`unpackPayload\` (decrypt, check the window, decompress, undo the filter,
   check size and digest) into a file. Beside it, **Brotli decompress alone** decodes the compressor's
-  output into a file too. **verify alone** is \`verifyImage\` by itself.
+  output into a file too. **verify alone** is \`verifyImage\` by itself. **decode alone** is unpack
+  without the file: its output is dropped.
+- **install** is what the bootloader does at the first boot after an update was staged
+  (docs/BOOT.md): a \`SimulatedDevice\` (flash in memory, 4 KiB sectors, 8-byte writes) running the
+  first MiB of the input is given the image and a key envelope sealed to its own secure element, and
+  only its \`boot()\` is timed. That boot verifies the image reading flash one sector at a time, opens
+  the envelope inside the secure element, decodes the whole payload once writing nothing, then again
+  into the executable slot sector by sector, reads the slot back and hashes it, advances the counters
+  and erases the staging slot. It decodes twice and hashes the payload three times, and the simulated
+  flash checks and copies every byte written, so it takes about three times **decode alone**, the row
+  its time is set beside. Its peak RSS includes the simulated flash (both slots, about 35 MiB for
+  16 MiB of firmware) and the staged image. Inputs above 64 MiB are not installed: the simulated
+  flash would not fit in memory comfortably.
 - **The corpus table** packs each Pybricks build with default options (quality 11, filter chosen
   automatically) signed-only and encrypted, and compares it with gzip -9, Brotli q11 with the same
   64 KiB window but no filter, and xz -9e. Percentages are of the original size.

@@ -1,5 +1,5 @@
-// `npm run bench`: pack, verify and unpack throughput and peak memory on firmware-like inputs, each
-// step in its own process beside Brotli alone, then the compression of the Pybricks corpus. Prints
+// `npm run bench`: pack, verify, unpack and install throughput and peak memory on firmware-like inputs,
+// each step in its own process beside Brotli alone, then the compression of the Pybricks corpus. Prints
 // Markdown on stdout (progress on stderr); `--write` also writes docs/BENCHMARKS.md.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -11,7 +11,15 @@ import { LIMITS } from '../src/core/limits.ts';
 import { pybricksCorpus } from '../test/support/fixtures.ts';
 import { compareCorpus, xzVersion } from './corpus.ts';
 import { hashFile, writeFirmwareLike } from './input.ts';
-import { document, type Machine, results, type SizeRun, type Step, sizeLabel } from './report.ts';
+import {
+  type DeviceStep,
+  document,
+  type Machine,
+  results,
+  type SizeRun,
+  type Step,
+  sizeLabel,
+} from './report.ts';
 import type { Operation, WorkerResult } from './worker.ts';
 
 const MIB = 1024 * 1024;
@@ -20,6 +28,8 @@ const QUICK_MAX = 16 * MIB;
 /** Steps on inputs this small take about a second, so each runs three times and the median counts. */
 const REPEAT_UP_TO = 64 * MIB;
 const REPEATS = 3;
+/** A simulated device keeps its whole flash (two slots) in memory, so installs stop at this size. */
+const INSTALL_UP_TO = 64 * MIB;
 /** Input, scratch file, image and output can all exist at once; ask for room to spare. */
 const DISK_FACTOR = 4;
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
@@ -112,7 +122,7 @@ async function benchSize(
   const output = join(dir, `output-${size}.bin`);
   log(`${label}: writing the firmware-like input`);
   const digest = await writeFirmwareLike(input, size, corpus);
-  const step = async (name: Step, ...paths: string[]): Promise<WorkerResult> => {
+  const step = async (name: Step | DeviceStep, ...paths: string[]): Promise<WorkerResult> => {
     const tries: WorkerResult[] = [];
     for (let i = 0; i < (size <= REPEAT_UP_TO ? REPEATS : 1); i++) {
       log(`${label}: ${name}${i > 0 ? ` (run ${i + 1})` : ''}`);
@@ -141,7 +151,15 @@ async function benchSize(
       throw new Error(
         `${label}: unpacked output differs from the input (SHA-256 ${unpacked}, not ${digest})`,
       );
-    return { size, steps: { compress, decompress, pack, verify, unpack } };
+    await rm(output);
+    const decode = await step('decode', image);
+    // The install worker checks the executable slot against the input itself.
+    const install = size <= INSTALL_UP_TO ? await step('install', image, input) : undefined;
+    return {
+      size,
+      steps: { compress, decompress, pack, verify, unpack, decode },
+      ...(install ? { install } : {}),
+    };
   } finally {
     for (const path of [input, compressed, image, `${image}.envelope`, output])
       await rm(path, { force: true });

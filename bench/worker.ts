@@ -19,9 +19,19 @@ import {
   verifyImage,
   withFileSource,
 } from '../src/core/image/index.ts';
+import { decode, install, type Timed } from './install.ts';
 import { benchTrust } from './keys.ts';
 
-export const OPERATIONS = ['baseline', 'compress', 'decompress', 'pack', 'verify', 'unpack'] as const;
+export const OPERATIONS = [
+  'baseline',
+  'compress',
+  'decompress',
+  'pack',
+  'verify',
+  'unpack',
+  'decode',
+  'install',
+] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 /** What every operation reports; `bytes` is the plaintext (firmware) size it handled. */
@@ -159,10 +169,11 @@ async function unpack(image: string, output: string): Promise<Outcome> {
   }
 }
 
+/** `timed`, when given, replaces the clock around the whole operation (its setup does not count). */
 async function run(
   operation: Operation,
   paths: readonly string[],
-): Promise<{ outcome: Outcome; after?: () => Promise<void> }> {
+): Promise<{ outcome: Outcome; after?: () => Promise<void>; timed?: Timed }> {
   const [first = '', second = ''] = paths;
   switch (operation) {
     case 'baseline':
@@ -177,6 +188,12 @@ async function run(
       return { outcome: await verify(first) };
     case 'unpack':
       return { outcome: await unpack(first, second) };
+    case 'decode':
+      return { outcome: await decode(trust, first) };
+    case 'install': {
+      const { timed, ...outcome } = await install(trust, first, second);
+      return { outcome, ...(timed ? { timed } : {}) };
+    }
   }
 }
 
@@ -187,14 +204,14 @@ async function main(): Promise<void> {
   }
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
-  const { outcome, after } = await run(operation as Operation, paths);
+  const { outcome, after, timed } = await run(operation as Operation, paths);
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   await after?.();
   const result: WorkerResult = {
     operation: operation as Operation,
-    seconds,
-    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    seconds: timed?.seconds ?? seconds,
+    cpuSeconds: timed?.cpuSeconds ?? (cpu.user + cpu.system) / 1e6,
     maxRssKiB: process.resourceUsage().maxRSS,
     ...outcome,
   };
