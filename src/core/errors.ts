@@ -33,7 +33,8 @@ export type VerificationCode =
   | 'ENVELOPE_WRONG_IMAGE'
   | 'ENVELOPE_OPEN_FAILED'
   | 'ENVELOPE_REQUIRED'
-  | 'KEY_INVALID';
+  | 'KEY_INVALID'
+  | 'SECURE_ELEMENT_DAMAGED';
 
 /** The request could not be carried out: bad arguments, missing files, a wrong passphrase. */
 export type UsageCode =

@@ -245,6 +245,20 @@ describe('rejections, each ending with the executable slot byte-identical and a 
     await assertRejected(device, 'LIMIT_EXCEEDED', OLD);
   });
 
+  test('refuses to install while the secure element has lost its counters (SECURE_ELEMENT_DAMAGED)', async () => {
+    const device = fresh();
+    const { secureElement } = device.layout;
+    const { sectorSize } = device.flash.geometry;
+    // The counter log is the secure element's last two sectors: erasing them must not reset anything.
+    device.flash.erase(secureElement.offset + sectorSize);
+    device.flash.erase(secureElement.offset + 2 * sectorSize);
+    device.stage(good.bytes, envelopeFor(device, good));
+    const report = await device.boot();
+    assert.equal(report.outcome, 'rejected');
+    assert.equal(report.reason, 'SECURE_ELEMENT_DAMAGED');
+    assertSameBytes(device.executable(OLD.length), OLD, 'executable slot');
+  });
+
   test('refuses an image below the security counter (SECURITY_VERSION_ROLLBACK)', async () => {
     const device = fresh();
     await install(device, await packFor(NEW, { securityVersion: 2 }), NEW);

@@ -17,12 +17,16 @@ export class ByteWriter {
   }
 
   u16(value: number): this {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff)
+      throw new RangeError(`not a u16 value: ${value}`);
     const b = new Uint8Array(2);
     new DataView(b.buffer).setUint16(0, value, true);
     return this.bytes(b);
   }
 
   u32(value: number): this {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff)
+      throw new RangeError(`not a u32 value: ${value}`);
     const b = new Uint8Array(4);
     new DataView(b.buffer).setUint32(0, value, true);
     return this.bytes(b);

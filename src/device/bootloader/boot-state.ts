@@ -60,9 +60,14 @@ export function decodeBootState(payload: Uint8Array): BootState {
   const digest = r.bytes(32).slice();
   const stagedImage = r.u32();
   const stagedEnvelope = r.u32();
-  const read = () => fromUtf8.decode(r.bytes(Math.min(r.u8(), TEXT_MAX)));
+  const read = () => {
+    const length = r.u8();
+    if (length > TEXT_MAX) r.fail('text too long');
+    return fromUtf8.decode(r.bytes(length));
+  };
   const version = read();
   const reason = read();
+  r.end();
   return { phase, attempts, running: { size, digest, version }, stagedImage, stagedEnvelope, reason };
 }
 

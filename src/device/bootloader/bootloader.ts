@@ -85,10 +85,15 @@ async function install(
   const { flash, layout, secureElement } = device;
   const reject = (code: string): BootReport => {
     // BOOT.md §Rejection: the executable slot is not touched; the reason is recorded; staging is erased.
-    store.write({ ...state, phase: 'rejected', reason: code });
+    // (Only if an earlier install had begun is the slot no longer what ran before; then say so.)
+    const running: Running =
+      state.phase === 'installing'
+        ? { size: 0, digest: new Uint8Array(32), version: 'unknown' }
+        : state.running;
+    store.write({ ...state, running, phase: 'rejected', reason: code });
     eraseRange(flash, layout.staging, 0, state.stagedImage + state.stagedEnvelope);
-    store.write(idle(state.running, code));
-    return report(device, 'rejected', state.running, meter, { reason: code, attempts: state.attempts });
+    store.write(idle(running, code));
+    return report(device, 'rejected', running, meter, { reason: code, attempts: state.attempts });
   };
   if (state.stagedImage === 0 || state.stagedImage + state.stagedEnvelope > layout.staging.size) {
     return reject('STAGING_INVALID');
@@ -115,8 +120,11 @@ async function install(
       );
     }
     if (image.manifest.encryption.algorithm !== 'none') {
-      if (state.stagedEnvelope !== ENVELOPE_BYTES)
-        throw new SihlError('ENVELOPE_REQUIRED', 'no key envelope was staged');
+      if (state.stagedEnvelope !== ENVELOPE_BYTES) {
+        throw state.stagedEnvelope === 0
+          ? new SihlError('ENVELOPE_REQUIRED', 'no key envelope was staged')
+          : new SihlError('ENVELOPE_MALFORMED', `a staged envelope of ${state.stagedEnvelope} bytes`);
+      }
       meter.note(ENVELOPE_BYTES);
       const envelope = flash.read(layout.staging.offset + state.stagedImage, ENVELOPE_BYTES);
       contentKey = secureElement.openEnvelope(envelope, streamBinding(image.manifestBytes));
@@ -136,12 +144,9 @@ async function install(
   writer.finish();
   contentKey?.fill(0);
   const { manifest } = image;
-  eraseRange(
-    flash,
-    layout.executable,
-    manifest.plaintextSize,
-    Math.max(state.running.size, manifest.plaintextSize),
-  );
+  // The old firmware's tail; when its size is unknown (damaged boot state), the whole rest of the slot.
+  const oldEnd = state.running.size === 0 ? layout.executable.size : state.running.size;
+  eraseRange(flash, layout.executable, manifest.plaintextSize, Math.max(oldEnd, manifest.plaintextSize));
   const written = await digestRange(
     flashSource(flash, layout.executable, manifest.plaintextSize, meter),
     0,

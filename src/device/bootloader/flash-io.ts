@@ -2,7 +2,7 @@
 import type { ByteSource } from '../../core/image/source.ts';
 import { ERASED, type Flash, type Region } from '../flash/flash.ts';
 
-/** A window of flash as a ByteSource; records the largest read, for the memory bound. */
+/** A window of flash as a ByteSource; records the largest read (the largest single buffer, not a total). */
 export function flashSource(flash: Flash, region: Region, size: number, meter: Meter): ByteSource {
   return {
     size,

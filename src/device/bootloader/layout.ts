@@ -39,6 +39,10 @@ export const SECURE_ELEMENT_SECTORS = 3;
 
 /** Lays out a flash for firmware up to `slotSize` bytes; staging holds the largest image of it. */
 export function planLayout(sectorSize: number, slotSize: number): { layout: Layout; size: number } {
+  // Sizes in the boot state are 32-bit.
+  if (!Number.isInteger(slotSize) || slotSize <= 0 || stagingBytes(slotSize) > 0xffffffff) {
+    throw new SihlError('USAGE', `slot size ${slotSize} is not possible (at most about 4 GiB)`);
+  }
   const sectors = (bytes: number) => Math.ceil(bytes / sectorSize) * sectorSize;
   let offset = 0;
   const take = (size: number): Region => {

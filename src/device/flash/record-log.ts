@@ -1,7 +1,7 @@
 // An append-only log of small records in two flash sectors, the way flash wants state kept: a record
 // is written once into erased space and never rewritten; the newest valid record is the state. A
 // record torn by a power cut fails its checksum and is skipped. When the sector in use is full, the
-// newest record is copied into the other sector (erased first) and the log goes on there.
+// other sector is erased and the new record goes first in it; the log goes on there.
 //
 // Record: magic "SR" (2) | payload length u16 | sequence u32 | payload | CRC-32 u32 over all before it;
 // padded with 0xFF to the record size. docs/BOOT.md §Record log.

@@ -18,13 +18,13 @@ import { SihlError } from '../../core/errors.ts';
 import { ByteReader, ByteWriter } from '../../core/format/bytes.ts';
 import { openEnvelope } from '../../core/format/envelope.ts';
 import type { KeySet } from '../../core/format/signatures.ts';
+import { SECURE_ELEMENT_SECTORS } from '../bootloader/layout.ts';
 import type { Flash, Region } from '../flash/flash.ts';
 import { RecordLog } from '../flash/record-log.ts';
 import type { DeviceIdentity, SecureElement, TrustState } from './secure-element.ts';
 
-const MAGIC = 0x5345_4c31; // "SEL1"
+const MAGIC = 0x5345_4c31; // stored little-endian: bytes 31 4C 45 53
 const COUNTER_RECORD = 64;
-export const SECURE_ELEMENT_SECTORS = 3;
 
 function regions(flash: Flash, region: Region) {
   const { sectorSize } = flash.geometry;
@@ -75,6 +75,8 @@ export class SimulatedSecureElement implements SecureElement {
     flash.write(provisioning, padded);
     wipe(bytes, padded, sealed);
     counters.format();
+    // An explicit zero: an empty counter log later means damage, never "start again at zero".
+    counters.append(new ByteWriter().u32(0).u32(0).finish());
     return new SimulatedSecureElement(signing, box, root, counters);
   }
 
@@ -114,11 +116,15 @@ export class SimulatedSecureElement implements SecureElement {
 
   trust(): TrustState {
     const latest = this.#counters.latest();
-    const r = latest ? new ByteReader(latest.payload, 'INTERNAL', 'counters') : null;
+    if (!latest || latest.payload.length !== 8) {
+      // Rolling the counters back to zero would let old images in again: refuse instead.
+      throw new SihlError('SECURE_ELEMENT_DAMAGED', 'the secure element has lost its counters');
+    }
+    const r = new ByteReader(latest.payload, 'INTERNAL', 'counters');
     return {
       root: { keys: this.#root.keys.map((k) => k.slice()), threshold: this.#root.threshold },
-      securityCounter: r ? r.u32() : 0,
-      delegationVersion: r ? r.u32() : 0,
+      securityCounter: r.u32(),
+      delegationVersion: r.u32(),
     };
   }
 

@@ -89,6 +89,9 @@ export class SimulatedDevice {
     if (state.phase !== 'idle' && state.phase !== 'pending') {
       throw new SihlError('USAGE', `the device is ${state.phase}, not running; boot it first`);
     }
+    // Replacing a pending image: first say nothing is pending, so a cut while staging the new one
+    // does not leave the old pending flag over half-written bytes.
+    if (state.phase === 'pending') store.write(idle(state.running, state.reason));
     eraseRange(this.flash, staging, 0, staging.size);
     const { sectorSize, writeSize } = this.flash.geometry;
     for (let at = 0; at < bytes.length; at += sectorSize) {
