@@ -116,7 +116,7 @@ export class SimulatedSecureElement implements SecureElement {
 
   trust(): TrustState {
     const latest = this.#counters.latest();
-    if (!latest || latest.payload.length !== 8) {
+    if (latest?.payload.length !== 8) {
       // Rolling the counters back to zero would let old images in again: refuse instead.
       throw new SihlError('SECURE_ELEMENT_DAMAGED', 'the secure element has lost its counters');
     }
