@@ -19,9 +19,13 @@ import {
   simDeviceStage,
 } from './commands/sim.ts';
 import { delegationCreate, rootCreate } from './commands/trust.ts';
+import { init, keysAdd, keysList } from './commands/workspace.ts';
 import { terminalPrompt } from './passphrase.ts';
 
 export const commands: readonly Command[] = [
+  init,
+  keysAdd,
+  keysList,
   keysGenerate,
   rootCreate,
   delegationCreate,
@@ -116,8 +120,10 @@ export async function main(
     return EXIT.usage;
   }
   const rest = argv.slice(argv.indexOf(command.path[command.path.length - 1] as string) + 1);
+  let parsed = false;
   try {
     const { values, positionals } = parse(command, rest);
+    parsed = true;
     if (values.help) {
       io.out(helpText(command));
       return EXIT.ok;
@@ -147,7 +153,8 @@ export async function main(
       );
     } else {
       io.err(`sihl: ${where}${error.message} [${error.code}]`);
-      if (error.code === 'USAGE') io.err(`\n${helpText(command)}`);
+      // Options that do not parse: show how they go. A refusal after parsing speaks for itself.
+      if (error.code === 'USAGE' && !parsed) io.err(`\n${helpText(command)}`);
     }
     return exitCodeFor(error.code);
   }

@@ -1,0 +1,143 @@
+// The workspace's keys by role: making them, loading them, and re-signing the approver delegation that
+// images carry (docs/FORMAT.md §Delegation) whenever the approvers change.
+import { readFile } from 'node:fs/promises';
+import { keyIdOf, type SigningKeyPair } from '../core/crypto/index.ts';
+import { naming, SihlError } from '../core/errors.ts';
+import { toHex } from '../core/format/bytes.ts';
+import {
+  decodeSignedDelegation,
+  delegationMessage,
+  encodeDelegationBody,
+  encodeSignedDelegation,
+} from '../core/format/delegation.ts';
+import { signEntry } from '../core/format/signatures.ts';
+import { exists, readSmallFile, writeFileAtomic } from '../core/fs.ts';
+import { decodePublicKeyFile, encodeRootFile, newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
+import { LIMITS } from '../core/limits.ts';
+import { checkKeyName, ROLES, type Role, type Workspace } from './workspace.ts';
+
+/** Supplies the passphrase of a named key (the CLI asks SIHL_PASSPHRASE or the terminal). */
+export type Passphrases = (keyName: string) => Promise<string>;
+
+export async function makeKey(workspace: Workspace, name: string, passphrase: string): Promise<Uint8Array> {
+  checkKeyName(name);
+  const files = await newSigningKeyFiles(name, passphrase);
+  await writeFileAtomic(workspace.keyPath(name, 'key'), files.privateFile, { mode: 0o600 });
+  await writeFileAtomic(workspace.keyPath(name, 'pub'), files.publicFile);
+  return files.info.sign as Uint8Array;
+}
+
+export async function publicKeyOf(workspace: Workspace, name: string): Promise<Uint8Array> {
+  const path = workspace.keyPath(name, 'pub');
+  try {
+    const info = decodePublicKeyFile(await readSmallFile(path, LIMITS.keyFileBytes));
+    if (info.kind !== 'signing' || !info.sign) throw new SihlError('KEY_WRONG_KIND', 'not a signing key');
+    return info.sign;
+  } catch (error) {
+    throw naming(path, error);
+  }
+}
+
+export async function loadKey(
+  workspace: Workspace,
+  name: string,
+  passphrases: Passphrases,
+): Promise<SigningKeyPair> {
+  const path = workspace.keyPath(name, 'key');
+  try {
+    return await openSigningKey(new Uint8Array(await readFile(path)), await passphrases(name));
+  } catch (error) {
+    throw naming(path, error);
+  }
+}
+
+export async function roleKeys(workspace: Workspace, role: Role): Promise<Uint8Array[]> {
+  const keys: Uint8Array[] = [];
+  for (const name of workspace.config.roles[role].keys) keys.push(await publicKeyOf(workspace, name));
+  return keys;
+}
+
+/** Loads a threshold of a role's private keys (the first ones whose files exist). */
+export async function roleSigners(
+  workspace: Workspace,
+  role: Role,
+  passphrases: Passphrases,
+): Promise<SigningKeyPair[]> {
+  const { keys, threshold } = workspace.config.roles[role];
+  const signers: SigningKeyPair[] = [];
+  for (const name of keys) {
+    if (signers.length === threshold) break;
+    if (await exists(workspace.keyPath(name, 'key')))
+      signers.push(await loadKey(workspace, name, passphrases));
+  }
+  if (signers.length < threshold) {
+    throw new SihlError(
+      'USAGE',
+      `the ${role} role needs ${threshold} key(s) to sign; ${signers.length} available here`,
+    );
+  }
+  return signers;
+}
+
+/** The trust file devices pin: the root keys and their threshold. */
+export async function writeRootTrust(workspace: Workspace): Promise<void> {
+  const keys = await roleKeys(workspace, 'root');
+  await writeFileAtomic(
+    workspace.rootTrustPath,
+    encodeRootFile({ keys, threshold: workspace.config.roles.root.threshold }),
+    {
+      overwrite: true,
+    },
+  );
+}
+
+/**
+ * Signs the current approvers into a delegation of version `workspace.config.delegationVersion`, with a
+ * threshold of root keys, and writes it to trust/delegation.bin. Needs at least `threshold` approvers.
+ */
+export async function writeDelegation(workspace: Workspace, passphrases: Passphrases): Promise<Uint8Array> {
+  const targets = workspace.config.roles.targets;
+  if (targets.keys.length < targets.threshold) {
+    throw new SihlError(
+      'USAGE',
+      `${targets.threshold} approvers are needed; the workspace has ${targets.keys.length}`,
+    );
+  }
+  const body = encodeDelegationBody({
+    version: workspace.config.delegationVersion,
+    threshold: targets.threshold,
+    keys: await roleKeys(workspace, 'targets'),
+  });
+  const message = delegationMessage(body);
+  const roots = await roleSigners(workspace, 'root', passphrases);
+  const bytes = encodeSignedDelegation(
+    body,
+    roots.map((r) => signEntry(r.secretKey, r.publicKey, message)),
+  );
+  decodeSignedDelegation(bytes);
+  await writeFileAtomic(workspace.delegationPath, bytes, { overwrite: true });
+  return bytes;
+}
+
+export interface KeyListing {
+  readonly role: Role;
+  readonly threshold: number;
+  readonly keys: { name: string; keyId: string; private: boolean }[];
+}
+
+export async function listKeys(workspace: Workspace): Promise<KeyListing[]> {
+  const out: KeyListing[] = [];
+  for (const role of ROLES) {
+    const { keys, threshold } = workspace.config.roles[role];
+    const listed = [];
+    for (const name of keys) {
+      listed.push({
+        name,
+        keyId: toHex(keyIdOf(await publicKeyOf(workspace, name))),
+        private: await exists(workspace.keyPath(name, 'key')),
+      });
+    }
+    out.push({ role, threshold, keys: listed });
+  }
+  return out;
+}

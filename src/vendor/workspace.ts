@@ -1,0 +1,155 @@
+// A vendor's workspace (docs/WORKSPACE.md): `sihl.json` says which keys hold which role and with what
+// threshold, where the store and the device registry are, and the current delegation version. Keys live
+// in `keys/`, each private key locked with a passphrase; `trust/root.json` is what devices pin.
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { naming, SihlError } from '../core/errors.ts';
+import { exists, writeFileAtomic } from '../core/fs.ts';
+
+export type Role = 'root' | 'targets' | 'snapshot' | 'timestamp';
+export const ROLES: readonly Role[] = ['root', 'targets', 'snapshot', 'timestamp'];
+
+export interface RoleConfig {
+  readonly threshold: number;
+  /** Key names: `keys/NAME.key` and `keys/NAME.pub`. */
+  readonly keys: readonly string[];
+}
+
+export interface WorkspaceConfig {
+  readonly sihl: 'workspace';
+  readonly version: 1;
+  readonly roles: Readonly<Record<Role, RoleConfig>>;
+  /** Version of the approver delegation that images carry (0: none yet); rises with every change. */
+  readonly delegationVersion: number;
+  /** Folder of the embedded store, relative to the workspace. */
+  readonly store: string;
+  /** The device registry (node:sqlite), relative to the workspace. */
+  readonly registry: string;
+}
+
+export const CONFIG_FILE = 'sihl.json';
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export class Workspace {
+  readonly dir: string;
+  readonly config: WorkspaceConfig;
+
+  constructor(dir: string, config: WorkspaceConfig) {
+    this.dir = dir;
+    this.config = config;
+  }
+
+  get configPath(): string {
+    return join(this.dir, CONFIG_FILE);
+  }
+
+  keyPath(name: string, kind: 'key' | 'pub'): string {
+    return join(this.dir, 'keys', `${name}.${kind}`);
+  }
+
+  get rootTrustPath(): string {
+    return join(this.dir, 'trust', 'root.json');
+  }
+
+  get delegationPath(): string {
+    return join(this.dir, 'trust', 'delegation.bin');
+  }
+
+  get storeDir(): string {
+    return resolve(this.dir, this.config.store);
+  }
+
+  get registryPath(): string {
+    return resolve(this.dir, this.config.registry);
+  }
+
+  with(change: Partial<WorkspaceConfig>): Workspace {
+    return new Workspace(this.dir, checkConfig({ ...this.config, ...change }, this.configPath));
+  }
+
+  async save(): Promise<void> {
+    await writeFileAtomic(this.configPath, `${JSON.stringify(this.config, null, 2)}\n`, { overwrite: true });
+  }
+
+  static async create(dir: string, config: WorkspaceConfig): Promise<Workspace> {
+    const workspace = new Workspace(resolve(dir), checkConfig(config, join(dir, CONFIG_FILE)));
+    if (await exists(workspace.configPath)) {
+      throw new SihlError('FILE_EXISTS', 'a workspace is already here', { subject: workspace.configPath });
+    }
+    for (const sub of ['keys', 'trust', 'releases'])
+      await mkdir(join(workspace.dir, sub), { recursive: true });
+    await mkdir(workspace.storeDir, { recursive: true });
+    return workspace;
+  }
+
+  /** Finds the workspace in `dir` (the current folder by default, or SIHL_WORKSPACE). */
+  static async open(dir: string): Promise<Workspace> {
+    const path = join(resolve(dir), CONFIG_FILE);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new SihlError('FILE_NOT_FOUND', 'no sihl workspace here; run `sihl init` or pass --workspace', {
+          subject: path,
+        });
+      }
+      throw naming(path, error);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new SihlError('USAGE', `not valid JSON: ${(error as Error).message}`, { subject: path });
+    }
+    return new Workspace(resolve(dir), checkConfig(parsed, path));
+  }
+}
+
+/** Every problem with a configuration, listed at once. */
+export function checkConfig(value: unknown, path: string): WorkspaceConfig {
+  const problems: string[] = [];
+  const c = value as Partial<WorkspaceConfig> | null;
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) {
+    throw new SihlError('USAGE', 'not a sihl workspace configuration', { subject: path });
+  }
+  if (c.sihl !== 'workspace') problems.push('"sihl" must be "workspace"');
+  if (c.version !== 1) problems.push('"version" must be 1');
+  if (!Number.isInteger(c.delegationVersion) || (c.delegationVersion as number) < 0) {
+    problems.push('"delegationVersion" must be a whole number ≥ 0');
+  }
+  for (const field of ['store', 'registry'] as const) {
+    if (typeof c[field] !== 'string' || c[field] === '') problems.push(`"${field}" must be a path`);
+  }
+  const roles = (c.roles ?? {}) as Partial<Record<Role, RoleConfig>>;
+  const seen = new Set<string>();
+  for (const role of ROLES) {
+    const r = roles[role];
+    if (!r || !Array.isArray(r.keys) || !Number.isInteger(r.threshold)) {
+      problems.push(`roles.${role} needs "keys" (a list of names) and "threshold"`);
+      continue;
+    }
+    if (r.threshold < 1) problems.push(`roles.${role}.threshold must be at least 1`);
+    for (const name of r.keys) {
+      if (typeof name !== 'string' || !NAME.test(name))
+        problems.push(`roles.${role}: bad key name ${JSON.stringify(name)}`);
+      else if (seen.has(name)) problems.push(`key "${name}" is listed twice`);
+      else seen.add(name);
+    }
+    // Targets may have fewer keys than its threshold until the approvers are added.
+    if (role !== 'targets' && r.keys.length < r.threshold) {
+      problems.push(`roles.${role}: threshold ${r.threshold} but only ${r.keys.length} key(s)`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new SihlError('USAGE', `invalid workspace configuration:\n  - ${problems.join('\n  - ')}`, {
+      subject: path,
+    });
+  }
+  return c as WorkspaceConfig;
+}
+
+export function checkKeyName(name: string): string {
+  if (!NAME.test(name)) throw new SihlError('USAGE', 'a key name is 1 to 64 of A-Z a-z 0-9 . _ -');
+  return name;
+}
