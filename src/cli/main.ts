@@ -11,6 +11,7 @@ import {
   imageVerify,
 } from './commands/image.ts';
 import { keysGenerate } from './commands/keys.ts';
+import { releaseApprove, releaseCreate } from './commands/release.ts';
 import {
   simDeviceBoot,
   simDeviceCreate,
@@ -26,6 +27,8 @@ export const commands: readonly Command[] = [
   init,
   keysAdd,
   keysList,
+  releaseCreate,
+  releaseApprove,
   keysGenerate,
   rootCreate,
   delegationCreate,

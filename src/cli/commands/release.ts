@@ -1,0 +1,107 @@
+// sihl release create | approve: a release folder in the workspace, and each approver's sign-off.
+import { join } from 'node:path';
+import { SihlError } from '../../core/errors.ts';
+import { approveRelease, createRelease, openRelease } from '../../vendor/release.ts';
+import {
+  type Command,
+  type Context,
+  integer,
+  onePositional,
+  requireString,
+  type Values,
+} from '../command.ts';
+import { pathIn } from '../files.ts';
+import { passphraseFor } from '../passphrase.ts';
+import { openWorkspace, workspaceOption } from './workspace.ts';
+
+/** A release is named by its folder, or by MODEL-VERSION inside the workspace's releases/. */
+export async function findRelease(values: Values, positionals: string[], context: Context) {
+  const workspace = await openWorkspace(values, context);
+  const name = onePositional(positionals, 'RELEASE');
+  const dir = name.includes('/') ? pathIn(context, name) : join(workspace.dir, 'releases', name);
+  return { workspace, release: await openRelease(dir) };
+}
+
+interface CreateResult {
+  release: string;
+  model: string;
+  version: string;
+  securityVersion: number;
+  encrypted: boolean;
+  delegationVersion: number;
+}
+
+export const releaseCreate: Command<CreateResult> = {
+  path: ['release', 'create'],
+  summary: 'Pack firmware into a new release: compressed, encrypted, carrying the current delegation.',
+  usage:
+    'release create FIRMWARE --model M --version V [--security-version N] [--no-encrypt] [--workspace DIR]',
+  details: 'The release is releases/M-V/ in the workspace. Next, each approver runs `sihl release approve`.',
+  options: {
+    model: { type: 'string', value: 'M', help: 'device model' },
+    version: { type: 'string', value: 'V', help: 'firmware version (semantic versioning, e.g. 7.28.0)' },
+    'security-version': { type: 'string', value: 'N', help: 'anti-rollback counter value (default 0)' },
+    'no-encrypt': { type: 'boolean', help: 'signed only, without confidentiality' },
+    ...workspaceOption,
+  },
+  async run(values, positionals, context) {
+    const workspace = await openWorkspace(values, context);
+    const firmware = pathIn(context, onePositional(positionals, 'FIRMWARE'));
+    const encrypt = values['no-encrypt'] !== true;
+    const passphrase = encrypt ? await passphraseFor(context, "for the release's content key") : '';
+    const release = await createRelease(workspace, firmware, {
+      model: requireString(values, 'model'),
+      version: requireString(values, 'version'),
+      securityVersion: integer(values, 'security-version', 0),
+      encrypt,
+      passphrase,
+      ...(context.progress
+        ? { onProgress: (d: number, t: number) => context.progress?.('packing', d, t) }
+        : {}),
+    });
+    const { info } = release;
+    return {
+      release: release.dir,
+      model: info.model,
+      version: info.firmwareVersion,
+      securityVersion: info.securityVersion,
+      encrypted: info.encrypted,
+      delegationVersion: info.delegationVersion,
+    };
+  },
+  render: (r) =>
+    `created release ${r.model} ${r.version} (security version ${r.securityVersion}, ${r.encrypted ? 'encrypted' : 'signed only'}) in ${r.release}`,
+};
+
+export const releaseApprove: Command<{
+  release: string;
+  approver: string;
+  signatures: number;
+  threshold: number;
+}> = {
+  path: ['release', 'approve'],
+  summary: "Sign off a release with one approver's own key.",
+  usage: 'release approve RELEASE --key NAME [--workspace DIR]',
+  options: {
+    key: { type: 'string', value: 'NAME', help: "the approver's key name in the workspace" },
+    ...workspaceOption,
+  },
+  async run(values, positionals, context) {
+    const { workspace, release } = await findRelease(values, positionals, context);
+    const name = requireString(values, 'key');
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name))
+      throw new SihlError('USAGE', '--key is a key name, not a path');
+    const result = await approveRelease(workspace, release, name, (key) =>
+      passphraseFor(context, `for key ${key}`),
+    );
+    return {
+      release: release.dir,
+      approver: name,
+      signatures: result.signatures,
+      threshold: result.threshold,
+    };
+  },
+  render: (r) =>
+    `${r.approver} approved ${r.release}: ${r.signatures} of ${r.threshold} approvals` +
+    (r.signatures >= r.threshold ? '' : ` (${r.threshold - r.signatures} more needed)`),
+};

@@ -1,0 +1,151 @@
+// Releases in a workspace: `release create` packs the firmware into releases/MODEL-VERSION/ with the
+// current delegation; `release approve` adds one approver's signature. The folder holds the image, its
+// content key (locked with a passphrase) and release.json.
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { keyIdOf, wipe } from '../core/crypto/index.ts';
+import { naming, SihlError } from '../core/errors.ts';
+import { toHex } from '../core/format/bytes.ts';
+import { checkModel, checkVersion, type Manifest, streamBinding } from '../core/format/manifest.ts';
+import { exists, readSmallFile, writeFileAtomic } from '../core/fs.ts';
+import { packImage, readImage, signImage, withFileSource } from '../core/image/index.ts';
+import { contentKeyFile } from '../core/keys.ts';
+import { LIMITS } from '../core/limits.ts';
+import { loadKey, type Passphrases } from './role-keys.ts';
+import type { Workspace } from './workspace.ts';
+
+export interface ReleaseInfo {
+  readonly sihl: 'release';
+  readonly version: 1;
+  readonly model: string;
+  readonly firmwareVersion: string;
+  readonly securityVersion: number;
+  readonly encrypted: boolean;
+  readonly delegationVersion: number;
+  readonly created: string;
+}
+
+export interface Release {
+  readonly dir: string;
+  readonly info: ReleaseInfo;
+  readonly imagePath: string;
+  readonly contentKeyPath: string;
+}
+
+export function releasePaths(dir: string) {
+  return {
+    info: join(dir, 'release.json'),
+    image: join(dir, 'image.sihl'),
+    contentKey: join(dir, 'content.key'),
+  };
+}
+
+export interface CreateReleaseOptions {
+  readonly model: string;
+  readonly version: string;
+  readonly securityVersion?: number;
+  readonly encrypt: boolean;
+  readonly passphrase: string;
+  readonly now?: () => number;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export async function createRelease(
+  workspace: Workspace,
+  firmware: string,
+  options: CreateReleaseOptions,
+): Promise<Release> {
+  const model = checkModel(options.model);
+  const version = checkVersion(options.version);
+  if (workspace.config.delegationVersion === 0) {
+    const { keys, threshold } = workspace.config.roles.targets;
+    throw new SihlError(
+      'USAGE',
+      `add approvers first: ${keys.length} of ${threshold} (sihl keys add --role targets)`,
+    );
+  }
+  const dir = join(workspace.dir, 'releases', `${model}-${version}`);
+  const paths = releasePaths(dir);
+  if (await exists(paths.info))
+    throw new SihlError('FILE_EXISTS', `release ${model} ${version} exists already`, { subject: dir });
+  const delegation = await readSmallFile(workspace.delegationPath, LIMITS.delegationBytes);
+  await mkdir(dir, { recursive: true });
+  try {
+    const packed = await packImage(firmware, paths.image, {
+      model,
+      version,
+      securityVersion: options.securityVersion ?? 0,
+      delegation,
+      encrypt: options.encrypt,
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    if (packed.contentKey) {
+      try {
+        const file = await contentKeyFile(
+          `${model}-${version}`,
+          packed.contentKey,
+          streamBinding(packed.manifestBytes),
+          options.passphrase,
+        );
+        await writeFileAtomic(paths.contentKey, file, { mode: 0o600 });
+      } finally {
+        wipe(packed.contentKey);
+      }
+    }
+    const info: ReleaseInfo = {
+      sihl: 'release',
+      version: 1,
+      model,
+      firmwareVersion: version,
+      securityVersion: packed.manifest.securityVersion,
+      encrypted: options.encrypt,
+      delegationVersion: workspace.config.delegationVersion,
+      created: new Date(packed.manifest.created * 1000).toISOString(),
+    };
+    // release.json last: its presence says the release is complete.
+    await writeFileAtomic(paths.info, `${JSON.stringify(info, null, 2)}\n`);
+    return { dir, info, imagePath: paths.image, contentKeyPath: paths.contentKey };
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+export async function openRelease(dir: string): Promise<Release> {
+  const paths = releasePaths(dir);
+  let info: ReleaseInfo;
+  try {
+    info = JSON.parse(await readFile(paths.info, 'utf8'));
+  } catch (error) {
+    if (error instanceof SyntaxError)
+      throw new SihlError('USAGE', 'release.json is not JSON', { subject: paths.info });
+    throw naming(paths.info, error);
+  }
+  if (info.sihl !== 'release' || info.version !== 1)
+    throw new SihlError('USAGE', 'not a sihl release', { subject: paths.info });
+  return { dir, info, imagePath: paths.image, contentKeyPath: paths.contentKey };
+}
+
+export async function releaseManifest(release: Release): Promise<Manifest> {
+  return withFileSource(release.imagePath, async (source) => (await readImage(source)).manifest);
+}
+
+/** One approver signs the release's image with their own key. */
+export async function approveRelease(
+  workspace: Workspace,
+  release: Release,
+  keyName: string,
+  passphrases: Passphrases,
+): Promise<{ keyId: string; signatures: number; threshold: number }> {
+  if (!workspace.config.roles.targets.keys.includes(keyName)) {
+    throw new SihlError('USAGE', `"${keyName}" is not an approver in this workspace`);
+  }
+  const key = await loadKey(workspace, keyName, passphrases);
+  try {
+    const result = await signImage(release.imagePath, [key]);
+    return { keyId: toHex(keyIdOf(key.publicKey)), ...result };
+  } finally {
+    wipe(key.secretKey);
+  }
+}
