@@ -1,0 +1,240 @@
+// The release policy gate ("tools before deployment"): pure checks over plain facts about a release,
+// run before it is published. Every rule is checked and every failure listed, so one run shows all
+// that must be fixed. The caller gathers the facts (registry, published releases, approvalStatus,
+// scanSecrets) and decides what to do with the result.
+
+import { equalBytes, keyIdOf, verify } from '../core/crypto/index.ts';
+import { toHex } from '../core/format/bytes.ts';
+import type { Manifest } from '../core/format/manifest.ts';
+import { imageMessage, type ParsedImage } from '../core/image/read.ts';
+import { type Finding, redact } from './secret-scan.ts';
+
+export const POLICY_RULES = [
+  'version-rises',
+  'security-version',
+  'model-registered',
+  'fits-slot',
+  'signatures',
+  'no-secrets',
+] as const;
+
+export type PolicyRule = (typeof POLICY_RULES)[number];
+
+/** How many signatures by distinct current approvers verify, and what is wrong with the others. */
+export interface ApprovalStatus {
+  readonly valid: number;
+  readonly threshold: number;
+  readonly problems: readonly string[];
+}
+
+export interface ReleaseFacts {
+  readonly manifest: Pick<Manifest, 'model' | 'version' | 'securityVersion' | 'plaintextSize'>;
+  /** Size of the image file; carried for reports (no rule limits it yet). */
+  readonly imageSize: number;
+  readonly channel: string;
+  readonly registeredModels: readonly string[];
+  /** The newest release already published for this model on this channel, if any. */
+  readonly newestPublished?: { readonly version: string; readonly securityVersion: number };
+  /** The executable slot of the device model, in bytes, when known. */
+  readonly slotSize?: number;
+  /** From approvalStatus, against the approvers current now (not those the image's delegation names). */
+  readonly signatures: ApprovalStatus;
+  /** From scanSecrets over the firmware (plaintext). */
+  readonly secrets: readonly Finding[];
+}
+
+export interface PolicyFailure {
+  readonly rule: PolicyRule;
+  readonly message: string;
+}
+
+export interface PolicyResult {
+  readonly ok: boolean;
+  /** In the order of POLICY_RULES, at most one per rule. */
+  readonly failures: readonly PolicyFailure[];
+}
+
+/** Findings named one by one in the no-secrets message; the rest are counted. */
+const FINDINGS_LISTED = 20;
+
+export function checkRelease(facts: ReleaseFacts): PolicyResult {
+  const checks: Record<PolicyRule, (facts: ReleaseFacts) => string | undefined> = {
+    'version-rises': versionRises,
+    'security-version': securityVersion,
+    'model-registered': modelRegistered,
+    'fits-slot': fitsSlot,
+    signatures,
+    'no-secrets': noSecrets,
+  };
+  const failures: PolicyFailure[] = [];
+  for (const rule of POLICY_RULES) {
+    const message = checks[rule](facts);
+    if (message !== undefined) failures.push({ rule, message });
+  }
+  return { ok: failures.length === 0, failures };
+}
+
+/** Devices and the update metadata order releases by version: a new one must come after the newest. */
+function versionRises({ manifest, newestPublished, channel }: ReleaseFacts): string | undefined {
+  const version = parseSemver(manifest.version);
+  if (!version) {
+    return `version "${manifest.version}" is not a semantic version (MAJOR.MINOR.PATCH, such as 1.4.0 or 2.0.0-rc.1)`;
+  }
+  if (!newestPublished) return undefined;
+  const newest = parseSemver(newestPublished.version);
+  const where = `the newest published for model "${manifest.model}" on channel "${channel}"`;
+  if (!newest) {
+    return `cannot order version ${manifest.version} after "${newestPublished.version}", ${where}, which is not a semantic version`;
+  }
+  const order = compareSemver(version, newest);
+  if (order > 0) return undefined;
+  return order === 0
+    ? `version ${manifest.version} has the same precedence as ${newestPublished.version}, ${where}; raise it`
+    : `version ${manifest.version} is below ${newestPublished.version}, ${where}`;
+}
+
+/** FORMAT.md §Verification: devices refuse a security version below their counter (anti-rollback). */
+function securityVersion({ manifest, newestPublished, channel }: ReleaseFacts): string | undefined {
+  if (!newestPublished || manifest.securityVersion >= newestPublished.securityVersion) return undefined;
+  return (
+    `security version ${manifest.securityVersion} is below ${newestPublished.securityVersion} of ` +
+    `${newestPublished.version}, the newest published for model "${manifest.model}" on channel "${channel}"; ` +
+    'devices that installed it would refuse this release'
+  );
+}
+
+function modelRegistered({ manifest, registeredModels }: ReleaseFacts): string | undefined {
+  if (registeredModels.includes(manifest.model)) return undefined;
+  const known =
+    registeredModels.length === 0 ? 'none are registered' : `registered: ${list(registeredModels)}`;
+  return `model "${manifest.model}" is not a registered device model (${known})`;
+}
+
+function fitsSlot({ manifest, slotSize }: ReleaseFacts): string | undefined {
+  if (slotSize === undefined || manifest.plaintextSize <= slotSize) return undefined;
+  return (
+    `firmware is ${manifest.plaintextSize} bytes; the executable slot of model "${manifest.model}" holds ` +
+    `${slotSize} (${manifest.plaintextSize - slotSize} bytes too many)`
+  );
+}
+
+/** FORMAT.md §Signatures: a threshold of distinct approvers, and no bad entry (devices refuse those). */
+function signatures({ signatures: s }: ReleaseFacts): string | undefined {
+  const parts: string[] = [];
+  if (!Number.isInteger(s.threshold) || s.threshold < 1) {
+    parts.push(`the approval threshold ${s.threshold} is not a positive whole number`);
+  } else if (s.valid < s.threshold) {
+    parts.push(`${s.valid} valid signature(s) by distinct current approvers; ${s.threshold} required`);
+  }
+  parts.push(...s.problems);
+  return parts.length === 0 ? undefined : parts.join('; ');
+}
+
+function noSecrets({ secrets }: ReleaseFacts): string | undefined {
+  if (secrets.length === 0) return undefined;
+  // The excerpt is redacted again: a finding may come from elsewhere than scanSecrets.
+  const shown = secrets
+    .slice(0, FINDINGS_LISTED)
+    .map((f) => `${f.kind} at offset ${f.offset} (0x${f.offset.toString(16)}) "${redact(f.excerpt)}"`);
+  const more = secrets.length > FINDINGS_LISTED ? `; and ${secrets.length - FINDINGS_LISTED} more` : '';
+  return `the firmware contains ${secrets.length} secret(s): ${shown.join('; ')}${more}`;
+}
+
+function list(items: readonly string[], max = 10): string {
+  const shown = items.slice(0, max).join(', ');
+  return items.length > max ? `${shown}, … (${items.length} in all)` : shown;
+}
+
+const shortId = (keyId: Uint8Array) => `${toHex(keyId).slice(0, 16)}…`;
+
+/**
+ * Counts the image's signatures by distinct current approvers that verify over the manifest (FORMAT.md
+ * §Signatures), without throwing. Every other entry is a problem, as are entries out of key id order and
+ * signers the image's own delegation does not name: devices would refuse the image for any of these.
+ */
+export function approvalStatus(
+  image: Pick<ParsedImage, 'manifestBytes' | 'signatures' | 'delegation'>,
+  approverKeys: readonly Uint8Array[],
+  threshold: number,
+): ApprovalStatus {
+  const message = imageMessage(image.manifestBytes);
+  const approvers = approverKeys.map((key) => ({ id: keyIdOf(key), key }));
+  const delegated = image.delegation.delegation.keys.map(keyIdOf);
+  const counted: Uint8Array[] = [];
+  const problems: string[] = [];
+  let previous: Uint8Array | undefined;
+  for (const entry of image.signatures) {
+    if (previous && Buffer.compare(previous, entry.keyId) > 0) {
+      problems.push(`signature by key ${shortId(entry.keyId)} is out of key id order`);
+    }
+    previous = entry.keyId;
+    const approver = approvers.find((a) => equalBytes(a.id, entry.keyId));
+    if (!approver) {
+      problems.push(`signature by key ${shortId(entry.keyId)}, which is not a current approver`);
+    } else if (counted.some((id) => equalBytes(id, entry.keyId))) {
+      problems.push(`second signature by key ${shortId(entry.keyId)}`);
+    } else if (!verify(approver.key, message, entry.signature)) {
+      problems.push(`signature by key ${shortId(entry.keyId)} does not verify`);
+    } else {
+      counted.push(entry.keyId);
+      if (!delegated.some((id) => equalBytes(id, entry.keyId))) {
+        problems.push(
+          `key ${shortId(entry.keyId)} is not in the image's delegation (version ` +
+            `${image.delegation.delegation.version}); devices would refuse the image: pack it again`,
+        );
+      }
+    }
+  }
+  return { valid: counted.length, threshold, problems };
+}
+
+// Semantic Versioning 2.0.0 (semver.org): the grammar of its §2, 9 and 10 and the precedence of §11.
+// Numbers are compared as digit strings (no leading zeros), so any length is ordered exactly.
+
+interface Semver {
+  readonly core: readonly string[];
+  readonly prerelease: readonly string[];
+}
+
+const NUMBER = '0|[1-9][0-9]*';
+const IDENT = `(?:${NUMBER}|[0-9]*[A-Za-z-][0-9A-Za-z-]*)`;
+const SEMVER = new RegExp(
+  `^(${NUMBER})\\.(${NUMBER})\\.(${NUMBER})(?:-(${IDENT}(?:\\.${IDENT})*))?(?:\\+[0-9A-Za-z-]+(?:\\.[0-9A-Za-z-]+)*)?$`,
+);
+
+export function parseSemver(text: string): Semver | undefined {
+  const m = SEMVER.exec(text);
+  if (!m) return undefined;
+  return { core: [m[1], m[2], m[3]] as string[], prerelease: m[4] === undefined ? [] : m[4].split('.') };
+}
+
+const isNumeric = (id: string) => /^[0-9]+$/.test(id);
+
+function compareNumbers(a: string, b: string): number {
+  return a.length !== b.length ? Math.sign(a.length - b.length) : a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compareIdentifiers(a: string, b: string): number {
+  const na = isNumeric(a);
+  const nb = isNumeric(b);
+  if (na && nb) return compareNumbers(a, b);
+  if (na !== nb) return na ? -1 : 1; // §11.4.3: numeric identifiers have lower precedence
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Precedence (build metadata ignored): negative, zero or positive. */
+export function compareSemver(a: Semver, b: Semver): number {
+  for (let i = 0; i < 3; i++) {
+    const order = compareNumbers(a.core[i] as string, b.core[i] as string);
+    if (order !== 0) return order;
+  }
+  // §11.3: a pre-release comes before the release itself.
+  if (a.prerelease.length === 0 || b.prerelease.length === 0) {
+    return Math.sign(b.prerelease.length - a.prerelease.length);
+  }
+  for (let i = 0; i < Math.min(a.prerelease.length, b.prerelease.length); i++) {
+    const order = compareIdentifiers(a.prerelease[i] as string, b.prerelease[i] as string);
+    if (order !== 0) return order;
+  }
+  return Math.sign(a.prerelease.length - b.prerelease.length);
+}

@@ -1,0 +1,254 @@
+// Writes a TUF repository into a folder laid out as a static server or object store serves it, with
+// consistent snapshots (spec §7): metadata/N.root.json for every root version, metadata/N.targets.json,
+// metadata/N.snapshot.json, metadata/timestamp.json, and targets/<sha256>.<name>. Everything but
+// timestamp.json is immutable once written; timestamp.json is replaced last, atomically, so a client
+// sees the old repository or the new one, never a mix.
+import { type FileHandle, mkdir, open, readdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Metadata, Root, TargetFile, Timestamp } from '@tufjs/models';
+import { equalBytes, Sha256, sha256 } from '../../core/crypto/index.ts';
+import { naming, SihlError } from '../../core/errors.ts';
+import { toHex } from '../../core/format/bytes.ts';
+import { exists, readSmallFile, writeAtomically, writeFileAtomic } from '../../core/fs.ts';
+import { CLIENT_LIMITS, checkRepository, type Repository } from './check-repository.ts';
+import { type Clock, systemClock } from './expiry.ts';
+import { checkTargetName, parseMetadata, serialize } from './metadata.ts';
+
+export const METADATA_DIR = 'metadata';
+export const TARGETS_DIR = 'targets';
+const COPY_CHUNK_BYTES = 1024 * 1024;
+
+/** A target's content: in memory, or a file streamed from disk (firmware can be large). */
+export type TargetContent =
+  | { readonly name: string; readonly bytes: Uint8Array }
+  | { readonly name: string; readonly path: string };
+
+export interface PublishInput extends Repository {
+  /** Content for targets not yet in the folder; each must match its entry in `targets`. */
+  readonly contents?: readonly TargetContent[];
+}
+
+export interface PublishResult {
+  /** Paths relative to the folder, in the order they were written. */
+  readonly written: string[];
+  /** Immutable files that were already there with the same content. */
+  readonly unchanged: string[];
+}
+
+/** Where a target is served under consistent snapshots: its SHA-256 before the file name (spec §5.7.3). */
+export function targetFilePath(name: string, sha256Hex: string): string {
+  const slash = checkTargetName(name).lastIndexOf('/');
+  return `${TARGETS_DIR}/${name.slice(0, slash + 1)}${sha256Hex}.${name.slice(slash + 1)}`;
+}
+
+export function metadataFilePath(role: 'root' | 'targets' | 'snapshot', version: number): string {
+  return `${METADATA_DIR}/${version}.${role}.json`;
+}
+
+export const TIMESTAMP_PATH = `${METADATA_DIR}/timestamp.json`;
+
+async function rootVersionsIn(dir: string): Promise<number[]> {
+  const names = await readdir(join(dir, METADATA_DIR)).catch(() => [] as string[]);
+  return names.flatMap((name) => /^([1-9]\d*)\.root\.json$/.exec(name)?.[1] ?? []).map(Number);
+}
+
+async function readMetadata(dir: string, path: string, limit: number): Promise<Uint8Array> {
+  return readSmallFile(join(dir, path), limit);
+}
+
+/** The published root the new roots must follow, or the current one when no root is being added. */
+async function previousRootFor(dir: string, input: PublishInput): Promise<Metadata<Root> | undefined> {
+  const published = await rootVersionsIn(dir);
+  const newest = Math.max(0, ...published);
+  const first = input.roots[0]?.signed.version ?? newest + 1;
+  const last = input.roots.at(-1)?.signed.version ?? newest;
+  if (last < newest) {
+    throw new SihlError(
+      'USAGE',
+      `root version ${newest} is already published; publish with it, not version ${last}`,
+    );
+  }
+  if (first === 1) return undefined;
+  const path = metadataFilePath('root', first - 1);
+  if (!published.includes(first - 1)) {
+    throw new SihlError('USAGE', `${path} is not published, so clients cannot reach root version ${first}`);
+  }
+  return parseMetadata('root', await readMetadata(dir, path, CLIENT_LIMITS.rootBytes));
+}
+
+/**
+ * Whether an immutable file is already published with these bytes. A different file under the same
+ * name is refused: published metadata never changes, so clients that cached it stay consistent.
+ */
+async function alreadyPublished(dir: string, path: string, bytes: Uint8Array): Promise<boolean> {
+  const full = join(dir, path);
+  if (!(await exists(full))) return false;
+  const same =
+    (await stat(full)).size === bytes.length && equalBytes(await readSmallFile(full, bytes.length), bytes);
+  if (!same) {
+    const message = 'a different file is already published here; published files never change';
+    throw new SihlError('FILE_EXISTS', message, { subject: full });
+  }
+  return true;
+}
+
+async function digestOf(path: string, limit: number): Promise<{ sha256: string; length: number }> {
+  const hash = new Sha256();
+  const handle = await open(path, 'r').catch((error: unknown) => {
+    throw naming(path, error);
+  });
+  try {
+    const buffer = new Uint8Array(COPY_CHUNK_BYTES);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > limit) break;
+      hash.update(buffer.subarray(0, bytesRead));
+    }
+    return { sha256: toHex(hash.digest()), length };
+  } finally {
+    await handle.close();
+  }
+}
+
+function checkContent(entry: TargetFile, actual: { sha256: string; length: number }, subject: string): void {
+  // The same check a client makes on download (spec §5.7.3), made before anything is served.
+  if (actual.length !== entry.length || actual.sha256 !== entry.hashes.sha256) {
+    throw new SihlError(
+      'PAYLOAD_DIGEST_MISMATCH',
+      `content of ${entry.path} does not match its targets entry`,
+      {
+        subject,
+      },
+    );
+  }
+}
+
+/** Copies a file into `destination`, hashing as it goes, and refuses content that does not match `entry`. */
+async function copyChecked(source: string, destination: FileHandle, entry: TargetFile): Promise<void> {
+  const input = await open(source, 'r').catch((error: unknown) => {
+    throw naming(source, error);
+  });
+  const hash = new Sha256();
+  const buffer = new Uint8Array(COPY_CHUNK_BYTES);
+  let length = 0;
+  try {
+    for (;;) {
+      const { bytesRead } = await input.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > entry.length) break; // longer than its entry: checkContent refuses it
+      hash.update(buffer.subarray(0, bytesRead));
+      for (let at = 0; at < bytesRead; ) {
+        at += (await destination.write(buffer, at, bytesRead - at)).bytesWritten;
+      }
+    }
+  } finally {
+    await input.close();
+  }
+  checkContent(entry, { sha256: toHex(hash.digest()), length }, source);
+}
+
+async function writeTarget(
+  dir: string,
+  entry: TargetFile,
+  content: TargetContent | undefined,
+  result: PublishResult,
+): Promise<void> {
+  const path = targetFilePath(entry.path, entry.hashes.sha256 ?? '');
+  const full = join(dir, path);
+  if (await exists(full)) {
+    // Content-addressed: a file under this name that hashes differently was damaged or planted.
+    checkContent(entry, await digestOf(full, entry.length), full);
+    result.unchanged.push(path);
+    return;
+  }
+  if (!content)
+    throw new SihlError('USAGE', `no content given for target ${entry.path}, and none is published`);
+  await mkdir(dirname(full), { recursive: true });
+  if ('bytes' in content) {
+    checkContent(entry, { sha256: toHex(sha256(content.bytes)), length: content.bytes.length }, entry.path);
+    await writeFileAtomic(full, content.bytes);
+  } else {
+    await writeAtomically(full, {}, (handle) => copyChecked(content.path, handle, entry));
+  }
+  result.written.push(path);
+}
+
+/**
+ * Whether timestamp.json needs writing. Throws when the served one is not older, because clients
+ * refuse a lower version and ignore a different file under a version they have (spec §5.4.3).
+ */
+async function timestampChanges(dir: string, timestamp: Metadata<Timestamp>): Promise<boolean> {
+  const full = join(dir, TIMESTAMP_PATH);
+  if (!(await exists(full))) return true;
+  const current = await readMetadata(dir, TIMESTAMP_PATH, CLIENT_LIMITS.timestampBytes);
+  if (equalBytes(current, serialize(timestamp))) return false;
+  const served = parseMetadata('timestamp', current).signed;
+  if (served.version >= timestamp.signed.version) {
+    throw new SihlError(
+      'USAGE',
+      `timestamp version ${served.version} is already published; the new one must be higher, not ${timestamp.signed.version}`,
+    );
+  }
+  // §5.4.3.2: nor may the snapshot it names go back.
+  if (served.snapshotMeta.version > timestamp.signed.snapshotMeta.version) {
+    throw new SihlError(
+      'USAGE',
+      `snapshot version ${served.snapshotMeta.version} is already published; clients refuse version ${timestamp.signed.snapshotMeta.version}`,
+    );
+  }
+  return true;
+}
+
+/**
+ * Checks `input` as a client would (see checkRepository) against the roots already in `dir`, then
+ * writes target contents, new roots, targets, snapshot and finally timestamp.json.
+ */
+export async function publishRepository(
+  dir: string,
+  input: PublishInput,
+  options: { readonly now?: Clock } = {},
+): Promise<PublishResult> {
+  const previousRoot = await previousRootFor(dir, input);
+  checkRepository(input, previousRoot, (options.now ?? systemClock)());
+  const replaceTimestamp = await timestampChanges(dir, input.timestamp);
+  const entries = input.targets.signed.targets;
+  const contents = new Map<string, TargetContent>();
+  for (const content of input.contents ?? []) {
+    if (!Object.hasOwn(entries, content.name))
+      throw new SihlError('USAGE', `target ${content.name} is not in the targets metadata`);
+    if (contents.has(content.name))
+      throw new SihlError('USAGE', `content for ${content.name} is given twice`);
+    contents.set(content.name, content);
+  }
+  // Every refusal happens before the first write; only a concurrent publisher can fail us midway.
+  const metadata: [string, Uint8Array][] = [
+    ...input.roots.map(
+      (root) => [metadataFilePath('root', root.signed.version), serialize(root)] as [string, Uint8Array],
+    ),
+    [metadataFilePath('targets', input.targets.signed.version), serialize(input.targets)],
+    [metadataFilePath('snapshot', input.snapshot.signed.version), serialize(input.snapshot)],
+  ];
+  const published = await Promise.all(metadata.map(([path, bytes]) => alreadyPublished(dir, path, bytes)));
+  const result: PublishResult = { written: [], unchanged: [] };
+  await mkdir(join(dir, METADATA_DIR), { recursive: true });
+  for (const entry of Object.values(entries)) await writeTarget(dir, entry, contents.get(entry.path), result);
+  for (const [index, [path, bytes]] of metadata.entries()) {
+    if (published[index]) {
+      result.unchanged.push(path);
+    } else {
+      await writeFileAtomic(join(dir, path), bytes);
+      result.written.push(path);
+    }
+  }
+  if (replaceTimestamp) {
+    await writeFileAtomic(join(dir, TIMESTAMP_PATH), serialize(input.timestamp), { overwrite: true });
+    result.written.push(TIMESTAMP_PATH);
+  } else {
+    result.unchanged.push(TIMESTAMP_PATH);
+  }
+  return result;
+}
