@@ -2,6 +2,7 @@
 // This is the only place that writes to stdout/stderr or decides an exit code.
 import { type ErrorCode, familyOf, SihlError } from '../core/errors.ts';
 import { type Command, type Context, helpText, parse } from './command.ts';
+import { deviceList, deviceProvision, deviceRevoke } from './commands/device.ts';
 import {
   envelopeSeal,
   imageInspect,
@@ -11,7 +12,7 @@ import {
   imageVerify,
 } from './commands/image.ts';
 import { keysGenerate } from './commands/keys.ts';
-import { releaseApprove, releaseCreate } from './commands/release.ts';
+import { releaseApprove, releaseCheck, releaseCreate } from './commands/release.ts';
 import {
   simDeviceBoot,
   simDeviceCreate,
@@ -27,8 +28,12 @@ export const commands: readonly Command[] = [
   init,
   keysAdd,
   keysList,
+  deviceProvision,
+  deviceList,
+  deviceRevoke,
   releaseCreate,
   releaseApprove,
+  releaseCheck,
   keysGenerate,
   rootCreate,
   delegationCreate,

@@ -37,7 +37,8 @@ export type VerificationCode =
   | 'ENVELOPE_OPEN_FAILED'
   | 'ENVELOPE_REQUIRED'
   | 'KEY_INVALID'
-  | 'SECURE_ELEMENT_DAMAGED';
+  | 'SECURE_ELEMENT_DAMAGED'
+  | 'POLICY_FAILED';
 
 /** The request could not be carried out: bad arguments, missing files, a wrong passphrase. */
 export type UsageCode =

@@ -1,6 +1,7 @@
 // Releases in a workspace: `release create` packs the firmware into releases/MODEL-VERSION/ with the
 // current delegation; `release approve` adds one approver's signature. The folder holds the image, its
 // content key (locked with a passphrase) and release.json.
+import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keyIdOf, wipe } from '../core/crypto/index.ts';
@@ -12,6 +13,7 @@ import { packImage, readImage, signImage, withFileSource } from '../core/image/i
 import { contentKeyFile } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import { loadKey, type Passphrases } from './role-keys.ts';
+import { type Finding, scanSecretsStream } from './secret-scan.ts';
 import type { Workspace } from './workspace.ts';
 
 export interface ReleaseInfo {
@@ -23,6 +25,8 @@ export interface ReleaseInfo {
   readonly encrypted: boolean;
   readonly delegationVersion: number;
   readonly created: string;
+  /** What the secret scan found in the firmware at create time (excerpts redacted). */
+  readonly secrets: { readonly findings: readonly Finding[]; readonly omitted: number };
 }
 
 export interface Release {
@@ -69,6 +73,12 @@ export async function createRelease(
   if (await exists(paths.info))
     throw new SihlError('FILE_EXISTS', `release ${model} ${version} exists already`, { subject: dir });
   const delegation = await readSmallFile(workspace.delegationPath, LIMITS.delegationBytes);
+  // The firmware is scanned while it is at hand in plaintext; `release check` reports the findings.
+  const scan = await scanSecretsStream(createReadStream(firmware, { highWaterMark: 1024 * 1024 })).catch(
+    (error) => {
+      throw naming(firmware, error);
+    },
+  );
   await mkdir(dir, { recursive: true });
   try {
     const packed = await packImage(firmware, paths.image, {
@@ -102,6 +112,7 @@ export async function createRelease(
       encrypted: options.encrypt,
       delegationVersion: workspace.config.delegationVersion,
       created: new Date(packed.manifest.created * 1000).toISOString(),
+      secrets: { findings: scan.findings, omitted: scan.omitted },
     };
     // release.json last: its presence says the release is complete.
     await writeFileAtomic(paths.info, `${JSON.stringify(info, null, 2)}\n`);

@@ -1,6 +1,7 @@
 // Setting up a workspace and its approvers: `sihl init` and `sihl keys add`.
 import { SihlError } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
+import { openRegistry } from './registry.ts';
 import { makeKey, type Passphrases, writeDelegation, writeRootTrust } from './role-keys.ts';
 import { checkKeyName, Workspace } from './workspace.ts';
 
@@ -41,6 +42,7 @@ export async function initWorkspace(dir: string, options: InitOptions): Promise<
   for (const name of [...rootNames, 'snapshot', 'timestamp'])
     await makeKey(workspace, name, options.passphrase);
   await writeRootTrust(workspace);
+  openRegistry(workspace.registryPath).close(); // the device registry, empty
   await workspace.save();
   return workspace;
 }

@@ -1,12 +1,16 @@
-// sihl release create | approve: a release folder in the workspace, and each approver's sign-off.
+// sihl release create | approve | check: a release folder in the workspace, each approver's sign-off,
+// and the policy gate.
 import { join } from 'node:path';
 import { SihlError } from '../../core/errors.ts';
+import { checkReleaseInWorkspace } from '../../vendor/gate.ts';
+import { POLICY_RULES } from '../../vendor/policy.ts';
 import { approveRelease, createRelease, openRelease } from '../../vendor/release.ts';
 import {
   type Command,
   type Context,
   integer,
   onePositional,
+  optionalString,
   requireString,
   type Values,
 } from '../command.ts';
@@ -104,4 +108,38 @@ export const releaseApprove: Command<{
   render: (r) =>
     `${r.approver} approved ${r.release}: ${r.signatures} of ${r.threshold} approvals` +
     (r.signatures >= r.threshold ? '' : ` (${r.threshold - r.signatures} more needed)`),
+};
+
+export const releaseCheck: Command<{ release: string; ok: true; rules: readonly string[] }> = {
+  path: ['release', 'check'],
+  summary: 'The policy gate: every rule a release must pass before it is published, all failures at once.',
+  usage: 'release check RELEASE [--channel C] [--workspace DIR] [--json]',
+  details:
+    'Rules: the model is registered; approvals reach the threshold from distinct current approvers; the\n' +
+    'firmware holds no private keys or credentials (scanned at create time); and, once releases are\n' +
+    'published, the version and security version rise. Exit code 1 when any rule fails.',
+  options: {
+    channel: { type: 'string', value: 'C', help: 'release channel (default stable)' },
+    ...workspaceOption,
+  },
+  async run(values, positionals, context) {
+    const { workspace, release } = await findRelease(values, positionals, context);
+    const result = await checkReleaseInWorkspace(
+      workspace,
+      release,
+      optionalString(values, 'channel') ?? 'stable',
+    );
+    if (!result.ok) {
+      const lines = result.failures.map((f) => `  - ${f.rule}: ${f.message}`);
+      throw new SihlError(
+        'POLICY_FAILED',
+        `the release fails ${result.failures.length} rule(s):\n${lines.join('\n')}`,
+        {
+          subject: release.dir,
+        },
+      );
+    }
+    return { release: release.dir, ok: true, rules: POLICY_RULES };
+  },
+  render: (r) => `${r.release} passes every rule: ${r.rules.join(', ')}`,
 };

@@ -1,0 +1,150 @@
+// sihl device provision | list | revoke: the vendor's registry of devices (the article's initial set-up).
+
+import { checkBoxPublicKey, checkSigningPublicKey } from '../../core/crypto/index.ts';
+import { SihlError } from '../../core/errors.ts';
+import { checkModel } from '../../core/format/manifest.ts';
+import { decodePublicKeyFile } from '../../core/keys.ts';
+import { LIMITS } from '../../core/limits.ts';
+import { type Device, openRegistry } from '../../vendor/registry.ts';
+import { type Command, integer, onePositional, optionalString, requireString } from '../command.ts';
+import { readInput } from '../files.ts';
+import { openWorkspace, workspaceOption } from './workspace.ts';
+
+function b64(value: unknown, what: string): Uint8Array {
+  if (typeof value !== 'string') throw new SihlError('KEY_FILE_MALFORMED', `${what} is missing`);
+  return new Uint8Array(Buffer.from(value, 'base64'));
+}
+
+/** A device's public identity: a sihl device public key file, or `sihl sim device identity --json`. */
+function parseIdentity(bytes: Uint8Array, model: string | undefined) {
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new SihlError('KEY_FILE_MALFORMED', 'not a device identity (JSON expected)');
+  }
+  if (json.sihl === 'public-key') {
+    const info = decodePublicKeyFile(bytes);
+    if (info.kind !== 'device' || !info.sign || !info.box)
+      throw new SihlError('KEY_WRONG_KIND', `a ${info.kind} key is not a device identity`);
+    if (!model) throw new SihlError('USAGE', 'a device public key file says no model: give --model');
+    return { sign: info.sign, box: info.box, model: checkModel(model) };
+  }
+  const found = typeof json.model === 'string' ? json.model : undefined;
+  if (model && found && model !== found)
+    throw new SihlError('USAGE', `the identity is of a ${found}, not a ${model}`);
+  const chosen = model ?? found;
+  if (!chosen) throw new SihlError('USAGE', 'the identity says no model: give --model');
+  return {
+    sign: checkSigningPublicKey(b64(json.sign, 'sign'), 'the Ed25519 key'),
+    box: checkBoxPublicKey(b64(json.box, 'box'), 'the X25519 key'),
+    model: checkModel(chosen),
+  };
+}
+
+const view = (d: Device) => ({
+  idx: d.idx,
+  id: d.id,
+  model: d.model,
+  owner: d.owner,
+  provisioned: new Date(d.provisionedAt * 1000).toISOString(),
+  revoked: d.revokedAt === null ? null : new Date(d.revokedAt * 1000).toISOString(),
+});
+
+export const deviceProvision: Command<ReturnType<typeof view>> = {
+  path: ['device', 'provision'],
+  summary:
+    'Register a device from the public identity its secure element produced, with its model and owner.',
+  usage: 'device provision --identity FILE --owner OWNER [--model M] [--workspace DIR]',
+  details:
+    'FILE is the output of `sihl sim device identity --json` or a device .pub file (then give --model).\n' +
+    "The device's trust anchors (trust/root.json) are written into it when it is made: `sihl sim device\n" +
+    'create --root trust/root.json`. Its registration index locates its key envelopes.',
+  options: {
+    identity: { type: 'string', value: 'FILE', help: "the device's public identity" },
+    owner: { type: 'string', value: 'OWNER', help: 'who the device belongs to' },
+    model: { type: 'string', value: 'M', help: 'device model, when the identity does not say' },
+    ...workspaceOption,
+  },
+  async run(values, _positionals, context) {
+    const workspace = await openWorkspace(values, context);
+    const path = requireString(values, 'identity');
+    const identity = await (async () => {
+      try {
+        return parseIdentity(
+          await readInput(context, path, LIMITS.keyFileBytes),
+          optionalString(values, 'model'),
+        );
+      } catch (error) {
+        throw error instanceof SihlError ? error.about(path) : error;
+      }
+    })();
+    const registry = openRegistry(workspace.registryPath);
+    try {
+      const { id } = registry.provision({
+        ...identity,
+        owner: requireString(values, 'owner'),
+        now: Math.floor(Date.now() / 1000),
+      });
+      return view(registry.get(id) as Device);
+    } finally {
+      registry.close();
+    }
+  },
+  render: (d) => `provisioned device ${d.id.slice(0, 16)}… (${d.model}, owner ${d.owner}) as number ${d.idx}`,
+};
+
+export const deviceList: Command<{ devices: ReturnType<typeof view>[]; total: number }> = {
+  path: ['device', 'list'],
+  summary: 'List registered devices.',
+  usage: 'device list [--model M] [--revoked] [--limit N] [--offset N] [--workspace DIR]',
+  options: {
+    model: { type: 'string', value: 'M', help: 'only this model' },
+    revoked: { type: 'boolean', help: 'include revoked devices' },
+    limit: { type: 'string', value: 'N', help: 'at most N devices (default 100)' },
+    offset: { type: 'string', value: 'N', help: 'skip the first N' },
+    ...workspaceOption,
+  },
+  async run(values, _positionals, context) {
+    const workspace = await openWorkspace(values, context);
+    const registry = openRegistry(workspace.registryPath);
+    try {
+      const model = optionalString(values, 'model');
+      const devices = registry.list({
+        ...(model ? { model } : {}),
+        includeRevoked: values.revoked === true,
+        limit: integer(values, 'limit', 100, 1, 100_000),
+        offset: integer(values, 'offset', 0),
+      });
+      return { devices: devices.map(view), total: registry.count() };
+    } finally {
+      registry.close();
+    }
+  },
+  render: (r) =>
+    [
+      ...r.devices.map(
+        (d) =>
+          `${String(d.idx).padStart(6)}  ${d.id.slice(0, 16)}…  ${d.model.padEnd(14)} ${d.owner}${d.revoked ? `  revoked ${d.revoked}` : ''}`,
+      ),
+      `${r.devices.length} shown of ${r.total} registered`,
+    ].join('\n'),
+};
+
+export const deviceRevoke: Command<ReturnType<typeof view>> = {
+  path: ['device', 'revoke'],
+  summary: 'Revoke a device: it gets no key envelope for any later release.',
+  usage: 'device revoke ID [--workspace DIR]',
+  options: { ...workspaceOption },
+  async run(values, positionals, context) {
+    const workspace = await openWorkspace(values, context);
+    const id = onePositional(positionals, 'ID');
+    const registry = openRegistry(workspace.registryPath);
+    try {
+      return view(registry.revoke(id, Math.floor(Date.now() / 1000)));
+    } finally {
+      registry.close();
+    }
+  },
+  render: (d) => `revoked device ${d.id.slice(0, 16)}… (${d.model}, owner ${d.owner})`,
+};

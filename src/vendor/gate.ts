@@ -1,0 +1,33 @@
+// The policy gate over a release in a workspace: gathers the facts (approvals against the current
+// approvers, the registry, the secret scan done at create time) and applies the rules of policy.ts.
+import { stat } from 'node:fs/promises';
+import { readImage, withFileSource } from '../core/image/index.ts';
+import { approvalStatus, checkRelease, type PolicyResult } from './policy.ts';
+import { openRegistry } from './registry.ts';
+import type { Release } from './release.ts';
+import { roleKeys } from './role-keys.ts';
+import type { Workspace } from './workspace.ts';
+
+export async function checkReleaseInWorkspace(
+  workspace: Workspace,
+  release: Release,
+  channel: string,
+): Promise<PolicyResult> {
+  const image = await withFileSource(release.imagePath, readImage);
+  const approvers = await roleKeys(workspace, 'targets');
+  const registry = openRegistry(workspace.registryPath);
+  let registered: boolean;
+  try {
+    registered = registry.list({ model: image.manifest.model, includeRevoked: false, limit: 1 }).length > 0;
+  } finally {
+    registry.close();
+  }
+  return checkRelease({
+    manifest: image.manifest,
+    imageSize: (await stat(release.imagePath)).size,
+    channel,
+    registeredModels: registered ? [image.manifest.model] : [],
+    signatures: approvalStatus(image, approvers, workspace.config.roles.targets.threshold),
+    secrets: release.info.secrets.findings,
+  });
+}
