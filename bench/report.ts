@@ -1,6 +1,7 @@
 // Markdown for the benchmark: the throughput and memory table, the flash work of an install, the corpus
 // table, the machine, and the prose that docs/BENCHMARKS.md wraps around them.
 import type { CorpusRow } from './corpus.ts';
+import type { PublishRun } from './publish.ts';
 import type { WorkerResult } from './worker.ts';
 
 export type Step = 'compress' | 'decompress' | 'pack' | 'verify' | 'unpack' | 'decode';
@@ -190,6 +191,51 @@ export interface Report {
   readonly baseline: WorkerResult;
   readonly corpus: readonly CorpusRow[];
   readonly machine: Machine;
+  readonly publish?: PublishRun;
+}
+
+/** Key envelopes for a whole fleet (bench/publish.ts): registry, raw sealing rate, publication, fetch. */
+export function publishSection(r: PublishRun): string {
+  const { registered, raw, published, small, http } = r;
+  const rate = (n: number, s: number) => grouped(Math.round(n / s));
+  const rawRate = raw.envelopes / raw.seconds;
+  const pubRate = published.sealed / published.seconds;
+  const kib = (k: number) => `${(k / 1024).toFixed(0)} MiB`;
+  const bytes = (text: string) => Buffer.byteLength(text, 'latin1');
+  return [
+    `## Publishing envelopes for ${grouped(published.devices)} devices`,
+    '',
+    `One release's content key sealed to every device (\`publishEnvelopes\`, src/vendor/envelopes.ts):
+${grouped(published.devices)} devices with random X25519 keys, one model, in a temporary node:sqlite
+registry; the envelopes go into tables of 65,536 slots of 184 bytes (\`envelopes/{idx / 65536}.bin\`),
+sealed by one worker thread per core. Registering, the raw rate and publishing each run in a process
+of their own; the publishing process's peak RSS includes its sealing threads. The raw rate is
+\`sealEnvelope\` in a loop on random keys in every thread at once (${grouped(raw.envelopes / raw.threads)} each), nothing else.`,
+    '',
+    '| Measure | Result |',
+    '| --- | --: |',
+    `| Register (\`provisionMany\`, ${grouped(10_000)} a transaction: key checks, insert, fsync) | ${seconds(registered.seconds)} (${rate(registered.devices, registered.seconds)} devices/s) |`,
+    `| Registry file | ${mib(registered.databaseBytes)} |`,
+    `| Raw \`sealEnvelope\` rate, ${raw.threads} threads | ${rate(raw.envelopes, raw.seconds)} envelopes/s |`,
+    `| **Publish** | **${seconds(published.seconds)}** |`,
+    `| Envelopes per second | ${rate(published.sealed, published.seconds)} |`,
+    `| Beside the raw rate (goal ≥ 0.8) | ${(pubRate / rawRate).toFixed(2)} |`,
+    `| CPU time of publishing (all threads) | ${seconds(published.cpuSeconds)} |`,
+    `| Peak RSS of the publishing process | ${kib(published.maxRssKiB)} (${kib(small.maxRssKiB)} for ${grouped(small.devices)} devices) |`,
+    `| Written | ${grouped(published.parts)} part file${published.parts === 1 ? '' : 's'}, ${mib(published.bytes)} (${mib(published.diskBytes)} on disk) |`,
+    `| One device's fetch | ${http.body} bytes of envelope + ${bytes(http.request)} request and ${bytes(http.response)} response header bytes |`,
+    '',
+    `Every slot checked afterwards (${published.checked} at random, the first and the last) held an envelope
+addressed to its own device. A device fetches its envelope with one range request; the header sizes
+above are for this minimal exchange (the last device of the fleet), before TLS (about 22 bytes per
+record with TLS 1.3) and before whatever headers a CDN or object store adds (often a few hundred bytes):`,
+    '',
+    '```http',
+    http.request.trimEnd(),
+    '',
+    http.response.trimEnd(),
+    '```',
+  ].join('\n');
 }
 
 const FLASH_NOTE = `Flash work of the boot that installed the image (4 KiB sectors, 8-byte writes). A write is one
@@ -217,6 +263,7 @@ export function results(r: Report): string {
     '',
     corpusSummary(r.corpus),
     '',
+    ...(r.publish ? [publishSection(r.publish), ''] : []),
     '## Machine',
     '',
     machineSection(r.machine),

@@ -11,6 +11,7 @@ import { LIMITS } from '../src/core/limits.ts';
 import { pybricksCorpus } from '../test/support/fixtures.ts';
 import { compareCorpus, xzVersion } from './corpus.ts';
 import { hashFile, writeFirmwareLike } from './input.ts';
+import { benchPublish, FLEET } from './publish.ts';
 import {
   type DeviceStep,
   document,
@@ -196,7 +197,9 @@ async function main(): Promise<void> {
     const runs: SizeRun[] = [];
     for (const size of sizes) runs.push(await benchSize(dir, size, corpus));
     const rows = await compareCorpus(corpus, dir, log);
-    const report = { runs, baseline, corpus: rows, machine: machine(xzVersion()) };
+    const fleet = process.argv.includes('--quick') ? FLEET / 10 : FLEET;
+    const publish = await benchPublish(dir, fleet, log);
+    const report = { runs, baseline, corpus: rows, machine: machine(xzVersion()), publish };
     process.stdout.write(`${results(report)}\n`);
     if (write) {
       await writeFile(DOCUMENT, document(report));

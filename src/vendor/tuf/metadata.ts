@@ -258,8 +258,12 @@ export function parseMetadata(kind: (typeof ROLE_NAMES)[number], bytes: Uint8Arr
   try {
     return fromJson(KINDS[kind], JSON.parse(fromUtf8.decode(bytes)) as JsonValue);
   } catch (error) {
-    throw new SihlError('TUF_METADATA_MALFORMED', `not valid TUF ${kind} metadata: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new SihlError(
+      'TUF_METADATA_MALFORMED',
+      `not valid TUF ${kind} metadata: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
