@@ -1,6 +1,7 @@
 // `npm run bench`: pack, verify, unpack and install throughput and peak memory on firmware-like inputs,
-// each step in its own process beside Brotli alone, then the compression of the Pybricks corpus. Prints
-// Markdown on stdout (progress on stderr); `--write` also writes docs/BENCHMARKS.md.
+// each step in its own process beside Brotli alone, then the compression of the Pybricks corpus, then
+// key envelopes for 1,000,000 devices (bench/publish.ts; 100,000 with --quick). Prints Markdown on
+// stdout (progress on stderr); `--write` also writes docs/BENCHMARKS.md.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
