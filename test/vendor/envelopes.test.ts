@@ -18,8 +18,8 @@ import {
   openEnvelope,
   recipientIdOf,
 } from '../../src/core/format/envelope.ts';
+import { ENVELOPES_PER_PART } from '../../src/vendor/envelope-parts.ts';
 import {
-  ENVELOPES_PER_PART,
   envelopeLocation,
   envelopeRange,
   publishEnvelopes,
