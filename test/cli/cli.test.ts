@@ -4,33 +4,10 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { commands, EXIT, main } from '../../src/cli/main.ts';
+import { commands, EXIT } from '../../src/cli/main.ts';
 import { openSigningKey } from '../../src/core/keys.ts';
 import { pybricksCorpus, tempDir } from '../helpers.ts';
-
-const PASSPHRASE = 'correct horse battery staple';
-
-/** Runs the CLI in-process, as `sihl ARGS` in `cwd`; returns exit code and both outputs. */
-async function sihl(
-  cwd: string,
-  args: string[],
-  env: Record<string, string> = { SIHL_PASSPHRASE: PASSPHRASE },
-) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(
-    args,
-    { out: (t) => out.push(`${t}\n`), err: (t) => err.push(`${t}\n`) },
-    { cwd, env },
-  );
-  return { code, out: out.join(''), err: err.join('') };
-}
-
-async function ok(cwd: string, args: string[]): Promise<string> {
-  const r = await sihl(cwd, args);
-  assert.equal(r.code, 0, `sihl ${args.join(' ')} failed: ${r.err}`);
-  return r.out;
-}
+import { makeTrustFiles, ok, PASSPHRASE, sihl } from './run-cli.ts';
 
 const firmware = (await pybricksCorpus()).get('primehub') as Uint8Array;
 
@@ -38,22 +15,9 @@ const firmware = (await pybricksCorpus()).get('primehub') as Uint8Array;
 async function workspace(): Promise<string> {
   const dir = await tempDir();
   await writeFile(join(dir, 'firmware.bin'), firmware);
-  for (const name of ['root', 'alice', 'bob']) await ok(dir, ['keys', 'generate', '--name', name]);
+  await makeTrustFiles(dir);
   await ok(dir, ['keys', 'generate', '--kind', 'device', '--name', 'device-1']);
   await ok(dir, ['keys', 'generate', '--kind', 'device', '--name', 'device-2']);
-  await ok(dir, ['root', 'create', '--key', 'root.pub', '-o', 'root.json']);
-  await ok(dir, [
-    'delegation',
-    'create',
-    '--root-key',
-    'root.key',
-    '--approver',
-    'alice.pub',
-    '--approver',
-    'bob.pub',
-    '-o',
-    'approvers.dlg',
-  ]);
   return dir;
 }
 

@@ -2,68 +2,26 @@
 // through a power cut, and an image for another model refused.
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { unzipSync } from 'fflate';
-import { EXIT, main } from '../../src/cli/main.ts';
+import { EXIT } from '../../src/cli/main.ts';
 import { sha256 } from '../../src/core/crypto/index.ts';
 import { toHex } from '../../src/core/format/bytes.ts';
-import { pybricksCorpus, tempDir } from '../helpers.ts';
-
-const PASSPHRASE = 'correct horse battery staple';
-
-async function sihl(cwd: string, args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(
-    args,
-    { out: (t) => out.push(`${t}\n`), err: (t) => err.push(`${t}\n`) },
-    { cwd, env: { SIHL_PASSPHRASE: PASSPHRASE } },
-  );
-  return { code, out: out.join(''), err: err.join('') };
-}
-
-async function ok(cwd: string, args: string[]): Promise<string> {
-  const r = await sihl(cwd, args);
-  assert.equal(r.code, 0, `sihl ${args.join(' ')} failed: ${r.err}${r.out}`);
-  return r.out;
-}
+import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware, tempDir } from '../helpers.ts';
+import { makeTrustFiles, ok, sihl } from './run-cli.ts';
 
 const json = async (cwd: string, args: string[]) => JSON.parse(await ok(cwd, [...args, '--json']));
 
-/** Pybricks 7.27.0 for the Move Hub: the firmware the device leaves the factory with. */
-async function previousMovehub(): Promise<Uint8Array> {
-  const require = createRequire(import.meta.url);
-  const build = join(dirname(require.resolve('pybricks-firmware-previous/package.json')), 'build');
-  const entries = unzipSync(new Uint8Array(await readFile(join(build, 'movehub.zip'))), {
-    filter: (entry) => entry.name === 'firmware-base.bin',
-  });
-  return entries['firmware-base.bin'] as Uint8Array;
-}
-
-const oldFirmware = await previousMovehub();
-const newFirmware = (await pybricksCorpus()).get('movehub') as Uint8Array;
+/** Pybricks 7.27.0 for the Move Hub: the firmware the device leaves the factory with; then 7.28.0. */
+const oldFirmware = await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub');
+const newFirmware = await pybricksFirmware(PYBRICKS, 'movehub');
 
 /** Keys, trust, two firmware files and a device running 7.27.0 with its public key in movehub.pub. */
 async function workspace(): Promise<string> {
   const dir = await tempDir();
   await writeFile(join(dir, 'old.bin'), oldFirmware);
   await writeFile(join(dir, 'new.bin'), newFirmware);
-  for (const name of ['root', 'alice', 'bob']) await ok(dir, ['keys', 'generate', '--name', name]);
-  await ok(dir, ['root', 'create', '--key', 'root.pub', '-o', 'root.json']);
-  await ok(dir, [
-    'delegation',
-    'create',
-    '--root-key',
-    'root.key',
-    '--approver',
-    'alice.pub',
-    '--approver',
-    'bob.pub',
-    '-o',
-    'approvers.dlg',
-  ]);
+  await makeTrustFiles(dir);
   await ok(dir, [
     'sim',
     'device',
