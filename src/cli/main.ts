@@ -12,7 +12,7 @@ import {
   imageVerify,
 } from './commands/image.ts';
 import { keysGenerate } from './commands/keys.ts';
-import { releaseApprove, releaseCheck, releaseCreate } from './commands/release.ts';
+import { releaseApprove, releaseCheck, releaseCreate, releasePublish } from './commands/release.ts';
 import {
   simDeviceBoot,
   simDeviceCreate,
@@ -34,6 +34,7 @@ export const commands: readonly Command[] = [
   releaseCreate,
   releaseApprove,
   releaseCheck,
+  releasePublish,
   keysGenerate,
   rootCreate,
   delegationCreate,

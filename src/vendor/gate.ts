@@ -1,8 +1,10 @@
 // The policy gate over a release in a workspace: gathers the facts (approvals against the current
-// approvers, the registry, the secret scan done at create time) and applies the rules of policy.ts.
+// approvers, the registry, what is published, the secret scan done at create time) and applies the
+// rules of policy.ts.
 import { stat } from 'node:fs/promises';
 import { readImage, withFileSource } from '../core/image/index.ts';
-import { approvalStatus, checkRelease, type PolicyResult } from './policy.ts';
+import { approvalStatus, checkRelease, compareSemver, type PolicyResult, parseSemver } from './policy.ts';
+import { newestPublished, readPublished } from './published.ts';
 import { openRegistry } from './registry.ts';
 import type { Release } from './release.ts';
 import { roleKeys } from './role-keys.ts';
@@ -22,7 +24,10 @@ export async function checkReleaseInWorkspace(
   } finally {
     registry.close();
   }
+  const { targets } = await readPublished(workspace.storeDir);
+  const newest = newestPublished(targets, image.manifest.model, channel, bySemver);
   return checkRelease({
+    ...(newest ? { newestPublished: newest } : {}),
     manifest: image.manifest,
     imageSize: (await stat(release.imagePath)).size,
     channel,
@@ -30,4 +35,12 @@ export async function checkReleaseInWorkspace(
     signatures: approvalStatus(image, approvers, workspace.config.roles.targets.threshold),
     secrets: release.info.secrets.findings,
   });
+}
+
+/** SemVer order; a version that is not SemVer sorts first (the gate reports it). */
+function bySemver(a: string, b: string): number {
+  const x = parseSemver(a);
+  const y = parseSemver(b);
+  if (!x || !y) return x ? 1 : y ? -1 : 0;
+  return compareSemver(x, y);
 }

@@ -135,6 +135,15 @@ export async function openRelease(dir: string): Promise<Release> {
   }
   if (info.sihl !== 'release' || info.version !== 1)
     throw new SihlError('USAGE', 'not a sihl release', { subject: paths.info });
+  if (
+    typeof info.model !== 'string' ||
+    typeof info.firmwareVersion !== 'string' ||
+    !Array.isArray(info.secrets?.findings)
+  ) {
+    throw new SihlError('USAGE', 'release.json is incomplete; create the release again', {
+      subject: paths.info,
+    });
+  }
   return { dir, info, imagePath: paths.image, contentKeyPath: paths.contentKey };
 }
 

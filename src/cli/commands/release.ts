@@ -1,9 +1,10 @@
-// sihl release create | approve | check: a release folder in the workspace, each approver's sign-off,
-// and the policy gate.
+// sihl release create | approve | check | publish: a release folder in the workspace, each approver's
+// sign-off, the policy gate, and publication into the store.
 import { join } from 'node:path';
 import { SihlError } from '../../core/errors.ts';
 import { checkReleaseInWorkspace } from '../../vendor/gate.ts';
 import { POLICY_RULES } from '../../vendor/policy.ts';
+import { publishRelease } from '../../vendor/publish-release.ts';
 import { approveRelease, createRelease, openRelease } from '../../vendor/release.ts';
 import {
   type Command,
@@ -142,4 +143,49 @@ export const releaseCheck: Command<{ release: string; ok: true; rules: readonly 
     return { release: release.dir, ok: true, rules: POLICY_RULES };
   },
   render: (r) => `${r.release} passes every rule: ${r.rules.join(', ')}`,
+};
+
+interface PublishResult {
+  release: string;
+  target: string;
+  targetsVersion: number;
+  rootVersion: number;
+  envelopes: { devices: number; sealed: number; folder: string } | null;
+}
+
+export const releasePublish: Command<PublishResult> = {
+  path: ['release', 'publish'],
+  summary: 'Run the gate, then publish: the image, one key envelope per eligible device, TUF metadata.',
+  usage: 'release publish RELEASE [--channel C] [--rollout PERCENT] [--workspace DIR]',
+  details:
+    'Writes into the workspace store: targets/ (the image, content-addressed), releases/M-V/envelopes/\n' +
+    '(each device finds its envelope by its registration index), metadata/ (root, targets signed by the\n' +
+    'approvers, snapshot and timestamp signed by the online keys). Revoked devices, devices of other\n' +
+    'models and devices outside the rollout get no envelope.',
+  options: {
+    channel: { type: 'string', value: 'C', help: 'release channel (default stable)' },
+    rollout: {
+      type: 'string',
+      value: 'PERCENT',
+      help: 'share of devices that get an envelope (default 100)',
+    },
+    ...workspaceOption,
+  },
+  async run(values, positionals, context) {
+    const { workspace, release } = await findRelease(values, positionals, context);
+    const result = await publishRelease(workspace, release, {
+      channel: optionalString(values, 'channel') ?? 'stable',
+      rollout: integer(values, 'rollout', 100, 0, 100),
+      passphrases: (key) => passphraseFor(context, `for ${key}`),
+      ...(context.progress
+        ? { onProgress: (d: number, t: number) => context.progress?.('sealing envelopes', d, t) }
+        : {}),
+    });
+    return { release: release.dir, ...result };
+  },
+  render: (r) =>
+    `published ${r.target} (targets version ${r.targetsVersion}, root version ${r.rootVersion})` +
+    (r.envelopes
+      ? `\n${r.envelopes.sealed} envelope(s) sealed for ${r.envelopes.devices} registered device(s) in ${r.envelopes.folder}`
+      : ''),
 };
