@@ -12,7 +12,13 @@ import {
   imageVerify,
 } from './commands/image.ts';
 import { keysGenerate } from './commands/keys.ts';
-import { releaseApprove, releaseCheck, releaseCreate, releasePublish } from './commands/release.ts';
+import {
+  releaseApprove,
+  releaseCheck,
+  releaseCreate,
+  releasePublish,
+  timestampRefresh,
+} from './commands/release.ts';
 import {
   simDeviceBoot,
   simDeviceCreate,
@@ -35,6 +41,7 @@ export const commands: readonly Command[] = [
   releaseApprove,
   releaseCheck,
   releasePublish,
+  timestampRefresh,
   keysGenerate,
   rootCreate,
   delegationCreate,

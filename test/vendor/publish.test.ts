@@ -128,6 +128,12 @@ test('from an empty folder to a release that only approved, registered devices i
     assert.deepEqual(sim.executable(firmware.length), firmware);
   }
 
+  // The timestamp expires in a day; a refresh re-signs it and clients follow.
+  const refreshed = JSON.parse(await ok(cwd, 'timestamp', 'refresh', '--json', ...ws));
+  assert.equal(refreshed.version, 2);
+  const second = await client(base, rootV1);
+  assert.deepEqual(await fetchTarget(second.updater, published.target), image);
+
   const again = await sihl(cwd, 'release', 'check', 'movehub-7.28.0', ...ws);
   assert.equal(again.code, 1);
   assert.match(again.err, /version-rises/, 'the same version cannot be published twice');

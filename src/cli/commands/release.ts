@@ -6,6 +6,7 @@ import { checkReleaseInWorkspace } from '../../vendor/gate.ts';
 import { POLICY_RULES } from '../../vendor/policy.ts';
 import { publishRelease } from '../../vendor/publish-release.ts';
 import { approveRelease, createRelease, openRelease } from '../../vendor/release.ts';
+import { refreshTimestamp } from '../../vendor/timestamp.ts';
 import {
   type Command,
   type Context,
@@ -188,4 +189,17 @@ export const releasePublish: Command<PublishResult> = {
     (r.envelopes
       ? `\n${r.envelopes.sealed} envelope(s) sealed for ${r.envelopes.devices} registered device(s) in ${r.envelopes.folder}`
       : ''),
+};
+
+export const timestampRefresh: Command<{ version: number; expires: string }> = {
+  path: ['timestamp', 'refresh'],
+  summary: 'Re-sign the timestamp metadata (it expires in a day) with the online timestamp key.',
+  usage: 'timestamp refresh [--workspace DIR]',
+  details: 'Run it from a scheduled job: devices refuse an expired timestamp, so a frozen store is noticed.',
+  options: { ...workspaceOption },
+  async run(values, _positionals, context) {
+    const workspace = await openWorkspace(values, context);
+    return refreshTimestamp(workspace, (key) => passphraseFor(context, `for ${key}`));
+  },
+  render: (r) => `timestamp version ${r.version}, expires ${r.expires}`,
 };
