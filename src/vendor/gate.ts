@@ -2,8 +2,18 @@
 // approvers, the registry, what is published, the secret scan done at create time) and applies the
 // rules of policy.ts.
 import { stat } from 'node:fs/promises';
-import { readImage, withFileSource } from '../core/image/index.ts';
-import { approvalStatus, checkRelease, compareSemver, type PolicyResult, parseSemver } from './policy.ts';
+import { SihlError } from '../core/errors.ts';
+import { toHex } from '../core/format/bytes.ts';
+import { verifyDelegation } from '../core/format/delegation.ts';
+import { type ParsedImage, readImage, withFileSource } from '../core/image/index.ts';
+import {
+  type ApprovalStatus,
+  approvalStatus,
+  checkRelease,
+  compareSemver,
+  type PolicyResult,
+  parseSemver,
+} from './policy.ts';
 import { newestPublished, readPublished } from './published.ts';
 import { openRegistry } from './registry.ts';
 import type { Release } from './release.ts';
@@ -16,6 +26,11 @@ export async function checkReleaseInWorkspace(
   channel: string,
 ): Promise<PolicyResult> {
   const image = await withFileSource(release.imagePath, readImage);
+  if (toHex(image.manifest.releaseId) !== release.info.releaseId) {
+    throw new SihlError('USAGE', 'image.sihl is not the image this release made (its release id differs)', {
+      subject: release.imagePath,
+    });
+  }
   const approvers = await roleKeys(workspace, 'targets');
   const registry = openRegistry(workspace.registryPath);
   let registered: boolean;
@@ -32,7 +47,12 @@ export async function checkReleaseInWorkspace(
     imageSize: (await stat(release.imagePath)).size,
     channel,
     registeredModels: registered ? [image.manifest.model] : [],
-    signatures: approvalStatus(image, approvers, workspace.config.roles.targets.threshold),
+    signatures: withDelegationCheck(
+      approvalStatus(image, approvers, workspace.config.roles.targets.threshold),
+      image,
+      await roleKeys(workspace, 'root'),
+      workspace,
+    ),
     secrets: release.info.secrets.findings,
   });
 }
@@ -43,4 +63,24 @@ function bySemver(a: string, b: string): number {
   const y = parseSemver(b);
   if (!x || !y) return x ? 1 : y ? -1 : 0;
   return compareSemver(x, y);
+}
+
+/** Devices check the image's delegation against their root keys and the highest version they saw. */
+function withDelegationCheck(
+  status: ApprovalStatus,
+  image: ParsedImage,
+  rootKeys: Uint8Array[],
+  workspace: Workspace,
+): ApprovalStatus {
+  try {
+    verifyDelegation(
+      image.delegation,
+      { keys: rootKeys, threshold: workspace.config.roles.root.threshold },
+      workspace.config.delegationVersion,
+    );
+    return status;
+  } catch (error) {
+    const problem = `the image's delegation would be refused by devices: ${(error as Error).message}`;
+    return { ...status, problems: [...status.problems, problem] };
+  }
 }

@@ -1,6 +1,7 @@
 // `sihl release publish`: the policy gate, then into the store: the image (a content-addressed TUF
 // target), one key envelope per eligible device (envelope tables), and new targets, snapshot and
 // timestamp metadata. The first publication also publishes root version 1.
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Metadata, Root } from '@tufjs/models';
 import { equalBytes, sha256, wipe } from '../core/crypto/index.ts';
@@ -104,16 +105,21 @@ export async function publishRelease(
   const published = await readPublished(store);
   const roles = await workspaceRoles(workspace);
 
+  // Every key is unlocked before any work, so a wrong passphrase costs nothing and leaves nothing behind.
+  const signersOf = async (role: 'root' | 'targets' | 'snapshot' | 'timestamp') =>
+    (await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
   const roots: Metadata<Root>[] = [];
   if (!published.root) {
-    const rootSigners = (await roleSigners(workspace, 'root', options.passphrases)).map(signerFrom);
-    roots.push(signWith(makeRoot({ version: 1, roles, ...expiry }), rootSigners));
+    roots.push(signWith(makeRoot({ version: 1, roles, ...expiry }), await signersOf('root')));
   } else if (!rootMatches(published.root, roles)) {
     throw new SihlError(
       'USAGE',
       `the workspace keys differ from root version ${published.root.signed.version} in the store; publishing a rotated root is not built yet`,
     );
   }
+  const approvers = await signersOf('targets');
+  const snapshotSigners = await signersOf('snapshot');
+  const timestampSigners = await signersOf('timestamp');
 
   const { manifest, manifestBytes } = await withFileSource(release.imagePath, readImage);
   const { size, digest } = await withFileSource(release.imagePath, async (source) => ({
@@ -177,7 +183,6 @@ export async function publishRelease(
       ...(envelopes ? { envelopes: envelopes.folder } : {}),
     },
   };
-  const approvers = (await roleSigners(workspace, 'targets', options.passphrases)).map(signerFrom);
   const targets = signWith(
     makeTargets({
       version: (published.targets?.signed.version ?? 0) + 1,
@@ -186,21 +191,25 @@ export async function publishRelease(
     }),
     approvers,
   );
-  const online = async (role: 'snapshot' | 'timestamp') =>
-    (await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
   const snapshot = signWith(
     makeSnapshot({ version: published.snapshotVersion + 1, targets: metaFileOf(targets), ...expiry }),
-    await online('snapshot'),
+    snapshotSigners,
   );
   const timestamp = signWith(
     makeTimestamp({ version: published.timestampVersion + 1, snapshot: metaFileOf(snapshot), ...expiry }),
-    await online('timestamp'),
+    timestampSigners,
   );
-  await publishRepository(
-    store,
-    { roots, targets, snapshot, timestamp, contents: [{ name, path: release.imagePath }] },
-    now ? { now } : {},
-  );
+  try {
+    await publishRepository(
+      store,
+      { roots, targets, snapshot, timestamp, contents: [{ name, path: release.imagePath }] },
+      now ? { now } : {},
+    );
+  } catch (error) {
+    // Nothing refers to this release's envelopes unless the metadata went out.
+    if (envelopes) await rm(join(store, envelopeFolder), { recursive: true, force: true });
+    throw error;
+  }
   return {
     target: name,
     targetsVersion: targets.signed.version,

@@ -25,6 +25,8 @@ export interface ReleaseInfo {
   readonly encrypted: boolean;
   readonly delegationVersion: number;
   readonly created: string;
+  /** The image's release id (hex): ties this file, and its scan, to that image. */
+  readonly releaseId: string;
   /** What the secret scan found in the firmware at create time (excerpts redacted). */
   readonly secrets: { readonly findings: readonly Finding[]; readonly omitted: number };
 }
@@ -112,6 +114,7 @@ export async function createRelease(
       encrypted: options.encrypt,
       delegationVersion: workspace.config.delegationVersion,
       created: new Date(packed.manifest.created * 1000).toISOString(),
+      releaseId: toHex(packed.manifest.releaseId),
       secrets: { findings: scan.findings, omitted: scan.omitted },
     };
     // release.json last: its presence says the release is complete.

@@ -92,10 +92,13 @@ export async function writeRootTrust(workspace: Workspace): Promise<void> {
 }
 
 /**
- * Signs the current approvers into a delegation of version `workspace.config.delegationVersion`, with a
- * threshold of root keys, and writes it to trust/delegation.bin. Needs at least `threshold` approvers.
+ * Signs the current approvers into a delegation of version `workspace.config.delegationVersion` with
+ * `roots` (a threshold of root keys), and writes it to trust/delegation.bin.
  */
-export async function writeDelegation(workspace: Workspace, passphrases: Passphrases): Promise<Uint8Array> {
+export async function writeDelegation(
+  workspace: Workspace,
+  roots: readonly SigningKeyPair[],
+): Promise<Uint8Array> {
   const targets = workspace.config.roles.targets;
   if (targets.keys.length < targets.threshold) {
     throw new SihlError(
@@ -109,7 +112,6 @@ export async function writeDelegation(workspace: Workspace, passphrases: Passphr
     keys: await roleKeys(workspace, 'targets'),
   });
   const message = delegationMessage(body);
-  const roots = await roleSigners(workspace, 'root', passphrases);
   const bytes = encodeSignedDelegation(
     body,
     roots.map((r) => signEntry(r.secretKey, r.publicKey, message)),

@@ -1,8 +1,9 @@
 // Setting up a workspace and its approvers: `sihl init` and `sihl keys add`.
 import { SihlError } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
+import { readPublished } from './published.ts';
 import { openRegistry } from './registry.ts';
-import { makeKey, type Passphrases, writeDelegation, writeRootTrust } from './role-keys.ts';
+import { makeKey, type Passphrases, roleSigners, writeDelegation, writeRootTrust } from './role-keys.ts';
 import { checkKeyName, Workspace } from './workspace.ts';
 
 export interface InitOptions {
@@ -67,14 +68,22 @@ export async function addApprover(
   if (all.includes(name)) throw new SihlError('USAGE', `the workspace already has a key named "${name}"`);
   if (targets.keys.length >= LIMITS.delegatedKeys)
     throw new SihlError('USAGE', `at most ${LIMITS.delegatedKeys} approvers`);
-  const publicKey = await makeKey(workspace, name, passphrase);
+  if ((await readPublished(workspace.storeDir)).root) {
+    throw new SihlError(
+      'USAGE',
+      'approvers cannot change after the first publication until key rotation is built',
+    );
+  }
   const keys = [...targets.keys, name];
   const ready = keys.length >= targets.threshold;
+  // Unlock the root keys before anything is written, so a wrong passphrase leaves nothing behind.
+  const roots = ready ? await roleSigners(workspace, 'root', passphrases) : [];
+  const publicKey = await makeKey(workspace, name, passphrase);
   let next = workspace.with({
     roles: { ...workspace.config.roles, targets: { ...targets, keys } },
     delegationVersion: ready ? workspace.config.delegationVersion + 1 : workspace.config.delegationVersion,
   });
-  if (ready) await writeDelegation(next, passphrases);
+  if (ready) await writeDelegation(next, roots);
   await next.save();
   next = await Workspace.open(next.dir);
   return { workspace: next, publicKey, delegationVersion: ready ? next.config.delegationVersion : null };

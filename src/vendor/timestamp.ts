@@ -1,6 +1,6 @@
 // `sihl timestamp refresh`: the timestamp expires in a day, so that a device cut off from new releases
-// notices (TUF's freeze attack); a job re-signs it with the online timestamp key, pointing at the same
-// snapshot.
+// notices (TUF's freeze attack); a job re-signs it with the online timestamp key, and the snapshot (a
+// week) with the online snapshot key when it would lapse first.
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import type { Passphrases } from './role-keys.ts';
 import { roleSigners } from './role-keys.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
-import { makeTimestamp, metaFileOf, parseMetadata } from './tuf/metadata.ts';
+import { makeSnapshot, makeTimestamp, metaFileOf, parseMetadata } from './tuf/metadata.ts';
 import { metadataFilePath, publishRepository } from './tuf/publish.ts';
 import { signWith } from './tuf/signing.ts';
 import type { Workspace } from './workspace.ts';
@@ -19,26 +19,51 @@ export async function refreshTimestamp(
   workspace: Workspace,
   passphrases: Passphrases,
   now?: Clock,
-): Promise<{ version: number; expires: string }> {
+): Promise<{ version: number; expires: string; snapshotRenewed: boolean }> {
   const store = workspace.storeDir;
   const published = await readPublished(store);
   if (!published.targets || published.snapshotVersion === 0) {
     throw new SihlError('USAGE', 'nothing is published yet: publish a release first');
   }
-  const snapshot = parseMetadata(
+  let snapshot = parseMetadata(
     'snapshot',
     new Uint8Array(await readFile(join(store, metadataFilePath('snapshot', published.snapshotVersion)))),
   );
-  const signers = (await roleSigners(workspace, 'timestamp', passphrases)).map(signerFrom);
   const expiry = now ? { now } : {};
-  const timestamp = signWith(
+  const timestamp = makeTimestamp({
+    version: published.timestampVersion + 1,
+    snapshot: metaFileOf(snapshot),
+    ...expiry,
+  });
+  // A snapshot that would expire while the new timestamp is still valid is re-signed too (online key),
+  // or clients would refuse the store once it lapsed, timestamp or not.
+  const renewSnapshot = new Date(snapshot.signed.expires) <= new Date(timestamp.signed.expires);
+  if (renewSnapshot) {
+    const targetsMeta = snapshot.signed.meta['targets.json'];
+    if (!targetsMeta)
+      throw new SihlError('TUF_METADATA_INCONSISTENT', 'the published snapshot lists no targets');
+    const signers = (await roleSigners(workspace, 'snapshot', passphrases)).map(signerFrom);
+    snapshot = signWith(
+      makeSnapshot({
+        version: snapshot.signed.version + 1,
+        targets: {
+          version: targetsMeta.version,
+          length: targetsMeta.length as number,
+          sha256: targetsMeta.hashes?.sha256 as string,
+        },
+        ...expiry,
+      }),
+      signers,
+    );
+  }
+  const signed = signWith(
     makeTimestamp({ version: published.timestampVersion + 1, snapshot: metaFileOf(snapshot), ...expiry }),
-    signers,
+    (await roleSigners(workspace, 'timestamp', passphrases)).map(signerFrom),
   );
   await publishRepository(
     store,
-    { roots: [], targets: published.targets, snapshot, timestamp },
+    { roots: [], targets: published.targets, snapshot, timestamp: signed },
     now ? { now } : {},
   );
-  return { version: timestamp.signed.version, expires: timestamp.signed.expires };
+  return { version: signed.signed.version, expires: signed.signed.expires, snapshotRenewed: renewSnapshot };
 }

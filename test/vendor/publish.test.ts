@@ -10,6 +10,8 @@ import { main } from '../../src/cli/main.ts';
 import { decodeEnvelope } from '../../src/core/format/envelope.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { envelopeLocation } from '../../src/vendor/envelopes.ts';
+import { refreshTimestamp } from '../../src/vendor/timestamp.ts';
+import { Workspace } from '../../src/vendor/workspace.ts';
 import { tempDir } from '../helpers.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
 import { client, fetchTarget, serve } from './tuf/support.ts';
@@ -133,6 +135,19 @@ test('from an empty folder to a release that only approved, registered devices i
   assert.equal(refreshed.version, 2);
   const second = await client(base, rootV1);
   assert.deepEqual(await fetchTarget(second.updater, published.target), image);
+  // Eight days on, the week-long snapshot would lapse before the new timestamp: it is re-signed too.
+  const workspace = await Workspace.open(join(cwd, 'acme'));
+  const later = await refreshTimestamp(
+    workspace,
+    async () => env.SIHL_PASSPHRASE,
+    () => new Date(Date.now() + 8 * 86_400_000),
+  );
+  assert.equal(later.snapshotRenewed, true);
+  assert.equal(later.version, 3);
+
+  const late = await sihl(cwd, 'keys', 'add', '--role', 'targets', '--name', 'carol', ...ws);
+  assert.equal(late.code, 2, 'approvers cannot change after publication until rotation exists');
+  assert.match(late.err, /key rotation/);
 
   const again = await sihl(cwd, 'release', 'check', 'movehub-7.28.0', ...ws);
   assert.equal(again.code, 1);

@@ -95,3 +95,20 @@ test('a release cannot be made before there are enough approvers', async () => {
     { code: 'USAGE', message: /add approvers first: 1 of 2/ },
   );
 });
+
+test('the gate refuses a release whose delegation is older than the approvers devices will have seen', async () => {
+  const { checkReleaseInWorkspace } = await import('../../src/vendor/gate.ts');
+  const { workspace, firmware } = await workspaceWithApprovers(2);
+  const release = await createRelease(workspace, firmware, {
+    model: 'movehub',
+    version: '1.0.0',
+    encrypt: false,
+    passphrase: PASS,
+  });
+  await approveRelease(workspace, release, 'alice', passphrases);
+  await approveRelease(workspace, release, 'bob', passphrases);
+  const carol = await addApprover(workspace, 'carol', PASS, passphrases);
+  const result = await checkReleaseInWorkspace(carol.workspace, release, 'stable');
+  const signatures = result.failures.find((f) => f.rule === 'signatures');
+  assert.match(signatures?.message ?? '', /delegation would be refused by devices.*older than 2/);
+});
