@@ -70,7 +70,7 @@ interface Rule {
 const endMinus = (length: number) => (m: RegExpExecArray) => m.index + m[0].length - length;
 
 const RULES: readonly Rule[] = [
-  { kind: 'openssh-private-key', pattern: /-----BEGIN OPENSSH PRIVATE KEY-----|openssh-key-v1\0/g },
+  { kind: 'openssh-private-key', pattern: /-----BEGIN OPENSSH PRIVATE[ ]KEY-----|openssh-key-v1\0/g },
   // PKCS#1 (RSA, EC, DSA), PKCS#8 (plain and ENCRYPTED) and other tools' labels; OPENSSH is above.
   { kind: 'pem-private-key', pattern: /-----BEGIN (?!OPENSSH )(?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----/g },
   { kind: 'aws-access-key-id', pattern: /(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])/g },

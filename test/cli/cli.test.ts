@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { commands, EXIT } from '../../src/cli/main.ts';
 import { openSigningKey } from '../../src/core/keys.ts';
 import { pybricksCorpus, tempDir } from '../helpers.ts';
+import { pem as pemBlock } from '../support/fixtures.ts';
 import { makeTrustFiles, ok, PASSPHRASE, sihl } from './run-cli.ts';
 
 const firmware = (await pybricksCorpus()).get('primehub') as Uint8Array;
@@ -165,10 +166,7 @@ test('errors name the file and the problem, with an exit code per family', async
   assert.equal(junk.code, EXIT.refused);
   assert.match(junk.err, /junk\.sihl: .*IMAGE_/);
 
-  await writeFile(
-    join(dir, 'pem.key'),
-    '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n',
-  );
+  await writeFile(join(dir, 'pem.key'), pemBlock('PRIVATE KEY', 'MC4CAQAwBQYDK2VwBCIEIA=='));
   const pem = await sihl(dir, ['image', 'sign', 'junk.sihl', '--key', 'pem.key']);
   assert.equal(pem.code, EXIT.usage);
   assert.match(pem.err, /pem\.key: .*PEM/);

@@ -81,3 +81,12 @@ export async function pybricksFirmware(pkg: string, hub: string): Promise<Uint8A
   if (!firmware) throw new Error(`${pkg} has no firmware-base.bin for ${hub}`);
   return firmware;
 }
+
+/**
+ * A PEM block, assembled here so that no file of the project holds a PEM private key header as text
+ * (the tests need some, made-up or from RFC 8410, to prove they are found and refused).
+ */
+export function pem(label: string, body: string): string {
+  const dashes = '-'.repeat(5);
+  return `${dashes}BEGIN ${label}${dashes}\n${body}\n${dashes}END ${label}${dashes}\n`;
+}

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { main } from '../../src/cli/main.ts';
 import { tempDir } from '../helpers.ts';
-import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
+import { PYBRICKS, PYBRICKS_PREVIOUS, pem, pybricksFirmware } from '../support/fixtures.ts';
 
 const env = { SIHL_PASSPHRASE: 'flow passphrase' };
 
@@ -156,7 +156,7 @@ test('the gate lists every failure at once: an unregistered model and firmware w
   const cwd = await tempDir();
   const firmware = new Uint8Array(await pybricksFirmware(PYBRICKS, 'movehub'));
   const leak = new TextEncoder().encode(
-    '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBZ0Yk9Lq1vWk3cJ5p1p0ZkQXs1qzv9b0m7uR8hN2wQe\n-----END PRIVATE KEY-----\naws_access_key_id=AKIAIOSFODNN7EXAMPLE\n',
+    `${pem('PRIVATE KEY', 'MC4CAQAwBQYDK2VwBCIEIBZ0Yk9Lq1vWk3cJ5p1p0ZkQXs1qzv9b0m7uR8hN2wQe')}aws_access_key_id=AKIAIOSFODNN7EXAMPLE\n`,
   );
   firmware.set(leak, 50_000);
   await writeFile(join(cwd, 'leaky.bin'), firmware);

