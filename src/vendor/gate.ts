@@ -84,3 +84,17 @@ function withDelegationCheck(
     return { ...status, problems: [...status.problems, problem] };
   }
 }
+
+/** The gate as a barrier: passes, or throws POLICY_FAILED listing every failing rule. */
+export async function requirePolicy(workspace: Workspace, release: Release, channel: string): Promise<void> {
+  const result = await checkReleaseInWorkspace(workspace, release, channel);
+  if (result.ok) return;
+  const lines = result.failures.map((f) => `  - ${f.rule}: ${f.message}`);
+  throw new SihlError(
+    'POLICY_FAILED',
+    `the release fails ${result.failures.length} rule(s):\n${lines.join('\n')}`,
+    {
+      subject: release.dir,
+    },
+  );
+}

@@ -13,7 +13,7 @@ import { digestRange, readImage, withFileSource } from '../core/image/index.ts';
 import { openContentKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import { publishEnvelopes } from './envelopes.ts';
-import { checkReleaseInWorkspace } from './gate.ts';
+import { requirePolicy } from './gate.ts';
 import { readPublished, targetEntries } from './published.ts';
 import { openRegistry } from './registry.ts';
 import type { Release } from './release.ts';
@@ -88,17 +88,7 @@ export async function publishRelease(
   if (!Number.isFinite(options.rollout) || options.rollout < 0 || options.rollout > 100) {
     throw new SihlError('USAGE', 'rollout must be a percentage from 0 to 100');
   }
-  const gate = await checkReleaseInWorkspace(workspace, release, options.channel);
-  if (!gate.ok) {
-    const lines = gate.failures.map((f) => `  - ${f.rule}: ${f.message}`);
-    throw new SihlError(
-      'POLICY_FAILED',
-      `publishing refused; the release fails ${gate.failures.length} rule(s):\n${lines.join('\n')}`,
-      {
-        subject: release.dir,
-      },
-    );
-  }
+  await requirePolicy(workspace, release, options.channel);
   const store = workspace.storeDir;
   const now = options.now;
   const expiry = now ? { now } : {};
@@ -121,11 +111,14 @@ export async function publishRelease(
   const snapshotSigners = await signersOf('snapshot');
   const timestampSigners = await signersOf('timestamp');
 
-  const { manifest, manifestBytes } = await withFileSource(release.imagePath, readImage);
-  const { size, digest } = await withFileSource(release.imagePath, async (source) => ({
-    size: source.size,
-    digest: await digestRange(source, 0, source.size),
-  }));
+  const { manifest, manifestBytes, size, digest } = await withFileSource(
+    release.imagePath,
+    async (source) => ({
+      ...(await readImage(source)),
+      size: source.size,
+      digest: await digestRange(source, 0, source.size),
+    }),
+  );
   const name = `${manifest.model}/${manifest.model}-${manifest.version}.sihl`;
   const earlier = targetEntries(published.targets);
   if (earlier.some((entry) => entry.name === name)) {

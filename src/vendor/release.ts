@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { keyIdOf, wipe } from '../core/crypto/index.ts';
 import { naming, SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
-import { checkModel, checkVersion, type Manifest, streamBinding } from '../core/format/manifest.ts';
+import { checkModel, checkVersion, streamBinding } from '../core/format/manifest.ts';
 import { exists, readSmallFile, writeFileAtomic } from '../core/fs.ts';
-import { packImage, readImage, signImage, withFileSource } from '../core/image/index.ts';
+import { packImage, signImage } from '../core/image/index.ts';
 import { contentKeyFile } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import { loadKey, type Passphrases } from './role-keys.ts';
@@ -148,10 +148,6 @@ export async function openRelease(dir: string): Promise<Release> {
     });
   }
   return { dir, info, imagePath: paths.image, contentKeyPath: paths.contentKey };
-}
-
-export async function releaseManifest(release: Release): Promise<Manifest> {
-  return withFileSource(release.imagePath, async (source) => (await readImage(source)).manifest);
 }
 
 /** One approver signs the release's image with their own key. */

@@ -8,7 +8,7 @@ import { SihlError } from '../core/errors.ts';
 import { readPublished } from './published.ts';
 import type { Passphrases } from './role-keys.ts';
 import { roleSigners } from './role-keys.ts';
-import type { Clock } from './tuf/expiry.ts';
+import { type Clock, expiresFor } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
 import { makeSnapshot, makeTimestamp, metaFileOf, parseMetadata } from './tuf/metadata.ts';
 import { metadataFilePath, publishRepository } from './tuf/publish.ts';
@@ -30,14 +30,9 @@ export async function refreshTimestamp(
     new Uint8Array(await readFile(join(store, metadataFilePath('snapshot', published.snapshotVersion)))),
   );
   const expiry = now ? { now } : {};
-  const timestamp = makeTimestamp({
-    version: published.timestampVersion + 1,
-    snapshot: metaFileOf(snapshot),
-    ...expiry,
-  });
   // A snapshot that would expire while the new timestamp is still valid is re-signed too (online key),
   // or clients would refuse the store once it lapsed, timestamp or not.
-  const renewSnapshot = new Date(snapshot.signed.expires) <= new Date(timestamp.signed.expires);
+  const renewSnapshot = new Date(snapshot.signed.expires) <= new Date(expiresFor('timestamp', expiry));
   if (renewSnapshot) {
     const targetsMeta = snapshot.signed.meta['targets.json'];
     if (!targetsMeta)

@@ -7,8 +7,8 @@ import { promisify } from 'node:util';
 import { commands, EXIT } from '../../src/cli/main.ts';
 import { openSigningKey } from '../../src/core/keys.ts';
 import { pybricksCorpus, tempDir } from '../helpers.ts';
+import { makeTrustFiles, ok, PASSPHRASE, sihl } from '../support/cli.ts';
 import { pem as pemBlock } from '../support/fixtures.ts';
-import { makeTrustFiles, ok, PASSPHRASE, sihl } from './run-cli.ts';
 
 const firmware = (await pybricksCorpus()).get('primehub') as Uint8Array;
 

@@ -8,7 +8,7 @@ import { EXIT } from '../../src/cli/main.ts';
 import { sha256 } from '../../src/core/crypto/index.ts';
 import { toHex } from '../../src/core/format/bytes.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware, tempDir } from '../helpers.ts';
-import { makeTrustFiles, ok, sihl } from './run-cli.ts';
+import { makeTrustFiles, ok, sihl } from '../support/cli.ts';
 
 const json = async (cwd: string, args: string[]) => JSON.parse(await ok(cwd, [...args, '--json']));
 

@@ -5,38 +5,22 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { main } from '../../src/cli/main.ts';
 import { tempDir } from '../helpers.ts';
+import { ok, sihl } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pem, pybricksFirmware } from '../support/fixtures.ts';
-
-const env = { SIHL_PASSPHRASE: 'flow passphrase' };
-
-async function sihl(cwd: string, ...args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (t) => void out.push(t), err: (t) => void err.push(t) }, { cwd, env });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
-
-async function ok(cwd: string, ...args: string[]) {
-  const r = await sihl(cwd, ...args);
-  assert.equal(r.code, 0, `sihl ${args.join(' ')}: ${r.err}`);
-  return r.out;
-}
 
 test('init, approvers, provisioning, a release approved twice and checked, installed by the devices', async () => {
   const cwd = await tempDir();
   await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
   await writeFile(join(cwd, 'new.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
-  await ok(cwd, 'init', 'acme');
+  await ok(cwd, ['init', 'acme']);
   const ws = ['--workspace', 'acme'];
-  await ok(cwd, 'keys', 'add', '--role', 'targets', '--name', 'alice', ...ws);
-  await ok(cwd, 'keys', 'add', '--role', 'targets', '--name', 'bob', ...ws);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
 
   const ids: string[] = [];
   for (const n of [1, 2, 3]) {
-    await ok(
-      cwd,
+    await ok(cwd, [
       'sim',
       'device',
       'create',
@@ -49,14 +33,13 @@ test('init, approvers, provisioning, a release approved twice and checked, insta
       'old.bin',
       '--version',
       '7.27.0',
-    );
+    ]);
     await writeFile(
       join(cwd, `hub-${n}.identity.json`),
-      await ok(cwd, 'sim', 'device', 'identity', `hub-${n}`, '--json'),
+      await ok(cwd, ['sim', 'device', 'identity', `hub-${n}`, '--json']),
     );
     const provisioned = JSON.parse(
-      await ok(
-        cwd,
+      await ok(cwd, [
         'device',
         'provision',
         '--identity',
@@ -65,16 +48,15 @@ test('init, approvers, provisioning, a release approved twice and checked, insta
         'ACME Toys',
         '--json',
         ...ws,
-      ),
+      ]),
     );
     assert.equal(provisioned.idx, n - 1);
     ids.push(provisioned.id);
   }
-  await ok(cwd, 'device', 'revoke', ids[2] as string, ...ws);
-  const listed = JSON.parse(await ok(cwd, 'device', 'list', '--json', ...ws));
+  await ok(cwd, ['device', 'revoke', ids[2] as string, ...ws]);
+  const listed = JSON.parse(await ok(cwd, ['device', 'list', '--json', ...ws]));
   assert.equal(listed.devices.length, 2, 'revoked devices are not listed by default');
-  const again = await sihl(
-    cwd,
+  const again = await sihl(cwd, [
     'device',
     'provision',
     '--identity',
@@ -82,11 +64,10 @@ test('init, approvers, provisioning, a release approved twice and checked, insta
     '--owner',
     'x',
     ...ws,
-  );
+  ]);
   assert.equal(again.code, 2, 'a device is registered once');
 
-  await ok(
-    cwd,
+  await ok(cwd, [
     'release',
     'create',
     'new.bin',
@@ -97,20 +78,19 @@ test('init, approvers, provisioning, a release approved twice and checked, insta
     '--security-version',
     '1',
     ...ws,
-  );
-  await ok(cwd, 'release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws);
-  const early = await sihl(cwd, 'release', 'check', 'movehub-7.28.0', ...ws);
+  ]);
+  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
+  const early = await sihl(cwd, ['release', 'check', 'movehub-7.28.0', ...ws]);
   assert.equal(early.code, 1, 'one approval only: the gate refuses');
   assert.match(early.err, /signatures: .*1 .*2/s);
-  await ok(cwd, 'release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...ws);
-  assert.match(await ok(cwd, 'release', 'check', 'movehub-7.28.0', ...ws), /passes every rule/);
+  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...ws]);
+  assert.match(await ok(cwd, ['release', 'check', 'movehub-7.28.0', ...ws]), /passes every rule/);
 
   // Until publishing exists, each valid device's envelope is sealed and staged by hand.
   const release = join('acme', 'releases', 'movehub-7.28.0');
   for (const n of [1, 2]) {
-    await ok(cwd, 'sim', 'device', 'identity', `hub-${n}`, '-o', `hub-${n}.pub`);
-    await ok(
-      cwd,
+    await ok(cwd, ['sim', 'device', 'identity', `hub-${n}`, '-o', `hub-${n}.pub`]);
+    await ok(cwd, [
       'envelope',
       'seal',
       '--content-key',
@@ -121,9 +101,8 @@ test('init, approvers, provisioning, a release approved twice and checked, insta
       join(release, 'image.sihl'),
       '-o',
       `hub-${n}.env`,
-    );
-    await ok(
-      cwd,
+    ]);
+    await ok(cwd, [
       'sim',
       'device',
       'stage',
@@ -131,13 +110,12 @@ test('init, approvers, provisioning, a release approved twice and checked, insta
       join(release, 'image.sihl'),
       '--envelope',
       `hub-${n}.env`,
-    );
-    const boot = JSON.parse(await ok(cwd, 'sim', 'device', 'boot', `hub-${n}`, '--json'));
+    ]);
+    const boot = JSON.parse(await ok(cwd, ['sim', 'device', 'boot', `hub-${n}`, '--json']));
     assert.equal(boot.outcome, 'booted');
     assert.equal(boot.version, '7.28.0');
   }
-  const stolen = await sihl(
-    cwd,
+  const stolen = await sihl(cwd, [
     'sim',
     'device',
     'stage',
@@ -145,9 +123,9 @@ test('init, approvers, provisioning, a release approved twice and checked, insta
     join(release, 'image.sihl'),
     '--envelope',
     'hub-1.env',
-  );
+  ]);
   assert.equal(stolen.code, 0);
-  const refused = JSON.parse(await ok(cwd, 'sim', 'device', 'boot', 'hub-3', '--json'));
+  const refused = JSON.parse(await ok(cwd, ['sim', 'device', 'boot', 'hub-3', '--json']));
   assert.equal(refused.outcome, 'rejected', "another device's envelope opens nothing");
   assert.equal(refused.reason, 'ENVELOPE_WRONG_RECIPIENT');
 });
@@ -160,10 +138,9 @@ test('the gate lists every failure at once: an unregistered model and firmware w
   );
   firmware.set(leak, 50_000);
   await writeFile(join(cwd, 'leaky.bin'), firmware);
-  await ok(cwd, 'init', 'acme', '--approvals', '1');
-  await ok(cwd, 'keys', 'add', '--role', 'targets', '--name', 'alice', '--workspace', 'acme');
-  await ok(
-    cwd,
+  await ok(cwd, ['init', 'acme', '--approvals', '1']);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', '--workspace', 'acme']);
+  await ok(cwd, [
     'release',
     'create',
     'leaky.bin',
@@ -173,9 +150,9 @@ test('the gate lists every failure at once: an unregistered model and firmware w
     '1.0.0',
     '--workspace',
     'acme',
-  );
-  await ok(cwd, 'release', 'approve', 'movehub-1.0.0', '--key', 'alice', '--workspace', 'acme');
-  const r = await sihl(cwd, 'release', 'check', 'movehub-1.0.0', '--workspace', 'acme');
+  ]);
+  await ok(cwd, ['release', 'approve', 'movehub-1.0.0', '--key', 'alice', '--workspace', 'acme']);
+  const r = await sihl(cwd, ['release', 'check', 'movehub-1.0.0', '--workspace', 'acme']);
   assert.equal(r.code, 1);
   assert.match(r.err, /POLICY_FAILED/);
   assert.match(r.err, /model-registered/);

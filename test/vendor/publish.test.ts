@@ -6,30 +6,15 @@ import assert from 'node:assert/strict';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { main } from '../../src/cli/main.ts';
 import { decodeEnvelope } from '../../src/core/format/envelope.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { envelopeLocation } from '../../src/vendor/envelopes.ts';
 import { refreshTimestamp } from '../../src/vendor/timestamp.ts';
 import { Workspace } from '../../src/vendor/workspace.ts';
 import { tempDir } from '../helpers.ts';
+import { ok, PASSPHRASE, sihl } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
 import { client, fetchTarget, serve } from './tuf/support.ts';
-
-const env = { SIHL_PASSPHRASE: 'publish passphrase' };
-
-async function sihl(cwd: string, ...args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (t) => void out.push(t), err: (t) => void err.push(t) }, { cwd, env });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
-
-async function ok(cwd: string, ...args: string[]) {
-  const r = await sihl(cwd, ...args);
-  assert.equal(r.code, 0, `sihl ${args.join(' ')}: ${r.err}`);
-  return r.out;
-}
 
 /** What a device reads from the store: its own 184 bytes of the release's envelope table. */
 async function envelopeFromStore(store: string, folder: string, idx: number): Promise<Uint8Array> {
@@ -50,14 +35,13 @@ test('from an empty folder to a release that only approved, registered devices i
   await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
   const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
   await writeFile(join(cwd, 'new.bin'), firmware);
-  await ok(cwd, 'init', 'acme');
-  await ok(cwd, 'keys', 'add', '--role', 'targets', '--name', 'alice', ...ws);
-  await ok(cwd, 'keys', 'add', '--role', 'targets', '--name', 'bob', ...ws);
+  await ok(cwd, ['init', 'acme']);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
   const devices: { dir: string; idx: number; id: string }[] = [];
   for (const n of [1, 2, 3]) {
     const dir = `hub-${n}`;
-    await ok(
-      cwd,
+    await ok(cwd, [
       'sim',
       'device',
       'create',
@@ -70,17 +54,16 @@ test('from an empty folder to a release that only approved, registered devices i
       'old.bin',
       '--version',
       '7.27.0',
-    );
-    await writeFile(join(cwd, `${dir}.json`), await ok(cwd, 'sim', 'device', 'identity', dir, '--json'));
+    ]);
+    await writeFile(join(cwd, `${dir}.json`), await ok(cwd, ['sim', 'device', 'identity', dir, '--json']));
     const d = JSON.parse(
-      await ok(cwd, 'device', 'provision', '--identity', `${dir}.json`, '--owner', 'ACME', '--json', ...ws),
+      await ok(cwd, ['device', 'provision', '--identity', `${dir}.json`, '--owner', 'ACME', '--json', ...ws]),
     );
     devices.push({ dir, idx: d.idx, id: d.id });
   }
-  await ok(cwd, 'device', 'revoke', (devices[2] as { id: string }).id, ...ws);
+  await ok(cwd, ['device', 'revoke', (devices[2] as { id: string }).id, ...ws]);
 
-  await ok(
-    cwd,
+  await ok(cwd, [
     'release',
     'create',
     'new.bin',
@@ -91,14 +74,14 @@ test('from an empty folder to a release that only approved, registered devices i
     '--security-version',
     '1',
     ...ws,
-  );
-  await ok(cwd, 'release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws);
-  const early = await sihl(cwd, 'release', 'publish', 'movehub-7.28.0', ...ws);
+  ]);
+  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
+  const early = await sihl(cwd, ['release', 'publish', 'movehub-7.28.0', ...ws]);
   assert.equal(early.code, 1, 'one approval only: publish refuses');
   assert.match(early.err, /POLICY_FAILED/);
-  await ok(cwd, 'release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...ws);
-  await ok(cwd, 'release', 'check', 'movehub-7.28.0', ...ws);
-  const published = JSON.parse(await ok(cwd, 'release', 'publish', 'movehub-7.28.0', '--json', ...ws));
+  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...ws]);
+  await ok(cwd, ['release', 'check', 'movehub-7.28.0', ...ws]);
+  const published = JSON.parse(await ok(cwd, ['release', 'publish', 'movehub-7.28.0', '--json', ...ws]));
   assert.equal(published.envelopes.sealed, 2, 'two valid devices, one revoked');
 
   // The stock tuf-js client, trusting only root version 1, verifies the chain and downloads the image.
@@ -131,7 +114,7 @@ test('from an empty folder to a release that only approved, registered devices i
   }
 
   // The timestamp expires in a day; a refresh re-signs it and clients follow.
-  const refreshed = JSON.parse(await ok(cwd, 'timestamp', 'refresh', '--json', ...ws));
+  const refreshed = JSON.parse(await ok(cwd, ['timestamp', 'refresh', '--json', ...ws]));
   assert.equal(refreshed.version, 2);
   const second = await client(base, rootV1);
   assert.deepEqual(await fetchTarget(second.updater, published.target), image);
@@ -139,17 +122,17 @@ test('from an empty folder to a release that only approved, registered devices i
   const workspace = await Workspace.open(join(cwd, 'acme'));
   const later = await refreshTimestamp(
     workspace,
-    async () => env.SIHL_PASSPHRASE,
+    async () => PASSPHRASE,
     () => new Date(Date.now() + 8 * 86_400_000),
   );
   assert.equal(later.snapshotRenewed, true);
   assert.equal(later.version, 3);
 
-  const late = await sihl(cwd, 'keys', 'add', '--role', 'targets', '--name', 'carol', ...ws);
+  const late = await sihl(cwd, ['keys', 'add', '--role', 'targets', '--name', 'carol', ...ws]);
   assert.equal(late.code, 2, 'approvers cannot change after publication until rotation exists');
   assert.match(late.err, /key rotation/);
 
-  const again = await sihl(cwd, 'release', 'check', 'movehub-7.28.0', ...ws);
+  const again = await sihl(cwd, ['release', 'check', 'movehub-7.28.0', ...ws]);
   assert.equal(again.code, 1);
   assert.match(again.err, /version-rises/, 'the same version cannot be published twice');
 });

@@ -2,7 +2,7 @@
 // sign-off, the policy gate, and publication into the store.
 import { join } from 'node:path';
 import { SihlError } from '../../core/errors.ts';
-import { checkReleaseInWorkspace } from '../../vendor/gate.ts';
+import { requirePolicy } from '../../vendor/gate.ts';
 import { POLICY_RULES } from '../../vendor/policy.ts';
 import { publishRelease } from '../../vendor/publish-release.ts';
 import { approveRelease, createRelease, openRelease } from '../../vendor/release.ts';
@@ -126,21 +126,7 @@ export const releaseCheck: Command<{ release: string; ok: true; rules: readonly 
   },
   async run(values, positionals, context) {
     const { workspace, release } = await findRelease(values, positionals, context);
-    const result = await checkReleaseInWorkspace(
-      workspace,
-      release,
-      optionalString(values, 'channel') ?? 'stable',
-    );
-    if (!result.ok) {
-      const lines = result.failures.map((f) => `  - ${f.rule}: ${f.message}`);
-      throw new SihlError(
-        'POLICY_FAILED',
-        `the release fails ${result.failures.length} rule(s):\n${lines.join('\n')}`,
-        {
-          subject: release.dir,
-        },
-      );
-    }
+    await requirePolicy(workspace, release, optionalString(values, 'channel') ?? 'stable');
     return { release: release.dir, ok: true, rules: POLICY_RULES };
   },
   render: (r) => `${r.release} passes every rule: ${r.rules.join(', ')}`,

@@ -2,7 +2,7 @@
 // Signing keys are never converted into encryption keys; devices get a separate X25519 pair (box.ts).
 import { SihlError } from '../errors.ts';
 import { sha256 } from './hash.ts';
-import { sodium, wipe } from './sodium.ts';
+import { sodium } from './sodium.ts';
 
 export const SIGN_PUBLIC_KEY_BYTES = 32;
 export const SIGN_SEED_BYTES = 32;
@@ -67,8 +67,4 @@ export function checkSigningPublicKey(publicKey: Uint8Array, what = 'Ed25519 pub
 /** The key id used in signature blocks: SHA-256 of the raw 32-byte public key (docs/FORMAT.md §Key ids). */
 export function keyIdOf(publicKey: Uint8Array): Uint8Array {
   return sha256(publicKey);
-}
-
-export function wipeSigningKeyPair(pair: SigningKeyPair): void {
-  wipe(pair.secretKey);
 }

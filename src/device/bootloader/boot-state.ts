@@ -1,12 +1,3 @@
-// The boot state (docs/BOOT.md §Boot state): what the bootloader must know across power cuts, kept as
-// records in a record log. The newest valid record is the state.
-//
-//   idle        the executable slot runs `running`; staging holds nothing of interest
-//   pending     an image of `stagedImage` bytes (and an envelope of `stagedEnvelope`) waits in staging
-//   installing  an install of the staged image has begun; the executable slot may be half written
-//   installed   the new image is in place and counted; staging still needs erasing
-//   rejected    the staged image was refused for `reason`; staging still needs erasing
-import { SihlError } from '../../core/errors.ts';
 import { ByteReader, ByteWriter, fromUtf8, utf8 } from '../../core/format/bytes.ts';
 import type { Flash, Region } from '../flash/flash.ts';
 import { RecordLog } from '../flash/record-log.ts';
@@ -102,9 +93,4 @@ export class BootStateStore {
 
 export function idle(running: Running, reason = ''): BootState {
   return { phase: 'idle', running, stagedImage: 0, stagedEnvelope: 0, attempts: 0, reason };
-}
-
-export function assertPhase(state: BootState, ...phases: Phase[]): void {
-  if (!phases.includes(state.phase))
-    throw new SihlError('INTERNAL', `boot state is ${state.phase}, not ${phases.join(' or ')}`);
 }
