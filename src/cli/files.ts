@@ -3,7 +3,6 @@
 import { resolve } from 'node:path';
 import type { SigningKeyPair } from '../core/crypto/index.ts';
 import { naming } from '../core/errors.ts';
-import type { KeySet } from '../core/format/signatures.ts';
 import { readSmallFile } from '../core/fs.ts';
 import {
   type DeviceKeys,
@@ -13,6 +12,7 @@ import {
   openDeviceKeys,
   openSigningKey,
   type PublicKeyInfo,
+  type RootTrust,
 } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Context } from './command.ts';
@@ -62,6 +62,6 @@ export function loadPublicKey(context: Context, path: string): Promise<PublicKey
   return withName(path, async () => decodePublicKeyFile(await readInput(context, path, LIMITS.keyFileBytes)));
 }
 
-export function loadRoot(context: Context, path: string): Promise<KeySet> {
+export function loadRoot(context: Context, path: string): Promise<RootTrust> {
   return withName(path, async () => decodeRootFile(await readInput(context, path, LIMITS.trustFileBytes)));
 }

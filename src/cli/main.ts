@@ -27,12 +27,14 @@ import {
   simDeviceStage,
 } from './commands/sim.ts';
 import { delegationCreate, rootCreate } from './commands/trust.ts';
-import { init, keysAdd, keysList } from './commands/workspace.ts';
+import { init, keysAdd, keysList, keysRemove, keysRotate } from './commands/workspace.ts';
 import { terminalPrompt } from './passphrase.ts';
 
 export const commands: readonly Command[] = [
   init,
   keysAdd,
+  keysRotate,
+  keysRemove,
   keysList,
   deviceProvision,
   deviceList,

@@ -15,8 +15,11 @@ export type VerificationCode =
   | 'TUF_METADATA_MALFORMED'
   | 'TUF_METADATA_INCONSISTENT'
   | 'TUF_METADATA_EXPIRED'
+  | 'TARGET_MISMATCH'
   | 'DELEGATION_MALFORMED'
   | 'DELEGATION_ROLLBACK'
+  | 'ROOT_CHAIN_MALFORMED'
+  | 'ROOT_CHAIN_BROKEN'
   | 'SIGNATURE_BLOCK_MALFORMED'
   | 'SIGNATURE_INVALID'
   | 'SIGNATURE_UNKNOWN_KEY'
@@ -36,6 +39,7 @@ export type VerificationCode =
   | 'ENVELOPE_WRONG_IMAGE'
   | 'ENVELOPE_OPEN_FAILED'
   | 'ENVELOPE_REQUIRED'
+  | 'REPORT_MALFORMED'
   | 'KEY_INVALID'
   | 'SECURE_ELEMENT_DAMAGED'
   | 'POLICY_FAILED';
@@ -49,7 +53,14 @@ export type UsageCode =
   | 'KEY_FILE_MALFORMED'
   | 'KEY_WRONG_KIND'
   | 'PASSPHRASE_WRONG'
-  | 'PASSPHRASE_MISSING';
+  | 'PASSPHRASE_MISSING'
+  | 'RANGE_INVALID'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_DENIED'
+  | 'STORE_CREDENTIALS_MISSING'
+  | 'NETWORK_ERROR'
+  | 'NETWORK_TIMEOUT'
+  | 'SERVER_ERROR';
 
 /** Bugs: in sihl, or (FLASH_FAULT) a program that used flash the way hardware forbids. */
 export type InternalCode = 'INTERNAL' | 'FLASH_FAULT';
@@ -67,6 +78,13 @@ const usageCodes: ReadonlySet<string> = new Set<UsageCode>([
   'KEY_WRONG_KIND',
   'PASSPHRASE_WRONG',
   'PASSPHRASE_MISSING',
+  'RANGE_INVALID',
+  'STORE_UNAVAILABLE',
+  'STORE_DENIED',
+  'STORE_CREDENTIALS_MISSING',
+  'NETWORK_ERROR',
+  'NETWORK_TIMEOUT',
+  'SERVER_ERROR',
 ]);
 
 export function familyOf(code: ErrorCode): ErrorFamily {

@@ -258,13 +258,29 @@ export async function openContentKey(
   return { key: secret, binding: info.binding as Uint8Array };
 }
 
-/** The root trust file: the root public keys and threshold a device pins. */
-export function encodeRootFile(root: KeySet): string {
-  return `${JSON.stringify({ sihl: 'root', version: 1, threshold: root.threshold, keys: root.keys.map(b64) }, null, 2)}\n`;
+/** A root trust file's content: keys, threshold, and which root version they are (FORMAT.md §Root chain). */
+export interface RootTrust extends KeySet {
+  readonly version: number;
 }
 
-export function decodeRootFile(bytes: Uint8Array): KeySet {
+/** The root trust file: the root public keys and threshold a device pins, and their root version. */
+export function encodeRootFile(root: KeySet & { readonly version?: number }): string {
+  const record = {
+    sihl: 'root',
+    version: 1,
+    rootVersion: root.version ?? 1,
+    threshold: root.threshold,
+    keys: root.keys.map(b64),
+  };
+  return `${JSON.stringify(record, null, 2)}\n`;
+}
+
+export function decodeRootFile(bytes: Uint8Array): RootTrust {
   const record = parseJson(bytes, 'root');
+  const version = record.rootVersion ?? 1;
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1 || version > 0xffffffff) {
+    throw new SihlError('KEY_FILE_MALFORMED', 'root file: rootVersion must be a whole number ≥ 1');
+  }
   const keys = record.keys;
   if (!Array.isArray(keys) || keys.length === 0 || keys.length > LIMITS.delegatedKeys) {
     throw new SihlError('KEY_FILE_MALFORMED', `root file needs 1 to ${LIMITS.delegatedKeys} keys`);
@@ -281,5 +297,5 @@ export function decodeRootFile(bytes: Uint8Array): KeySet {
   ) {
     throw new SihlError('KEY_FILE_MALFORMED', `root threshold must be 1..${parsed.length}`);
   }
-  return { keys: parsed, threshold };
+  return { keys: parsed, threshold, version };
 }

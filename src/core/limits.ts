@@ -6,6 +6,9 @@ export const LIMITS = {
   manifestBytes: 4096,
   /** Delegation: body plus root signatures. */
   delegationBytes: 8192,
+  /** Root chain: the root statements since the first root, each signed by the old and the new keys. */
+  rootChainBytes: 16 * 1024,
+  rootStatements: 32,
   /** Image signature block. */
   signatureBlockBytes: 4096,
   /** Approver keys in one delegation. */

@@ -2,9 +2,11 @@
 // approvers, the registry, what is published, the secret scan done at create time) and applies the
 // rules of policy.ts.
 import { stat } from 'node:fs/promises';
+import { equalBytes } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
 import { verifyDelegation } from '../core/format/delegation.ts';
+import { decodeRootChain } from '../core/format/root-chain.ts';
 import { type ParsedImage, readImage, withFileSource } from '../core/image/index.ts';
 import {
   type ApprovalStatus,
@@ -17,7 +19,7 @@ import {
 import { newestPublished, readPublished } from './published.ts';
 import { openRegistry } from './registry.ts';
 import type { Release } from './release.ts';
-import { roleKeys } from './role-keys.ts';
+import { readRootChain, roleKeys } from './role-keys.ts';
 import type { Workspace } from './workspace.ts';
 
 export async function checkReleaseInWorkspace(
@@ -52,9 +54,22 @@ export async function checkReleaseInWorkspace(
       image,
       await roleKeys(workspace, 'root'),
       workspace,
+      await readRootChain(workspace),
     ),
     secrets: release.info.secrets.findings,
   });
+}
+
+function chainName(bytes: Uint8Array): string {
+  return bytes.length === 0 ? '(none: root version 1)' : `up to root version ${decodeRootChainEnd(bytes)}`;
+}
+
+function decodeRootChainEnd(bytes: Uint8Array): number {
+  try {
+    return decodeRootChain(bytes).at(-1)?.root.version ?? 1;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** SemVer order; a version that is not SemVer sorts first (the gate reports it). */
@@ -71,7 +86,15 @@ function withDelegationCheck(
   image: ParsedImage,
   rootKeys: Uint8Array[],
   workspace: Workspace,
+  rootChain: Uint8Array,
 ): ApprovalStatus {
+  // Devices provisioned before a root rotation walk the image's root chain to the current root.
+  if (!equalBytes(image.rootChainBytes, rootChain)) {
+    const problem =
+      `the image carries root chain ${chainName(image.rootChainBytes)}, the workspace is at root version ` +
+      `${workspace.rootVersion}: devices that pinned an older root could not verify it; create the release again`;
+    status = { ...status, problems: [...status.problems, problem] };
+  }
   try {
     verifyDelegation(
       image.delegation,

@@ -12,7 +12,7 @@ import { exists, readSmallFile, writeFileAtomic } from '../core/fs.ts';
 import { packImage, signImage } from '../core/image/index.ts';
 import { contentKeyFile } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
-import { loadKey, type Passphrases } from './role-keys.ts';
+import { loadKey, type Passphrases, readRootChain } from './role-keys.ts';
 import { type Finding, scanSecretsStream } from './secret-scan.ts';
 import type { Workspace } from './workspace.ts';
 
@@ -75,6 +75,7 @@ export async function createRelease(
   if (await exists(paths.info))
     throw new SihlError('FILE_EXISTS', `release ${model} ${version} exists already`, { subject: dir });
   const delegation = await readSmallFile(workspace.delegationPath, LIMITS.delegationBytes);
+  const rootChain = await readRootChain(workspace);
   // The firmware is scanned while it is at hand in plaintext; `release check` reports the findings.
   const scan = await scanSecretsStream(createReadStream(firmware, { highWaterMark: 1024 * 1024 })).catch(
     (error) => {
@@ -88,6 +89,7 @@ export async function createRelease(
       version,
       securityVersion: options.securityVersion ?? 0,
       delegation,
+      rootChain,
       encrypt: options.encrypt,
       ...(options.now ? { now: options.now } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),

@@ -84,7 +84,11 @@ export async function writeRootTrust(workspace: Workspace): Promise<void> {
   const keys = await roleKeys(workspace, 'root');
   await writeFileAtomic(
     workspace.rootTrustPath,
-    encodeRootFile({ keys, threshold: workspace.config.roles.root.threshold }),
+    encodeRootFile({
+      keys,
+      threshold: workspace.config.roles.root.threshold,
+      version: workspace.rootVersion,
+    }),
     {
       overwrite: true,
     },
@@ -100,25 +104,41 @@ export async function writeDelegation(
   roots: readonly SigningKeyPair[],
 ): Promise<Uint8Array> {
   const targets = workspace.config.roles.targets;
-  if (targets.keys.length < targets.threshold) {
+  const bytes = signDelegation(
+    { version: workspace.config.delegationVersion, threshold: targets.threshold },
+    await roleKeys(workspace, 'targets'),
+    roots,
+  );
+  await writeFileAtomic(workspace.delegationPath, bytes, { overwrite: true });
+  return bytes;
+}
+
+/** A signed delegation of `approvers` (docs/FORMAT.md §Delegation), signed by `roots`. */
+export function signDelegation(
+  what: { version: number; threshold: number },
+  approvers: readonly Uint8Array[],
+  roots: readonly SigningKeyPair[],
+): Uint8Array {
+  if (approvers.length < what.threshold) {
     throw new SihlError(
       'USAGE',
-      `${targets.threshold} approvers are needed; the workspace has ${targets.keys.length}`,
+      `${what.threshold} approvers are needed; the workspace has ${approvers.length}`,
     );
   }
-  const body = encodeDelegationBody({
-    version: workspace.config.delegationVersion,
-    threshold: targets.threshold,
-    keys: await roleKeys(workspace, 'targets'),
-  });
+  const body = encodeDelegationBody({ version: what.version, threshold: what.threshold, keys: approvers });
   const message = delegationMessage(body);
   const bytes = encodeSignedDelegation(
     body,
     roots.map((r) => signEntry(r.secretKey, r.publicKey, message)),
   );
   decodeSignedDelegation(bytes);
-  await writeFileAtomic(workspace.delegationPath, bytes, { overwrite: true });
   return bytes;
+}
+
+/** The workspace's root chain (empty before the first root rotation). */
+export async function readRootChain(workspace: Workspace): Promise<Uint8Array> {
+  if (!(await exists(workspace.rootChainPath))) return new Uint8Array(0);
+  return readSmallFile(workspace.rootChainPath, LIMITS.rootChainBytes);
 }
 
 export interface KeyListing {

@@ -1,10 +1,10 @@
 // Setting up a workspace and its approvers: `sihl init` and `sihl keys add`.
 import { SihlError } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
-import { readPublished } from './published.ts';
 import { openRegistry } from './registry.ts';
-import { makeKey, type Passphrases, roleSigners, writeDelegation, writeRootTrust } from './role-keys.ts';
-import { checkKeyName, Workspace } from './workspace.ts';
+import { makeKey, type Passphrases, writeRootTrust } from './role-keys.ts';
+import { changeKeys } from './rotation.ts';
+import { Workspace } from './workspace.ts';
 
 export interface InitOptions {
   /** Root keys to make (n), and how many must sign (k); 1 of 1 is for a trial. */
@@ -62,29 +62,10 @@ export async function addApprover(
   passphrase: string,
   passphrases: Passphrases,
 ): Promise<AddApproverResult> {
-  checkKeyName(name);
-  const targets = workspace.config.roles.targets;
-  const all = Object.values(workspace.config.roles).flatMap((r) => r.keys);
-  if (all.includes(name)) throw new SihlError('USAGE', `the workspace already has a key named "${name}"`);
-  if (targets.keys.length >= LIMITS.delegatedKeys)
-    throw new SihlError('USAGE', `at most ${LIMITS.delegatedKeys} approvers`);
-  if ((await readPublished(workspace.storeDir)).root) {
-    throw new SihlError(
-      'USAGE',
-      'approvers cannot change after the first publication until key rotation is built',
-    );
-  }
-  const keys = [...targets.keys, name];
-  const ready = keys.length >= targets.threshold;
-  // Unlock the root keys before anything is written, so a wrong passphrase leaves nothing behind.
-  const roots = ready ? await roleSigners(workspace, 'root', passphrases) : [];
-  const publicKey = await makeKey(workspace, name, passphrase);
-  let next = workspace.with({
-    roles: { ...workspace.config.roles, targets: { ...targets, keys } },
-    delegationVersion: ready ? workspace.config.delegationVersion + 1 : workspace.config.delegationVersion,
-  });
-  if (ready) await writeDelegation(next, roots);
-  await next.save();
-  next = await Workspace.open(next.dir);
-  return { workspace: next, publicKey, delegationVersion: ready ? next.config.delegationVersion : null };
+  const result = await changeKeys(workspace, { kind: 'add', name }, { passphrase, passphrases });
+  return {
+    workspace: result.workspace,
+    publicKey: result.publicKey as Uint8Array,
+    delegationVersion: result.delegationVersion,
+  };
 }

@@ -21,6 +21,8 @@ export interface WorkspaceConfig {
   readonly roles: Readonly<Record<Role, RoleConfig>>;
   /** Version of the approver delegation that images carry (0: none yet); rises with every change. */
   readonly delegationVersion: number;
+  /** Version of the root keys devices pin (docs/FORMAT.md §Root chain): 1 at init, +1 per root rotation. */
+  readonly rootVersion?: number;
   /** Folder of the embedded store, relative to the workspace. */
   readonly store: string;
   /** The device registry (node:sqlite), relative to the workspace. */
@@ -53,6 +55,15 @@ export class Workspace {
 
   get delegationPath(): string {
     return join(this.dir, 'trust', 'delegation.bin');
+  }
+
+  /** The root statements since root version 1, which images carry (absent before the first rotation). */
+  get rootChainPath(): string {
+    return join(this.dir, 'trust', 'root-chain.bin');
+  }
+
+  get rootVersion(): number {
+    return this.config.rootVersion ?? 1;
   }
 
   get storeDir(): string {
@@ -117,6 +128,9 @@ export function checkConfig(value: unknown, path: string): WorkspaceConfig {
   if (c.version !== 1) problems.push('"version" must be 1');
   if (!Number.isInteger(c.delegationVersion) || (c.delegationVersion as number) < 0) {
     problems.push('"delegationVersion" must be a whole number ≥ 0');
+  }
+  if (c.rootVersion !== undefined && (!Number.isInteger(c.rootVersion) || c.rootVersion < 1)) {
+    problems.push('"rootVersion" must be a whole number ≥ 1');
   }
   for (const field of ['store', 'registry'] as const) {
     if (typeof c[field] !== 'string' || c[field] === '') problems.push(`"${field}" must be a path`);

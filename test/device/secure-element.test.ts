@@ -3,15 +3,20 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { verify } from '../../src/core/crypto/index.ts';
+import { SECURE_ELEMENT_SECTORS } from '../../src/device/bootloader/layout.ts';
 import { PowerCut, SimulatedFlash } from '../../src/device/flash/simulated-flash.ts';
 import { SimulatedSecureElement } from '../../src/device/secure-element/simulated-secure-element.ts';
 import { trust } from './support.ts';
 
 const SECTOR = 4096;
-const REGION = { offset: SECTOR, size: 3 * SECTOR };
+const REGION = { offset: SECTOR, size: SECURE_ELEMENT_SECTORS * SECTOR };
 
 function newFlash(): SimulatedFlash {
-  return new SimulatedFlash({ size: 5 * SECTOR, sectorSize: SECTOR, writeSize: 8 });
+  return new SimulatedFlash({
+    size: (SECURE_ELEMENT_SECTORS + 2) * SECTOR,
+    sectorSize: SECTOR,
+    writeSize: 8,
+  });
 }
 
 function provision(flash = newFlash()): { flash: SimulatedFlash; element: SimulatedSecureElement } {
@@ -42,7 +47,12 @@ describe('the secure element', () => {
     );
     assert.deepEqual(methods.sort(), ['advance', 'identity', 'openEnvelope', 'sign', 'trust']);
     assert.deepEqual(Object.keys(element.identity()).sort(), ['box', 'sign']);
-    assert.deepEqual(Object.keys(element.trust()).sort(), ['delegationVersion', 'root', 'securityCounter']);
+    assert.deepEqual(Object.keys(element.trust()).sort(), [
+      'delegationVersion',
+      'root',
+      'rootVersion',
+      'securityCounter',
+    ]);
   });
 
   test('signs messages that verify with its identity, and only those', () => {
@@ -60,7 +70,44 @@ describe('the secure element', () => {
     const { element } = provision();
     const state = element.trust();
     assert.deepEqual(state.root, trust.root);
+    assert.equal(state.rootVersion, 1);
     assert.deepEqual(counters(element), [0, 0]);
+  });
+
+  test('pins a newer root only: an older or equal one changes nothing, and it survives reopening', () => {
+    const { flash, element } = provision();
+    const next = { version: 2, threshold: 1, keys: [trust.approvers[0]?.publicKey as Uint8Array] };
+    element.advance(1, 1, next);
+    assert.equal(element.trust().rootVersion, 2);
+    assert.deepEqual(element.trust().root, { keys: next.keys, threshold: 1 });
+    element.advance(1, 1, { ...trust.root, version: 1 });
+    element.advance(1, 1, { ...next, version: 2, threshold: 1, keys: trust.root.keys });
+    assert.deepEqual(SimulatedSecureElement.open(flash, REGION).trust().root, {
+      keys: next.keys,
+      threshold: 1,
+    });
+  });
+
+  test('a power cut while a new root is pinned leaves the old root or the new one, never neither', () => {
+    const next = { version: 2, threshold: 1, keys: [trust.approvers[1]?.publicKey as Uint8Array] };
+    for (let after = 0; after < 4; after++) {
+      for (const tear of [false, true]) {
+        const { flash, element } = provision();
+        flash.cutPower({ after, tear, random: () => 0.5 });
+        try {
+          element.advance(1, 1, next);
+        } catch (error) {
+          assert.ok(error instanceof PowerCut);
+        }
+        flash.powerOn();
+        const { rootVersion, root } = SimulatedSecureElement.open(flash, REGION).trust();
+        assert.deepEqual(
+          root,
+          rootVersion === 1 ? trust.root : { keys: next.keys, threshold: 1 },
+          `cut after ${after}`,
+        );
+      }
+    }
   });
 
   test('advance never lowers a counter, each counter on its own', () => {

@@ -187,7 +187,11 @@ async function trustFrom(values: Parameters<Command['run']>[0], context: Paramet
   const root = await loadRoot(context, requireString(values, 'root'));
   const model = optionalString(values, 'model');
   return {
-    trust: { root, minDelegationVersion: integer(values, 'min-delegation-version', 0) },
+    trust: {
+      root,
+      rootVersion: root.version,
+      minDelegationVersion: integer(values, 'min-delegation-version', 0),
+    },
     options: { ...(model ? { model } : {}), minSecurityVersion: integer(values, 'min-security-version', 0) },
   };
 }

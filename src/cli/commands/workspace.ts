@@ -1,11 +1,12 @@
-// sihl init, sihl keys add, sihl keys list: a vendor's workspace and its keys by role.
+// sihl init, sihl keys add | rotate | remove | list: a vendor's workspace and its keys by role.
 
 import { keyIdOf } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import { type KeyListing, listKeys } from '../../vendor/role-keys.ts';
+import { changeKeys, type KeyChangeResult } from '../../vendor/rotation.ts';
 import { addApprover, initWorkspace } from '../../vendor/setup.ts';
-import { Workspace } from '../../vendor/workspace.ts';
+import { ROLES, type Role, Workspace } from '../../vendor/workspace.ts';
 import {
   type Command,
   type Context,
@@ -131,6 +132,113 @@ export const keysAdd: Command<AddResult> = {
     (r.delegationVersion === null
       ? `\nadd ${r.approvals - r.approvers} more before a release can be approved`
       : `\nroot signed delegation version ${r.delegationVersion}`),
+};
+
+interface ChangeResult {
+  change: 'rotate' | 'remove';
+  role: string;
+  name: string;
+  keyId?: string;
+  retiredKeyId?: string;
+  delegationVersion: number | null;
+  rootVersion: number;
+  publishedRootVersion: number | null;
+}
+
+function changeResult(change: ChangeResult['change'], result: KeyChangeResult): ChangeResult {
+  return {
+    change,
+    role: result.role,
+    name: result.name,
+    ...(result.publicKey ? { keyId: toHex(keyIdOf(result.publicKey)) } : {}),
+    ...(result.retiredKeyId ? { retiredKeyId: result.retiredKeyId } : {}),
+    delegationVersion: result.delegationVersion,
+    rootVersion: result.rootVersion,
+    publishedRootVersion: result.publishedRootVersion,
+  };
+}
+
+function renderChange(r: ChangeResult): string {
+  const lines = [
+    r.change === 'rotate'
+      ? `rotated ${r.role} key ${r.name}: ${r.retiredKeyId?.slice(0, 16)}… retired, ${r.keyId?.slice(0, 16)}… in its place`
+      : `removed approver ${r.name} (key ${r.retiredKeyId?.slice(0, 16)}…)`,
+  ];
+  if (r.role === 'root')
+    lines.push(`devices now pin root version ${r.rootVersion} (images carry the chain to it)`);
+  if (r.delegationVersion !== null) lines.push(`root signed delegation version ${r.delegationVersion}`);
+  lines.push(
+    r.publishedRootVersion === null
+      ? 'nothing is published yet: the store is unchanged'
+      : `published TUF root version ${r.publishedRootVersion}, with targets, snapshot and timestamp signed again`,
+  );
+  if (r.delegationVersion !== null || r.role === 'root')
+    lines.push('releases created before this must be created again');
+  return lines.join('\n');
+}
+
+export const keysRotate: Command<ChangeResult> = {
+  path: ['keys', 'rotate'],
+  summary:
+    'Replace a key with a new one: a new root version, and a new delegation for approver or root keys.',
+  usage: 'keys rotate --role ROLE [--name NAME] [--workspace DIR]',
+  details:
+    'ROLE is root, targets, snapshot or timestamp; NAME may be left out when the role has one key. The old\n' +
+    'private key file is deleted and its public file kept in keys/retired. The TUF root that follows is\n' +
+    'signed by a threshold of the old root keys and of the new ones. Rotating an approver (targets) signs a\n' +
+    'new delegation version: devices that installed an image carrying it refuse the old key. Rotating a\n' +
+    'root key adds a statement to trust/root-chain.bin, signed by old and new root keys, which every image\n' +
+    'carries, so a device that pinned an older root walks to the new one and pins it.',
+  options: {
+    role: { type: 'string', value: 'ROLE', help: 'root, targets, snapshot or timestamp' },
+    name: { type: 'string', value: 'NAME', help: 'which key of the role' },
+    ...workspaceOption,
+  },
+  async run(values, _positionals, context) {
+    const role = requireString(values, 'role');
+    if (!ROLES.includes(role as Role))
+      throw new SihlError('USAGE', `--role must be one of ${ROLES.join(', ')}`);
+    const name = optionalString(values, 'name');
+    const workspace = await openWorkspace(values, context);
+    const passphrase = await passphraseFor(context, `for the new ${role} key`, true);
+    const result = await changeKeys(
+      workspace,
+      { kind: 'rotate', role: role as Role, ...(name === undefined ? {} : { name }) },
+      { passphrase, passphrases: passphrasesFor(context) },
+    );
+    return changeResult('rotate', result);
+  },
+  render: renderChange,
+};
+
+export const keysRemove: Command<ChangeResult> = {
+  path: ['keys', 'remove'],
+  summary: 'Remove a release approver: a new delegation version and a new root version without their key.',
+  usage: 'keys remove --role targets --name NAME [--workspace DIR]',
+  details:
+    'The remaining approvers must still reach the approvals a release needs. The private key file is\n' +
+    'deleted and the public one kept in keys/retired.',
+  options: {
+    role: { type: 'string', value: 'ROLE', help: 'targets (the approvers)' },
+    name: { type: 'string', value: 'NAME', help: 'the approver to remove' },
+    ...workspaceOption,
+  },
+  async run(values, _positionals, context) {
+    if (requireString(values, 'role') !== 'targets')
+      throw new SihlError(
+        'USAGE',
+        '--role must be targets: other roles keep their keys; rotate them instead',
+      );
+    const name = requireString(values, 'name');
+    const workspace = await openWorkspace(values, context);
+    const result = await changeKeys(
+      workspace,
+      { kind: 'remove', name },
+      { passphrases: passphrasesFor(context) },
+    );
+    return changeResult('remove', result);
+  },
+  render: renderChange,
 };
 
 export const keysList: Command<{ roles: KeyListing[]; delegationVersion: number }> = {

@@ -92,6 +92,12 @@ export class ByteReader {
     return this.#view.getUint8(this.#take(1));
   }
 
+  /** The byte `ahead` bytes from here, without moving; fails like a read when it is not there. */
+  peekU8(ahead: number): number {
+    if (ahead >= this.remaining) this.fail(`needs ${ahead + 1} more bytes, has ${this.remaining}`);
+    return this.#view.getUint8(this.#offset + ahead);
+  }
+
   u16(): number {
     return this.#view.getUint16(this.#take(2), true);
   }

@@ -33,22 +33,38 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 /** Keys are stored sorted by key id, which also makes duplicates adjacent and easy to refuse. */
 export function encodeDelegationBody(d: Delegation): Uint8Array {
-  const keys = [...d.keys].sort((a, b) => compareBytes(keyIdOf(a), keyIdOf(b)));
-  const w = new ByteWriter().u32(d.version).u8(d.threshold).u8(keys.length).u16(0);
-  for (const key of keys) w.bytes(key);
-  const body = w.finish();
+  const body = encodeVersionedKeySet(d);
   decodeDelegationBody(body);
   return body;
 }
 
+export function encodeVersionedKeySet(d: Delegation): Uint8Array {
+  const keys = [...d.keys].sort((a, b) => compareBytes(keyIdOf(a), keyIdOf(b)));
+  const w = new ByteWriter().u32(d.version).u8(d.threshold).u8(keys.length).u16(0);
+  for (const key of keys) w.bytes(key);
+  return w.finish();
+}
+
 export function decodeDelegationBody(body: Uint8Array): Delegation {
-  const r = new ByteReader(body, 'DELEGATION_MALFORMED', 'delegation');
+  return decodeVersionedKeySet(body, 'DELEGATION_MALFORMED', 'delegation');
+}
+
+/**
+ * A versioned key set: the delegation's body, and a root statement's (FORMAT.md §Root chain), which
+ * share one encoding. `code` and `what` name the part in errors.
+ */
+export function decodeVersionedKeySet(
+  body: Uint8Array,
+  code: 'DELEGATION_MALFORMED' | 'ROOT_CHAIN_MALFORMED',
+  what: string,
+): Delegation {
+  const r = new ByteReader(body, code, what);
   const version = r.u32();
   const threshold = r.u8();
   const count = r.u8();
   if (r.u16() !== 0) r.fail('reserved bytes are not zero');
   if (count > LIMITS.delegatedKeys) {
-    throw new SihlError('LIMIT_EXCEEDED', `delegation: ${count} keys; the limit is ${LIMITS.delegatedKeys}`);
+    throw new SihlError('LIMIT_EXCEEDED', `${what}: ${count} keys; the limit is ${LIMITS.delegatedKeys}`);
   }
   if (version === 0) r.fail('version 0 is not allowed');
   if (threshold === 0 || threshold > count) r.fail(`threshold ${threshold} does not fit ${count} keys`);

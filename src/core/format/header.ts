@@ -12,6 +12,8 @@ export interface Header {
   readonly manifestLength: number;
   readonly delegationLength: number;
   readonly signatureBlockLength: number;
+  /** 0 when the image carries no root chain (its delegation is signed by the first root). */
+  readonly rootChainLength: number;
   readonly payloadLength: number;
 }
 
@@ -23,13 +25,20 @@ export function encodeHeader(h: Header): Uint8Array {
     .u32(h.manifestLength)
     .u32(h.delegationLength)
     .u32(h.signatureBlockLength)
-    .u32(0)
+    .u32(h.rootChainLength)
     .u64(h.payloadLength)
     .finish();
 }
 
 export function imageSize(h: Header): number {
-  return HEADER_BYTES + h.manifestLength + h.delegationLength + h.signatureBlockLength + h.payloadLength;
+  return (
+    HEADER_BYTES +
+    h.manifestLength +
+    h.delegationLength +
+    h.signatureBlockLength +
+    h.rootChainLength +
+    h.payloadLength
+  );
 }
 
 /** Decodes and bounds every length before any of those bytes are read. */
@@ -57,7 +66,7 @@ export function decodeHeader(bytes: Uint8Array): Header {
   const manifestLength = bound('manifest length', r.u32(), LIMITS.manifestBytes);
   const delegationLength = bound('delegation length', r.u32(), LIMITS.delegationBytes);
   const signatureBlockLength = bound('signature block length', r.u32(), LIMITS.signatureBlockBytes);
-  if (r.u32() !== 0) r.fail('reserved field is not zero');
+  const rootChainLength = bound('root chain length', r.u32(), LIMITS.rootChainBytes);
   const payloadLength = bound('payload length', r.u64(), LIMITS.payloadBytes);
-  return { manifestLength, delegationLength, signatureBlockLength, payloadLength };
+  return { manifestLength, delegationLength, signatureBlockLength, rootChainLength, payloadLength };
 }

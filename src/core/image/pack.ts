@@ -22,6 +22,7 @@ import {
   RELEASE_ID_BYTES,
   streamBinding,
 } from '../format/manifest.ts';
+import { decodeRootChain } from '../format/root-chain.ts';
 import { encodeSignatureBlock, signatureBlockSize } from '../format/signatures.ts';
 import { writeAtomically } from '../fs.ts';
 import { LIMITS } from '../limits.ts';
@@ -39,6 +40,8 @@ export interface PackOptions {
   readonly securityVersion?: number;
   /** A signed delegation (root-signed approver keys), carried in the image. */
   readonly delegation: Uint8Array;
+  /** The root chain (FORMAT.md §Root chain) that leads from the first root to the one that signed the delegation. */
+  readonly rootChain?: Uint8Array;
   /** Approvers who sign right away; others can add theirs with signImage. */
   readonly signers?: readonly SigningKeyPair[];
   readonly encrypt: boolean;
@@ -124,6 +127,8 @@ export async function packImage(input: string, output: string, options: PackOpti
     );
   }
   const signed = decodeSignedDelegation(options.delegation);
+  const rootChain = options.rootChain ?? new Uint8Array(0);
+  decodeRootChain(rootChain);
   const signers = options.signers ?? [];
   checkSigners(signed.delegation, signers, []);
 
@@ -157,7 +162,8 @@ export async function packImage(input: string, output: string, options: PackOpti
   };
   const manifestLength = encodeManifest(base).length;
   const signatureLength = signatureBlockSize(signers.length);
-  const payloadOffset = HEADER_BYTES + manifestLength + options.delegation.length + signatureLength;
+  const payloadOffset =
+    HEADER_BYTES + manifestLength + options.delegation.length + signatureLength + rootChain.length;
 
   try {
     return await writeAtomically(output, { overwrite: options.overwrite ?? false }, async (handle) => {
@@ -219,11 +225,13 @@ export async function packImage(input: string, output: string, options: PackOpti
             manifestLength,
             delegationLength: options.delegation.length,
             signatureBlockLength: signatureLength,
+            rootChainLength: rootChain.length,
             payloadLength: payloadSize,
           }),
           manifestBytes,
           options.delegation,
           encodeSignatureBlock(signatures),
+          rootChain,
         ]);
         const front = new PositionalWriter(handle, 0);
         await front.write(prefix);

@@ -5,6 +5,7 @@ import { utf8 } from '../format/bytes.ts';
 import { decodeSignedDelegation, type SignedDelegation } from '../format/delegation.ts';
 import { decodeHeader, HEADER_BYTES, type Header, imageSize } from '../format/header.ts';
 import { decodeManifest, type Manifest } from '../format/manifest.ts';
+import { decodeRootChain, type RootStatement } from '../format/root-chain.ts';
 import { decodeSignatureBlock, type SignatureEntry } from '../format/signatures.ts';
 import type { ByteSource } from './source.ts';
 
@@ -15,6 +16,8 @@ export interface ParsedImage {
   readonly delegationBytes: Uint8Array;
   readonly delegation: SignedDelegation;
   readonly signatures: readonly SignatureEntry[];
+  readonly rootChainBytes: Uint8Array;
+  readonly rootChain: readonly RootStatement[];
   readonly payloadOffset: number;
 }
 
@@ -51,7 +54,8 @@ export async function readImage(source: ByteSource): Promise<ParsedImage> {
   };
   const manifestBytes = (await next(header.manifestLength)).slice();
   const delegationBytes = (await next(header.delegationLength)).slice();
-  const signatureBytes = await next(header.signatureBlockLength);
+  const signatureBytes = (await next(header.signatureBlockLength)).slice();
+  const rootChainBytes = (await next(header.rootChainLength)).slice();
   const manifest = decodeManifest(manifestBytes);
   if (manifest.payloadSize !== header.payloadLength) {
     throw new SihlError('IMAGE_BAD_HEADER', 'header payload length differs from the signed manifest');
@@ -63,6 +67,8 @@ export async function readImage(source: ByteSource): Promise<ParsedImage> {
     delegationBytes,
     delegation: decodeSignedDelegation(delegationBytes),
     signatures: decodeSignatureBlock(signatureBytes),
+    rootChainBytes,
+    rootChain: decodeRootChain(rootChainBytes),
     payloadOffset: offset,
   };
 }

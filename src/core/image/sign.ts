@@ -62,6 +62,7 @@ export async function signImage(path: string, signers: readonly SigningKeyPair[]
       image.manifestBytes,
       image.delegationBytes,
       block,
+      image.rootChainBytes,
     ]);
     await writeAtomically(path, { overwrite: true }, async (handle) => {
       const writer = new PositionalWriter(handle, 0);

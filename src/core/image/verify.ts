@@ -5,6 +5,7 @@
 import { equalBytes, Sha256 } from '../crypto/hash.ts';
 import { SihlError } from '../errors.ts';
 import { verifyDelegation } from '../format/delegation.ts';
+import { type VersionedRoot, verifyRootChain } from '../format/root-chain.ts';
 import type { KeySet } from '../format/signatures.ts';
 import { verifyThreshold } from '../format/signatures.ts';
 import { imageMessage, type ParsedImage, readImage } from './read.ts';
@@ -13,6 +14,8 @@ import type { ByteSource } from './source.ts';
 export interface TrustAnchors {
   /** The pinned root keys and how many must sign a delegation. */
   readonly root: KeySet;
+  /** The version of those root keys (1, the first root, by default). */
+  readonly rootVersion?: number;
   /** Highest delegation version accepted so far (a device's memory); 0 accepts any. */
   readonly minDelegationVersion?: number;
 }
@@ -29,6 +32,8 @@ export interface VerifyOptions {
 export interface VerifiedImage extends ParsedImage {
   /** Key ids of the approvers whose signatures counted. */
   readonly approvers: readonly Uint8Array[];
+  /** The root the delegation was verified with: the pinned one, or the newest its root chain led to. */
+  readonly root: VersionedRoot;
 }
 
 const READ_STEP = 256 * 1024;
@@ -39,7 +44,8 @@ export async function verifyImage(
   options: VerifyOptions = {},
 ): Promise<VerifiedImage> {
   const image = await readImage(source);
-  const delegation = verifyDelegation(image.delegation, trust.root, trust.minDelegationVersion ?? 0);
+  const root = verifyRootChain(image.rootChain, { ...trust.root, version: trust.rootVersion ?? 1 });
+  const delegation = verifyDelegation(image.delegation, root, trust.minDelegationVersion ?? 0);
   const approvers = verifyThreshold(imageMessage(image.manifestBytes), image.signatures, delegation, 'image');
   const { manifest } = image;
   if (options.model !== undefined && manifest.model !== options.model) {
@@ -58,7 +64,7 @@ export async function verifyImage(
       'payload does not match the digest in the signed manifest',
     );
   }
-  return { ...image, approvers };
+  return { ...image, approvers, root };
 }
 
 export async function digestRange(

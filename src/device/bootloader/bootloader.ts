@@ -106,7 +106,7 @@ async function install(
     const trust = secureElement.trust();
     image = await verifyImage(
       source,
-      { root: trust.root, minDelegationVersion: trust.delegationVersion },
+      { root: trust.root, rootVersion: trust.rootVersion, minDelegationVersion: trust.delegationVersion },
       { model: device.model, minSecurityVersion: trust.securityCounter, readBytes },
     );
     if (image.manifest.plaintextSize > layout.executable.size) {
@@ -157,7 +157,8 @@ async function install(
     // Flash that does not hold what was written: leave the state at installing, so the next boot retries.
     throw new SihlError('INTERNAL', 'the executable slot does not read back as written');
   }
-  secureElement.advance(manifest.securityVersion, image.delegation.delegation.version);
+  // A newer root that the image's chain led to is pinned with the counters (FORMAT.md §Root chain).
+  secureElement.advance(manifest.securityVersion, image.delegation.delegation.version, image.root);
   const running: Running = {
     size: manifest.plaintextSize,
     digest: manifest.plaintextDigest,

@@ -32,10 +32,12 @@ export function stagingBytes(slotSize: number): number {
     LIMITS.manifestBytes +
     LIMITS.delegationBytes +
     LIMITS.signatureBlockBytes +
+    LIMITS.rootChainBytes +
     ENVELOPE_BYTES
   );
 }
-export const SECURE_ELEMENT_SECTORS = 3;
+/** Provisioning, the counter log (two sectors) and the pinned-root log (two sectors). */
+export const SECURE_ELEMENT_SECTORS = 5;
 
 /** Lays out a flash for firmware up to `slotSize` bytes; staging holds the largest image of it. */
 export function planLayout(sectorSize: number, slotSize: number): { layout: Layout; size: number } {

@@ -1,5 +1,6 @@
 // The secure element port: the device's keys live inside it and never come out. It signs, opens key
 // envelopes, and keeps the trust anchors and the counters that must never go down.
+import type { VersionedRoot } from '../../core/format/root-chain.ts';
 import type { KeySet } from '../../core/format/signatures.ts';
 
 export interface DeviceIdentity {
@@ -10,8 +11,10 @@ export interface DeviceIdentity {
 }
 
 export interface TrustState {
-  /** Root keys and threshold pinned at provisioning. */
+  /** Root keys and threshold: pinned at provisioning, replaced by newer roots an installed image led to. */
   readonly root: KeySet;
+  /** Their version (docs/FORMAT.md §Root chain); it never goes down. */
+  readonly rootVersion: number;
   /** Highest delegation version accepted so far. */
   readonly delegationVersion: number;
   /** Anti-rollback counter: the lowest security version still allowed. */
@@ -24,6 +27,9 @@ export interface SecureElement {
   /** The content key inside an envelope for this device and image (throws ENVELOPE_* codes). */
   openEnvelope(envelope: Uint8Array, binding: Uint8Array): Uint8Array;
   trust(): TrustState;
-  /** Raises the counters to at least these values; never lowers them. */
-  advance(securityVersion: number, delegationVersion: number): void;
+  /**
+   * Raises the counters to at least these values and pins `root` if it is newer than the pinned one;
+   * never lowers anything. The caller has verified `root` through the chain from the pinned root.
+   */
+  advance(securityVersion: number, delegationVersion: number, root?: VersionedRoot): void;
 }

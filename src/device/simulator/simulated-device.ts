@@ -17,7 +17,8 @@ import { SimulatedSecureElement } from '../secure-element/simulated-secure-eleme
 
 export interface CreateOptions {
   readonly model: string;
-  readonly root: KeySet;
+  /** The root keys to pin, and their root version (1 by default). */
+  readonly root: KeySet & { readonly version?: number };
   readonly firmware: Uint8Array;
   readonly version: string;
   readonly sectorSize?: number;

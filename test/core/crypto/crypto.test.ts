@@ -386,7 +386,8 @@ test('a root file round-trips its keys and threshold', () => {
     keys: [generateSigningKeyPair().publicKey, generateSigningKeyPair().publicKey],
     threshold: 2,
   };
-  assert.deepEqual(decodeRootFile(utf8(encodeRootFile(root))), root);
+  assert.deepEqual(decodeRootFile(utf8(encodeRootFile(root))), { ...root, version: 1 });
+  assert.equal(decodeRootFile(utf8(encodeRootFile({ ...root, version: 3 }))).version, 3);
 });
 
 test('a root file listing a key twice is refused', () => {

@@ -157,6 +157,7 @@ function assemble(parts: Parts): Uint8Array {
     manifestLength: parts.manifest.length,
     delegationLength: parts.delegation.length,
     signatureBlockLength: parts.signatures.length,
+    rootChainLength: 0,
     payloadLength: parts.payload.length,
   });
   return new Uint8Array(
@@ -485,6 +486,7 @@ test('sizes above the limits are rejected before anything of that size is read',
     manifestLength: 100,
     delegationLength: 200,
     signatureBlockLength: 4,
+    rootChainLength: 0,
     payloadLength: 300,
   };
   const oversized: [string, Header][] = [
@@ -492,6 +494,7 @@ test('sizes above the limits are rejected before anything of that size is read',
     ['manifest (u32 max)', { ...base, manifestLength: 0xffffffff }],
     ['delegation', { ...base, delegationLength: LIMITS.delegationBytes + 1 }],
     ['signature block', { ...base, signatureBlockLength: LIMITS.signatureBlockBytes + 1 }],
+    ['root chain', { ...base, rootChainLength: LIMITS.rootChainBytes + 1 }],
     ['payload', { ...base, payloadLength: 2 ** 52 }],
   ];
   for (const [what, header] of oversized) {
@@ -511,6 +514,7 @@ test('a payload length beyond 2^53 is refused as over the limit, before any othe
     manifestLength: 100,
     delegationLength: 200,
     signatureBlockLength: 4,
+    rootChainLength: 0,
     payloadLength: 0,
   });
   bytes.fill(0xff, 24, 32);

@@ -84,6 +84,7 @@ function build(recipe: Recipe): { image: Uint8Array; key: Uint8Array } {
     manifestLength: manifestBytes.length,
     delegationLength: trust.delegation.length,
     signatureBlockLength: block.length,
+    rootChainLength: 0,
     payloadLength: payload.length,
   });
   return { image: Buffer.concat([header, manifestBytes, trust.delegation, block, payload]), key };
