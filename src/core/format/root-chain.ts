@@ -63,15 +63,16 @@ export function decodeRootChain(bytes: Uint8Array): RootStatement[] {
     );
   }
   const r = new ByteReader(bytes, 'ROOT_CHAIN_MALFORMED', 'root chain');
+  // In field order, so the first bad field decides the error (FORMAT.md §Conventions).
   const count = r.u8();
-  if (r.u8() !== 0 || r.u16() !== 0) r.fail('reserved bytes are not zero');
-  if (count === 0) r.fail('a chain that is present has at least one statement');
   if (count > LIMITS.rootStatements) {
     throw new SihlError(
       'LIMIT_EXCEEDED',
       `root chain: ${count} statements; the limit is ${LIMITS.rootStatements}`,
     );
   }
+  if (count === 0) r.fail('a chain that is present has at least one statement');
+  if (r.u8() !== 0 || r.u16() !== 0) r.fail('reserved bytes are not zero');
   const statements: RootStatement[] = [];
   for (let i = 0; i < count; i++) {
     const keyCount = r.peekU8(5);
@@ -83,6 +84,11 @@ export function decodeRootChain(bytes: Uint8Array): RootStatement[] {
     }
     const body = r.bytes(8 + KEY_BYTES * keyCount).slice();
     const root = decodeVersionedKeySet(body, 'ROOT_CHAIN_MALFORMED', 'root statement');
+    const last = statements.at(-1);
+    if (root.version < 2) r.fail(`root version ${root.version} cannot follow another (the first root is 1)`);
+    if (last && root.version !== last.root.version + 1) {
+      r.fail(`root version ${root.version} follows version ${last.root.version}; versions rise by one`);
+    }
     const block = () => {
       const signatures = r.peekU8(0);
       if (signatures > LIMITS.signatures) {
@@ -95,11 +101,6 @@ export function decodeRootChain(bytes: Uint8Array): RootStatement[] {
     };
     const previous = block();
     const own = block();
-    const last = statements.at(-1);
-    if (root.version < 2) r.fail(`root version ${root.version} cannot follow another (the first root is 1)`);
-    if (last && root.version !== last.root.version + 1) {
-      r.fail(`root version ${root.version} follows version ${last.root.version}; versions rise by one`);
-    }
     statements.push({ root, body, previous, own });
   }
   r.end();

@@ -23,7 +23,7 @@ export interface ParsedImage {
 
 const IMAGE_CONTEXT = utf8.encode('sihl/v1/image\0');
 
-/** What approvers sign: a context string and the manifest bytes (FORMAT.md §Signatures). */
+/** What approvers sign: a context string and the manifest bytes (FORMAT.md §What approvers sign). */
 export function imageMessage(manifestBytes: Uint8Array): Uint8Array {
   return Buffer.concat([IMAGE_CONTEXT, manifestBytes]);
 }

@@ -1,5 +1,6 @@
 // Verification of a whole image from nothing but the root keys a device pins (docs/FORMAT.md
-// §Verification): delegation by root, manifest by approvers, then the payload digest, in that order,
+// §Verification): the root chain from the pinned root, the delegation by the root it leads to, the
+// manifest by approvers, then the payload digest, in that order,
 // before a single payload byte is decrypted or decompressed.
 
 import { equalBytes, Sha256 } from '../crypto/hash.ts';
