@@ -1,7 +1,9 @@
 // Markdown for the benchmark: the throughput and memory table, the flash work of an install, the corpus
 // table, the machine, and the prose that docs/BENCHMARKS.md wraps around them.
+
 import type { CorpusRow } from './corpus.ts';
 import type { PublishRun } from './publish.ts';
+import { type ServeRun, serveSection } from './serve.ts';
 import type { WorkerResult } from './worker.ts';
 
 export type Step = 'compress' | 'decompress' | 'pack' | 'verify' | 'unpack' | 'decode';
@@ -192,6 +194,7 @@ export interface Report {
   readonly corpus: readonly CorpusRow[];
   readonly machine: Machine;
   readonly publish?: PublishRun;
+  readonly serve?: ServeRun;
 }
 
 /** Key envelopes for a whole fleet (bench/publish.ts): registry, raw sealing rate, publication, fetch. */
@@ -264,6 +267,7 @@ export function results(r: Report): string {
     corpusSummary(r.corpus),
     '',
     ...(r.publish ? [publishSection(r.publish), ''] : []),
+    ...(r.serve ? [serveSection(r.serve), ''] : []),
     '## Machine',
     '',
     machineSection(r.machine),

@@ -1,6 +1,7 @@
 // `npm run bench`: pack, verify, unpack and install throughput and peak memory on firmware-like inputs,
 // each step in its own process beside Brotli alone, then the compression of the Pybricks corpus, then
-// key envelopes for 1,000,000 devices (bench/publish.ts; 100,000 with --quick). Prints Markdown on
+// key envelopes for 1,000,000 devices (bench/publish.ts; 100,000 with --quick), then `sihl serve` beside
+// nginx (bench/serve.ts). Prints Markdown on
 // stdout (progress on stderr); `--write` also writes docs/BENCHMARKS.md.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -22,6 +23,7 @@ import {
   type Step,
   sizeLabel,
 } from './report.ts';
+import { benchServe } from './serve.ts';
 import type { Operation, WorkerResult } from './worker.ts';
 
 const MIB = 1024 * 1024;
@@ -200,7 +202,8 @@ async function main(): Promise<void> {
     const rows = await compareCorpus(corpus, dir, log);
     const fleet = process.argv.includes('--quick') ? FLEET / 10 : FLEET;
     const publish = await benchPublish(dir, fleet, log);
-    const report = { runs, baseline, corpus: rows, machine: machine(xzVersion()), publish };
+    const serve = await benchServe(dir, process.argv.includes('--quick') ? 3 : 10, log);
+    const report = { runs, baseline, corpus: rows, machine: machine(xzVersion()), publish, serve };
     process.stdout.write(`${results(report)}\n`);
     if (write) {
       await writeFile(DOCUMENT, document(report));

@@ -3,6 +3,7 @@
 import { type ErrorCode, familyOf, SihlError } from '../core/errors.ts';
 import { type Command, type Context, helpText, parse } from './command.ts';
 import { deviceList, deviceProvision, deviceRevoke } from './commands/device.ts';
+import { fleetStatus } from './commands/fleet.ts';
 import {
   envelopeSeal,
   imageInspect,
@@ -19,6 +20,7 @@ import {
   releasePublish,
   timestampRefresh,
 } from './commands/release.ts';
+import { serve } from './commands/serve.ts';
 import {
   simDeviceBoot,
   simDeviceCreate,
@@ -58,6 +60,8 @@ export const commands: readonly Command[] = [
   simDeviceStage,
   simDeviceBoot,
   simDeviceInspect,
+  serve,
+  fleetStatus,
 ] as Command[];
 
 /** Exit codes, documented in the README. */

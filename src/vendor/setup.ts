@@ -44,6 +44,7 @@ export async function initWorkspace(dir: string, options: InitOptions): Promise<
     await makeKey(workspace, name, options.passphrase);
   await writeRootTrust(workspace);
   openRegistry(workspace.registryPath).close(); // the device registry, empty
+  await (await import('../storage/server/certificate-files.ts')).ensureServerCertificate(workspace);
   await workspace.save();
   return workspace;
 }

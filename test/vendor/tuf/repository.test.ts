@@ -174,9 +174,17 @@ test('publish never replaces a published file with different content', async () 
   const keys = roleKeyPairs('immutable');
   const root = firstRoot(keys);
   const files = [{ name: 'fw.bin', bytes: utf8.encode('one') }];
-  const first = await publishRepository(dir, release({ roots: [root], keys, version: 1, files }));
+  // One clock for both: expiries are whole seconds, so two calls a second apart would sign other bytes.
+  const at = new Date();
+  const first = await publishRepository(
+    dir,
+    release({ roots: [root], keys, version: 1, files, now: () => at }),
+  );
   assert.equal(first.written.at(-1), 'metadata/timestamp.json');
-  const again = await publishRepository(dir, release({ roots: [root], keys, version: 1, files }));
+  const again = await publishRepository(
+    dir,
+    release({ roots: [root], keys, version: 1, files, now: () => at }),
+  );
   assert.deepEqual(again.written, []);
   // A different 1.targets.json under a new snapshot and timestamp: clients that cached version 1 would
   // never see the change, so publish refuses it, before writing anything.

@@ -1,0 +1,40 @@
+// sihl fleet status: per device its latest report and error, per release how many devices run it.
+import { type FleetStatus, readFleetStatus } from '../../vendor/fleet.ts';
+import type { Command } from '../command.ts';
+import { openWorkspace, workspaceOption } from './workspace.ts';
+
+export const fleetStatus: Command<FleetStatus> = {
+  path: ['fleet', 'status'],
+  summary: 'Show what each device last reported, and how many devices run each published release.',
+  usage: 'fleet status [--workspace DIR] [--json]',
+  details:
+    'Reports come from the log store (logs.db in the workspace), filled by `sihl serve`. Every entry is\n' +
+    'verified again against the registered key of its device; entries that do not verify are not counted\n' +
+    'and are listed as flagged.',
+  options: { ...workspaceOption },
+  async run(values, _positionals, context) {
+    return readFleetStatus(await openWorkspace(values, context));
+  },
+  render(status) {
+    const lines = ['devices:'];
+    for (const d of status.devices) {
+      const error = d.lastError ? `  last error ${d.lastError.reason} at ${d.lastError.at}` : '';
+      lines.push(
+        `  ${d.id.slice(0, 16)}…  ${d.model.padEnd(12)} ${d.owner.slice(0, 20).padEnd(20)} ` +
+          `${(d.running ?? '-').padEnd(10)} ${d.lastReport ? `${d.lastOutcome} ${d.lastReport}` : 'no report yet'}` +
+          `${d.revoked ? '  revoked' : ''}${error}`,
+      );
+    }
+    if (status.devices.length === 0) lines.push('  none registered');
+    lines.push('releases:');
+    for (const r of status.releases)
+      lines.push(`  ${r.target.padEnd(40)} ${r.channel.padEnd(8)} ${r.running} running`);
+    if (status.releases.length === 0) lines.push('  none published');
+    if (status.flagged.length > 0) {
+      lines.push(`flagged (${status.flagged.length} entries not counted):`);
+      for (const f of status.flagged.slice(0, 20))
+        lines.push(`  ${f.deviceId.slice(0, 16)}…  ${f.received}  ${f.problem}`);
+    }
+    return lines.join('\n');
+  },
+};

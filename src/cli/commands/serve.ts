@@ -1,0 +1,87 @@
+// sihl serve: the embedded HTTPS server over the workspace's store, until SIGINT or SIGTERM. It returns
+// once listening, so main.ts prints the URL and fingerprint; the open server keeps the process alive.
+
+import { ensureServerCertificate } from '../../storage/server/certificate-files.ts';
+import { type RequestLog, startServer } from '../../storage/server/server.ts';
+import { openSqliteLogStore } from '../../storage/sqlite-log-store.ts';
+import { logStorePath } from '../../vendor/fleet.ts';
+import { type Command, integer, optionalString } from '../command.ts';
+import { openWorkspace, workspaceOption } from './workspace.ts';
+
+export interface ServeResult {
+  readonly url: string;
+  readonly port: number;
+  /** SHA-256 of the certificate devices pin. */
+  readonly fingerprint: string;
+  readonly certificate: string;
+  readonly store: string;
+  readonly logs: string;
+  /** Stops the server (what SIGINT does); not part of the printed result. */
+  readonly stop: () => Promise<void>;
+}
+
+function requestLine(r: RequestLog): string {
+  return `${new Date().toISOString()} ${r.remote} ${r.method} ${r.path} ${r.status} ${r.bytes} ${r.ms}ms\n`;
+}
+
+export const serve: Command<ServeResult> = {
+  path: ['serve'],
+  summary: 'Serve the store to devices over HTTPS and accept their signed status reports.',
+  usage: 'serve [--host H] [--port N] [--verbose] [--workspace DIR] [--json]',
+  details:
+    'Devices pin tls/server.crt (made at init, or now if missing). Runs until SIGINT or SIGTERM.\n' +
+    'Reports go to logs.db in the workspace; see them with `sihl fleet status`.',
+  options: {
+    host: { type: 'string', value: 'H', help: 'address to listen on (default 127.0.0.1)' },
+    port: { type: 'string', value: 'N', help: 'port (default 8443; 0 picks a free one)' },
+    verbose: { type: 'boolean', help: 'one line per request on stderr' },
+    ...workspaceOption,
+  },
+  async run(values, _positionals, context) {
+    const workspace = await openWorkspace(values, context);
+    const host = optionalString(values, 'host') ?? '127.0.0.1';
+    // A certificate made now also names the host given, unless that is a wildcard address.
+    const named = ['127.0.0.1', 'localhost', '0.0.0.0', '::'].includes(host) ? [] : [host];
+    const certificate = await ensureServerCertificate(workspace, named);
+    const logs = logStorePath(workspace);
+    const logStore = openSqliteLogStore(logs);
+    let server: Awaited<ReturnType<typeof startServer>>;
+    try {
+      server = await startServer({
+        storeDir: workspace.storeDir,
+        registryPath: workspace.registryPath,
+        logStore,
+        key: certificate.key,
+        cert: certificate.cert,
+        host,
+        port: integer(values, 'port', 8443, 0, 65535),
+        // A running server's request log is its output: main.ts has printed the result already.
+        ...(values.verbose ? { onRequest: (r: RequestLog) => process.stderr.write(requestLine(r)) } : {}),
+      });
+    } catch (error) {
+      await logStore.close();
+      throw error;
+    }
+    let stopping: Promise<void> | undefined;
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      stopping ??= server.close().finally(() => logStore.close());
+      return stopping;
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    return {
+      url: server.url,
+      port: server.port,
+      fingerprint: certificate.fingerprint,
+      certificate: certificate.certPath,
+      store: workspace.storeDir,
+      logs,
+      stop,
+    };
+  },
+  render: (r) =>
+    `serving ${r.store} at ${r.url}\ncertificate ${r.certificate}\nSHA-256 fingerprint ${r.fingerprint}\n` +
+    'stop with Ctrl-C',
+};

@@ -1,0 +1,330 @@
+// The blob store on S3 or an S3-compatible server (one bucket, optionally under a key prefix). Bytes in
+// memory, and streams that fit in one part, go up in one PUT; larger ones in a multipart upload that is
+// completed only at the end and aborted on failure, so an interrupted upload leaves no object visible.
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  type CompletedPart,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  paginateListObjectsV2,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import type { SihlError } from '../core/errors.ts';
+import {
+  type BlobInfo,
+  type BlobSource,
+  type BlobStore,
+  checkBlobKey,
+  checkBlobPrefix,
+  checkRange,
+  DEFAULT_CONTENT_TYPE,
+  type GetOptions,
+  type GetResult,
+  objectExists,
+  type PutOptions,
+  quoteEtag,
+  rangeNotSatisfiable,
+} from './blob-store.ts';
+import { storeError } from './store-errors.ts';
+
+/** S3's smallest part is 5 MiB; 8 MiB parts, 4 in flight, keep memory at 32 MiB per upload. */
+const PART_BYTES = 8 * 1024 * 1024;
+const PARTS_IN_FLIGHT = 4;
+
+export interface S3BlobStoreOptions {
+  /** Configured with `requestChecksumCalculation` and `responseChecksumValidation` as the server needs. */
+  readonly client: S3Client;
+  readonly bucket: string;
+  /** Keys are stored under `prefix/`; empty for the bucket's root. */
+  readonly prefix?: string;
+  /** Whether close() destroys the client (true when the store made it). */
+  readonly ownsClient?: boolean;
+}
+
+interface PutParams {
+  Bucket: string;
+  Key: string;
+  ContentType: string;
+  CacheControl: string | undefined;
+  IfNoneMatch: string | undefined;
+}
+
+/** The source cut into parts of PART_BYTES (the last one shorter); chunks are copied, so callers may reuse them. */
+async function* partsOf(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let part = new Uint8Array(PART_BYTES);
+  let filled = 0;
+  for await (const chunk of chunks) {
+    for (let at = 0; at < chunk.length; ) {
+      const take = Math.min(chunk.length - at, PART_BYTES - filled);
+      part.set(chunk.subarray(at, at + take), filled);
+      filled += take;
+      at += take;
+      if (filled === PART_BYTES) {
+        yield part;
+        part = new Uint8Array(PART_BYTES);
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield part.subarray(0, filled);
+}
+
+interface AwsErrorLike {
+  name?: string;
+  code?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as AwsErrorLike | undefined)?.$metadata?.httpStatusCode;
+}
+
+class S3BlobStore implements BlobStore {
+  readonly #client: S3Client;
+  readonly #bucket: string;
+  readonly #prefix: string;
+  readonly #ownsClient: boolean;
+
+  constructor(options: S3BlobStoreOptions) {
+    this.#client = options.client;
+    this.#bucket = options.bucket;
+    this.#prefix = options.prefix ? `${checkBlobKey(options.prefix)}/` : '';
+    this.#ownsClient = options.ownsClient ?? false;
+  }
+
+  #key(key: string): string {
+    return this.#prefix + checkBlobKey(key);
+  }
+
+  #error(key: string, error: unknown): SihlError {
+    const like = error as AwsErrorLike | undefined;
+    // Only SDK errors carry $metadata; a source that failed keeps its own message.
+    const code = like?.code ?? (like?.$metadata === undefined ? undefined : like?.name);
+    return storeError(key, error, statusOf(error), code);
+  }
+
+  async put(key: string, source: BlobSource, options: PutOptions = {}): Promise<BlobInfo> {
+    const params: PutParams = {
+      Bucket: this.#bucket,
+      Key: this.#key(key),
+      ContentType: options.contentType ?? DEFAULT_CONTENT_TYPE,
+      CacheControl: options.cacheControl,
+      IfNoneMatch: options.ifNoneMatch,
+    };
+    // S3 itself refuses the write atomically (412); some compatible servers ignore If-None-Match on
+    // writes, so a look first catches the common case there too.
+    if (options.ifNoneMatch === '*' && (await this.head(key)) !== null) throw objectExists(key);
+    try {
+      if (source instanceof Uint8Array) {
+        await this.#client.send(
+          new PutObjectCommand({ ...params, Body: source, ContentLength: source.length }),
+        );
+        options.onProgress?.(source.length);
+      } else {
+        const chunks = 'path' in source ? createReadStream(source.path) : source;
+        await this.#putParts(params, chunks, options.onProgress);
+      }
+    } catch (error) {
+      const status = statusOf(error);
+      if (options.ifNoneMatch === '*' && (status === 412 || status === 409)) throw objectExists(key);
+      throw this.#error(key, error);
+    }
+    const info = await this.head(key);
+    if (info === null)
+      throw this.#error(key, Object.assign(new Error('missing'), { code: 'UploadVanished' }));
+    return info;
+  }
+
+  /**
+   * One PUT if the source fits in a part; otherwise a multipart upload, completed only after every part
+   * arrived and aborted on any failure (the source's error is the one reported, not the abort's).
+   */
+  async #putParts(
+    params: PutParams,
+    chunks: AsyncIterable<Uint8Array>,
+    onProgress?: (bytes: number) => void,
+  ) {
+    const parts = partsOf(chunks)[Symbol.asyncIterator]();
+    const first = await parts.next();
+    const firstPart = first.done ? new Uint8Array(0) : first.value;
+    const second = first.done ? first : await parts.next();
+    if (second.done) {
+      await this.#client.send(
+        new PutObjectCommand({ ...params, Body: firstPart, ContentLength: firstPart.length }),
+      );
+      onProgress?.(firstPart.length);
+      return;
+    }
+    // With integrity checks on (AWS), parts carry CRC32s that the completion must repeat.
+    const checksums = (await this.#client.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED';
+    const { IfNoneMatch, ...createParams } = params;
+    const created = await this.#client.send(
+      new CreateMultipartUploadCommand({
+        ...createParams,
+        ...(checksums ? { ChecksumAlgorithm: 'CRC32' } : {}),
+      }),
+    );
+    const uploadId = created.UploadId;
+    const done: CompletedPart[] = [];
+    const inFlight = new Set<Promise<unknown>>();
+    let failure: { error: unknown } | undefined;
+    let sent = 0;
+    let number = 0;
+    const send = (body: Uint8Array) => {
+      const partNumber = ++number;
+      const upload: Promise<unknown> = this.#client
+        .send(
+          new UploadPartCommand({
+            Bucket: params.Bucket,
+            Key: params.Key,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            Body: body,
+            ContentLength: body.length,
+            ...(checksums ? { ChecksumAlgorithm: 'CRC32' } : {}),
+          }),
+        )
+        .then((response) => {
+          done.push({ PartNumber: partNumber, ETag: response.ETag, ChecksumCRC32: response.ChecksumCRC32 });
+          sent += body.length;
+          onProgress?.(sent);
+        })
+        .catch((error: unknown) => {
+          failure ??= { error };
+        })
+        .finally(() => inFlight.delete(upload));
+      inFlight.add(upload);
+    };
+    try {
+      send(firstPart);
+      send(second.value);
+      for (let next = await parts.next(); !next.done && failure === undefined; next = await parts.next()) {
+        if (inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(inFlight);
+        send(next.value);
+      }
+      await Promise.all(inFlight);
+      if (failure !== undefined) throw failure.error;
+      done.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+      await this.#client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: params.Bucket,
+          Key: params.Key,
+          UploadId: uploadId,
+          IfNoneMatch,
+          MultipartUpload: { Parts: done },
+        }),
+      );
+    } catch (error) {
+      await Promise.allSettled(inFlight);
+      await parts.return?.(undefined);
+      // Parts are never visible on their own; a server that cannot abort (s3rver) keeps them out of sight,
+      // and on S3 a lifecycle rule removes incomplete uploads that an abort missed (docs/CLOUD.md).
+      await this.#client
+        .send(new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId }))
+        .catch(() => {});
+      throw error;
+    }
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<GetResult | null> {
+    checkRange(options.range);
+    const { range } = options;
+    try {
+      const response = await this.#client.send(
+        new GetObjectCommand({
+          Bucket: this.#bucket,
+          Key: this.#key(key),
+          Range: range === undefined ? undefined : `bytes=${range.start}-${range.end ?? ''}`,
+          IfNoneMatch: options.ifNoneMatch,
+        }),
+      );
+      const length = response.ContentLength ?? 0;
+      const size = Number(/\/(\d+)$/.exec(response.ContentRange ?? '')?.[1] ?? length);
+      const start = range?.start ?? 0;
+      const body = response.Body instanceof Readable ? response.Body : Readable.from([]);
+      return {
+        status: 'ok',
+        info: {
+          key,
+          size,
+          etag: quoteEtag(response.ETag),
+          contentType: response.ContentType ?? DEFAULT_CONTENT_TYPE,
+        },
+        range: { start, end: start + length - 1 },
+        body,
+      };
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 304) return { status: 'not-modified', etag: options.ifNoneMatch ?? '' };
+      if (status === 404) return null;
+      if (status === 416 && range !== undefined) {
+        const info = await this.head(key);
+        if (info === null) return null;
+        throw rangeNotSatisfiable(key, range.start, info.size);
+      }
+      throw this.#error(key, error);
+    }
+  }
+
+  async head(key: string): Promise<BlobInfo | null> {
+    try {
+      const response = await this.#client.send(
+        new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }),
+      );
+      return {
+        key,
+        size: response.ContentLength ?? 0,
+        etag: quoteEtag(response.ETag),
+        contentType: response.ContentType ?? DEFAULT_CONTENT_TYPE,
+      };
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw this.#error(key, error);
+    }
+  }
+
+  async *list(prefix = ''): AsyncIterable<BlobInfo> {
+    checkBlobPrefix(prefix);
+    try {
+      const pages = paginateListObjectsV2(
+        { client: this.#client },
+        { Bucket: this.#bucket, Prefix: this.#prefix + prefix },
+      );
+      for await (const page of pages) {
+        for (const item of page.Contents ?? []) {
+          if (item.Key === undefined) continue;
+          yield {
+            key: item.Key.slice(this.#prefix.length),
+            size: item.Size ?? 0,
+            etag: quoteEtag(item.ETag),
+          };
+        }
+      }
+    } catch (error) {
+      throw this.#error(prefix || '/', error);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }));
+    } catch (error) {
+      if (statusOf(error) !== 404) throw this.#error(key, error);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsClient) this.#client.destroy();
+  }
+}
+
+export function openS3BlobStore(options: S3BlobStoreOptions): BlobStore {
+  return new S3BlobStore(options);
+}

@@ -1,0 +1,2 @@
+export * from './certificate-files.ts';
+export * from './server.ts';

@@ -1,0 +1,145 @@
+// The operator's view of the fleet: a workspace with a published release, `sihl serve` taking the devices'
+// signed reports over HTTPS, and `sihl fleet status --json` counting only entries each device signed.
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { type ServeResult, serve } from '../../src/cli/commands/serve.ts';
+import { makeSignedReport } from '../../src/device/report.ts';
+import type { SecureElement } from '../../src/device/secure-element/secure-element.ts';
+import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
+import { openSqliteLogStore } from '../../src/storage/sqlite-log-store.ts';
+import { tempDir } from '../helpers.ts';
+import { ok, PASSPHRASE, sihl } from '../support/cli.ts';
+import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
+
+function post(base: string, ca: string, body: Uint8Array): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${base}/v1/reports`,
+      { method: 'POST', ca, agent: false, headers: { 'content-type': 'application/octet-stream' } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('fleet status shows what devices reported through sihl serve, and flags entries they did not sign', async () => {
+  const cwd = await tempDir();
+  const ws = ['--workspace', 'acme'];
+  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
+  await writeFile(join(cwd, 'new.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
+  await ok(cwd, ['init', 'acme', '--approvals', '1']);
+  const key = await stat(join(cwd, 'acme', 'tls', 'server.key'));
+  assert.equal(key.mode & 0o777, 0o600, 'the TLS key is readable by its owner only');
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
+  const ids: string[] = [];
+  for (const n of [1, 2, 3]) {
+    const dir = `hub-${n}`;
+    await ok(cwd, [
+      'sim',
+      'device',
+      'create',
+      dir,
+      '--model',
+      'movehub',
+      '--root',
+      'acme/trust/root.json',
+      '--firmware',
+      'old.bin',
+      '--version',
+      '7.27.0',
+    ]);
+    await writeFile(join(cwd, `${dir}.json`), await ok(cwd, ['sim', 'device', 'identity', dir, '--json']));
+    const d = JSON.parse(
+      await ok(cwd, ['device', 'provision', '--identity', `${dir}.json`, '--owner', 'ACME', '--json', ...ws]),
+    );
+    ids.push(d.id);
+  }
+  const [id1, id2, id3] = ids as [string, string, string];
+  await ok(cwd, ['device', 'revoke', id3, ...ws]);
+  await ok(cwd, ['release', 'create', 'new.bin', '--model', 'movehub', '--version', '7.28.0', ...ws]);
+  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
+  await ok(cwd, ['release', 'publish', 'movehub-7.28.0', ...ws]);
+
+  const served = (await serve.run({ workspace: 'acme', port: '0' }, [], {
+    cwd,
+    env: { SIHL_PASSPHRASE: PASSPHRASE },
+  })) as ServeResult;
+  const cert = await readFile(join(cwd, 'acme', 'tls', 'server.crt'), 'utf8');
+  assert.equal(served.fingerprint, new X509Certificate(cert).fingerprint256, 'the pinned certificate');
+  assert.match(serve.render(served), /SHA-256 fingerprint [0-9A-F:]{95}/);
+  const load = async (n: number): Promise<SecureElement> =>
+    (await SimulatedDevice.load(join(cwd, `hub-${n}`))).secureElement;
+  const [hub1, hub2, hub3] = [await load(1), await load(2), await load(3)];
+  try {
+    const target = 'movehub/movehub-7.28.0.sihl';
+    const base = { time: 1_800_000_000, model: 'movehub' };
+    const installed = { ...base, running: '7.28.0', outcome: 'installed', attempts: 2, target } as const;
+    const expired = {
+      ...base,
+      running: '7.27.0',
+      outcome: 'error',
+      reason: 'TUF_METADATA_EXPIRED',
+    } as const;
+    assert.equal(await post(served.url, cert, makeSignedReport(hub1, { ...installed, seq: 1 })), 204);
+    assert.equal(await post(served.url, cert, makeSignedReport(hub2, { ...expired, seq: 1 })), 204);
+    const revoked = makeSignedReport(hub3, { ...installed, seq: 1 });
+    assert.equal(await post(served.url, cert, revoked), 403, 'a revoked device is refused');
+  } finally {
+    await served.stop();
+  }
+
+  // Entries the server never accepted, written straight into the store: hub 2's report filed under
+  // hub 1, and hub 1's report with a flipped byte. Neither may count.
+  const logs = openSqliteLogStore(join(cwd, 'acme', 'logs.db'));
+  const intruder = makeSignedReport(hub2, {
+    seq: 9,
+    time: 1_800_000_100,
+    model: 'movehub',
+    running: '6.0.0',
+    outcome: 'booted',
+  });
+  const flipped = makeSignedReport(hub1, {
+    seq: 9,
+    time: 1_800_000_100,
+    model: 'movehub',
+    running: '6.0.0',
+    outcome: 'booted',
+  });
+  flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 0x80;
+  await logs.append(id1, [{ received: new Date(), report: intruder }]);
+  await logs.append(id1, [{ received: new Date(), report: flipped }]);
+  await logs.close();
+
+  const status = JSON.parse(await ok(cwd, ['fleet', 'status', '--json', ...ws]));
+  const [d1, d2, d3] = status.devices;
+  assert.equal(d1.id, id1);
+  assert.equal(d1.running, '7.28.0', 'the forged entries did not move hub 1 back');
+  assert.equal(d1.lastOutcome, 'installed');
+  assert.equal(d1.attempts, 2);
+  assert.equal(d1.reports, 1);
+  assert.equal(d1.lastError, null);
+  assert.equal(d2.id, id2);
+  assert.equal(d2.running, '7.27.0');
+  assert.equal(d2.lastError.reason, 'TUF_METADATA_EXPIRED');
+  assert.equal(d3.revoked, true);
+  assert.equal(d3.lastReport, null);
+  assert.deepEqual(
+    status.releases.map((r: { target: string; running: number }) => [r.target, r.running]),
+    [['movehub/movehub-7.28.0.sihl', 1]],
+  );
+  assert.equal(status.flagged.length, 2);
+  assert.ok(status.flagged.every((f: { deviceId: string }) => f.deviceId === id1));
+
+  const human = await sihl(cwd, ['fleet', 'status', ...ws]);
+  assert.equal(human.code, 0);
+  assert.match(human.out, /TUF_METADATA_EXPIRED/);
+  assert.match(human.out, /flagged \(2 entries not counted\)/);
+});
