@@ -28,6 +28,7 @@ import {
   simDeviceInspect,
   simDeviceStage,
 } from './commands/sim.ts';
+import { simDeviceConfigure, simDeviceRun } from './commands/sim-run.ts';
 import { delegationCreate, rootCreate } from './commands/trust.ts';
 import { init, keysAdd, keysList, keysRemove, keysRotate } from './commands/workspace.ts';
 import { terminalPrompt } from './passphrase.ts';
@@ -60,6 +61,8 @@ export const commands: readonly Command[] = [
   simDeviceStage,
   simDeviceBoot,
   simDeviceInspect,
+  simDeviceConfigure,
+  simDeviceRun,
   serve,
   fleetStatus,
 ] as Command[];

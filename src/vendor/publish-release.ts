@@ -4,14 +4,15 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Metadata, Root } from '@tufjs/models';
-import { equalBytes, sha256, wipe } from '../core/crypto/index.ts';
+import { equalBytes, wipe } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
-import { toHex, utf8 } from '../core/format/bytes.ts';
+import { toHex } from '../core/format/bytes.ts';
 import { streamBinding } from '../core/format/manifest.ts';
 import { readSmallFile } from '../core/fs.ts';
 import { digestRange, readImage, withFileSource } from '../core/image/index.ts';
 import { openContentKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
+import { inRollout } from '../core/rollout.ts';
 import { publishEnvelopes } from './envelopes.ts';
 import { requirePolicy } from './gate.ts';
 import { readPublished, targetEntries } from './published.ts';
@@ -48,14 +49,7 @@ export interface PublishReleaseResult {
   readonly envelopes: { readonly devices: number; readonly sealed: number; readonly folder: string } | null;
 }
 
-/** Whether a device is in a release's rollout: a stable hash of release and device id, in percent. */
-export function inRollout(releaseId: Uint8Array, deviceId: string, percent: number): boolean {
-  const h = sha256(releaseId, utf8.encode(deviceId));
-  const value =
-    ((h[0] as number) * 2 ** 24 + (h[1] as number) * 2 ** 16 + (h[2] as number) * 2 ** 8 + (h[3] as number)) /
-    2 ** 32;
-  return value * 100 < percent;
-}
+export { inRollout } from '../core/rollout.ts';
 
 async function workspaceRoles(workspace: Workspace): Promise<TopLevelRoles> {
   const roles: Partial<Record<(typeof ROLES)[number], { keys: Uint8Array[]; threshold: number }>> = {};

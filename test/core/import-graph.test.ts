@@ -133,3 +133,29 @@ test('device code never imports the vendor side, storage adapters, the console o
     );
   assert.deepEqual(violations, []);
 });
+
+// The update agent runs in a device's firmware: core, tuf-js, its own files, the device ports it drives
+// and the device's report signer. Never the vendor side, storage, the console or the CLI.
+const AGENT_MAY_REACH = [
+  /^src\/core\//,
+  /^src\/device\/agent\//,
+  /^src\/device\/report\.ts$/,
+  /^src\/device\/flash\/flash\.ts$/,
+  /^src\/device\/secure-element\/secure-element\.ts$/,
+];
+
+test('the update agent reaches only src/core, its own files, the device ports and the report signer', () => {
+  const reached = [...closure('src/device/agent/index.ts')];
+  assert.ok(reached.includes('src/device/agent/agent.ts'), 'the walk follows imports');
+  const outside = reached.filter((file) => !AGENT_MAY_REACH.some((allowed) => allowed.test(file)));
+  assert.deepEqual(outside, []);
+});
+
+test('nothing on a device listens: no server sockets in src/device', () => {
+  const listening = /\b(?:createServer|createSecureServer|createSocket)\s*\(|\.listen\s*\(/;
+  const found = [...texts].filter(([file, text]) => file.startsWith('src/device/') && listening.test(text));
+  assert.deepEqual(
+    found.map(([file]) => file),
+    [],
+  );
+});

@@ -111,6 +111,70 @@ export class SimulatedDevice {
     });
   }
 
+  // The update agent's staging port (src/device/agent/staging.ts): it writes a download piece by piece.
+
+  get stagingGeometry(): { readonly size: number; readonly sectorSize: number; readonly writeSize: number } {
+    const { sectorSize, writeSize } = this.flash.geometry;
+    return { size: this.layout.staging.size, sectorSize, writeSize };
+  }
+
+  /**
+   * Erases the staging sectors from `from` (a sector boundary) up to `to`. A pending update is unmarked
+   * first, so the bootloader never installs from a slot that is being rewritten.
+   */
+  eraseStaging(from: number, to: number): void {
+    const store = new BootStateStore(this.flash, this.layout.bootState);
+    const state = this.#runningState(store);
+    if (state.phase === 'pending') store.write(idle(state.running, state.reason));
+    eraseRange(this.flash, this.layout.staging, from, to);
+  }
+
+  /** Writes into the staging slot; offset and length are multiples of the write size, the sectors erased. */
+  writeStaging(offset: number, bytes: Uint8Array): void {
+    if (offset < 0 || offset + bytes.length > this.layout.staging.size) {
+      throw new SihlError(
+        'LIMIT_EXCEEDED',
+        `a write at ${offset} of ${bytes.length} bytes is outside staging`,
+      );
+    }
+    this.#runningState(new BootStateStore(this.flash, this.layout.bootState));
+    this.flash.write(this.layout.staging.offset + offset, bytes);
+  }
+
+  readStaging(offset: number, length: number): Uint8Array {
+    if (offset < 0 || offset + length > this.layout.staging.size) {
+      throw new SihlError('LIMIT_EXCEEDED', `a read at ${offset} of ${length} bytes is outside staging`);
+    }
+    return this.flash.read(this.layout.staging.offset + offset, length);
+  }
+
+  /** The staging slot holds an image of `imageLength` bytes and its envelope after it: install at next boot. */
+  markPending(imageLength: number, envelopeLength: number): void {
+    if (imageLength <= 0 || imageLength + envelopeLength > this.layout.staging.size) {
+      throw new SihlError('LIMIT_EXCEEDED', 'image and envelope do not fit the staging slot');
+    }
+    const store = new BootStateStore(this.flash, this.layout.bootState);
+    const state = this.#runningState(store);
+    store.write({
+      ...state,
+      phase: 'pending',
+      stagedImage: imageLength,
+      stagedEnvelope: envelopeLength,
+      attempts: 0,
+      reason: '',
+    });
+  }
+
+  /** The boot state, refusing to touch staging while an install is unfinished (boot first). */
+  #runningState(store: BootStateStore) {
+    const state = store.read();
+    if (!state) throw new SihlError('USAGE', 'boot state is damaged; boot the device first');
+    if (state.phase !== 'idle' && state.phase !== 'pending') {
+      throw new SihlError('USAGE', `the device is ${state.phase}, not running; boot it first`);
+    }
+    return state;
+  }
+
   boot(): Promise<BootReport> {
     return boot({
       flash: this.flash,

@@ -1,0 +1,175 @@
+// sihl sim device configure | run: a simulated device that updates itself. `configure` is provisioning's
+// last step (server, pinned certificate, registry index, first TUF root); `run` powers the device on
+// (its bootloader finishes whatever is pending), then runs the update agent: poll, download, verify,
+// stage, reboot through the bootloader, report; until SIGINT, or after one poll with --once.
+import { SihlError } from '../../core/errors.ts';
+import { type PollResult, UpdateAgent } from '../../device/agent/agent.ts';
+import { writeAgentConfig } from '../../device/agent/config.ts';
+import type { BootReport } from '../../device/bootloader/bootloader.ts';
+import { type Command, integer, onePositional, optionalString, requireString } from '../command.ts';
+import { pathIn, readInput } from '../files.ts';
+import { identityOf, load, save } from './sim-support.ts';
+
+const PEM_MAX = 64 * 1024;
+const ROOT_MAX = 512 * 1024;
+
+interface ConfigureResult {
+  device: string;
+  server: string;
+  index: number;
+  channel: string;
+  interval: number;
+}
+
+export const simDeviceConfigure: Command<ConfigureResult> = {
+  path: ['sim', 'device', 'configure'],
+  summary: "Give a device's update agent its server, pinned certificate, registry index and first root.",
+  usage:
+    'sim device configure DIR --server URL --certificate CERT.pem --root 1.root.json --index N [--channel C] [--interval SECONDS] [--replace-root]',
+  details:
+    'Writes DIR/agent.json and DIR/agent/tuf/root.json. --root is the first TUF root of the store\n' +
+    '(store/metadata/1.root.json); a device already configured keeps the root it trusts unless --replace-root.\n' +
+    '--index is the device index `device provision` printed.',
+  options: {
+    server: { type: 'string', value: 'URL', help: 'https URL of the store' },
+    certificate: { type: 'string', value: 'FILE', help: "the server's certificate (PEM), pinned" },
+    root: { type: 'string', value: 'FILE', help: 'first trusted TUF root metadata' },
+    index: { type: 'string', value: 'N', help: "the device's registry index" },
+    channel: { type: 'string', value: 'C', help: 'release channel (default stable)' },
+    interval: { type: 'string', value: 'SECONDS', help: 'seconds between polls (default 3600)' },
+    'replace-root': { type: 'boolean', help: 'replace the trusted root of a configured device' },
+  },
+  async run(values, positionals, context) {
+    const dir = pathIn(context, onePositional(positionals, 'DIR'));
+    await load(dir); // a device must be there
+    const certificate = Buffer.from(
+      await readInput(context, requireString(values, 'certificate'), PEM_MAX),
+    ).toString('utf8');
+    const root = await readInput(context, requireString(values, 'root'), ROOT_MAX);
+    if (values.index === undefined) throw new SihlError('USAGE', '--index is required');
+    const config = {
+      server: requireString(values, 'server'),
+      certificate,
+      index: integer(values, 'index', 0),
+      channel: optionalString(values, 'channel') ?? 'stable',
+      interval: integer(values, 'interval', 3600, 1, 30 * 86_400),
+    };
+    await writeAgentConfig(dir, config, root, { replaceRoot: values['replace-root'] === true });
+    return {
+      device: dir,
+      server: config.server,
+      index: config.index,
+      channel: config.channel,
+      interval: config.interval,
+    };
+  },
+  render: (r) =>
+    `configured ${r.device}: polls ${r.server} every ${r.interval} s, channel ${r.channel}, index ${r.index}`,
+};
+
+interface BootSummary {
+  outcome: BootReport['outcome'];
+  installed: boolean;
+  attempts: number;
+  reason?: string;
+  version: string;
+}
+
+interface RunResult {
+  device: string;
+  id: string;
+  polls: number;
+  /** The last poll's outcome. */
+  outcome: PollResult['outcome'];
+  error?: { code: string; message: string };
+  /** Every boot of this run: the first at power-on, one more after each staged update. */
+  boots: BootSummary[];
+  installed: string[];
+  running: string;
+  requests: number;
+  bytes: number;
+}
+
+export const simDeviceRun: Command<RunResult> = {
+  path: ['sim', 'device', 'run'],
+  summary: 'Run a device: boot it, then poll its server, download, stage, reboot and report, until stopped.',
+  usage: 'sim device run DIR [--server URL] [--once] [--interval SECONDS]',
+  details:
+    'Needs `sim device configure` first. The device boots at once (a pending install is finished) and\n' +
+    'reports; then its agent polls. An update it stages is installed by rebooting through the bootloader,\n' +
+    'and reported. --once: one poll (and its install), then exit; otherwise until SIGINT. A poll that\n' +
+    'fails is reported in the output, with exit code 0; errors back off exponentially.',
+  options: {
+    server: { type: 'string', value: 'URL', help: 'the store URL, instead of the configured one' },
+    once: { type: 'boolean', help: 'poll once, install what it finds, report, exit' },
+    interval: { type: 'string', value: 'SECONDS', help: 'seconds between polls, instead of the configured' },
+  },
+  async run(values, positionals, context) {
+    const dir = pathIn(context, onePositional(positionals, 'DIR'));
+    const device = await load(dir);
+    const server = optionalString(values, 'server');
+    const interval =
+      values.interval === undefined ? undefined : integer(values, 'interval', 60, 1, 30 * 86_400);
+    const agent = await UpdateAgent.open({
+      dir,
+      device,
+      ...(server === undefined ? {} : { server }),
+      ...(interval === undefined ? {} : { timing: { interval } }),
+      durable: () => save(device, dir),
+      ...(context.progress
+        ? { onProgress: (done, total) => context.progress?.('downloading', done, total) }
+        : {}),
+    });
+    const boots: BootSummary[] = [];
+    const installed: string[] = [];
+    const powerOn = async (target?: string) => {
+      const report = await device.boot();
+      await save(device, dir);
+      boots.push({
+        outcome: report.outcome,
+        installed: report.installed,
+        attempts: report.attempts,
+        version: report.running.version,
+        ...(report.reason ? { reason: report.reason } : {}),
+      });
+      if (report.installed && target) installed.push(target);
+      await agent.reportBoot(report);
+    };
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    process.once('SIGINT', stop);
+    let polls = 0;
+    let last: PollResult;
+    try {
+      await powerOn();
+      last = await agent.run({
+        signal: controller.signal,
+        once: values.once === true,
+        onStaged: (result) => powerOn(result.target),
+        onPoll: () => {
+          polls++;
+        },
+      });
+    } finally {
+      process.removeListener('SIGINT', stop);
+      agent.close();
+    }
+    return {
+      device: dir,
+      id: identityOf(device).id,
+      polls,
+      outcome: last.outcome,
+      ...(last.error ? { error: last.error } : {}),
+      boots,
+      installed,
+      running: device.bootState()?.running.version ?? 'unknown',
+      requests: agent.client.stats.requests,
+      bytes: agent.client.stats.bytes,
+    };
+  },
+  render: (r) => {
+    const what = r.installed.length > 0 ? `installed ${r.installed.join(', ')}` : r.outcome;
+    const error = r.error ? ` [${r.error.code}] ${r.error.message}` : '';
+    return `${r.id.slice(0, 16)}…: ${what}${error}; running ${r.running} (${r.polls} poll(s), ${r.requests} requests, ${r.bytes} bytes)`;
+  },
+};

@@ -1,0 +1,342 @@
+// The update agent (DESIGN.md flow 4): polls the timestamp with a conditional request; on change lets
+// tuf-js refresh and verify the metadata; picks the target for its model, channel and rollout; fetches
+// its key envelope and the image into staging (resuming); verifies the image as the bootloader will;
+// marks it pending and asks for a reboot. After each boot it sends a signed status report.
+import { join } from 'node:path';
+import { Updater } from 'tuf-js';
+import { ExpiredMetadataError } from 'tuf-js/dist/error.js';
+import { keyIdOf } from '../../core/crypto/sign.ts';
+import { type ErrorCode, SihlError } from '../../core/errors.ts';
+import { toHex } from '../../core/format/bytes.ts';
+import type { StatusReport } from '../../core/format/report.ts';
+import { readSmallFile } from '../../core/fs.ts';
+import { makeSignedReport } from '../report.ts';
+import {
+  type AgentConfig,
+  agentPaths,
+  keepTrustedRoot,
+  readAgentConfig,
+  repairTrustedRoot,
+} from './config.ts';
+import { downloadToStaging } from './download.ts';
+import { fetchEnvelope } from './envelope.ts';
+import { PinnedClient } from './https-client.ts';
+import { AGENT_LIMITS, DEFAULT_TIMING, type Timing } from './limits.ts';
+import { flushOutbox } from './reports.ts';
+import { nextDelay, systemTimers, type Timers } from './schedule.ts';
+import { chooseTarget } from './select.ts';
+import type { AgentDevice } from './staging.ts';
+import { type AgentState, readAgentState, writeAgentState } from './state.ts';
+import { PinnedFetcher } from './tuf-fetcher.ts';
+import { verifyStaged } from './verify-staged.ts';
+
+export interface AgentOptions {
+  /** The device's storage folder: agent.json, agent/tuf/, agent/state.json. */
+  readonly dir: string;
+  readonly device: AgentDevice;
+  /** Overrides the server URL of agent.json. */
+  readonly server?: string;
+  /** Overrides agent.json's interval and the default backoff. */
+  readonly timing?: Partial<Timing>;
+  readonly timers?: Partial<Timers>;
+  readonly network?: { readonly connectMs?: number; readonly idleMs?: number; readonly requestMs?: number };
+  readonly pieceBytes?: number;
+  /** Makes flash writes survive a power cut (the simulator saves its flash file); before progress is saved. */
+  readonly durable?: () => Promise<void>;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export type PollOutcome = 'unchanged' | 'up-to-date' | 'not-eligible' | 'staged' | 'error';
+
+export interface PollResult {
+  readonly outcome: PollOutcome;
+  readonly target?: string;
+  readonly version?: string;
+  readonly error?: { readonly code: ErrorCode; readonly message: string };
+  /** Requests made and body bytes received during this poll. */
+  readonly requests: number;
+  readonly bytes: number;
+}
+
+/** What the bootloader said about a boot (src/device/bootloader BootReport). */
+export interface BootOutcome {
+  readonly outcome: 'booted' | 'rejected';
+  readonly installed: boolean;
+  readonly attempts: number;
+  readonly reason?: string;
+  readonly running: { readonly version: string };
+}
+
+const TIMESTAMP = 'metadata/timestamp.json';
+
+/** tuf-js errors as sihl codes; a transport failure underneath wins over what tuf-js wrapped it in. */
+function tufError(error: unknown, fetcher: PinnedFetcher): SihlError {
+  if (error instanceof SihlError) return error;
+  if (fetcher.lastError) return fetcher.lastError;
+  const message = (error as Error)?.message ?? String(error);
+  // tuf-js wraps snapshot and targets failures in a RuntimeError that keeps only the message.
+  if (error instanceof ExpiredMetadataError || /\bexpired\b/i.test(message)) {
+    return new SihlError('TUF_METADATA_EXPIRED', `TUF metadata expired: ${message}`, { cause: error });
+  }
+  return new SihlError('TUF_METADATA_INCONSISTENT', `TUF metadata refused: ${message}`, { cause: error });
+}
+
+function asSihlError(error: unknown): SihlError {
+  if (error instanceof SihlError) return error;
+  return new SihlError('INTERNAL', String((error as Error)?.stack ?? error), { cause: error });
+}
+
+export class UpdateAgent {
+  readonly config: AgentConfig;
+  /** Hex SHA-256 of the device's Ed25519 key, as the registry knows it. */
+  readonly deviceId: string;
+  readonly client: PinnedClient;
+  readonly #options: AgentOptions;
+  readonly #timing: Timing;
+  readonly #timers: Timers;
+  #state: AgentState;
+
+  private constructor(options: AgentOptions, config: AgentConfig, state: AgentState) {
+    this.#options = options;
+    this.config = config;
+    this.#state = state;
+    this.#timing = { ...DEFAULT_TIMING, interval: config.interval, ...options.timing };
+    this.#timers = { ...systemTimers, ...options.timers };
+    this.deviceId = toHex(keyIdOf(options.device.secureElement.identity().sign));
+    this.client = new PinnedClient({
+      server: config.server,
+      certificate: config.certificate,
+      ...options.network,
+    });
+  }
+
+  static async open(options: AgentOptions): Promise<UpdateAgent> {
+    const config = await readAgentConfig(options.dir);
+    const state = await readAgentState(options.dir);
+    return new UpdateAgent(
+      options,
+      options.server === undefined ? config : { ...config, server: options.server },
+      state,
+    );
+  }
+
+  get state(): AgentState {
+    return this.#state;
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  /** One poll: at most one request when nothing changed; otherwise refresh, download, verify, stage. */
+  async poll(): Promise<PollResult> {
+    const before = { ...this.client.stats };
+    const result = (outcome: PollOutcome, extra: Partial<PollResult> = {}): PollResult => ({
+      outcome,
+      ...extra,
+      requests: this.client.stats.requests - before.requests,
+      bytes: this.client.stats.bytes - before.bytes,
+    });
+    try {
+      const found = await this.#check();
+      if (found.outcome !== 'unchanged') await this.#save({ lastError: undefined });
+      return result(found.outcome, found);
+    } catch (caught) {
+      const error = asSihlError(caught);
+      if (this.#state.lastError !== error.code) {
+        await this.#save({ lastError: error.code });
+        await this.#report({ outcome: 'error', reason: error.code }).catch(() => {});
+      }
+      return result('error', { error: { code: error.code, message: error.message } });
+    }
+  }
+
+  async #check(): Promise<{ outcome: PollOutcome; target?: string; version?: string }> {
+    const { device, dir } = this.#options;
+    const boot = device.bootState();
+    if (!boot) throw new SihlError('USAGE', 'the boot state is unreadable; boot the device first');
+    if (this.#state.outbox.length > 0) await this.#flush();
+
+    // The cheap part: a conditional GET of the timestamp, unless a download is unfinished.
+    const conditional = this.#state.etag !== undefined && this.#state.download === undefined;
+    const response = await this.client.get({
+      path: TIMESTAMP,
+      limit: AGENT_LIMITS.timestampBytes,
+      ...(conditional ? { etag: this.#state.etag } : {}),
+    });
+    if (response.status === 304 && conditional) return { outcome: 'unchanged' };
+    if (response.status !== 200)
+      throw new SihlError('SERVER_ERROR', `GET ${TIMESTAMP}: HTTP ${response.status}`);
+    const etag = typeof response.headers.etag === 'string' ? response.headers.etag : undefined;
+
+    // TUF client workflow 5.3 to 5.6, by tuf-js, from the root this device trusts.
+    const paths = agentPaths(dir);
+    await repairTrustedRoot(dir);
+    const fetcher = new PinnedFetcher(this.client);
+    fetcher.prime(this.client.url(TIMESTAMP).href, response.body);
+    const updater = new Updater({
+      metadataDir: paths.metadata,
+      metadataBaseUrl: this.client.url('metadata/').href,
+      fetcher,
+      config: { fetchRetry: 0 },
+    });
+    try {
+      await updater.refresh();
+    } catch (error) {
+      throw tufError(error, fetcher);
+    }
+    await keepTrustedRoot(dir);
+
+    // tuf-js lists no targets: read the targets file it verified and persisted, then ask it for the one chosen.
+    const targets = await this.#verifiedTargets(paths.metadata);
+    const choice = chooseTarget(
+      targets,
+      {
+        id: this.deviceId,
+        model: device.model,
+        channel: this.config.channel,
+        running: boot.running.version,
+        ...(boot.phase === 'pending' && this.#state.staged ? { staged: this.#state.staged.version } : {}),
+        refused: this.#state.refused,
+      },
+      (name) => (targets[name] as { hashes?: { sha256?: string } } | undefined)?.hashes?.sha256,
+    );
+    if (choice.kind !== 'install') {
+      await this.#save({ etag });
+      return { outcome: choice.kind === 'up-to-date' ? 'up-to-date' : 'not-eligible' };
+    }
+    const { name, custom } = choice.candidate;
+    let info: Awaited<ReturnType<Updater['getTargetInfo']>>;
+    try {
+      info = await updater.getTargetInfo(name);
+    } catch (error) {
+      throw tufError(error, fetcher);
+    }
+    const sha256 = info?.hashes.sha256;
+    if (!info || !sha256 || !/^[0-9a-f]{64}$/.test(sha256)) {
+      throw new SihlError('TUF_METADATA_INCONSISTENT', `${name} has no SHA-256 in the verified targets`);
+    }
+
+    let envelope: Uint8Array = new Uint8Array(0);
+    if (custom.envelopes !== undefined) {
+      const box = device.secureElement.identity().box;
+      const found = await fetchEnvelope(this.client, custom.envelopes, this.config.index, box);
+      if (!found) {
+        await this.#save({ etag });
+        return { outcome: 'not-eligible', target: name, version: custom.version };
+      }
+      envelope = found;
+    }
+    const slash = name.lastIndexOf('/');
+    const plan = {
+      target: name,
+      version: custom.version,
+      path: `targets/${name.slice(0, slash + 1)}${sha256}.${name.slice(slash + 1)}`,
+      length: info.length,
+      sha256,
+      envelope,
+    };
+    try {
+      await downloadToStaging({
+        client: this.client,
+        staging: device,
+        plan,
+        progress: this.#state.download,
+        save: async (download) => {
+          await this.#options.durable?.();
+          await this.#save({ download });
+        },
+        pieceBytes: this.#options.pieceBytes ?? AGENT_LIMITS.pieceBytes,
+        ...(this.#options.onProgress ? { onProgress: this.#options.onProgress } : {}),
+      });
+      await verifyStaged(device, plan.length, envelope, custom);
+    } catch (error) {
+      if (error instanceof SihlError && error.family === 'verification') {
+        // Refused bytes leave staging, and the next attempt starts from nothing.
+        device.eraseStaging(0, plan.length + envelope.length);
+        await this.#options.durable?.();
+        await this.#save({ download: undefined });
+      }
+      throw error;
+    }
+    device.markPending(plan.length, envelope.length);
+    await this.#options.durable?.();
+    await this.#save({
+      etag,
+      download: undefined,
+      staged: { target: name, version: custom.version, sha256 },
+    });
+    return { outcome: 'staged', target: name, version: custom.version };
+  }
+
+  async #verifiedTargets(metadataDir: string): Promise<Readonly<Record<string, unknown>>> {
+    const bytes = await readSmallFile(join(metadataDir, 'targets.json'), 5_000_000);
+    const parsed = JSON.parse(Buffer.from(bytes).toString('utf8')) as { signed?: { targets?: unknown } };
+    const targets = parsed.signed?.targets;
+    return typeof targets === 'object' && targets !== null ? (targets as Record<string, unknown>) : {};
+  }
+
+  /** After each boot: what the bootloader did, as a signed report. */
+  async reportBoot(boot: BootOutcome): Promise<void> {
+    const staged = this.#state.staged;
+    const outcome: StatusReport['outcome'] = boot.installed ? 'installed' : boot.outcome;
+    await this.#report({
+      outcome,
+      running: boot.running.version,
+      ...(boot.reason ? { reason: boot.reason } : {}),
+      ...(boot.installed || boot.outcome === 'rejected' ? { attempts: boot.attempts } : {}),
+      ...(staged && (boot.installed || boot.outcome === 'rejected') ? { target: staged.target } : {}),
+    });
+    if (staged && this.#options.device.bootState()?.phase !== 'pending') {
+      const refused =
+        boot.outcome === 'rejected' ? [...this.#state.refused, staged.sha256] : this.#state.refused;
+      await this.#save({ staged: undefined, refused });
+    }
+  }
+
+  async #report(fields: Pick<StatusReport, 'outcome'> & Partial<StatusReport>): Promise<void> {
+    const { device } = this.#options;
+    const seq = this.#state.seq + 1;
+    const report = makeSignedReport(device.secureElement, {
+      seq,
+      time: Math.floor(this.#timers.now().getTime() / 1000),
+      model: device.model,
+      running: device.bootState()?.running.version ?? 'unknown',
+      ...fields,
+    });
+    await this.#save({ seq, outbox: [...this.#state.outbox, Buffer.from(report).toString('base64')] });
+    await this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    const { left } = await flushOutbox(this.client, this.#state.outbox);
+    if (left.length !== this.#state.outbox.length) await this.#save({ outbox: left });
+  }
+
+  async #save(patch: Partial<AgentState>): Promise<void> {
+    this.#state = { ...this.#state, ...patch };
+    await writeAgentState(this.#options.dir, this.#state);
+  }
+
+  /**
+   * Polls until `signal` aborts (or once): after a poll that staged an update, `onStaged` reboots the
+   * device (and should call reportBoot). Errors back off exponentially; every delay has jitter.
+   */
+  async run(options: {
+    readonly signal?: AbortSignal;
+    readonly once?: boolean;
+    readonly onStaged?: (result: PollResult) => Promise<void>;
+    readonly onPoll?: (result: PollResult) => void;
+  }): Promise<PollResult> {
+    let failures = 0;
+    for (;;) {
+      const result = await this.poll();
+      if (result.outcome === 'staged') await options.onStaged?.(result);
+      failures = result.outcome === 'error' ? failures + 1 : 0;
+      options.onPoll?.(result);
+      if (options.once === true || options.signal?.aborted === true) return result;
+      await this.#timers.sleep(nextDelay(this.#timing, failures, this.#timers.random()), options.signal);
+      if (options.signal?.aborted) return result;
+    }
+  }
+}

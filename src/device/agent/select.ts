@@ -1,0 +1,85 @@
+// Which published target a device should install: pure, over the targets tuf-js verified. The target's
+// `custom` fields are written by `release publish` (model, version, channel, rollout, releaseId, envelopes).
+import { fromHex } from '../../core/format/bytes.ts';
+import { compareSemver, parseSemver, type Semver } from '../../core/format/semver.ts';
+import { inRollout } from '../../core/rollout.ts';
+
+export interface TargetCustom {
+  readonly model: string;
+  readonly version: string;
+  readonly securityVersion?: number;
+  readonly channel: string;
+  readonly rollout: number;
+  readonly releaseId: string;
+  /** Folder of the release's envelope tables, relative to the store; absent for unencrypted images. */
+  readonly envelopes?: string;
+}
+
+export interface Candidate {
+  readonly name: string;
+  readonly custom: TargetCustom;
+}
+
+export interface DeviceFacts {
+  readonly id: string;
+  readonly model: string;
+  readonly channel: string;
+  readonly running: string;
+  /** Version already staged and pending, if any: only something newer replaces it. */
+  readonly staged?: string;
+  /** SHA-256 (hex) of targets the bootloader refused; with the target's own hex digest. */
+  readonly refused: readonly string[];
+}
+
+export type Choice =
+  | { readonly kind: 'install'; readonly candidate: Candidate }
+  | { readonly kind: 'up-to-date' }
+  | { readonly kind: 'not-in-rollout'; readonly candidate: Candidate };
+
+function customOf(entry: unknown): TargetCustom | undefined {
+  const c = (entry as { custom?: Record<string, unknown> } | undefined)?.custom;
+  if (!c || typeof c !== 'object') return undefined;
+  const ok =
+    typeof c.model === 'string' &&
+    typeof c.version === 'string' &&
+    typeof c.channel === 'string' &&
+    typeof c.rollout === 'number' &&
+    typeof c.releaseId === 'string' &&
+    /^(?:[0-9a-f]{2})+$/.test(c.releaseId) &&
+    (c.envelopes === undefined || typeof c.envelopes === 'string');
+  return ok ? (c as unknown as TargetCustom) : undefined;
+}
+
+/** Any version the device cannot parse (e.g. "unknown") is older than every release. */
+const newer = (a: Semver, than: string | undefined) => {
+  const b = than === undefined ? undefined : parseSemver(than);
+  return b === undefined || compareSemver(a, b) > 0;
+};
+
+/**
+ * The newest target for the device's model and channel above what it runs and what it has staged, among
+ * those whose rollout includes it. When only releases outside its rollout are newer, says so.
+ */
+export function chooseTarget(
+  targets: Readonly<Record<string, unknown>>,
+  device: DeviceFacts,
+  digestOf: (name: string) => string | undefined,
+): Choice {
+  let best: { candidate: Candidate; version: Semver } | undefined;
+  let outside: Candidate | undefined;
+  for (const [name, entry] of Object.entries(targets)) {
+    const custom = customOf(entry);
+    if (!custom || custom.model !== device.model || custom.channel !== device.channel) continue;
+    const version = parseSemver(custom.version);
+    if (!version || !newer(version, device.running) || !newer(version, device.staged)) continue;
+    const digest = digestOf(name);
+    if (digest !== undefined && device.refused.includes(digest)) continue;
+    if (!inRollout(fromHex(custom.releaseId), device.id, custom.rollout)) {
+      outside ??= { name, custom };
+      continue;
+    }
+    if (!best || compareSemver(version, best.version) > 0) best = { candidate: { name, custom }, version };
+  }
+  if (best) return { kind: 'install', candidate: best.candidate };
+  return outside ? { kind: 'not-in-rollout', candidate: outside } : { kind: 'up-to-date' };
+}

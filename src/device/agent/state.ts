@@ -1,0 +1,72 @@
+// What the agent remembers across reboots, in one small file replaced atomically: the timestamp's ETag,
+// the download in progress (so it resumes where it stopped), the update it marked pending, targets the
+// bootloader refused, and its status reports (sequence number, and those not yet delivered).
+import { SihlError } from '../../core/errors.ts';
+import { readSmallFile, writeFileAtomic } from '../../core/fs.ts';
+import { agentPaths } from './config.ts';
+import { AGENT_LIMITS } from './limits.ts';
+
+export interface DownloadProgress {
+  readonly target: string;
+  readonly version: string;
+  /** Hex SHA-256 and length from the verified TUF target info. */
+  readonly sha256: string;
+  readonly length: number;
+  /** Image bytes in the staging slot (a sector boundary, or the whole image). */
+  readonly written: number;
+  /** The device's key envelope in hex ('' for an unencrypted image); staged right after the image. */
+  readonly envelope: string;
+}
+
+export interface StagedUpdate {
+  readonly target: string;
+  readonly version: string;
+  readonly sha256: string;
+}
+
+export interface AgentState {
+  /** ETag of the last timestamp.json tuf-js accepted. */
+  readonly etag?: string;
+  readonly download?: DownloadProgress;
+  readonly staged?: StagedUpdate;
+  /** SHA-256 of targets the bootloader refused. */
+  readonly refused: readonly string[];
+  /** Sequence number of the last status report made. */
+  readonly seq: number;
+  /** Signed reports (base64) the server has not accepted yet, oldest first. */
+  readonly outbox: readonly string[];
+  /** Code of the last error reported, so a lasting failure is reported once, not at every poll. */
+  readonly lastError?: string;
+}
+
+const STATE_MAX_BYTES = 256 * 1024;
+const EMPTY: AgentState = { refused: [], seq: 0, outbox: [] };
+
+export async function readAgentState(dir: string): Promise<AgentState> {
+  const path = agentPaths(dir).state;
+  let bytes: Uint8Array;
+  try {
+    bytes = await readSmallFile(path, STATE_MAX_BYTES);
+  } catch (error) {
+    if (error instanceof SihlError && error.code === 'FILE_NOT_FOUND') return EMPTY;
+    throw error;
+  }
+  try {
+    const parsed = JSON.parse(Buffer.from(bytes).toString('utf8')) as AgentState;
+    if (!Array.isArray(parsed.refused) || !Array.isArray(parsed.outbox) || !Number.isSafeInteger(parsed.seq))
+      throw new Error('incomplete');
+    return parsed;
+  } catch {
+    // Written atomically, so this is damage from outside; start over, but never reuse a report number.
+    return { ...EMPTY, seq: Date.now() };
+  }
+}
+
+export async function writeAgentState(dir: string, state: AgentState): Promise<void> {
+  const bounded: AgentState = {
+    ...state,
+    refused: state.refused.slice(-AGENT_LIMITS.refusedTargets),
+    outbox: state.outbox.slice(-AGENT_LIMITS.outboxReports),
+  };
+  await writeFileAtomic(agentPaths(dir).state, `${JSON.stringify(bounded)}\n`, { overwrite: true });
+}

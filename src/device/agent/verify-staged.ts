@@ -1,0 +1,50 @@
+// The check before anything is marked pending: the staged image is verified as the bootloader will
+// verify it (docs/FORMAT.md §Verification: root chain, delegation, approvers' threshold, model,
+// anti-rollback counter, payload digest), from the device's own pinned trust, and its envelope is
+// checked to belong to it. A tampered or foreign image never reaches the bootloader.
+import { equalBytes } from '../../core/crypto/hash.ts';
+import { SihlError } from '../../core/errors.ts';
+import { decodeEnvelope, ENVELOPE_BYTES } from '../../core/format/envelope.ts';
+import { streamBinding } from '../../core/format/manifest.ts';
+import type { ByteSource } from '../../core/image/source.ts';
+import { verifyImage } from '../../core/image/verify.ts';
+import type { AgentDevice } from './staging.ts';
+
+export async function verifyStaged(
+  device: AgentDevice,
+  length: number,
+  envelope: Uint8Array,
+  expected: { readonly version: string },
+): Promise<void> {
+  const source: ByteSource = {
+    size: length,
+    read: async (offset, bytes) => {
+      if (offset < 0 || offset + bytes > length)
+        throw new SihlError('IMAGE_TRUNCATED', 'read past the staged image');
+      return device.readStaging(offset, bytes);
+    },
+  };
+  const trust = device.secureElement.trust();
+  const image = await verifyImage(
+    source,
+    { root: trust.root, rootVersion: trust.rootVersion, minDelegationVersion: trust.delegationVersion },
+    {
+      model: device.model,
+      minSecurityVersion: trust.securityCounter,
+      readBytes: device.stagingGeometry.sectorSize,
+    },
+  );
+  // The targets role and the signed manifest must agree, or the agent would fetch the same image forever.
+  if (image.manifest.version !== expected.version) {
+    throw new SihlError(
+      'MANIFEST_INCONSISTENT',
+      `the image is version ${image.manifest.version}; the targets metadata says ${expected.version}`,
+    );
+  }
+  if (image.manifest.encryption.algorithm === 'none') return;
+  if (envelope.length !== ENVELOPE_BYTES)
+    throw new SihlError('ENVELOPE_REQUIRED', 'no key envelope for this image');
+  if (!equalBytes(decodeEnvelope(envelope).binding, streamBinding(image.manifestBytes))) {
+    throw new SihlError('ENVELOPE_WRONG_IMAGE', 'the key envelope belongs to another image');
+  }
+}
