@@ -241,14 +241,18 @@ export const keysRemove: Command<ChangeResult> = {
   render: renderChange,
 };
 
-export const keysList: Command<{ roles: KeyListing[]; delegationVersion: number }> = {
+export const keysList: Command<{ roles: KeyListing[]; delegationVersion: number; rootVersion: number }> = {
   path: ['keys', 'list'],
   summary: "List the workspace's keys by role, with thresholds and key ids.",
   usage: 'keys list [--workspace DIR] [--json]',
   options: { ...workspaceOption },
   async run(values, _positionals, context) {
     const workspace = await openWorkspace(values, context);
-    return { roles: await listKeys(workspace), delegationVersion: workspace.config.delegationVersion };
+    return {
+      roles: await listKeys(workspace),
+      delegationVersion: workspace.config.delegationVersion,
+      rootVersion: workspace.rootVersion,
+    };
   },
   render: (r) =>
     [
@@ -258,6 +262,6 @@ export const keysList: Command<{ roles: KeyListing[]; delegationVersion: number 
           (k) => `  ${k.name.padEnd(16)} ${k.keyId.slice(0, 16)}…${k.private ? '' : '  (public key only)'}`,
         ),
       ]),
-      `delegation version ${r.delegationVersion}`,
+      `delegation version ${r.delegationVersion}, root version ${r.rootVersion}`,
     ].join('\n'),
 };
