@@ -1,7 +1,9 @@
 // Markdown for the benchmark: the throughput and memory table, the flash work of an install, the corpus
 // table, the machine, and the prose that docs/BENCHMARKS.md wraps around them.
 
+import type { CloudRun } from './cloud.ts';
 import type { CorpusRow } from './corpus.ts';
+import { type FleetBenchRun, fleetSection } from './fleet.ts';
 import type { PublishRun } from './publish.ts';
 import { type ServeRun, serveSection } from './serve.ts';
 import type { WorkerResult } from './worker.ts';
@@ -195,6 +197,30 @@ export interface Report {
   readonly machine: Machine;
   readonly publish?: PublishRun;
   readonly serve?: ServeRun;
+  readonly cloud?: CloudRun;
+  readonly fleet?: FleetBenchRun;
+}
+
+/** Mirroring a publication to cloud stores on loopback (bench/cloud.ts). */
+export function cloudSection(r: CloudRun): string {
+  const rows = r.rows.map(
+    (row) =>
+      `| ${row.store} | ${row.what} | ${row.files} | ${(row.bytes / 1024 / 1024).toFixed(1)} MiB | ${row.seconds.toFixed(2)} s | ${(row.bytes / 1e6 / row.seconds).toFixed(0)} MB/s |`,
+  );
+  return [
+    '## Publishing to cloud stores',
+    '',
+    `What \`release publish\` adds with a cloud store: mirroring the new files of its staging folder to the
+store (src/storage/mirror.ts, uploads with If-None-Match: *), here Azurite and s3rver on loopback over
+plain HTTP, each to a fresh prefix, median of three. The envelope tables are ${grouped(r.devices)} devices × 184 bytes;
+the credential tables (a renewed log-table SAS per device, only with device logs in Azure Table
+Storage) ${grouped(r.devices)} × 512 bytes. Emulators are not the services: these figures show sihl's own overhead
+and ordering, not what a real account over the internet achieves.`,
+    '',
+    '| Store | Upload | Files | Size | Time | Rate |',
+    '| --- | --- | --: | --: | --: | --: |',
+    ...rows,
+  ].join('\n');
 }
 
 /** Key envelopes for a whole fleet (bench/publish.ts): registry, raw sealing rate, publication, fetch. */
@@ -268,6 +294,8 @@ export function results(r: Report): string {
     '',
     ...(r.publish ? [publishSection(r.publish), ''] : []),
     ...(r.serve ? [serveSection(r.serve), ''] : []),
+    ...(r.cloud ? [cloudSection(r.cloud), ''] : []),
+    ...(r.fleet ? [fleetSection(r.fleet), ''] : []),
     '## Machine',
     '',
     machineSection(r.machine),

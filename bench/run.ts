@@ -1,7 +1,8 @@
 // `npm run bench`: pack, verify, unpack and install throughput and peak memory on firmware-like inputs,
 // each step in its own process beside Brotli alone, then the compression of the Pybricks corpus, then
 // key envelopes for 1,000,000 devices (bench/publish.ts; 100,000 with --quick), then `sihl serve` beside
-// nginx (bench/serve.ts). Prints Markdown on
+// nginx (bench/serve.ts), then publishing to Azurite and s3rver (bench/cloud.ts), then 10,000 simulated
+// devices updating through `sihl serve` (bench/fleet.ts; 1,000 with --quick). Prints Markdown on
 // stdout (progress on stderr); `--write` also writes docs/BENCHMARKS.md.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -11,7 +12,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LIMITS } from '../src/core/limits.ts';
 import { pybricksCorpus } from '../test/support/fixtures.ts';
+import { benchCloud } from './cloud.ts';
 import { compareCorpus, xzVersion } from './corpus.ts';
+import { benchFleet, FLEET_DEVICES } from './fleet.ts';
 import { hashFile, writeFirmwareLike } from './input.ts';
 import { benchPublish, FLEET } from './publish.ts';
 import {
@@ -203,7 +206,18 @@ async function main(): Promise<void> {
     const fleet = process.argv.includes('--quick') ? FLEET / 10 : FLEET;
     const publish = await benchPublish(dir, fleet, log);
     const serve = await benchServe(dir, process.argv.includes('--quick') ? 3 : 10, log);
-    const report = { runs, baseline, corpus: rows, machine: machine(xzVersion()), publish, serve };
+    const cloud = await benchCloud(dir, log);
+    const fleetRun = await benchFleet(dir, process.argv.includes('--quick') ? 1000 : FLEET_DEVICES, log);
+    const report = {
+      runs,
+      baseline,
+      corpus: rows,
+      machine: machine(xzVersion()),
+      publish,
+      serve,
+      cloud,
+      fleet: fleetRun,
+    };
     process.stdout.write(`${results(report)}\n`);
     if (write) {
       await writeFile(DOCUMENT, document(report));

@@ -1,129 +1,156 @@
-// `npm start`: one firmware update of a small simulated fleet, end to end, on the embedded defaults.
-// A vendor with a root key and two approvers packs Pybricks 7.28.0 for the Technic Hub, both approve,
-// each device gets the content key sealed to its own key, and eight devices running 7.27.0 install it:
-// two lose power in the middle of the install, one is handed another device's envelope. The devices
-// are saved under the folder printed at the end, for `sihl sim device inspect`.
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+// `npm start`: the main job in one command, on the embedded defaults. A vendor workspace in a fresh
+// folder with two approvers; 20 simulated LEGO Move Hubs running Pybricks 7.27.0, provisioned; Pybricks
+// 7.28.0 approved by both and published to 100 % of them; sihl's HTTPS server started; the devices'
+// update agents polling it, downloading into staging, rebooting through the bootloader (some lose power
+// in the middle of their install) and reporting. Then the fleet as its signed reports show it.
+// The server stops at the end unless --keep-serving is given (then Ctrl-C stops it).
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateSigningKeyPair, keyIdOf, sha256 } from '../src/core/crypto/index.ts';
-import { toHex } from '../src/core/format/bytes.ts';
-import {
-  delegationMessage,
-  encodeDelegationBody,
-  encodeSignedDelegation,
-} from '../src/core/format/delegation.ts';
-import { sealEnvelope } from '../src/core/format/envelope.ts';
-import { streamBinding } from '../src/core/format/manifest.ts';
-import { signEntry } from '../src/core/format/signatures.ts';
-import { packImage } from '../src/core/image/index.ts';
-import { encodeRootFile } from '../src/core/keys.ts';
-import { PowerCut } from '../src/device/flash/simulated-flash.ts';
-import { SimulatedDevice } from '../src/device/simulator/simulated-device.ts';
+import { serve } from '../src/cli/commands/serve.ts';
+import type { FleetRun } from '../src/cli/commands/sim-fleet.ts';
+import { main } from '../src/cli/main.ts';
+import type { FleetStatus } from '../src/vendor/fleet.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../test/support/fixtures.ts';
 
-const HUB = 'technichub';
-const DEVICES = 8;
-const dir = await mkdtemp(join(tmpdir(), 'sihl-fleet-'));
+const HUB = 'movehub';
+const DEVICES = 20;
+const POWER_CUT_RATE = '0.2';
+const keep = process.argv.includes('--keep-serving');
+const dir = await mkdtemp(join(tmpdir(), 'sihl-start-'));
+// The demo's key files are locked with this passphrase; a real workspace asks for one per key.
+const env = { ...process.env, SIHL_PASSPHRASE: 'npm start demo passphrase' };
 const say = (line: string) => process.stderr.write(`${line}\n`);
+const started = performance.now();
+const stamp = () => `${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s`;
 
-say('vendor: root key, two approvers (alice, bob), delegation version 1, threshold 2');
-const root = generateSigningKeyPair();
-const approvers = [generateSigningKeyPair(), generateSigningKeyPair()];
-const body = encodeDelegationBody({ version: 1, threshold: 2, keys: approvers.map((a) => a.publicKey) });
-const delegation = encodeSignedDelegation(body, [
-  signEntry(root.secretKey, root.publicKey, delegationMessage(body)),
-]);
-const rootKeys = { keys: [root.publicKey], threshold: 1 };
-await writeFile(join(dir, 'root.json'), encodeRootFile(rootKeys));
-
-const previous = await pybricksFirmware(PYBRICKS_PREVIOUS, HUB);
-const current = await pybricksFirmware(PYBRICKS, HUB);
-await writeFile(join(dir, 'firmware-7.28.0.bin'), current);
-say(
-  `release: Pybricks 7.28.0 for ${HUB} (${current.length} bytes), compressed, encrypted, signed by both approvers`,
-);
-const packed = await packImage(join(dir, 'firmware-7.28.0.bin'), join(dir, 'firmware-7.28.0.sihl'), {
-  model: HUB,
-  version: '7.28.0',
-  securityVersion: 1,
-  delegation,
-  signers: approvers,
-  encrypt: true,
-});
-const image = new Uint8Array(await readFile(join(dir, 'firmware-7.28.0.sihl')));
-const binding = streamBinding(packed.manifestBytes);
-say(`  image ${image.length} bytes (${((image.length / current.length) * 100).toFixed(1)}% of the firmware)`);
-
-interface Row {
-  device: string;
-  before: string;
-  boots: string[];
-  after: string;
-  attempts: number;
-  operations: number;
-  matches: boolean;
-}
-const rows: Row[] = [];
-let firstBox: Uint8Array | undefined;
-for (let n = 1; n <= DEVICES; n++) {
-  const device = await SimulatedDevice.create({
-    model: HUB,
-    root: rootKeys,
-    firmware: previous,
-    version: '7.27.0',
-  });
-  const identity = device.secureElement.identity();
-  firstBox ??= identity.box;
-  // Device 8 is handed device 1's envelope, as a mix-up or an attack would.
-  const recipient = n === DEVICES ? firstBox : identity.box;
-  device.stage(image, sealEnvelope(packed.contentKey as Uint8Array, binding, recipient));
-  const boots: string[] = [];
-  const start = device.flash.operations;
-  if (n === 3 || n === 6) {
-    device.flash.cutPower({ after: n === 3 ? 40 : 95, tear: n === 6 });
-    try {
-      await device.boot();
-    } catch (error) {
-      if (!(error instanceof PowerCut)) throw error;
-      boots.push(`power cut at op ${error.operation - start}`);
-    }
-    device.flash.powerOn();
-  }
-  const report = await device.boot();
-  boots.push(
-    report.outcome === 'rejected' ? `rejected: ${report.reason}` : report.installed ? 'installed' : 'booted',
+/** `sihl ARGS` in the demo folder, in this process; stops the demo on a failure. */
+async function sihl(args: string[]): Promise<string> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const progress = (label: string, done: number, total: number, unit?: string) => {
+    if (process.stderr.isTTY)
+      process.stderr.write(`\r        ${label} ${done} of ${total} ${unit ?? 'bytes'}`);
+  };
+  const code = await main(
+    args,
+    { out: (t) => out.push(t), err: (t) => err.push(t) },
+    { cwd: dir, env, progress },
   );
-  rows.push({
-    device: `device-${n} ${toHex(keyIdOf(identity.sign)).slice(0, 8)}`,
-    before: '7.27.0',
-    boots,
-    after: report.running.version,
-    attempts: report.attempts,
-    operations: device.flash.operations - start,
-    matches: toHex(sha256(device.executable(report.running.size))) === toHex(report.running.digest),
-  });
-  await device.save(join(dir, 'devices', `device-${n}`));
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+  if (code !== 0) {
+    say(`sihl ${args.join(' ')} failed (exit ${code}):\n${err.join('\n')}${out.join('\n')}`);
+    process.exit(1);
+  }
+  return out.join('\n');
 }
-packed.contentKey?.fill(0);
 
-const table = [
-  ['device', 'before', 'what happened', 'after', 'attempts', 'flash ops', 'slot intact'],
-  ...rows.map((r) => [
-    r.device,
-    r.before,
-    r.boots.join(', then '),
-    r.after,
-    String(r.attempts),
-    String(r.operations),
-    r.matches ? 'yes' : 'NO',
+const ws = ['--workspace', 'acme'];
+say(`${stamp()}  workspace acme in ${dir}: root, snapshot and timestamp keys, a server certificate`);
+await sihl(['init', 'acme']);
+say(`${stamp()}  two approvers, alice and bob; a release needs both`);
+await sihl(['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
+await sihl(['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+
+await writeFile(join(dir, 'pybricks-7.27.0.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, HUB));
+await writeFile(join(dir, 'pybricks-7.28.0.bin'), await pybricksFirmware(PYBRICKS, HUB));
+say(`${stamp()}  ${DEVICES} simulated ${HUB}s running Pybricks 7.27.0: keys made inside each, registered`);
+await sihl([
+  'sim',
+  'fleet',
+  '--devices',
+  String(DEVICES),
+  '--provision-only',
+  '--model',
+  HUB,
+  '--firmware',
+  'pybricks-7.27.0.bin',
+  '--version',
+  '7.27.0',
+  ...ws,
+]);
+
+say(`${stamp()}  release Pybricks 7.28.0: compressed, encrypted, approved by alice and bob`);
+const create = ['release', 'create', 'pybricks-7.28.0.bin', '--model', HUB, '--version', '7.28.0'];
+await sihl([...create, '--security-version', '1', ...ws]);
+await sihl(['release', 'approve', `${HUB}-7.28.0`, '--key', 'alice', ...ws]);
+await sihl(['release', 'approve', `${HUB}-7.28.0`, '--key', 'bob', ...ws]);
+say(`${stamp()}  published to 100 %: TUF metadata signed, the content key sealed to each device`);
+await sihl(['release', 'publish', `${HUB}-7.28.0`, '--rollout', '100', ...ws]);
+
+// `sihl serve`, in this process; it returns once it listens.
+const server = await serve.run({ port: keep ? '8443' : '0', workspace: 'acme' }, [], { cwd: dir, env });
+say(`${stamp()}  sihl serve: ${server.url} (certificate SHA-256 ${server.fingerprint.slice(0, 16)}…)`);
+say(
+  `${stamp()}  the devices poll every 2 s, download, install at reboot (${Number(POWER_CUT_RATE) * 100} % lose power during it), report`,
+);
+let run: FleetRun;
+try {
+  run = JSON.parse(
+    await sihl([
+      'sim',
+      'fleet',
+      '--devices',
+      String(DEVICES),
+      '--server',
+      `${server.url}/`,
+      '--interval',
+      '2',
+      '--power-cut-rate',
+      POWER_CUT_RATE,
+      '--seed',
+      '7',
+      '--deadline',
+      '120',
+      '--json',
+      ...ws,
+    ]),
+  );
+} catch (error) {
+  await server.stop();
+  throw error;
+}
+const status: FleetStatus = JSON.parse(await sihl(['fleet', 'status', '--json', ...ws]));
+say(`${stamp()}  done\n`);
+
+const cut = new Set(run.devices.filter((d) => d.powerCut).map((d) => d.id));
+const rows = [
+  ['device', 'idx', 'running', 'last report', 'install attempts', 'power cut', 'reports'],
+  ...status.devices.map((d) => [
+    `${d.id.slice(0, 12)}…`,
+    String(d.idx),
+    d.running ?? '-',
+    d.lastOutcome ?? '-',
+    String(d.attempts ?? '-'),
+    cut.has(d.id) ? 'yes' : '',
+    String(d.reports),
   ]),
 ];
-const widths = table[0]?.map((_, i) => Math.max(...table.map((row) => (row[i] ?? '').length))) ?? [];
-for (const row of table) console.log(row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  '));
-const updated = rows.filter((r) => r.after === '7.28.0').length;
+const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+for (const row of rows)
+  console.log(
+    row
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
+const release = status.releases.find((r) => r.version === '7.28.0');
 console.log(
-  `\n${updated} of ${DEVICES} devices run 7.28.0; each runs exactly the image its boot state records.`,
+  `\n${release?.running ?? 0} of ${DEVICES} devices run 7.28.0 (release ${release?.target ?? '?'}); ` +
+    `${cut.size} lost power during their install and installed again.`,
 );
-console.log(`Devices are saved in ${join(dir, 'devices')}; look at one with:`);
-console.log(`  npx sihl sim device inspect ${join(dir, 'devices', 'device-3')}`);
+console.log(
+  `Time to 50 % ${(run.timeTo.p50 ?? Number.NaN) / 1000} s, 90 % ${(run.timeTo.p90 ?? Number.NaN) / 1000} s, ` +
+    `100 % ${(run.timeTo.p100 ?? Number.NaN) / 1000} s; the server answered ${run.requests} requests.`,
+);
+console.log(`Workspace: ${join(dir, 'acme')}; see the fleet again with:`);
+console.log(`  npx sihl fleet status --workspace ${join(dir, 'acme')}`);
+if (keep) {
+  console.log(`The server keeps serving at ${server.url} until Ctrl-C.`);
+} else {
+  await server.stop();
+  console.log(
+    `The server at ${server.url} is stopped; \`npm start -- --keep-serving\` keeps it up, or run\n` +
+      `  npx sihl serve --workspace ${join(dir, 'acme')}`,
+  );
+}

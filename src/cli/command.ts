@@ -18,8 +18,8 @@ export interface Context {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Asks for a passphrase when SIHL_PASSPHRASE is not set; undefined where no terminal is available. */
   readonly prompt?: (question: string) => Promise<string>;
-  /** Progress of long work, for a terminal. */
-  readonly progress?: (label: string, done: number, total: number) => void;
+  /** Progress of long work, for a terminal: bytes, unless `unit` names what is counted. */
+  readonly progress?: (label: string, done: number, total: number, unit?: string) => void;
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;

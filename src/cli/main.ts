@@ -20,6 +20,13 @@ import {
   releasePublish,
   timestampRefresh,
 } from './commands/release.ts';
+import {
+  rolloutAdvance,
+  rolloutCheck,
+  rolloutHalt,
+  rolloutResume,
+  rolloutStatus,
+} from './commands/rollout.ts';
 import { serve } from './commands/serve.ts';
 import {
   simDeviceBoot,
@@ -28,6 +35,7 @@ import {
   simDeviceInspect,
   simDeviceStage,
 } from './commands/sim.ts';
+import { simFleet } from './commands/sim-fleet.ts';
 import { simDeviceConfigure, simDeviceRun } from './commands/sim-run.ts';
 import { delegationCreate, rootCreate } from './commands/trust.ts';
 import { init, keysAdd, keysList, keysRemove, keysRotate } from './commands/workspace.ts';
@@ -63,8 +71,14 @@ export const commands: readonly Command[] = [
   simDeviceInspect,
   simDeviceConfigure,
   simDeviceRun,
+  simFleet,
   serve,
   fleetStatus,
+  rolloutStatus,
+  rolloutAdvance,
+  rolloutHalt,
+  rolloutResume,
+  rolloutCheck,
 ] as Command[];
 
 /** Exit codes, documented in the README. */
@@ -112,14 +126,15 @@ function defaultContext(): Context {
     ...(interactive ? { prompt: terminalPrompt } : {}),
     ...(process.stderr.isTTY
       ? {
-          progress: (label: string, done: number, total: number) => {
+          progress: (label: string, done: number, total: number, unit?: string) => {
             const now = Date.now();
             if (now - last < 200 && done < total) return;
             last = now;
             const percent = total === 0 ? 100 : Math.floor((done / total) * 100);
-            process.stderr.write(
-              `\r${label} ${percent}% (${(done / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(1)} MiB)`,
-            );
+            const counted = unit
+              ? `${done} of ${total} ${unit}`
+              : `${(done / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(1)} MiB`;
+            process.stderr.write(`\r${label} ${percent}% (${counted})`);
             if (done >= total) process.stderr.write('\n');
           },
         }

@@ -3,7 +3,7 @@
 // time inside the device's sealed envelope, so no two devices share a secret (issue 6, item 4).
 import { AzureNamedKeyCredential, generateTableSas } from '@azure/data-tables';
 import { SihlError } from '../core/errors.ts';
-import { azureTableClientWithSas } from './azure-connect.ts';
+import { azureAccess, azureTableClientWithSas, type Env } from './azure-connect.ts';
 import { checkDeviceId, openAzureTableLogStore } from './azure-table-log-store.ts';
 import type { LogStore } from './log-store.ts';
 
@@ -86,5 +86,48 @@ export function openDeviceLogStore(credential: DeviceLogCredential): LogStore {
     },
     query: (query) => store.query(query),
     close: () => store.close(),
+  };
+}
+
+/** Days a device's log SAS is valid when nothing else is asked for: it is renewed with every release. */
+export const DEVICE_LOG_SAS_DEFAULT_DAYS = 90;
+
+export interface DeviceLogIssuer {
+  /** The table's URL, as a device's agent.json names it (no secret). */
+  readonly tableUrl: string;
+  issue(deviceId: string): DeviceLogCredential;
+}
+
+/**
+ * Issues per-device SAS for the table of `location`, signed with the account key from `env` (only a
+ * key can sign a table SAS). The key stays in this closure; the SAS go into sealed boxes only.
+ */
+export async function deviceLogIssuer(
+  location: { readonly account: string; readonly table: string },
+  env: Env,
+  options: { readonly days?: number; readonly now?: () => Date } = {},
+): Promise<DeviceLogIssuer> {
+  const access = azureAccess(location.account, 'table', env);
+  if (access.credential.kind !== 'key') {
+    throw new SihlError(
+      'STORE_CREDENTIALS_MISSING',
+      `issuing device SAS for ${location.account} needs its account key: set AZURE_STORAGE_KEY or an AccountKey in AZURE_STORAGE_CONNECTION_STRING`,
+    );
+  }
+  const accountKey = access.credential.key;
+  const days = options.days ?? DEVICE_LOG_SAS_DEFAULT_DAYS;
+  const now = options.now ?? (() => new Date());
+  return {
+    tableUrl: `${access.endpoint}/${location.table}`,
+    issue: (deviceId) =>
+      issueDeviceLogCredential({
+        account: location.account,
+        accountKey,
+        endpoint: access.endpoint,
+        table: location.table,
+        deviceId,
+        expiresOn: new Date(now().getTime() + days * DAY_MS),
+        now,
+      }),
   };
 }

@@ -4,14 +4,9 @@
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SihlError } from '../core/errors.ts';
-import { openAzureBlobStore } from './azure-blob-store.ts';
-import { azureContainerClient, azureTableClient, type Env } from './azure-connect.ts';
-import { ensureLogTable, openAzureTableLogStore } from './azure-table-log-store.ts';
+import type { Env } from './azure-connect.ts';
 import { type BlobStore, checkBlobKey } from './blob-store.ts';
-import { openLocalBlobStore } from './local-blob-store.ts';
 import type { LogStore } from './log-store.ts';
-import { openS3BlobStore } from './s3-blob-store.ts';
-import { s3ClientFromEnv } from './s3-connect.ts';
 
 export type { Env } from './azure-connect.ts';
 
@@ -120,27 +115,36 @@ export function formatLocation(location: StoreLocation | LogLocation): string {
 
 /** A blob store for the location; cloud credentials are looked up now, checked on the first request. */
 export async function openBlobStore(location: StoreLocation, env: Env = process.env): Promise<BlobStore> {
+  // The cloud SDKs load only when a cloud store is opened: every command reads sihl.json, few go to a cloud.
   switch (location.kind) {
     case 'local':
-      return openLocalBlobStore(location.path);
-    case 'azure':
+      return (await import('./local-blob-store.ts')).openLocalBlobStore(location.path);
+    case 'azure': {
+      const { openAzureBlobStore } = await import('./azure-blob-store.ts');
+      const { azureContainerClient } = await import('./azure-connect.ts');
       return openAzureBlobStore({
         container: azureContainerClient(location.account, location.container, env),
         prefix: location.prefix,
       });
-    case 's3':
+    }
+    case 's3': {
+      const { openS3BlobStore } = await import('./s3-blob-store.ts');
+      const { s3ClientFromEnv } = await import('./s3-connect.ts');
       return openS3BlobStore({
         client: s3ClientFromEnv(env),
         bucket: location.bucket,
         prefix: location.prefix,
         ownsClient: true,
       });
+    }
   }
 }
 
 /** A log store for the location; an Azure table is created if missing (with a key that may do so). */
 export async function openLogStore(location: LogLocation, env: Env = process.env): Promise<LogStore> {
   if (location.kind === 'azure') {
+    const { azureTableClient } = await import('./azure-connect.ts');
+    const { ensureLogTable, openAzureTableLogStore } = await import('./azure-table-log-store.ts');
     const client = azureTableClient(location.account, location.table, env);
     // A SAS that may not create tables can still use one that exists: its first request will tell.
     await ensureLogTable(client).catch((error: unknown) => {

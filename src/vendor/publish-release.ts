@@ -13,6 +13,7 @@ import { digestRange, readImage, withFileSource } from '../core/image/index.ts';
 import { openContentKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import { inRollout } from '../core/rollout.ts';
+import { CREDENTIAL_FOLDER, publishCredentials } from './credentials.ts';
 import { publishEnvelopes } from './envelopes.ts';
 import { requirePolicy } from './gate.ts';
 import { readPublished, targetEntries } from './published.ts';
@@ -40,6 +41,11 @@ export interface PublishReleaseOptions {
   readonly passphrases: Passphrases;
   readonly now?: Clock;
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Issues a device's renewed log-table SAS (docs/CLOUD.md): each device in the rollout gets it sealed
+   * to itself in the release's credential tables. Absent: no credential tables.
+   */
+  readonly logCredential?: (deviceId: string) => string;
 }
 
 export interface PublishReleaseResult {
@@ -47,6 +53,7 @@ export interface PublishReleaseResult {
   readonly targetsVersion: number;
   readonly rootVersion: number;
   readonly envelopes: { readonly devices: number; readonly sealed: number; readonly folder: string } | null;
+  readonly credentials: { readonly sealed: number; readonly folder: string } | null;
 }
 
 export { inRollout } from '../core/rollout.ts';
@@ -155,6 +162,26 @@ export async function publishRelease(
     }
   }
 
+  let credentials: PublishReleaseResult['credentials'] = null;
+  if (options.logCredential) {
+    const registry = openRegistry(workspace.registryPath);
+    try {
+      const sealed = await publishCredentials({
+        registry,
+        model: manifest.model,
+        dir: join(store, envelopeFolder),
+        issue: options.logCredential,
+        rollout: (id) => inRollout(manifest.releaseId, id, options.rollout),
+      });
+      credentials = { sealed, folder: `${envelopeFolder}/${CREDENTIAL_FOLDER}/` };
+    } catch (error) {
+      await rm(join(store, envelopeFolder), { recursive: true, force: true });
+      throw error;
+    } finally {
+      registry.close();
+    }
+  }
+
   // TUF targets are signed by the approvers (the targets role); snapshot and timestamp by online keys.
   const entry = {
     name,
@@ -168,6 +195,7 @@ export async function publishRelease(
       rollout: options.rollout,
       releaseId: toHex(manifest.releaseId),
       ...(envelopes ? { envelopes: envelopes.folder } : {}),
+      ...(credentials ? { credentials: credentials.folder } : {}),
     },
   };
   const targets = signWith(
@@ -194,7 +222,7 @@ export async function publishRelease(
     );
   } catch (error) {
     // Nothing refers to this release's envelopes unless the metadata went out.
-    if (envelopes) await rm(join(store, envelopeFolder), { recursive: true, force: true });
+    if (envelopes || credentials) await rm(join(store, envelopeFolder), { recursive: true, force: true });
     throw error;
   }
   return {
@@ -202,5 +230,6 @@ export async function publishRelease(
     targetsVersion: targets.signed.version,
     rootVersion: roots[0]?.signed.version ?? (published.root?.signed.version as number),
     envelopes,
+    credentials,
   };
 }

@@ -5,6 +5,12 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { naming, SihlError } from '../core/errors.ts';
 import { exists, writeFileAtomic } from '../core/fs.ts';
+import {
+  type LogLocation,
+  parseLogLocation,
+  parseStoreLocation,
+  type StoreLocation,
+} from '../storage/locations.ts';
 
 export type Role = 'root' | 'targets' | 'snapshot' | 'timestamp';
 export const ROLES: readonly Role[] = ['root', 'targets', 'snapshot', 'timestamp'];
@@ -23,8 +29,15 @@ export interface WorkspaceConfig {
   readonly delegationVersion: number;
   /** Version of the root keys devices pin (docs/FORMAT.md §Root chain): 1 at init, +1 per root rotation. */
   readonly rootVersion?: number;
-  /** Folder of the embedded store, relative to the workspace. */
+  /**
+   * Where releases are published: a folder relative to the workspace (the embedded store), or
+   * `azure://ACCOUNT/CONTAINER[/PREFIX]` or `s3://BUCKET[/PREFIX]` (docs/CLOUD.md).
+   */
   readonly store: string;
+  /** With a cloud store: the folder that holds the staging copy publishing builds (default `store`). */
+  readonly staging?: string;
+  /** Device logs: `azure://ACCOUNT/TABLE`, or a SQLite file (default: logs.db in the workspace). */
+  readonly log?: string;
   /** The device registry (node:sqlite), relative to the workspace. */
   readonly registry: string;
 }
@@ -66,8 +79,23 @@ export class Workspace {
     return this.config.rootVersion ?? 1;
   }
 
+  /** Where releases are published (`--store` may name another place for one command). */
+  get storeLocation(): StoreLocation {
+    return parseStoreLocation(this.config.store, this.dir);
+  }
+
+  /**
+   * The local folder publishing writes into: the store itself, or the staging copy of a cloud store
+   * (mirrored to it afterwards; `sihl serve` can serve it too).
+   */
   get storeDir(): string {
-    return resolve(this.dir, this.config.store);
+    const location = this.storeLocation;
+    return location.kind === 'local' ? location.path : resolve(this.dir, this.config.staging ?? 'store');
+  }
+
+  /** Where device logs are kept, when sihl.json names a place (otherwise logs.db of `sihl serve`). */
+  get logLocation(): LogLocation | undefined {
+    return this.config.log === undefined ? undefined : parseLogLocation(this.config.log, this.dir);
   }
 
   get registryPath(): string {
@@ -134,6 +162,22 @@ export function checkConfig(value: unknown, path: string): WorkspaceConfig {
   }
   for (const field of ['store', 'registry'] as const) {
     if (typeof c[field] !== 'string' || c[field] === '') problems.push(`"${field}" must be a path`);
+  }
+  const where = (field: 'store' | 'log', parse: (text: string) => unknown) => {
+    const value = c[field];
+    if (typeof value !== 'string' || value === '') return;
+    try {
+      parse(value);
+    } catch (error) {
+      problems.push(`"${field}": ${(error as Error).message}`);
+    }
+  };
+  where('store', (text) => parseStoreLocation(text, '/'));
+  if (c.log !== undefined && (typeof c.log !== 'string' || c.log === ''))
+    problems.push('"log" must be a location');
+  where('log', (text) => parseLogLocation(text, '/'));
+  if (c.staging !== undefined && (typeof c.staging !== 'string' || c.staging === '')) {
+    problems.push('"staging" must be a path');
   }
   const roles = (c.roles ?? {}) as Partial<Record<Role, RoleConfig>>;
   const seen = new Set<string>();

@@ -39,13 +39,20 @@ describe('the secure element', () => {
     assert.equal(a.box.length, 32);
   });
 
-  test('offers only identity, sign, openEnvelope, trust and advance: nothing returns a private key', () => {
+  test('offers only identity, sign, openEnvelope, openCredential, trust and advance: nothing returns a private key', () => {
     const { element } = provision();
     assert.deepEqual(Object.keys(element), [], 'no own enumerable properties');
     const methods = Object.getOwnPropertyNames(Object.getPrototypeOf(element)).filter(
       (name) => name !== 'constructor',
     );
-    assert.deepEqual(methods.sort(), ['advance', 'identity', 'openEnvelope', 'sign', 'trust']);
+    assert.deepEqual(methods.sort(), [
+      'advance',
+      'identity',
+      'openCredential',
+      'openEnvelope',
+      'sign',
+      'trust',
+    ]);
     assert.deepEqual(Object.keys(element.identity()).sort(), ['box', 'sign']);
     assert.deepEqual(Object.keys(element.trust()).sort(), [
       'delegationVersion',

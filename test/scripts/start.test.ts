@@ -1,16 +1,34 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 
-test('npm start updates a small simulated fleet: power cuts repeat the install, a wrong envelope is refused', async () => {
+test('npm start updates 20 devices over HTTPS; those that lost power during their install installed again', async () => {
   const script = new URL('../../scripts/start.ts', import.meta.url).pathname;
-  const { stdout } = await promisify(execFile)(process.execPath, [script]);
-  assert.match(stdout, /7 of 8 devices run 7\.28\.0/);
-  assert.equal(stdout.match(/power cut at op \d+, then installed/g)?.length, 2);
-  assert.match(stdout, /rejected: ENVELOPE_WRONG_RECIPIENT\s+7\.27\.0/);
-  assert.doesNotMatch(stdout, /\bNO\b/);
-  const folder = stdout.match(/Devices are saved in (\S+)devices/)?.[1];
-  if (folder) await rm(folder, { recursive: true, force: true });
+  // It exits by itself: the server is stopped and nothing is left running.
+  const { stdout } = await promisify(execFile)(process.execPath, [script], { timeout: 120_000 });
+  const workspace = stdout.match(/Workspace: (\S+);/)?.[1];
+  if (workspace) await rm(dirname(workspace), { recursive: true, force: true });
+
+  assert.match(stdout, /^20 of 20 devices run 7\.28\.0 \(release movehub\/movehub-7\.28\.0\.sihl\)/m);
+  const rows = stdout
+    .split('\n')
+    .filter((line) => /^[0-9a-f]{12}…/.test(line))
+    .map((line) => line.split(/\s{2,}/));
+  assert.equal(rows.length, 20);
+  for (const row of rows) {
+    assert.equal(row[2], '7.28.0', row.join(' '));
+    assert.equal(row[3], 'installed', row.join(' '));
+  }
+  const cut = rows.filter((row) => row[5] === 'yes');
+  assert.ok(cut.length > 0, 'some devices lost power during their install');
+  assert.deepEqual(
+    cut.map((row) => row[4]),
+    cut.map(() => '2'),
+    'each of them installed a second time',
+  );
+  assert.match(stdout, new RegExp(`${cut.length} lost power during their install and installed again`));
+  assert.match(stdout, /The server at https:\/\/127\.0\.0\.1:\d+ is stopped/);
 });

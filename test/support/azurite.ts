@@ -1,7 +1,7 @@
 // Azurite, Microsoft's storage emulator, started once per test file on loopback with free ports and
 // in-memory data, and always stopped. Only the well-known development account exists in it.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -21,7 +21,7 @@ export interface Azurite {
 }
 
 const START_TIMEOUT_MS = 30_000;
-const LISTENING = /Azurite (Blob|Queue|Table) service is successfully listening at (http:\/\/\S+)/g;
+const LISTENING = /Azurite (Blob|Queue|Table) service is successfully listening at (https?:\/\/\S+)/g;
 
 /**
  * Runs Azurite as its child and ends it when our end of its stdin closes, which happens however the test
@@ -61,9 +61,26 @@ function stopProcess(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Starts Azurite (blob, queue, table) and registers its stop with the test file's `after`. */
-export async function startAzurite(): Promise<Azurite> {
+/**
+ * Starts Azurite (blob, queue, table) and registers its stop with the test file's `after`. With `tls`
+ * (PEM key and certificate), every service speaks HTTPS, as devices need.
+ */
+export async function startAzurite(options: { tls?: { key: string; cert: string } } = {}): Promise<Azurite> {
+  return launchAzurite(options, after);
+}
+
+/** As startAzurite, with the stop registered by `onStop` (the benchmark stops it itself). */
+export async function launchAzurite(
+  options: { tls?: { key: string; cert: string } } = {},
+  onStop: (stop: () => Promise<void>) => void = () => {},
+): Promise<Azurite> {
   const cwd = await mkdtemp(join(tmpdir(), 'sihl-azurite-'));
+  const tls: string[] = [];
+  if (options.tls) {
+    await writeFile(join(cwd, 'key.pem'), options.tls.key, { mode: 0o600 });
+    await writeFile(join(cwd, 'cert.pem'), options.tls.cert);
+    tls.push('--key', join(cwd, 'key.pem'), '--cert', join(cwd, 'cert.pem'));
+  }
   const child = spawn(
     process.execPath,
     [
@@ -75,6 +92,7 @@ export async function startAzurite(): Promise<Azurite> {
       ...['--blobPort', '0', '--queuePort', '0', '--tablePort', '0'],
       ...['--skipApiVersionCheck', '--disableTelemetry', '--inMemoryPersistence'],
       ...['--extentMemoryLimit', '512', '--silent'],
+      ...tls,
     ],
     { cwd, stdio: ['pipe', 'pipe', 'pipe'] },
   );
@@ -82,7 +100,7 @@ export async function startAzurite(): Promise<Azurite> {
     await stopProcess(child);
     await rm(cwd, { recursive: true, force: true });
   };
-  after(stop);
+  onStop(stop);
   let output = '';
   try {
     const endpoints = await new Promise<Map<string, string>>((resolve, reject) => {
@@ -109,7 +127,7 @@ export async function startAzurite(): Promise<Azurite> {
     const blobEndpoint = `${endpoints.get('Blob')}/${AZURITE_ACCOUNT}`;
     const tableEndpoint = `${endpoints.get('Table')}/${AZURITE_ACCOUNT}`;
     const connectionString = [
-      'DefaultEndpointsProtocol=http',
+      `DefaultEndpointsProtocol=${options.tls ? 'https' : 'http'}`,
       `AccountName=${AZURITE_ACCOUNT}`,
       `AccountKey=${AZURITE_KEY}`,
       `BlobEndpoint=${blobEndpoint}`,

@@ -8,6 +8,8 @@ declare module 's3rver' {
     silent?: boolean;
     directory?: string;
     configureBuckets?: { name: string; configs?: (string | Buffer)[] }[];
+    key?: string;
+    cert?: string;
   }
 
   export default class S3rver {

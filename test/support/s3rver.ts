@@ -41,8 +41,23 @@ async function sweepDeadRuns(): Promise<void> {
   }
 }
 
-/** Starts s3rver with `buckets` created, and registers its stop with the test file's `after`. */
-export async function startS3rver(buckets: readonly string[]): Promise<S3Server> {
+/**
+ * Starts s3rver with `buckets` created, and registers its stop with the test file's `after`. With `tls`
+ * (PEM key and certificate) it speaks HTTPS.
+ */
+export async function startS3rver(
+  buckets: readonly string[],
+  options: { tls?: { key: string; cert: string } } = {},
+): Promise<S3Server> {
+  return launchS3rver(buckets, options, after);
+}
+
+/** As startS3rver, with the stop registered by `onStop` (the benchmark stops it itself). */
+export async function launchS3rver(
+  buckets: readonly string[],
+  options: { tls?: { key: string; cert: string } } = {},
+  onStop: (stop: () => Promise<void>) => void = () => {},
+): Promise<S3Server> {
   await sweepDeadRuns();
   const directory = await mkdtemp(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
   const server = new S3rver({
@@ -51,6 +66,7 @@ export async function startS3rver(buckets: readonly string[]): Promise<S3Server>
     silent: true,
     directory,
     configureBuckets: buckets.map((name) => ({ name })),
+    ...(options.tls ?? {}),
   });
   let stopped = false;
   const stop = async () => {
@@ -61,10 +77,10 @@ export async function startS3rver(buckets: readonly string[]): Promise<S3Server>
     if (http?.listening) await server.close();
     await rm(directory, { recursive: true, force: true });
   };
-  after(stop);
+  onStop(stop);
   try {
     const address = (await server.run()) as AddressInfo;
-    const endpoint = `http://127.0.0.1:${address.port}`;
+    const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${address.port}`;
     const env = {
       AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
       AWS_SECRET_ACCESS_KEY: S3RVER_SECRET_KEY,

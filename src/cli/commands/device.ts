@@ -7,7 +7,8 @@ import { decodePublicKeyFile } from '../../core/keys.ts';
 import { LIMITS } from '../../core/limits.ts';
 import { type Device, openRegistry } from '../../vendor/registry.ts';
 import { type Command, integer, onePositional, optionalString, requireString } from '../command.ts';
-import { readInput } from '../files.ts';
+import { pathIn, readInput } from '../files.ts';
+import { issueSealedLogCredential } from './log-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
 function b64(value: unknown, what: string): Uint8Array {
@@ -51,19 +52,29 @@ const view = (d: Device) => ({
   revoked: d.revokedAt === null ? null : new Date(d.revokedAt * 1000).toISOString(),
 });
 
-export const deviceProvision: Command<ReturnType<typeof view>> = {
+export const deviceProvision: Command<ReturnType<typeof view> & { logTable?: string }> = {
   path: ['device', 'provision'],
   summary:
     'Register a device from the public identity its secure element produced, with its model and owner.',
-  usage: 'device provision --identity FILE --owner OWNER [--model M] [--workspace DIR]',
+  usage:
+    'device provision --identity FILE --owner OWNER [--model M] [--log-credential FILE [--log azure://ACCOUNT/TABLE]] [--workspace DIR]',
   details:
     'FILE is the output of `sihl sim device identity --json` or a device .pub file (then give --model).\n' +
     "The device's trust anchors (trust/root.json) are written into it when it is made: `sihl sim device\n" +
-    'create --root trust/root.json`. Its registration index locates its key envelopes.',
+    'create --root trust/root.json`. Its registration index locates its key envelopes.\n' +
+    "--log-credential writes the device's own log-table SAS (add only, its partition only, 90 days), sealed\n" +
+    'to the device, for `sihl sim device configure --log-credential`; the account key comes from the\n' +
+    'environment (docs/CLOUD.md).',
   options: {
     identity: { type: 'string', value: 'FILE', help: "the device's public identity" },
     owner: { type: 'string', value: 'OWNER', help: 'who the device belongs to' },
     model: { type: 'string', value: 'M', help: 'device model, when the identity does not say' },
+    'log-credential': {
+      type: 'string',
+      value: 'FILE',
+      help: "write the device's log-table SAS there, sealed to the device",
+    },
+    log: { type: 'string', value: 'LOCATION', help: 'the log table, instead of "log" in sihl.json' },
     ...workspaceOption,
   },
   async run(values, _positionals, context) {
@@ -80,18 +91,29 @@ export const deviceProvision: Command<ReturnType<typeof view>> = {
       }
     })();
     const registry = openRegistry(workspace.registryPath);
+    let device: Device;
     try {
       const { id } = registry.provision({
         ...identity,
         owner: requireString(values, 'owner'),
         now: Math.floor(Date.now() / 1000),
       });
-      return view(registry.get(id) as Device);
+      device = registry.get(id) as Device;
     } finally {
       registry.close();
     }
+    const output = optionalString(values, 'log-credential');
+    if (output === undefined) return view(device);
+    const logTable = await issueSealedLogCredential(workspace, device, {
+      output: pathIn(context, output),
+      location: optionalString(values, 'log'),
+      context,
+    });
+    return { ...view(device), logTable };
   },
-  render: (d) => `provisioned device ${d.id.slice(0, 16)}… (${d.model}, owner ${d.owner}) as number ${d.idx}`,
+  render: (d) =>
+    `provisioned device ${d.id.slice(0, 16)}… (${d.model}, owner ${d.owner}) as number ${d.idx}` +
+    (d.logTable ? `\nits sealed log credential is for ${d.logTable}` : ''),
 };
 
 export const deviceList: Command<{ devices: ReturnType<typeof view>[]; total: number }> = {

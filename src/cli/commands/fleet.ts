@@ -1,19 +1,30 @@
 // sihl fleet status: per device its latest report and error, per release how many devices run it.
 import { type FleetStatus, readFleetStatus } from '../../vendor/fleet.ts';
-import type { Command } from '../command.ts';
+import { type Command, optionalString } from '../command.ts';
+import { logLocationOf, logOption } from './log-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
 export const fleetStatus: Command<FleetStatus> = {
   path: ['fleet', 'status'],
   summary: 'Show what each device last reported, and how many devices run each published release.',
-  usage: 'fleet status [--workspace DIR] [--json]',
+  usage: 'fleet status [--log LOCATION] [--workspace DIR] [--json]',
   details:
-    'Reports come from the log store (logs.db in the workspace), filled by `sihl serve`. Every entry is\n' +
+    'Reports come from the log store: logs.db in the workspace, filled by `sihl serve`, or the Azure table\n' +
+    'devices write to (--log or "log" in sihl.json; credentials from the environment). Every entry is\n' +
     'verified again against the registered key of its device; entries that do not verify are not counted\n' +
     'and are listed as flagged.',
-  options: { ...workspaceOption },
+  options: { ...logOption, ...workspaceOption },
   async run(values, _positionals, context) {
-    return readFleetStatus(await openWorkspace(values, context));
+    const workspace = await openWorkspace(values, context);
+    const location = logLocationOf(workspace, optionalString(values, 'log'), context);
+    if (location === undefined) return readFleetStatus(workspace);
+    const { openLogStore } = await import('../../storage/locations.ts');
+    const logStore = await openLogStore(location, context.env);
+    try {
+      return await readFleetStatus(workspace, logStore);
+    } finally {
+      await logStore.close();
+    }
   },
   render(status) {
     const lines = ['devices:'];

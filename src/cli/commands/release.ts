@@ -18,6 +18,7 @@ import {
 } from '../command.ts';
 import { pathIn } from '../files.ts';
 import { passphraseFor } from '../passphrase.ts';
+import { logCredentialIssuer, publishing, renderPushed, storeOption } from './store-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
 /** A release is named by its folder, or by MODEL-VERSION inside the workspace's releases/. */
@@ -138,17 +139,20 @@ interface PublishResult {
   targetsVersion: number;
   rootVersion: number;
   envelopes: { devices: number; sealed: number; folder: string } | null;
+  credentials: { sealed: number; folder: string } | null;
+  store?: { location: string; uploaded: number; unchanged: number; bytes: number };
 }
 
 export const releasePublish: Command<PublishResult> = {
   path: ['release', 'publish'],
   summary: 'Run the gate, then publish: the image, one key envelope per eligible device, TUF metadata.',
-  usage: 'release publish RELEASE [--channel C] [--rollout PERCENT] [--workspace DIR]',
+  usage: 'release publish RELEASE [--channel C] [--rollout PERCENT] [--store LOCATION] [--workspace DIR]',
   details:
     'Writes into the workspace store: targets/ (the image, content-addressed), releases/M-V/envelopes/\n' +
     '(each device finds its envelope by its registration index), metadata/ (root, targets signed by the\n' +
     'approvers, snapshot and timestamp signed by the online keys). Revoked devices, devices of other\n' +
-    'models and devices outside the rollout get no envelope.',
+    'models and devices outside the rollout get no envelope. With a cloud store (sihl.json or --store),\n' +
+    'the store folder is the staging copy: new files are uploaded, metadata/timestamp.json last.',
   options: {
     channel: { type: 'string', value: 'C', help: 'release channel (default stable)' },
     rollout: {
@@ -156,36 +160,48 @@ export const releasePublish: Command<PublishResult> = {
       value: 'PERCENT',
       help: 'share of devices that get an envelope (default 100)',
     },
+    ...storeOption,
     ...workspaceOption,
   },
   async run(values, positionals, context) {
     const { workspace, release } = await findRelease(values, positionals, context);
-    const result = await publishRelease(workspace, release, {
-      channel: optionalString(values, 'channel') ?? 'stable',
-      rollout: integer(values, 'rollout', 100, 0, 100),
-      passphrases: (key) => passphraseFor(context, `for ${key}`),
-      ...(context.progress
-        ? { onProgress: (d: number, t: number) => context.progress?.('sealing envelopes', d, t) }
-        : {}),
-    });
+    const logCredential = await logCredentialIssuer(workspace, context);
+    const result = await publishing(workspace, values, context, () =>
+      publishRelease(workspace, release, {
+        channel: optionalString(values, 'channel') ?? 'stable',
+        rollout: integer(values, 'rollout', 100, 0, 100),
+        passphrases: (key) => passphraseFor(context, `for ${key}`),
+        ...(logCredential ? { logCredential } : {}),
+        ...(context.progress
+          ? { onProgress: (d: number, t: number) => context.progress?.('sealing envelopes', d, t) }
+          : {}),
+      }),
+    );
     return { release: release.dir, ...result };
   },
   render: (r) =>
     `published ${r.target} (targets version ${r.targetsVersion}, root version ${r.rootVersion})` +
     (r.envelopes
       ? `\n${r.envelopes.sealed} envelope(s) sealed for ${r.envelopes.devices} registered device(s) in ${r.envelopes.folder}`
-      : ''),
+      : '') +
+    renderPushed(r.store),
 };
 
-export const timestampRefresh: Command<{ version: number; expires: string }> = {
+export const timestampRefresh: Command<{
+  version: number;
+  expires: string;
+  store?: { location: string; uploaded: number; unchanged: number; bytes: number };
+}> = {
   path: ['timestamp', 'refresh'],
   summary: 'Re-sign the timestamp metadata (it expires in a day) with the online timestamp key.',
-  usage: 'timestamp refresh [--workspace DIR]',
+  usage: 'timestamp refresh [--store LOCATION] [--workspace DIR]',
   details: 'Run it from a scheduled job: devices refuse an expired timestamp, so a frozen store is noticed.',
-  options: { ...workspaceOption },
+  options: { ...storeOption, ...workspaceOption },
   async run(values, _positionals, context) {
     const workspace = await openWorkspace(values, context);
-    return refreshTimestamp(workspace, (key) => passphraseFor(context, `for ${key}`));
+    return publishing(workspace, values, context, () =>
+      refreshTimestamp(workspace, (key) => passphraseFor(context, `for ${key}`)),
+    );
   },
-  render: (r) => `timestamp version ${r.version}, expires ${r.expires}`,
+  render: (r) => `timestamp version ${r.version}, expires ${r.expires}${renderPushed(r.store)}`,
 };

@@ -1,6 +1,7 @@
 // sihl serve: the embedded HTTPS server over the workspace's store, until SIGINT or SIGTERM. It returns
 // once listening, so main.ts prints the URL and fingerprint; the open server keeps the process alive.
 
+import { openConsole } from '../../console/console.ts';
 import { ensureServerCertificate } from '../../storage/server/certificate-files.ts';
 import { type RequestLog, startServer } from '../../storage/server/server.ts';
 import { openSqliteLogStore } from '../../storage/sqlite-log-store.ts';
@@ -16,6 +17,9 @@ export interface ServeResult {
   readonly certificate: string;
   readonly store: string;
   readonly logs: string;
+  /** The operators' console, and where its operator token is. */
+  readonly console: string;
+  readonly operatorToken: string;
   /** Stops the server (what SIGINT does); not part of the printed result. */
   readonly stop: () => Promise<void>;
 }
@@ -30,7 +34,8 @@ export const serve: Command<ServeResult> = {
   usage: 'serve [--host H] [--port N] [--verbose] [--workspace DIR] [--json]',
   details:
     'Devices pin tls/server.crt (made at init, or now if missing). Runs until SIGINT or SIGTERM.\n' +
-    'Reports go to logs.db in the workspace; see them with `sihl fleet status`.',
+    'Reports go to logs.db in the workspace; see them with `sihl fleet status` or the console at /console\n' +
+    '(docs/CONSOLE.md). With SIHL_PASSPHRASE set, the server halts failing rollouts by itself.',
   options: {
     host: { type: 'string', value: 'H', help: 'address to listen on (default 127.0.0.1)' },
     port: { type: 'string', value: 'N', help: 'port (default 8443; 0 picks a free one)' },
@@ -45,12 +50,23 @@ export const serve: Command<ServeResult> = {
     const certificate = await ensureServerCertificate(workspace, named);
     const logs = logStorePath(workspace);
     const logStore = openSqliteLogStore(logs);
+    // The console signs halts with the keys' passphrases from the environment only: a server has no terminal.
+    const passphrase = context.env.SIHL_PASSPHRASE;
+    const web = await openConsole({
+      workspace,
+      logStore,
+      ...(passphrase ? { passphrases: async () => passphrase } : {}),
+    }).catch(async (error) => {
+      await logStore.close();
+      throw error;
+    });
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
       server = await startServer({
         storeDir: workspace.storeDir,
         registryPath: workspace.registryPath,
-        logStore,
+        logStore: web.logStore,
+        console: web,
         key: certificate.key,
         cert: certificate.cert,
         host,
@@ -59,6 +75,7 @@ export const serve: Command<ServeResult> = {
         ...(values.verbose ? { onRequest: (r: RequestLog) => process.stderr.write(requestLine(r)) } : {}),
       });
     } catch (error) {
+      await web.close();
       await logStore.close();
       throw error;
     }
@@ -66,7 +83,10 @@ export const serve: Command<ServeResult> = {
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      stopping ??= server.close().finally(() => logStore.close());
+      stopping ??= server
+        .close()
+        .then(() => web.close())
+        .finally(() => logStore.close());
       return stopping;
     };
     process.once('SIGINT', stop);
@@ -78,10 +98,13 @@ export const serve: Command<ServeResult> = {
       certificate: certificate.certPath,
       store: workspace.storeDir,
       logs,
+      console: `${server.url}/console`,
+      operatorToken: web.tokenPath,
       stop,
     };
   },
   render: (r) =>
     `serving ${r.store} at ${r.url}\ncertificate ${r.certificate}\nSHA-256 fingerprint ${r.fingerprint}\n` +
+    `console ${r.console} (operator token in ${r.operatorToken})\n` +
     'stop with Ctrl-C',
 };

@@ -3,6 +3,7 @@
 // (its bootloader finishes whatever is pending), then runs the update agent: poll, download, verify,
 // stage, reboot through the bootloader, report; until SIGINT, or after one poll with --once.
 import { SihlError } from '../../core/errors.ts';
+import { CREDENTIAL_BYTES } from '../../core/format/credential.ts';
 import { type PollResult, UpdateAgent } from '../../device/agent/agent.ts';
 import { writeAgentConfig } from '../../device/agent/config.ts';
 import type { BootReport } from '../../device/bootloader/bootloader.ts';
@@ -19,17 +20,20 @@ interface ConfigureResult {
   index: number;
   channel: string;
   interval: number;
+  logTable?: string;
 }
 
 export const simDeviceConfigure: Command<ConfigureResult> = {
   path: ['sim', 'device', 'configure'],
   summary: "Give a device's update agent its server, pinned certificate, registry index and first root.",
   usage:
-    'sim device configure DIR --server URL --certificate CERT.pem --root 1.root.json --index N [--channel C] [--interval SECONDS] [--replace-root]',
+    'sim device configure DIR --server URL --certificate CERT.pem --root 1.root.json --index N [--channel C] [--interval SECONDS] [--log-table URL --log-credential FILE] [--replace-root]',
   details:
     'Writes DIR/agent.json and DIR/agent/tuf/root.json. --root is the first TUF root of the store\n' +
     '(store/metadata/1.root.json); a device already configured keeps the root it trusts unless --replace-root.\n' +
-    '--index is the device index `device provision` printed.',
+    '--index is the device index `device provision` printed. --server may be a folder of a blob store, with a\n' +
+    'read-only SAS as its query (sent with every request). With --log-table and --log-credential (the sealed\n' +
+    'file `device provision --log-credential` wrote), reports go to that Azure table, not to the server.',
   options: {
     server: { type: 'string', value: 'URL', help: 'https URL of the store' },
     certificate: { type: 'string', value: 'FILE', help: "the server's certificate (PEM), pinned" },
@@ -38,21 +42,35 @@ export const simDeviceConfigure: Command<ConfigureResult> = {
     channel: { type: 'string', value: 'C', help: 'release channel (default stable)' },
     interval: { type: 'string', value: 'SECONDS', help: 'seconds between polls (default 3600)' },
     'replace-root': { type: 'boolean', help: 'replace the trusted root of a configured device' },
+    'log-table': { type: 'string', value: 'URL', help: 'https URL of the Azure table for reports' },
+    'log-credential': { type: 'string', value: 'FILE', help: "the device's sealed log credential" },
   },
   async run(values, positionals, context) {
     const dir = pathIn(context, onePositional(positionals, 'DIR'));
-    await load(dir); // a device must be there
+    const device = await load(dir); // a device must be there
     const certificate = Buffer.from(
       await readInput(context, requireString(values, 'certificate'), PEM_MAX),
     ).toString('utf8');
     const root = await readInput(context, requireString(values, 'root'), ROOT_MAX);
     if (values.index === undefined) throw new SihlError('USAGE', '--index is required');
+    const logTable = optionalString(values, 'log-table');
+    const logCredential = optionalString(values, 'log-credential');
+    if ((logTable === undefined) !== (logCredential === undefined))
+      throw new SihlError('USAGE', '--log-table and --log-credential go together');
+    // The device opens its credential inside its secure element; only the SAS it holds goes into agent.json.
+    const sas =
+      logCredential === undefined
+        ? undefined
+        : device.secureElement.openCredential(await readInput(context, logCredential, CREDENTIAL_BYTES));
+    if (logCredential !== undefined && sas == null)
+      throw new SihlError('USAGE', 'the log credential is empty', { subject: logCredential });
     const config = {
       server: requireString(values, 'server'),
       certificate,
       index: integer(values, 'index', 0),
       channel: optionalString(values, 'channel') ?? 'stable',
       interval: integer(values, 'interval', 3600, 1, 30 * 86_400),
+      ...(logTable !== undefined && sas ? { log: { table: logTable, sas } } : {}),
     };
     await writeAgentConfig(dir, config, root, { replaceRoot: values['replace-root'] === true });
     return {
@@ -61,6 +79,7 @@ export const simDeviceConfigure: Command<ConfigureResult> = {
       index: config.index,
       channel: config.channel,
       interval: config.interval,
+      ...(logTable ? { logTable } : {}),
     };
   },
   render: (r) =>

@@ -17,6 +17,7 @@ import {
 } from '../command.ts';
 import { pathIn } from '../files.ts';
 import { passphraseFor } from '../passphrase.ts';
+import { publishing, renderPushed, storeOption } from './store-option.ts';
 
 export const workspaceOption = {
   workspace: {
@@ -88,12 +89,13 @@ interface AddResult {
   approvers: number;
   approvals: number;
   delegationVersion: number | null;
+  store?: { location: string; uploaded: number; unchanged: number; bytes: number };
 }
 
 export const keysAdd: Command<AddResult> = {
   path: ['keys', 'add'],
   summary: 'Give a release approver a key of their own (role targets).',
-  usage: 'keys add --role targets --name NAME [--workspace DIR]',
+  usage: 'keys add --role targets --name NAME [--store LOCATION] [--workspace DIR]',
   details:
     'Once there are as many approvers as approvals, root signs them into a new delegation version, which\n' +
     'every image carries so that bootloaders can check approvals with nothing but the root keys.',
@@ -104,6 +106,7 @@ export const keysAdd: Command<AddResult> = {
       value: 'NAME',
       help: "the approver's name; the key files are keys/NAME.key and .pub",
     },
+    ...storeOption,
     ...workspaceOption,
   },
   async run(values, _positionals, context) {
@@ -116,7 +119,9 @@ export const keysAdd: Command<AddResult> = {
     const name = requireString(values, 'name');
     const workspace = await openWorkspace(values, context);
     const passphrase = await passphraseFor(context, `for the new key ${name}`, true);
-    const result = await addApprover(workspace, name, passphrase, passphrasesFor(context));
+    const result = await publishing(workspace, values, context, () =>
+      addApprover(workspace, name, passphrase, passphrasesFor(context)),
+    );
     const targets = result.workspace.config.roles.targets;
     return {
       name,
@@ -125,13 +130,15 @@ export const keysAdd: Command<AddResult> = {
       approvers: targets.keys.length,
       approvals: targets.threshold,
       delegationVersion: result.delegationVersion,
+      ...(result.store ? { store: result.store } : {}),
     };
   },
   render: (r) =>
     `added approver ${r.name} (key id ${r.keyId.slice(0, 16)}…): ${r.approvers} approver(s), releases need ${r.approvals}` +
     (r.delegationVersion === null
       ? `\nadd ${r.approvals - r.approvers} more before a release can be approved`
-      : `\nroot signed delegation version ${r.delegationVersion}`),
+      : `\nroot signed delegation version ${r.delegationVersion}`) +
+    renderPushed(r.store),
 };
 
 interface ChangeResult {
@@ -143,9 +150,13 @@ interface ChangeResult {
   delegationVersion: number | null;
   rootVersion: number;
   publishedRootVersion: number | null;
+  store?: { location: string; uploaded: number; unchanged: number; bytes: number };
 }
 
-function changeResult(change: ChangeResult['change'], result: KeyChangeResult): ChangeResult {
+function changeResult(
+  change: ChangeResult['change'],
+  result: KeyChangeResult & Pick<ChangeResult, 'store'>,
+): ChangeResult {
   return {
     change,
     role: result.role,
@@ -155,6 +166,7 @@ function changeResult(change: ChangeResult['change'], result: KeyChangeResult): 
     delegationVersion: result.delegationVersion,
     rootVersion: result.rootVersion,
     publishedRootVersion: result.publishedRootVersion,
+    ...(result.store ? { store: result.store } : {}),
   };
 }
 
@@ -174,14 +186,14 @@ function renderChange(r: ChangeResult): string {
   );
   if (r.delegationVersion !== null || r.role === 'root')
     lines.push('releases created before this must be created again');
-  return lines.join('\n');
+  return lines.join('\n') + renderPushed(r.store);
 }
 
 export const keysRotate: Command<ChangeResult> = {
   path: ['keys', 'rotate'],
   summary:
     'Replace a key with a new one: a new root version, and a new delegation for approver or root keys.',
-  usage: 'keys rotate --role ROLE [--name NAME] [--workspace DIR]',
+  usage: 'keys rotate --role ROLE [--name NAME] [--store LOCATION] [--workspace DIR]',
   details:
     'ROLE is root, targets, snapshot or timestamp; NAME may be left out when the role has one key. The old\n' +
     'private key file is deleted and its public file kept in keys/retired. The TUF root that follows is\n' +
@@ -192,6 +204,7 @@ export const keysRotate: Command<ChangeResult> = {
   options: {
     role: { type: 'string', value: 'ROLE', help: 'root, targets, snapshot or timestamp' },
     name: { type: 'string', value: 'NAME', help: 'which key of the role' },
+    ...storeOption,
     ...workspaceOption,
   },
   async run(values, _positionals, context) {
@@ -201,10 +214,12 @@ export const keysRotate: Command<ChangeResult> = {
     const name = optionalString(values, 'name');
     const workspace = await openWorkspace(values, context);
     const passphrase = await passphraseFor(context, `for the new ${role} key`, true);
-    const result = await changeKeys(
-      workspace,
-      { kind: 'rotate', role: role as Role, ...(name === undefined ? {} : { name }) },
-      { passphrase, passphrases: passphrasesFor(context) },
+    const result = await publishing(workspace, values, context, () =>
+      changeKeys(
+        workspace,
+        { kind: 'rotate', role: role as Role, ...(name === undefined ? {} : { name }) },
+        { passphrase, passphrases: passphrasesFor(context) },
+      ),
     );
     return changeResult('rotate', result);
   },
@@ -214,13 +229,14 @@ export const keysRotate: Command<ChangeResult> = {
 export const keysRemove: Command<ChangeResult> = {
   path: ['keys', 'remove'],
   summary: 'Remove a release approver: a new delegation version and a new root version without their key.',
-  usage: 'keys remove --role targets --name NAME [--workspace DIR]',
+  usage: 'keys remove --role targets --name NAME [--store LOCATION] [--workspace DIR]',
   details:
     'The remaining approvers must still reach the approvals a release needs. The private key file is\n' +
     'deleted and the public one kept in keys/retired.',
   options: {
     role: { type: 'string', value: 'ROLE', help: 'targets (the approvers)' },
     name: { type: 'string', value: 'NAME', help: 'the approver to remove' },
+    ...storeOption,
     ...workspaceOption,
   },
   async run(values, _positionals, context) {
@@ -231,10 +247,8 @@ export const keysRemove: Command<ChangeResult> = {
       );
     const name = requireString(values, 'name');
     const workspace = await openWorkspace(values, context);
-    const result = await changeKeys(
-      workspace,
-      { kind: 'remove', name },
-      { passphrases: passphrasesFor(context) },
+    const result = await publishing(workspace, values, context, () =>
+      changeKeys(workspace, { kind: 'remove', name }, { passphrases: passphrasesFor(context) }),
     );
     return changeResult('remove', result);
   },

@@ -8,6 +8,7 @@ import { ExpiredMetadataError } from 'tuf-js/dist/error.js';
 import { keyIdOf } from '../../core/crypto/sign.ts';
 import { type ErrorCode, SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
+import { CREDENTIAL_BYTES } from '../../core/format/credential.ts';
 import type { StatusReport } from '../../core/format/report.ts';
 import { readSmallFile } from '../../core/fs.ts';
 import { makeSignedReport } from '../report.ts';
@@ -19,14 +20,15 @@ import {
   repairTrustedRoot,
 } from './config.ts';
 import { downloadToStaging } from './download.ts';
-import { fetchEnvelope } from './envelope.ts';
+import { ENVELOPES_PER_PART, fetchEnvelope } from './envelope.ts';
 import { PinnedClient } from './https-client.ts';
 import { AGENT_LIMITS, DEFAULT_TIMING, type Timing } from './limits.ts';
-import { flushOutbox } from './reports.ts';
+import { deliverReport, flushOutbox } from './reports.ts';
 import { nextDelay, systemTimers, type Timers } from './schedule.ts';
 import { chooseTarget } from './select.ts';
 import type { AgentDevice } from './staging.ts';
-import { type AgentState, readAgentState, writeAgentState } from './state.ts';
+import { type AgentState, type AgentStateStore, readAgentState, writeAgentState } from './state.ts';
+import { TableReporter } from './table-reports.ts';
 import { PinnedFetcher } from './tuf-fetcher.ts';
 import { verifyStaged } from './verify-staged.ts';
 
@@ -39,8 +41,15 @@ export interface AgentOptions {
   /** Overrides agent.json's interval and the default backoff. */
   readonly timing?: Partial<Timing>;
   readonly timers?: Partial<Timers>;
-  readonly network?: { readonly connectMs?: number; readonly idleMs?: number; readonly requestMs?: number };
+  readonly network?: {
+    readonly connectMs?: number;
+    readonly idleMs?: number;
+    readonly requestMs?: number;
+    readonly localAddress?: string;
+  };
   readonly pieceBytes?: number;
+  /** Keeps agent/state.json's content elsewhere (in memory, for a simulated fleet). */
+  readonly stateStore?: AgentStateStore;
   /** Makes flash writes survive a power cut (the simulator saves its flash file); before progress is saved. */
   readonly durable?: () => Promise<void>;
   readonly onProgress?: (done: number, total: number) => void;
@@ -95,6 +104,8 @@ export class UpdateAgent {
   readonly #timing: Timing;
   readonly #timers: Timers;
   #state: AgentState;
+  /** Where reports go when agent.json names a log table; otherwise the server's /v1/reports. */
+  #table: TableReporter | undefined;
 
   private constructor(options: AgentOptions, config: AgentConfig, state: AgentState) {
     this.#options = options;
@@ -108,11 +119,24 @@ export class UpdateAgent {
       certificate: config.certificate,
       ...options.network,
     });
+    this.#table = this.#tableReporter();
+  }
+
+  #tableReporter(): TableReporter | undefined {
+    const { log } = this.config;
+    if (log === undefined) return undefined;
+    const sas = this.#state.logSas ?? log.sas;
+    return new TableReporter(
+      { table: log.table, sas },
+      this.config.certificate,
+      this.deviceId,
+      this.#options.network,
+    );
   }
 
   static async open(options: AgentOptions): Promise<UpdateAgent> {
     const config = await readAgentConfig(options.dir);
-    const state = await readAgentState(options.dir);
+    const state = await (options.stateStore?.read() ?? readAgentState(options.dir));
     return new UpdateAgent(
       options,
       options.server === undefined ? config : { ...config, server: options.server },
@@ -126,6 +150,7 @@ export class UpdateAgent {
 
   close(): void {
     this.client.close();
+    this.#table?.close();
   }
 
   /** One poll: at most one request when nothing changed; otherwise refresh, download, verify, stage. */
@@ -227,6 +252,8 @@ export class UpdateAgent {
       }
       envelope = found;
     }
+    if (typeof custom.credentials === 'string' && this.#table !== undefined)
+      await this.#renewLogSas(custom.credentials);
     const slash = name.lastIndexOf('/');
     const plan = {
       target: name,
@@ -269,6 +296,32 @@ export class UpdateAgent {
     return { outcome: 'staged', target: name, version: custom.version };
   }
 
+  /**
+   * A release may bring this device a fresh log SAS, sealed to it in a credential box at its index. It
+   * replaces the one in use when it opens and is for this device's partition; anything else is ignored
+   * (reports keep going with the SAS the device has).
+   */
+  async #renewLogSas(folder: string): Promise<void> {
+    // Laid out as the envelope tables: part files of ENVELOPES_PER_PART slots, here of CREDENTIAL_BYTES.
+    const { index } = this.config;
+    const path = `${folder.replace(/\/?$/, '/')}${Math.floor(index / ENVELOPES_PER_PART)}.bin`;
+    const start = (index % ENVELOPES_PER_PART) * CREDENTIAL_BYTES;
+    const slot = { start, end: start + CREDENTIAL_BYTES - 1 };
+    try {
+      const response = await this.client.get({ path, range: slot, limit: CREDENTIAL_BYTES });
+      if (response.status !== 206 && !(response.status === 200 && slot.start === 0)) return;
+      if (response.body.length !== CREDENTIAL_BYTES) return;
+      const sas = this.#options.device.secureElement.openCredential(response.body);
+      if (sas === null || sas === this.#state.logSas) return;
+      if (new URLSearchParams(sas).get('spk') !== this.deviceId) return;
+      await this.#save({ logSas: sas });
+      this.#table?.close();
+      this.#table = this.#tableReporter();
+    } catch (error) {
+      if (!(error instanceof SihlError) || error.family === 'internal') throw error;
+    }
+  }
+
   async #verifiedTargets(metadataDir: string): Promise<Readonly<Record<string, unknown>>> {
     const bytes = await readSmallFile(join(metadataDir, 'targets.json'), 5_000_000);
     const parsed = JSON.parse(Buffer.from(bytes).toString('utf8')) as { signed?: { targets?: unknown } };
@@ -294,6 +347,11 @@ export class UpdateAgent {
     }
   }
 
+  /** The application's own verdict after a boot, e.g. a self-test that failed: an `error` report. */
+  async reportError(reason: string): Promise<void> {
+    await this.#report({ outcome: 'error', reason });
+  }
+
   async #report(fields: Pick<StatusReport, 'outcome'> & Partial<StatusReport>): Promise<void> {
     const { device } = this.#options;
     const seq = this.#state.seq + 1;
@@ -309,13 +367,18 @@ export class UpdateAgent {
   }
 
   async #flush(): Promise<void> {
-    const { left } = await flushOutbox(this.client, this.#state.outbox);
+    const table = this.#table;
+    const deliver = table
+      ? (report: Uint8Array) => table.deliver(report)
+      : (report: Uint8Array) => deliverReport(this.client, report);
+    const { left } = await flushOutbox(deliver, this.#state.outbox);
     if (left.length !== this.#state.outbox.length) await this.#save({ outbox: left });
   }
 
   async #save(patch: Partial<AgentState>): Promise<void> {
     this.#state = { ...this.#state, ...patch };
-    await writeAgentState(this.#options.dir, this.#state);
+    const store = this.#options.stateStore;
+    await (store ? store.write(this.#state) : writeAgentState(this.#options.dir, this.#state));
   }
 
   /**

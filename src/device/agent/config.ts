@@ -17,6 +17,11 @@ export interface AgentConfig {
   readonly channel: string;
   /** Seconds between polls. */
   readonly interval: number;
+  /**
+   * Reports go to this Azure table with the device's own SAS (docs/CLOUD.md) instead of the server's
+   * /v1/reports. The table URL is https and is trusted through `certificate` too.
+   */
+  readonly log?: { readonly table: string; readonly sas: string };
 }
 
 /** Where the agent keeps its files inside the device folder. */
@@ -52,12 +57,27 @@ export function checkAgentConfig(config: AgentConfig, path = 'agent.json'): Agen
     invalid(path, `channel "${config.channel}" is not a channel name`);
   if (typeof config.interval !== 'number' || !(config.interval > 0) || config.interval > 30 * 86_400)
     invalid(path, 'interval must be a number of seconds, above 0 and at most 30 days');
+  if (config.log !== undefined) {
+    let table: URL | undefined;
+    try {
+      table = new URL(config.log.table);
+    } catch {}
+    if (
+      table?.protocol !== 'https:' ||
+      table.search !== '' ||
+      !/\/[A-Za-z][A-Za-z0-9]{2,62}\/?$/.test(table.pathname)
+    )
+      invalid(path, 'log.table must be the https URL of a table, without a query');
+    if (typeof config.log.sas !== 'string' || !/^[A-Za-z0-9%&=._~:+/-]+$/.test(config.log.sas))
+      invalid(path, 'log.sas must be a SAS query string');
+  }
   return {
     server: config.server,
     certificate: config.certificate,
     index: config.index,
     channel: config.channel,
     interval: config.interval,
+    ...(config.log ? { log: { table: config.log.table, sas: config.log.sas } } : {}),
   };
 }
 

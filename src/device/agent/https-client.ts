@@ -7,13 +7,18 @@ import { SihlError } from '../../core/errors.ts';
 import { AGENT_LIMITS } from './limits.ts';
 
 export interface ClientOptions {
-  /** The server's base URL (https); paths are resolved against it. */
+  /**
+   * The server's base URL (https); paths are resolved against it, so it may end in a folder, e.g.
+   * https://ACCOUNT.blob.core.windows.net/CONTAINER/. Its query (a read-only SAS) goes with every request.
+   */
   readonly server: string;
   /** The server certificate in PEM: the only one trusted. */
   readonly certificate: string;
   readonly connectMs?: number;
   readonly idleMs?: number;
   readonly requestMs?: number;
+  /** The local address to connect from (a simulated fleet gives each device its own loopback address). */
+  readonly localAddress?: string;
 }
 
 export interface GetRequest {
@@ -56,6 +61,8 @@ export class PinnedClient {
   readonly base: URL;
   readonly stats: ClientStats = { requests: 0, bytes: 0 };
   readonly #agent: Agent;
+  /** The base URL's query, e.g. a SAS: sent with every request, kept out of URLs handed out and of errors. */
+  readonly #query: string;
   readonly #connectMs: number;
   readonly #idleMs: number;
   readonly #requestMs: number;
@@ -64,6 +71,9 @@ export class PinnedClient {
     const base = new URL(options.server);
     if (base.protocol !== 'https:') throw new SihlError('USAGE', `the server URL must be https, not ${base}`);
     if (!base.pathname.endsWith('/')) base.pathname += '/';
+    this.#query = base.search.replace(/^\?/, '');
+    base.search = '';
+    base.hash = '';
     this.base = base;
     this.#connectMs = options.connectMs ?? AGENT_LIMITS.connectMs;
     this.#idleMs = options.idleMs ?? AGENT_LIMITS.idleMs;
@@ -72,6 +82,7 @@ export class PinnedClient {
     this.#agent = new Agent({
       keepAlive: true,
       maxSockets: 1,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
       ca: options.certificate,
       minVersion: 'TLSv1.2',
     });
@@ -90,8 +101,13 @@ export class PinnedClient {
     return this.#send('GET', this.url(req.path), headers, undefined, req.limit, req);
   }
 
-  post(path: string, body: Uint8Array, contentType: string): Promise<HttpResponse> {
-    const headers = { 'content-type': contentType, 'content-length': String(body.length) };
+  post(
+    path: string,
+    body: Uint8Array,
+    contentType: string,
+    extra: Readonly<Record<string, string>> = {},
+  ): Promise<HttpResponse> {
+    const headers = { ...extra, 'content-type': contentType, 'content-length': String(body.length) };
     return this.#send('POST', this.url(path), headers, body, AGENT_LIMITS.metadataBytes);
   }
 
@@ -109,6 +125,8 @@ export class PinnedClient {
     hooks: Pick<GetRequest, 'onHeaders' | 'onData'> = {},
   ): Promise<HttpResponse> {
     this.stats.requests++;
+    const wire = new URL(url);
+    if (this.#query !== '') wire.search = wire.search === '' ? this.#query : `${wire.search}&${this.#query}`;
     return new Promise((resolve, reject) => {
       let settled = false;
       const timers: NodeJS.Timeout[] = [];
@@ -126,7 +144,7 @@ export class PinnedClient {
         timers.push(
           setTimeout(() => fail(new SihlError('NETWORK_TIMEOUT', `${what} took over ${ms} ms`)), ms),
         );
-      const req = request(url, { method, headers, agent: this.#agent, timeout: this.#idleMs }, (res) => {
+      const req = request(wire, { method, headers, agent: this.#agent, timeout: this.#idleMs }, (res) => {
         const declared = Number(res.headers['content-length'] ?? 0);
         if (declared > limit) {
           fail(

@@ -22,14 +22,14 @@ export async function deliverReport(client: PinnedClient, report: Uint8Array): P
 
 /** Sends the outbox oldest first, stopping at the first that must wait; returns what is left. */
 export async function flushOutbox(
-  client: PinnedClient,
+  deliver: (report: Uint8Array) => Promise<Delivery>,
   outbox: readonly string[],
 ): Promise<{ left: string[]; accepted: number; refused: number }> {
   const left = [...outbox];
   let accepted = 0;
   let refused = 0;
   while (left.length > 0) {
-    const delivery = await deliverReport(client, Buffer.from(left[0] as string, 'base64'));
+    const delivery = await deliver(Buffer.from(left[0] as string, 'base64'));
     if (delivery === 'later') break;
     if (delivery === 'accepted') accepted++;
     else refused++;

@@ -13,6 +13,8 @@ export interface TargetCustom {
   readonly releaseId: string;
   /** Folder of the release's envelope tables, relative to the store; absent for unencrypted images. */
   readonly envelopes?: string;
+  /** Folder of the release's credential boxes (renewed log SAS, docs/CLOUD.md); absent without one. */
+  readonly credentials?: string;
 }
 
 export interface Candidate {

@@ -37,6 +37,8 @@ export interface AgentState {
   readonly outbox: readonly string[];
   /** Code of the last error reported, so a lasting failure is reported once, not at every poll. */
   readonly lastError?: string;
+  /** The newest log table SAS a release brought (docs/CLOUD.md), replacing the one of agent.json. */
+  readonly logSas?: string;
 }
 
 const STATE_MAX_BYTES = 256 * 1024;
@@ -62,11 +64,34 @@ export async function readAgentState(dir: string): Promise<AgentState> {
   }
 }
 
-export async function writeAgentState(dir: string, state: AgentState): Promise<void> {
-  const bounded: AgentState = {
+function bounded(state: AgentState): AgentState {
+  return {
     ...state,
     refused: state.refused.slice(-AGENT_LIMITS.refusedTargets),
     outbox: state.outbox.slice(-AGENT_LIMITS.outboxReports),
   };
-  await writeFileAtomic(agentPaths(dir).state, `${JSON.stringify(bounded)}\n`, { overwrite: true });
+}
+
+export async function writeAgentState(dir: string, state: AgentState): Promise<void> {
+  await writeFileAtomic(agentPaths(dir).state, `${JSON.stringify(bounded(state))}\n`, { overwrite: true });
+}
+
+/**
+ * Where the agent keeps its state. By default agent/state.json in the device folder; a simulator that
+ * runs thousands of devices in one process keeps it in memory instead (memoryStateStore).
+ */
+export interface AgentStateStore {
+  read(): Promise<AgentState>;
+  write(state: AgentState): Promise<void>;
+}
+
+/** State kept in memory, surviving the agent objects of one device as long as the store lives. */
+export function memoryStateStore(initial: AgentState = EMPTY): AgentStateStore {
+  let kept: AgentState = initial;
+  return {
+    read: async () => kept,
+    write: async (state) => {
+      kept = bounded(state);
+    },
+  };
 }

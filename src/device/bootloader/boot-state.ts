@@ -54,7 +54,12 @@ export function decodeBootState(payload: Uint8Array): BootState {
   const read = () => {
     const length = r.u8();
     if (length > TEXT_MAX) r.fail('text too long');
-    return fromUtf8.decode(r.bytes(length));
+    const bytes = r.bytes(length);
+    try {
+      return fromUtf8.decode(bytes);
+    } catch {
+      return r.fail('text is not UTF-8'); // a TypeError otherwise
+    }
   };
   const version = read();
   const reason = read();

@@ -26,6 +26,8 @@ export interface SecureElement {
   sign(message: Uint8Array): Uint8Array;
   /** The content key inside an envelope for this device and image (throws ENVELOPE_* codes). */
   openEnvelope(envelope: Uint8Array, binding: Uint8Array): Uint8Array;
+  /** The table SAS inside a credential box sealed to this device (docs/CLOUD.md); null for an empty slot. */
+  openCredential(box: Uint8Array): string | null;
   trust(): TrustState;
   /**
    * Raises the counters to at least these values and pins `root` if it is newer than the pinned one;

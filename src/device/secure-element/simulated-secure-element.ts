@@ -18,6 +18,7 @@ import {
 } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { ByteReader, ByteWriter } from '../../core/format/bytes.ts';
+import { openCredential } from '../../core/format/credential.ts';
 import { openEnvelope } from '../../core/format/envelope.ts';
 import type { VersionedRoot } from '../../core/format/root-chain.ts';
 import type { KeySet } from '../../core/format/signatures.ts';
@@ -144,6 +145,10 @@ export class SimulatedSecureElement implements SecureElement {
 
   openEnvelope(envelope: Uint8Array, binding: Uint8Array): Uint8Array {
     return openEnvelope(envelope, this.#box, binding);
+  }
+
+  openCredential(box: Uint8Array): string | null {
+    return openCredential(box, this.#box);
   }
 
   trust(): TrustState {

@@ -1,6 +1,6 @@
 // sihl's embedded HTTPS server (docs/SERVER.md): the store, read-only, for devices to poll and download
 // from, and POST /v1/reports for their signed status reports. Devices pin its self-signed certificate.
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { SihlError } from '../../core/errors.ts';
@@ -58,6 +58,8 @@ export interface ServerOptions {
   readonly now?: () => number;
   /** Called once per finished request (for `sihl serve --verbose`). */
   readonly onRequest?: (entry: RequestLog) => void;
+  /** The operators' web console (src/console): every request under /console goes to it. */
+  readonly console?: { handle(req: IncomingMessage, res: ServerResponse): Promise<number> };
 }
 
 export interface RunningServer {
@@ -109,11 +111,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           }) as typeof res.writeHead;
         }
         const route =
-          path === REPORTS_PATH || path.startsWith(`${REPORTS_PATH}?`)
-            ? intake.handle(req, res)
-            : req.method === 'GET' || req.method === 'HEAD'
-              ? files.serve(req, res)
-              : Promise.resolve(notAllowed(res));
+          options.console && /^\/console(?:[/?]|$)/.test(path)
+            ? options.console.handle(req, res)
+            : path === REPORTS_PATH || path.startsWith(`${REPORTS_PATH}?`)
+              ? intake.handle(req, res)
+              : req.method === 'GET' || req.method === 'HEAD'
+                ? files.serve(req, res)
+                : Promise.resolve(notAllowed(res));
         route
           .then((status) => {
             if (!onRequest) return;

@@ -256,7 +256,9 @@ export function parseMetadata(kind: 'snapshot', bytes: Uint8Array): Metadata<Sna
 export function parseMetadata(kind: 'timestamp', bytes: Uint8Array): Metadata<Timestamp>;
 export function parseMetadata(kind: (typeof ROLE_NAMES)[number], bytes: Uint8Array): AnyMetadata {
   try {
-    return fromJson(KINDS[kind], JSON.parse(fromUtf8.decode(bytes)) as JsonValue);
+    const json = JSON.parse(fromUtf8.decode(bytes)) as JsonValue;
+    canonicalize(json); // signatures cover canonical JSON: a float here would throw a TypeError later
+    return fromJson(KINDS[kind], json);
   } catch (error) {
     throw new SihlError(
       'TUF_METADATA_MALFORMED',

@@ -1,0 +1,200 @@
+// sihl rollout status | advance | halt | resume | check RELEASE: a release's staged rollout
+// (docs/ROLLOUTS.md). Counts come from the report index, caught up from logs.db first.
+import { withWorkspaceIndex } from '../../console/workspace-index.ts';
+import { SihlError } from '../../core/errors.ts';
+import {
+  type Decision,
+  failureRate,
+  nextStage,
+  percentText,
+  type RolloutCounts,
+  type RolloutPolicy,
+  type RolloutState,
+} from '../../vendor/rollout.ts';
+import {
+  advanceRollout,
+  checkRollout,
+  haltRollout,
+  openRollout,
+  type Rollout,
+  type RolloutOptions,
+  resumeRollout,
+} from '../../vendor/rollout-publish.ts';
+import type { Workspace } from '../../vendor/workspace.ts';
+import {
+  type Command,
+  type Context,
+  integer,
+  onePositional,
+  optionalString,
+  type Values,
+} from '../command.ts';
+import { passphraseFor } from '../passphrase.ts';
+import { openWorkspace, workspaceOption } from './workspace.ts';
+
+export interface RolloutResult {
+  readonly release: string;
+  readonly target: string;
+  readonly status: RolloutState['status'];
+  readonly percent: number;
+  readonly next: number | null;
+  readonly stages: readonly number[];
+  readonly policy: RolloutPolicy;
+  readonly counts: RolloutCounts;
+  readonly failureRate: number;
+  readonly halt: RolloutState['halt'] | null;
+  readonly history: RolloutState['history'];
+  readonly decision?: Decision;
+}
+
+const options = {
+  stages: {
+    type: 'string',
+    value: 'LIST',
+    help: 'stages in percent, e.g. 1,10,50,100 (saved with the rollout)',
+  },
+  'failure-rate': { type: 'string', value: 'PERCENT', help: 'halt at this failure rate (default 20)' },
+  'min-failures': { type: 'string', value: 'N', help: 'and at least this many failed devices (default 5)' },
+  'advance-after': {
+    type: 'string',
+    value: 'DURATION',
+    help: 'advance by itself after a stage ran this long while healthy, e.g. 30m, 6h (default: never)',
+  },
+  'min-reports': {
+    type: 'string',
+    value: 'N',
+    help: 'reports needed before advancing by itself (default 10)',
+  },
+  ...workspaceOption,
+} as const;
+
+function duration(text: string): number {
+  const m = /^(\d+)(s|m|h|d)?$/.exec(text);
+  if (!m) throw new SihlError('USAGE', '--advance-after is a duration like 90s, 30m, 6h, 2d, or 0');
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+}
+
+function settings(values: Values): Pick<RolloutOptions, 'stages' | 'policy'> {
+  const stages = optionalString(values, 'stages');
+  const policy: Partial<{ -readonly [K in keyof RolloutPolicy]: RolloutPolicy[K] }> = {};
+  if (values['failure-rate'] !== undefined)
+    policy.failureRate = integer(values, 'failure-rate', 20, 1, 100) / 100;
+  if (values['min-failures'] !== undefined)
+    policy.minFailures = integer(values, 'min-failures', 5, 0, 1_000_000);
+  if (values['min-reports'] !== undefined)
+    policy.minReports = integer(values, 'min-reports', 10, 0, 100_000_000);
+  const after = optionalString(values, 'advance-after');
+  if (after !== undefined) policy.advanceAfterSeconds = duration(after);
+  return {
+    ...(stages
+      ? { stages: stages.split(',').map((s) => (/^\d+$/.test(s.trim()) ? Number(s) : Number.NaN)) }
+      : {}),
+    ...(Object.keys(policy).length > 0 ? { policy } : {}),
+  };
+}
+
+async function result(workspace: Workspace, rollout: Rollout, decision?: Decision): Promise<RolloutResult> {
+  const { state } = rollout;
+  const counts = await withWorkspaceIndex(workspace, (index) =>
+    index.counts(state.target, new Date(state.countSince)),
+  );
+  return {
+    release: rollout.name,
+    target: state.target,
+    status: state.status,
+    percent: state.percent,
+    next: nextStage(state) ?? null,
+    stages: state.stages,
+    policy: state.policy,
+    counts,
+    failureRate: failureRate(counts),
+    halt: state.halt ?? null,
+    history: state.history,
+    ...(decision ? { decision } : {}),
+  };
+}
+
+type Action = (
+  workspace: Workspace,
+  name: string,
+  o: RolloutOptions,
+  context: Context,
+) => Promise<RolloutResult>;
+
+function rolloutCommand(verb: string, summary: string, action: Action): Command<RolloutResult> {
+  return {
+    path: ['rollout', verb],
+    summary,
+    usage: `rollout ${verb} RELEASE [--stages LIST] [--failure-rate P] [--min-failures N] [--advance-after D] [--workspace DIR] [--json]`,
+    details:
+      'RELEASE is MODEL-VERSION (a folder under releases/). Advance, halt and resume publish new targets,\n' +
+      'snapshot and timestamp metadata, signed by the approvers and the online keys: their passphrases\n' +
+      'come from SIHL_PASSPHRASE or a prompt. Advance and resume also seal envelopes for the new cohort.',
+    options,
+    async run(values, positionals, context) {
+      const workspace = await openWorkspace(values, context);
+      const name = onePositional(positionals, 'RELEASE');
+      const o: RolloutOptions = {
+        passphrases: (key) => passphraseFor(context, `for ${key}`),
+        ...settings(values),
+      };
+      return action(workspace, name, o, context);
+    },
+    render: (r) => {
+      const lines = [
+        `${r.release}: ${r.status} at ${r.percent} %${r.next !== null && r.status === 'active' ? `, next stage ${r.next} %` : ''} (stages ${r.stages.join(' → ')})`,
+        `reports since the stage began: ${r.counts.reported} devices, ${r.counts.succeeded} succeeded, ${r.counts.failed} failed (${percentText(r.failureRate)})`,
+        `halts at ${percentText(r.policy.failureRate)} failed with at least ${r.policy.minFailures} failures; ` +
+          (r.policy.advanceAfterSeconds > 0
+            ? `advances by itself after ${r.policy.advanceAfterSeconds} s with ${r.policy.minReports} reports`
+            : 'advances by hand'),
+      ];
+      if (r.halt) lines.push(`halted ${r.halt.at} by ${r.halt.by}: ${r.halt.reason}`);
+      if (r.decision) lines.push(`check: ${r.decision.action} (${r.decision.why})`);
+      return lines.join('\n');
+    },
+  };
+}
+
+export const rolloutStatus = rolloutCommand(
+  'status',
+  "Show a release's rollout: stage, what devices reported, why it halted.",
+  async (workspace, name, o) => result(workspace, await openRollout(workspace, name, o)),
+);
+
+export const rolloutAdvance = rolloutCommand(
+  'advance',
+  'Widen a rollout to its next stage: envelopes for the new devices, then new signed metadata.',
+  async (workspace, name, o) => result(workspace, await advanceRollout(workspace, name, o)),
+);
+
+export const rolloutHalt = rolloutCommand(
+  'halt',
+  'Stop a rollout: new devices no longer get the release; devices running it keep it.',
+  async (workspace, name, o) => {
+    const { state } = await openRollout(workspace, name, o);
+    const counts = await withWorkspaceIndex(workspace, (i) =>
+      i.counts(state.target, new Date(state.countSince)),
+    );
+    return result(workspace, await haltRollout(workspace, name, { ...o, counts, by: 'operator' }));
+  },
+);
+
+export const rolloutResume = rolloutCommand(
+  'resume',
+  'Offer a halted release again at the stage it stopped at.',
+  async (workspace, name, o) => result(workspace, await resumeRollout(workspace, name, o)),
+);
+
+export const rolloutCheck = rolloutCommand(
+  'check',
+  'One automatic step: halt if failures reached the threshold, advance if the schedule says so.',
+  async (workspace, name, o) => {
+    const { state } = await openRollout(workspace, name, o);
+    const counts = await withWorkspaceIndex(workspace, (i) =>
+      i.counts(state.target, new Date(state.countSince)),
+    );
+    const { rollout, decision } = await checkRollout(workspace, name, counts, o);
+    return result(workspace, rollout, decision);
+  },
+);

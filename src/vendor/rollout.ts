@@ -1,0 +1,228 @@
+// Staged rollouts (docs/ROLLOUTS.md): a release's stages, where it stands, and why it stopped, kept in
+// releases/MODEL-VERSION/rollout.json. The planner here is pure: it takes the state, what the devices of
+// the release reported, and the time, and says whether to halt, advance or wait. rollout-publish.ts acts.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { naming, SihlError } from '../core/errors.ts';
+import { writeFileAtomic } from '../core/fs.ts';
+
+export const ROLLOUT_FILE = 'rollout.json';
+export const DEFAULT_STAGES: readonly number[] = [1, 10, 50, 100];
+/** At most this many stages, and history entries kept (the oldest go first). */
+export const ROLLOUT_LIMITS = { stages: 20, history: 200 } as const;
+
+export interface RolloutPolicy {
+  /** Halt when failed / reported reaches this (0 < rate ≤ 1) ... */
+  readonly failureRate: number;
+  /** ... and at least this many devices failed, so one unlucky device does not stop a release. */
+  readonly minFailures: number;
+  /** Advance by itself after a stage has run this long (0: advance only by hand). */
+  readonly advanceAfterSeconds: number;
+  /** ... if at least this many devices reported for the release, with a failure rate under the threshold. */
+  readonly minReports: number;
+}
+
+export const DEFAULT_POLICY: RolloutPolicy = {
+  failureRate: 0.2,
+  minFailures: 5,
+  advanceAfterSeconds: 0,
+  minReports: 10,
+};
+
+export type RolloutStatus = 'active' | 'halted' | 'complete';
+
+/** Why a rollout stopped, as the console shows it. */
+export interface HaltRecord {
+  readonly at: string;
+  readonly by: 'auto' | 'operator';
+  readonly percent: number;
+  /** What the devices had reported when it halted. */
+  readonly failed: number;
+  readonly reported: number;
+  readonly rate: number;
+  readonly reason: string;
+}
+
+export interface HistoryEntry {
+  readonly at: string;
+  readonly action: 'start' | 'advance' | 'halt' | 'resume';
+  readonly by: 'auto' | 'operator';
+  readonly percent: number;
+  readonly note?: string;
+}
+
+export interface RolloutState {
+  readonly sihl: 'rollout';
+  readonly version: 1;
+  /** The TUF target name, e.g. movehub/movehub-7.28.0.sihl. */
+  readonly target: string;
+  readonly releaseId: string;
+  readonly stages: readonly number[];
+  /** The share of the model's devices the published entry offers the release to now. */
+  readonly percent: number;
+  readonly status: RolloutStatus;
+  readonly policy: RolloutPolicy;
+  /** When the current stage began (ISO 8601): scheduled advances count from here. */
+  readonly stageSince: string;
+  /** Reports received from here on count toward halting (moved on resume, so old failures do not re-halt). */
+  readonly countSince: string;
+  readonly halt?: HaltRecord;
+  readonly history: readonly HistoryEntry[];
+}
+
+/** What the devices that reported for the release said, each device counted once (its latest report). */
+export interface RolloutCounts {
+  readonly reported: number;
+  readonly succeeded: number;
+  readonly failed: number;
+}
+
+export type Decision =
+  | { readonly action: 'none'; readonly why: string }
+  | { readonly action: 'halt'; readonly why: string }
+  | { readonly action: 'advance'; readonly to: number; readonly why: string };
+
+export function checkStages(stages: readonly number[]): readonly number[] {
+  const ok =
+    Array.isArray(stages) &&
+    stages.length > 0 &&
+    stages.length <= ROLLOUT_LIMITS.stages &&
+    stages.every(
+      (s, i) => Number.isInteger(s) && s >= 1 && s <= 100 && (i === 0 || s > (stages[i - 1] as number)),
+    ) &&
+    stages.at(-1) === 100;
+  if (!ok) {
+    throw new SihlError(
+      'USAGE',
+      `stages are whole percentages from 1 to 100, rising, ending at 100, at most ${ROLLOUT_LIMITS.stages} (e.g. 1,10,50,100)`,
+    );
+  }
+  return [...stages];
+}
+
+export function checkPolicy(policy: RolloutPolicy): RolloutPolicy {
+  const problems: string[] = [];
+  if (!(policy.failureRate > 0 && policy.failureRate <= 1))
+    problems.push('failure rate must be above 0 and at most 1');
+  for (const field of ['minFailures', 'advanceAfterSeconds', 'minReports'] as const) {
+    if (!Number.isSafeInteger(policy[field]) || policy[field] < 0)
+      problems.push(`${field} must be a whole number ≥ 0`);
+  }
+  if (problems.length > 0) throw new SihlError('USAGE', `rollout policy: ${problems.join('; ')}`);
+  return { ...policy };
+}
+
+/** The stage after `percent`, or undefined at 100 %. */
+export function nextStage(state: Pick<RolloutState, 'stages' | 'percent'>): number | undefined {
+  return state.stages.find((s) => s > state.percent);
+}
+
+export function failureRate(counts: RolloutCounts): number {
+  return counts.reported === 0 ? 0 : counts.failed / counts.reported;
+}
+
+/** Whether to halt, advance or wait. Pure: `now` is given. */
+export function decide(state: RolloutState, counts: RolloutCounts, now: Date): Decision {
+  if (state.status !== 'active') return { action: 'none', why: `the rollout is ${state.status}` };
+  const { policy } = state;
+  const rate = failureRate(counts);
+  if (counts.failed >= Math.max(1, policy.minFailures) && rate >= policy.failureRate) {
+    return {
+      action: 'halt',
+      why: `${counts.failed} of ${counts.reported} devices failed (${percentText(rate)}, threshold ${percentText(policy.failureRate)} with at least ${policy.minFailures})`,
+    };
+  }
+  const to = nextStage(state);
+  if (to === undefined) return { action: 'none', why: 'at 100 %' };
+  if (policy.advanceAfterSeconds === 0) return { action: 'none', why: 'advances by hand' };
+  const ran = (now.getTime() - Date.parse(state.stageSince)) / 1000;
+  if (ran < policy.advanceAfterSeconds) return { action: 'none', why: 'the stage has not run long enough' };
+  if (counts.reported < policy.minReports)
+    return { action: 'none', why: `${counts.reported} of ${policy.minReports} reports needed` };
+  if (rate >= policy.failureRate) return { action: 'none', why: 'the failure rate is too high' };
+  return { action: 'advance', to, why: `${counts.succeeded} of ${counts.reported} succeeded` };
+}
+
+export function percentText(rate: number): string {
+  return `${Math.round(rate * 1000) / 10} %`;
+}
+
+function withHistory(state: RolloutState, entry: HistoryEntry): readonly HistoryEntry[] {
+  return [...state.history, entry].slice(-ROLLOUT_LIMITS.history);
+}
+
+/** The state after the published entry moved to `percent`. */
+export function advanced(
+  state: RolloutState,
+  percent: number,
+  by: 'auto' | 'operator',
+  now: Date,
+): RolloutState {
+  const at = now.toISOString();
+  return {
+    ...state,
+    percent,
+    status: percent >= 100 ? 'complete' : 'active',
+    stageSince: at,
+    history: withHistory(state, { at, action: 'advance', by, percent }),
+  };
+}
+
+export function halted(state: RolloutState, halt: HaltRecord): RolloutState {
+  return {
+    ...state,
+    status: 'halted',
+    halt,
+    history: withHistory(state, {
+      at: halt.at,
+      action: 'halt',
+      by: halt.by,
+      percent: state.percent,
+      note: halt.reason,
+    }),
+  };
+}
+
+export function resumed(state: RolloutState, now: Date): RolloutState {
+  const at = now.toISOString();
+  const { halt: _halt, ...rest } = state;
+  return {
+    ...rest,
+    status: state.percent >= 100 ? 'complete' : 'active',
+    stageSince: at,
+    countSince: at,
+    history: withHistory(state, { at, action: 'resume', by: 'operator', percent: state.percent }),
+  };
+}
+
+export function rolloutPath(releaseDir: string): string {
+  return join(releaseDir, ROLLOUT_FILE);
+}
+
+export async function readRollout(releaseDir: string): Promise<RolloutState | undefined> {
+  const path = rolloutPath(releaseDir);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw naming(path, error);
+  }
+  let state: RolloutState;
+  try {
+    state = JSON.parse(text);
+  } catch {
+    throw new SihlError('USAGE', 'rollout.json is not JSON', { subject: path });
+  }
+  if (state?.sihl !== 'rollout' || state.version !== 1 || typeof state.target !== 'string') {
+    throw new SihlError('USAGE', 'not a sihl rollout file', { subject: path });
+  }
+  checkStages(state.stages);
+  checkPolicy(state.policy);
+  return state;
+}
+
+/** Written whole, atomically: a reader sees the old state or the new one. */
+export async function writeRollout(releaseDir: string, state: RolloutState): Promise<void> {
+  await writeFileAtomic(rolloutPath(releaseDir), `${JSON.stringify(state, null, 2)}\n`, { overwrite: true });
+}

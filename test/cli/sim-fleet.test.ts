@@ -1,0 +1,92 @@
+// `sihl sim fleet`: devices provisioned before a release is published, then run in one process over real
+// HTTPS (the embedded server) until all run it; injected power cuts repeat an install, injected
+// failures show in the fleet status as operators see them.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { tempDir } from '../helpers.ts';
+import { ok, sihl } from '../support/cli.ts';
+import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
+
+const ws = ['--workspace', 'acme'];
+const DEVICES = 12;
+
+interface Outcome {
+  id: string;
+  outcome: string;
+  running: string;
+  attempts: number | null;
+  powerCut: boolean;
+}
+
+test('sim fleet: provisioned before publishing, all devices update; power cuts repeat, failures are reported', async () => {
+  const cwd = await tempDir();
+  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
+  await writeFile(join(cwd, 'new.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
+  await ok(cwd, ['init', 'acme']);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+
+  const early = await sihl(cwd, ['sim', 'fleet', '--devices', '3', ...ws]);
+  assert.notEqual(early.code, 0);
+  assert.match(early.err, /--provision-only` before publishing/);
+
+  const provision = ['sim', 'fleet', '--devices', String(DEVICES), '--provision-only', '--model', 'movehub'];
+  const made = JSON.parse(
+    await ok(cwd, [...provision, '--firmware', 'old.bin', '--version', '7.27.0', '--json', ...ws]),
+  );
+  assert.equal(made.devices, DEVICES);
+  const listed = JSON.parse(await ok(cwd, ['device', 'list', '--json', ...ws]));
+  assert.equal((listed.devices ?? listed).length, DEVICES, 'all registered');
+
+  const nothing = await sihl(cwd, ['sim', 'fleet', '--devices', '3', ...ws]);
+  assert.notEqual(nothing.code, 0);
+  assert.match(nothing.err, /nothing newer than 7\.27\.0 is published/);
+
+  await ok(cwd, ['release', 'create', 'new.bin', '--model', 'movehub', '--version', '7.28.0', ...ws]);
+  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
+  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...ws]);
+  await ok(cwd, ['release', 'publish', 'movehub-7.28.0', '--rollout', '100', ...ws]);
+
+  const run = JSON.parse(
+    await ok(cwd, [
+      'sim',
+      'fleet',
+      '--devices',
+      String(DEVICES),
+      '--interval',
+      '1',
+      '--power-cut-rate',
+      '0.3',
+      '--failure-rate',
+      '0.2',
+      '--seed',
+      '5',
+      '--json',
+      ...ws,
+    ]),
+  );
+  assert.equal(run.embedded, true);
+  assert.equal(run.target, '7.28.0');
+  assert.equal(run.updated, DEVICES);
+  assert.equal(run.notUpdated, 0);
+  assert.equal(run.undelivered, 0, 'every report reached the server');
+  assert.ok(run.timeTo.p50 <= run.timeTo.p90 && run.timeTo.p90 <= run.timeTo.p100);
+  assert.ok(run.requests >= DEVICES * 8, `${run.requests} requests`);
+  const devices = run.devices as Outcome[];
+  const cut = devices.filter((d) => d.powerCut);
+  const failed = devices.filter((d) => d.outcome === 'failed');
+  assert.ok(cut.length > 0 && failed.length > 0, 'the seed injects both');
+  assert.equal(run.powerCuts, cut.length);
+  for (const d of devices) assert.equal(d.running, '7.28.0');
+  for (const d of cut) assert.equal(d.attempts, 2, 'a cut install is done again at the next boot');
+  for (const d of devices.filter((x) => !x.powerCut)) assert.equal(d.attempts, 1);
+
+  // What an operator sees: the failures, with their reason, and every device on the new release.
+  const status = JSON.parse(await ok(cwd, ['fleet', 'status', '--json', ...ws]));
+  assert.equal(status.releases[0].running, DEVICES);
+  const errors = status.devices.filter((d: { lastOutcome: string }) => d.lastOutcome === 'error');
+  assert.deepEqual(errors.map((d: { id: string }) => d.id).sort(), failed.map((d) => d.id).sort());
+  for (const d of errors) assert.equal(d.lastError.reason, 'SELF_TEST_FAILED');
+});

@@ -1,0 +1,154 @@
+// The article's set-up end to end on Azurite over HTTPS: the vendor publishes to Blob Storage, three
+// simulated devices poll the container directly with a read-only SAS, install the update and write their
+// signed status entries to Table Storage with their own SAS; `sihl fleet status --log azure://…` shows
+// them, and flags an entry filed under another device's partition. Emulator-backed: starts Azurite.
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { AzureNamedKeyCredential, TableClient } from '@azure/data-tables';
+import {
+  BlobServiceClient,
+  ContainerSASPermissions,
+  generateBlobSASQueryParameters,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
+import { openBlobStore, parseStoreLocation } from '../../src/storage/locations.ts';
+import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite } from '../support/azurite.ts';
+import { emulatorCertificate, makeCloudFleet, run, WS } from './cloud-support.ts';
+
+const certificate = await emulatorCertificate();
+const azurite = await startAzurite({ tls: certificate });
+const env = { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString };
+const key = new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY);
+const blobs = new BlobServiceClient(azurite.blobEndpoint, key);
+
+/** The operator's one-time set-up: a private container and the log table. */
+async function provisionCloud(container: string, table: string): Promise<void> {
+  await blobs.getContainerClient(container).create();
+  const tables = new TableClient(
+    azurite.tableEndpoint,
+    table,
+    new AzureNamedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
+  );
+  await tables.createTable();
+}
+
+/** What devices get to read the container: read permission only, nothing else. */
+function readOnlySas(container: string): string {
+  return generateBlobSASQueryParameters(
+    {
+      containerName: container,
+      permissions: ContainerSASPermissions.parse('r'),
+      expiresOn: new Date(Date.now() + 86_400_000),
+    },
+    key,
+  ).toString();
+}
+
+test('devices install a release published to Blob Storage and report to Table Storage; forged entries are flagged', async () => {
+  await provisionCloud('firmware', 'devicelogs');
+  const fleet = await makeCloudFleet({
+    env,
+    store: `azure://${AZURITE_ACCOUNT}/firmware/acme`,
+    log: `azure://${AZURITE_ACCOUNT}/devicelogs`,
+  });
+
+  const published = await run(fleet, ['release', 'publish', 'movehub-7.28.0', ...WS]);
+  assert.equal(published.store.location, `azure://${AZURITE_ACCOUNT}/firmware/acme`);
+  assert.ok(published.store.uploaded >= 6, JSON.stringify(published.store));
+  assert.equal(published.credentials.sealed, 3);
+  // Anonymous readers get nothing: the container is private, devices read with their SAS.
+  const anonymous = await fetch(`${azurite.blobEndpoint}/firmware/acme/metadata/timestamp.json`);
+  assert.ok(anonymous.status === 403 || anonymous.status === 404, `anonymous read: HTTP ${anonymous.status}`);
+
+  await writeFile(join(fleet.cwd, 'store.pem'), certificate.cert);
+  const server = `${azurite.blobEndpoint}/firmware/acme/?${readOnlySas('firmware')}`;
+  for (const device of fleet.devices) {
+    await run(fleet, [
+      ...['sim', 'device', 'configure', device.dir, '--server', server, '--certificate', 'store.pem'],
+      ...['--root', 'acme/store/metadata/1.root.json', '--index', String(device.idx)],
+      ...[
+        '--log-table',
+        `${azurite.tableEndpoint}/devicelogs`,
+        '--log-credential',
+        `${device.dir}.log-credential`,
+      ],
+    ]);
+    const ran = await run(fleet, ['sim', 'device', 'run', device.dir, '--once']);
+    assert.deepEqual(ran.installed, ['movehub/movehub-7.28.0.sihl'], JSON.stringify(ran));
+    assert.equal(ran.running, '7.28.0');
+    // The release brought the device a fresh SAS, sealed to it; its later reports went with that one.
+    const state = JSON.parse(await readFile(join(fleet.cwd, device.dir, 'agent', 'state.json'), 'utf8'));
+    const config = JSON.parse(await readFile(join(fleet.cwd, device.dir, 'agent.json'), 'utf8'));
+    assert.match(state.logSas, new RegExp(`spk=${device.id}`));
+    assert.notEqual(state.logSas, config.log.sas);
+  }
+
+  const status = await run(fleet, [
+    'fleet',
+    'status',
+    '--log',
+    `azure://${AZURITE_ACCOUNT}/devicelogs`,
+    ...WS,
+  ]);
+  assert.deepEqual(
+    status.devices.map((d: { running: string; lastOutcome: string }) => [d.running, d.lastOutcome]),
+    [
+      ['7.28.0', 'installed'],
+      ['7.28.0', 'installed'],
+      ['7.28.0', 'installed'],
+    ],
+  );
+  assert.equal(status.releases[0].running, 3);
+  assert.deepEqual(status.flagged, []);
+
+  // Device 1 files one of its own signed reports under device 2's partition (Azurite does not enforce
+  // the SAS's partition range; Azure does): fleet status flags it and does not count it.
+  const [first, second] = fleet.devices as [(typeof fleet.devices)[0], (typeof fleet.devices)[0]];
+  const table = new TableClient(
+    azurite.tableEndpoint,
+    'devicelogs',
+    new AzureNamedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
+  );
+  const own = table.listEntities<{ rowKey: string; report: string }>({
+    queryOptions: { filter: `PartitionKey eq '${first.id}'` },
+  });
+  const entries = [];
+  for await (const entity of own) entries.push(entity);
+  assert.ok(entries.length >= 2, 'each device wrote its boot and install reports');
+  const forged = entries.at(-1) as { rowKey: string; report: string };
+  await table.createEntity({
+    partitionKey: second.id,
+    rowKey: `${forged.rowKey.slice(0, 28)}-ffffffff`,
+    report: forged.report,
+  });
+  const after = await run(fleet, [
+    'fleet',
+    'status',
+    '--log',
+    `azure://${AZURITE_ACCOUNT}/devicelogs`,
+    ...WS,
+  ]);
+  assert.equal(after.flagged.length, 1);
+  assert.equal(after.flagged[0].deviceId, second.id);
+  assert.match(after.flagged[0].problem, /not signed by this device/);
+  assert.equal(after.devices[1].reports, status.devices[1].reports, 'the forged entry is not counted');
+  assert.equal(after.releases[0].running, 3);
+});
+
+test('an interrupted upload of a large image leaves no object that a device could see', async () => {
+  await blobs.getContainerClient('interrupted').create();
+  const store = await openBlobStore(parseStoreLocation(`azure://${AZURITE_ACCOUNT}/interrupted`), env);
+  const chunk = new Uint8Array(1024 * 1024).fill(7);
+  async function* dies() {
+    for (let n = 0; n < 12; n++) yield chunk; // 12 MiB: past the single-request size, in blocks
+    throw new Error('the publisher lost power');
+  }
+  await assert.rejects(store.put('targets/movehub/big.sihl', dies()), /lost power/);
+  assert.equal(await store.head('targets/movehub/big.sihl'), null);
+  const sas = readOnlySas('interrupted');
+  const seen = await fetch(`${azurite.blobEndpoint}/interrupted/targets/movehub/big.sihl?${sas}`);
+  assert.equal(seen.status, 404);
+  await store.close();
+});

@@ -1,0 +1,100 @@
+// Shared set-up of the cloud end-to-end tests: one TLS certificate for 127.0.0.1 that the emulators
+// serve and that this process (the publisher's SDKs) and the devices (pinned) trust; and a workspace,
+// made through the CLI, with three simulated movehubs on Pybricks 7.27.0 and 7.28.0 approved by two.
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { makeServerCertificate } from '../../src/core/crypto/certificate.ts';
+import { tempDir } from '../helpers.ts';
+import { PASSPHRASE, sihl } from '../support/cli.ts';
+import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
+
+/**
+ * The emulators' certificate. The publisher in this process trusts it as a CA added to the defaults
+ * (what NODE_EXTRA_CA_CERTS does for a private CA in real life); devices pin it.
+ */
+export async function emulatorCertificate(): Promise<{ key: string; cert: string }> {
+  const { key, cert } = await makeServerCertificate({ days: 2 });
+  tls.setDefaultCACertificates([...tls.getCACertificates('default'), cert]);
+  return { key, cert };
+}
+
+export const WS = ['--workspace', 'acme'];
+
+export interface CloudFleet {
+  readonly cwd: string;
+  readonly env: Record<string, string>;
+  readonly devices: { readonly dir: string; readonly idx: number; readonly id: string }[];
+}
+
+/** `sihl ARGS` that must succeed; JSON output parsed. */
+export async function run(fleet: { cwd: string; env: Record<string, string> }, args: string[]) {
+  const r = await sihl(fleet.cwd, [...args, '--json'], fleet.env);
+  assert.equal(r.code, 0, `sihl ${args.join(' ')} failed: ${r.err}${r.out}`);
+  return JSON.parse(r.out);
+}
+
+/**
+ * A workspace whose sihl.json names `store` (and `log`, when given), three devices provisioned (each
+ * with its sealed log credential when there is a log table), and release 7.28.0 created and approved.
+ */
+export async function makeCloudFleet(options: {
+  readonly env: Record<string, string>;
+  readonly store: string;
+  readonly log?: string;
+  readonly count?: number;
+}): Promise<CloudFleet> {
+  const cwd = await tempDir();
+  const fleet = {
+    cwd,
+    env: { SIHL_PASSPHRASE: PASSPHRASE, ...options.env },
+    devices: [] as CloudFleet['devices'],
+  };
+  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
+  await writeFile(join(cwd, 'new.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
+  await run(fleet, ['init', 'acme']);
+  const configPath = join(cwd, 'acme', 'sihl.json');
+  const config = JSON.parse(await readFile(configPath, 'utf8'));
+  await writeFile(
+    configPath,
+    JSON.stringify(
+      { ...config, store: options.store, ...(options.log ? { log: options.log } : {}) },
+      null,
+      2,
+    ),
+  );
+  await run(fleet, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...WS]);
+  await run(fleet, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...WS]);
+  for (let n = 1; n <= (options.count ?? 3); n++) {
+    const dir = `hub-${n}`;
+    await run(fleet, [
+      ...['sim', 'device', 'create', dir, '--model', 'movehub', '--root', 'acme/trust/root.json'],
+      ...['--firmware', 'old.bin', '--version', '7.27.0'],
+    ]);
+    await writeFile(
+      join(cwd, `${dir}.id.json`),
+      JSON.stringify(await run(fleet, ['sim', 'device', 'identity', dir])),
+    );
+    const credential = options.log ? ['--log-credential', `${dir}.log-credential`] : [];
+    const device = await run(fleet, [
+      ...['device', 'provision', '--identity', `${dir}.id.json`, '--owner', 'ACME', ...credential, ...WS],
+    ]);
+    fleet.devices.push({ dir, idx: device.idx, id: device.id });
+  }
+  await run(fleet, [
+    'release',
+    'create',
+    'new.bin',
+    '--model',
+    'movehub',
+    '--version',
+    '7.28.0',
+    '--security-version',
+    '1',
+    ...WS,
+  ]);
+  await run(fleet, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...WS]);
+  await run(fleet, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...WS]);
+  return fleet;
+}
