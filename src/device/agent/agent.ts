@@ -95,6 +95,26 @@ function asSihlError(error: unknown): SihlError {
   return new SihlError('INTERNAL', String((error as Error)?.stack ?? error), { cause: error });
 }
 
+/** Refuses when a top-level metadata file this device trusts has expired (TUF_METADATA_EXPIRED). */
+async function checkNotExpired(metadataDir: string, now: Date): Promise<void> {
+  for (const role of ['timestamp', 'snapshot', 'targets']) {
+    let expires: unknown;
+    try {
+      const text = await readSmallFile(join(metadataDir, `${role}.json`), AGENT_LIMITS.metadataBytes);
+      expires = (JSON.parse(new TextDecoder().decode(text)) as { signed?: { expires?: unknown } }).signed
+        ?.expires;
+    } catch {
+      continue; // not there yet (or unreadable): the next full refresh fetches it again
+    }
+    if (typeof expires === 'string' && !(Date.parse(expires) > now.getTime())) {
+      throw new SihlError(
+        'TUF_METADATA_EXPIRED',
+        `the ${role} metadata this device trusts expired at ${expires}, and the server says nothing changed`,
+      );
+    }
+  }
+}
+
 export class UpdateAgent {
   readonly config: AgentConfig;
   /** Hex SHA-256 of the device's Ed25519 key, as the registry knows it. */
@@ -189,7 +209,12 @@ export class UpdateAgent {
       limit: AGENT_LIMITS.timestampBytes,
       ...(conditional ? { etag: this.#state.etag } : {}),
     });
-    if (response.status === 304 && conditional) return { outcome: 'unchanged' };
+    if (response.status === 304 && conditional) {
+      // "Nothing changed" is the server's word, not TUF's: a mirror that answers 304 forever would freeze
+      // the device unnoticed. What the device trusts must still be in date (TUF's indefinite freeze).
+      await checkNotExpired(agentPaths(dir).metadata, new Date());
+      return { outcome: 'unchanged' };
+    }
     if (response.status !== 200)
       throw new SihlError('SERVER_ERROR', `GET ${TIMESTAMP}: HTTP ${response.status}`);
     const etag = typeof response.headers.etag === 'string' ? response.headers.etag : undefined;

@@ -1,0 +1,33 @@
+// `sihl serve` under load and through a crash, as a child process: a short poll load (2,000 keep-alive
+// connections for 5 s; `npm run load` runs 10,000 for 60 s) with no failed request and a flat RSS, and a
+// SIGKILL while devices report that loses no report the server had acknowledged with 204.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { tempDir } from '../helpers.ts';
+import { crashWhileReporting, pollLoad, registerDevices, serveWorkspace, startServe, stop } from './load.ts';
+
+test('2,000 devices polling sihl serve for 5 s: every poll answered 304, memory flat', async () => {
+  const ws = await serveWorkspace(join(await tempDir(), 'ws'));
+  const served = await startServe(ws);
+  after(() => stop(served.child));
+  const r = await pollLoad(served, 2000, 5);
+  process.stderr.write(`load: ${JSON.stringify(r)}\n`);
+  assert.equal(r.failed, 0, `${r.errors} errors, ${r.timeouts} timeouts, ${r.non304} answers other than 304`);
+  assert.ok(r.requests > 0);
+  assert.ok(r.rssEndMiB < r.rssStartMiB * 1.5 + 20, `RSS ${r.rssStartMiB} → ${r.rssEndMiB} MiB`);
+});
+
+test('a kill -9 while 40 devices report loses no report the server acknowledged with 204', async () => {
+  const ws = await serveWorkspace(join(await tempDir(), 'ws'));
+  const elements = registerDevices(ws, 40);
+  const served = await startServe(ws);
+  after(() => stop(served.child));
+  const r = await crashWhileReporting(ws, served, elements, 1500);
+  process.stderr.write(`crash: ${JSON.stringify({ ...r, lost: r.lost.length })}\n`);
+  assert.ok(r.acknowledged >= 40, `only ${r.acknowledged} reports were acknowledged before the kill`);
+  assert.deepEqual(r.lost, [], 'every acknowledged report is in logs.db');
+  // The server starts again on the same logs.db after the crash.
+  const again = await startServe(ws);
+  await stop(again.child);
+});
