@@ -65,12 +65,15 @@ export interface Served {
 }
 
 /** `sihl serve` in a child process, with the open-file limit raised in its shell; resolves once it answers. */
-export async function startServe(ws: ServeWorkspace, port?: number): Promise<Served> {
+export async function startServe(ws: ServeWorkspace, port?: number, maxConnections = 4096): Promise<Served> {
   const at = port ?? (await freePort());
   const command = `ulimit -n ${Math.min(65536, hardFileLimit())} 2>/dev/null; exec "$0" "$@"`;
   const child = spawn(
     'bash',
-    ['-c', command, NODE, SIHL, 'serve', '--workspace', ws.dir, '--port', String(at)],
+    [
+      ...['-c', command, NODE, SIHL, 'serve', '--workspace', ws.dir, '--port', String(at)],
+      ...['--max-connections', String(maxConnections)],
+    ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
     },
@@ -144,6 +147,8 @@ export interface LoadResult {
   readonly p99Ms: number;
   /** The server's RSS (MiB) once all connections were open, at the end, and the highest seen. */
   readonly rssStartMiB: number;
+  /** RSS half-way through: by then every connection is up, so from here on memory should stay flat. */
+  readonly rssHalfMiB: number;
   readonly rssEndMiB: number;
   readonly rssPeakMiB: number;
 }
@@ -189,6 +194,7 @@ export async function pollLoad(served: Served, connections: number, seconds: num
     non304: all - ok,
     p99Ms: result.latency.p99,
     rssStartMiB: mib((steady[0] ?? samples[0])?.kib ?? 0),
+    rssHalfMiB: mib((samples.find((s) => s.at >= (seconds * 1000) / 2) ?? samples.at(-1))?.kib ?? 0),
     rssEndMiB: mib(samples.at(-1)?.kib ?? 0),
     rssPeakMiB: mib(Math.max(0, ...samples.map((s) => s.kib))),
   };

@@ -3,7 +3,7 @@
 
 import { openConsole } from '../../console/console.ts';
 import { ensureServerCertificate } from '../../storage/server/certificate-files.ts';
-import { type RequestLog, startServer } from '../../storage/server/server.ts';
+import { DEFAULT_LIMITS, type RequestLog, startServer } from '../../storage/server/server.ts';
 import { openSqliteLogStore } from '../../storage/sqlite-log-store.ts';
 import { logStorePath } from '../../vendor/fleet.ts';
 import { type Command, integer, optionalString } from '../command.ts';
@@ -31,7 +31,7 @@ function requestLine(r: RequestLog): string {
 export const serve: Command<ServeResult> = {
   path: ['serve'],
   summary: 'Serve the store to devices over HTTPS and accept their signed status reports.',
-  usage: 'serve [--host H] [--port N] [--verbose] [--workspace DIR] [--json]',
+  usage: 'serve [--host H] [--port N] [--max-connections N] [--verbose] [--workspace DIR] [--json]',
   details:
     'Devices pin tls/server.crt (made at init, or now if missing). Runs until SIGINT or SIGTERM.\n' +
     'Reports go to logs.db in the workspace; see them with `sihl fleet status` or the console at /console\n' +
@@ -40,6 +40,11 @@ export const serve: Command<ServeResult> = {
     host: { type: 'string', value: 'H', help: 'address to listen on (default 127.0.0.1)' },
     port: { type: 'string', value: 'N', help: 'port (default 8443; 0 picks a free one)' },
     verbose: { type: 'boolean', help: 'one line per request on stderr' },
+    'max-connections': {
+      type: 'string',
+      value: 'N',
+      help: 'open connections at once; more are refused (default 4096; mind `ulimit -n`)',
+    },
     ...workspaceOption,
   },
   async run(values, _positionals, context) {
@@ -71,6 +76,9 @@ export const serve: Command<ServeResult> = {
         cert: certificate.cert,
         host,
         port: integer(values, 'port', 8443, 0, 65535),
+        limits: {
+          maxConnections: integer(values, 'max-connections', DEFAULT_LIMITS.maxConnections, 1, 1_000_000),
+        },
         // A running server's request log is its output: main.ts has printed the result already.
         ...(values.verbose ? { onRequest: (r: RequestLog) => process.stderr.write(requestLine(r)) } : {}),
       });

@@ -156,7 +156,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       );
     };
     server.once('error', fail);
-    server.listen(options.port ?? 0, host, () => {
+    // A fleet that reconnects at once (after an outage) fills the default 511-entry accept queue; the
+    // kernel caps this at net.core.somaxconn.
+    server.listen({ port: options.port ?? 0, host, backlog: 8192 }, () => {
       server.off('error', fail);
       resolve();
     });
