@@ -37,7 +37,10 @@ test('1,000 devices at 10 %: failures halt the rollout by themselves, and nobody
         outcomes.set(d.id, await pollOnce(served.http, d, await readTargets(served.http), fails));
       }),
     );
-    await sleep(5);
+    // Staggered timers: the next wave comes after the server has had time to act on this one's reports
+    // (a halt unlocks keys and signs new metadata, which takes a while); without the pause a fast machine
+    // polls the whole stage before the halt lands.
+    await sleep(150);
   }
   for (let waited = 0; served.events.length === 0 && waited < 2000; waited += 20) await sleep(20);
   const ran = performance.now();
