@@ -20,10 +20,14 @@ import { makeDelegation, testKey } from '../support/fixtures.ts';
 
 export const MODEL = 'fuzz-board';
 
-/** Deterministic firmware: runs of xorshift noise between repeated text, so it compresses some. */
-export function firmware(size: number, seed: number): Uint8Array {
+/** Deterministic firmware: 64-byte runs of xorshift noise alternating with a repeated phrase, so it compresses some. */
+export function firmware(
+  size: number,
+  seed: number,
+  text = 'fuzz firmware: ldr r0, [pc, #4]; bl verify; ',
+): Uint8Array {
   const out = new Uint8Array(size);
-  const phrase = new TextEncoder().encode('fuzz firmware: ldr r0, [pc, #4]; bl verify; ');
+  const phrase = new TextEncoder().encode(text);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < size; i++) {
     if ((i >> 6) % 2 === 1) {

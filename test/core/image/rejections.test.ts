@@ -31,6 +31,7 @@ import {
   verifyImage,
 } from '../../../src/core/image/index.ts';
 import { LIMITS } from '../../../src/core/limits.ts';
+import { firmware as fuzzFirmware } from '../../fuzz/corpus.ts';
 import { device, makeDelegation, makeTrust, tempDir, testKey, writeTemp } from '../../helpers.ts';
 
 const trust = makeTrust();
@@ -38,23 +39,9 @@ const trust = makeTrust();
 const [alice, bob, carol] = [testKey('alice'), testKey('bob'), testKey('carol')];
 const MODEL = 'test-board';
 
-/** Deterministic firmware: 64-byte runs of xorshift noise alternating with a repeated phrase. */
-function firmware(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  const phrase = new TextEncoder().encode('sihl firmware, block of repeated text; ');
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    if ((i >> 6) % 2 === 1) {
-      out[i] = phrase[i % phrase.length] as number;
-    } else {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      out[i] = x & 0xff;
-    }
-  }
-  return out;
-}
+/** Deterministic firmware (the fuzzer's generator, with this file's own phrase). */
+const firmware = (size: number, seed: number) =>
+  fuzzFirmware(size, seed, 'sihl firmware, block of repeated text; ');
 
 const FIRMWARE = firmware(3000, 0x5eed);
 const dir = await tempDir();
