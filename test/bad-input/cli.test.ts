@@ -10,19 +10,19 @@ import { test } from 'node:test';
 import { EXIT } from '../../src/cli/main.ts';
 import { makeFleet } from '../device/agent/support.ts';
 import { PASSPHRASE, sihl } from '../support/cli.ts';
+import { pem } from '../support/fixtures.ts';
 import { changes, fileHashes } from './support.ts';
 
 const shared = makeFleet();
 const WS = ['--workspace', 'acme'];
-const OPENSSH = [
-  '-----BEGIN OPENSSH PRIVATE KEY-----',
-  'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW',
-  'QyNTUxOQAAACDxZ0hOB1ZQ0mGZc8Zp0sc1gN9e3cSp0gc5QO8wYpu7iAAAAJgAAAAAAAAAAA',
-  '-----END OPENSSH PRIVATE KEY-----',
-  '',
-].join('\n');
-const PEM =
-  '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIMFZ9N6v2t2hV0Xh6W5aVq8m3y8p4rJq5yQ7p2nX0b1c\n-----END PRIVATE KEY-----\n';
+const OPENSSH = pem(
+  'OPENSSH PRIVATE KEY',
+  [
+    'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW',
+    'QyNTUxOQAAACDxZ0hOB1ZQ0mGZc8Zp0sc1gN9e3cSp0gc5QO8wYpu7iAAAAJgAAAAAAAAAAA',
+  ].join('\n'),
+);
+const PEM = pem('PRIVATE KEY', 'MC4CAQAwBQYDK2VwBCIEIMFZ9N6v2t2hV0Xh6W5aVq8m3y8p4rJq5yQ7p2nX0b1c');
 
 interface Row {
   readonly name: string;

@@ -31,7 +31,7 @@ test('parses azure://, s3:// and local paths into typed locations', () => {
     bucket: 'fleet',
     prefix: 'repo/main',
   });
-  assert.deepEqual(parseStoreLocation('repo', '/work/w'), { kind: 'local', path: '/work/w/repo' });
+  assert.deepEqual(parseStoreLocation('repo', '/srv/w'), { kind: 'local', path: '/srv/w/repo' });
   assert.deepEqual(parseStoreLocation('/srv/repo'), { kind: 'local', path: '/srv/repo' });
   assert.deepEqual(parseStoreLocation('file:///srv/repo'), { kind: 'local', path: '/srv/repo' });
   assert.deepEqual(parseLogLocation('azure://fleetstore/deviceLogs'), {
