@@ -16,20 +16,13 @@ import { inRollout } from '../core/rollout.ts';
 import { CREDENTIAL_FOLDER, publishCredentials } from './credentials.ts';
 import { publishEnvelopes } from './envelopes.ts';
 import { requirePolicy } from './gate.ts';
-import { readPublished, targetEntries } from './published.ts';
+import { nextTopLevel, readPublished, targetEntries } from './published.ts';
 import { openRegistry } from './registry.ts';
 import type { Release } from './release.ts';
 import { type Passphrases, roleKeys, roleSigners } from './role-keys.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom, tufKeyIdOf } from './tuf/keys.ts';
-import {
-  makeRoot,
-  makeSnapshot,
-  makeTargets,
-  makeTimestamp,
-  metaFileOf,
-  type TopLevelRoles,
-} from './tuf/metadata.ts';
+import { makeRoot, type TopLevelRoles } from './tuf/metadata.ts';
 import { publishRepository } from './tuf/publish.ts';
 import { signWith } from './tuf/signing.ts';
 import { ROLES, type Workspace } from './workspace.ts';
@@ -198,21 +191,11 @@ export async function publishRelease(
       ...(credentials ? { credentials: credentials.folder } : {}),
     },
   };
-  const targets = signWith(
-    makeTargets({
-      version: (published.targets?.signed.version ?? 0) + 1,
-      targets: [...earlier, entry],
-      ...expiry,
-    }),
-    approvers,
-  );
-  const snapshot = signWith(
-    makeSnapshot({ version: published.snapshotVersion + 1, targets: metaFileOf(targets), ...expiry }),
-    snapshotSigners,
-  );
-  const timestamp = signWith(
-    makeTimestamp({ version: published.timestampVersion + 1, snapshot: metaFileOf(snapshot), ...expiry }),
-    timestampSigners,
+  const { targets, snapshot, timestamp } = nextTopLevel(
+    published,
+    [...earlier, entry],
+    { targets: approvers, snapshot: snapshotSigners, timestamp: timestampSigners },
+    expiry,
   );
   try {
     await publishRepository(

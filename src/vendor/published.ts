@@ -2,11 +2,22 @@
 // lead to. Publishing builds the next versions on top of it; the policy gate compares with it.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Metadata, Root, Targets } from '@tufjs/models';
+import type { Metadata, Root, Snapshot, Targets, Timestamp } from '@tufjs/models';
 import { naming } from '../core/errors.ts';
 import { exists } from '../core/fs.ts';
-import { type JsonValue, parseMetadata, type TargetEntry } from './tuf/metadata.ts';
+import type { ExpiryOptions } from './tuf/expiry.ts';
+import type { Signer } from './tuf/keys.ts';
+import {
+  type JsonValue,
+  makeSnapshot,
+  makeTargets,
+  makeTimestamp,
+  metaFileOf,
+  parseMetadata,
+  type TargetEntry,
+} from './tuf/metadata.ts';
 import { METADATA_DIR, metadataFilePath, TIMESTAMP_PATH } from './tuf/publish.ts';
+import { signWith } from './tuf/signing.ts';
 
 export interface Published {
   readonly root?: Metadata<Root>;
@@ -69,4 +80,36 @@ export function newestPublished(
     if (!newest || compare(candidate.version, newest.version) > 0) newest = candidate;
   }
   return newest;
+}
+
+export interface TopLevelSigners {
+  /** A threshold of approvers. */
+  readonly targets: readonly Signer[];
+  readonly snapshot: readonly Signer[];
+  readonly timestamp: readonly Signer[];
+}
+
+/**
+ * The versions that follow what is published: targets listing `entries`, the snapshot naming it and
+ * the timestamp naming that, each signed by its role. Publishing, key changes and rollouts all make these.
+ */
+export function nextTopLevel(
+  published: Published,
+  entries: readonly TargetEntry[],
+  signers: TopLevelSigners,
+  expiry: ExpiryOptions = {},
+): { targets: Metadata<Targets>; snapshot: Metadata<Snapshot>; timestamp: Metadata<Timestamp> } {
+  const targets = signWith(
+    makeTargets({ version: (published.targets?.signed.version ?? 0) + 1, targets: [...entries], ...expiry }),
+    signers.targets,
+  );
+  const snapshot = signWith(
+    makeSnapshot({ version: published.snapshotVersion + 1, targets: metaFileOf(targets), ...expiry }),
+    signers.snapshot,
+  );
+  const timestamp = signWith(
+    makeTimestamp({ version: published.timestampVersion + 1, snapshot: metaFileOf(snapshot), ...expiry }),
+    signers.timestamp,
+  );
+  return { targets, snapshot, timestamp };
 }

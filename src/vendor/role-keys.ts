@@ -14,7 +14,7 @@ import { signEntry } from '../core/format/signatures.ts';
 import { exists, readSmallFile, writeFileAtomic } from '../core/fs.ts';
 import { decodePublicKeyFile, encodeRootFile, newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
-import { checkKeyName, ROLES, type Role, type Workspace } from './workspace.ts';
+import { checkKeyName, ROLES, type Role, type RoleConfig, type Workspace } from './workspace.ts';
 
 /** Supplies the passphrase of a named key (the CLI asks SIHL_PASSPHRASE or the terminal). */
 export type Passphrases = (keyName: string) => Promise<string>;
@@ -57,17 +57,28 @@ export async function roleKeys(workspace: Workspace, role: Role): Promise<Uint8A
   return keys;
 }
 
-/** Loads a threshold of a role's private keys (the first ones whose files exist). */
+/**
+ * Loads a threshold of a role's private keys (the first ones whose files exist). During a key change
+ * (rotation.ts), `roles` are the roles after it and `fresh` is the new key, not yet on disk, which signs first.
+ */
 export async function roleSigners(
   workspace: Workspace,
   role: Role,
   passphrases: Passphrases,
+  change: {
+    readonly roles?: Readonly<Record<Role, RoleConfig>>;
+    readonly fresh?: { readonly name: string; readonly pair: SigningKeyPair };
+  } = {},
 ): Promise<SigningKeyPair[]> {
-  const { keys, threshold } = workspace.config.roles[role];
+  const { keys, threshold } = (change.roles ?? workspace.config.roles)[role];
+  const { fresh } = change;
+  const ordered =
+    fresh && keys.includes(fresh.name) ? [fresh.name, ...keys.filter((n) => n !== fresh.name)] : keys;
   const signers: SigningKeyPair[] = [];
-  for (const name of keys) {
+  for (const name of ordered) {
     if (signers.length === threshold) break;
-    if (await exists(workspace.keyPath(name, 'key')))
+    if (name === fresh?.name) signers.push(fresh.pair);
+    else if (await exists(workspace.keyPath(name, 'key')))
       signers.push(await loadKey(workspace, name, passphrases));
   }
   if (signers.length < threshold) {

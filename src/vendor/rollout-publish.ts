@@ -12,7 +12,7 @@ import { openContentKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import { inRollout } from '../core/rollout.ts';
 import { publishEnvelopes } from './envelopes.ts';
-import { readPublished, targetEntries } from './published.ts';
+import { nextTopLevel, readPublished, targetEntries } from './published.ts';
 import { openRegistry } from './registry.ts';
 import { openRelease, type Release } from './release.ts';
 import { type Passphrases, roleSigners } from './role-keys.ts';
@@ -35,16 +35,8 @@ import {
 } from './rollout.ts';
 import { type Clock, systemClock } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
-import {
-  type JsonValue,
-  makeSnapshot,
-  makeTargets,
-  makeTimestamp,
-  metaFileOf,
-  type TargetEntry,
-} from './tuf/metadata.ts';
+import type { JsonValue, TargetEntry } from './tuf/metadata.ts';
 import { publishRepository } from './tuf/publish.ts';
-import { signWith } from './tuf/signing.ts';
 import type { Workspace } from './workspace.ts';
 
 export interface RolloutOptions {
@@ -160,17 +152,11 @@ async function republish(
   const approvers = await signersOf('targets');
   const snapshotSigners = await signersOf('snapshot');
   const timestampSigners = await signersOf('timestamp');
-  const targets = signWith(
-    makeTargets({ version: (published.targets?.signed.version ?? 0) + 1, targets: next, ...expiry }),
-    approvers,
-  );
-  const snapshot = signWith(
-    makeSnapshot({ version: published.snapshotVersion + 1, targets: metaFileOf(targets), ...expiry }),
-    snapshotSigners,
-  );
-  const timestamp = signWith(
-    makeTimestamp({ version: published.timestampVersion + 1, snapshot: metaFileOf(snapshot), ...expiry }),
-    timestampSigners,
+  const { targets, snapshot, timestamp } = nextTopLevel(
+    published,
+    next,
+    { targets: approvers, snapshot: snapshotSigners, timestamp: timestampSigners },
+    expiry,
   );
   await publishRepository(store, { roots: [], targets, snapshot, timestamp }, expiry);
   return targets.signed.version;

@@ -17,23 +17,23 @@ import {
   type RootStatement,
 } from '../core/format/root-chain.ts';
 import { signEntry } from '../core/format/signatures.ts';
-import { exists, writeFileAtomic } from '../core/fs.ts';
+import { writeFileAtomic } from '../core/fs.ts';
 import { newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
-import { readPublished, targetEntries } from './published.ts';
+import { nextTopLevel, readPublished, targetEntries } from './published.ts';
 import {
-  loadKey,
   type Passphrases,
   publicKeyOf,
   readRootChain,
+  roleSigners,
   signDelegation,
   writeRootTrust,
 } from './role-keys.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
-import { makeSnapshot, makeTargets, makeTimestamp, metaFileOf, type TopLevelRoles } from './tuf/metadata.ts';
+import type { TopLevelRoles } from './tuf/metadata.ts';
 import { publishRepository } from './tuf/publish.ts';
-import { rotateRoot, signWith } from './tuf/signing.ts';
+import { rotateRoot } from './tuf/signing.ts';
 import { checkKeyName, ROLES, type Role, type RoleConfig, Workspace } from './workspace.ts';
 
 export type KeyChange =
@@ -144,33 +144,6 @@ async function publicKeys(
   return out;
 }
 
-/** A threshold of `role`'s keys after the change, the new key among them when it belongs to the role. */
-async function signers(
-  workspace: Workspace,
-  roles: Plan['roles'],
-  role: Role,
-  fresh: { name: string; pair: SigningKeyPair } | undefined,
-  passphrases: Passphrases,
-): Promise<SigningKeyPair[]> {
-  const { keys, threshold } = roles[role];
-  const out: SigningKeyPair[] = [];
-  const ordered =
-    fresh && keys.includes(fresh.name) ? [fresh.name, ...keys.filter((n) => n !== fresh.name)] : keys;
-  for (const name of ordered) {
-    if (out.length === threshold) break;
-    if (name === fresh?.name) out.push(fresh.pair);
-    else if (await exists(workspace.keyPath(name, 'key')))
-      out.push(await loadKey(workspace, name, passphrases));
-  }
-  if (out.length < threshold) {
-    throw new SihlError(
-      'USAGE',
-      `the ${role} role needs ${threshold} key(s) to sign; ${out.length} available here`,
-    );
-  }
-  return out;
-}
-
 export async function changeKeys(
   workspace: Workspace,
   change: KeyChange,
@@ -188,7 +161,7 @@ export async function changeKeys(
   // 1. Unlock: the old root keys sign the change of root (the TUF root, and the root chain).
   const oldRoots =
     rootRotates || delegationChanges || published.root
-      ? await signers(workspace, workspace.config.roles, 'root', undefined, passphrases)
+      ? await roleSigners(workspace, 'root', passphrases)
       : [];
   let fresh:
     | { name: string; pair: SigningKeyPair; files: { privateFile: string; publicFile: string } }
@@ -203,7 +176,9 @@ export async function changeKeys(
       files,
     };
   }
-  const newRoots = rootRotates ? await signers(workspace, roles, 'root', fresh, passphrases) : oldRoots;
+  const newRoots = rootRotates
+    ? await roleSigners(workspace, 'root', passphrases, { roles, fresh })
+    : oldRoots;
   const keys = await publicKeys(workspace, roles, fresh);
   const oldKeyId = retires ? toHex(keyIdOf(await publicKeyOf(workspace, name))) : undefined;
 
@@ -242,24 +217,19 @@ export async function changeKeys(
       newRoots.map(signerFrom),
       expiry,
     );
-    const approvers = (await signers(workspace, roles, 'targets', fresh, passphrases)).map(signerFrom);
-    const signed = signWith(
-      makeTargets({
-        version: published.targets.signed.version + 1,
-        targets: targetEntries(published.targets),
-        ...expiry,
-      }),
-      approvers,
+    const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') =>
+      (await roleSigners(workspace, role, passphrases, { roles, fresh })).map(signerFrom);
+    const next = nextTopLevel(
+      published,
+      targetEntries(published.targets),
+      {
+        targets: await signersOf('targets'),
+        snapshot: await signersOf('snapshot'),
+        timestamp: await signersOf('timestamp'),
+      },
+      expiry,
     );
-    const snapshot = signWith(
-      makeSnapshot({ version: published.snapshotVersion + 1, targets: metaFileOf(signed), ...expiry }),
-      (await signers(workspace, roles, 'snapshot', fresh, passphrases)).map(signerFrom),
-    );
-    const timestamp = signWith(
-      makeTimestamp({ version: published.timestampVersion + 1, snapshot: metaFileOf(snapshot), ...expiry }),
-      (await signers(workspace, roles, 'timestamp', fresh, passphrases)).map(signerFrom),
-    );
-    repository = { roots: [root], targets: signed, snapshot, timestamp };
+    repository = { roots: [root], ...next };
   }
 
   // 3. Write: keys, trust files, configuration, store.
