@@ -9,9 +9,9 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { randomBytes } from '../src/core/crypto/index.ts';
 import { CREDENTIAL_BYTES } from '../src/core/format/credential.ts';
 import { ENVELOPE_BYTES } from '../src/core/format/envelope.ts';
+import { ENVELOPES_PER_PART } from '../src/publisher/envelope-parts.ts';
 import { openBlobStore, parseStoreLocation } from '../src/storage/locations.ts';
 import { mirrorStore } from '../src/storage/mirror.ts';
-import { ENVELOPES_PER_PART } from '../src/vendor/envelope-parts.ts';
 import { launchAzurite } from '../test/support/azurite.ts';
 import { launchS3rver } from '../test/support/s3rver.ts';
 

@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { generateContentKey, generateSigningKeyPair, randomBytes, sha256 } from '../src/core/crypto/index.ts';
 import { decodeEnvelope, ENVELOPE_BYTES, recipientIdOf, sealEnvelope } from '../src/core/format/envelope.ts';
-import { envelopeLocation, envelopeRange, publishEnvelopes } from '../src/vendor/envelopes.ts';
-import { type NewDevice, openRegistry, REGISTRY_BATCH } from '../src/vendor/registry.ts';
+import { envelopeLocation, envelopeRange, publishEnvelopes } from '../src/publisher/envelopes.ts';
+import { type NewDevice, openRegistry, REGISTRY_BATCH } from '../src/publisher/registry.ts';
 import { publishSection } from './report.ts';
 
 export const FLEET = 1_000_000;

@@ -234,7 +234,7 @@ export function publishSection(r: PublishRun): string {
   return [
     `## Publishing envelopes for ${grouped(published.devices)} devices`,
     '',
-    `One release's content key sealed to every device (\`publishEnvelopes\`, src/vendor/envelopes.ts):
+    `One release's content key sealed to every device (\`publishEnvelopes\`, src/publisher/envelopes.ts):
 ${grouped(published.devices)} devices with random X25519 keys, one model, in a temporary node:sqlite
 registry; the envelopes go into tables of 65,536 slots of 184 bytes (\`envelopes/{idx / 65536}.bin\`),
 sealed by one worker thread per core. Registering, the raw rate and publishing each run in a process

@@ -10,8 +10,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { initWorkspace } from '../src/vendor/setup.ts';
-import { makeTimestamp, serialize, signerFrom, signWith } from '../src/vendor/tuf/index.ts';
+import { initWorkspace } from '../src/publisher/setup.ts';
+import { makeTimestamp, serialize, signerFrom, signWith } from '../src/publisher/tuf/index.ts';
 import { testKey } from '../test/support/fixtures.ts';
 
 const SIHL = fileURLToPath(new URL('../bin/sihl.js', import.meta.url));

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { serve } from '../src/cli/commands/serve.ts';
 import type { FleetRun } from '../src/cli/commands/sim-fleet.ts';
 import { main } from '../src/cli/main.ts';
-import type { FleetStatus } from '../src/vendor/fleet.ts';
+import type { FleetStatus } from '../src/publisher/fleet.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../test/support/fixtures.ts';
 
 const HUB = 'movehub';

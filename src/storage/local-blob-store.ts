@@ -1,5 +1,5 @@
 // The blob store as a folder: key `metadata/1.root.json` is the file `<root>/metadata/1.root.json`, the
-// layout src/vendor/tuf/publish.ts writes and sihl's HTTPS server serves. A file is written beside its
+// layout src/publisher/tuf/publish.ts writes and sihl's HTTPS server serves. A file is written beside its
 // final name under a dot name and renamed into place, so readers see the old file or the new one.
 import { createReadStream, type Dirent, type Stats } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';

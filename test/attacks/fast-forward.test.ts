@@ -5,7 +5,7 @@
 // honest timestamp is accepted again. Its own file: the rotation changes the workspace.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TIMESTAMP_PATH } from '../../src/vendor/tuf/publish.ts';
+import { TIMESTAMP_PATH } from '../../src/publisher/tuf/publish.ts';
 import { ok } from '../support/cli.ts';
 import {
   assertOldFirmwareRuns,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ENVELOPE_BYTES } from '../../src/core/format/envelope.ts';
 import { AGENT_LIMITS } from '../../src/device/agent/limits.ts';
-import { TIMESTAMP_PATH } from '../../src/vendor/tuf/publish.ts';
+import { TIMESTAMP_PATH } from '../../src/publisher/tuf/publish.ts';
 import { testKey } from '../helpers.ts';
 import {
   assertRefusedByAgent,

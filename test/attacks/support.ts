@@ -24,11 +24,9 @@ import { type AgentOptions, type PollResult, UpdateAgent } from '../../src/devic
 import { writeAgentConfig } from '../../src/device/agent/config.ts';
 import { writeAgentState } from '../../src/device/agent/state.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
-import { type RunningServer, startServer } from '../../src/storage/server/index.ts';
-import { openSqliteLogStore } from '../../src/storage/sqlite-log-store.ts';
-import { readPublished, targetEntries } from '../../src/vendor/published.ts';
-import { loadKey, roleSigners } from '../../src/vendor/role-keys.ts';
-import { signerFrom } from '../../src/vendor/tuf/keys.ts';
+import { readPublished, targetEntries } from '../../src/publisher/published.ts';
+import { loadKey, roleSigners } from '../../src/publisher/role-keys.ts';
+import { signerFrom } from '../../src/publisher/tuf/keys.ts';
 import {
   makeSnapshot,
   makeTargets,
@@ -36,10 +34,12 @@ import {
   metaFileOf,
   serialize,
   type TargetEntry,
-} from '../../src/vendor/tuf/metadata.ts';
-import { metadataFilePath, TIMESTAMP_PATH, targetFilePath } from '../../src/vendor/tuf/publish.ts';
-import { signWith } from '../../src/vendor/tuf/signing.ts';
-import { Workspace } from '../../src/vendor/workspace.ts';
+} from '../../src/publisher/tuf/metadata.ts';
+import { metadataFilePath, TIMESTAMP_PATH, targetFilePath } from '../../src/publisher/tuf/publish.ts';
+import { signWith } from '../../src/publisher/tuf/signing.ts';
+import { Workspace } from '../../src/publisher/workspace.ts';
+import { type RunningServer, startServer } from '../../src/server/index.ts';
+import { openSqliteLogStore } from '../../src/storage/sqlite-log-store.ts';
 import { type Fleet, type FleetDevice, makeFleet, testCertificate } from '../device/agent/support.ts';
 import { tempDir } from '../helpers.ts';
 import { ok, PASSPHRASE } from '../support/cli.ts';

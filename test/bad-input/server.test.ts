@@ -1,13 +1,13 @@
-// Bad input to `sihl serve` (src/storage/server) over raw TLS, one row per request: each gets a 4xx (or,
+// Bad input to `sihl serve` (src/server) over raw TLS, one row per request: each gets a 4xx (or,
 // for a client too slow to finish, a closed connection), never a file from outside the store, and every
 // file of the workspace (store, keys, registry) is as it was.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { connect } from 'node:tls';
-import { startServer } from '../../src/storage/server/index.ts';
+import { Workspace } from '../../src/publisher/workspace.ts';
+import { startServer } from '../../src/server/index.ts';
 import { openSqliteLogStore } from '../../src/storage/sqlite-log-store.ts';
-import { Workspace } from '../../src/vendor/workspace.ts';
 import { makeFleet, testCertificate } from '../device/agent/support.ts';
 import { tempDir } from '../helpers.ts';
 import { changes, fileHashes } from './support.ts';

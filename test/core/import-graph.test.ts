@@ -123,19 +123,46 @@ test('nothing the bootloader reaches touches files, the network or processes', (
   assert.deepEqual(found, []);
 });
 
-test('device code never imports the vendor side, storage adapters, the console or the CLI', () => {
-  const violations = files
-    .filter((file) => file.startsWith('src/device/'))
-    .flatMap((file) =>
-      localImports(file)
-        .filter((target) => /^src\/(vendor|storage|console|cli)\//.test(target))
-        .map((t) => `${file} → ${t}`),
-    );
+// DESIGN.md "parts and their boundaries": each part imports only its own files and the parts it stands on.
+// Nothing reaches up; storage and the device never import each other.
+const FLOORS: Record<string, readonly string[]> = {
+  core: [],
+  storage: ['core'],
+  device: ['core'],
+  publisher: ['core', 'storage'],
+  server: ['core', 'storage', 'device', 'publisher'],
+  cli: ['core', 'storage', 'device', 'publisher', 'server'],
+};
+
+function partOf(file: string): string | undefined {
+  return /^src\/([^/]+)\//.exec(file)?.[1];
+}
+
+test('every file in src belongs to a part with a floor', () => {
+  const homeless = files.filter((file) => !((partOf(file) ?? '') in FLOORS));
+  assert.deepEqual(homeless, []);
+});
+
+test('no file in src imports a part above its own or beside it', () => {
+  const violations = files.flatMap((file) => {
+    const part = partOf(file) ?? '';
+    const allowed = new Set([part, ...(FLOORS[part] ?? [])]);
+    return localImports(file)
+      .filter((target) => !allowed.has(partOf(target) ?? ''))
+      .map((target) => `${file} → ${target}`);
+  });
   assert.deepEqual(violations, []);
 });
 
+test('the floor check sees an upward import', () => {
+  const part = 'storage';
+  const allowed = new Set([part, ...(FLOORS[part] ?? [])]);
+  assert.equal(allowed.has(partOf('src/publisher/registry.ts') ?? ''), false);
+  assert.equal(allowed.has(partOf('src/core/fs.ts') ?? ''), true);
+});
+
 // The update agent runs in a device's firmware: core, tuf-js, its own files, the device ports it drives
-// and the device's report signer. Never the vendor side, storage, the console or the CLI.
+// and the device's report signer. Never the publisher's side, storage, the server or the CLI.
 const AGENT_MAY_REACH = [
   /^src\/core\//,
   /^src\/device\/agent\//,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isSihlError } from '../../src/core/errors.ts';
 import { decodeBootState, encodeBootState, idle } from '../../src/device/bootloader/boot-state.ts';
-import { parseMetadata } from '../../src/vendor/tuf/index.ts';
+import { parseMetadata } from '../../src/publisher/tuf/index.ts';
 
 test('a boot-state record whose version text is not UTF-8 is refused with a SihlError, not a TypeError', () => {
   // Found by the boot-state target: a record with a valid checksum around a payload whose version text

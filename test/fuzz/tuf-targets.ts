@@ -20,7 +20,7 @@ import {
   signerFrom,
   signWith,
   targetEntryOf,
-} from '../../src/vendor/tuf/index.ts';
+} from '../../src/publisher/tuf/index.ts';
 import { testKey } from '../support/fixtures.ts';
 import { applyByteMutations, type ByteMutation, byteMutations } from './mutations.ts';
 import { check, type FuzzTarget, outcome } from './target.ts';

@@ -16,11 +16,11 @@ import { SECURE_ELEMENT_SECTORS } from '../../src/device/bootloader/layout.ts';
 import { SimulatedFlash } from '../../src/device/flash/simulated-flash.ts';
 import { makeSignedReport } from '../../src/device/report.ts';
 import { SimulatedSecureElement } from '../../src/device/secure-element/simulated-secure-element.ts';
+import { openRegistry } from '../../src/publisher/registry.ts';
+import { initWorkspace } from '../../src/publisher/setup.ts';
+import { makeTimestamp, serialize, signerFrom, signWith } from '../../src/publisher/tuf/index.ts';
+import type { Workspace } from '../../src/publisher/workspace.ts';
 import { openSqliteLogStore } from '../../src/storage/sqlite-log-store.ts';
-import { openRegistry } from '../../src/vendor/registry.ts';
-import { initWorkspace } from '../../src/vendor/setup.ts';
-import { makeTimestamp, serialize, signerFrom, signWith } from '../../src/vendor/tuf/index.ts';
-import type { Workspace } from '../../src/vendor/workspace.ts';
 import { testKey } from '../support/fixtures.ts';
 
 const SIHL = fileURLToPath(new URL('../../bin/sihl.js', import.meta.url));

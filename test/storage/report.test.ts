@@ -13,7 +13,7 @@ import {
   verifySignedReport,
 } from '../../src/core/format/report.ts';
 import { makeSignedReport } from '../../src/device/report.ts';
-import { secureElement } from './server-support.ts';
+import { secureElement } from '../server/server-support.ts';
 
 const element = secureElement();
 const key = element.identity().sign;

@@ -5,7 +5,7 @@ import { SihlError } from '../../core/errors.ts';
 import { checkModel } from '../../core/format/manifest.ts';
 import { decodePublicKeyFile } from '../../core/keys.ts';
 import { LIMITS } from '../../core/limits.ts';
-import { type Device, openRegistry } from '../../vendor/registry.ts';
+import { type Device, openRegistry } from '../../publisher/registry.ts';
 import { type Command, integer, onePositional, optionalString, requireString } from '../command.ts';
 import { pathIn, readInput } from '../files.ts';
 import { issueSealedLogCredential } from './log-option.ts';

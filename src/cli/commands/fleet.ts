@@ -1,5 +1,5 @@
 // sihl fleet status: per device its latest report and error, per release how many devices run it.
-import { type FleetStatus, readFleetStatus } from '../../vendor/fleet.ts';
+import { type FleetStatus, readFleetStatus } from '../../publisher/fleet.ts';
 import { type Command, optionalString } from '../command.ts';
 import { logLocationOf, logOption } from './log-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';

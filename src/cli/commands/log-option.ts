@@ -3,9 +3,9 @@
 import { SihlError } from '../../core/errors.ts';
 import { sealCredential } from '../../core/format/credential.ts';
 import { writeFileAtomic } from '../../core/fs.ts';
+import type { Device } from '../../publisher/registry.ts';
+import type { Workspace } from '../../publisher/workspace.ts';
 import { type LogLocation, parseLogLocation } from '../../storage/locations.ts';
-import type { Device } from '../../vendor/registry.ts';
-import type { Workspace } from '../../vendor/workspace.ts';
 import type { Context } from '../command.ts';
 
 export const logOption = {

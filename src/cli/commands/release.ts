@@ -2,11 +2,11 @@
 // sign-off, the policy gate, and publication into the store.
 import { join } from 'node:path';
 import { SihlError } from '../../core/errors.ts';
-import { requirePolicy } from '../../vendor/gate.ts';
-import { POLICY_RULES } from '../../vendor/policy.ts';
-import { publishRelease } from '../../vendor/publish-release.ts';
-import { approveRelease, createRelease, openRelease } from '../../vendor/release.ts';
-import { refreshTimestamp } from '../../vendor/timestamp.ts';
+import { requirePolicy } from '../../publisher/gate.ts';
+import { POLICY_RULES } from '../../publisher/policy.ts';
+import { publishRelease } from '../../publisher/publish-release.ts';
+import { approveRelease, createRelease, openRelease } from '../../publisher/release.ts';
+import { refreshTimestamp } from '../../publisher/timestamp.ts';
 import {
   type Command,
   type Context,

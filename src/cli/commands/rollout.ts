@@ -1,6 +1,6 @@
 // sihl rollout status | advance | halt | resume | check RELEASE: a release's staged rollout
 // (docs/ROLLOUTS.md). Counts come from the report index, caught up from logs.db first.
-import { withWorkspaceIndex } from '../../console/workspace-index.ts';
+
 import { SihlError } from '../../core/errors.ts';
 import {
   type Decision,
@@ -10,7 +10,7 @@ import {
   type RolloutCounts,
   type RolloutPolicy,
   type RolloutState,
-} from '../../vendor/rollout.ts';
+} from '../../publisher/rollout.ts';
 import {
   advanceRollout,
   checkRollout,
@@ -19,8 +19,9 @@ import {
   type Rollout,
   type RolloutOptions,
   resumeRollout,
-} from '../../vendor/rollout-publish.ts';
-import type { Workspace } from '../../vendor/workspace.ts';
+} from '../../publisher/rollout-publish.ts';
+import type { Workspace } from '../../publisher/workspace.ts';
+import { withWorkspaceIndex } from '../../server/console/workspace-index.ts';
 import {
   type Command,
   type Context,

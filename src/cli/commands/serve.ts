@@ -1,11 +1,11 @@
 // sihl serve: the embedded HTTPS server over the workspace's store, until SIGINT or SIGTERM. It returns
 // once listening, so main.ts prints the URL and fingerprint; the open server keeps the process alive.
 
-import { openConsole } from '../../console/console.ts';
-import { ensureServerCertificate } from '../../storage/server/certificate-files.ts';
-import { DEFAULT_LIMITS, type RequestLog, startServer } from '../../storage/server/server.ts';
+import { ensureServerCertificate } from '../../publisher/certificate-files.ts';
+import { logStorePath } from '../../publisher/fleet.ts';
+import { openConsole } from '../../server/console/console.ts';
+import { DEFAULT_LIMITS, type RequestLog, startServer } from '../../server/server.ts';
 import { openSqliteLogStore } from '../../storage/sqlite-log-store.ts';
-import { logStorePath } from '../../vendor/fleet.ts';
 import { type Command, integer, optionalString } from '../command.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 

@@ -17,13 +17,13 @@ import {
   saveFleet,
 } from '../../device/simulator/fleet-file.ts';
 import { SectorPool } from '../../device/simulator/parked-flash.ts';
-import { ensureServerCertificate, loadServerCertificate } from '../../storage/server/certificate-files.ts';
-import { startServer } from '../../storage/server/server.ts';
+import { ensureServerCertificate, loadServerCertificate } from '../../publisher/certificate-files.ts';
+import { logStorePath } from '../../publisher/fleet.ts';
+import { newestPublished, readPublished } from '../../publisher/published.ts';
+import { openRegistry } from '../../publisher/registry.ts';
+import type { Workspace } from '../../publisher/workspace.ts';
+import { startServer } from '../../server/server.ts';
 import { openSqliteLogStore } from '../../storage/sqlite-log-store.ts';
-import { logStorePath } from '../../vendor/fleet.ts';
-import { newestPublished, readPublished } from '../../vendor/published.ts';
-import { openRegistry } from '../../vendor/registry.ts';
-import type { Workspace } from '../../vendor/workspace.ts';
 import {
   type Command,
   type Context,

@@ -1,7 +1,7 @@
 // `--store LOCATION` for the commands that publish (release publish, timestamp refresh, key changes): the
-// work is done in the workspace's local folder, then mirrored to the store (src/vendor/cloud-store.ts).
-import { openPublishTarget, type Pushed, pushToStore } from '../../vendor/cloud-store.ts';
-import type { Workspace } from '../../vendor/workspace.ts';
+// work is done in the workspace's local folder, then mirrored to the store (src/publisher/cloud-store.ts).
+import { openPublishTarget, type Pushed, pushToStore } from '../../publisher/cloud-store.ts';
+import type { Workspace } from '../../publisher/workspace.ts';
 import { type Context, optionalString, type Values } from '../command.ts';
 
 export const storeOption = {

@@ -3,10 +3,10 @@
 import { keyIdOf } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
-import { type KeyListing, listKeys } from '../../vendor/role-keys.ts';
-import { changeKeys, type KeyChangeResult } from '../../vendor/rotation.ts';
-import { addApprover, initWorkspace } from '../../vendor/setup.ts';
-import { ROLES, type Role, Workspace } from '../../vendor/workspace.ts';
+import { type KeyListing, listKeys } from '../../publisher/role-keys.ts';
+import { changeKeys, type KeyChangeResult } from '../../publisher/rotation.ts';
+import { addApprover, initWorkspace } from '../../publisher/setup.ts';
+import { ROLES, type Role, Workspace } from '../../publisher/workspace.ts';
 import {
   type Command,
   type Context,

@@ -6,7 +6,7 @@ import { SihlError } from '../../core/errors.ts';
 import { decodeEnvelope, ENVELOPE_BYTES, recipientIdOf } from '../../core/format/envelope.ts';
 import type { PinnedClient } from './https-client.ts';
 
-/** Slots per part file of the envelope tables, as `release publish` writes them (src/vendor/envelopes.ts). */
+/** Slots per part file of the envelope tables, as `release publish` writes them (src/publisher/envelopes.ts). */
 export const ENVELOPES_PER_PART = 65_536;
 
 export function envelopeSlot(folder: string, index: number): { path: string; offset: number } {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { envelopeSlot } from '../../../src/device/agent/envelope.ts';
-import { ENVELOPE_FOLDER, envelopeLocation } from '../../../src/vendor/envelopes.ts';
+import { ENVELOPE_FOLDER, envelopeLocation } from '../../../src/publisher/envelopes.ts';
 
 test('the agent reads each device index where publishing wrote it', () => {
   for (const idx of [0, 1, 65_535, 65_536, 65_537, 999_999, 1_000_000, 2 ** 31]) {

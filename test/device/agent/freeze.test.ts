@@ -5,8 +5,8 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeSignedReport } from '../../../src/core/format/report.ts';
-import { refreshTimestamp } from '../../../src/vendor/timestamp.ts';
-import { Workspace } from '../../../src/vendor/workspace.ts';
+import { refreshTimestamp } from '../../../src/publisher/timestamp.ts';
+import { Workspace } from '../../../src/publisher/workspace.ts';
 import { PASSPHRASE } from '../../support/cli.ts';
 import { bytesServed, configure, deviceAt, lastOf, makeFleet, openAgent, serveStore } from './support.ts';
 

@@ -1,12 +1,12 @@
-// The agent against sihl's own HTTPS server (src/storage/server), not the test helper: the device
+// The agent against sihl's own HTTPS server (src/server), not the test helper: the device
 // updates, its signed report lands in the log store, and a poll with nothing new is one 304.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { verifySignedReport } from '../../../src/core/format/report.ts';
-import { startServer } from '../../../src/storage/server/index.ts';
+import { Workspace } from '../../../src/publisher/workspace.ts';
+import { startServer } from '../../../src/server/index.ts';
 import { openSqliteLogStore } from '../../../src/storage/sqlite-log-store.ts';
-import { Workspace } from '../../../src/vendor/workspace.ts';
 import { configure, deviceAt, lastOf, makeFleet, openAgent, testCertificate } from './support.ts';
 
 test('through `sihl serve`: the device installs 7.28.0, reports it, then polls with one 304', async () => {

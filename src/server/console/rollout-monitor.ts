@@ -1,0 +1,125 @@
+// Automatic rollout checks inside `sihl serve` (docs/ROLLOUTS.md §Automatic): shortly after reports
+// arrive, and on a fixed interval for scheduled advances, every release whose rollout is under way is
+// checked against its policy and halted or advanced. All publishing in the server process, the console's
+// buttons included, runs through one queue here, so two changes never race for the next metadata version.
+
+import { join } from 'node:path';
+import { readPublished, targetEntries } from '../../publisher/published.ts';
+import type { Passphrases } from '../../publisher/role-keys.ts';
+import { type RolloutState, readRollout } from '../../publisher/rollout.ts';
+import { checkRollout, type RolloutOptions } from '../../publisher/rollout-publish.ts';
+import type { Clock } from '../../publisher/tuf/expiry.ts';
+import type { Workspace } from '../../publisher/workspace.ts';
+import type { ReportIndex } from './report-index.ts';
+
+export interface MonitorOptions {
+  readonly workspace: Workspace;
+  readonly index: ReportIndex;
+  /** Without passphrases the monitor cannot sign, so it only watches. */
+  readonly passphrases?: Passphrases;
+  readonly now?: Clock;
+  /** Delay from a report to the check it triggers (reports come in bursts). */
+  readonly delayMs?: number;
+  /** Checks for scheduled advances this often (0: never). */
+  readonly everyMs?: number;
+  readonly onEvent?: (event: { release: string; action: string; why: string }) => void;
+}
+
+export interface ReleaseRef {
+  readonly name: string;
+  readonly target: string;
+  readonly percent: number;
+  readonly halted: boolean;
+}
+
+/** Every published release, with where its entry stands. */
+export async function publishedReleases(workspace: Workspace): Promise<ReleaseRef[]> {
+  const { targets } = await readPublished(workspace.storeDir);
+  return targetEntries(targets).flatMap((e) => {
+    const c = e.custom ?? {};
+    if (typeof c.model !== 'string' || typeof c.version !== 'string') return [];
+    return [
+      {
+        name: `${c.model}-${c.version}`,
+        target: e.name,
+        percent: Number(c.rollout ?? 100),
+        halted: c.halted === true,
+      },
+    ];
+  });
+}
+
+export class RolloutMonitor {
+  readonly #o: MonitorOptions;
+  #queue: Promise<unknown> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+  #interval: NodeJS.Timeout | undefined;
+  #closed = false;
+  lastError: string | undefined;
+
+  constructor(options: MonitorOptions) {
+    this.#o = options;
+    if ((options.everyMs ?? 60_000) > 0) {
+      this.#interval = setInterval(() => this.checkSoon(0), options.everyMs ?? 60_000);
+      this.#interval.unref();
+    }
+  }
+
+  get canAct(): boolean {
+    return this.#o.passphrases !== undefined;
+  }
+
+  /** Runs `work` after everything queued before it. */
+  run<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(work, work);
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  /** A report arrived: check within `delayMs`, once per burst. */
+  checkSoon(delay = this.#o.delayMs ?? 1_000): void {
+    if (this.#closed || this.#timer || !this.canAct) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.run(() => this.checkAll()).catch((error: unknown) => {
+        this.lastError = (error as Error).message;
+      });
+    }, delay);
+    this.#timer.unref();
+  }
+
+  /** One pass over the releases under way; returns what was done. */
+  async checkAll(): Promise<{ release: string; action: string; why: string }[]> {
+    const { workspace, index, passphrases } = this.#o;
+    if (!passphrases) return [];
+    const done: { release: string; action: string; why: string }[] = [];
+    for (const ref of await publishedReleases(workspace)) {
+      let state: RolloutState | undefined;
+      try {
+        state = await readRollout(join(workspace.dir, 'releases', ref.name));
+      } catch {
+        continue;
+      }
+      const underWay = state ? state.status === 'active' : !ref.halted && ref.percent < 100;
+      if (!underWay) continue;
+      const since = new Date(state?.countSince ?? 0);
+      const options: RolloutOptions = { passphrases, ...(this.#o.now ? { now: this.#o.now } : {}) };
+      const { decision } = await checkRollout(workspace, ref.name, index.counts(ref.target, since), options);
+      if (decision.action !== 'none') {
+        const event = { release: ref.name, action: decision.action, why: decision.why };
+        done.push(event);
+        this.#o.onEvent?.(event);
+      }
+    }
+    this.lastError = undefined;
+    return done;
+  }
+
+  /** Waits for queued work, then stops the timers. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    clearInterval(this.#interval);
+    await this.#queue;
+  }
+}

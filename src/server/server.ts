@@ -1,0 +1,185 @@
+// sihl's embedded HTTPS server (docs/SERVER.md): the store, read-only, for devices to poll and download
+// from, and POST /v1/reports for their signed status reports. Devices pin its self-signed certificate.
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { SihlError } from '../core/errors.ts';
+import { openRegistry, type Registry } from '../publisher/registry.ts';
+import type { LogStore } from '../storage/log-store.ts';
+import { ReportIntake } from './report-intake.ts';
+import { StaticFiles } from './static-files.ts';
+import type { RateLimit } from './token-buckets.ts';
+
+export const REPORTS_PATH = '/v1/reports';
+
+export interface ServerLimits {
+  /** Whole request, headers and body (server.requestTimeout). */
+  readonly requestTimeoutMs: number;
+  /** Headers, and the TLS handshake before them. */
+  readonly headersTimeoutMs: number;
+  /** An idle kept-alive connection is closed after this. */
+  readonly keepAliveTimeoutMs: number;
+  /** Open connections at once; more are refused until some close. */
+  readonly maxConnections: number;
+  readonly reportsPerDevice: RateLimit;
+  readonly reportsPerAddress: RateLimit;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 4_096,
+  reportsPerDevice: { burst: 10, perMinute: 6 },
+  reportsPerAddress: { burst: 200, perMinute: 600 },
+};
+
+export interface RequestLog {
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  /** The Content-Length answered (of the headers only, for HEAD). */
+  readonly bytes: number;
+  readonly ms: number;
+  readonly remote: string;
+}
+
+export interface ServerOptions {
+  readonly storeDir: string;
+  readonly registryPath: string;
+  readonly logStore: LogStore;
+  /** PEM private key and certificate (certificate-files.ts). */
+  readonly key: string;
+  readonly cert: string;
+  readonly host?: string;
+  /** 0 picks a free port. */
+  readonly port?: number;
+  readonly limits?: Partial<ServerLimits>;
+  readonly now?: () => number;
+  /** Called once per finished request (for `sihl serve --verbose`). */
+  readonly onRequest?: (entry: RequestLog) => void;
+  /** The operators' web console (src/server/console): every request under /console goes to it. */
+  readonly console?: { handle(req: IncomingMessage, res: ServerResponse): Promise<number> };
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting, ends open connections, closes the registry. The log store stays the caller's. */
+  close(): Promise<void>;
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const host = options.host ?? '127.0.0.1';
+  const files = await StaticFiles.open(options.storeDir);
+  const registry: Registry = openRegistry(options.registryPath);
+  const intake = new ReportIntake({
+    registry,
+    logStore: options.logStore,
+    now: options.now ?? Date.now,
+    deviceLimit: limits.reportsPerDevice,
+    addressLimit: limits.reportsPerAddress,
+  });
+  const onRequest = options.onRequest;
+
+  let server: Server;
+  try {
+    server = createServer(
+      {
+        key: options.key,
+        cert: options.cert,
+        minVersion: 'TLSv1.2',
+        handshakeTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        headersTimeout: limits.headersTimeoutMs,
+        keepAliveTimeout: limits.keepAliveTimeoutMs,
+        // Timeouts are only checked this often, so short test timeouts need a short interval.
+        connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(limits.headersTimeoutMs / 4))),
+        maxHeaderSize: 8 * 1024,
+      },
+      (req, res) => {
+        const started = onRequest ? performance.now() : 0;
+        const path = req.url ?? '';
+        let length = 0;
+        if (onRequest) {
+          // Only when logging: the handlers pass their headers to writeHead, where getHeader cannot see them.
+          const writeHead = res.writeHead.bind(res) as (s: number, h?: OutgoingHttpHeaders) => ServerResponse;
+          res.writeHead = ((status: number, headers?: OutgoingHttpHeaders) => {
+            length = Number(headers?.['content-length'] ?? 0);
+            return writeHead(status, headers);
+          }) as typeof res.writeHead;
+        }
+        const route =
+          options.console && /^\/console(?:[/?]|$)/.test(path)
+            ? options.console.handle(req, res)
+            : path === REPORTS_PATH || path.startsWith(`${REPORTS_PATH}?`)
+              ? intake.handle(req, res)
+              : req.method === 'GET' || req.method === 'HEAD'
+                ? files.serve(req, res)
+                : Promise.resolve(notAllowed(res));
+        route
+          .then((status) => {
+            if (!onRequest) return;
+            const log = () =>
+              onRequest({
+                method: req.method ?? '',
+                path: path.slice(0, 200),
+                status,
+                bytes: length,
+                ms: Math.round((performance.now() - started) * 10) / 10,
+                remote: req.socket.remoteAddress ?? '',
+              });
+            if (res.writableFinished) log();
+            else res.once('close', log);
+          })
+          .catch(() => {
+            if (!res.headersSent) res.writeHead(500, { 'content-length': 0 });
+            res.end();
+          });
+      },
+    );
+  } catch (error) {
+    registry.close();
+    throw new SihlError('USAGE', `the TLS key or certificate is not usable: ${(error as Error).message}`);
+  }
+  server.maxConnections = limits.maxConnections;
+
+  await new Promise<void>((resolve, reject) => {
+    const fail = (error: NodeJS.ErrnoException) => {
+      registry.close();
+      reject(
+        new SihlError(
+          'IO_ERROR',
+          `cannot listen on ${host}:${options.port ?? 0}: ${error.code ?? error.message}`,
+        ),
+      );
+    };
+    server.once('error', fail);
+    // A fleet that reconnects at once (after an outage) fills the default 511-entry accept queue; the
+    // kernel caps this at net.core.somaxconn.
+    server.listen({ port: options.port ?? 0, host, backlog: 8192 }, () => {
+      server.off('error', fail);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }).finally(() => registry.close());
+      return closing;
+    },
+  };
+}
+
+function notAllowed(res: ServerResponse): number {
+  res.writeHead(405, { allow: 'GET, HEAD', 'content-length': 0 });
+  res.end();
+  return 405;
+}

@@ -1,2 +1,0 @@
-export * from './certificate-files.ts';
-export * from './server.ts';

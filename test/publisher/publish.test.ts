@@ -1,0 +1,152 @@
+// The whole vendor flow through the CLI: init, two approvers, three devices provisioned (one then
+// revoked), a release created, approved twice, checked and published; the stock tuf-js client verifies
+// the store and downloads the image, the two valid devices' bootloaders install it with the envelope
+// they find in the store, and the revoked device has none.
+import assert from 'node:assert/strict';
+import { open, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { decodeEnvelope } from '../../src/core/format/envelope.ts';
+import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
+import { envelopeLocation } from '../../src/publisher/envelopes.ts';
+import { refreshTimestamp } from '../../src/publisher/timestamp.ts';
+import { Workspace } from '../../src/publisher/workspace.ts';
+import { tempDir } from '../helpers.ts';
+import { ok, PASSPHRASE, sihl } from '../support/cli.ts';
+import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
+import { client, fetchTarget, serve } from './tuf/support.ts';
+
+/** What a device reads from the store: its own 184 bytes of the release's envelope table. */
+async function envelopeFromStore(store: string, folder: string, idx: number): Promise<Uint8Array> {
+  const at = envelopeLocation(idx);
+  const handle = await open(join(store, folder, at.file.replace(/^envelopes\//, '')), 'r');
+  try {
+    const bytes = new Uint8Array(at.length);
+    await handle.read(bytes, 0, at.length, at.offset);
+    return bytes;
+  } finally {
+    await handle.close();
+  }
+}
+
+test('from an empty folder to a release that only approved, registered devices install', async () => {
+  const cwd = await tempDir();
+  const ws = ['--workspace', 'acme'];
+  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
+  const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
+  await writeFile(join(cwd, 'new.bin'), firmware);
+  await ok(cwd, ['init', 'acme']);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  const devices: { dir: string; idx: number; id: string }[] = [];
+  for (const n of [1, 2, 3]) {
+    const dir = `hub-${n}`;
+    await ok(cwd, [
+      'sim',
+      'device',
+      'create',
+      dir,
+      '--model',
+      'movehub',
+      '--root',
+      'acme/trust/root.json',
+      '--firmware',
+      'old.bin',
+      '--version',
+      '7.27.0',
+    ]);
+    await writeFile(join(cwd, `${dir}.json`), await ok(cwd, ['sim', 'device', 'identity', dir, '--json']));
+    const d = JSON.parse(
+      await ok(cwd, ['device', 'provision', '--identity', `${dir}.json`, '--owner', 'ACME', '--json', ...ws]),
+    );
+    devices.push({ dir, idx: d.idx, id: d.id });
+  }
+  await ok(cwd, ['device', 'revoke', (devices[2] as { id: string }).id, ...ws]);
+
+  await ok(cwd, [
+    'release',
+    'create',
+    'new.bin',
+    '--model',
+    'movehub',
+    '--version',
+    '7.28.0',
+    '--security-version',
+    '1',
+    ...ws,
+  ]);
+  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
+  const early = await sihl(cwd, ['release', 'publish', 'movehub-7.28.0', ...ws]);
+  assert.equal(early.code, 1, 'one approval only: publish refuses');
+  assert.match(early.err, /POLICY_FAILED/);
+  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...ws]);
+  await ok(cwd, ['release', 'check', 'movehub-7.28.0', ...ws]);
+  const published = JSON.parse(await ok(cwd, ['release', 'publish', 'movehub-7.28.0', '--json', ...ws]));
+  assert.equal(published.envelopes.sealed, 2, 'two valid devices, one revoked');
+
+  // The stock tuf-js client, trusting only root version 1, verifies the chain and downloads the image.
+  const store = join(cwd, 'acme', 'store');
+  const base = await serve(store);
+  const rootV1 = new Uint8Array(await readFile(join(store, 'metadata', '1.root.json')));
+  const { updater } = await client(base, rootV1);
+  const image = await fetchTarget(updater, published.target);
+  assert.deepEqual(
+    image,
+    new Uint8Array(await readFile(join(cwd, 'acme', 'releases', 'movehub-7.28.0', 'image.sihl'))),
+  );
+
+  for (const device of devices) {
+    const envelope = await envelopeFromStore(store, published.envelopes.folder, device.idx);
+    const sim = await SimulatedDevice.load(join(cwd, device.dir));
+    if (device === devices[2]) {
+      assert.ok(
+        envelope.every((b) => b === 0),
+        'the revoked device has no envelope',
+      );
+      assert.throws(() => decodeEnvelope(envelope), { code: 'ENVELOPE_MALFORMED' });
+      continue;
+    }
+    sim.stage(image, envelope);
+    const report = await sim.boot();
+    assert.equal(report.outcome, 'booted');
+    assert.equal(report.running.version, '7.28.0');
+    assert.deepEqual(sim.executable(firmware.length), firmware);
+  }
+
+  // The timestamp expires in a day; a refresh re-signs it and clients follow.
+  const refreshed = JSON.parse(await ok(cwd, ['timestamp', 'refresh', '--json', ...ws]));
+  assert.equal(refreshed.version, 2);
+  const second = await client(base, rootV1);
+  assert.deepEqual(await fetchTarget(second.updater, published.target), image);
+  // Eight days on, the week-long snapshot would lapse before the new timestamp: it is re-signed too.
+  const workspace = await Workspace.open(join(cwd, 'acme'));
+  const later = await refreshTimestamp(
+    workspace,
+    async () => PASSPHRASE,
+    () => new Date(Date.now() + 8 * 86_400_000),
+  );
+  assert.equal(later.snapshotRenewed, true);
+  assert.equal(later.version, 3);
+
+  const again = await sihl(cwd, ['release', 'check', 'movehub-7.28.0', ...ws]);
+  assert.equal(again.code, 1);
+  assert.match(again.err, /version-rises/, 'the same version cannot be published twice');
+});
+
+test('a rollout gives envelopes to about that share of the devices, by a stable hash', async () => {
+  const { inRollout } = await import('../../src/publisher/publish-release.ts');
+  const release = new Uint8Array(16).fill(7);
+  const ids = Array.from({ length: 2000 }, (_, i) => i.toString(16).padStart(64, '0'));
+  const chosen = ids.filter((id) => inRollout(release, id, 10)).length;
+  assert.ok(chosen > 140 && chosen < 260, `${chosen} of 2000 devices in a 10 % rollout`);
+  assert.deepEqual(
+    ids.filter((id) => inRollout(release, id, 10)),
+    ids.filter((id) => inRollout(release, id, 10)),
+  );
+  assert.ok(
+    ids.filter((id) => inRollout(release, id, 10)).every((id) => inRollout(release, id, 50)),
+    'widening keeps who was in',
+  );
+  assert.equal(ids.filter((id) => inRollout(release, id, 0)).length, 0);
+  assert.equal(ids.filter((id) => inRollout(release, id, 100)).length, 2000);
+});

@@ -1,0 +1,210 @@
+// Rollout test set-up: a workspace (made through the CLI) with a release of Pybricks 7.28.0 for movehub,
+// N devices registered straight into the registry with real key pairs, and light devices that speak to
+// the server over real HTTPS: read the published targets, pick a target with the agent's own chooser,
+// fetch their envelope slot and open it with their X25519 key, and send Ed25519-signed reports. They skip
+// TUF verification, the image download and the flash install (the agent tests cover those), so a
+// thousand of them run in seconds in one process.
+import { writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:https';
+import { join } from 'node:path';
+import {
+  type BoxKeyPair,
+  generateBoxKeyPair,
+  generateSigningKeyPair,
+  keyIdOf,
+  type SigningKeyPair,
+  sign,
+} from '../../src/core/crypto/index.ts';
+import { toHex } from '../../src/core/format/bytes.ts';
+import { decodeEnvelope, ENVELOPE_BYTES, openEnvelope } from '../../src/core/format/envelope.ts';
+import {
+  encodeReport,
+  encodeSignedReport,
+  reportMessage,
+  type StatusReport,
+} from '../../src/core/format/report.ts';
+import { envelopeSlot } from '../../src/device/agent/envelope.ts';
+import { chooseTarget } from '../../src/device/agent/select.ts';
+import { openRegistry } from '../../src/publisher/registry.ts';
+import { Workspace } from '../../src/publisher/workspace.ts';
+import { tempDir } from '../helpers.ts';
+import { ok } from '../support/cli.ts';
+import { PYBRICKS, pybricksFirmware } from '../support/fixtures.ts';
+
+export const RELEASE = 'movehub-7.28.0';
+export const TARGET = 'movehub/movehub-7.28.0.sihl';
+
+export interface LightDevice {
+  readonly idx: number;
+  readonly id: string;
+  readonly sign: SigningKeyPair;
+  readonly box: BoxKeyPair;
+  running: string;
+  seq: number;
+}
+
+export interface RolloutFleet {
+  readonly cwd: string;
+  readonly workspace: Workspace;
+  readonly devices: LightDevice[];
+}
+
+/** A workspace with `count` movehub devices on 7.27.0 and 7.28.0 published to `rollout` percent. */
+export async function makeRolloutFleet(count: number, rollout: number): Promise<RolloutFleet> {
+  const cwd = await tempDir();
+  const ws = ['--workspace', 'acme'];
+  await writeFile(join(cwd, 'new.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
+  await ok(cwd, ['init', 'acme']);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  const workspace = await Workspace.open(join(cwd, 'acme'));
+  const keys = Array.from({ length: count }, () => ({
+    sign: generateSigningKeyPair(),
+    box: generateBoxKeyPair(),
+  }));
+  const registry = openRegistry(workspace.registryPath);
+  const provisioned = registry.provisionMany(
+    keys.map((k) => ({
+      sign: k.sign.publicKey,
+      box: k.box.publicKey,
+      model: 'movehub',
+      owner: 'ACME',
+      now: 1,
+    })),
+  );
+  registry.close();
+  const devices = provisioned.map((p, i) => ({
+    ...p,
+    ...(keys[i] as (typeof keys)[number]),
+    running: '7.27.0',
+    seq: 0,
+  }));
+  await ok(cwd, [
+    'release',
+    'create',
+    'new.bin',
+    '--model',
+    'movehub',
+    '--version',
+    '7.28.0',
+    '--security-version',
+    '1',
+    ...ws,
+  ]);
+  await ok(cwd, ['release', 'approve', RELEASE, '--key', 'alice', ...ws]);
+  await ok(cwd, ['release', 'approve', RELEASE, '--key', 'bob', ...ws]);
+  await ok(cwd, ['release', 'publish', RELEASE, '--rollout', String(rollout), ...ws]);
+  return { cwd, workspace, devices };
+}
+
+export interface Reply {
+  readonly status: number;
+  readonly body: Buffer;
+  readonly headers: Record<string, string | string[] | undefined>;
+}
+
+export interface Http {
+  get(path: string, range?: [number, number]): Promise<Reply>;
+  post(path: string, body: Uint8Array, headers?: Record<string, string>): Promise<Reply>;
+  request(method: string, path: string, headers: Record<string, string>, body?: Uint8Array): Promise<Reply>;
+  close(): void;
+}
+
+/** HTTPS to `url` pinning `cert`, over kept-alive connections. */
+export function https(url: string, cert: string, sockets = 32): Http {
+  const agent = new Agent({ ca: cert, keepAlive: true, maxSockets: sockets });
+  const call = (method: string, path: string, headers: Record<string, string | number>, body?: Uint8Array) =>
+    new Promise<Reply>((resolve, reject) => {
+      const req = request(new URL(path, url), { method, agent, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }),
+        );
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  return {
+    get: (path, range) => call('GET', path, range ? { range: `bytes=${range[0]}-${range[1]}` } : {}),
+    post: (path, body, headers = {}) =>
+      call(
+        'POST',
+        path,
+        { 'content-type': 'application/octet-stream', 'content-length': body.length, ...headers },
+        body,
+      ),
+    request: (method, path, headers, body) =>
+      call(method, path, body ? { ...headers, 'content-length': body.length } : headers, body),
+    close: () => agent.destroy(),
+  };
+}
+
+export function signedReport(
+  device: LightDevice,
+  fields: Omit<StatusReport, 'device' | 'seq' | 'time' | 'model'>,
+): Uint8Array {
+  device.seq += 1;
+  const body = encodeReport({
+    device: toHex(keyIdOf(device.sign.publicKey)),
+    seq: device.seq,
+    time: Math.floor(Date.now() / 1000),
+    model: 'movehub',
+    ...fields,
+  });
+  return encodeSignedReport(body, sign(device.sign.secretKey, reportMessage(body)));
+}
+
+export type PollOutcome = 'installed' | 'failed' | 'not-in-rollout' | 'no-envelope' | 'up-to-date';
+
+/** The published targets, as a device reads them: timestamp → snapshot → targets over HTTPS. */
+export async function readTargets(http: Http): Promise<Record<string, unknown>> {
+  const json = async (path: string) => {
+    const r = await http.get(path);
+    if (r.status !== 200) throw new Error(`GET ${path}: ${r.status}`);
+    return JSON.parse(r.body.toString('utf8'));
+  };
+  const timestamp = await json('/metadata/timestamp.json');
+  const snapshot = await json(`/metadata/${timestamp.signed.meta['snapshot.json'].version}.snapshot.json`);
+  const targets = await json(`/metadata/${snapshot.signed.meta['targets.json'].version}.targets.json`);
+  return targets.signed.targets;
+}
+
+/**
+ * One device's update round: choose, fetch and open its envelope, then report `installed`, or an
+ * `error` naming the target when `fails` says the firmware breaks on it.
+ */
+export async function pollOnce(
+  http: Http,
+  device: LightDevice,
+  targets: Record<string, unknown>,
+  fails: (device: LightDevice) => boolean,
+): Promise<PollOutcome> {
+  const choice = chooseTarget(
+    targets,
+    { id: device.id, model: 'movehub', channel: 'stable', running: device.running, refused: [] },
+    () => undefined,
+  );
+  if (choice.kind === 'up-to-date') return 'up-to-date';
+  if (choice.kind === 'not-in-rollout') return 'not-in-rollout';
+  const { custom, name } = choice.candidate;
+  if (custom.envelopes) {
+    const slot = envelopeSlot(custom.envelopes, device.idx);
+    const r = await http.get(`/${slot.path}`, [slot.offset, slot.offset + ENVELOPE_BYTES - 1]);
+    if (r.status !== 206 || r.body.every((b) => b === 0)) return 'no-envelope';
+    const envelope = new Uint8Array(r.body);
+    openEnvelope(envelope, device.box, decodeEnvelope(envelope).binding).fill(0);
+  }
+  const failed = fails(device);
+  if (!failed) device.running = custom.version;
+  const report = signedReport(
+    device,
+    failed
+      ? { running: device.running, outcome: 'error', reason: 'APP_CRASHED', target: name }
+      : { running: device.running, outcome: 'installed', attempts: 1, target: name },
+  );
+  const sent = await http.post('/v1/reports', report);
+  if (sent.status !== 204) throw new Error(`report refused: ${sent.status} ${sent.body.toString()}`);
+  return failed ? 'failed' : 'installed';
+}

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { main } from '../../src/cli/main.ts';
+import { keyIdOf } from '../../src/core/crypto/index.ts';
+import { toHex } from '../../src/core/format/bytes.ts';
+import { decodeSignedDelegation, verifyDelegation } from '../../src/core/format/delegation.ts';
+import { decodeRootFile, openSigningKey } from '../../src/core/keys.ts';
+import { publicKeyOf } from '../../src/publisher/role-keys.ts';
+import { addApprover, initWorkspace } from '../../src/publisher/setup.ts';
+import { Workspace } from '../../src/publisher/workspace.ts';
+import { tempDir } from '../helpers.ts';
+
+const PASS = 'workspace passphrase';
+const passphrases = async () => PASS;
+
+test('init makes a workspace with locked root, snapshot and timestamp keys and the trust file devices pin', async () => {
+  const dir = join(await tempDir(), 'acme');
+  const workspace = await initWorkspace(dir, { rootKeys: 3, rootThreshold: 2, passphrase: PASS });
+  assert.deepEqual(workspace.config.roles.root, { threshold: 2, keys: ['root-1', 'root-2', 'root-3'] });
+  assert.equal(workspace.config.roles.targets.threshold, 2, 'two persons sign off by default');
+  const trust = decodeRootFile(new Uint8Array(await readFile(workspace.rootTrustPath)));
+  assert.equal(trust.threshold, 2);
+  assert.deepEqual(
+    trust.keys.map((k) => toHex(k)),
+    await Promise.all(
+      ['root-1', 'root-2', 'root-3'].map(async (n) => toHex(await publicKeyOf(workspace, n))),
+    ),
+  );
+  for (const name of ['root-1', 'snapshot', 'timestamp']) {
+    const file = new Uint8Array(await readFile(workspace.keyPath(name, 'key')));
+    await assert.rejects(openSigningKey(file, 'not the passphrase'), { code: 'PASSPHRASE_WRONG' });
+    assert.ok((await openSigningKey(file, PASS)).publicKey.length === 32);
+  }
+  await assert.rejects(initWorkspace(dir, { passphrase: PASS }), { code: 'FILE_EXISTS' });
+});
+
+test('approvers get keys of their own, and root signs them into a new delegation version each time', async () => {
+  let workspace = await initWorkspace(join(await tempDir(), 'acme'), { passphrase: PASS });
+  const alice = await addApprover(workspace, 'alice', PASS, passphrases);
+  assert.equal(alice.delegationVersion, null, 'one approver is not enough for a delegation');
+  const bob = await addApprover(alice.workspace, 'bob', PASS, passphrases);
+  assert.equal(bob.delegationVersion, 1);
+  workspace = bob.workspace;
+  const root = decodeRootFile(new Uint8Array(await readFile(workspace.rootTrustPath)));
+  const signed = decodeSignedDelegation(new Uint8Array(await readFile(workspace.delegationPath)));
+  const delegation = verifyDelegation(signed, root, 1);
+  assert.equal(delegation.threshold, 2);
+  assert.deepEqual(
+    delegation.keys.map((k) => toHex(keyIdOf(k))).sort(),
+    [alice.publicKey, bob.publicKey].map((k) => toHex(keyIdOf(k))).sort(),
+  );
+  const carol = await addApprover(workspace, 'carol', PASS, passphrases);
+  assert.equal(carol.delegationVersion, 2);
+  await assert.rejects(addApprover(carol.workspace, 'carol', PASS, passphrases), { code: 'USAGE' });
+  await assert.rejects(addApprover(carol.workspace, 'root-1', PASS, passphrases), { code: 'USAGE' });
+});
+
+test('a broken sihl.json is refused with every problem named at once', async () => {
+  const dir = join(await tempDir(), 'acme');
+  const workspace = await initWorkspace(dir, { passphrase: PASS });
+  const config = JSON.parse(await readFile(workspace.configPath, 'utf8'));
+  config.roles.root.threshold = 5;
+  config.store = '';
+  config.delegationVersion = -1;
+  await writeFile(workspace.configPath, JSON.stringify(config));
+  await assert.rejects(Workspace.open(dir), (error: Error & { code?: string }) => {
+    assert.equal(error.code, 'USAGE');
+    assert.match(error.message, /roles\.root: threshold 5 but only 1 key/);
+    assert.match(error.message, /"store" must be a path/);
+    assert.match(error.message, /"delegationVersion"/);
+    return true;
+  });
+  await writeFile(workspace.configPath, '{ not json');
+  await assert.rejects(Workspace.open(dir), { code: 'USAGE', message: /not valid JSON/ });
+});
+
+test('the CLI makes a workspace, adds two approvers and lists the keys', async () => {
+  const cwd = await tempDir();
+  const env = { SIHL_PASSPHRASE: PASS };
+  const out: string[] = [];
+  const io = { out: (t: string) => void out.push(t), err: (t: string) => void out.push(t) };
+  assert.equal(await main(['init', 'acme'], io, { cwd, env }), 0);
+  for (const name of ['alice', 'bob']) {
+    assert.equal(
+      await main(['keys', 'add', '--role', 'targets', '--name', name, '--workspace', 'acme'], io, {
+        cwd,
+        env,
+      }),
+      0,
+    );
+  }
+  out.length = 0;
+  assert.equal(
+    await main(['keys', 'list', '--json'], io, { cwd, env: { ...env, SIHL_WORKSPACE: join(cwd, 'acme') } }),
+    0,
+  );
+  const listing = JSON.parse(out.join(''));
+  assert.equal(listing.delegationVersion, 1);
+  const targets = listing.roles.find((r: { role: string }) => r.role === 'targets');
+  assert.deepEqual(
+    targets.keys.map((k: { name: string }) => k.name),
+    ['alice', 'bob'],
+  );
+  out.length = 0;
+  assert.equal(
+    await main(['keys', 'add', '--role', 'root', '--name', 'x', '--workspace', 'acme'], io, { cwd, env }),
+    2,
+  );
+  assert.match(out.join(''), /--role must be targets/);
+  out.length = 0;
+  assert.equal(await main(['keys', 'list', '--workspace', 'nowhere'], io, { cwd, env }), 2);
+  assert.match(out.join(''), /nowhere\/sihl\.json: no sihl workspace here/);
+});
