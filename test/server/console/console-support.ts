@@ -1,10 +1,11 @@
 // Console test set-up: sihl's own HTTPS server over a rollout fleet's workspace, with the console on
 // and the server holding the passphrases (as `SIHL_PASSPHRASE=… sihl serve` does), and a headless
-// Chromium through playwright-core.
+// Chromium (from npm) through playwright-core.
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import packagedChromium from '@sparticuz/chromium';
 import { type Browser, chromium } from 'playwright-core';
 import { makeServerCertificate } from '../../../src/core/crypto/certificate.ts';
 import { logStorePath } from '../../../src/publisher/fleet.ts';
@@ -62,19 +63,21 @@ export async function serveFleet(
   return { server, console: web, http, token, cert, events };
 }
 
-export const CHROMIUM = '/usr/bin/chromium';
+const RELAXED = ['--disable-web-security', '--allow-running-insecure-content'];
 
+/**
+ * The browser comes from npm: @sparticuz/chromium ships a headless Chromium inside the package and
+ * unpacks it to the temporary folder on first use, so `npm install` is the whole set-up.
+ */
 export async function launchChromium(): Promise<Browser> {
   const browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: await packagedChromium.executablePath(),
     args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
+      // The package's defaults relax the same-origin rules for serverless scraping; the console is tested
+      // as a user's browser sees it.
+      ...packagedChromium.args.filter((a) => !RELAXED.includes(a)),
       '--disable-background-networking',
       '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
     ],
   });
   after(() => browser.close());
