@@ -1,85 +1,10 @@
 // The `sihl` command line: finds the verb, runs it, prints the result, and turns errors into exit codes.
 // This is the only place that writes to stdout/stderr or decides an exit code.
+import { readFileSync } from 'node:fs';
 import { type ErrorCode, familyOf, SihlError } from '../core/errors.ts';
-import { type Command, type Context, helpText, parse } from './command.ts';
-import { deviceList, deviceProvision, deviceRevoke } from './commands/device.ts';
-import { fleetStatus } from './commands/fleet.ts';
-import {
-  envelopeSeal,
-  imageInspect,
-  imagePack,
-  imageSign,
-  imageUnpack,
-  imageVerify,
-} from './commands/image.ts';
-import { keysGenerate } from './commands/keys.ts';
-import {
-  releaseApprove,
-  releaseCheck,
-  releaseCreate,
-  releasePublish,
-  timestampRefresh,
-} from './commands/release.ts';
-import {
-  rolloutAdvance,
-  rolloutCheck,
-  rolloutHalt,
-  rolloutResume,
-  rolloutStatus,
-} from './commands/rollout.ts';
-import { serve } from './commands/serve.ts';
-import {
-  simDeviceBoot,
-  simDeviceCreate,
-  simDeviceIdentity,
-  simDeviceInspect,
-  simDeviceStage,
-} from './commands/sim.ts';
-import { simFleet } from './commands/sim-fleet.ts';
-import { simDeviceConfigure, simDeviceRun } from './commands/sim-run.ts';
-import { delegationCreate, rootCreate } from './commands/trust.ts';
-import { init, keysAdd, keysList, keysRemove, keysRotate } from './commands/workspace.ts';
+import { type Context, helpText, parse } from './command.ts';
 import { terminalPrompt } from './passphrase.ts';
-
-export const commands: readonly Command[] = [
-  init,
-  keysAdd,
-  keysRotate,
-  keysRemove,
-  keysList,
-  deviceProvision,
-  deviceList,
-  deviceRevoke,
-  releaseCreate,
-  releaseApprove,
-  releaseCheck,
-  releasePublish,
-  timestampRefresh,
-  keysGenerate,
-  rootCreate,
-  delegationCreate,
-  imagePack,
-  imageSign,
-  imageInspect,
-  imageVerify,
-  imageUnpack,
-  envelopeSeal,
-  simDeviceCreate,
-  simDeviceIdentity,
-  simDeviceStage,
-  simDeviceBoot,
-  simDeviceInspect,
-  simDeviceConfigure,
-  simDeviceRun,
-  simFleet,
-  serve,
-  fleetStatus,
-  rolloutStatus,
-  rolloutAdvance,
-  rolloutHalt,
-  rolloutResume,
-  rolloutCheck,
-] as Command[];
+import { findVerb, verbs } from './verbs.ts';
 
 /** Exit codes, documented in the README. */
 export const EXIT = { ok: 0, refused: 1, usage: 2, io: 3, internal: 4 } as const;
@@ -98,12 +23,13 @@ function overview(): string {
     '',
     'Commands:',
   ];
-  for (const c of commands) lines.push(`  ${c.path.join(' ').padEnd(20)} ${c.summary}`);
+  for (const v of verbs) lines.push(`  ${v.path.join(' ').padEnd(20)} ${v.summary}`);
   lines.push(
     '',
-    'Run `sihl <command> --help` for its options. Exit codes: 0 ok, 1 refused (verification failed),',
+    'Run `sihl <command> --help` for its options, `sihl --version` for the version.',
+    'Exit codes: 0 ok, 1 refused (verification failed), 2 usage or input error, 3 I/O error,',
+    '4 internal error.',
   );
-  lines.push('2 usage or input error, 3 I/O error, 4 internal error.');
   return lines.join('\n');
 }
 
@@ -142,23 +68,38 @@ function defaultContext(): Context {
   };
 }
 
+/** The package's version, from the package.json beside src/ (or dist/ in an installed package). */
+export function version(): string {
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+/** No verb in the words: the version, the overview, or an unknown command or option. */
+function withoutVerb(argv: string[], words: string[], io: Io): number {
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    io.out(argv.includes('--json') ? JSON.stringify({ version: version() }) : `sihl ${version()}`);
+    return EXIT.ok;
+  }
+  const bare = words.length === 0 && argv.every((a) => a === '--json');
+  if (bare || words[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
+    io.out(overview());
+    return EXIT.ok;
+  }
+  const unknown = words.length > 0 ? `command "${words.slice(0, 3).join(' ')}"` : `option "${argv[0]}"`;
+  io.err(`sihl: unknown ${unknown}\n\n${overview()}`);
+  return EXIT.usage;
+}
+
 export async function main(
   argv: string[],
   io: Io = processIo,
   context: Context = defaultContext(),
 ): Promise<number> {
   const json = argv.includes('--json');
-  const wantsHelp = argv.includes('--help') || argv.includes('-h');
   const words = argv.filter((a) => !a.startsWith('-'));
-  const command = commands.find((c) => c.path.every((p, i) => words[i] === p));
-  if (!command) {
-    if (argv.length === 0 || wantsHelp || argv[0] === 'help') {
-      io.out(overview());
-      return argv.length === 0 ? EXIT.usage : EXIT.ok;
-    }
-    io.err(`sihl: unknown command "${words.slice(0, 3).join(' ')}"\n\n${overview()}`);
-    return EXIT.usage;
-  }
+  const verb = findVerb(words);
+  if (!verb) return withoutVerb(argv, words, io);
+  const command = await verb.load();
   const rest = argv.slice(argv.indexOf(command.path[command.path.length - 1] as string) + 1);
   let parsed = false;
   try {

@@ -5,7 +5,11 @@ import { wipe } from '../core/crypto/sodium.ts';
 import { SihlError } from '../core/errors.ts';
 import type { FromSealer, ToSealer } from './envelope-worker.ts';
 
-const SEALER = new URL('./envelope-worker.ts', import.meta.url);
+// The worker file has this module's own extension: .ts run from the sources, .js in the built package.
+const SEALER = new URL(
+  `./envelope-worker${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`,
+  import.meta.url,
+);
 
 /** One sealing thread per core; each batch goes to the thread with the fewest batches. */
 export class SealingPool {

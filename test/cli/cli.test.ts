@@ -4,7 +4,8 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { commands, EXIT } from '../../src/cli/main.ts';
+import { EXIT } from '../../src/cli/main.ts';
+import { verbs } from '../../src/cli/verbs.ts';
 import { openSigningKey } from '../../src/core/keys.ts';
 import { pybricksCorpus, tempDir } from '../helpers.ts';
 import { makeTrustFiles, ok, PASSPHRASE, sihl } from '../support/cli.ts';
@@ -207,10 +208,10 @@ test('an existing output is not replaced without --force', async () => {
 });
 
 test('every command has --help', async () => {
-  for (const command of commands) {
-    const r = await sihl('.', [...command.path, '--help']);
+  for (const verb of verbs) {
+    const r = await sihl('.', [...verb.path, '--help']);
     assert.equal(r.code, 0);
-    assert.match(r.out, new RegExp(`Usage: sihl ${command.path.join(' ')}`));
+    assert.match(r.out, new RegExp(`Usage: sihl ${verb.path.join(' ')}`));
   }
   const overview = await sihl('.', ['--help']);
   assert.match(overview.out, /image pack/);
