@@ -1,14 +1,15 @@
 // `npm run build` (and `prepack`): the JavaScript and declarations of src/ in dist/, for the package that
 // users install (Node strips no types inside node_modules). In a checkout sihl runs its sources directly.
-// The build goes to a fresh folder that replaces dist/ only when complete, so a failed build leaves none.
+// The build goes to a fresh folder that replaces dist/ (or the folder given as the argument) only when
+// complete, so a failed build leaves none.
 import { execFileSync } from 'node:child_process';
 import { cp, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const dist = join(root, 'dist');
-const building = join(root, `dist.${process.pid}.tmp`);
+const dist = process.argv[2] ? resolve(process.argv[2]) : join(root, 'dist');
+const building = join(dirname(dist), `dist.${process.pid}.tmp`);
 
 /** Files the code reads beside itself at run time, copied as they are. */
 const ASSETS = ['server/console/assets'];
