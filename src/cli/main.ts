@@ -13,6 +13,7 @@ import {
   imageVerify,
 } from './commands/image.ts';
 import { keysGenerate } from './commands/keys.ts';
+import { nginxConfigCommand } from './commands/nginx-config.ts';
 import {
   releaseApprove,
   releaseCheck,
@@ -73,6 +74,7 @@ export const commands: readonly Command[] = [
   simDeviceRun,
   simFleet,
   serve,
+  nginxConfigCommand,
   fleetStatus,
   rolloutStatus,
   rolloutAdvance,

@@ -13,6 +13,7 @@ import { exists, readSmallFile, writeAtomically, writeFileAtomic } from '../../c
 import { CLIENT_LIMITS, checkRepository, type Repository } from './check-repository.ts';
 import { type Clock, systemClock } from './expiry.ts';
 import { checkTargetName, parseMetadata, serialize } from './metadata.ts';
+import { replaceTimestampFile } from './timestamp-file.ts';
 
 export const METADATA_DIR = 'metadata';
 export const TARGETS_DIR = 'targets';
@@ -261,7 +262,7 @@ export async function publishRepository(
     }
   }
   if (replaceTimestamp) {
-    await writeFileAtomic(join(dir, TIMESTAMP_PATH), serialize(input.timestamp), { overwrite: true });
+    await replaceTimestampFile(join(dir, TIMESTAMP_PATH), serialize(input.timestamp));
     result.written.push(TIMESTAMP_PATH);
   } else {
     result.unchanged.push(TIMESTAMP_PATH);
