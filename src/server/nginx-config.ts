@@ -93,6 +93,7 @@ http {
   client_body_timeout 30s;
   send_timeout 30s;
   keepalive_timeout 5s;
+  keepalive_requests 100000;
   # Files are replaced by rename when publishing: no descriptor cache, so a poll never sees an old file.
   open_file_cache off;
   etag on;
