@@ -1,7 +1,8 @@
 // Notices the console shows after an action ("Halted…", "Not done: …"). The redirect after a form post
 // carries only a random id; the text stays here, so a page shows only what this server said, never text
 // that a link (or a phishing mail) put into the address.
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../../core/crypto/index.ts';
+import { toHex } from '../../core/format/bytes.ts';
 
 /** How long a notice can be picked up after its redirect, and how many are kept at once. */
 const NOTICE_TTL_MS = 5 * 60 * 1000;
@@ -24,7 +25,7 @@ export class Notices {
       if (oldest !== undefined) this.#texts.delete(oldest);
     }
     // Not a secret: the id only has to be unguessable enough that links cannot be made in advance.
-    const id = randomBytes(16).toString('hex');
+    const id = toHex(randomBytes(16));
     this.#texts.set(id, { text: text.slice(0, 300), until: this.#now() + NOTICE_TTL_MS });
     return id;
   }
