@@ -33,7 +33,7 @@ test('a check that passes sees the firmware and the release facts, and its outpu
     cwd,
     'sbom.sh',
     'echo "model=$SIHL_MODEL version=$SIHL_VERSION channel=$SIHL_CHANNEL"\n' +
-      'sha256sum "$SIHL_FIRMWARE"\necho "passphrase=${SIHL_PASSPHRASE:-none}"',
+      'sha256sum "$SIHL_FIRMWARE"\necho "passphrase=$(printenv SIHL_PASSPHRASE || echo none)"',
   );
   await editConfig(cwd, { checks: [{ name: 'sbom', command }] });
   process.env.SIHL_PASSPHRASE = 'must not reach a check';
