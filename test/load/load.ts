@@ -59,6 +59,8 @@ export function freePort(): Promise<number> {
 
 export interface Served {
   readonly child: ChildProcess;
+  /** Every process of the server whose memory counts (nginx's master and workers); default the child. */
+  readonly pids?: () => number[];
   readonly port: number;
   readonly url: string;
   readonly ca: string;
@@ -151,6 +153,21 @@ export interface LoadResult {
   readonly rssHalfMiB: number;
   readonly rssEndMiB: number;
   readonly rssPeakMiB: number;
+  /** RSS before the load, and KiB per connection above it at 10 s, 30 s and 60 s (those the run reached). */
+  readonly rssIdleMiB: number;
+  readonly kibPerConnection: Readonly<Record<string, number>>;
+}
+
+/** The server's processes and, for nginx, their children (its workers). */
+async function treeRssKiB(pids: readonly number[]): Promise<number> {
+  const all = [...pids];
+  for (const pid of pids) {
+    const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+    all.push(...children.trim().split(' ').filter(Boolean).map(Number));
+  }
+  let kib = 0;
+  for (const pid of all) kib += await rssKiB(pid);
+  return kib;
 }
 
 /**
@@ -159,11 +176,12 @@ export interface LoadResult {
  */
 export async function pollLoad(served: Served, connections: number, seconds: number): Promise<LoadResult> {
   const etag = await poll(served.url, served.ca);
-  const pid = served.child.pid as number;
+  const pids = served.pids ?? (() => [served.child.pid as number]);
+  const idle = await treeRssKiB(pids());
   const samples: { at: number; kib: number }[] = [];
   const started = Date.now();
   const sampler = setInterval(async () => {
-    samples.push({ at: Date.now() - started, kib: await rssKiB(pid) });
+    samples.push({ at: Date.now() - started, kib: await treeRssKiB(pids()) });
   }, 500);
   let result: autocannon.Result;
   try {
@@ -197,6 +215,15 @@ export async function pollLoad(served: Served, connections: number, seconds: num
     rssHalfMiB: mib((samples.find((s) => s.at >= (seconds * 1000) / 2) ?? samples.at(-1))?.kib ?? 0),
     rssEndMiB: mib(samples.at(-1)?.kib ?? 0),
     rssPeakMiB: mib(Math.max(0, ...samples.map((s) => s.kib))),
+    rssIdleMiB: mib(idle),
+    kibPerConnection: Object.fromEntries(
+      [10, 30, 60]
+        .filter((t) => t < seconds)
+        .map((t) => {
+          const at = samples.find((x) => x.at >= t * 1000)?.kib ?? Number.NaN;
+          return [`${t}s`, Math.round(((at - idle) / connections) * 10) / 10];
+        }),
+    ),
   };
 }
 
