@@ -220,7 +220,11 @@ export async function pollLoad(served: Served, connections: number, seconds: num
       [10, 30, 60]
         .filter((t) => t < seconds)
         .map((t) => {
-          const at = samples.find((x) => x.at >= t * 1000)?.kib ?? Number.NaN;
+          const near = samples.reduce<(typeof samples)[number] | undefined>(
+            (best, x) => (!best || Math.abs(x.at - t * 1000) < Math.abs(best.at - t * 1000) ? x : best),
+            undefined,
+          );
+          const at = near?.kib ?? Number.NaN;
           return [`${t}s`, Math.round(((at - idle) / connections) * 10) / 10];
         }),
     ),

@@ -21,10 +21,9 @@ export async function startNginxBeside(ws: ServeWorkspace, connections: number):
   await writeFile(
     conf,
     `worker_processes 1;
-worker_rlimit_nofile 65536;
 pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log;
-events { worker_connections ${connections + 64}; }
+events { worker_connections ${connections * 2 + 64}; }
 http {
   access_log off;
   client_body_temp_path ${prefix}/client; proxy_temp_path ${prefix}/proxy;
@@ -33,7 +32,7 @@ http {
   keepalive_timeout 60s;
   types { application/json json; }
   server {
-    listen 127.0.0.1:${port} ssl;
+    listen 127.0.0.1:${port} ssl backlog=4096;
     ssl_certificate ${join(ws.dir, 'tls', 'server.crt')};
     ssl_certificate_key ${join(ws.dir, 'tls', 'server.key')};
     root ${ws.workspace.storeDir};
@@ -41,7 +40,9 @@ http {
 }
 `,
   );
-  const child = spawn('nginx', ['-p', prefix, '-c', conf, '-g', 'daemon off;'], {
+  // As for sihl serve (load.ts startServe): the open-file limit raised to the hard limit in its shell.
+  const command = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec nginx "$@"';
+  const child = spawn('bash', ['-c', command, 'nginx', '-p', prefix, '-c', conf, '-g', 'daemon off;'], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `https://127.0.0.1:${port}`;
