@@ -111,7 +111,8 @@ http {
     ssl_session_cache shared:sihl_tls:10m;
     root ${store};
     autoindex off;
-    disable_symlinks on;
+    # Only the components below the root are checked: the way to the store is the operator's.
+    disable_symlinks on from=$document_root;
     location = /v1/reports {
       limit_req zone=sihl_reports burst=20 nodelay;
       client_max_body_size 64k;
