@@ -2,7 +2,7 @@
 // configuration `sihl nginx-config` wrote (the certificate the device pins, ETags and 304s, ranges, no
 // listings, no escapes) and passes the device's signed report on to sihl, which records it.
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, symlink, writeFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:https';
 import { join } from 'node:path';
@@ -91,7 +91,10 @@ test('a device updates 7.27.0 → 7.28.0 through nginx in front of sihl serve', 
   );
   const part = await get(`${url}/metadata/1.root.json`, cert, { range: 'bytes=0-9' });
   assert.deepEqual([part.status, part.body.length], [206, 10]);
+  // A link planted in the store that points out of it is not followed.
+  await symlink(join(cwd, 'acme', 'sihl.json'), join(cwd, 'acme', 'store', 'metadata', 'planted.json'));
   for (const path of [
+    '/metadata/planted.json',
     '/',
     '/metadata/',
     '/targets/',
