@@ -5,6 +5,7 @@
 //   it had acknowledged with 204 must be in logs.db afterwards.
 // Used by test/load/load.test.ts (short runs) and test/load/run.ts (`npm run load`: 10,000 for 60 s).
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { Agent, get, request } from 'node:https';
 import { createServer } from 'node:net';
@@ -130,12 +131,6 @@ export function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): P
   });
 }
 
-/** Resident set size of a process in KiB, from /proc (0 once it is gone). */
-async function rssKiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
-}
-
 export interface LoadResult {
   readonly connections: number;
   readonly seconds: number;
@@ -149,6 +144,9 @@ export interface LoadResult {
   readonly p99Ms: number;
   /** The server's RSS (MiB) once all connections were open, at the end, and the highest seen. */
   readonly rssStartMiB: number;
+  /** When every connection had had an answer (null: never, in the run), and the RSS then. */
+  readonly allUpSeconds: number | null;
+  readonly rssAllUpMiB: number | null;
   /** RSS half-way through: by then every connection is up, so from here on memory should stay flat. */
   readonly rssHalfMiB: number;
   readonly rssEndMiB: number;
@@ -158,16 +156,25 @@ export interface LoadResult {
   readonly kibPerConnection: Readonly<Record<string, number>>;
 }
 
-/** The server's processes and, for nginx, their children (its workers). */
-async function treeRssKiB(pids: readonly number[]): Promise<number> {
+/**
+ * The RSS of the server's processes and, for nginx, their children (its workers), in KiB. Synchronous:
+ * /proc answers at once, and a sampler that waited for the thread pool under load would record nothing.
+ */
+function treeRssKiB(pids: readonly number[]): number {
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return '';
+    }
+  };
   const all = [...pids];
-  for (const pid of pids) {
-    const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
-    all.push(...children.trim().split(' ').filter(Boolean).map(Number));
-  }
-  let kib = 0;
-  for (const pid of all) kib += await rssKiB(pid);
-  return kib;
+  for (const pid of pids)
+    all.push(...read(`/proc/${pid}/task/${pid}/children`).trim().split(' ').filter(Boolean).map(Number));
+  return all.reduce(
+    (kib, pid) => kib + Number(/VmRSS:\s+(\d+) kB/.exec(read(`/proc/${pid}/status`))?.[1] ?? 0),
+    0,
+  );
 }
 
 /**
@@ -177,21 +184,34 @@ async function treeRssKiB(pids: readonly number[]): Promise<number> {
 export async function pollLoad(served: Served, connections: number, seconds: number): Promise<LoadResult> {
   const etag = await poll(served.url, served.ca);
   const pids = served.pids ?? (() => [served.child.pid as number]);
-  const idle = await treeRssKiB(pids());
+  const idle = treeRssKiB(pids());
   const samples: { at: number; kib: number }[] = [];
   const started = Date.now();
-  const sampler = setInterval(async () => {
-    samples.push({ at: Date.now() - started, kib: await treeRssKiB(pids()) });
+  const sampler = setInterval(() => {
+    samples.push({ at: Date.now() - started, kib: treeRssKiB(pids()) });
   }, 500);
   let result: autocannon.Result;
+  // The moment every connection has had its first answer: from then on memory must stay flat.
+  const answered = new Set<unknown>();
+  let allUp: { at: number; kib: number } | undefined;
   try {
-    result = await autocannon({
-      url: `${served.url}${PATH}`,
-      connections,
-      duration: seconds,
-      headers: { 'if-none-match': etag },
-      tlsOptions: { ca: served.ca },
-      timeout: 30,
+    result = await new Promise<autocannon.Result>((resolve, reject) => {
+      const instance = autocannon(
+        {
+          url: `${served.url}${PATH}`,
+          connections,
+          duration: seconds,
+          headers: { 'if-none-match': etag },
+          tlsOptions: { ca: served.ca },
+          timeout: 30,
+        },
+        (error, done) => (error ? reject(error) : resolve(done)),
+      );
+      instance.on('response', (client: unknown) => {
+        if (allUp || answered.has(client)) return;
+        answered.add(client);
+        if (answered.size === connections) allUp = { at: Date.now() - started, kib: treeRssKiB(pids()) };
+      });
     });
   } finally {
     clearInterval(sampler);
@@ -212,6 +232,8 @@ export async function pollLoad(served: Served, connections: number, seconds: num
     non304: all - ok,
     p99Ms: result.latency.p99,
     rssStartMiB: mib((steady[0] ?? samples[0])?.kib ?? 0),
+    allUpSeconds: allUp ? Math.round(allUp.at / 100) / 10 : null,
+    rssAllUpMiB: allUp ? mib(allUp.kib) : null,
     rssHalfMiB: mib((samples.find((s) => s.at >= (seconds * 1000) / 2) ?? samples.at(-1))?.kib ?? 0),
     rssEndMiB: mib(samples.at(-1)?.kib ?? 0),
     rssPeakMiB: mib(Math.max(0, ...samples.map((s) => s.kib))),

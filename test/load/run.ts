@@ -23,7 +23,7 @@ try {
     const load = await pollLoad(served, Number(values.connections), Number(values.seconds));
     process.stdout.write(`${JSON.stringify({ load }, null, 2)}\n`);
     // Memory grows while thousands of TLS connections come up; once they are all up it must stay flat.
-    failed ||= load.failed > 0 || load.rssEndMiB > load.rssHalfMiB * 1.25;
+    failed ||= load.failed > 0 || load.rssEndMiB > (load.rssAllUpMiB ?? load.rssHalfMiB) * 1.25;
   } finally {
     await stop(served.child);
   }
