@@ -49,7 +49,12 @@ export function nginxConfig(o: NginxConfigOptions): string {
   ];
   const host = o.host.includes(':') ? `[${checkWord(o.host, 'the host')}]` : checkWord(o.host, 'the host');
   const rate = o.reportsPerSecond ?? 10;
-  const proxy = [
+  return `${mainAndHttp(o, prefix, rate)}${serverBlock(o, { store, cert, key, host })}}\n`;
+}
+
+/** What sihl's server does for reports and the console: pass them on, over TLS checked against the pin. */
+function proxyTo(cert: string): string {
+  const lines = [
     'proxy_pass https://sihl;',
     'proxy_http_version 1.1;',
     'proxy_set_header Connection "";',
@@ -62,7 +67,11 @@ export function nginxConfig(o: NginxConfigOptions): string {
     'proxy_ssl_session_reuse on;',
     'proxy_buffering off;',
   ];
-  const indent = (lines: string[], depth: number) => lines.map((l) => `${'  '.repeat(depth)}${l}`).join('\n');
+  return lines.map((l) => `      ${l}`).join('\n');
+}
+
+/** The process, its files, and the http settings that mirror sihl's limits and caching rules. */
+function mainAndHttp(o: NginxConfigOptions, prefix: string, rate: number): string {
   return `# nginx in front of sihl (docs/SERVER.md §nginx in front), made by \`sihl nginx-config\`.
 # Start: nginx -c THIS_FILE    Reload after changes: nginx -c THIS_FILE -s reload    Stop: -s quit
 # The store is served by nginx; reports and the console go to \`sihl serve --port ${o.upstreamPort}\`.
@@ -103,26 +112,34 @@ http {
     server 127.0.0.1:${o.upstreamPort};
     keepalive 32;
   }
-  server {
-    listen ${host}:${o.port} ssl;
-    ssl_certificate ${cert};
-    ssl_certificate_key ${key};
+`;
+}
+
+/** The one server: the store as static files, with sihl's rules, and the proxied paths. */
+function serverBlock(
+  o: NginxConfigOptions,
+  w: { readonly store: string; readonly cert: string; readonly key: string; readonly host: string },
+): string {
+  return `  server {
+    listen ${w.host}:${o.port} ssl;
+    ssl_certificate ${w.cert};
+    ssl_certificate_key ${w.key};
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache shared:sihl_tls:10m;
-    root ${store};
+    root ${w.store};
     autoindex off;
     # Only the components below the root are checked: the way to the store is the operator's.
     disable_symlinks on from=$document_root;
     location = /v1/reports {
       limit_req zone=sihl_reports burst=20 nodelay;
       client_max_body_size 64k;
-${indent(proxy, 3)}
+${proxyTo(w.cert)}
     }
     location = /console {
-${indent(proxy, 3)}
+${proxyTo(w.cert)}
     }
     location /console/ {
-${indent(proxy, 3)}
+${proxyTo(w.cert)}
     }
     # Hidden names (the .tmp files of atomic writes) are never served.
     location ~ "/\\." {
@@ -144,6 +161,5 @@ ${indent(proxy, 3)}
       try_files $uri =404;
     }
   }
-}
 `;
 }

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { tempDir } from '../helpers.ts';
-import { crashWhileReporting, pollLoad, registerDevices, serveWorkspace, startServe, stop } from './load.ts';
+import { crashWhileReporting, registerDevices, serveWorkspace, startServe, stop } from './load.ts';
+import { pollLoad } from './poll-load.ts';
 
 test('2,000 devices polling sihl serve for 5 s: every poll answered 304, memory flat', async () => {
   const ws = await serveWorkspace(join(await tempDir(), 'ws'));

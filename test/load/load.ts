@@ -1,17 +1,16 @@
 // Load and crash runs against `sihl serve` as a child process (bin/sihl.js, the pinned Node):
-// - poll load: N keep-alive connections from autocannon in this process, each polling timestamp.json
-//   with the current ETag (the 304 every quiet device poll costs), while the server's RSS is sampled;
+// - poll load (poll-load.ts): N keep-alive connections from autocannon in this process, each polling
+//   timestamp.json with the current ETag (the 304 every quiet device poll costs), while the server's RSS
+//   is sampled;
 // - crash: devices send signed reports, the server is killed with SIGKILL in the middle, and every report
 //   it had acknowledged with 204 must be in logs.db afterwards.
 // Used by test/load/load.test.ts (short runs) and test/load/run.ts (`npm run load`: 10,000 for 60 s).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { Agent, get, request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { decodeSignedReport } from '../../src/core/format/report.ts';
 import { SECURE_ELEMENT_SECTORS } from '../../src/device/bootloader/layout.ts';
 import { SimulatedFlash } from '../../src/device/flash/simulated-flash.ts';
@@ -26,7 +25,7 @@ import { testKey } from '../support/fixtures.ts';
 
 const SIHL = fileURLToPath(new URL('../../bin/sihl.js', import.meta.url));
 const NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url));
-const PATH = '/metadata/timestamp.json';
+export const PATH = '/metadata/timestamp.json';
 
 export interface ServeWorkspace {
   readonly dir: string;
@@ -111,7 +110,7 @@ async function waitForFile(path: string): Promise<string> {
   throw new Error(`${path} never appeared`);
 }
 
-function poll(url: string, ca: string): Promise<string> {
+export function poll(url: string, ca: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = get(`${url}${PATH}`, { ca, agent: false }, (res) => {
       res.resume();
@@ -129,128 +128,6 @@ export function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): P
     child.once('exit', () => resolve());
     child.kill(signal);
   });
-}
-
-export interface LoadResult {
-  readonly connections: number;
-  readonly seconds: number;
-  readonly requests: number;
-  readonly requestsPerSecond: number;
-  /** Non-304 answers, connection errors and timeouts. */
-  readonly failed: number;
-  readonly errors: number;
-  readonly timeouts: number;
-  readonly non304: number;
-  readonly p99Ms: number;
-  /** The server's RSS (MiB) once all connections were open, at the end, and the highest seen. */
-  readonly rssStartMiB: number;
-  /** When every connection had had an answer (null: never, in the run), and the RSS then. */
-  readonly allUpSeconds: number | null;
-  readonly rssAllUpMiB: number | null;
-  /** RSS half-way through: by then every connection is up, so from here on memory should stay flat. */
-  readonly rssHalfMiB: number;
-  readonly rssEndMiB: number;
-  readonly rssPeakMiB: number;
-  /** RSS before the load, and KiB per connection above it at 10 s, 30 s and 60 s (those the run reached). */
-  readonly rssIdleMiB: number;
-  readonly kibPerConnection: Readonly<Record<string, number>>;
-}
-
-/**
- * The RSS of the server's processes and, for nginx, their children (its workers), in KiB. Synchronous:
- * /proc answers at once, and a sampler that waited for the thread pool under load would record nothing.
- */
-function treeRssKiB(pids: readonly number[]): number {
-  const read = (path: string) => {
-    try {
-      return readFileSync(path, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  const all = [...pids];
-  for (const pid of pids)
-    all.push(...read(`/proc/${pid}/task/${pid}/children`).trim().split(' ').filter(Boolean).map(Number));
-  return all.reduce(
-    (kib, pid) => kib + Number(/VmRSS:\s+(\d+) kB/.exec(read(`/proc/${pid}/status`))?.[1] ?? 0),
-    0,
-  );
-}
-
-/**
- * `connections` keep-alive connections poll with If-None-Match for `seconds` seconds. The server's RSS
- * is sampled every 500 ms; the "start" figure is taken 2 s into the run, once the connections are open.
- */
-export async function pollLoad(served: Served, connections: number, seconds: number): Promise<LoadResult> {
-  const etag = await poll(served.url, served.ca);
-  const pids = served.pids ?? (() => [served.child.pid as number]);
-  const idle = treeRssKiB(pids());
-  const samples: { at: number; kib: number }[] = [];
-  const started = Date.now();
-  const sampler = setInterval(() => {
-    samples.push({ at: Date.now() - started, kib: treeRssKiB(pids()) });
-  }, 500);
-  let result: autocannon.Result;
-  // The moment every connection has had its first answer: from then on memory must stay flat.
-  const answered = new Set<unknown>();
-  let allUp: { at: number; kib: number } | undefined;
-  try {
-    result = await new Promise<autocannon.Result>((resolve, reject) => {
-      const instance = autocannon(
-        {
-          url: `${served.url}${PATH}`,
-          connections,
-          duration: seconds,
-          headers: { 'if-none-match': etag },
-          tlsOptions: { ca: served.ca },
-          timeout: 30,
-        },
-        (error, done) => (error ? reject(error) : resolve(done)),
-      );
-      instance.on('response', (client: unknown) => {
-        if (allUp || answered.has(client)) return;
-        answered.add(client);
-        if (answered.size === connections) allUp = { at: Date.now() - started, kib: treeRssKiB(pids()) };
-      });
-    });
-  } finally {
-    clearInterval(sampler);
-  }
-  const stats: Record<string, { count?: number }> = result.statusCodeStats ?? {};
-  const ok = stats['304']?.count ?? 0;
-  const all = Object.values(stats).reduce((n, s) => n + (s.count ?? 0), 0);
-  const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
-  const steady = samples.filter((s) => s.at >= 2000);
-  return {
-    connections,
-    seconds,
-    requests: ok,
-    requestsPerSecond: Math.round(ok / seconds),
-    failed: all - ok + result.errors + result.timeouts,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non304: all - ok,
-    p99Ms: result.latency.p99,
-    rssStartMiB: mib((steady[0] ?? samples[0])?.kib ?? 0),
-    allUpSeconds: allUp ? Math.round(allUp.at / 100) / 10 : null,
-    rssAllUpMiB: allUp ? mib(allUp.kib) : null,
-    rssHalfMiB: mib((samples.find((s) => s.at >= (seconds * 1000) / 2) ?? samples.at(-1))?.kib ?? 0),
-    rssEndMiB: mib(samples.at(-1)?.kib ?? 0),
-    rssPeakMiB: mib(Math.max(0, ...samples.map((s) => s.kib))),
-    rssIdleMiB: mib(idle),
-    kibPerConnection: Object.fromEntries(
-      [10, 30, 60]
-        .filter((t) => t < seconds)
-        .map((t) => {
-          const near = samples.reduce<(typeof samples)[number] | undefined>(
-            (best, x) => (!best || Math.abs(x.at - t * 1000) < Math.abs(best.at - t * 1000) ? x : best),
-            undefined,
-          );
-          const at = near?.kib ?? Number.NaN;
-          return [`${t}s`, Math.round(((at - idle) / connections) * 10) / 10];
-        }),
-    ),
-  };
 }
 
 export interface CrashResult {

@@ -7,8 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { crashWhileReporting, pollLoad, registerDevices, serveWorkspace, startServe, stop } from './load.ts';
+import { crashWhileReporting, registerDevices, serveWorkspace, startServe, stop } from './load.ts';
 import { startNginxBeside } from './nginx.ts';
+import { pollLoad } from './poll-load.ts';
 
 const { values } = parseArgs({
   options: { connections: { type: 'string', default: '10000' }, seconds: { type: 'string', default: '60' } },
