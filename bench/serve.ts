@@ -1,43 +1,41 @@
-// `sihl serve` under load: requests per second for a device's poll of timestamp.json answered 304 and
-// for a 200 fetch of it, from autocannon on the same machine, beside nginx serving the same file with the
-// same certificate in the same run (when nginx is installed). Each server runs in a process of its own;
-// autocannon runs in this one. Both servers get one process: sihl has no cluster mode, so nginx runs one
-// worker. Everything listens on 127.0.0.1 only and is stopped at the end.
+// Serving devices under load, three ways in one run: `sihl serve` alone, nginx alone (one worker, the
+// same file and certificate) and nginx in front of sihl (the configuration `sihl nginx-config` writes,
+// one worker, `sihl serve` behind it), each driven by wrk (bench/wrk.ts) with its CPU time and the
+// server's counted. Every server runs in processes of its own, listens on 127.0.0.1 only and is stopped
+// at the end. `node bench/serve.ts [SECONDS]` runs this section alone.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:https';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { initWorkspace } from '../src/publisher/setup.ts';
 import { makeTimestamp, serialize, signerFrom, signWith } from '../src/publisher/tuf/index.ts';
 import { testKey } from '../test/support/fixtures.ts';
+import { runWrk, WRK, type WrkResult } from './wrk.ts';
 
 const SIHL = fileURLToPath(new URL('../bin/sihl.js', import.meta.url));
 const PATH = '/metadata/timestamp.json';
 const CONNECTIONS = 32;
 
-export interface LoadResult {
-  readonly requestsPerSecond: number;
-  readonly requests: number;
-  /** Responses with another status than the one expected, and errors and timeouts. */
-  readonly unexpected: number;
-  readonly p99Ms: number;
-}
-
 export interface ServerRun {
-  readonly poll: LoadResult;
-  readonly fetch: LoadResult;
+  readonly poll: WrkResult;
+  readonly fetch: WrkResult;
 }
 
 export interface ServeRun {
   readonly seconds: number;
   readonly connections: number;
   readonly fileBytes: number;
-  readonly sihl: ServerRun;
-  readonly nginx: ServerRun | { readonly skipped: string };
+  readonly sihl?: ServerRun;
+  readonly nginx?: ServerRun;
+  /** nginx with the configuration `sihl nginx-config` writes, `sihl serve` behind it. */
+  readonly inFront?: ServerRun;
   readonly nginxVersion?: string;
+  /** What could not be measured here, and why. */
+  readonly skipped?: string;
 }
 
 async function freePort(): Promise<number> {
@@ -82,35 +80,14 @@ async function waitFor(url: string, ca: string): Promise<void> {
   throw new Error(`${url} did not answer`);
 }
 
-async function load(
-  url: string,
-  ca: string,
-  seconds: number,
-  expect: 200 | 304,
-  etag?: string,
-): Promise<LoadResult> {
-  const result = await autocannon({
-    url,
-    connections: CONNECTIONS,
-    duration: seconds,
-    headers: etag ? { 'if-none-match': etag } : {},
-    tlsOptions: { ca },
-  });
-  const stats: Record<string, { count?: number }> = result.statusCodeStats ?? {};
-  const expected = stats[String(expect)]?.count ?? 0;
-  const all = Object.values(stats).reduce((n, s) => n + (s.count ?? 0), 0);
-  return {
-    requestsPerSecond: Math.round(expected / seconds),
-    requests: expected,
-    unexpected: all - expected + result.errors + result.timeouts,
-    p99Ms: result.latency.p99,
-  };
-}
-
-async function measure(url: string, ca: string, seconds: number): Promise<ServerRun> {
+async function measure(url: string, ca: string, seconds: number, serverPids: number[]): Promise<ServerRun> {
   const { etag } = await probe(url, ca);
-  await load(url, ca, 1, 304, etag); // warm-up
-  return { poll: await load(url, ca, seconds, 304, etag), fetch: await load(url, ca, seconds, 200) };
+  const base = { connections: CONNECTIONS, serverPids };
+  await runWrk(url, { ...base, seconds: 1, headers: { 'if-none-match': etag } }); // warm-up
+  return {
+    poll: await runWrk(url, { ...base, seconds, headers: { 'if-none-match': etag } }),
+    fetch: await runWrk(url, { ...base, seconds }),
+  };
 }
 
 function stop(child: ChildProcess): Promise<void> {
@@ -126,6 +103,53 @@ function nginxVersion(): string | undefined {
   const run = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
   if (run.error || run.status !== 0) return undefined;
   return /nginx\/[\w.]+/.exec(`${run.stderr}${run.stdout}`)?.[0] ?? 'nginx';
+}
+
+/** A server process in the background, stopped by `stop`. */
+function start(command: string, args: string[]): ChildProcess {
+  return spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+/** A bare nginx: one worker, the store folder, the same certificate; the reference web server. */
+function bareNginx(prefix: string, port: number, workspaceDir: string, storeDir: string): string {
+  return `worker_processes 1;
+pid ${join(prefix, 'nginx.pid')};
+error_log ${join(prefix, 'error.log')};
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/client; proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi; uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;
+  keepalive_requests 1000000;
+  types { application/json json; }
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${join(workspaceDir, 'tls', 'server.crt')};
+    ssl_certificate_key ${join(workspaceDir, 'tls', 'server.key')};
+    root ${storeDir};
+  }
+}
+`;
+}
+
+/** Runs `servers` (their pids are the measured ones), waits until `url` answers, measures, stops them. */
+async function withServers(
+  servers: ChildProcess[],
+  url: string,
+  ca: string,
+  seconds: number,
+): Promise<ServerRun> {
+  try {
+    await waitFor(url, ca);
+    return await measure(
+      url,
+      ca,
+      seconds,
+      servers.map((s) => s.pid as number),
+    );
+  } finally {
+    for (const server of servers) await stop(server);
+  }
 }
 
 export async function benchServe(
@@ -144,105 +168,114 @@ export async function benchServe(
   await mkdir(join(workspace.storeDir, 'metadata'), { recursive: true });
   await writeFile(join(workspace.storeDir, 'metadata', 'timestamp.json'), file);
   const ca = await readFile(join(workspaceDir, 'tls', 'server.crt'), 'utf8');
+  const at = (port: number) => `https://127.0.0.1:${port}${PATH}`;
+  const common = { seconds, connections: CONNECTIONS, fileBytes: file.length };
+  if (!existsSync(WRK)) return { ...common, skipped: 'wrk is not installed (apt-get install wrk)' };
 
   const sihlPort = await freePort();
-  const sihl = spawn(
-    process.execPath,
-    [SIHL, 'serve', '--workspace', workspaceDir, '--port', String(sihlPort)],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  let sihlRun: ServerRun;
-  try {
-    await waitFor(`https://127.0.0.1:${sihlPort}${PATH}`, ca);
-    log(`serve: sihl, ${CONNECTIONS} connections, ${seconds} s per measure`);
-    sihlRun = await measure(`https://127.0.0.1:${sihlPort}${PATH}`, ca, seconds);
-  } finally {
-    await stop(sihl);
-  }
+  const serveArgs = (port: number) => [SIHL, 'serve', '--workspace', workspaceDir, '--port', String(port)];
+  log(`serve: sihl alone, wrk with ${CONNECTIONS} connections, ${seconds} s per measure`);
+  const sihl = await withServers([start(process.execPath, serveArgs(sihlPort))], at(sihlPort), ca, seconds);
 
   const version = nginxVersion();
-  let nginxRun: ServeRun['nginx'] = { skipped: 'nginx is not installed (apt-get install nginx-light)' };
-  if (version) {
-    const nginxPort = await freePort();
-    // Started as root, nginx's worker runs as another user: let it read the served folder (only that).
-    for (const path of [dir, workspaceDir, workspace.storeDir, join(workspace.storeDir, 'metadata')])
-      await chmod(path, 0o755);
-    const prefix = join(dir, 'nginx');
-    await mkdir(join(prefix, 'logs'), { recursive: true });
-    const conf = join(prefix, 'nginx.conf');
-    await writeFile(
-      conf,
-      `worker_processes 1;
-pid ${join(prefix, 'nginx.pid')};
-error_log ${join(prefix, 'logs', 'error.log')};
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${prefix}/client; proxy_temp_path ${prefix}/proxy;
-  fastcgi_temp_path ${prefix}/fastcgi; uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;
-  keepalive_requests 1000000;
-  types { application/json json; }
-  server {
-    listen 127.0.0.1:${nginxPort} ssl;
-    ssl_certificate ${join(workspaceDir, 'tls', 'server.crt')};
-    ssl_certificate_key ${join(workspaceDir, 'tls', 'server.key')};
-    root ${workspace.storeDir};
-  }
-}
-`,
-    );
-    const nginx = spawn('nginx', ['-p', prefix, '-c', conf, '-g', 'daemon off;'], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    try {
-      await waitFor(`https://127.0.0.1:${nginxPort}${PATH}`, ca);
-      log(`serve: ${version}, the same file and certificate`);
-      nginxRun = await measure(`https://127.0.0.1:${nginxPort}${PATH}`, ca, seconds);
-    } finally {
-      await stop(nginx);
-    }
-  }
-  return {
+  if (!version) return { ...common, sihl, skipped: 'nginx is not installed (apt-get install nginx-light)' };
+  // Started as root, nginx's worker runs as another user: let it read the served folder (only that).
+  for (const path of [dir, workspaceDir, workspace.storeDir, join(workspace.storeDir, 'metadata')])
+    await chmod(path, 0o755);
+  const prefix = join(dir, 'nginx');
+  await mkdir(prefix, { recursive: true });
+  const bare = join(prefix, 'bare.conf');
+  const nginxPort = await freePort();
+  await writeFile(bare, bareNginx(prefix, nginxPort, workspaceDir, workspace.storeDir));
+  log(`serve: ${version} alone, the same file and certificate`);
+  const nginx = await withServers(
+    [start('nginx', ['-p', prefix, '-c', bare, '-g', 'daemon off;'])],
+    at(nginxPort),
+    ca,
     seconds,
-    connections: CONNECTIONS,
-    fileBytes: file.length,
-    sihl: sihlRun,
-    nginx: nginxRun,
-    ...(version ? { nginxVersion: version } : {}),
-  };
+  );
+
+  // nginx in front of sihl: the configuration \`sihl nginx-config\` writes, one worker, sihl behind it.
+  const [frontPort, upstreamPort] = [await freePort(), await freePort()];
+  const front = join(prefix, 'front.conf');
+  const args = ['--port', String(frontPort), '--upstream-port', String(upstreamPort), '--workers', '1'];
+  const configure = spawnSync(
+    process.execPath,
+    [
+      SIHL,
+      'nginx-config',
+      '-o',
+      front,
+      '--workspace',
+      workspaceDir,
+      '--prefix',
+      join(prefix, 'front'),
+      ...args,
+    ],
+    { encoding: 'utf8' },
+  );
+  if (configure.status !== 0) throw new Error(`sihl nginx-config failed: ${configure.stderr}`);
+  log(`serve: ${version} in front of sihl (sihl nginx-config), one worker`);
+  const inFront = await withServers(
+    [start(process.execPath, serveArgs(upstreamPort)), start('nginx', ['-c', front, '-g', 'daemon off;'])],
+    at(frontPort),
+    ca,
+    seconds,
+  );
+  return { ...common, sihl, nginx, inFront, nginxVersion: version };
 }
 
-const grouped = (n: number) => n.toLocaleString('en-US');
+const grouped = (n: number) => (Number.isFinite(n) ? n.toLocaleString('en-US') : '—');
 
 export function serveSection(r: ServeRun): string {
-  const nginx = 'skipped' in r.nginx ? undefined : r.nginx;
-  const row = (what: string, pick: (s: ServerRun) => LoadResult) => {
-    const ours = pick(r.sihl);
-    const theirs = nginx ? pick(nginx) : undefined;
-    return `| ${what} | ${grouped(ours.requestsPerSecond)} (p99 ${ours.p99Ms} ms) | ${
-      theirs ? `${grouped(theirs.requestsPerSecond)} (p99 ${theirs.p99Ms} ms)` : '—'
-    } | ${theirs ? (ours.requestsPerSecond / theirs.requestsPerSecond).toFixed(2) : '—'} |`;
-  };
-  const unexpected = r.sihl.poll.unexpected + r.sihl.fetch.unexpected;
+  const servers: [string, ServerRun | undefined][] = [
+    ['sihl serve alone', r.sihl],
+    [`nginx alone${r.nginxVersion ? ` (${r.nginxVersion})` : ''}`, r.nginx],
+    ['nginx in front of sihl', r.inFront],
+  ];
+  const rows = servers.flatMap(([name, run]) =>
+    run
+      ? (['poll', 'fetch'] as const).map((kind) => {
+          const w = run[kind];
+          return `| ${name} | ${kind === 'poll' ? '304 poll' : '200 fetch'} | ${grouped(w.requestsPerSecond)} | ${grouped(w.perCpuSecond)} | ${w.serverCpuS.toFixed(1)} s | ${w.wrkCpuS.toFixed(1)} s of ${w.seconds.toFixed(1)} s | ${w.p99Ms} ms |`;
+        })
+      : [],
+  );
+  const unexpected = servers.reduce(
+    (n, [, run]) => n + (run ? run.poll.unexpected + run.fetch.unexpected : 0),
+    0,
+  );
   return [
-    '## Serving devices: `sihl serve` beside nginx',
+    '## Serving devices: `sihl serve`, nginx, and nginx in front of sihl',
     '',
-    `Requests per second for \`${PATH}\` (${r.fileBytes} bytes, a signed TUF timestamp) over HTTPS on
-127.0.0.1: a device's poll with \`If-None-Match\` answered 304 with no body, and a 200 fetch of the
-whole file. autocannon (${r.connections} keep-alive connections, ${r.seconds} s per measure after a
-1 s warm-up) runs on the same 2 cores as the server, so both figures are lower than on a machine of
-their own; the ratio is what counts. sihl serves from one process; nginx runs one worker with the
-same certificate (ECDSA P-256) and the same folder${r.nginxVersion ? ` (${r.nginxVersion})` : ''}.`,
+    `\`${PATH}\` (${r.fileBytes} bytes, a signed TUF timestamp) over HTTPS on 127.0.0.1: a device's poll
+with \`If-None-Match\` answered 304, and a 200 fetch of the whole file. wrk (one thread, ${r.connections}
+keep-alive connections, ${r.seconds} s per measure after a 1 s warm-up) shares the machine's cores with the
+server, so its own CPU time is shown: when wrk's CPU time nears the wall time, the load generator is the
+limit, not the server. Requests per CPU-second divide the requests answered by the CPU time of the
+server's processes (sihl's one process; nginx's master and its one worker; with nginx in front of sihl,
+both, though polls and fetches never reach sihl). Same certificate (ECDSA P-256), same folder.
+Earlier runs of this section used autocannon, a Node client that saturated before nginx did; their ratios
+(0.86 and 0.88) measured the client, not the servers, and are not comparable with these.`,
     '',
-    '| Request | sihl serve, req/s | nginx, req/s | sihl / nginx (goal ≥ 0.8) |',
-    '| --- | --: | --: | --: |',
-    row('304 poll', (s) => s.poll),
-    row('200 fetch', (s) => s.fetch),
+    '| Server | Request | req/s | req per CPU-second | server CPU | wrk CPU | p99 |',
+    '| --- | --- | --: | --: | --: | --: | --: |',
+    ...rows,
     '',
-    `${unexpected === 0 ? 'Every' : `All but ${unexpected}`} response from sihl had the expected status.${
-      nginx ? '' : ` nginx: ${(r.nginx as { skipped: string }).skipped}.`
+    `${unexpected === 0 ? 'Every response had the expected status.' : `${unexpected} responses were errors or had another status.`}${
+      r.skipped ? ` Not measured: ${r.skipped}.` : ''
     }`,
   ].join('\n');
+}
+
+if (import.meta.main) {
+  const dir = await mkdtemp(join(tmpdir(), 'sihl-bench-serve-'));
+  try {
+    const run = await benchServe(dir, Number(process.argv[2] ?? 10), (line) =>
+      process.stderr.write(`${line}\n`),
+    );
+    process.stdout.write(`${serveSection(run)}\n`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

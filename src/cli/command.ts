@@ -34,6 +34,11 @@ export interface Command<R = unknown> {
   run(values: Values, positionals: string[], context: Context): Promise<R>;
   /** Human-readable form of the result. */
   render(result: R): string;
+  /**
+   * For a result that is printed but did not reach its goal (1, "refused", as a failed verification):
+   * a pipeline must be able to stop on it. Absent: 0.
+   */
+  exitCode?(result: R): 0 | 1;
 }
 
 export function parse(command: Command, args: string[]): { values: Values; positionals: string[] } {

@@ -111,7 +111,7 @@ export async function main(
     }
     const result = await command.run(values, positionals, context);
     io.out(json ? JSON.stringify(result, null, 2) : command.render(result));
-    return EXIT.ok;
+    return command.exitCode?.(result) ?? EXIT.ok;
   } catch (caught) {
     const error =
       caught instanceof SihlError

@@ -170,6 +170,11 @@ export const verbs: readonly Verb[] = [
     async () => (await import('./commands/serve.ts')).serve,
   ),
   verb(
+    ['nginx-config'],
+    'Write an nginx configuration that serves the store and passes reports and the console to sihl.',
+    async () => (await import('./commands/nginx-config.ts')).nginxConfigCommand,
+  ),
+  verb(
     ['fleet', 'status'],
     'Show what each device last reported, and how many devices run each published release.',
     async () => (await import('./commands/fleet.ts')).fleetStatus,

@@ -17,6 +17,8 @@ export const POLICY_RULES = [
   'fits-slot',
   'signatures',
   'no-secrets',
+  'image-verifies',
+  'vendor-checks',
 ] as const;
 
 export type PolicyRule = (typeof POLICY_RULES)[number];
@@ -42,6 +44,21 @@ export interface ReleaseFacts {
   readonly signatures: ApprovalStatus;
   /** From scanSecrets over the firmware (plaintext). */
   readonly secrets: readonly Finding[];
+  /** From checkReleaseImage: what a device would refuse; absent when the image was not checked. */
+  readonly image?: { readonly problems: readonly string[]; readonly notDecoded?: string };
+  /** From runVendorChecks; absent when the workspace names no checks or they could not run. */
+  readonly vendorChecks?: readonly VendorCheckFact[];
+  /** Why the vendor's checks did not run, when the workspace names some. */
+  readonly vendorChecksSkipped?: string;
+}
+
+export interface VendorCheckFact {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly status: string;
+  /** The check's output file, relative to the release folder. */
+  readonly log: string;
+  readonly tail: string;
 }
 
 export interface PolicyFailure {
@@ -49,30 +66,43 @@ export interface PolicyFailure {
   readonly message: string;
 }
 
+/** A rule that could not be applied, and why: never counted as passed. */
+export interface PolicyNotChecked {
+  readonly rule: PolicyRule;
+  readonly why: string;
+}
+
 export interface PolicyResult {
   readonly ok: boolean;
   /** In the order of POLICY_RULES, at most one per rule. */
   readonly failures: readonly PolicyFailure[];
+  readonly notChecked: readonly PolicyNotChecked[];
 }
+
+type Verdict = string | undefined | { readonly notChecked: string };
 
 /** Findings named one by one in the no-secrets message; the rest are counted. */
 const FINDINGS_LISTED = 20;
 
 export function checkRelease(facts: ReleaseFacts): PolicyResult {
-  const checks: Record<PolicyRule, (facts: ReleaseFacts) => string | undefined> = {
+  const checks: Record<PolicyRule, (facts: ReleaseFacts) => Verdict> = {
     'version-rises': versionRises,
     'security-version': securityVersion,
     'model-registered': modelRegistered,
     'fits-slot': fitsSlot,
     signatures,
     'no-secrets': noSecrets,
+    'image-verifies': imageVerifies,
+    'vendor-checks': vendorChecks,
   };
   const failures: PolicyFailure[] = [];
+  const notChecked: PolicyNotChecked[] = [];
   for (const rule of POLICY_RULES) {
-    const message = checks[rule](facts);
-    if (message !== undefined) failures.push({ rule, message });
+    const verdict = checks[rule](facts);
+    if (typeof verdict === 'string') failures.push({ rule, message: verdict });
+    else if (verdict !== undefined) notChecked.push({ rule, why: verdict.notChecked });
   }
-  return { ok: failures.length === 0, failures };
+  return { ok: failures.length === 0, failures, notChecked };
 }
 
 /** Devices and the update metadata order releases by version: a new one must come after the newest. */
@@ -111,8 +141,11 @@ function modelRegistered({ manifest, registeredModels }: ReleaseFacts): string |
   return `model "${manifest.model}" is not a registered device model (${known})`;
 }
 
-function fitsSlot({ manifest, slotSize }: ReleaseFacts): string | undefined {
-  if (slotSize === undefined || manifest.plaintextSize <= slotSize) return undefined;
+function fitsSlot({ manifest, slotSize }: ReleaseFacts): Verdict {
+  if (slotSize === undefined) {
+    return { notChecked: `no slot size is known for model "${manifest.model}" (sihl.json models)` };
+  }
+  if (manifest.plaintextSize <= slotSize) return undefined;
   return (
     `firmware is ${manifest.plaintextSize} bytes; the executable slot of model "${manifest.model}" holds ` +
     `${slotSize} (${manifest.plaintextSize - slotSize} bytes too many)`
@@ -140,6 +173,30 @@ function noSecrets({ secrets }: ReleaseFacts): string | undefined {
   const more = secrets.length > FINDINGS_LISTED ? `; and ${secrets.length - FINDINGS_LISTED} more` : '';
   return `the firmware contains ${secrets.length} secret(s): ${shown.join('; ')}${more}`;
 }
+
+/** FORMAT.md §Verification and §Unpacking: what a device would do with the image, done first here. */
+function imageVerifies({ image }: ReleaseFacts): Verdict {
+  if (!image) return { notChecked: 'the image was not verified' };
+  if (image.problems.length > 0) return `devices would refuse the image: ${image.problems.join('; ')}`;
+  if (image.notDecoded)
+    return { notChecked: `signatures and payload digest verify; not unpacked: ${image.notDecoded}` };
+  return undefined;
+}
+
+function vendorChecks({ vendorChecks: outcomes, vendorChecksSkipped }: ReleaseFacts): Verdict {
+  if (vendorChecksSkipped) return { notChecked: vendorChecksSkipped };
+  if (!outcomes || outcomes.length === 0) return { notChecked: 'sihl.json names no checks' };
+  const failed = outcomes.filter((o) => !o.ok);
+  if (failed.length === 0) return undefined;
+  return failed
+    .map(
+      (o) =>
+        `check "${o.name}" failed (${o.status}; output in ${o.log})${o.tail ? `: ${lastLine(o.tail)}` : ''}`,
+    )
+    .join('; ');
+}
+
+const lastLine = (text: string) => text.split('\n').at(-1)?.slice(0, 200) ?? '';
 
 function list(items: readonly string[], max = 10): string {
   const shown = items.slice(0, max).join(', ');

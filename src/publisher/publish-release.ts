@@ -82,7 +82,10 @@ export async function publishRelease(
   if (!Number.isFinite(options.rollout) || options.rollout < 0 || options.rollout > 100) {
     throw new SihlError('USAGE', 'rollout must be a percentage from 0 to 100');
   }
-  await requirePolicy(workspace, release, options.channel);
+  await requirePolicy(workspace, release, options.channel, {
+    contentKeyPassphrase: () =>
+      options.passphrases(`${release.info.model}-${release.info.firmwareVersion} content key`),
+  });
   const store = workspace.storeDir;
   const now = options.now;
   const expiry = now ? { now } : {};

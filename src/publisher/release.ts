@@ -2,12 +2,13 @@
 // current delegation; `release approve` adds one approver's signature. The folder holds the image, its
 // content key (locked with a passphrase) and release.json.
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keyIdOf, wipe } from '../core/crypto/index.ts';
 import { naming, SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
 import { checkModel, checkVersion, streamBinding } from '../core/format/manifest.ts';
+import { parseSemver } from '../core/format/semver.ts';
 import { exists, readSmallFile, writeFileAtomic } from '../core/fs.ts';
 import { packImage, signImage } from '../core/image/index.ts';
 import { contentKeyFile } from '../core/keys.ts';
@@ -62,7 +63,7 @@ export async function createRelease(
   options: CreateReleaseOptions,
 ): Promise<Release> {
   const model = checkModel(options.model);
-  const version = checkVersion(options.version);
+  const version = checkSemver(checkVersion(options.version));
   if (workspace.config.delegationVersion === 0) {
     const { keys, threshold } = workspace.config.roles.targets;
     throw new SihlError(
@@ -70,6 +71,7 @@ export async function createRelease(
       `add approvers first: ${keys.length} of ${threshold} (sihl keys add --role targets)`,
     );
   }
+  await checkFitsSlot(workspace, model, firmware);
   const dir = join(workspace.dir, 'releases', `${model}-${version}`);
   const paths = releasePaths(dir);
   if (await exists(paths.info))
@@ -126,6 +128,30 @@ export async function createRelease(
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Refuses at once, before hours of packing, firmware the model's known slot cannot hold (fits-slot). */
+async function checkFitsSlot(workspace: Workspace, model: string, firmware: string): Promise<void> {
+  const slot = workspace.config.models?.[model]?.slotSize;
+  if (slot === undefined) return;
+  const size = (await stat(firmware).catch((error) => Promise.reject(naming(firmware, error)))).size;
+  if (size <= slot) return;
+  throw new SihlError(
+    'USAGE',
+    `fits-slot: the firmware is ${size} bytes; the executable slot of model "${model}" holds ${slot} (sihl.json models.${model}.slotSize)`,
+    { subject: firmware },
+  );
+}
+
+/** Devices and the gate order releases by SemVer precedence: refuse anything else before packing. */
+function checkSemver(version: string): string {
+  if (parseSemver(version)) return version;
+  const core = /^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$/i.exec(version);
+  const suggestion = core ? `; did you mean ${core[1]}.${core[2] ?? 0}.${core[3] ?? 0}?` : '';
+  throw new SihlError(
+    'USAGE',
+    `version "${version}" is not a semantic version (MAJOR.MINOR.PATCH, such as 7.28.0 or 2.0.0-rc.1)${suggestion}`,
+  );
 }
 
 export async function openRelease(dir: string): Promise<Release> {

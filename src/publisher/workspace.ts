@@ -5,12 +5,14 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { naming, SihlError } from '../core/errors.ts';
 import { exists, writeFileAtomic } from '../core/fs.ts';
+import { LIMITS } from '../core/limits.ts';
 import {
   type LogLocation,
   parseLogLocation,
   parseStoreLocation,
   type StoreLocation,
 } from '../storage/locations.ts';
+import { checkGateConfig, type ModelConfig, type VendorCheckConfig } from './gate-config.ts';
 
 export type Role = 'root' | 'targets' | 'snapshot' | 'timestamp';
 export const ROLES: readonly Role[] = ['root', 'targets', 'snapshot', 'timestamp'];
@@ -40,6 +42,10 @@ export interface WorkspaceConfig {
   readonly log?: string;
   /** The device registry (node:sqlite), relative to the workspace. */
   readonly registry: string;
+  /** What the gate knows of each device model: its executable slot size (fits-slot). */
+  readonly models?: Readonly<Record<string, ModelConfig>>;
+  /** The vendor's own checks the gate runs on the firmware (vendor-checks). */
+  readonly checks?: readonly VendorCheckConfig[];
 }
 
 export const CONFIG_FILE = 'sihl.json';
@@ -188,17 +194,25 @@ export function checkConfig(value: unknown, path: string): WorkspaceConfig {
       continue;
     }
     if (r.threshold < 1) problems.push(`roles.${role}.threshold must be at least 1`);
+    if (r.threshold > LIMITS.delegatedKeys) {
+      problems.push(
+        `roles.${role}.threshold ${r.threshold} is above the most keys a role may have (${LIMITS.delegatedKeys})`,
+      );
+    }
     for (const name of r.keys) {
       if (typeof name !== 'string' || !NAME.test(name))
         problems.push(`roles.${role}: bad key name ${JSON.stringify(name)}`);
       else if (seen.has(name)) problems.push(`key "${name}" is listed twice`);
       else seen.add(name);
     }
-    // Targets may have fewer keys than its threshold until the approvers are added.
-    if (role !== 'targets' && r.keys.length < r.threshold) {
+    // Targets may have fewer keys than its threshold only while the approvers are being added (no
+    // delegation yet): afterwards no release could ever be approved.
+    const settingUp = role === 'targets' && c.delegationVersion === 0;
+    if (!settingUp && r.keys.length < r.threshold) {
       problems.push(`roles.${role}: threshold ${r.threshold} but only ${r.keys.length} key(s)`);
     }
   }
+  checkGateConfig(c, problems);
   if (problems.length > 0) {
     throw new SihlError('USAGE', `invalid workspace configuration:\n  - ${problems.join('\n  - ')}`, {
       subject: path,

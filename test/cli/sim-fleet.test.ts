@@ -90,3 +90,46 @@ test('sim fleet: provisioned before publishing, all devices update; power cuts r
   assert.deepEqual(errors.map((d: { id: string }) => d.id).sort(), failed.map((d) => d.id).sort());
   for (const d of errors) assert.equal(d.lastError.reason, 'SELF_TEST_FAILED');
 });
+
+test('sim fleet exits 1 when devices did not reach the release by the deadline, so a pipeline stops', async () => {
+  const cwd = await tempDir();
+  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
+  await writeFile(join(cwd, 'new.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
+  await ok(cwd, ['init', 'acme']);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  const provision = ['sim', 'fleet', '--devices', '2', '--provision-only', '--model', 'movehub'];
+  await ok(cwd, [...provision, '--firmware', 'old.bin', '--version', '7.27.0', ...ws]);
+  await ok(cwd, ['release', 'create', 'new.bin', '--model', 'movehub', '--version', '7.28.0', ...ws]);
+  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
+  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...ws]);
+  // No device is in a 0 % rollout: none gets the content key, none can update.
+  await ok(cwd, ['release', 'publish', 'movehub-7.28.0', '--rollout', '0', ...ws]);
+  const run = await sihl(cwd, [
+    'sim',
+    'fleet',
+    '--devices',
+    '2',
+    '--interval',
+    '1',
+    '--deadline',
+    '3',
+    ...ws,
+  ]);
+  assert.equal(run.code, 1, run.out + run.err);
+  assert.match(run.out, /0 of 2 devices run 7\.28\.0 .*; 2 not updated by the deadline/);
+  const json = await sihl(cwd, [
+    'sim',
+    'fleet',
+    '--devices',
+    '2',
+    '--interval',
+    '1',
+    '--deadline',
+    '2',
+    '--json',
+    ...ws,
+  ]);
+  assert.equal(json.code, 1);
+  assert.equal(JSON.parse(json.out).notUpdated, 2);
+});

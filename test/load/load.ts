@@ -1,6 +1,7 @@
 // Load and crash runs against `sihl serve` as a child process (bin/sihl.js, the pinned Node):
-// - poll load: N keep-alive connections from autocannon in this process, each polling timestamp.json
-//   with the current ETag (the 304 every quiet device poll costs), while the server's RSS is sampled;
+// - poll load (poll-load.ts): N keep-alive connections from autocannon in this process, each polling
+//   timestamp.json with the current ETag (the 304 every quiet device poll costs), while the server's RSS
+//   is sampled;
 // - crash: devices send signed reports, the server is killed with SIGKILL in the middle, and every report
 //   it had acknowledged with 204 must be in logs.db afterwards.
 // Used by test/load/load.test.ts (short runs) and test/load/run.ts (`npm run load`: 10,000 for 60 s).
@@ -10,7 +11,6 @@ import { Agent, get, request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { decodeSignedReport } from '../../src/core/format/report.ts';
 import { SECURE_ELEMENT_SECTORS } from '../../src/device/bootloader/layout.ts';
 import { SimulatedFlash } from '../../src/device/flash/simulated-flash.ts';
@@ -25,7 +25,7 @@ import { testKey } from '../support/fixtures.ts';
 
 const SIHL = fileURLToPath(new URL('../../bin/sihl.js', import.meta.url));
 const NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url));
-const PATH = '/metadata/timestamp.json';
+export const PATH = '/metadata/timestamp.json';
 
 export interface ServeWorkspace {
   readonly dir: string;
@@ -59,6 +59,8 @@ export function freePort(): Promise<number> {
 
 export interface Served {
   readonly child: ChildProcess;
+  /** Every process of the server whose memory counts (nginx's master and workers); default the child. */
+  readonly pids?: () => number[];
   readonly port: number;
   readonly url: string;
   readonly ca: string;
@@ -108,7 +110,7 @@ async function waitForFile(path: string): Promise<string> {
   throw new Error(`${path} never appeared`);
 }
 
-function poll(url: string, ca: string): Promise<string> {
+export function poll(url: string, ca: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = get(`${url}${PATH}`, { ca, agent: false }, (res) => {
       res.resume();
@@ -126,78 +128,6 @@ export function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): P
     child.once('exit', () => resolve());
     child.kill(signal);
   });
-}
-
-/** Resident set size of a process in KiB, from /proc (0 once it is gone). */
-async function rssKiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
-}
-
-export interface LoadResult {
-  readonly connections: number;
-  readonly seconds: number;
-  readonly requests: number;
-  readonly requestsPerSecond: number;
-  /** Non-304 answers, connection errors and timeouts. */
-  readonly failed: number;
-  readonly errors: number;
-  readonly timeouts: number;
-  readonly non304: number;
-  readonly p99Ms: number;
-  /** The server's RSS (MiB) once all connections were open, at the end, and the highest seen. */
-  readonly rssStartMiB: number;
-  /** RSS half-way through: by then every connection is up, so from here on memory should stay flat. */
-  readonly rssHalfMiB: number;
-  readonly rssEndMiB: number;
-  readonly rssPeakMiB: number;
-}
-
-/**
- * `connections` keep-alive connections poll with If-None-Match for `seconds` seconds. The server's RSS
- * is sampled every 500 ms; the "start" figure is taken 2 s into the run, once the connections are open.
- */
-export async function pollLoad(served: Served, connections: number, seconds: number): Promise<LoadResult> {
-  const etag = await poll(served.url, served.ca);
-  const pid = served.child.pid as number;
-  const samples: { at: number; kib: number }[] = [];
-  const started = Date.now();
-  const sampler = setInterval(async () => {
-    samples.push({ at: Date.now() - started, kib: await rssKiB(pid) });
-  }, 500);
-  let result: autocannon.Result;
-  try {
-    result = await autocannon({
-      url: `${served.url}${PATH}`,
-      connections,
-      duration: seconds,
-      headers: { 'if-none-match': etag },
-      tlsOptions: { ca: served.ca },
-      timeout: 30,
-    });
-  } finally {
-    clearInterval(sampler);
-  }
-  const stats: Record<string, { count?: number }> = result.statusCodeStats ?? {};
-  const ok = stats['304']?.count ?? 0;
-  const all = Object.values(stats).reduce((n, s) => n + (s.count ?? 0), 0);
-  const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
-  const steady = samples.filter((s) => s.at >= 2000);
-  return {
-    connections,
-    seconds,
-    requests: ok,
-    requestsPerSecond: Math.round(ok / seconds),
-    failed: all - ok + result.errors + result.timeouts,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non304: all - ok,
-    p99Ms: result.latency.p99,
-    rssStartMiB: mib((steady[0] ?? samples[0])?.kib ?? 0),
-    rssHalfMiB: mib((samples.find((s) => s.at >= (seconds * 1000) / 2) ?? samples.at(-1))?.kib ?? 0),
-    rssEndMiB: mib(samples.at(-1)?.kib ?? 0),
-    rssPeakMiB: mib(Math.max(0, ...samples.map((s) => s.kib))),
-  };
 }
 
 export interface CrashResult {

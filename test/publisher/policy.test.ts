@@ -37,6 +37,8 @@ function facts(
     slotSize: 128 * 1024,
     signatures: { valid: 2, threshold: 2, problems: [] },
     secrets: [],
+    image: { problems: [] },
+    vendorChecks: [{ name: 'sbom', ok: true, status: 'exit code 0', log: 'checks/sbom.log', tail: '' }],
     ...change,
   };
 }
@@ -44,7 +46,7 @@ function facts(
 const rules = (result: ReturnType<typeof checkRelease>) => result.failures.map((f) => f.rule);
 
 test('a release that keeps every rule passes', () => {
-  assert.deepEqual(checkRelease(facts()), { ok: true, failures: [] });
+  assert.deepEqual(checkRelease(facts()), { ok: true, failures: [], notChecked: [] });
   assert.equal(
     checkRelease(facts({ newestPublished: undefined, slotSize: undefined })).ok,
     true,
@@ -135,6 +137,37 @@ test('fits-slot: firmware larger than the executable slot fails', () => {
     /firmware is 102432 bytes; .* holds 100000 \(2432 bytes too many\)/,
   );
   assert.equal(checkRelease(facts({ slotSize: movehub.length })).ok, true, 'an exact fit is fine');
+  const huge = checkRelease(facts({ slotSize: 1024 * 1024 }, { plaintextSize: 2 * 1024 ** 3 }));
+  assert.deepEqual(rules(huge), ['fits-slot'], 'a 2 GiB firmware');
+});
+
+test('fits-slot: without a slot size it is "not checked", never passed', () => {
+  const result = checkRelease(facts({ slotSize: undefined }, { plaintextSize: 2 * 1024 ** 3 }));
+  assert.equal(result.ok, true);
+  assert.deepEqual(result.notChecked, [
+    { rule: 'fits-slot', why: 'no slot size is known for model "movehub" (sihl.json models)' },
+  ]);
+});
+
+test('image-verifies and vendor-checks: a problem fails, a missing check is "not checked"', () => {
+  const bad = checkRelease(
+    facts({
+      image: { problems: ['payload digest [PAYLOAD_DIGEST_MISMATCH]'] },
+      vendorChecks: [
+        { name: 'lint', ok: false, status: 'exit code 3', log: 'checks/lint.log', tail: 'a\n3 errors' },
+      ],
+    }),
+  );
+  assert.deepEqual(rules(bad), ['image-verifies', 'vendor-checks']);
+  assert.match(
+    bad.failures[1]?.message ?? '',
+    /check "lint" failed \(exit code 3; output in checks\/lint\.log\): 3 errors/,
+  );
+  const unknown = checkRelease(facts({ image: undefined, vendorChecks: undefined }));
+  assert.deepEqual(
+    unknown.notChecked.map((n) => n.rule),
+    ['image-verifies', 'vendor-checks'],
+  );
 });
 
 test('signatures: too few valid signatures, a bad entry or a zero threshold fails', () => {

@@ -29,6 +29,14 @@ export async function findRelease(values: Values, positionals: string[], context
   return { workspace, release: await openRelease(dir) };
 }
 
+interface ReleaseCheckResult {
+  release: string;
+  ok: true;
+  passed: readonly string[];
+  notChecked: readonly { rule: string; why: string }[];
+  checks: readonly { name: string; status: string; log: string }[];
+}
+
 interface CreateResult {
   release: string;
   model: string;
@@ -113,24 +121,45 @@ export const releaseApprove: Command<{
     (r.signatures >= r.threshold ? '' : ` (${r.threshold - r.signatures} more needed)`),
 };
 
-export const releaseCheck: Command<{ release: string; ok: true; rules: readonly string[] }> = {
+export const releaseCheck: Command<ReleaseCheckResult> = {
   path: ['release', 'check'],
   summary: 'The policy gate: every rule a release must pass before it is published, all failures at once.',
   usage: 'release check RELEASE [--channel C] [--workspace DIR] [--json]',
   details:
     'Rules: the model is registered; approvals reach the threshold from distinct current approvers; the\n' +
-    'firmware holds no private keys or credentials (scanned at create time); and, once releases are\n' +
-    'published, the version and security version rise. Exit code 1 when any rule fails.',
+    'firmware holds no private keys or credentials (scanned at create time); once releases are published,\n' +
+    "the version and security version rise; the firmware fits the model's slot (sihl.json models); the\n" +
+    "image verifies and unpacks as a device would (the passphrase of an encrypted release's content key is\n" +
+    "asked); the vendor's own checks (sihl.json checks) pass, their output kept in the release's checks/.\n" +
+    'A rule that cannot be applied is listed as not checked. Exit code 1 when any rule fails.',
   options: {
     channel: { type: 'string', value: 'C', help: 'release channel (default stable)' },
     ...workspaceOption,
   },
   async run(values, positionals, context) {
     const { workspace, release } = await findRelease(values, positionals, context);
-    await requirePolicy(workspace, release, optionalString(values, 'channel') ?? 'stable');
-    return { release: release.dir, ok: true, rules: POLICY_RULES };
+    const result = await requirePolicy(workspace, release, optionalString(values, 'channel') ?? 'stable', {
+      contentKeyPassphrase: () => passphraseFor(context, "for the release's content key"),
+    });
+    const skipped = new Set(result.notChecked.map((n) => n.rule));
+    return {
+      release: release.dir,
+      ok: true,
+      passed: POLICY_RULES.filter((rule) => !skipped.has(rule)),
+      notChecked: result.notChecked,
+      checks: result.vendorChecks.map((c) => ({
+        name: c.name,
+        status: c.status,
+        log: join(release.dir, c.log),
+      })),
+    };
   },
-  render: (r) => `${r.release} passes every rule: ${r.rules.join(', ')}`,
+  render: (r) =>
+    [
+      `${r.release} passes ${r.passed.length} rule(s): ${r.passed.join(', ')}`,
+      ...r.notChecked.map((n) => `not checked: ${n.rule}: ${n.why}`),
+      ...r.checks.map((c) => `check ${c.name}: ${c.status}, output in ${c.log}`),
+    ].join('\n'),
 };
 
 interface PublishResult {

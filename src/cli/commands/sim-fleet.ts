@@ -262,7 +262,8 @@ export const simFleet: Command<ProvisionedFleet | FleetRun> = {
     '--failure-rate: that share report an error (SELF_TEST_FAILED) after installing, as a failed health\n' +
     'check would. Prints the time until 50, 90 and 100 % ran the new release, the requests the server\n' +
     'answered, and CPU time (of server and simulator together when the server is embedded). Devices are not\n' +
-    'saved after a run: each run starts from the provisioned state.',
+    'saved after a run: each run starts from the provisioned state. Exit code 1 when any device did not\n' +
+    'reach the release by the deadline (the report is printed all the same).',
   options: {
     devices: { type: 'string', value: 'N', help: 'how many devices' },
     'provision-only': { type: 'boolean', help: 'make and register the devices, run nothing' },
@@ -293,6 +294,7 @@ export const simFleet: Command<ProvisionedFleet | FleetRun> = {
       ? provision(values, context, count)
       : run(values, context, count);
   },
+  exitCode: (r) => (r.phase === 'ran' && r.notUpdated > 0 ? 1 : 0),
   render(r) {
     if (r.phase === 'provisioned') {
       return (

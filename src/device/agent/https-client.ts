@@ -50,10 +50,36 @@ export interface ClientStats {
   bytes: number;
 }
 
+/** OpenSSL's and Node's codes for a server certificate that the pin does not vouch for. */
+const PIN_REFUSALS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 function networkError(error: unknown): SihlError {
   if (error instanceof SihlError) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
-  const message = (error as Error | undefined)?.message ?? String(error);
+  // Node's hint about system CAs is wrong here: the device trusts its pinned certificate and nothing else.
+  const message = ((error as Error | undefined)?.message ?? String(error)).replace(
+    /; if the root CA .*$/s,
+    '',
+  );
+  if (PIN_REFUSALS.has(code)) {
+    return new SihlError(
+      'NETWORK_ERROR',
+      `${code}: the server's certificate is not the pinned one (${message}); give the device the ` +
+        'certificate this server presents, or point it at the server that certificate belongs to',
+      { cause: error },
+    );
+  }
   return new SihlError('NETWORK_ERROR', code ? `${code}: ${message}` : message, { cause: error });
 }
 

@@ -13,6 +13,7 @@ import { exists, readSmallFile, writeAtomically, writeFileAtomic } from '../../c
 import { CLIENT_LIMITS, checkRepository, type Repository } from './check-repository.ts';
 import { type Clock, systemClock } from './expiry.ts';
 import { checkTargetName, parseMetadata, serialize } from './metadata.ts';
+import { replaceTimestampFile } from './timestamp-file.ts';
 
 export const METADATA_DIR = 'metadata';
 export const TARGETS_DIR = 'targets';
@@ -86,10 +87,23 @@ async function alreadyPublished(dir: string, path: string, bytes: Uint8Array): P
   const same =
     (await stat(full)).size === bytes.length && equalBytes(await readSmallFile(full, bytes.length), bytes);
   if (!same) {
-    const message = 'a different file is already published here; published files never change';
+    const message =
+      'a different file is already published here; published files never change (if another ' +
+      'publication ran at the same time, run the command again to publish on top of it)';
     throw new SihlError('FILE_EXISTS', message, { subject: full });
   }
   return true;
+}
+
+/** A file that appeared between the checks and the write: another publication got there first. */
+function raced(error: unknown, path: string): unknown {
+  if ((error as SihlError).code !== 'FILE_EXISTS') return error;
+  return new SihlError(
+    'FILE_EXISTS',
+    'another publication wrote this metadata version while this one was running; the store holds ' +
+      'theirs and nothing refers to this one: run the command again',
+    { subject: path, cause: error },
+  );
 }
 
 async function digestOf(path: string, limit: number): Promise<{ sha256: string; length: number }> {
@@ -190,7 +204,8 @@ async function timestampChanges(dir: string, timestamp: Metadata<Timestamp>): Pr
   if (served.version >= timestamp.signed.version) {
     throw new SihlError(
       'USAGE',
-      `timestamp version ${served.version} is already published; the new one must be higher, not ${timestamp.signed.version}`,
+      `timestamp version ${served.version} is already published; the new one must be higher, not ` +
+        `${timestamp.signed.version} (if another publication ran at the same time, run the command again)`,
     );
   }
   // §5.4.3.2: nor may the snapshot it names go back.
@@ -240,12 +255,14 @@ export async function publishRepository(
     if (published[index]) {
       result.unchanged.push(path);
     } else {
-      await writeFileAtomic(join(dir, path), bytes);
+      await writeFileAtomic(join(dir, path), bytes).catch((error) => {
+        throw raced(error, join(dir, path));
+      });
       result.written.push(path);
     }
   }
   if (replaceTimestamp) {
-    await writeFileAtomic(join(dir, TIMESTAMP_PATH), serialize(input.timestamp), { overwrite: true });
+    await replaceTimestampFile(join(dir, TIMESTAMP_PATH), serialize(input.timestamp));
     result.written.push(TIMESTAMP_PATH);
   } else {
     result.unchanged.push(TIMESTAMP_PATH);

@@ -12,6 +12,7 @@ import type { Clock } from '../../publisher/tuf/expiry.ts';
 import type { Workspace } from '../../publisher/workspace.ts';
 import type { LogStore } from '../../storage/log-store.ts';
 import { ensureOperatorToken, OperatorAuth, type Session } from './auth.ts';
+import { Notices } from './notices.ts';
 import {
   devicePage,
   devicesPage,
@@ -134,6 +135,7 @@ export async function openConsole(options: ConsoleOptions): Promise<Console> {
   const now = options.now ?? (() => new Date());
   const { token, path: tokenPath } = await ensureOperatorToken(workspace.dir);
   const auth = new OperatorAuth(token, () => now().getTime());
+  const notices = new Notices(() => now().getTime());
   const registry = openRegistry(workspace.registryPath);
   const index = openReportIndex(indexPath(workspace), registry);
   index.syncRegistry();
@@ -231,10 +233,7 @@ export async function openConsole(options: ConsoleOptions): Promise<Console> {
         status = 409;
       }
       if (m[1]) return json(res, status, { release: name, notice });
-      return redirect(
-        res,
-        `/console/releases/${encodeURIComponent(name)}?notice=${encodeURIComponent(notice)}`,
-      );
+      return redirect(res, `/console/releases/${encodeURIComponent(name)}?notice=${notices.put(notice)}`);
     }
     if (method !== 'GET' && method !== 'HEAD')
       return send(res, 405, 'GET or POST\n', 'text/plain', { allow: 'GET, HEAD, POST' });
@@ -276,7 +275,7 @@ export async function openConsole(options: ConsoleOptions): Promise<Console> {
       const counts = index.counts(r.target, new Date(r.state?.countSince ?? 0));
       const points = index.timeline(r.target);
       if (m[1]) return json(res, 200, { release: r, counts, timeline: points });
-      const notice = url.searchParams.get('notice')?.slice(0, 300) ?? undefined;
+      const notice = notices.get(url.searchParams.get('notice'));
       return html(res, 200, releasePage(r, counts, points, csrf, notice));
     }
     if (path === '/console/api/overview') {

@@ -1,0 +1,124 @@
+// The gate checks what it names: an image changed after approval, firmware too big for the model's
+// slot, a version that is not SemVer and a threshold no approvers can reach are all refused, through
+// the command line as a vendor would meet them.
+import assert from 'node:assert/strict';
+import { open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { tempDir } from '../helpers.ts';
+import { ok, sihl } from '../support/cli.ts';
+import { PYBRICKS, pybricksFirmware } from '../support/fixtures.ts';
+import { approvedRelease, editConfig, WS } from './gate-support.ts';
+
+test('an approved image with one byte flipped fails release check and release publish, and nothing is published', async () => {
+  const { cwd, release } = await approvedRelease();
+  assert.match(await ok(cwd, ['release', 'check', 'movehub-1.0.0', ...WS]), /image-verifies/);
+  const image = join(release, 'image.sihl');
+  const handle = await open(image, 'r+');
+  const { size } = await handle.stat();
+  const byte = Buffer.alloc(1);
+  await handle.read(byte, 0, 1, size - 100);
+  byte[0] = (byte[0] as number) ^ 0x01;
+  await handle.write(byte, 0, 1, size - 100);
+  await handle.close();
+
+  const checked = await sihl(cwd, ['release', 'check', 'movehub-1.0.0', ...WS]);
+  assert.equal(checked.code, 1, checked.out);
+  assert.match(checked.err, /image-verifies: devices would refuse the image: .*PAYLOAD_DIGEST_MISMATCH/);
+  const published = await sihl(cwd, ['release', 'publish', 'movehub-1.0.0', ...WS]);
+  assert.equal(published.code, 1);
+  assert.match(published.err, /PAYLOAD_DIGEST_MISMATCH/);
+  assert.deepEqual(await readdir(join(cwd, 'acme', 'store')), [], 'the store stays empty');
+});
+
+test('fits-slot says "not checked" without a slot size, and fails when the firmware is larger than the slot', async () => {
+  const { cwd, firmware } = await approvedRelease();
+  const unknown = await ok(cwd, ['release', 'check', 'movehub-1.0.0', ...WS]);
+  assert.match(unknown, /not checked: fits-slot: no slot size is known for model "movehub"/);
+  assert.doesNotMatch(unknown.split('\n')[0] as string, /fits-slot/, 'not among the rules passed');
+
+  await editConfig(cwd, { models: { movehub: { slotSize: firmware.length - 1 } } });
+  const r = await sihl(cwd, ['release', 'check', 'movehub-1.0.0', ...WS]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.err,
+    new RegExp(
+      `fits-slot: firmware is ${firmware.length} bytes; .* holds ${firmware.length - 1} \\(1 bytes too many\\)`,
+    ),
+  );
+  await editConfig(cwd, { models: { movehub: { slotSize: firmware.length } } });
+  assert.match(await ok(cwd, ['release', 'check', 'movehub-1.0.0', ...WS]), /passes 7 rule\(s\):.*fits-slot/);
+});
+
+test('release create refuses a 2 GB sparse file at once when the model slot size is known', async () => {
+  const cwd = await tempDir();
+  await ok(cwd, ['init', 'acme']);
+  for (const name of ['alice', 'bob'])
+    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...WS]);
+  await editConfig(cwd, { models: { movehub: { slotSize: 1024 * 1024 } } });
+  const handle = await open(join(cwd, 'huge.bin'), 'w');
+  await handle.truncate(2 * 1024 ** 3);
+  await handle.close();
+  const started = Date.now();
+  const r = await sihl(cwd, [
+    'release',
+    'create',
+    'huge.bin',
+    '--model',
+    'movehub',
+    '--version',
+    '2.0.0',
+    ...WS,
+  ]);
+  assert.equal(r.code, 2);
+  assert.match(
+    r.err,
+    /huge\.bin: fits-slot: the firmware is 2147483648 bytes; the executable slot of model "movehub" holds 1048576/,
+  );
+  assert.ok(Date.now() - started < 5000, 'refused before packing');
+  assert.deepEqual(await readdir(join(cwd, 'acme', 'releases')), [], 'nothing half-made');
+});
+
+test('release create refuses a version that is not SemVer, before anyone approves it', async () => {
+  const cwd = await tempDir();
+  await writeFile(join(cwd, 'fw.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
+  await ok(cwd, ['init', 'acme']);
+  for (const name of ['alice', 'bob'])
+    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...WS]);
+  const r = await sihl(cwd, [
+    'release',
+    'create',
+    'fw.bin',
+    '--model',
+    'movehub',
+    '--version',
+    'v9.3',
+    ...WS,
+  ]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /version "v9\.3" is not a semantic version .*did you mean 9\.3\.0\?/);
+  assert.deepEqual(await readdir(join(cwd, 'acme', 'releases')), []);
+});
+
+test('sihl.json with a targets threshold above its approvers is refused, naming the file', async () => {
+  const cwd = await tempDir();
+  await ok(cwd, ['init', 'acme']);
+  for (const name of ['alice', 'bob'])
+    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...WS]);
+  const path = join(cwd, 'acme', 'sihl.json');
+  const config = JSON.parse(await readFile(path, 'utf8'));
+  config.roles.targets.threshold = 5;
+  await writeFile(path, JSON.stringify(config));
+  const r = await sihl(cwd, ['device', 'list', ...WS]);
+  assert.equal(r.code, 2);
+  assert.match(
+    r.err,
+    /sihl\.json: invalid workspace configuration:\n {2}- roles\.targets: threshold 5 but only 2 key\(s\)/,
+  );
+  config.roles.targets.threshold = 17;
+  config.models = { movehub: { slotSize: -1 } };
+  await writeFile(path, JSON.stringify(config));
+  const bad = await sihl(cwd, ['device', 'list', ...WS]);
+  assert.match(bad.err, /threshold 17 is above the most keys a role may have \(16\)/);
+  assert.match(bad.err, /models\.movehub\.slotSize must be a whole number of bytes/);
+});
