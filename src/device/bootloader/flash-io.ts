@@ -1,7 +1,8 @@
 // Reading images out of flash, writing firmware into it and copying slots, in the bootloader's fixed
 // buffers.
-import type { ByteSource } from '../../core/image/source.ts';
+
 import { Sha256 } from '../../core/crypto/hash.ts';
+import type { ByteSource } from '../../core/image/source.ts';
 import { ERASED, type Flash, type Region } from '../flash/flash.ts';
 
 /** A window of flash as a ByteSource; records the largest read (the largest single buffer, not a total). */
@@ -104,7 +105,8 @@ export function digestOf(flash: Flash, region: Region, size: number, meter: Mete
   const hash = new Sha256();
   const step = flash.geometry.sectorSize;
   meter.note(Math.min(step, size));
-  for (let at = 0; at < size; at += step) hash.update(flash.read(region.offset + at, Math.min(step, size - at)));
+  for (let at = 0; at < size; at += step)
+    hash.update(flash.read(region.offset + at, Math.min(step, size - at)));
   return hash.digest();
 }
 

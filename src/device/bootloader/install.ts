@@ -10,8 +10,8 @@ import { compareSemver, parseSemver } from '../../core/format/semver.ts';
 import type { ByteSource } from '../../core/image/source.ts';
 import { unpackPayload } from '../../core/image/unpack.ts';
 import { type VerifiedImage, verifyImage } from '../../core/image/verify.ts';
+import { type Boot, type BootReport, report } from './boot-report.ts';
 import { type BootState, idle, type Running } from './boot-state.ts';
-import { type Boot, type BootReport, report } from './bootloader.ts';
 import { copySlot, digestOf, eraseRange, flashSource, SectorWriter } from './flash-io.ts';
 import { revert } from './revert.ts';
 
@@ -101,7 +101,10 @@ export async function install(ctx: Boot, state: BootState): Promise<BootReport> 
     // BOOT.md §Install step 8: the running firmware goes to the backup slot, proven before it counts.
     const { previous } = current;
     copySlot(flash, layout.executable, layout.backup, previous.size, ctx.meter);
-    if (previous.size > 0 && !equalBytes(digestOf(flash, layout.backup, previous.size, ctx.meter), previous.digest)) {
+    if (
+      previous.size > 0 &&
+      !equalBytes(digestOf(flash, layout.backup, previous.size, ctx.meter), previous.digest)
+    ) {
       throw new SihlError('INTERNAL', 'the backup slot does not read back as written');
     }
     current = { ...current, phase: 'writing' };
@@ -122,11 +125,20 @@ export async function install(ctx: Boot, state: BootState): Promise<BootReport> 
   // The old firmware's tail; when its size is unknown (damaged boot state), the whole rest of the slot.
   const oldEnd = current.previous.size === 0 ? layout.executable.size : current.previous.size;
   eraseRange(flash, layout.executable, manifest.plaintextSize, Math.max(oldEnd, manifest.plaintextSize));
-  if (!equalBytes(digestOf(flash, layout.executable, manifest.plaintextSize, ctx.meter), manifest.plaintextDigest)) {
+  if (
+    !equalBytes(
+      digestOf(flash, layout.executable, manifest.plaintextSize, ctx.meter),
+      manifest.plaintextDigest,
+    )
+  ) {
     // Flash that does not hold what was written: the state stays writing, so the next boot writes again.
     throw new SihlError('INTERNAL', 'the executable slot does not read back as written');
   }
-  const running: Running = { size: manifest.plaintextSize, digest: manifest.plaintextDigest, version: manifest.version };
+  const running: Running = {
+    size: manifest.plaintextSize,
+    digest: manifest.plaintextDigest,
+    version: manifest.version,
+  };
   const installed: BootState = {
     ...current,
     phase: 'installed',
@@ -150,7 +162,12 @@ export function startTrial(ctx: Boot, state: BootState, proven = false): BootRep
   const { flash, layout } = ctx.device;
   eraseRange(flash, layout.staging, 0, state.stagedImage + state.stagedEnvelope);
   store(ctx, { ...state, phase: 'trial' });
-  return report(ctx, 'booted', state.running, { installed: true, trial: true, attempts: state.attempts, proven });
+  return report(ctx, 'booted', state.running, {
+    installed: true,
+    trial: true,
+    attempts: state.attempts,
+    proven,
+  });
 }
 
 /** BOOT.md §Rejection: the slot was not touched; the reason is recorded and staging erased. */

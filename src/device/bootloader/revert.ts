@@ -4,8 +4,8 @@
 // loss is simply done again), the rest of the slot erased, and the result proven before it counts.
 import { equalBytes } from '../../core/crypto/hash.ts';
 import { SihlError } from '../../core/errors.ts';
+import { type Boot, type BootReport, report } from './boot-report.ts';
 import { type BootState, idle, UNKNOWN } from './boot-state.ts';
-import { type Boot, type BootReport, report } from './bootloader.ts';
 import { copySlot, digestOf, eraseRange } from './flash-io.ts';
 
 /** The reason recorded when the new firmware did not confirm itself before the next boot. */
