@@ -70,6 +70,8 @@ export class WitnessFlash implements Flash {
   /** Called before each staging read returns, with its number (from 1): may change the bytes. */
   tamper: ((read: number, offset: number, bytes: Uint8Array) => void) | undefined;
   readonly violations: string[] = [];
+  /** Staging reads before staging was first erased: the reads of the install itself. */
+  installReads: number | undefined;
 
   constructor(device: SimulatedDevice) {
     this.inner = device.flash;
@@ -106,6 +108,9 @@ export class WitnessFlash implements Flash {
   }
 
   erase(offset: number): void {
+    // The read just before the first erase of staging is the erase's own check that it is not erased.
+    if (this.installReads === undefined && overlaps(offset, 1, this.#device.layout.staging))
+      this.installReads = this.stagingReads - 1;
     this.inner.erase(offset);
   }
 }
