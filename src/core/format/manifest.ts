@@ -197,7 +197,7 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
     chunkSize,
     payloadSize,
     payloadDigest,
-    downgrade: (flags & FLAG_DOWNGRADE) !== 0,
+    ...((flags & FLAG_DOWNGRADE) !== 0 ? { downgrade: true } : {}),
   };
   checkConsistency(manifest, header);
   return manifest;

@@ -150,7 +150,9 @@ test('a changed payload byte is refused by the chunk chain, in the first and the
       await refuses(
         () => verifyImage(bufferSource(bytes), anchors, { readBytes }),
         'PAYLOAD_DIGEST_MISMATCH',
-        new RegExp(`^payload chunk ${chunk} of \\d+ does not match the digest that the signed manifest chains to it$`),
+        new RegExp(
+          `^payload chunk ${chunk} of \\d+ does not match the digest that the signed manifest chains to it$`,
+        ),
       );
     }
   }
