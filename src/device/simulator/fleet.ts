@@ -376,7 +376,7 @@ async function execute(options: FleetRunOptions, emit: (p: FleetProgress) => voi
     total: devices.length,
     updated,
     failed,
-    notUpdated: devices.length - updated,
+    notUpdated: devices.length - updated - failed,
     wallMs: elapsed(),
     timeTo: {
       p50: timeToShare(times, devices.length, 0.5),
