@@ -386,7 +386,12 @@ export class UpdateAgent {
       const count = this.#state.corrupt?.sha256 === staged.sha256 ? this.#state.corrupt.count + 1 : 1;
       const wait = nextDelay(this.#timing, count, this.#timers.random());
       const retryAt = this.#timers.now().getTime() + wait;
-      await this.#save({ staged: undefined, corrupt: { sha256: staged.sha256, count, retryAt } });
+      // No ETag: the same timestamp must lead to the same target again, once the backoff has run.
+      await this.#save({
+        staged: undefined,
+        etag: undefined,
+        corrupt: { sha256: staged.sha256, count, retryAt },
+      });
     }
   }
 

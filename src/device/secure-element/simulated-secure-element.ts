@@ -146,7 +146,13 @@ export class SimulatedSecureElement implements SecureElement {
     const recordKey = r.bytes(32).slice();
     r.end();
     wipe(bytes);
-    return new SimulatedSecureElement(signing, box, recordKey, { counters, roots }, flash.geometry.sectorSize);
+    return new SimulatedSecureElement(
+      signing,
+      box,
+      recordKey,
+      { counters, roots },
+      flash.geometry.sectorSize,
+    );
   }
 
   identity(): DeviceIdentity {
