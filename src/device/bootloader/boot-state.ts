@@ -123,6 +123,8 @@ export function decodeBootState(payload: Uint8Array): BootState {
   const threshold = r.u8();
   const count = r.u8();
   if (count > 16) r.fail('more than 16 root keys');
+  if (count === 0 && (rootVersion !== 0 || threshold !== 0))
+    r.fail('a root version or threshold without keys');
   const keys = Array.from({ length: count }, () => r.bytes(32).slice());
   r.end();
   const root = count === 0 ? null : { version: rootVersion, threshold, keys };
@@ -140,7 +142,7 @@ export function decodeBootState(payload: Uint8Array): BootState {
 }
 
 /** What the secure element tags: a context, the record's sequence number and the boot state. */
-function tagged(sequence: number, body: Uint8Array): Uint8Array {
+export function tagged(sequence: number, body: Uint8Array): Uint8Array {
   return new ByteWriter().bytes(CONTEXT).u32(sequence).bytes(body).finish();
 }
 

@@ -16,7 +16,11 @@ export async function boot(device: Device): Promise<BootReport> {
   const { flash, layout } = device;
   const store = new BootStateStore(flash, layout.bootState, device.secureElement);
   const ctx: Boot = { device, store, meter: new Meter() };
-  const state = store.read();
+  const read = store.read();
+  // A record whose sizes do not fit this flash's slots cannot be acted on: as damaged as none at all.
+  const fits = (r: BootState) =>
+    r.running.size <= layout.executable.size && r.previous.size <= layout.executable.size;
+  const state = read && fits(read) ? read : null;
   if (!state) {
     // BOOT.md §Damaged boot state: nothing staged can be trusted; the executable slot is left alone.
     eraseRange(flash, layout.staging, 0, layout.staging.size);

@@ -114,14 +114,18 @@ export function digestOf(flash: Flash, region: Region, size: number, meter: Mete
  * Copies the first `size` bytes of one slot into another, sector by sector: a sector that already holds
  * the same bytes is left alone (a copy redone after a power cut), any other is erased and written in
  * one write. The rest of the last sector is copied too, so the copy is the source's sectors exactly.
+ * Returns the SHA-256 of the source's first `size` bytes, as read for the copy.
  */
-export function copySlot(flash: Flash, from: Region, to: Region, size: number, meter: Meter): void {
+export function copySlot(flash: Flash, from: Region, to: Region, size: number, meter: Meter): Uint8Array {
   const { sectorSize } = flash.geometry;
   meter.note(sectorSize);
+  const hash = new Sha256();
   for (let at = 0; at < size; at += sectorSize) {
     const source = flash.read(from.offset + at, sectorSize);
+    hash.update(source.subarray(0, Math.min(sectorSize, size - at)));
     if (Buffer.compare(source, flash.read(to.offset + at, sectorSize)) === 0) continue;
     flash.erase(to.offset + at);
     if (!isErased(source)) flash.write(to.offset + at, source);
   }
+  return hash.digest();
 }

@@ -100,7 +100,10 @@ export async function install(ctx: Boot, state: BootState): Promise<BootReport> 
   if (current.phase === 'backup') {
     // BOOT.md §Install step 8: the running firmware goes to the backup slot, proven before it counts.
     const { previous } = current;
-    copySlot(flash, layout.executable, layout.backup, previous.size, ctx.meter);
+    const copied = copySlot(flash, layout.executable, layout.backup, previous.size, ctx.meter);
+    // A slot that is not what the boot state says it runs cannot be backed up: leave it alone.
+    if (previous.size > 0 && !equalBytes(copied, previous.digest))
+      return reject(ctx, current, 'SLOT_NOT_INTACT');
     if (
       previous.size > 0 &&
       !equalBytes(digestOf(flash, layout.backup, previous.size, ctx.meter), previous.digest)

@@ -22,6 +22,21 @@ export function revert(ctx: Boot, state: BootState, reason: string): BootReport 
     ctx.store.write(idle(UNKNOWN, reason));
     return report(ctx, outcome, UNKNOWN, { reason, attempts: state.attempts });
   }
+  if (!equalBytes(digestOf(flash, layout.backup, previous.size, ctx.meter), previous.digest)) {
+    // Nothing proven to go back to. A trial whose own slot is whole keeps running; anything else stops.
+    const current = state.running;
+    const whole =
+      current.size > 0 &&
+      equalBytes(digestOf(flash, layout.executable, current.size, ctx.meter), current.digest);
+    if (!whole || state.phase === 'writing') throw new SihlError('INTERNAL', 'the backup slot is damaged');
+    eraseRange(flash, layout.staging, 0, state.stagedImage + state.stagedEnvelope);
+    ctx.store.write(idle(current, 'BACKUP_DAMAGED'));
+    return report(ctx, 'rejected', current, {
+      reason: 'BACKUP_DAMAGED',
+      attempts: state.attempts,
+      proven: true,
+    });
+  }
   copySlot(flash, layout.backup, layout.executable, previous.size, ctx.meter);
   eraseRange(flash, layout.executable, previous.size, layout.executable.size);
   if (!equalBytes(digestOf(flash, layout.executable, previous.size, ctx.meter), previous.digest)) {
