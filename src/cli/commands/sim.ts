@@ -291,7 +291,11 @@ export const simDeviceBoot: Command<BootResult> = {
     if (r.outcome === 'power-cut') {
       return `power cut after flash operation ${r.operations}, while ${r.phase ?? 'the boot state was unreadable'}; boot again to finish`;
     }
-    const state = r.confirmed ? ', confirmed' : r.trial ? ', on trial: unconfirmed, the next boot reverts it' : '';
+    const state = r.confirmed
+      ? ', confirmed'
+      : r.trial
+        ? ', on trial: unconfirmed, the next boot reverts it'
+        : '';
     const head =
       r.outcome === 'rejected'
         ? `rejected the update [${r.reason}]; running ${r.version}`

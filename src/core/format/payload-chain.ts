@@ -25,7 +25,12 @@ export function chainLayout(compressedSize: number, chunkSize: number, encrypted
   const overhead = encrypted ? STREAM_CHUNK_OVERHEAD : 0;
   const pieceBytes = chunkSize + overhead;
   const pieces = compressedSize + count * overhead;
-  return { count, pieceBytes, stride: pieceBytes + LINK_BYTES, payloadBytes: pieces + (count - 1) * LINK_BYTES };
+  return {
+    count,
+    pieceBytes,
+    stride: pieceBytes + LINK_BYTES,
+    payloadBytes: pieces + (count - 1) * LINK_BYTES,
+  };
 }
 
 /** Offset (in the payload) and length of stored chunk `i`: its piece, and its link unless it is the last. */

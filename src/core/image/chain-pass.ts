@@ -55,7 +55,11 @@ async function writeExactly(handle: FileHandle, data: Uint8Array, position: numb
 }
 
 /** Fills in every link of a payload written by GapWriter at `payloadOffset`; returns the chain's head. */
-export async function chainPass(handle: FileHandle, payloadOffset: number, layout: ChainLayout): Promise<Uint8Array> {
+export async function chainPass(
+  handle: FileHandle,
+  payloadOffset: number,
+  layout: ChainLayout,
+): Promise<Uint8Array> {
   const perBatch = Math.max(1, Math.floor(BATCH_BYTES / layout.stride));
   const buffer = new Uint8Array(perBatch * layout.stride);
   let next: Uint8Array | null = null;

@@ -35,7 +35,7 @@ export async function boot(device: Device): Promise<BootReport> {
     case 'installed':
       return startTrial(ctx, state);
     case 'trial':
-      // BOOT.md §Trial: the new firmware did not confirm itself before this boot.
+      // BOOT.md §Revert: the new firmware did not confirm itself before this boot.
       return revert(ctx, state, TRIAL_NOT_CONFIRMED);
     case 'reverting':
       return revert(ctx, state, state.reason);

@@ -160,7 +160,7 @@ function store(ctx: Boot, state: BootState): void {
   ctx.store.write(state);
 }
 
-/** BOOT.md §Trial: staging is erased, and the new firmware starts on trial. */
+/** BOOT.md §Install step 14: staging is erased, and the new firmware starts on trial. */
 export function startTrial(ctx: Boot, state: BootState, proven = false): BootReport {
   const { flash, layout } = ctx.device;
   eraseRange(flash, layout.staging, 0, state.stagedImage + state.stagedEnvelope);
