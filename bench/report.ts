@@ -326,7 +326,7 @@ millions of firmware (plaintext) bytes per second, whatever the step reads or wr
   default quality (9 above 8 MiB) and a 64 KiB window, encrypt in 16 KiB chunks, sign by two approvers,
   fsync. Beside it, **Brotli compress alone** is node:zlib with the same quality and window
   (\`brotliCompressor\`) from the same file to a file, with no filter, hashing or encryption.
-- **unpack** is what a device does: \`verifyImage\` (delegation, two signatures, payload digest), open
+- **unpack** is what a device does: \`verifyImage\` (delegation, two signatures, the payload's chunk chain), open
   the key envelope, then \`unpackPayload\` (decrypt, check the window, decompress, undo the filter,
   check size and digest) into a file. Beside it, **Brotli decompress alone** decodes the compressor's
   output into a file too. **verify alone** is \`verifyImage\` by itself. **decode alone** is unpack
@@ -334,13 +334,15 @@ millions of firmware (plaintext) bytes per second, whatever the step reads or wr
 - **install** is what the bootloader does at the first boot after an update was staged
   (docs/BOOT.md): a \`SimulatedDevice\` (flash in memory, 4 KiB sectors, 8-byte writes) running the
   first MiB of the input is given the image and a key envelope sealed to its own secure element, and
-  only its \`boot()\` is timed. That boot verifies the image reading flash one sector at a time, opens
-  the envelope inside the secure element, decodes the whole payload once writing nothing, then again
-  into the executable slot sector by sector, reads the slot back and hashes it, advances the counters
-  and erases the staging slot. It decodes twice and hashes the payload three times, and the simulated
-  flash checks and copies every byte written, so it takes about three times **decode alone**, the row
-  its time is set beside. Its peak RSS includes the simulated flash (both slots, about 35 MiB for
-  16 MiB of firmware) and the staged image. Inputs above 64 MiB are not installed: the simulated
+  only its \`boot()\` is timed. That boot verifies the image's signatures reading flash one sector at
+  a time, opens the envelope inside the secure element, copies the old firmware (1 MiB) to the backup
+  slot and proves it, then makes one pass over staging that authenticates each chunk by the chain,
+  decrypts, decompresses and writes the executable slot sector by sector, proves the slot, erases the
+  staging slot and starts the new firmware on trial (the counters move at confirmation, after this
+  boot). Before image format 2 the boot decoded twice and hashed the payload three times, and took
+  3.1 to 3.3 times **decode alone**; **decode alone** (the row its time is set beside) now also
+  authenticates every chunk and skips a separate chain walk. Its peak RSS includes the simulated flash
+  (three slots, about 52 MiB for 16 MiB of firmware) and the staged image. Inputs above 64 MiB are not installed: the simulated
   flash would not fit in memory comfortably.
 - **The corpus table** packs each Pybricks build with default options (quality 11, filter chosen
   automatically) signed-only and encrypted, and compares it with gzip -9, Brotli q11 with the same

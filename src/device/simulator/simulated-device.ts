@@ -95,7 +95,7 @@ export class SimulatedDevice {
    */
   stage(image: Uint8Array, envelope?: Uint8Array): void {
     const manifest = manifestDigestOf(image);
-    const { staging, bootState } = this.layout;
+    const { staging } = this.layout;
     const bytes = envelope ? Buffer.concat([image, envelope]) : image;
     if (bytes.length > staging.size) {
       throw new SihlError(
