@@ -155,6 +155,38 @@ for (const kind of KINDS) {
   });
 }
 
+test('a power cut while the agent stages the update leaves the old firmware running, and staging again works', async () => {
+  const pending = starts.get('encrypted')?.pending as SimulatedDevice;
+  // The same device before staging: its boot state says idle, and staging is erased again by stage().
+  const image = pending.flash.read(
+    pending.layout.staging.offset,
+    (pending.bootState()?.stagedImage ?? 0) + 184,
+  );
+  const length = pending.bootState()?.stagedImage ?? 0;
+  const idle = pending.clone();
+  idle.eraseStaging(0, idle.layout.staging.size);
+  const stage = async (device: SimulatedDevice) =>
+    device.stage(image.subarray(0, length), image.subarray(length));
+  const n = await operations(idle, stage);
+  for (const k of points(n, 5)) {
+    for (const tear of [false, true]) {
+      const where = `staging cut after operation ${k} of ${n}${tear ? ', torn' : ''}`;
+      const device = idle.clone();
+      device.flash.cutPower({ after: k, tear, random: seeded(k) });
+      await assert.rejects(stage(device), PowerCut, where);
+      device.flash.powerOn();
+      // The pending record is the last write; a tear of it may still leave it whole.
+      const pendingNow = device.bootState()?.phase === 'pending';
+      if (k < n) assert.equal(pendingNow, false, `${where}: pending only once all is staged`);
+      if (!pendingNow) {
+        assert.ok((await settle(device, where)) === OLD, `${where}: the old firmware runs`);
+        await stage(device);
+      }
+      assert.ok((await settle(device, where)) === NEW, `${where}: staged again, it installs`);
+    }
+  }
+});
+
 test(`the update of ${HUB} is a real one: the two releases differ and both fit the slot`, () => {
   assert.ok(!Buffer.from(OLD).equals(NEW));
 });
