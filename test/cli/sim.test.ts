@@ -155,6 +155,40 @@ test('an image for another model is rejected at boot and the old firmware keeps 
   assert.equal(state.secureElement.securityCounter, 0);
 });
 
+test('a new firmware booted without --confirm is reverted at the next boot, and the boot says REVERTED', async () => {
+  const dir = await workspace();
+  const pack = [
+    'image',
+    'pack',
+    'new.bin',
+    '--model',
+    'movehub',
+    '--version',
+    '7.28.0',
+    '--security-version',
+    '2',
+  ];
+  const keys = ['--key', 'alice.key', '--key', 'bob.key', '--level', '5', '-o', 'new.sihl'];
+  await ok(dir, [...pack, '--delegation', 'approvers.dlg', '--no-encrypt', ...keys]);
+  await ok(dir, ['sim', 'device', 'stage', 'hub', 'new.sihl']);
+  const trial = await json(dir, ['sim', 'device', 'boot', 'hub']);
+  assert.deepEqual(
+    [trial.outcome, trial.installed, trial.trial, trial.confirmed, trial.version],
+    ['booted', true, true, false, '7.28.0'],
+  );
+  assert.match((await sihl(dir, ['sim', 'device', 'inspect', 'hub'])).out, /phase {13}trial/);
+  const r = await sihl(dir, ['sim', 'device', 'boot', 'hub']);
+  assert.equal(r.code, EXIT.ok);
+  assert.match(r.out, /^REVERTED: the trial was not confirmed; running 7\.27\.0 again/);
+  const state = await json(dir, ['sim', 'device', 'inspect', 'hub']);
+  assert.deepEqual(
+    [state.bootState.phase, state.bootState.reason, state.bootState.running.version],
+    ['idle', 'TRIAL_NOT_CONFIRMED', '7.27.0'],
+  );
+  assert.equal(state.secureElement.securityCounter, 0, 'the counter moves only on confirmation');
+  assert.equal(state.intact, true);
+});
+
 test('a device folder that exists is not replaced without --force', async () => {
   const dir = await workspace();
   const args = ['sim', 'device', 'create', 'hub', '--model', 'movehub', '--root', 'root.json'];
