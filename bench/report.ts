@@ -82,14 +82,14 @@ export function throughputTable(runs: readonly SizeRun[]): string {
     );
     row('verify alone (signatures, payload digest)', verify, '—', `${times(verify, decompress)} decompress`);
     row(
-      'decode alone (verify, open envelope, decrypt, decompress, no output)',
+      'decode alone (verify signatures, open envelope, authenticate each chunk, decrypt, decompress, no output)',
       decode,
       '—',
       `${times(decode, decompress)} decompress`,
     );
     if (run.install) {
       row(
-        '**install** into simulated flash (the boot: verify, decode twice, write, read back)',
+        '**install** into simulated flash (the boot: verify signatures, back up the old firmware, one streaming pass that authenticates, decodes and writes, read back, erase staging)',
         run.install,
         mib(run.install.outputBytes),
         `${times(run.install, decode)} decode alone`,
@@ -104,20 +104,22 @@ const detail = (r: WorkerResult, key: string) => Number(r.details?.[key] ?? Numb
 /** Erases and writes of the boot that installed each image, or '' when no install was measured. */
 export function flashTable(runs: readonly SizeRun[]): string {
   const lines = [
-    '| Input | Firmware sectors | Staged sectors | Erases | Writes | Most erases of one sector | Largest bootloader buffer |',
-    '| --- | --: | --: | --: | --: | --: | --: |',
+    '| Input | Firmware sectors | Staged sectors | Erases | Writes | Bytes read | Per MiB of firmware: erases, writes, MiB read | Most erases of one sector | Largest bootloader buffer |',
+    '| --- | --: | --: | --: | --: | --: | --- | --: | --: |',
   ];
   for (const run of runs) {
     if ('skipped' in run || !run.install) continue;
     const r = run.install;
     const sector = detail(r, 'sectorSize');
     const staged = Math.ceil(detail(r, 'stagedBytes') / sector);
+    const perMib = (n: number) => (n / (run.size / 1048576)).toFixed(n > 1e6 ? 2 : 0);
+    const read = detail(r, 'bytesRead');
     lines.push(
       `| ${sizeLabel(run.size)} | ${grouped(Math.ceil(run.size / sector))} | ${grouped(staged)} | ${grouped(
         detail(r, 'erasures'),
-      )} | ${grouped(detail(r, 'writes'))} | ${detail(r, 'mostErasesOfOneSector')} | ${grouped(
-        detail(r, 'highWater'),
-      )} bytes |`,
+      )} | ${grouped(detail(r, 'writes'))} | ${grouped(read)} | ${perMib(detail(r, 'erasures'))}, ${perMib(
+        detail(r, 'writes'),
+      )}, ${(read / run.size).toFixed(2)} | ${detail(r, 'mostErasesOfOneSector')} | ${grouped(detail(r, 'highWater'))} bytes |`,
     );
   }
   return lines.length > 2 ? lines.join('\n') : '';
@@ -268,10 +270,14 @@ record with TLS 1.3) and before whatever headers a CDN or object store adds (oft
 }
 
 const FLASH_NOTE = `Flash work of the boot that installed the image (4 KiB sectors, 8-byte writes). A write is one
-program operation of up to one sector. Each firmware sector is erased and written once; the staged
-image and its envelope are erased once installed; the other writes are records: *installing*,
-*installed* and *idle* in the boot-state log and one in the secure element's counter log (and an
-erase whenever a record log moves to its other sector). The largest bootloader buffer is the
+program operation of up to one sector. The device ran 1 MiB of old firmware, which is first copied to
+the backup slot (256 erases and 256 writes per MiB of old firmware, read twice); each new firmware
+sector is then erased and written once, and the slot read back once; the staged image is read once and
+its sectors erased once installed; the other writes are records: *backup*, *writing*, *installed* and
+*trial* in the boot-state log (and an erase whenever a record log moves to its other sector). The
+counters move at confirmation, after this boot. Before format 2 (one slot, a verify pass, a dry run,
+the install decode and a read-back) the same 16 MiB install erased 6,599 sectors, wrote 4,100 and read
+the staged image three times and the slot twice, about 4.7 MiB read per MiB of firmware. The largest bootloader buffer is the
 bootloader's own measure (\`BootReport.highWater\`): its largest single buffer, one encrypted
 message (chunk size + 17 bytes); docs/BOOT.md §Working memory adds up everything it holds at once.`;
 
@@ -320,7 +326,7 @@ millions of firmware (plaintext) bytes per second, whatever the step reads or wr
   default quality (9 above 8 MiB) and a 64 KiB window, encrypt in 16 KiB chunks, sign by two approvers,
   fsync. Beside it, **Brotli compress alone** is node:zlib with the same quality and window
   (\`brotliCompressor\`) from the same file to a file, with no filter, hashing or encryption.
-- **unpack** is what a device does: \`verifyImage\` (delegation, two signatures, payload digest), open
+- **unpack** is what a device does: \`verifyImage\` (delegation, two signatures, the payload's chunk chain), open
   the key envelope, then \`unpackPayload\` (decrypt, check the window, decompress, undo the filter,
   check size and digest) into a file. Beside it, **Brotli decompress alone** decodes the compressor's
   output into a file too. **verify alone** is \`verifyImage\` by itself. **decode alone** is unpack
@@ -328,13 +334,15 @@ millions of firmware (plaintext) bytes per second, whatever the step reads or wr
 - **install** is what the bootloader does at the first boot after an update was staged
   (docs/BOOT.md): a \`SimulatedDevice\` (flash in memory, 4 KiB sectors, 8-byte writes) running the
   first MiB of the input is given the image and a key envelope sealed to its own secure element, and
-  only its \`boot()\` is timed. That boot verifies the image reading flash one sector at a time, opens
-  the envelope inside the secure element, decodes the whole payload once writing nothing, then again
-  into the executable slot sector by sector, reads the slot back and hashes it, advances the counters
-  and erases the staging slot. It decodes twice and hashes the payload three times, and the simulated
-  flash checks and copies every byte written, so it takes about three times **decode alone**, the row
-  its time is set beside. Its peak RSS includes the simulated flash (both slots, about 35 MiB for
-  16 MiB of firmware) and the staged image. Inputs above 64 MiB are not installed: the simulated
+  only its \`boot()\` is timed. That boot verifies the image's signatures reading flash one sector at
+  a time, opens the envelope inside the secure element, copies the old firmware (1 MiB) to the backup
+  slot and proves it, then makes one pass over staging that authenticates each chunk by the chain,
+  decrypts, decompresses and writes the executable slot sector by sector, proves the slot, erases the
+  staging slot and starts the new firmware on trial (the counters move at confirmation, after this
+  boot). Before image format 2 the boot decoded twice and hashed the payload three times, and took
+  3.1 to 3.3 times **decode alone**; **decode alone** (the row its time is set beside) now also
+  authenticates every chunk and skips a separate chain walk. Its peak RSS includes the simulated flash
+  (three slots, about 52 MiB for 16 MiB of firmware) and the staged image. Inputs above 64 MiB are not installed: the simulated
   flash would not fit in memory comfortably.
 - **The corpus table** packs each Pybricks build with default options (quality 11, filter chosen
   automatically) signed-only and encrypted, and compares it with gzip -9, Brotli q11 with the same

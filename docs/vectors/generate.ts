@@ -230,7 +230,7 @@ export async function buildVectors(): Promise<{
     },
     {
       file: 'flipped-payload.sihl',
-      description: 'signed-only.sihl with one payload bit flipped',
+      description: 'signed-only.sihl with one payload bit flipped, in its second stored chunk',
       expect: 'PAYLOAD_DIGEST_MISMATCH',
       reproducible: true,
     },

@@ -30,7 +30,7 @@ export async function writeAtomically<T>(
   const temporary = temporaryPathFor(path);
   let handle: FileHandle | undefined;
   try {
-    handle = await open(temporary, 'wx', options.mode ?? 0o644);
+    handle = await open(temporary, 'wx+', options.mode ?? 0o644); // readable too: packing reads its payload back
     const result = await fill(handle);
     await handle.sync();
     await handle.close();

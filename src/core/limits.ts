@@ -22,8 +22,8 @@ export const LIMITS = {
   plaintextBytes: 2 ** 32,
   /** Compressed payload: the plaintext limit plus room for incompressible data. */
   compressedBytes: 2 ** 32 + 2 ** 26,
-  /** Payload: the compressed limit plus one 17-byte tag per smallest chunk. */
-  payloadBytes: 2 ** 32 + 2 ** 26 + ((2 ** 32 + 2 ** 26) / 256) * 17,
+  /** Payload: the compressed limit plus a 17-byte tag and a 32-byte chain link per smallest chunk. */
+  payloadBytes: 2 ** 32 + 2 ** 26 + ((2 ** 32 + 2 ** 26) / 256) * (17 + 32),
   /** Secretstream chunk size (plaintext bytes per chunk). */
   chunkBytesMin: 256,
   chunkBytesMax: 1024 * 1024,

@@ -88,7 +88,7 @@ export async function fleetStatus(sources: FleetSources): Promise<FleetStatus> {
     const seen = { report, received: entry.received };
     const before = latest.get(device.id);
     if (!before || report.seq > before.report.seq) latest.set(device.id, seen);
-    if (report.outcome === 'rejected' || report.outcome === 'error') {
+    if (report.outcome === 'rejected' || report.outcome === 'reverted' || report.outcome === 'error') {
       const last = errors.get(device.id);
       if (!last || report.seq > last.report.seq) errors.set(device.id, seen);
     }

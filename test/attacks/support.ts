@@ -19,6 +19,7 @@ import { encodeHeader } from '../../src/core/format/header.ts';
 import { encodeManifest, type Manifest } from '../../src/core/format/manifest.ts';
 import { decodeSignedReport, type StatusReport } from '../../src/core/format/report.ts';
 import { encodeSignatureBlock, signEntry, sortedByKeyId } from '../../src/core/format/signatures.ts';
+import { chainPieces } from '../../src/core/image/chain-pass.ts';
 import { imageMessage } from '../../src/core/image/index.ts';
 import { type AgentOptions, type PollResult, UpdateAgent } from '../../src/device/agent/agent.ts';
 import { writeAgentConfig } from '../../src/device/agent/config.ts';
@@ -427,6 +428,11 @@ export async function forgeImage(
   const compressed = brotliCompressSync(options.payload ?? firmware, {
     params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_LGWIN]: 16 },
   });
+  const chunk = 16 * 1024;
+  const pieces = Array.from({ length: Math.max(1, Math.ceil(compressed.length / chunk)) }, (_, i) =>
+    compressed.subarray(i * chunk, (i + 1) * chunk),
+  );
+  const { payload, digest } = chainPieces(pieces);
   const manifest: Manifest = {
     model: options.model ?? 'movehub',
     version: options.version,
@@ -437,9 +443,9 @@ export async function forgeImage(
     plaintextDigest: sha256(firmware),
     compression: { algorithm: 'brotli', windowLog: 16, filter: 'none', compressedSize: compressed.length },
     encryption: { algorithm: 'none' },
-    chunkSize: 16 * 1024,
-    payloadSize: compressed.length,
-    payloadDigest: sha256(compressed),
+    chunkSize: chunk,
+    payloadSize: payload.length,
+    payloadDigest: digest,
   };
   const manifestBytes = encodeManifest(manifest);
   const message = imageMessage(manifestBytes);
@@ -452,9 +458,9 @@ export async function forgeImage(
     delegationLength: delegation.length,
     signatureBlockLength: block.length,
     rootChainLength: 0,
-    payloadLength: compressed.length,
+    payloadLength: payload.length,
   });
-  return Buffer.concat([header, manifestBytes, delegation, block, compressed]);
+  return Buffer.concat([header, manifestBytes, delegation, block, payload]);
 }
 
 export interface Forgery {

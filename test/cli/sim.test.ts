@@ -87,18 +87,19 @@ test('a device is updated through a power cut and ends up running the new firmwa
   const cut = await json(dir, ['sim', 'device', 'boot', 'hub', '--cut-after', '20']);
   assert.equal(cut.outcome, 'power-cut');
   assert.equal(cut.operations, 20);
-  assert.equal(cut.phase, 'installing');
+  assert.equal(cut.phase, 'backup');
   assert.equal(cut.version, '7.27.0', 'the boot state still names the old firmware');
-  assert.equal(cut.intact, false, 'the executable slot is half written');
+  assert.equal(cut.intact, true, 'the old firmware is untouched while it is backed up');
   const torn = await json(dir, ['sim', 'device', 'boot', 'hub', '--cut-after', '7', '--tear']);
   assert.deepEqual([torn.outcome, torn.operations, torn.attempts], ['power-cut', 7, 2]);
 
-  const booted = await json(dir, ['sim', 'device', 'boot', 'hub']);
+  const booted = await json(dir, ['sim', 'device', 'boot', 'hub', '--confirm']);
   assert.equal(booted.outcome, 'booted');
   assert.equal(booted.version, '7.28.0');
   assert.equal(booted.sha256, toHex(sha256(newFirmware)));
   assert.equal(booted.intact, true);
   assert.equal(booted.installed, true);
+  assert.deepEqual([booted.confirmed, booted.trial], [true, false], 'the self-test passed: confirmed');
   assert.equal(booted.attempts, 3, 'the install was begun three times');
 
   const state = await json(dir, ['sim', 'device', 'inspect', 'hub']);
@@ -107,7 +108,8 @@ test('a device is updated through a power cut and ends up running the new firmwa
   assert.equal(state.secureElement.securityCounter, 3);
   assert.equal(state.secureElement.delegationVersion, 1);
   assert.equal(state.id, identity.id);
-  assert.ok(state.wear.executable.max >= 2, 'the first executable sector was erased by every attempt');
+  assert.ok(state.wear.executable.max >= 1, 'the executable slot was written once the backup was made');
+  assert.ok(state.wear.backup.max >= 1, 'the old firmware went to the backup slot');
 
   const again = await json(dir, ['sim', 'device', 'boot', 'hub']);
   assert.deepEqual([again.outcome, again.installed, again.operations], ['booted', false, 0]);
@@ -151,6 +153,40 @@ test('an image for another model is rejected at boot and the old firmware keeps 
   const state = await json(dir, ['sim', 'device', 'inspect', 'hub']);
   assert.deepEqual([state.bootState.phase, state.bootState.reason], ['idle', 'MODEL_MISMATCH']);
   assert.equal(state.secureElement.securityCounter, 0);
+});
+
+test('a new firmware booted without --confirm is reverted at the next boot, and the boot says REVERTED', async () => {
+  const dir = await workspace();
+  const pack = [
+    'image',
+    'pack',
+    'new.bin',
+    '--model',
+    'movehub',
+    '--version',
+    '7.28.0',
+    '--security-version',
+    '2',
+  ];
+  const keys = ['--key', 'alice.key', '--key', 'bob.key', '--level', '5', '-o', 'new.sihl'];
+  await ok(dir, [...pack, '--delegation', 'approvers.dlg', '--no-encrypt', ...keys]);
+  await ok(dir, ['sim', 'device', 'stage', 'hub', 'new.sihl']);
+  const trial = await json(dir, ['sim', 'device', 'boot', 'hub']);
+  assert.deepEqual(
+    [trial.outcome, trial.installed, trial.trial, trial.confirmed, trial.version],
+    ['booted', true, true, false, '7.28.0'],
+  );
+  assert.match((await sihl(dir, ['sim', 'device', 'inspect', 'hub'])).out, /phase {13}trial/);
+  const r = await sihl(dir, ['sim', 'device', 'boot', 'hub']);
+  assert.equal(r.code, EXIT.ok);
+  assert.match(r.out, /^REVERTED: the trial was not confirmed; running 7\.27\.0 again/);
+  const state = await json(dir, ['sim', 'device', 'inspect', 'hub']);
+  assert.deepEqual(
+    [state.bootState.phase, state.bootState.reason, state.bootState.running.version],
+    ['idle', 'TRIAL_NOT_CONFIRMED', '7.27.0'],
+  );
+  assert.equal(state.secureElement.securityCounter, 0, 'the counter moves only on confirmation');
+  assert.equal(state.intact, true);
 });
 
 test('a device folder that exists is not replaced without --force', async () => {

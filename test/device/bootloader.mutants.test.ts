@@ -1,7 +1,7 @@
 // Bootloader behaviour that mutation testing (docs/ASSURANCE.md) showed no other test pinned: the
 // staging bounds, the slot-size and chunk-size limits at their value, which errors become rejections
-// and which stop the boot, the records an install and a rejection write, what is erased of the old
-// firmware, and when the executable slot is reported intact.
+// and which stop the boot, the records an install, a rejection and a revert write, what is erased of
+// the old firmware, and that a slot that is not what the boot state records is never started.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -58,7 +58,7 @@ async function packed(
 }
 
 function store(device: SimulatedDevice): BootStateStore {
-  return new BootStateStore(device.flash, device.layout.bootState);
+  return new BootStateStore(device.flash, device.layout.bootState, device.secureElement);
 }
 
 /** Every boot-state record in the area, oldest first, decoded. */
@@ -66,14 +66,14 @@ function records(device: SimulatedDevice) {
   const { offset, size } = device.layout.bootState;
   const area = device.flash.read(offset, size);
   const out: { sequence: number; state: ReturnType<typeof decodeBootState> }[] = [];
-  for (let at = 0; at < size; at += 256) {
-    const view = new DataView(area.buffer, area.byteOffset + at, 256);
+  for (let at = 0; at < size; at += 1024) {
+    const view = new DataView(area.buffer, area.byteOffset + at, 1024);
     const length = view.getUint16(2, true);
-    if (area[at] !== 0x53 || length > 244) continue;
+    if (area[at] !== 0x53 || length > 1012) continue;
     if (crc32(area.subarray(at, at + 8 + length)) !== view.getUint32(8 + length, true)) continue;
     out.push({
       sequence: view.getUint32(4, true),
-      state: decodeBootState(area.slice(at + 8, at + 8 + length)),
+      state: decodeBootState(area.slice(at + 8, at + 8 + length - 32)), // without the tag
     });
   }
   return out.sort((a, b) => a.sequence - b.sequence).map((r) => r.state);
@@ -162,17 +162,18 @@ test('an error outside the verification family stops the boot instead of rejecti
   assert.deepEqual(device.executable(OLD.length), OLD);
 });
 
-test('an install writes installing, then installed, then idle; a slot that does not read back stops at installing', async () => {
+test('an install writes backup, writing, installed, then trial; a slot that does not read back stops at writing', async () => {
   const device = fresh();
   device.stage(signedOnly.bytes);
   const report = await device.boot();
   assert.equal(report.installed, true);
   const phases = records(device).map((s) => [s.phase, s.attempts, s.reason]);
-  assert.deepEqual(phases.slice(-4), [
+  assert.deepEqual(phases.slice(-5), [
     ['pending', 0, ''],
-    ['installing', 1, ''],
+    ['backup', 1, ''],
+    ['writing', 1, ''],
     ['installed', 1, ''],
-    ['idle', 0, ''],
+    ['trial', 1, ''],
   ]);
   // Flash that drops a bit of every write into the executable slot.
   const bad = fresh();
@@ -198,33 +199,48 @@ test('an install writes installing, then installed, then idle; a slot that does 
     (e) => e instanceof SihlError && e.code === 'INTERNAL' && /does not read back as written/.test(e.message),
   );
   const state = bad.bootState();
-  assert.deepEqual([state?.phase, state?.attempts, state?.reason], ['installing', 1, '']);
+  assert.deepEqual([state?.phase, state?.attempts, state?.reason], ['writing', 1, '']);
 });
 
-test('a rejection during an install that had begun forgets the old firmware; one before keeps it', async () => {
+test('a refusal once the slot is being written reverts to the backup; one before leaves the slot alone', async () => {
   const device = fresh();
-  const s = store(device);
-  s.write({
-    ...(s.read() as NonNullable<ReturnType<BootStateStore['read']>>),
-    phase: 'installing',
-    stagedImage: 100,
-    stagedEnvelope: 0,
-    attempts: 1,
+  device.stage(signedOnly.bytes);
+  // Power goes at the first write of new firmware into the executable slot, after the backup is made.
+  const { executable } = device.layout;
+  const flash = new Proxy(device.flash, {
+    get(target, property) {
+      if (property === 'write')
+        return (offset: number, data: Uint8Array) => {
+          if (offset >= executable.offset && offset < executable.offset + executable.size)
+            throw new Error('cut');
+          target.write(offset, data);
+        };
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
   });
+  await assert.rejects(
+    boot({ flash, layout: device.layout, secureElement: device.secureElement, model: MODEL }),
+    /cut/,
+  );
+  assert.equal(device.bootState()?.phase, 'writing');
+  // Staging changes while the device is off: the next boot's pass meets it in the payload.
+  const last = device.layout.staging.offset + signedOnly.bytes.length - 1;
+  device.flash.memory[last] = (device.flash.memory[last] as number) ^ 1;
   const report = await device.boot();
-  assert.equal(report.reason, 'IMAGE_BAD_MAGIC');
-  assert.deepEqual([report.running.version, report.running.size, report.intact], ['unknown', 0, false]);
-  assert.equal(device.bootState()?.running.version, 'unknown');
+  assert.equal(report.reason, 'PAYLOAD_DIGEST_MISMATCH');
+  assert.deepEqual([report.outcome, report.running.version, report.intact], ['rejected', '1.0.0', true]);
+  assert.deepEqual(device.executable(OLD.length), OLD);
   assert.deepEqual(
     records(device)
       .slice(-2)
       .map((r) => r.phase),
-    ['rejected', 'idle'],
+    ['reverting', 'idle'],
   );
   const before = fresh();
   markPending(before, 100, 0);
   const kept = await before.boot();
-  assert.deepEqual([kept.running.version, kept.intact], ['1.0.0', true]);
+  assert.deepEqual([kept.reason, kept.running.version, kept.intact], ['IMAGE_BAD_MAGIC', '1.0.0', true]);
 });
 
 test('a boot that finds installed or rejected finishes erasing staging and reports what happened', async () => {
@@ -237,10 +253,10 @@ test('a boot that finds installed or rejected finishes erasing staging and repor
   store(device).write({ ...idle(running), phase: 'installed', attempts: 2 });
   const installed = await device.boot();
   assert.deepEqual(
-    [installed.outcome, installed.installed, installed.reason, installed.intact],
-    ['booted', true, undefined, true],
+    [installed.outcome, installed.installed, installed.trial, installed.reason, installed.intact],
+    ['booted', true, true, undefined, true],
   );
-  assert.equal(device.bootState()?.phase, 'idle');
+  assert.equal(device.bootState()?.phase, 'trial');
   const other = fresh();
   store(other).write({ ...idle(running, 'SIGNATURE_INVALID'), phase: 'rejected' });
   const rejected = await other.boot();
@@ -289,10 +305,10 @@ test('an install erases the old firmware up to its end only, or the whole slot w
   );
 });
 
-test('the slot is reported intact only when it matches the recorded digest', async () => {
+test('a slot that does not match the recorded digest is never started: the boot halts', async () => {
   const device = fresh();
   assert.equal((await device.boot()).intact, true);
   device.flash.erase(device.layout.executable.offset);
   const report = await device.boot();
-  assert.deepEqual([report.outcome, report.intact], ['booted', false]);
+  assert.deepEqual([report.outcome, report.intact], ['halted', false]);
 });

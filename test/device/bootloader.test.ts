@@ -80,14 +80,16 @@ async function assertRejected(
   return report;
 }
 
-/** Installs `image` on `device` and checks that it runs. */
+/** Installs `image` on `device`, checks that it runs on trial, and confirms it. */
 async function install(device: SimulatedDevice, image: Packed, firmware: Uint8Array): Promise<BootReport> {
   device.stage(image.bytes, envelopeFor(device, image));
   const report = await device.boot();
   assert.equal(report.outcome, 'booted', report.reason);
   assert.equal(report.installed, true);
+  assert.equal(report.trial, true);
   assert.equal(report.intact, true);
   assertSameBytes(device.executable(firmware.length), firmware, 'executable slot');
+  device.confirm();
   return report;
 }
 
@@ -273,7 +275,7 @@ describe('rejections, each ending with the executable slot byte-identical and a 
     const device = fresh();
     await install(device, await packFor(NEW, { securityVersion: 2 }), NEW);
     const same = syntheticFirmware(30_000, 4);
-    await install(device, await packFor(same, { securityVersion: 2 }), same);
+    await install(device, await packFor(same, { version: '2.0.1', securityVersion: 2 }), same);
     assert.equal(device.secureElement.trust().securityCounter, 2);
   });
 
@@ -313,10 +315,10 @@ describe('rejections, each ending with the executable slot byte-identical and a 
 describe('power cuts during a rejection', () => {
   test('a cut at any operation of a rejection still ends with the old firmware and the reason recorded', async () => {
     const device = fresh();
-    device.stage(flipByte(good.bytes, good.bytes.length - 200), envelopeFor(device, good));
+    device.stage(flipByte(good.bytes, 40), envelopeFor(device, good)); // in the manifest
     const probe = device.clone();
     const start = probe.flash.operations;
-    await assertRejected(probe, 'PAYLOAD_DIGEST_MISMATCH', OLD);
+    await assertRejected(probe, 'SIGNATURE_INVALID', OLD);
     const operations = probe.flash.operations - start;
     assert.ok(
       operations >= 3,
@@ -334,11 +336,11 @@ describe('power cuts during a rejection', () => {
         // Once the final record is written the rejection is complete: the next boot is an ordinary one.
         const finished = k === operations && !tear;
         assert.equal(report.outcome, finished ? 'booted' : 'rejected', where);
-        if (!finished) assert.equal(report.reason, 'PAYLOAD_DIGEST_MISMATCH', where);
+        if (!finished) assert.equal(report.reason, 'SIGNATURE_INVALID', where);
         assert.equal(report.intact, true, where);
         assertSameBytes(run.executable(OLD.length), OLD, `${where}: executable slot`);
         assert.equal(run.bootState()?.phase, 'idle', where);
-        assert.equal(run.bootState()?.reason, 'PAYLOAD_DIGEST_MISMATCH', where);
+        assert.equal(run.bootState()?.reason, 'SIGNATURE_INVALID', where);
         assertStagingErased(run);
       }
     }

@@ -2,7 +2,8 @@
 // last completed record readable: torn records are skipped, full sectors are compacted into the other.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type LogRecord, RecordLog } from '../../src/device/flash/record-log.ts';
+import { crc32 } from 'node:zlib';
+import { type LogRecord, newerSequence, RecordLog } from '../../src/device/flash/record-log.ts';
 import { PowerCut, SimulatedFlash } from '../../src/device/flash/simulated-flash.ts';
 import { randomBytes, seeded } from './support.ts';
 
@@ -144,6 +145,45 @@ describe('a record log', () => {
     assert.notEqual(word[0], byte);
     flash.write(at, word);
     assert.equal(text(log.latest()), 'record 1');
+  });
+
+  test('sequence numbers wrap from 0xFFFFFFFF to 0 and keep rising, in serial-number order', () => {
+    const flash = newFlash();
+    // A log that has reached 0xFFFFFFFE: a record written by hand with that sequence number.
+    const bytes = new Uint8Array(RECORD).fill(0xff);
+    const body = payload(1);
+    const view = new DataView(bytes.buffer);
+    bytes.set([0x53, 0x52]);
+    view.setUint16(2, body.length, true);
+    view.setUint32(4, 0xfffffffe, true);
+    bytes.set(body, 8);
+    view.setUint32(8 + body.length, crc32(bytes.subarray(0, 8 + body.length)), true);
+    flash.write(REGION.offset, bytes);
+    const log = new RecordLog(flash, REGION, RECORD);
+    for (const [n, sequence] of [
+      [2, 0xffffffff],
+      [3, 0],
+      [4, 1],
+    ] as const) {
+      log.append(payload(n));
+      assert.deepEqual([log.latest()?.sequence, text(log.latest())], [sequence, `record ${n}`]);
+    }
+    assert.equal(newerSequence(0, 0xffffffff), true);
+    assert.equal(newerSequence(0xffffffff, 0), false);
+    assert.equal(newerSequence(5, 5), false);
+    assert.equal(newerSequence(0x80000004, 5), true, 'less than half the circle ahead is newer');
+    assert.equal(newerSequence(0x80000005, 5), false, 'half the circle away or more is not');
+  });
+
+  test('a record its owner does not recognise (the check refuses it) is garbage, whatever its sequence', () => {
+    const flash = newFlash();
+    const owned = (r: LogRecord) => new TextDecoder().decode(r.payload).startsWith('record');
+    const log = new RecordLog(flash, REGION, RECORD, owned);
+    log.append(payload(1));
+    new RecordLog(flash, REGION, RECORD).append(new TextEncoder().encode('forged'));
+    assert.equal(text(log.latest()), 'record 1');
+    log.append(payload(2));
+    assert.deepEqual([log.latest()?.sequence, text(log.latest())], [2, 'record 2']);
   });
 
   test('a power cut at any operation of a compaction never loses the previous record', () => {

@@ -39,7 +39,7 @@ describe('the secure element', () => {
     assert.equal(a.box.length, 32);
   });
 
-  test('offers only identity, sign, openEnvelope, openCredential, trust and advance: nothing returns a private key', () => {
+  test('offers only identity, sign, openEnvelope, openCredential, trust, advance and record tags: nothing returns a private key', () => {
     const { element } = provision();
     assert.deepEqual(Object.keys(element), [], 'no own enumerable properties');
     const methods = Object.getOwnPropertyNames(Object.getPrototypeOf(element)).filter(
@@ -47,10 +47,12 @@ describe('the secure element', () => {
     );
     assert.deepEqual(methods.sort(), [
       'advance',
+      'checkRecord',
       'identity',
       'openCredential',
       'openEnvelope',
       'sign',
+      'tagRecord',
       'trust',
     ]);
     assert.deepEqual(Object.keys(element.identity()).sort(), ['box', 'sign']);

@@ -1,10 +1,16 @@
 // Fuzz target for the boot-state area (docs/BOOT.md §Record log): a device that installed one image and
 // has a second staged has its two boot-state sectors damaged, either as raw flash (bits, records moved,
 // repeated or taken from elsewhere) or as a new record with a valid checksum around a mutated payload
-// (what a bootloader of another version might have written). The boot must complete, and the executable
-// slot must hold either what it held or the staged image that verified, nothing else.
+// (what a bootloader of another version might have written, tagged by the device's secure element). The
+// boot must complete, and the executable slot must hold what it held, the staged image that verified, or
+// a firmware it ran before (a replayed trial record reverts to the backup), nothing else.
 import fc from 'fast-check';
-import { decodeBootState, encodeBootState } from '../../src/device/bootloader/boot-state.ts';
+import {
+  BOOT_RECORD_BYTES,
+  decodeBootState,
+  encodeBootState,
+  tagged,
+} from '../../src/device/bootloader/boot-state.ts';
 import { RecordLog } from '../../src/device/flash/record-log.ts';
 import { SimulatedFlash } from '../../src/device/flash/simulated-flash.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
@@ -21,7 +27,8 @@ import {
 } from './mutations.ts';
 import { check, Finding, type FuzzTarget, outcome, refusals } from './target.ts';
 
-const RECORD_SIZE = 256;
+const RECORD_SIZE = BOOT_RECORD_BYTES;
+const TAG_BYTES = 32;
 
 type AreaMutation =
   | { readonly kind: 'payload'; readonly base: number; readonly mutations: readonly ByteMutation[] }
@@ -57,6 +64,7 @@ export const bootStateTarget: FuzzTarget = {
     base.stage(installed.bytes, envelopeOf(installed, base.secureElement.identity().box));
     const first = await base.boot();
     if (!first.installed) throw new Error(`the corpus image did not install: ${first.reason}`);
+    base.confirm();
     // The staged one (uncompressed, with a root chain) is encrypted too.
     base.stage(staged.bytes, envelopeOf(staged, base.secureElement.identity().box));
     const slotSize = base.layout.executable.size;
@@ -65,7 +73,7 @@ export const bootStateTarget: FuzzTarget = {
     const history: Uint8Array[] = [];
     const log = new RecordLog(base.flash, region, RECORD_SIZE);
     const latest = log.latest();
-    if (latest) history.push(latest.payload);
+    if (latest) history.push(latest.payload.subarray(0, latest.payload.length - TAG_BYTES));
     const area = base.flash.read(region.offset, region.size);
     const slots = Array.from({ length: region.size / RECORD_SIZE }, (_, i) =>
       area.slice(i * RECORD_SIZE, (i + 1) * RECORD_SIZE),
@@ -84,7 +92,7 @@ export const bootStateTarget: FuzzTarget = {
           m.mutations,
           history,
         );
-        if (payload.length > RECORD_SIZE - 12) return true;
+        if (payload.length > RECORD_SIZE - 12 - TAG_BYTES) return true;
         // The decoder itself: a refusal is a SihlError (its own area, so INTERNAL), never a TypeError.
         const decoded = await outcome(() => decodeBootState(payload), ['INTERNAL']);
         if (decoded.ok)
@@ -92,7 +100,10 @@ export const bootStateTarget: FuzzTarget = {
             sameBytes(encodeBootState(decoded.value), payload),
             'the boot-state decoder is not canonical',
           );
-        new RecordLog(flash, region, RECORD_SIZE).append(payload);
+        const element = device.secureElement;
+        new RecordLog(flash, region, RECORD_SIZE).append((sequence) =>
+          Buffer.concat([payload, element.tagRecord(tagged(sequence, payload))]),
+        );
       } else {
         const bytes =
           m.kind === 'raw'
@@ -112,13 +123,17 @@ export const bootStateTarget: FuzzTarget = {
       const reason = report.reason ?? (report.installed ? 'installed' : 'booted');
       refusals.set(reason, (refusals.get(reason) ?? 0) + 1);
       const slot = device.executable(slotSize);
-      if (!sameBytes(slot, slotBefore)) {
-        // Only an install of the staged image, which verified, may change the slot.
+      if (!sameBytes(slot, slotBefore) && report.outcome !== 'halted') {
+        // Only an install of the staged image, which verified, or a revert to a firmware that ran here
+        // before, may change the slot.
         check(
-          report.installed && report.outcome === 'booted',
+          (report.installed && report.outcome === 'booted') || report.outcome === 'reverted',
           `the executable slot changed (${report.reason})`,
         );
-        check(sameBytes(slot.subarray(0, staged.firmware.length), staged.firmware), 'installed other bytes');
+        const whole = [staged.firmware, installed.firmware, OLD_FIRMWARE].some((f) =>
+          sameBytes(slot.subarray(0, f.length), f),
+        );
+        check(whole, 'the slot holds no firmware whole');
       }
       return true;
     });

@@ -209,7 +209,11 @@ export const bootloaderTarget: FuzzTarget = {
       if (m.kind === 'lengths') {
         imageLength = Math.max(1, staged.length + m.image);
         envelopeLength = Math.max(0, Math.min(staging - imageLength, stagedEnvelope.length + m.envelope));
-        device.markPending(imageLength, envelopeLength);
+        device.markPending(
+          imageLength,
+          envelopeLength,
+          device.bootState()?.stagedManifest ?? new Uint8Array(32),
+        );
       }
       const counters = device.secureElement.trust();
       const report = await device.boot();

@@ -9,7 +9,7 @@ test('a boot-state record whose version text is not UTF-8 is refused with a Sihl
   // Found by the boot-state target: a record with a valid checksum around a payload whose version text
   // holds the byte 0xff. decodeBootState threw the TextDecoder's TypeError.
   const payload = encodeBootState(idle({ size: 1, digest: new Uint8Array(32), version: 'a' }));
-  const at = payload.length - 2; // the version's one byte; the reason (empty) is the last length byte
+  const at = 2 + 4 + 32 + 1; // the running version's one byte: after phase, attempts, size, digest, length
   assert.equal(payload[at], 'a'.charCodeAt(0));
   payload[at] = 0xff;
   assert.throws(

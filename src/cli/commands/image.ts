@@ -42,7 +42,7 @@ export const imagePack: Command<{
   path: ['image', 'pack'],
   summary: 'Compress, encrypt and (optionally) sign firmware into a sealed image.',
   usage:
-    'image pack FIRMWARE --model M --version V --delegation FILE [--security-version N] [--no-encrypt] [--key A.key ...] [-o IMAGE]',
+    'image pack FIRMWARE --model M --version V --delegation FILE [--security-version N] [--downgrade] [--no-encrypt] [--key A.key ...] [-o IMAGE]',
   details:
     "Writes IMAGE (default FIRMWARE.sihl) and, for an encrypted image, IMAGE.content-key: the release's\n" +
     'content key, locked with a passphrase, from which `sihl envelope seal` makes one envelope per device.\n' +
@@ -51,6 +51,10 @@ export const imagePack: Command<{
     model: { type: 'string', value: 'M', help: 'device model the firmware is for' },
     version: { type: 'string', value: 'V', help: 'firmware version, e.g. 7.28.0' },
     'security-version': { type: 'string', value: 'N', help: 'anti-rollback counter value (default 0)' },
+    downgrade: {
+      type: 'boolean',
+      help: 'the approvers sign this as an explicit downgrade: devices running a higher version install it',
+    },
     delegation: { type: 'string', value: 'FILE', help: 'root-signed approver list (sihl delegation create)' },
     'no-encrypt': { type: 'boolean', help: 'signed only: no confidentiality, no envelopes needed' },
     key: {
@@ -102,6 +106,7 @@ export const imagePack: Command<{
       model,
       version,
       securityVersion: integer(values, 'security-version', 0),
+      downgrade: values.downgrade === true,
       delegation,
       signers,
       encrypt,

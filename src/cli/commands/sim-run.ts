@@ -153,6 +153,11 @@ export const simDeviceRun: Command<RunResult> = {
       });
       if (report.installed && target) installed.push(target);
       await agent.reportBoot(report);
+      // The agent runs, so the application came up: its self-test passed, and it keeps the new firmware.
+      if (report.trial) {
+        agent.confirm();
+        await save(device, dir);
+      }
     };
     const controller = new AbortController();
     const stop = () => controller.abort();

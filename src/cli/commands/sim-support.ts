@@ -56,11 +56,12 @@ export function wearOf(device: SimulatedDevice) {
     const sectors = erases.subarray(offset / geometry.sectorSize, (offset + size) / geometry.sectorSize);
     return { max: Math.max(0, ...sectors), total: sectors.reduce((a, b) => a + b, 0) };
   };
-  const { bootState, secureElement, executable, staging } = device.layout;
+  const { bootState, secureElement, executable, backup, staging } = device.layout;
   return {
     bootState: region(bootState),
     secureElement: region(secureElement),
     executable: region(executable),
+    backup: region(backup),
     staging: region(staging),
   };
 }

@@ -201,12 +201,15 @@ export const simDeviceStage: Command<StageResult> = {
 
 interface BootResult {
   device: string;
-  outcome: 'booted' | 'rejected' | 'power-cut';
+  outcome: 'booted' | 'rejected' | 'reverted' | 'halted' | 'power-cut';
   version: string | null;
   size: number | null;
   sha256: string | null;
   intact: boolean;
   installed: boolean;
+  /** The firmware runs on trial: without a confirmation, the next boot reverts it. */
+  trial: boolean;
+  confirmed: boolean;
   attempts: number;
   reason?: string;
   phase: string | null;
@@ -218,9 +221,12 @@ interface BootResult {
 export const simDeviceBoot: Command<BootResult> = {
   path: ['sim', 'device', 'boot'],
   summary: 'Power a device on once: the bootloader installs or rejects a pending image, then it runs.',
-  usage: 'sim device boot DIR [--cut-after N [--tear]]',
+  usage: 'sim device boot DIR [--confirm] [--cut-after N [--tear]]',
   details:
-    'outcome is booted (the firmware runs; installed says whether a new image went in on this boot),\n' +
+    'outcome is booted (the firmware runs; installed says whether a new image went in on this boot, trial\n' +
+    'that it runs on trial: with --confirm its self-test passes and it confirms itself, otherwise the next\n' +
+    'boot reverts it), reverted (a trial was not confirmed: the firmware from before runs again), halted\n' +
+    '(the executable slot is not what the boot state records: nothing starts),\n' +
     'rejected (the pending image was refused for reason; the old firmware runs) or power-cut (power went\n' +
     'after the N-th flash write or erase of this boot, if it needs that many; the flash is saved as the cut\n' +
     'left it, and the next boot finishes the work). All three exit with 0: the outcome is in the output. version and sha256 are\n' +
@@ -229,6 +235,7 @@ export const simDeviceBoot: Command<BootResult> = {
   options: {
     'cut-after': { type: 'string', value: 'N', help: 'lose power after the N-th flash operation' },
     tear: { type: 'boolean', help: 'tear that operation (part written or erased) instead of completing it' },
+    confirm: { type: 'boolean', help: 'the firmware on trial passes its self-test and confirms itself' },
   },
   async run(values, positionals, context) {
     const dir = deviceDir(positionals, context);
@@ -240,8 +247,13 @@ export const simDeviceBoot: Command<BootResult> = {
     const before = { operations: flash.operations, writes: flash.writes, erasures: flash.erasures };
     if (cutAfter !== undefined) flash.cutPower({ after: cutAfter, tear: values.tear === true });
     let report: Awaited<ReturnType<SimulatedDevice['boot']>> | null = null;
+    let confirmed = false;
     try {
       report = await device.boot();
+      if (report.trial && values.confirm === true) {
+        device.confirm();
+        confirmed = true;
+      }
     } catch (error) {
       if (!(error instanceof PowerCut)) {
         flash.powerOn();
@@ -266,6 +278,8 @@ export const simDeviceBoot: Command<BootResult> = {
       sha256: running?.sha256 ?? null,
       intact,
       installed: report?.installed ?? false,
+      trial: (report?.trial ?? false) && !confirmed,
+      confirmed,
       attempts: report ? report.attempts : (bootState?.attempts ?? 0),
       ...(report?.reason ? { reason: report.reason } : {}),
       phase: bootState?.phase ?? null,
@@ -277,10 +291,19 @@ export const simDeviceBoot: Command<BootResult> = {
     if (r.outcome === 'power-cut') {
       return `power cut after flash operation ${r.operations}, while ${r.phase ?? 'the boot state was unreadable'}; boot again to finish`;
     }
+    const state = r.confirmed
+      ? ', confirmed'
+      : r.trial
+        ? ', on trial: unconfirmed, the next boot reverts it'
+        : '';
     const head =
       r.outcome === 'rejected'
         ? `rejected the update [${r.reason}]; running ${r.version}`
-        : `booted ${r.version}${r.installed ? ` (installed, attempt ${r.attempts})` : ''}`;
+        : r.outcome === 'reverted'
+          ? `REVERTED: the trial was not confirmed; running ${r.version} again`
+          : r.outcome === 'halted'
+            ? `halted: the executable slot is not ${r.version} as recorded; nothing starts`
+            : `booted ${r.version}${r.installed ? ` (installed, attempt ${r.attempts}${state})` : state}`;
     return `${head}${r.intact ? '' : ' — the executable slot does not match!'}\n  ${flashLine}`;
   },
 };
@@ -340,6 +363,7 @@ export const simDeviceInspect: Command<InspectResult> = {
       `boot state        ${region('bootState')}`,
       `secure element    ${region('secureElement')}`,
       `executable slot   ${region('executable')}`,
+      `backup slot       ${region('backup')}`,
       `staging slot      ${region('staging')}`,
       ...stateLines(r),
       `counters          security ${r.secureElement.securityCounter}, delegation ${r.secureElement.delegationVersion}`,

@@ -1,4 +1,5 @@
 export * from './aead.ts';
+export * from './auth.ts';
 export * from './box.ts';
 export * from './hash.ts';
 export * from './passphrase-box.ts';

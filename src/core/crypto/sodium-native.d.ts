@@ -2,6 +2,10 @@
 declare module 'sodium-native' {
   type Bytes = Uint8Array;
   const sodium: {
+    crypto_auth_BYTES: number;
+    crypto_auth_KEYBYTES: number;
+    crypto_auth(out: Bytes, input: Bytes, k: Bytes): void;
+    crypto_auth_verify(h: Bytes, input: Bytes, k: Bytes): boolean;
     crypto_sign_PUBLICKEYBYTES: number;
     crypto_sign_SECRETKEYBYTES: number;
     crypto_sign_SEEDBYTES: number;

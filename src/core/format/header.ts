@@ -5,7 +5,8 @@ import { LIMITS } from '../limits.ts';
 import { ByteReader, ByteWriter } from './bytes.ts';
 
 export const MAGIC = Uint8Array.of(0x53, 0x49, 0x48, 0x4c); // "SIHL"
-export const FORMAT_VERSION = 1;
+/** Version 2 stores the payload as a chunk chain (FORMAT.md §Chunk chain); version 1 is not read. */
+export const FORMAT_VERSION = 2;
 export const HEADER_BYTES = 32;
 
 export interface Header {

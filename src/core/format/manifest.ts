@@ -1,12 +1,14 @@
-// The image manifest (docs/FORMAT.md §Manifest): twelve records in a fixed order, each tag, length and
-// value, so there is exactly one encoding of any manifest. The payload digest is the last record; the
-// bytes before it are what the encrypted stream is bound to (§Stream binding).
+// The image manifest (docs/FORMAT.md §Manifest): thirteen records in a fixed order, each tag, length and
+// value, so there is exactly one encoding of any manifest. The payload digest (the head of the payload's
+// chunk chain) is the last record; the bytes before it are what the encrypted stream is bound to
+// (§Stream binding).
 
 import { DIGEST_BYTES, sha256 } from '../crypto/hash.ts';
-import { STREAM_CHUNK_OVERHEAD, STREAM_HEADER_BYTES } from '../crypto/stream.ts';
+import { STREAM_HEADER_BYTES } from '../crypto/stream.ts';
 import { SihlError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
 import { ByteReader, ByteWriter, fromUtf8, utf8 } from './bytes.ts';
+import { chainLayout } from './payload-chain.ts';
 
 export const RELEASE_ID_BYTES = 16;
 
@@ -38,8 +40,14 @@ export interface Manifest {
   readonly encryption: Encryption;
   readonly chunkSize: number;
   readonly payloadSize: number;
+  /** SHA-256 of the payload's first stored chunk: the head of its chunk chain (FORMAT.md §Chunk chain). */
   readonly payloadDigest: Uint8Array;
+  /** Approvers signed this release as an explicit downgrade (FORMAT.md §Manifest, flags). */
+  readonly downgrade?: boolean;
 }
+
+/** Flag bit 0: the release may replace a higher version (never below the security counter). */
+const FLAG_DOWNGRADE = 1;
 
 const TAG = {
   model: 1,
@@ -53,6 +61,7 @@ const TAG = {
   encryption: 9,
   chunkSize: 10,
   payloadSize: 11,
+  flags: 13,
   payloadDigest: 12,
 } as const;
 
@@ -64,11 +73,9 @@ const MODEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.+-]*$/;
 const STREAM_BINDING_CONTEXT = utf8.encode('sihl/v1/stream\0');
 
-/** Size of the payload that a manifest's compression, chunking and encryption imply. */
+/** Size of the payload that a manifest's compression, chunking and encryption imply (with its links). */
 export function expectedPayloadSize(compressedSize: number, chunkSize: number, encrypted: boolean): number {
-  if (!encrypted) return compressedSize;
-  const chunks = Math.max(1, Math.ceil(compressedSize / chunkSize));
-  return compressedSize + chunks * STREAM_CHUNK_OVERHEAD;
+  return chainLayout(compressedSize, chunkSize, encrypted).payloadBytes;
 }
 
 export function checkModel(model: string): string {
@@ -117,6 +124,7 @@ export function encodeManifest(m: Manifest): Uint8Array {
   );
   record(TAG.chunkSize, u32(m.chunkSize));
   record(TAG.payloadSize, u64(m.payloadSize));
+  record(TAG.flags, u32(m.downgrade === true ? FLAG_DOWNGRADE : 0));
   record(TAG.payloadDigest, m.payloadDigest);
   const bytes = w.finish();
   decodeManifest(bytes); // what we write must be what we would accept
@@ -169,6 +177,9 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
   const header = e.bytes(STREAM_HEADER_BYTES).slice();
   const chunkSize = record(TAG.chunkSize, 'chunk size', 4).u32();
   const payloadSize = record(TAG.payloadSize, 'payload size', 8).u64();
+  const f = record(TAG.flags, 'flags', 4);
+  const flags = f.u32();
+  if ((flags & ~FLAG_DOWNGRADE) !== 0) f.fail(`unknown flags 0x${flags.toString(16)}`);
   const payloadDigest = record(TAG.payloadDigest, 'payload digest', DIGEST_BYTES).bytes(DIGEST_BYTES).slice();
   r.end();
 
@@ -186,6 +197,7 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
     chunkSize,
     payloadSize,
     payloadDigest,
+    ...((flags & FLAG_DOWNGRADE) !== 0 ? { downgrade: true } : {}),
   };
   checkConsistency(manifest, header);
   return manifest;

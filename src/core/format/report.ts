@@ -15,7 +15,7 @@ export interface StatusReport {
   readonly model: string;
   /** Firmware version now running. */
   readonly running: string;
-  readonly outcome: 'booted' | 'installed' | 'rejected' | 'error';
+  readonly outcome: 'booted' | 'installed' | 'rejected' | 'reverted' | 'error';
   /** Error code when rejected/error (e.g. TUF_METADATA_EXPIRED, SIGNATURE_THRESHOLD). */
   readonly reason?: string;
   /** Installs begun for the image (above 1: a power cut repeated it). */
@@ -32,7 +32,7 @@ const FRAME_BYTES = 4 + 2 + 2;
 export const REPORT_BODY_MAX_BYTES = REPORT_MAX_BYTES - FRAME_BYTES - SIGNATURE_BYTES;
 const CONTEXT = utf8.encode('sihl/v1/report\0');
 
-const OUTCOMES: ReadonlySet<string> = new Set(['booted', 'installed', 'rejected', 'error']);
+const OUTCOMES: ReadonlySet<string> = new Set(['booted', 'installed', 'rejected', 'reverted', 'error']);
 const DEVICE = /^[0-9a-f]{64}$/;
 const MODEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$/;

@@ -1,15 +1,15 @@
 // Packing firmware into a sealed image (docs/FORMAT.md): hash, branch-filter and compress the firmware
 // in one streaming pass; then cut the compressed stream into chunks and encrypt them with a fresh
-// content key, bound to the manifest; then write header, manifest, delegation and signatures in front
-// of the payload. Memory stays bounded whatever the firmware size.
+// content key, bound to the manifest; then chain the stored chunks backward (§Chunk chain); then write
+// header, manifest, delegation and signatures in front of the payload. Memory stays bounded whatever
+// the firmware size.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { convertAll } from '../compress/branch-filter.ts';
 import { brotliCompressedSize, DEFAULT_WINDOW_LOG, defaultQuality, MIN_QUALITY } from '../compress/brotli.ts';
-import { Sha256 } from '../crypto/hash.ts';
 import type { SigningKeyPair } from '../crypto/sign.ts';
 import { randomBytes, wipe } from '../crypto/sodium.ts';
-import { generateContentKey, StreamEncryptor } from '../crypto/stream.ts';
+import { generateContentKey, STREAM_CHUNK_OVERHEAD, StreamEncryptor } from '../crypto/stream.ts';
 import { naming, SihlError } from '../errors.ts';
 import { decodeSignedDelegation } from '../format/delegation.ts';
 import { encodeHeader, HEADER_BYTES } from '../format/header.ts';
@@ -22,10 +22,12 @@ import {
   RELEASE_ID_BYTES,
   streamBinding,
 } from '../format/manifest.ts';
+import { chainLayout } from '../format/payload-chain.ts';
 import { decodeRootChain } from '../format/root-chain.ts';
 import { encodeSignatureBlock, signatureBlockSize } from '../format/signatures.ts';
 import { writeAtomically } from '../fs.ts';
 import { LIMITS } from '../limits.ts';
+import { chainPass, GapWriter } from './chain-pass.ts';
 import { compressPass, encryptPass, openScratch } from './pack-passes.ts';
 import { imageMessage } from './read.ts';
 import { checkSigners, signaturesFor } from './sign.ts';
@@ -38,6 +40,8 @@ export interface PackOptions {
   readonly model: string;
   readonly version: string;
   readonly securityVersion?: number;
+  /** Approvers sign this release as an explicit downgrade: a device may install it over a higher version. */
+  readonly downgrade?: boolean;
   /** A signed delegation (root-signed approver keys), carried in the image. */
   readonly delegation: Uint8Array;
   /** The root chain (FORMAT.md §Root chain) that leads from the first root to the one that signed the delegation. */
@@ -159,6 +163,7 @@ export async function packImage(input: string, output: string, options: PackOpti
     chunkSize,
     payloadSize: expectedPayloadSize(size, chunkSize, encryptor !== null),
     payloadDigest: new Uint8Array(32),
+    downgrade: options.downgrade === true,
   };
   const manifestLength = encodeManifest(base).length;
   const signatureLength = signatureBlockSize(signers.length);
@@ -168,24 +173,22 @@ export async function packImage(input: string, output: string, options: PackOpti
   try {
     return await writeAtomically(output, { overwrite: options.overwrite ?? false }, async (handle) => {
       const writer = new PositionalWriter(handle, payloadOffset);
-      const payloadHash = new Sha256();
       // Pass 1: hash, filter and compress. A signed-only payload goes straight into the image; an
       // encrypted one waits in a temporary file, because every chunk is bound to a manifest whose
       // sizes and plaintext digest are known only at the end of this pass (FORMAT.md §Stream binding).
       const compressed = encryptor ? await openScratch(output) : undefined;
       try {
-        const sink = compressed ? new PositionalWriter(compressed.handle, 0) : writer;
+        const sink = compressed
+          ? new PositionalWriter(compressed.handle, 0)
+          : new GapWriter(chunkSize, (bytes) => writer.write(bytes));
         const pass = await compressPass(
           input,
           size,
           { compression, filter, quality, windowLog },
-          async (bytes) => {
-            if (!compressed) payloadHash.update(bytes);
-            await sink.write(bytes);
-          },
+          (bytes) => sink.write(bytes),
           options.onProgress,
         );
-        await sink.flush();
+        if (sink instanceof PositionalWriter) await sink.flush();
         const packed: Manifest['compression'] = {
           algorithm: compression,
           windowLog,
@@ -202,20 +205,16 @@ export async function packImage(input: string, output: string, options: PackOpti
         // Pass 2: encrypt the compressed stream in chunks, each bound to the manifest.
         if (encryptor && compressed) {
           const binding = streamBinding(encodeManifest(manifest));
-          await encryptPass(
-            compressed.handle,
-            pass.compressedSize,
-            chunkSize,
-            encryptor,
-            binding,
-            async (bytes) => {
-              payloadHash.update(bytes);
-              await writer.write(bytes);
-            },
+          const pieces = new GapWriter(chunkSize + STREAM_CHUNK_OVERHEAD, (bytes) => writer.write(bytes));
+          await encryptPass(compressed.handle, pass.compressedSize, chunkSize, encryptor, binding, (bytes) =>
+            pieces.write(bytes),
           );
-          await writer.flush();
         }
-        manifest = { ...manifest, payloadDigest: payloadHash.digest() };
+        await writer.flush();
+        // Pass 3: link the stored chunks, last to first; the first one's digest is signed.
+        const layout = chainLayout(pass.compressedSize, chunkSize, encryptor !== null);
+        const head = await chainPass(handle, payloadOffset, layout);
+        manifest = { ...manifest, payloadDigest: head };
         const manifestBytes = encodeManifest(manifest);
         if (manifestBytes.length !== manifestLength)
           throw new SihlError('INTERNAL', 'manifest length changed while packing');

@@ -1,5 +1,7 @@
-// Turns a verified image's payload back into firmware: decrypt each chunk (bound to the manifest),
-// decompress, undo the branch filter, and stop at the signed plaintext size (docs/FORMAT.md §Unpacking).
+// Turns a verified image's payload back into firmware: authenticate each stored chunk by the chain,
+// decrypt it (bound to the manifest), decompress, undo the branch filter, and stop at the signed
+// plaintext size (docs/FORMAT.md §Unpacking). Every byte handed on was authenticated in the read that
+// fetched it, so the payload needs no separate verification pass before it is unpacked.
 // Working memory is one chunk, the decoder window and a few small states, whatever the image size.
 
 import { BranchConverter } from '../compress/branch-filter.ts';
@@ -9,6 +11,7 @@ import { wipe } from '../crypto/sodium.ts';
 import { STREAM_CHUNK_OVERHEAD, StreamDecryptor } from '../crypto/stream.ts';
 import { naming, SihlError } from '../errors.ts';
 import { streamBinding } from '../format/manifest.ts';
+import { forEachPiece } from './chain-read.ts';
 import type { ByteSource } from './source.ts';
 import type { VerifiedImage } from './verify.ts';
 
@@ -20,8 +23,9 @@ export interface ByteSink {
 const READ_BYTES = 256 * 1024;
 
 /**
- * The compressed stream, decrypted chunk by chunk, handed to `take` one chunk at a time; the payload is
- * hashed again on the way. The buffers are reused, so `take` must be done with a chunk before it returns.
+ * The compressed stream, chunk by chunk: each stored chunk authenticated by the chain as it is read
+ * (FORMAT.md §Chunk chain), then decrypted when the image is encrypted, and handed to `take`. The
+ * buffers are reused, so `take` must be done with a chunk before it returns.
  */
 async function forEachCompressedChunk(
   source: ByteSource,
@@ -30,58 +34,27 @@ async function forEachCompressedChunk(
   take: (chunk: Uint8Array) => Promise<void>,
   readBytes: number,
 ): Promise<void> {
-  const { manifest, payloadOffset } = image;
-  const payloadHash = new Sha256();
+  const { manifest } = image;
   if (manifest.encryption.algorithm === 'none') {
-    const buffer = new Uint8Array(Math.min(readBytes, manifest.payloadSize));
-    for (let done = 0; done < manifest.payloadSize; ) {
-      const step = Math.min(readBytes, manifest.payloadSize - done);
-      const bytes = await source.read(payloadOffset + done, step, buffer);
-      payloadHash.update(bytes);
-      done += step;
-      await take(bytes);
-    }
-  } else {
-    if (contentKey === null)
-      throw new SihlError('ENVELOPE_REQUIRED', 'image is encrypted: a key envelope is needed');
-    const ad = streamBinding(image.manifestBytes);
-    const decryptor = new StreamDecryptor(contentKey, manifest.encryption.header);
-    const compressed = manifest.compression.compressedSize;
-    const chunks = Math.max(1, Math.ceil(compressed / manifest.chunkSize));
-    const sealedChunk = manifest.chunkSize + STREAM_CHUNK_OVERHEAD;
-    const perRead = Math.max(1, Math.floor(readBytes / sealedChunk));
-    const cipherBuffer = new Uint8Array(perRead * sealedChunk);
-    const plainBuffer = new Uint8Array(perRead * manifest.chunkSize);
-    let offset = payloadOffset;
-    let remaining = compressed;
-    try {
-      for (let first = 0; first < chunks; first += perRead) {
-        const count = Math.min(perRead, chunks - first);
-        const plainLength = Math.min(count * manifest.chunkSize, remaining);
-        remaining -= plainLength;
-        const cipher = await source.read(offset, plainLength + count * STREAM_CHUNK_OVERHEAD, cipherBuffer);
-        offset += cipher.length;
-        payloadHash.update(cipher);
-        for (let k = 0; k < count; k++) {
-          const i = first + k;
-          const sealed = cipher.subarray(k * sealedChunk, Math.min((k + 1) * sealedChunk, cipher.length));
-          const { final } = decryptor.pull(sealed, ad, plainBuffer.subarray(k * manifest.chunkSize));
-          // FORMAT.md §Payload: FINAL on the last chunk and only there.
-          if (final && i < chunks - 1)
-            throw new SihlError('STREAM_TRAILING_DATA', `chunk ${i} is FINAL but more follow`);
-          if (!final && i === chunks - 1)
-            throw new SihlError('STREAM_TRUNCATED', 'the stream ends without a FINAL chunk');
-        }
-        await take(plainBuffer.subarray(0, plainLength));
-      }
-    } finally {
-      decryptor.wipe();
-      wipe(plainBuffer);
-    }
+    await forEachPiece(source, image, readBytes, (piece) => take(piece));
+    return;
   }
-  // Second look at the payload digest: the bytes decrypted are the bytes that were verified.
-  if (!equalBytes(payloadHash.digest(), manifest.payloadDigest)) {
-    throw new SihlError('PAYLOAD_DIGEST_MISMATCH', 'payload changed between verification and unpacking');
+  if (contentKey === null)
+    throw new SihlError('ENVELOPE_REQUIRED', 'image is encrypted: a key envelope is needed');
+  const ad = streamBinding(image.manifestBytes);
+  const decryptor = new StreamDecryptor(contentKey, manifest.encryption.header);
+  const plain = new Uint8Array(manifest.chunkSize);
+  try {
+    await forEachPiece(source, image, readBytes, async (sealed, i, last) => {
+      const { final } = decryptor.pull(sealed, ad, plain);
+      // FORMAT.md §Encryption: FINAL on the last chunk and only there.
+      if (final && !last) throw new SihlError('STREAM_TRAILING_DATA', `chunk ${i} is FINAL but more follow`);
+      if (!final && last) throw new SihlError('STREAM_TRUNCATED', 'the stream ends without a FINAL chunk');
+      await take(plain.subarray(0, sealed.length - STREAM_CHUNK_OVERHEAD));
+    });
+  } finally {
+    decryptor.wipe();
+    wipe(plain);
   }
 }
 

@@ -1,14 +1,16 @@
 // Verification of a whole image from nothing but the root keys a device pins (docs/FORMAT.md
 // §Verification): the root chain from the pinned root, the delegation by the root it leads to, the
-// manifest by approvers, then the payload digest, in that order,
-// before a single payload byte is decrypted or decompressed.
+// manifest by approvers, then the payload's chunk chain, in that order, before a single payload byte
+// is decrypted or decompressed. A bootloader skips the chain walk here and authenticates each chunk as
+// it installs it (docs/BOOT.md §Install).
 
-import { equalBytes, Sha256 } from '../crypto/hash.ts';
+import { Sha256 } from '../crypto/hash.ts';
 import { SihlError } from '../errors.ts';
 import { verifyDelegation } from '../format/delegation.ts';
 import { type VersionedRoot, verifyRootChain } from '../format/root-chain.ts';
 import type { KeySet } from '../format/signatures.ts';
 import { verifyThreshold } from '../format/signatures.ts';
+import { forEachPiece } from './chain-read.ts';
 import { imageMessage, type ParsedImage, readImage } from './read.ts';
 import type { ByteSource } from './source.ts';
 
@@ -28,6 +30,11 @@ export interface VerifyOptions {
   readonly minSecurityVersion?: number;
   /** Bytes read at a time while hashing the payload (a bootloader passes its buffer size). */
   readonly readBytes?: number;
+  /**
+   * Walk the payload's chunk chain now (FORMAT.md §Verification step 6); true by default. A reader that
+   * unpacks straight away may skip it: unpacking authenticates every chunk it reads.
+   */
+  readonly payload?: boolean;
 }
 
 export interface VerifiedImage extends ParsedImage {
@@ -58,12 +65,8 @@ export async function verifyImage(
       `image security version ${manifest.securityVersion} is below the device's ${options.minSecurityVersion}`,
     );
   }
-  const digest = await digestRange(source, image.payloadOffset, manifest.payloadSize, options.readBytes);
-  if (!equalBytes(digest, manifest.payloadDigest)) {
-    throw new SihlError(
-      'PAYLOAD_DIGEST_MISMATCH',
-      'payload does not match the digest in the signed manifest',
-    );
+  if (options.payload !== false) {
+    await forEachPiece(source, image, options.readBytes ?? READ_STEP, async () => {});
   }
   return { ...image, approvers, root };
 }

@@ -55,7 +55,8 @@ export interface AgentOptions {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
-export type PollOutcome = 'unchanged' | 'up-to-date' | 'not-eligible' | 'staged' | 'error';
+/** retry-later: the release chosen arrived corrupt in staging last time, and its backoff runs. */
+export type PollOutcome = 'unchanged' | 'up-to-date' | 'not-eligible' | 'staged' | 'retry-later' | 'error';
 
 export interface PollResult {
   readonly outcome: PollOutcome;
@@ -69,7 +70,7 @@ export interface PollResult {
 
 /** What the bootloader said about a boot (src/device/bootloader BootReport). */
 export interface BootOutcome {
-  readonly outcome: 'booted' | 'rejected';
+  readonly outcome: 'booted' | 'rejected' | 'reverted' | 'halted';
   readonly installed: boolean;
   readonly attempts: number;
   readonly reason?: string;
@@ -266,6 +267,10 @@ export class UpdateAgent {
     if (!info || !sha256 || !/^[0-9a-f]{64}$/.test(sha256)) {
       throw new SihlError('TUF_METADATA_INCONSISTENT', `${name} has no SHA-256 in the verified targets`);
     }
+    const corrupt = this.#state.corrupt;
+    if (corrupt?.sha256 === sha256 && this.#timers.now().getTime() < corrupt.retryAt) {
+      return { outcome: 'retry-later', target: name, version: custom.version };
+    }
 
     let envelope: Uint8Array = new Uint8Array(0);
     if (custom.envelopes !== undefined) {
@@ -280,6 +285,7 @@ export class UpdateAgent {
     if (typeof custom.credentials === 'string' && this.#table !== undefined)
       await this.#renewLogSas(custom.credentials);
     const slash = name.lastIndexOf('/');
+    let manifestDigest: Uint8Array = new Uint8Array(0);
     const plan = {
       target: name,
       version: custom.version,
@@ -301,7 +307,7 @@ export class UpdateAgent {
         pieceBytes: this.#options.pieceBytes ?? AGENT_LIMITS.pieceBytes,
         ...(this.#options.onProgress ? { onProgress: this.#options.onProgress } : {}),
       });
-      await verifyStaged(device, plan.length, envelope, custom);
+      manifestDigest = await verifyStaged(device, plan.length, envelope, custom);
     } catch (error) {
       if (error instanceof SihlError && error.family === 'verification') {
         // Refused bytes leave staging, and the next attempt starts from nothing.
@@ -311,7 +317,7 @@ export class UpdateAgent {
       }
       throw error;
     }
-    device.markPending(plan.length, envelope.length);
+    device.markPending(plan.length, envelope.length, manifestDigest);
     await this.#options.durable?.();
     await this.#save({
       etag,
@@ -354,10 +360,18 @@ export class UpdateAgent {
     return typeof targets === 'object' && targets !== null ? (targets as Record<string, unknown>) : {};
   }
 
-  /** After each boot: what the bootloader did, as a signed report. */
+  /**
+   * After each boot: what the bootloader did, as a signed report. A refusal of the image this agent
+   * verified means staging changed under it (docs/AGENT.md): the release is downloaded again after a
+   * backoff, never put aside. A trial that was reverted is a release that failed on this device.
+   */
   async reportBoot(boot: BootOutcome): Promise<void> {
     const staged = this.#state.staged;
-    const outcome: StatusReport['outcome'] = boot.installed ? 'installed' : boot.outcome;
+    const outcome: StatusReport['outcome'] = boot.installed
+      ? 'installed'
+      : boot.outcome === 'halted'
+        ? 'error'
+        : boot.outcome;
     await this.#report({
       outcome,
       running: boot.running.version,
@@ -365,11 +379,25 @@ export class UpdateAgent {
       ...(boot.installed || boot.outcome === 'rejected' ? { attempts: boot.attempts } : {}),
       ...(staged && (boot.installed || boot.outcome === 'rejected') ? { target: staged.target } : {}),
     });
-    if (staged && this.#options.device.bootState()?.phase !== 'pending') {
-      const refused =
-        boot.outcome === 'rejected' ? [...this.#state.refused, staged.sha256] : this.#state.refused;
-      await this.#save({ staged: undefined, refused });
+    if (staged && boot.outcome === 'reverted') {
+      await this.#save({ staged: undefined, refused: [...this.#state.refused, staged.sha256] });
+    } else if (staged && this.#options.device.bootState()?.phase !== 'pending') {
+      if (boot.outcome !== 'rejected') return this.#save({ staged: undefined });
+      const count = this.#state.corrupt?.sha256 === staged.sha256 ? this.#state.corrupt.count + 1 : 1;
+      const wait = nextDelay(this.#timing, count, this.#timers.random());
+      const retryAt = this.#timers.now().getTime() + wait;
+      // No ETag: the same timestamp must lead to the same target again, once the backoff has run.
+      await this.#save({
+        staged: undefined,
+        etag: undefined,
+        corrupt: { sha256: staged.sha256, count, retryAt },
+      });
     }
+  }
+
+  /** The application passed its self-test on a trial boot: keep the new firmware (docs/BOOT.md §Confirmation). */
+  confirm(): void {
+    this.#options.device.confirm();
   }
 
   /** The application's own verdict after a boot, e.g. a self-test that failed: an `error` report. */

@@ -14,8 +14,13 @@ export interface Staging {
   /** `offset` and the length are multiples of the write size; the sectors are erased. */
   writeStaging(offset: number, bytes: Uint8Array): void;
   readStaging(offset: number, length: number): Uint8Array;
-  /** The bootloader installs the staged image (and the envelope after it) at the next boot. */
-  markPending(imageLength: number, envelopeLength: number): void;
+  /**
+   * The bootloader installs the staged image (and the envelope after it) at the next boot, if its
+   * manifest has this SHA-256: the image the agent verified, and no other.
+   */
+  markPending(imageLength: number, envelopeLength: number, manifestDigest: Uint8Array): void;
+  /** The running firmware passed its self-test: keep it (docs/BOOT.md §Confirmation). */
+  confirm(): void;
 }
 
 export interface AgentDevice extends Staging {

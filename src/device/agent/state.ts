@@ -1,6 +1,6 @@
 // What the agent remembers across reboots, in one small file replaced atomically: the timestamp's ETag,
-// the download in progress (so it resumes where it stopped), the update it marked pending, targets the
-// bootloader refused, and its status reports (sequence number, and those not yet delivered).
+// the download in progress (so it resumes where it stopped), the update it marked pending, targets whose
+// trial was reverted, a target that arrived corrupt (downloaded again after a backoff), and its status reports (sequence number, and those not yet delivered).
 import { SihlError } from '../../core/errors.ts';
 import { readSmallFile, writeFileAtomic } from '../../core/fs.ts';
 import { agentPaths } from './config.ts';
@@ -29,8 +29,16 @@ export interface AgentState {
   readonly etag?: string;
   readonly download?: DownloadProgress;
   readonly staged?: StagedUpdate;
-  /** SHA-256 of targets the bootloader refused. */
+  /** SHA-256 of targets whose trial was reverted: they failed on this device. */
   readonly refused: readonly string[];
+  /** The target last refused by the bootloader although this agent had verified it: staging corrupt. */
+  readonly corrupt?: {
+    readonly sha256: string;
+    /** Corrupt downloads of it in a row: the backoff grows with them. */
+    readonly count: number;
+    /** Milliseconds since the epoch before which it is not downloaded again. */
+    readonly retryAt: number;
+  };
   /** Sequence number of the last status report made. */
   readonly seq: number;
   /** Signed reports (base64) the server has not accepted yet, oldest first. */

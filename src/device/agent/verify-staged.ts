@@ -1,8 +1,9 @@
 // The check before anything is marked pending: the staged image is verified as the bootloader will
 // verify it (docs/FORMAT.md §Verification: root chain, delegation, approvers' threshold, model,
 // anti-rollback counter, payload digest), from the device's own pinned trust, and its envelope is
-// checked to belong to it. A tampered or foreign image never reaches the bootloader.
-import { equalBytes } from '../../core/crypto/hash.ts';
+// checked to belong to it. A tampered or foreign image never reaches the bootloader; the digest of its
+// manifest is what the pending record binds the bootloader to.
+import { equalBytes, sha256 } from '../../core/crypto/hash.ts';
 import { SihlError } from '../../core/errors.ts';
 import { decodeEnvelope, ENVELOPE_BYTES } from '../../core/format/envelope.ts';
 import { streamBinding } from '../../core/format/manifest.ts';
@@ -15,7 +16,7 @@ export async function verifyStaged(
   length: number,
   envelope: Uint8Array,
   expected: { readonly version: string },
-): Promise<void> {
+): Promise<Uint8Array> {
   const source: ByteSource = {
     size: length,
     read: async (offset, bytes) => {
@@ -41,10 +42,12 @@ export async function verifyStaged(
       `the image is version ${image.manifest.version}; the targets metadata says ${expected.version}`,
     );
   }
-  if (image.manifest.encryption.algorithm === 'none') return;
+  const manifestDigest = sha256(image.manifestBytes);
+  if (image.manifest.encryption.algorithm === 'none') return manifestDigest;
   if (envelope.length !== ENVELOPE_BYTES)
     throw new SihlError('ENVELOPE_REQUIRED', 'no key envelope for this image');
   if (!equalBytes(decodeEnvelope(envelope).binding, streamBinding(image.manifestBytes))) {
     throw new SihlError('ENVELOPE_WRONG_IMAGE', 'the key envelope belongs to another image');
   }
+  return manifestDigest;
 }

@@ -1,4 +1,7 @@
-// Reading images out of flash and writing firmware into it, in the bootloader's fixed buffers.
+// Reading images out of flash, writing firmware into it and copying slots, in the bootloader's fixed
+// buffers.
+
+import { Sha256 } from '../../core/crypto/hash.ts';
 import type { ByteSource } from '../../core/image/source.ts';
 import { ERASED, type Flash, type Region } from '../flash/flash.ts';
 
@@ -74,6 +77,18 @@ export class SectorWriter {
   }
 }
 
+const erasedSectors = new Map<number, Uint8Array>();
+
+/** Whether `bytes` are all 0xFF: compared natively against a cached erased buffer. */
+export function isErased(bytes: Uint8Array): boolean {
+  let erased = erasedSectors.get(bytes.length);
+  if (!erased) {
+    erased = new Uint8Array(bytes.length).fill(ERASED);
+    erasedSectors.set(bytes.length, erased);
+  }
+  return Buffer.compare(bytes, erased) === 0;
+}
+
 /**
  * Erases the sectors of a region that start at or after `from` and before `to`, skipping those that
  * are already erased (reading is free; erasing wears the flash and takes time).
@@ -81,7 +96,36 @@ export class SectorWriter {
 export function eraseRange(flash: Flash, region: Region, from: number, to: number): void {
   const { sectorSize } = flash.geometry;
   for (let at = Math.ceil(from / sectorSize) * sectorSize; at < Math.min(to, region.size); at += sectorSize) {
-    const sector = flash.read(region.offset + at, sectorSize);
-    if (!sector.every((b) => b === ERASED)) flash.erase(region.offset + at);
+    if (!isErased(flash.read(region.offset + at, sectorSize))) flash.erase(region.offset + at);
   }
+}
+
+/** SHA-256 of a region's first `size` bytes, read one sector at a time. */
+export function digestOf(flash: Flash, region: Region, size: number, meter: Meter): Uint8Array {
+  const hash = new Sha256();
+  const step = flash.geometry.sectorSize;
+  meter.note(Math.min(step, size));
+  for (let at = 0; at < size; at += step)
+    hash.update(flash.read(region.offset + at, Math.min(step, size - at)));
+  return hash.digest();
+}
+
+/**
+ * Copies the first `size` bytes of one slot into another, sector by sector: a sector that already holds
+ * the same bytes is left alone (a copy redone after a power cut), any other is erased and written in
+ * one write. The rest of the last sector is copied too, so the copy is the source's sectors exactly.
+ * Returns the SHA-256 of the source's first `size` bytes, as read for the copy.
+ */
+export function copySlot(flash: Flash, from: Region, to: Region, size: number, meter: Meter): Uint8Array {
+  const { sectorSize } = flash.geometry;
+  meter.note(sectorSize);
+  const hash = new Sha256();
+  for (let at = 0; at < size; at += sectorSize) {
+    const source = flash.read(from.offset + at, sectorSize);
+    hash.update(source.subarray(0, Math.min(sectorSize, size - at)));
+    if (Buffer.compare(source, flash.read(to.offset + at, sectorSize)) === 0) continue;
+    flash.erase(to.offset + at);
+    if (!isErased(source)) flash.write(to.offset + at, source);
+  }
+  return hash.digest();
 }

@@ -34,4 +34,8 @@ export interface SecureElement {
    * never lowers anything. The caller has verified `root` through the chain from the pinned root.
    */
   advance(securityVersion: number, delegationVersion: number, root?: VersionedRoot): void;
+  /** A tag over a boot-state record with a key that never leaves the element (docs/BOOT.md §Boot state). */
+  tagRecord(message: Uint8Array): Uint8Array;
+  /** Whether `tag` is this element's tag over `message`. */
+  checkRecord(message: Uint8Array, tag: Uint8Array): boolean;
 }

@@ -1,13 +1,16 @@
 // A secure element simulated in a flash region of its own: one sector holds what provisioning wrote
-// (the key pairs, made here), two more hold the counters as a record log, and two more the pinned root
+// (the key pairs and the boot-state record key, made here), two more hold the counters as a record log, and two more the pinned root
 // (keys, threshold, version) as a record log of one record per sector, so a newer root replaces it
 // with one write into the other sector and a power cut keeps the old one.
 // On a real part the region is inside the chip; here it is ordinary flash, which is why a simulated
 // device's keys can be read off its flash file (docs/BOOT.md §Secure element).
 import { crc32 } from 'node:zlib';
 import {
+  authTag,
+  authVerify,
   type BoxKeyPair,
   boxKeyPairFromSecret,
+  generateAuthKey,
   generateBoxKeyPair,
   generateSigningKeyPair,
   type SigningKeyPair,
@@ -69,6 +72,7 @@ function decodeRoot(payload: Uint8Array): VersionedRoot {
 export class SimulatedSecureElement implements SecureElement {
   readonly #signing: SigningKeyPair;
   readonly #box: BoxKeyPair;
+  readonly #recordKey: Uint8Array;
   readonly #counters: RecordLog;
   readonly #roots: RecordLog;
   readonly #sectorSize: number;
@@ -76,11 +80,13 @@ export class SimulatedSecureElement implements SecureElement {
   private constructor(
     signing: SigningKeyPair,
     box: BoxKeyPair,
+    recordKey: Uint8Array,
     logs: { counters: RecordLog; roots: RecordLog },
     sectorSize: number,
   ) {
     this.#signing = signing;
     this.#box = box;
+    this.#recordKey = recordKey;
     this.#counters = logs.counters;
     this.#roots = logs.roots;
     this.#sectorSize = sectorSize;
@@ -100,7 +106,13 @@ export class SimulatedSecureElement implements SecureElement {
     const pinned = encodeRoot({ ...root, version: root.version ?? 1 }, sectorSize);
     const signing = generateSigningKeyPair();
     const box = generateBoxKeyPair();
-    const bytes = new ByteWriter().u32(MAGIC).bytes(seedOf(signing)).bytes(box.secretKey).finish();
+    const recordKey = generateAuthKey();
+    const bytes = new ByteWriter()
+      .u32(MAGIC)
+      .bytes(seedOf(signing))
+      .bytes(box.secretKey)
+      .bytes(recordKey)
+      .finish();
     const sealed = new ByteWriter().u16(bytes.length).bytes(bytes).u32(crc32(bytes)).finish();
     const { writeSize } = flash.geometry;
     const padded = new Uint8Array(Math.ceil(sealed.length / writeSize) * writeSize).fill(0xff);
@@ -113,7 +125,7 @@ export class SimulatedSecureElement implements SecureElement {
     counters.append(new ByteWriter().u32(0).u32(0).finish());
     roots.format();
     roots.append(pinned);
-    return new SimulatedSecureElement(signing, box, { counters, roots }, sectorSize);
+    return new SimulatedSecureElement(signing, box, recordKey, { counters, roots }, sectorSize);
   }
 
   /** Every later start: reads what provisioning wrote. */
@@ -131,8 +143,16 @@ export class SimulatedSecureElement implements SecureElement {
     if (r.u32() !== MAGIC) r.fail('not provisioned');
     const signing = signingKeyPairFromSeed(r.bytes(32));
     const box = boxKeyPairFromSecret(r.bytes(32).slice());
+    const recordKey = r.bytes(32).slice();
+    r.end();
     wipe(bytes);
-    return new SimulatedSecureElement(signing, box, { counters, roots }, flash.geometry.sectorSize);
+    return new SimulatedSecureElement(
+      signing,
+      box,
+      recordKey,
+      { counters, roots },
+      flash.geometry.sectorSize,
+    );
   }
 
   identity(): DeviceIdentity {
@@ -149,6 +169,14 @@ export class SimulatedSecureElement implements SecureElement {
 
   openCredential(box: Uint8Array): string | null {
     return openCredential(box, this.#box);
+  }
+
+  tagRecord(message: Uint8Array): Uint8Array {
+    return authTag(this.#recordKey, message);
+  }
+
+  checkRecord(message: Uint8Array, tag: Uint8Array): boolean {
+    return authVerify(this.#recordKey, message, tag);
   }
 
   trust(): TrustState {

@@ -3,7 +3,8 @@
 // through its bootloader the first time, polls, and when its agent stages an update, reboots to install
 // it and reports. At most `concurrency` devices are awake at once; a sleeping device's flash is parked
 // (parked-flash.ts). Power cuts can be injected during installs, and failures after them (the device's
-// own self-test fails: an `error` report with reason SELF_TEST_FAILED, as an operator's rollout sees it).
+// own self-test fails on the trial boot: an `error` report with reason SELF_TEST_FAILED, no confirmation,
+// and the next boot reverts to the old firmware and reports `reverted`, as an operator's rollout sees it).
 // The run yields progress and ends when every device runs the target version, or at the deadline.
 import { join } from 'node:path';
 import { type PollResult, UpdateAgent } from '../agent/agent.ts';
@@ -60,7 +61,7 @@ export interface FleetRunOptions {
 export interface FleetProgress {
   readonly elapsedMs: number;
   readonly total: number;
-  /** Devices running the target version (failed ones included). */
+  /** Devices running the target version, confirmed. */
   readonly updated: number;
   readonly failed: number;
   readonly awake: number;
@@ -71,7 +72,10 @@ export interface FleetProgress {
 export interface DeviceOutcome {
   readonly idx: number;
   readonly id: string;
-  /** updated; failed: updated, then reported a failure (injected); not-updated: not by the deadline. */
+  /**
+   * updated; failed: installed, failed its self-test on trial (injected) and was reverted; not-updated:
+   * not by the deadline.
+   */
   readonly outcome: 'updated' | 'failed' | 'not-updated';
   readonly running: string;
   /** Milliseconds from the start until it ran the target version. */
@@ -305,10 +309,14 @@ async function execute(options: FleetRunOptions, emit: (p: FleetProgress) => voi
         const boot = await sim.boot();
         await agent.reportBoot(boot);
         if (boot.installed) d.attempts = boot.attempts;
-        if (boot.running.version === target && d.failure) {
+        if (boot.trial && d.failure) {
+          // The self-test fails: no confirmation; the watchdog reboots, and the bootloader reverts.
           await agent.reportError(INJECTED_FAILURE);
+          await agent.reportBoot(await sim.boot());
           d.failed = true;
           failed++;
+        } else if (boot.trial) {
+          agent.confirm();
         }
       }
       d.running = sim.bootState()?.running.version ?? 'unknown';
@@ -330,7 +338,7 @@ async function execute(options: FleetRunOptions, emit: (p: FleetProgress) => voi
   const live = async (d: Live): Promise<void> => {
     let failures = 0;
     let delay = random() * interval * 1000;
-    while (d.updatedAtMs === null && !stop.signal.aborted) {
+    while (d.updatedAtMs === null && !d.failed && !stop.signal.aborted) {
       await sleep(delay, stop.signal);
       if (stop.signal.aborted) return;
       await slots.take();
@@ -368,7 +376,7 @@ async function execute(options: FleetRunOptions, emit: (p: FleetProgress) => voi
     total: devices.length,
     updated,
     failed,
-    notUpdated: devices.length - updated,
+    notUpdated: devices.length - updated - failed,
     wallMs: elapsed(),
     timeTo: {
       p50: timeToShare(times, devices.length, 0.5),
@@ -386,7 +394,7 @@ async function execute(options: FleetRunOptions, emit: (p: FleetProgress) => voi
     devices: devices.map((d) => ({
       idx: d.member.idx,
       id: d.member.id,
-      outcome: d.updatedAtMs === null ? 'not-updated' : d.failed ? 'failed' : 'updated',
+      outcome: d.failed ? 'failed' : d.updatedAtMs === null ? 'not-updated' : 'updated',
       running: d.running || 'unknown',
       updatedAtMs: d.updatedAtMs,
       attempts: d.attempts,

@@ -1,7 +1,8 @@
 // A simulated flash put away while its device sleeps, so ten thousand devices fit in one process: erased
-// bytes at the end of each sector are not kept, and sectors of the executable slot (the same firmware on
-// every device) are shared through a pool keyed by their SHA-256. A device's own sectors (boot state,
-// secure element, a staged download) stay its own copies. Unparking gives back the flash byte for byte.
+// bytes at the end of each sector are not kept, and sectors of the executable and backup slots (the same
+// firmware on every device) are shared through a pool keyed by their SHA-256. A device's own sectors
+// (boot state, secure element, a staged download) stay its own copies. Unparking gives back the flash
+// byte for byte.
 import { sha256 } from '../../core/crypto/hash.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import type { Layout } from '../bootloader/layout.ts';
@@ -40,6 +41,10 @@ function inside(sector: number, sectorSize: number, region: Region): boolean {
   return at >= region.offset && at < region.offset + region.size;
 }
 
+/** Sectors that hold firmware, alike on many devices. */
+const pooled = (sector: number, sectorSize: number, layout: Layout) =>
+  inside(sector, sectorSize, layout.executable) || inside(sector, sectorSize, layout.backup);
+
 /** The used part of a sector: up to its last byte that is not erased. */
 function trimmed(memory: Uint8Array, from: number, to: number): Uint8Array {
   let end = to;
@@ -53,7 +58,7 @@ export function parkFlash(flash: SimulatedFlash, layout: Layout, pool: SectorPoo
   for (let s = 0; s < size / sectorSize; s++) {
     const from = s * sectorSize;
     const used = trimmed(flash.memory, from, from + sectorSize);
-    sectors.push(used.length > 0 && inside(s, sectorSize, layout.executable) ? pool.intern(used) : used);
+    sectors.push(used.length > 0 && pooled(s, sectorSize, layout) ? pool.intern(used) : used);
   }
   return { geometry: flash.geometry, sectors, erases: flash.erases.slice() };
 }
@@ -71,7 +76,7 @@ export function unparkFlash(parked: ParkedFlash): SimulatedFlash {
 export function parkedBytes(parked: ParkedFlash, layout: Layout): number {
   const { sectorSize } = parked.geometry;
   return parked.sectors.reduce(
-    (sum, bytes, s) => sum + (inside(s, sectorSize, layout.executable) ? 0 : bytes.length),
+    (sum, bytes, s) => sum + (pooled(s, sectorSize, layout) ? 0 : bytes.length),
     0,
   );
 }

@@ -5,15 +5,28 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256 } from '../../core/crypto/hash.ts';
 import { naming, SihlError } from '../../core/errors.ts';
+import { decodeHeader, HEADER_BYTES } from '../../core/format/header.ts';
 import type { KeySet } from '../../core/format/signatures.ts';
 import { writeFileAtomic } from '../../core/fs.ts';
 import { BootStateStore, idle } from '../bootloader/boot-state.ts';
-import { type BootReport, boot } from '../bootloader/bootloader.ts';
+import { type BootReport, boot, finishConfirmation } from '../bootloader/bootloader.ts';
 import { eraseRange, Meter, SectorWriter } from '../bootloader/flash-io.ts';
 import { checkLayout, type Layout, planLayout } from '../bootloader/layout.ts';
 import { ERASED, type FlashGeometry } from '../flash/flash.ts';
 import { SimulatedFlash } from '../flash/simulated-flash.ts';
 import { SimulatedSecureElement } from '../secure-element/simulated-secure-element.ts';
+
+/** SHA-256 of the manifest an image carries; zeros when it has none (the bootloader refuses it anyway). */
+function manifestDigestOf(image: Uint8Array): Uint8Array {
+  try {
+    const { manifestLength } = decodeHeader(image);
+    if (image.length >= HEADER_BYTES + manifestLength)
+      return sha256(image.subarray(HEADER_BYTES, HEADER_BYTES + manifestLength));
+  } catch {
+    // not an image: nothing to bind
+  }
+  return new Uint8Array(32);
+}
 
 export interface CreateOptions {
   readonly model: string;
@@ -44,6 +57,11 @@ export class SimulatedDevice {
     return SimulatedSecureElement.open(this.flash, this.layout.secureElement);
   }
 
+  /** The boot-state log, its records tagged by the secure element. */
+  #store(): BootStateStore {
+    return new BootStateStore(this.flash, this.layout.bootState, this.secureElement);
+  }
+
   /** The factory: a device running `firmware`, its keys made inside its secure element. */
   static async create(options: CreateOptions): Promise<SimulatedDevice> {
     const sectorSize = options.sectorSize ?? 4096;
@@ -66,8 +84,9 @@ export class SimulatedDevice {
       digest: sha256(options.firmware),
       version: options.version,
     };
-    new BootStateStore(flash, layout.bootState).reset(idle(running));
-    return new SimulatedDevice(options.model, flash, layout);
+    const device = new SimulatedDevice(options.model, flash, layout);
+    device.#store().reset(idle(running));
+    return device;
   }
 
   /**
@@ -75,7 +94,8 @@ export class SimulatedDevice {
    * the staging slot, and only then is the update marked pending.
    */
   stage(image: Uint8Array, envelope?: Uint8Array): void {
-    const { staging, bootState } = this.layout;
+    const manifest = manifestDigestOf(image);
+    const { staging } = this.layout;
     const bytes = envelope ? Buffer.concat([image, envelope]) : image;
     if (bytes.length > staging.size) {
       throw new SihlError(
@@ -83,7 +103,7 @@ export class SimulatedDevice {
         `image and envelope (${bytes.length} bytes) do not fit the staging slot`,
       );
     }
-    const store = new BootStateStore(this.flash, bootState);
+    const store = this.#store();
     const state = store.read();
     if (!state) throw new SihlError('USAGE', 'boot state is damaged; boot the device first');
     // The agent runs in booted firmware: never stage over an install that has not finished.
@@ -106,6 +126,7 @@ export class SimulatedDevice {
       phase: 'pending',
       stagedImage: image.length,
       stagedEnvelope: envelope?.length ?? 0,
+      stagedManifest: manifest,
       attempts: 0,
       reason: '',
     });
@@ -123,7 +144,7 @@ export class SimulatedDevice {
    * first, so the bootloader never installs from a slot that is being rewritten.
    */
   eraseStaging(from: number, to: number): void {
-    const store = new BootStateStore(this.flash, this.layout.bootState);
+    const store = this.#store();
     const state = this.#runningState(store);
     if (state.phase === 'pending') store.write(idle(state.running, state.reason));
     eraseRange(this.flash, this.layout.staging, from, to);
@@ -137,7 +158,7 @@ export class SimulatedDevice {
         `a write at ${offset} of ${bytes.length} bytes is outside staging`,
       );
     }
-    this.#runningState(new BootStateStore(this.flash, this.layout.bootState));
+    this.#runningState(this.#store());
     this.flash.write(this.layout.staging.offset + offset, bytes);
   }
 
@@ -149,20 +170,36 @@ export class SimulatedDevice {
   }
 
   /** The staging slot holds an image of `imageLength` bytes and its envelope after it: install at next boot. */
-  markPending(imageLength: number, envelopeLength: number): void {
+  markPending(imageLength: number, envelopeLength: number, manifestDigest: Uint8Array): void {
     if (imageLength <= 0 || imageLength + envelopeLength > this.layout.staging.size) {
       throw new SihlError('LIMIT_EXCEEDED', 'image and envelope do not fit the staging slot');
     }
-    const store = new BootStateStore(this.flash, this.layout.bootState);
+    const store = this.#store();
     const state = this.#runningState(store);
     store.write({
       ...state,
       phase: 'pending',
       stagedImage: imageLength,
       stagedEnvelope: envelopeLength,
+      stagedManifest: manifestDigest.slice(),
       attempts: 0,
       reason: '',
     });
+  }
+
+  /**
+   * The application's verdict after its self-test on a trial boot (docs/BOOT.md §Confirmation): the
+   * new firmware stays, and the counters and a newer root advance now, not before.
+   */
+  confirm(): void {
+    const store = this.#store();
+    const state = store.read();
+    if (state?.phase !== 'trial') {
+      throw new SihlError('USAGE', `nothing is on trial (the device is ${state?.phase ?? 'damaged'})`);
+    }
+    const confirmed = { ...state, phase: 'confirmed' as const };
+    store.write(confirmed);
+    finishConfirmation(this, store, confirmed);
   }
 
   /** The boot state, refusing to touch staging while an install is unfinished (boot first). */
@@ -190,7 +227,7 @@ export class SimulatedDevice {
   }
 
   bootState() {
-    return new BootStateStore(this.flash, this.layout.bootState).read();
+    return this.#store().read();
   }
 
   /** A copy of this device as its flash is now (a power-cut test starts every run from the same state). */

@@ -198,7 +198,7 @@ export class ReportIndex {
       report.seq,
       deviceId,
     );
-    if (report.outcome === 'error' || report.outcome === 'rejected') {
+    if (report.outcome === 'error' || report.outcome === 'rejected' || report.outcome === 'reverted') {
       this.#sql(
         `UPDATE devices SET last_error = ?, last_error_at = ?, last_error_seq = ?
          WHERE id = ? AND ? > coalesce(last_error_seq, -1)`,
@@ -270,7 +270,7 @@ export class ReportIndex {
       params.push(query.version);
     }
     if (query.status === 'ok') where.push(`last_outcome IN ('installed', 'booted')`);
-    if (query.status === 'failed') where.push(`last_outcome IN ('rejected', 'error')`);
+    if (query.status === 'failed') where.push(`last_outcome IN ('rejected', 'reverted', 'error')`);
     if (query.status === 'silent') where.push('last_seen IS NULL');
     if (query.status === 'revoked') where.push('revoked = 1');
     if (query.error) {
@@ -334,7 +334,7 @@ export class ReportIndex {
   totals(): { devices: number; reported: number; failing: number } {
     const r = this.#sql(
       `SELECT count(*) AS devices, count(last_seen) AS reported,
-         sum(last_outcome IN ('rejected', 'error')) AS failing FROM devices WHERE revoked = 0`,
+         sum(last_outcome IN ('rejected', 'reverted', 'error')) AS failing FROM devices WHERE revoked = 0`,
     ).get() as Row;
     return { devices: Number(r.devices), reported: Number(r.reported), failing: Number(r.failing ?? 0) };
   }
@@ -344,7 +344,7 @@ export class ReportIndex {
     const r = this.#sql(
       `SELECT count(*) AS reported,
          coalesce(sum(outcome IN ('installed', 'booted')), 0) AS succeeded,
-         coalesce(sum(outcome IN ('rejected', 'error')), 0) AS failed
+         coalesce(sum(outcome IN ('rejected', 'reverted', 'error')), 0) AS failed
        FROM (SELECT device_id, max(seq) AS seq FROM reports WHERE target = ? AND received >= ? GROUP BY device_id) AS latest
        JOIN reports USING (device_id, seq)`,
     ).get(target, since.getTime()) as Row;
@@ -370,7 +370,7 @@ export class ReportIndex {
           .map((r) => [Number(r.b), Number(r.n)]),
       );
     const ok = firsts(`'installed', 'booted'`);
-    const bad = firsts(`'rejected', 'error'`);
+    const bad = firsts(`'rejected', 'reverted', 'error'`);
     const points: TimelinePoint[] = [];
     let installed = 0;
     let failed = 0;

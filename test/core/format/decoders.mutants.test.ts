@@ -169,29 +169,33 @@ test('manifest refusals name the record at fault', () => {
     'encryption',
     'chunk size',
     'payload size',
+    'flags',
     'payload digest',
   ];
-  const fixed = [undefined, undefined, 4, 16, 8, 8, 32, 11, 25, 4, 8, 32];
+  const fixed = [undefined, undefined, 4, 16, 8, 8, 32, 11, 25, 4, 8, 4, 32];
   const r = new ByteReader(manifestBytes as Uint8Array, 'MANIFEST_MALFORMED', 'test');
   const records: Uint8Array[] = [];
+  const tags: number[] = [];
   while (r.remaining > 0) {
     const tag = r.u8();
+    tags.push(tag);
     records.push(new ByteWriter().u8(tag).u16(0).finish(), r.bytes(r.u16()));
   }
+  assert.deepEqual(tags, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 12], 'flags come before the payload digest');
   names.forEach((name, i) => {
     const length = fixed[i];
     if (length === undefined) return;
     const parts = records.map((p, k) =>
       k === 2 * i
         ? new ByteWriter()
-            .u8(i + 1)
+            .u8(tags[i] as number)
             .u16(length + 1)
             .finish()
         : k === 2 * i + 1
           ? padded(p, length + 1)
           : k % 2 === 0
             ? new ByteWriter()
-                .u8(k / 2 + 1)
+                .u8(tags[k / 2] as number)
                 .u16((records[k + 1] as Uint8Array).length)
                 .finish()
             : p,

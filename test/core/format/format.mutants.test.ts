@@ -146,11 +146,11 @@ test('a short, foreign, newer or oddly sized header is refused with its own code
   magic[3] = 0;
   refuses(() => decodeHeader(magic), 'IMAGE_BAD_MAGIC', /^not a sihl image \(bad magic\)$/);
   const version = bytes.slice();
-  version[4] = 2;
+  version[4] = 1; // version 1 stored the payload without its chunk chain: not read any more
   refuses(
     () => decodeHeader(version),
     'IMAGE_UNSUPPORTED_VERSION',
-    /^image format version 2; this sihl reads version 1$/,
+    /^image format version 1; this sihl reads version 2$/,
   );
   const length = bytes.slice();
   length[6] = 33;
@@ -226,7 +226,7 @@ test('a manifest at every limit decodes to what was encoded', () => {
     ...manifest,
     compression: { algorithm: 'none', windowLog: 0, filter: 'none', compressedSize: 1000 },
     encryption: { algorithm: 'none' },
-    payloadSize: 1000,
+    payloadSize: expectedPayloadSize(1000, manifest.chunkSize, false),
   };
   assert.deepEqual(decodeManifest(encodeManifest(plain)), plain);
   assert.deepEqual(
@@ -236,10 +236,11 @@ test('a manifest at every limit decodes to what was encoded', () => {
   );
 });
 
-test('the payload size follows from compressed size, chunk size and encryption', () => {
-  assert.equal(expectedPayloadSize(700, 256, false), 700);
-  assert.equal(expectedPayloadSize(512, 256, true), 512 + 2 * 17);
-  assert.equal(expectedPayloadSize(513, 256, true), 513 + 3 * 17);
+test('the payload size follows from compressed size, chunk size and encryption, with a link between chunks', () => {
+  assert.equal(expectedPayloadSize(700, 256, false), 700 + 2 * 32);
+  assert.equal(expectedPayloadSize(256, 256, false), 256, 'one chunk has no link');
+  assert.equal(expectedPayloadSize(512, 256, true), 512 + 2 * 17 + 32);
+  assert.equal(expectedPayloadSize(513, 256, true), 513 + 3 * 17 + 2 * 32);
   assert.equal(expectedPayloadSize(0, 256, true), 17, 'an empty stream still has its FINAL chunk');
 });
 

@@ -13,6 +13,7 @@ import {
   streamBinding,
 } from '../../../src/core/format/manifest.ts';
 import { encodeSignatureBlock, signEntry } from '../../../src/core/format/signatures.ts';
+import { chainPieces } from '../../../src/core/image/chain-pass.ts';
 import { bufferSource, imageMessage, unpackPayload, verifyImage } from '../../../src/core/image/index.ts';
 import { makeTrust } from '../../helpers.ts';
 
@@ -73,8 +74,8 @@ function build(recipe: Recipe): { image: Uint8Array; key: Uint8Array } {
     // sizes. The verifier must stop at the early FINAL whatever follows it.
     if (final && i < n - 1) pusher = new StreamEncryptor(key);
   }
-  const payload = Buffer.concat(parts);
-  manifest = { ...manifest, payloadSize: payload.length, payloadDigest: sha256(payload) };
+  const { payload, digest } = chainPieces(parts);
+  manifest = { ...manifest, payloadSize: payload.length, payloadDigest: digest };
   const manifestBytes = encodeManifest(manifest);
   const message = imageMessage(manifestBytes);
   const block = encodeSignatureBlock(
