@@ -7,10 +7,12 @@ import { join } from 'node:path';
 import { wipe } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
 import { fromHex } from '../core/format/bytes.ts';
+import { releaseNameOf, targetNameOf } from '../core/format/target.ts';
 import { readSmallFile } from '../core/fs.ts';
 import { openContentKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import { inRollout } from '../core/rollout.ts';
+import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
 import { publishEnvelopes } from './envelopes.ts';
 import { nextTopLevel, readPublished, targetEntries } from './published.ts';
 import { openRegistry } from './registry.ts';
@@ -39,7 +41,8 @@ import type { JsonValue, TargetEntry } from './tuf/metadata.ts';
 import { publishRepository } from './tuf/publish.ts';
 import type { Workspace } from './workspace.ts';
 
-export interface RolloutOptions {
+/** Every change also mirrors to the configured store (`StoreChoice`): devices that read it see the change. */
+export interface RolloutOptions extends StoreChoice {
   readonly passphrases: Passphrases;
   readonly now?: Clock;
   /** Stages and policy to set (at first use, or to change them later). */
@@ -75,7 +78,7 @@ export async function openRollout(
   const { model, firmwareVersion } = release.info;
   let state = await readRollout(release.dir);
   if (!state) {
-    const target = `${model}/${model}-${firmwareVersion}.sihl`;
+    const target = targetNameOf(model, firmwareVersion);
     const entry = publishedEntry(targetEntries((await readPublished(workspace.storeDir)).targets), target);
     const percent = Number(entry.custom?.rollout ?? 100);
     const at = (options.now ?? systemClock)().toISOString();
@@ -104,14 +107,26 @@ export async function openRollout(
   return { release, name, state };
 }
 
-/** Seals the content key to every non-revoked device of the model in the `percent` cohort. */
-async function sealCohort(workspace: Workspace, release: Release, percent: number, passphrases: Passphrases) {
-  if (!release.info.encrypted) return;
+/**
+ * Seals the content key to every non-revoked device of the model in the `percent` cohort, into a folder
+ * of its own named after the targets version that will point at it: published files never change, so a
+ * store or CDN that caches them for good never hands a device an older cohort's table. Returns the
+ * entry's new `envelopes` folder, or undefined for an unencrypted release.
+ */
+async function sealCohort(
+  workspace: Workspace,
+  release: Release,
+  percent: number,
+  passphrases: Passphrases,
+): Promise<string | undefined> {
+  if (!release.info.encrypted) return undefined;
   const { model, firmwareVersion } = release.info;
+  const version = ((await readPublished(workspace.storeDir)).targets?.signed.version ?? 0) + 1;
+  const folder = `releases/${releaseNameOf(model, firmwareVersion)}/targets-${version}`;
   const bytes = await readSmallFile(release.contentKeyPath, LIMITS.keyFileBytes);
   const { key, binding } = await openContentKey(
     bytes,
-    await passphrases(`${model}-${firmwareVersion} content key`),
+    await passphrases(`${releaseNameOf(model, firmwareVersion)} content key`),
   );
   const registry = openRegistry(workspace.registryPath);
   try {
@@ -121,49 +136,75 @@ async function sealCohort(workspace: Workspace, release: Release, percent: numbe
       model,
       contentKey: key,
       binding,
-      dir: join(workspace.storeDir, 'releases', `${model}-${firmwareVersion}`),
+      dir: join(workspace.storeDir, folder),
       rollout: (id) => inRollout(releaseId, id, percent),
     });
   } finally {
     registry.close();
     wipe(key);
   }
+  return `${folder}/envelopes/`;
 }
 
-/** New targets, snapshot and timestamp in which only this release's entry changed. */
+interface EntryChange {
+  readonly rollout: number;
+  readonly halted: boolean;
+  /** The envelope tables of the new cohort. */
+  readonly envelopes?: string | undefined;
+}
+
+/**
+ * New targets, snapshot and timestamp in which only this release's entry changed. Envelope tables the
+ * entry no longer names leave the staging copy once the metadata is out.
+ */
 async function republish(
   workspace: Workspace,
   target: string,
-  custom: { rollout: number; halted: boolean },
+  change: EntryChange,
   options: Pick<RolloutOptions, 'passphrases' | 'now'>,
 ): Promise<number> {
   const store = workspace.storeDir;
   const published = await readPublished(store);
   const entries = targetEntries(published.targets);
-  publishedEntry(entries, target);
+  const before = publishedEntry(entries, target).custom?.envelopes;
   const next = entries.map((e): TargetEntry => {
     if (e.name !== target) return e;
     const { halted: _h, ...rest } = (e.custom ?? {}) as { [key: string]: JsonValue };
-    return { ...e, custom: { ...rest, rollout: custom.rollout, ...(custom.halted ? { halted: true } : {}) } };
+    return {
+      ...e,
+      custom: {
+        ...rest,
+        rollout: change.rollout,
+        ...(change.halted ? { halted: true } : {}),
+        ...(change.envelopes ? { envelopes: change.envelopes } : {}),
+      },
+    };
   });
   const expiry = options.now ? { now: options.now } : {};
   const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') =>
     (await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
-  const approvers = await signersOf('targets');
-  const snapshotSigners = await signersOf('snapshot');
-  const timestampSigners = await signersOf('timestamp');
-  const { targets, snapshot, timestamp } = nextTopLevel(
-    published,
-    next,
-    { targets: approvers, snapshot: snapshotSigners, timestamp: timestampSigners },
-    expiry,
-  );
+  const signers = {
+    targets: await signersOf('targets'),
+    snapshot: await signersOf('snapshot'),
+    timestamp: await signersOf('timestamp'),
+  };
+  const { targets, snapshot, timestamp } = nextTopLevel(published, next, signers, expiry);
   await publishRepository(store, { roots: [], targets, snapshot, timestamp }, expiry);
+  if (typeof before === 'string' && change.envelopes && before !== change.envelopes)
+    await rm(join(store, before), { recursive: true, force: true });
   return targets.signed.version;
 }
 
 /** Widens the rollout to the next stage (or to `to`): envelopes for the new cohort, then the metadata. */
-export async function advanceRollout(
+export function advanceRollout(
+  workspace: Workspace,
+  name: string,
+  options: RolloutOptions & { readonly to?: number; readonly by?: 'auto' | 'operator' },
+): Promise<Mirrored<Rollout>> {
+  return mirrored(workspace, options, () => advanceInStaging(workspace, name, options));
+}
+
+async function advanceInStaging(
   workspace: Workspace,
   name: string,
   options: RolloutOptions & { readonly to?: number; readonly by?: 'auto' | 'operator' },
@@ -175,8 +216,8 @@ export async function advanceRollout(
   if (to === undefined) throw new SihlError('USAGE', `${name} is already at 100 %`);
   if (!Number.isInteger(to) || to <= state.percent || to > 100)
     throw new SihlError('USAGE', `a rollout only widens: from ${state.percent} % to at most 100 %`);
-  await sealCohort(workspace, release, to, options.passphrases);
-  await republish(workspace, state.target, { rollout: to, halted: false }, options);
+  const envelopes = await sealCohort(workspace, release, to, options.passphrases);
+  await republish(workspace, state.target, { rollout: to, halted: false, envelopes }, options);
   const next = advanced(state, to, options.by ?? 'operator', (options.now ?? systemClock)());
   await writeRollout(release.dir, next);
   return { release, name, state: next };
@@ -186,15 +227,22 @@ export async function advanceRollout(
  * Withdraws the release from devices that have not installed it: the entry stays (so the policy gate
  * still sees its version) with rollout 0 and `halted`, and the envelope tables go once that is published.
  */
-export async function haltRollout(
+export function haltRollout(
   workspace: Workspace,
   name: string,
-  options: RolloutOptions & {
-    readonly by?: 'auto' | 'operator';
-    readonly counts?: RolloutCounts;
-    readonly reason?: string;
-  },
-): Promise<Rollout> {
+  options: HaltOptions,
+): Promise<Mirrored<Rollout>> {
+  return mirrored(workspace, options, () => haltInStaging(workspace, name, options));
+}
+
+export interface HaltOptions extends RolloutOptions {
+  readonly by?: 'auto' | 'operator';
+  /** What the devices had reported, kept in the halt record. */
+  readonly counts?: RolloutCounts;
+  readonly reason?: string;
+}
+
+async function haltInStaging(workspace: Workspace, name: string, options: HaltOptions): Promise<Rollout> {
   const { release, state } = await openRollout(workspace, name, options);
   if (state.status === 'halted') return { release, name, state };
   await republish(workspace, state.target, { rollout: 0, halted: true }, options);
@@ -219,15 +267,23 @@ export async function haltRollout(
 }
 
 /** Offers the release again at the stage it halted at; failures before now no longer count. */
-export async function resumeRollout(
+export function resumeRollout(
+  workspace: Workspace,
+  name: string,
+  options: RolloutOptions,
+): Promise<Mirrored<Rollout>> {
+  return mirrored(workspace, options, () => resumeInStaging(workspace, name, options));
+}
+
+async function resumeInStaging(
   workspace: Workspace,
   name: string,
   options: RolloutOptions,
 ): Promise<Rollout> {
   const { release, state } = await openRollout(workspace, name, options);
   if (state.status !== 'halted') throw new SihlError('USAGE', `the rollout of ${name} is not halted`);
-  await sealCohort(workspace, release, state.percent, options.passphrases);
-  await republish(workspace, state.target, { rollout: state.percent, halted: false }, options);
+  const envelopes = await sealCohort(workspace, release, state.percent, options.passphrases);
+  await republish(workspace, state.target, { rollout: state.percent, halted: false, envelopes }, options);
   const next = resumed(state, (options.now ?? systemClock)());
   await writeRollout(release.dir, next);
   return { release, name, state: next };
@@ -239,7 +295,7 @@ export async function checkRollout(
   name: string,
   counts: RolloutCounts,
   options: RolloutOptions,
-): Promise<{ rollout: Rollout; decision: ReturnType<typeof decide> }> {
+): Promise<{ rollout: Mirrored<Rollout>; decision: ReturnType<typeof decide> }> {
   const rollout = await openRollout(workspace, name, options);
   const decision = decide(rollout.state, counts, (options.now ?? systemClock)());
   if (decision.action === 'halt') {

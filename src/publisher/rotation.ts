@@ -20,6 +20,7 @@ import { signEntry } from '../core/format/signatures.ts';
 import { writeFileAtomic } from '../core/fs.ts';
 import { newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
+import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
 import { nextTopLevel, readPublished, targetEntries } from './published.ts';
 import {
   type Passphrases,
@@ -44,7 +45,7 @@ export type KeyChange =
   /** A new key in place of the old one, under the same name (the name may be left out if the role has one key). */
   | { readonly kind: 'rotate'; readonly role: Role; readonly name?: string };
 
-export interface KeyChangeOptions {
+export interface KeyChangeOptions extends StoreChoice {
   /** The passphrase that locks the new key (add, rotate). */
   readonly passphrase?: string;
   /** Passphrases of the keys that must sign. */
@@ -144,7 +145,16 @@ async function publicKeys(
   return out;
 }
 
-export async function changeKeys(
+/** A key change: new keys and trust files in the workspace, new metadata, then the configured store. */
+export function changeKeys(
+  workspace: Workspace,
+  change: KeyChange,
+  options: KeyChangeOptions,
+): Promise<Mirrored<KeyChangeResult>> {
+  return mirrored(workspace, options, () => changeInStaging(workspace, change, options));
+}
+
+async function changeInStaging(
   workspace: Workspace,
   change: KeyChange,
   options: KeyChangeOptions,

@@ -120,11 +120,9 @@ test('from an empty folder to a release that only approved, registered devices i
   assert.deepEqual(await fetchTarget(second.updater, published.target), image);
   // Eight days on, the week-long snapshot would lapse before the new timestamp: it is re-signed too.
   const workspace = await Workspace.open(join(cwd, 'acme'));
-  const later = await refreshTimestamp(
-    workspace,
-    async () => PASSPHRASE,
-    () => new Date(Date.now() + 8 * 86_400_000),
-  );
+  const later = await refreshTimestamp(workspace, async () => PASSPHRASE, {
+    now: () => new Date(Date.now() + 8 * 86_400_000),
+  });
   assert.equal(later.snapshotRenewed, true);
   assert.equal(later.version, 3);
 

@@ -10,6 +10,7 @@ import { type ErrorCode, SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import { CREDENTIAL_BYTES } from '../../core/format/credential.ts';
 import type { StatusReport } from '../../core/format/report.ts';
+import { targetFilePath } from '../../core/format/target.ts';
 import { readSmallFile } from '../../core/fs.ts';
 import { makeSignedReport } from '../report.ts';
 import {
@@ -279,11 +280,10 @@ export class UpdateAgent {
     }
     if (typeof custom.credentials === 'string' && this.#table !== undefined)
       await this.#renewLogSas(custom.credentials);
-    const slash = name.lastIndexOf('/');
     const plan = {
       target: name,
       version: custom.version,
-      path: `targets/${name.slice(0, slash + 1)}${sha256}.${name.slice(slash + 1)}`,
+      path: targetFilePath(name, sha256),
       length: info.length,
       sha256,
       envelope,

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import type { StoreChoice } from '../../publisher/cloud-store.ts';
 import { openRegistry } from '../../publisher/registry.ts';
 import type { Passphrases } from '../../publisher/role-keys.ts';
 import { readRollout } from '../../publisher/rollout.ts';
@@ -30,6 +31,12 @@ import {
 import { publishedReleases, RolloutMonitor } from './rollout-monitor.ts';
 import { indexPath } from './workspace-index.ts';
 
+/** What an operator may do to a release from the console. */
+export const CONSOLE_ACTIONS = ['halt', 'resume', 'advance'] as const;
+export type ConsoleAction = (typeof CONSOLE_ACTIONS)[number];
+const isConsoleAction = (verb: string): verb is ConsoleAction =>
+  (CONSOLE_ACTIONS as readonly string[]).includes(verb);
+
 const CSS = readFile(new URL('./assets/console.css', import.meta.url), 'utf8');
 const FORM_MAX_BYTES = 4096;
 const SECURITY_HEADERS = {
@@ -48,6 +55,10 @@ export interface ConsoleOptions {
   readonly logStore: LogStore;
   /** For halting and advancing from the console and by the monitor; without them the console only watches. */
   readonly passphrases?: Passphrases;
+  /** Where halts and advances are mirrored to: sihl.json's store, with credentials from its `env`. */
+  readonly store?: StoreChoice;
+  /** The log store devices write to directly (an Azure table), read before every automatic check. */
+  readonly deviceLogs?: LogStore;
   readonly now?: Clock;
   readonly checkDelayMs?: number;
   readonly checkEveryMs?: number;
@@ -142,6 +153,8 @@ export async function openConsole(options: ConsoleOptions): Promise<Console> {
     workspace,
     index,
     ...(options.passphrases ? { passphrases: options.passphrases } : {}),
+    ...(options.store ? { store: options.store } : {}),
+    ...(options.deviceLogs ? { logStore: options.deviceLogs } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.checkDelayMs !== undefined ? { delayMs: options.checkDelayMs } : {}),
     ...(options.checkEveryMs !== undefined ? { everyMs: options.checkEveryMs } : {}),
@@ -174,24 +187,27 @@ export async function openConsole(options: ConsoleOptions): Promise<Console> {
       ? `Automatic checks are on: halting on failures${monitor.lastError ? ` (last check failed: ${monitor.lastError})` : ''}.`
       : 'Automatic checks only watch: the server has no passphrases (SIHL_PASSPHRASE), so it cannot sign a halt.';
 
-  async function act(name: string, verb: string): Promise<string> {
+  async function act(name: string, verb: ConsoleAction): Promise<string> {
     if (!options.passphrases)
       return 'The server cannot sign: start it with SIHL_PASSPHRASE set (docs/CONSOLE.md).';
     const passphrases = options.passphrases;
-    const o = { passphrases, ...(options.now ? { now: options.now } : {}) };
+    const o = { passphrases, ...options.store, ...(options.now ? { now: options.now } : {}) };
     return monitor.run(async () => {
-      if (verb === 'halt') {
-        const r = await release(name);
-        const counts = r ? index.counts(r.target, new Date(r.state?.countSince ?? 0)) : undefined;
-        await haltRollout(workspace, name, { ...o, by: 'operator', ...(counts ? { counts } : {}) });
-        return 'Halted: new devices no longer get this release.';
+      switch (verb) {
+        case 'halt': {
+          const r = await release(name);
+          const counts = r ? index.counts(r.target, new Date(r.state?.countSince ?? 0)) : undefined;
+          await haltRollout(workspace, name, { ...o, by: 'operator', ...(counts ? { counts } : {}) });
+          return 'Halted: new devices no longer get this release.';
+        }
+        case 'resume':
+          await resumeRollout(workspace, name, o);
+          return 'Resumed at the stage it halted at.';
+        case 'advance': {
+          const r = await advanceRollout(workspace, name, o);
+          return `Advanced to ${r.state.percent} %.`;
+        }
       }
-      if (verb === 'resume') {
-        await resumeRollout(workspace, name, o);
-        return 'Resumed at the stage it halted at.';
-      }
-      const r = await advanceRollout(workspace, name, o);
-      return `Advanced to ${r.state.percent} %.`;
     });
   }
 
@@ -218,14 +234,17 @@ export async function openConsole(options: ConsoleOptions): Promise<Console> {
         if (session) auth.logout(session);
         return redirect(res, '/console/login', { 'set-cookie': OperatorAuth.clearCookie() });
       }
-      const m = /^\/console(\/api)?\/releases\/([^/]+)\/(halt|resume|advance)$/.exec(path);
+      const m = /^\/console(\/api)?\/releases\/([^/]+)\/([^/]+)$/.exec(path);
       if (!m) return send(res, 404, 'not found\n', 'text/plain');
+      const verb = m[3] as string;
+      if (!isConsoleAction(verb))
+        return send(res, 400, `unknown action; one of ${CONSOLE_ACTIONS.join(', ')}\n`, 'text/plain');
       const name = decodeURIComponent(m[2] as string);
       if (!(await release(name))) return send(res, 404, 'no such release\n', 'text/plain');
       let notice: string;
       let status = 200;
       try {
-        notice = await act(name, m[3] as string);
+        notice = await act(name, verb);
       } catch (error) {
         notice = `Not done: ${(error as Error).message}`;
         status = 409;

@@ -14,11 +14,9 @@ test('an expired timestamp (a freeze attack) is reported as TUF_METADATA_EXPIRED
   const fleet = await makeFleet();
   // Re-signed as if three days ago: it expired two days ago, and the server keeps serving it.
   const workspace = await Workspace.open(join(fleet.cwd, 'acme'));
-  await refreshTimestamp(
-    workspace,
-    async () => PASSPHRASE,
-    () => new Date(Date.now() - 3 * 86_400_000),
-  );
+  await refreshTimestamp(workspace, async () => PASSPHRASE, {
+    now: () => new Date(Date.now() - 3 * 86_400_000),
+  });
   const server = await serveStore(fleet.store);
   const device = deviceAt(fleet, 0);
   await configure(fleet, device, server);
