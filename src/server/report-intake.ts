@@ -3,13 +3,12 @@
 // number rises. Bodies are bounded before they are read; rates are limited per address and per device.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeSignedReport, REPORT_MAX_BYTES, verifySignedReport } from '../core/format/report.ts';
-import type { Device } from '../publisher/registry.ts';
 import type { LogStore } from '../storage/log-store.ts';
+import type { RegisteredDevice as Device, DeviceLookup } from './device-lookup.ts';
 import { type RateLimit, TokenBuckets } from './token-buckets.ts';
 
 export interface ReportIntakeOptions {
-  /** The registry, or anything that finds a device by id the same way. */
-  readonly registry: { get(id: string): Device | undefined };
+  readonly devices: DeviceLookup;
   readonly logStore: LogStore;
   readonly now: () => number;
   /** Accepted reports per device. */
@@ -89,7 +88,7 @@ export class ReportIntake {
       return send(res, { status: 400, text: `malformed report: ${(error as Error).message}` });
     }
     // §Reports: registered and not revoked, and signed by the key registered for the id it claims.
-    const device = this.#options.registry.get(deviceId);
+    const device = this.#options.devices.get(deviceId);
     if (!device || device.revokedAt !== null) return send(res, { status: 403, text: 'refused' });
     let seq: number;
     try {

@@ -4,8 +4,8 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { SihlError } from '../core/errors.ts';
-import { openRegistry, type Registry } from '../publisher/registry.ts';
 import type { LogStore } from '../storage/log-store.ts';
+import type { DeviceLookup } from './device-lookup.ts';
 import { ReportIntake } from './report-intake.ts';
 import { StaticFiles } from './static-files.ts';
 import type { RateLimit } from './token-buckets.ts';
@@ -46,7 +46,8 @@ export interface RequestLog {
 
 export interface ServerOptions {
   readonly storeDir: string;
-  readonly registryPath: string;
+  /** Finds a registered device by id (the registry): whose reports are accepted. */
+  readonly devices: DeviceLookup;
   readonly logStore: LogStore;
   /** PEM private key and certificate (certificate-files.ts). */
   readonly key: string;
@@ -58,6 +59,8 @@ export interface ServerOptions {
   readonly now?: () => number;
   /** Called once per finished request (for `sihl serve --verbose`). */
   readonly onRequest?: (entry: RequestLog) => void;
+  /** A request failed on a bug (it was answered 500). Default: one line on stderr. */
+  readonly onError?: (error: unknown, request: string) => void;
   /** The operators' web console (src/server/console): every request under /console goes to it. */
   readonly console?: { handle(req: IncomingMessage, res: ServerResponse): Promise<number> };
 }
@@ -65,7 +68,7 @@ export interface ServerOptions {
 export interface RunningServer {
   readonly url: string;
   readonly port: number;
-  /** Stops accepting, ends open connections, closes the registry. The log store stays the caller's. */
+  /** Stops accepting and ends open connections. The ports given stay the caller's to close. */
   close(): Promise<void>;
 }
 
@@ -73,15 +76,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const host = options.host ?? '127.0.0.1';
   const files = await StaticFiles.open(options.storeDir);
-  const registry: Registry = openRegistry(options.registryPath);
   const intake = new ReportIntake({
-    registry,
+    devices: options.devices,
     logStore: options.logStore,
     now: options.now ?? Date.now,
     deviceLimit: limits.reportsPerDevice,
     addressLimit: limits.reportsPerAddress,
   });
   const onRequest = options.onRequest;
+  const onError = options.onError ?? logError;
 
   let server: Server;
   try {
@@ -133,21 +136,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             if (res.writableFinished) log();
             else res.once('close', log);
           })
-          .catch(() => {
+          .catch((error: unknown) => {
+            // A bug: the client learns nothing of it, the operator reads it in the server's log.
+            onError(error, `${req.method} ${path.slice(0, 200)}`);
             if (!res.headersSent) res.writeHead(500, { 'content-length': 0 });
             res.end();
           });
       },
     );
   } catch (error) {
-    registry.close();
     throw new SihlError('USAGE', `the TLS key or certificate is not usable: ${(error as Error).message}`);
   }
   server.maxConnections = limits.maxConnections;
 
   await new Promise<void>((resolve, reject) => {
     const fail = (error: NodeJS.ErrnoException) => {
-      registry.close();
       reject(
         new SihlError(
           'IO_ERROR',
@@ -172,10 +175,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }).finally(() => registry.close());
+      });
       return closing;
     },
   };
+}
+
+function logError(error: unknown, request: string): void {
+  const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(`${new Date().toISOString()} ${request} answered 500: ${text}\n`);
 }
 
 function notAllowed(res: ServerResponse): number {

@@ -2,6 +2,7 @@
 // server over the workspace's staging copy, the workspace's log store (sihl.json "log", else logs.db),
 // and the console with its rollout monitor, whose halts and advances mirror to the configured store.
 import { openWorkspaceLogStore } from '../publisher/fleet.ts';
+import { openRegistry } from '../publisher/registry.ts';
 import type { Passphrases } from '../publisher/role-keys.ts';
 import type { Clock } from '../publisher/tuf/expiry.ts';
 import type { Workspace } from '../publisher/workspace.ts';
@@ -30,6 +31,7 @@ export interface ServiceOptions {
   readonly checkEveryMs?: number;
   readonly onEvent?: (event: { release: string; action: string; why: string }) => void;
   readonly onRequest?: (entry: RequestLog) => void;
+  readonly onError?: (error: unknown, request: string) => void;
 }
 
 export interface Service {
@@ -45,6 +47,7 @@ export interface Service {
 export async function startService(options: ServiceOptions): Promise<Service> {
   const { workspace, env } = options;
   const logStore = await openWorkspaceLogStore(workspace, env);
+  const registry = openRegistry(workspace.registryPath);
   let web: Console | undefined;
   try {
     if (options.console !== false) {
@@ -58,12 +61,12 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     }
     const server = await startServer({
       storeDir: workspace.storeDir,
-      registryPath: workspace.registryPath,
+      devices: registry,
       logStore: web?.logStore ?? logStore,
       ...(web ? { console: web } : {}),
       key: options.key,
       cert: options.cert,
-      ...pick(options, ['host', 'port', 'limits', 'onRequest']),
+      ...pick(options, ['host', 'port', 'limits', 'onRequest', 'onError']),
     });
     let closing: Promise<void> | undefined;
     return {
@@ -76,12 +79,16 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         closing ??= server
           .close()
           .then(() => web?.close())
-          .finally(() => logStore.close());
+          .finally(() => {
+            registry.close();
+            return logStore.close();
+          });
         return closing;
       },
     };
   } catch (error) {
     await web?.close();
+    registry.close();
     await logStore.close();
     throw error;
   }

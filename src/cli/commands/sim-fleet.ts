@@ -18,12 +18,10 @@ import {
 } from '../../device/simulator/fleet-file.ts';
 import { SectorPool } from '../../device/simulator/parked-flash.ts';
 import { ensureServerCertificate, loadServerCertificate } from '../../publisher/certificate-files.ts';
-import { logStorePath } from '../../publisher/fleet.ts';
 import { newestPublished, readPublished } from '../../publisher/published.ts';
 import { openRegistry } from '../../publisher/registry.ts';
 import type { Workspace } from '../../publisher/workspace.ts';
-import { startServer } from '../../server/server.ts';
-import { openSqliteLogStore } from '../../storage/sqlite-log-store.ts';
+import { startService } from '../../server/service.ts';
 import {
   type Command,
   type Context,
@@ -166,18 +164,17 @@ async function run(values: Values, context: Context, count: number): Promise<Fle
   if (given === undefined) {
     // The embedded server, in this process, for this run only.
     const tls = await ensureServerCertificate(workspace);
-    const logStore = openSqliteLogStore(logStorePath(workspace));
-    const running = await startServer({
-      storeDir: workspace.storeDir,
-      registryPath: workspace.registryPath,
-      logStore,
+    const running = await startService({
+      workspace,
       key: tls.key,
       cert: tls.cert,
       port: 0,
+      env: context.env,
+      console: false,
     });
     server = `${running.url}/`;
     certificate = tls.cert;
-    stop = () => running.close().finally(() => logStore.close());
+    stop = () => running.close();
   } else {
     const file = optionalString(values, 'certificate');
     certificate =

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { SihlError } from '../../core/errors.ts';
 import type { StoreChoice } from '../../publisher/cloud-store.ts';
 import { openRegistry } from '../../publisher/registry.ts';
 import type { Passphrases } from '../../publisher/role-keys.ts';
@@ -246,7 +247,9 @@ export async function openConsole(options: ConsoleOptions): Promise<Console> {
       try {
         notice = await act(name, verb);
       } catch (error) {
-        notice = `Not done: ${(error as Error).message}`;
+        // Refusals (halted already, at 100 %, a store out of reach) are told; a bug answers 500.
+        if (!(error instanceof SihlError)) throw error;
+        notice = `Not done: ${error.message}`;
         status = 409;
       }
       if (m[1]) return json(res, status, { release: name, notice });

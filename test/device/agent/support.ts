@@ -7,7 +7,6 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, resolve, sep } from 'node:path';
 import { after } from 'node:test';
-import { makeServerCertificate } from '../../../src/core/crypto/certificate.ts';
 import { sha256 } from '../../../src/core/crypto/hash.ts';
 import { toHex } from '../../../src/core/format/bytes.ts';
 import { type AgentOptions, UpdateAgent } from '../../../src/device/agent/agent.ts';
@@ -16,6 +15,9 @@ import { SimulatedDevice } from '../../../src/device/simulator/simulated-device.
 import { tempDir } from '../../helpers.ts';
 import { ok } from '../../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../../support/fixtures.ts';
+import { testCertificate } from '../../support/server.ts';
+
+export { testCertificate } from '../../support/server.ts';
 
 export interface Served {
   readonly method: string;
@@ -46,14 +48,6 @@ export interface StoreServer {
   /** Bodies POSTed to /v1/reports. */
   readonly reports: Uint8Array[];
   close(): Promise<void>;
-}
-
-// Made when the file loads: node:test ties after() hooks to the test whose async context is current, so
-// a certificate first awaited inside one test would tie later servers' clean-up to that test.
-const certificate = makeServerCertificate({ days: 2 });
-/** One certificate for 127.0.0.1 per test file (made by the same code `sihl init` uses). */
-export function testCertificate(): Promise<{ key: string; cert: string }> {
-  return certificate;
 }
 
 const RANGE = /^bytes=(\d+)-(\d*)$/;

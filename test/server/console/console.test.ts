@@ -135,6 +135,15 @@ test('the console refuses devices and requests without a session, a CSRF token o
     Buffer.from('csrf=x'),
   );
   assert.equal(foreign.status, 403);
+
+  // An action the console does not know is refused as such, never taken for another one.
+  const before = (await readPublished(fleet.workspace.storeDir)).timestampVersion;
+  for (const action of ['widen', 'Halt', 'advance-all']) {
+    const unknown = await http.request('POST', `/console/api/releases/${RELEASE}/${action}`, bearer);
+    assert.equal(unknown.status, 400, action);
+    assert.match(unknown.body.toString(), /unknown action; one of halt, resume, advance/);
+  }
+  assert.equal((await readPublished(fleet.workspace.storeDir)).timestampVersion, before, 'nothing published');
   const entry = targetEntries((await readPublished(fleet.workspace.storeDir)).targets).find(
     (e) => e.name === TARGET,
   );
