@@ -8,7 +8,8 @@ import { STREAM_KEY_BYTES } from '../core/crypto/stream.ts';
 import { naming, SihlError } from '../core/errors.ts';
 import { ENVELOPE_BYTES } from '../core/format/envelope.ts';
 import { checkModel } from '../core/format/manifest.ts';
-import { ENVELOPES_PER_PART, PartTables, partOf } from './envelope-parts.ts';
+import { partCount, partOf, slotLocation } from '../core/format/slot-table.ts';
+import { PartTables } from './envelope-parts.ts';
 import type { Registry } from './registry.ts';
 import { SealingPool } from './sealing-pool.ts';
 
@@ -33,15 +34,8 @@ export interface EnvelopeLocation {
 
 /** Where device `idx` finds its envelope: fetch it with `Range: bytes=offset-(offset+length-1)`. */
 export function envelopeLocation(idx: number): EnvelopeLocation {
-  if (!Number.isSafeInteger(idx) || idx < 0) {
-    throw new SihlError('USAGE', `a device index is a whole number from 0, not ${idx}`);
-  }
-  const part = Math.floor(idx / ENVELOPES_PER_PART);
-  return {
-    file: `${ENVELOPE_FOLDER}/${part}.bin`,
-    offset: (idx % ENVELOPES_PER_PART) * ENVELOPE_BYTES,
-    length: ENVELOPE_BYTES,
-  };
+  const { path, offset, length } = slotLocation(ENVELOPE_FOLDER, idx, ENVELOPE_BYTES);
+  return { file: path, offset, length };
 }
 
 /** The HTTP Range header value that fetches device idx's envelope. */
@@ -98,7 +92,7 @@ export async function publishEnvelopes(options: PublishOptions): Promise<Publish
     throw new SihlError('USAGE', 'threads must be at least 1');
 
   const slots = registry.count();
-  const parts = Math.ceil(slots / ENVELOPES_PER_PART);
+  const parts = partCount(slots);
   const folder = join(options.dir, ENVELOPE_FOLDER);
   await mkdir(folder, { recursive: true }).catch((error: unknown) => {
     throw naming(folder, error);

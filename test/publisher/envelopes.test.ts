@@ -18,7 +18,7 @@ import {
   openEnvelope,
   recipientIdOf,
 } from '../../src/core/format/envelope.ts';
-import { ENVELOPES_PER_PART } from '../../src/publisher/envelope-parts.ts';
+import { SLOTS_PER_PART as ENVELOPES_PER_PART } from '../../src/core/format/slot-table.ts';
 import {
   envelopeLocation,
   envelopeRange,

@@ -2,6 +2,7 @@
 // sign-off, the policy gate, and publication into the store.
 import { join } from 'node:path';
 import { SihlError } from '../../core/errors.ts';
+import { NAME_PATTERN } from '../../core/format/target.ts';
 import { requirePolicy } from '../../publisher/gate.ts';
 import { POLICY_RULES } from '../../publisher/policy.ts';
 import { publishRelease } from '../../publisher/publish-release.ts';
@@ -96,8 +97,7 @@ export const releaseApprove: Command<{
   async run(values, positionals, context) {
     const { workspace, release } = await findRelease(values, positionals, context);
     const name = requireString(values, 'key');
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name))
-      throw new SihlError('USAGE', '--key is a key name, not a path');
+    if (!NAME_PATTERN.test(name)) throw new SihlError('USAGE', '--key is a key name, not a path');
     const result = await approveRelease(workspace, release, name, (key) =>
       passphraseFor(context, `for key ${key}`),
     );

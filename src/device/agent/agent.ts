@@ -10,6 +10,7 @@ import { type ErrorCode, SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import { CREDENTIAL_BYTES } from '../../core/format/credential.ts';
 import type { StatusReport } from '../../core/format/report.ts';
+import { slotLocation } from '../../core/format/slot-table.ts';
 import { targetFilePath } from '../../core/format/target.ts';
 import { readSmallFile } from '../../core/fs.ts';
 import { makeSignedReport } from '../report.ts';
@@ -21,7 +22,7 @@ import {
   repairTrustedRoot,
 } from './config.ts';
 import { downloadToStaging } from './download.ts';
-import { ENVELOPES_PER_PART, fetchEnvelope } from './envelope.ts';
+import { fetchEnvelope } from './envelope.ts';
 import { PinnedClient } from './https-client.ts';
 import { AGENT_LIMITS, DEFAULT_TIMING, type Timing } from './limits.ts';
 import { deliverReport, flushOutbox } from './reports.ts';
@@ -327,11 +328,9 @@ export class UpdateAgent {
    * (reports keep going with the SAS the device has).
    */
   async #renewLogSas(folder: string): Promise<void> {
-    // Laid out as the envelope tables: part files of ENVELOPES_PER_PART slots, here of CREDENTIAL_BYTES.
-    const { index } = this.config;
-    const path = `${folder.replace(/\/?$/, '/')}${Math.floor(index / ENVELOPES_PER_PART)}.bin`;
-    const start = (index % ENVELOPES_PER_PART) * CREDENTIAL_BYTES;
-    const slot = { start, end: start + CREDENTIAL_BYTES - 1 };
+    // Laid out as the envelope tables (src/core/format/slot-table.ts), in slots of CREDENTIAL_BYTES.
+    const { path, offset } = slotLocation(folder, this.config.index, CREDENTIAL_BYTES);
+    const slot = { start: offset, end: offset + CREDENTIAL_BYTES - 1 };
     try {
       const response = await this.client.get({ path, range: slot, limit: CREDENTIAL_BYTES });
       if (response.status !== 206 && !(response.status === 200 && slot.start === 0)) return;
