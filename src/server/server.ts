@@ -3,6 +3,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { type Clock, systemClock } from '../core/clock.ts';
 import { SihlError } from '../core/errors.ts';
 import type { LogStore } from '../storage/log-store.ts';
 import type { DeviceLookup } from './device-lookup.ts';
@@ -56,7 +57,7 @@ export interface ServerOptions {
   /** 0 picks a free port. */
   readonly port?: number;
   readonly limits?: Partial<ServerLimits>;
-  readonly now?: () => number;
+  readonly now?: Clock;
   /** Called once per finished request (for `sihl serve --verbose`). */
   readonly onRequest?: (entry: RequestLog) => void;
   /** A request failed on a bug (it was answered 500). Default: one line on stderr. */
@@ -79,7 +80,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const intake = new ReportIntake({
     devices: options.devices,
     logStore: options.logStore,
-    now: options.now ?? Date.now,
+    now: options.now ?? systemClock,
     deviceLimit: limits.reportsPerDevice,
     addressLimit: limits.reportsPerAddress,
   });

@@ -72,7 +72,7 @@ export async function pack(firmware: Uint8Array, options: Partial<PackOptions> =
     signers: trust.approvers.slice(0, 2),
     encrypt: true,
     quality: 5,
-    now: () => 1_700_000_000,
+    now: () => new Date(1_700_000_000_000),
     ...options,
   });
   return {

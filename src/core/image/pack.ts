@@ -4,6 +4,7 @@
 // of the payload. Memory stays bounded whatever the firmware size.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { type Clock, systemClock } from '../clock.ts';
 import { convertAll } from '../compress/branch-filter.ts';
 import { brotliCompressedSize, DEFAULT_WINDOW_LOG, defaultQuality, MIN_QUALITY } from '../compress/brotli.ts';
 import { Sha256 } from '../crypto/hash.ts';
@@ -52,7 +53,7 @@ export interface PackOptions {
   readonly filter?: BranchFilter | 'auto';
   readonly chunkSize?: number;
   /** Seconds since the epoch; injected so tests and vectors are reproducible. */
-  readonly now?: () => number;
+  readonly now?: Clock;
   readonly releaseId?: Uint8Array;
   readonly overwrite?: boolean;
   readonly onProgress?: (done: number, total: number) => void;
@@ -151,7 +152,7 @@ export async function packImage(input: string, output: string, options: PackOpti
     version: options.version,
     securityVersion: options.securityVersion ?? 0,
     releaseId: options.releaseId ?? randomBytes(RELEASE_ID_BYTES),
-    created: Math.floor(options.now ? options.now() : Date.now() / 1000),
+    created: Math.floor((options.now ?? systemClock)().getTime() / 1000),
     plaintextSize: size,
     plaintextDigest: new Uint8Array(32),
     compression: { algorithm: 'none', windowLog: 0, filter: 'none', compressedSize: size },

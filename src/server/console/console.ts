@@ -145,7 +145,7 @@ export async function openConsole(options: ConsoleOptions): Promise<Console> {
   const { workspace } = options;
   const now = options.now ?? (() => new Date());
   const { token, path: tokenPath } = await ensureOperatorToken(workspace.dir);
-  const auth = new OperatorAuth(token, () => now().getTime());
+  const auth = new OperatorAuth(token, now);
   const registry = openRegistry(workspace.registryPath);
   const index = openReportIndex(indexPath(workspace), registry);
   index.syncRegistry();

@@ -67,7 +67,7 @@ async function build(options: Partial<PackOptions> = {}, fw: Uint8Array = FIRMWA
     encrypt: true,
     quality: 9,
     chunkSize: LIMITS.chunkBytesMin,
-    now: () => 1_700_000_000,
+    now: () => new Date(1_700_000_000_000),
     ...options,
   });
   const bytes = new Uint8Array(await readFile(output));
