@@ -1,6 +1,8 @@
 // What `sihl serve`, `sihl sim fleet`, `npm start` and the tests run, composed in one place: the HTTPS
 // server over the workspace's staging copy, the workspace's log store (sihl.json "log", else logs.db),
 // and the console with its rollout monitor, whose halts and advances mirror to the configured store.
+
+import { pick } from '../core/pick.ts';
 import { openWorkspaceLogStore } from '../publisher/fleet.ts';
 import { openRegistry } from '../publisher/registry.ts';
 import type { Passphrases } from '../publisher/role-keys.ts';
@@ -92,11 +94,4 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     await logStore.close();
     throw error;
   }
-}
-
-/** The options that are set, for passing on under exactOptionalPropertyTypes. */
-function pick<T extends object, K extends keyof T>(from: T, keys: readonly K[]): Partial<Pick<T, K>> {
-  const out: Partial<Pick<T, K>> = {};
-  for (const key of keys) if (from[key] !== undefined) out[key] = from[key];
-  return out;
 }
