@@ -73,6 +73,56 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Routes a request: /console to the console, reports to the intake, the rest to the store's files. */
+function requestHandler(options: ServerOptions, files: StaticFiles, intake: ReportIntake): Handler {
+  const { onRequest } = options;
+  const onError = options.onError ?? logError;
+  return (req, res) => {
+    const started = onRequest ? performance.now() : 0;
+    const path = req.url ?? '';
+    let length = 0;
+    if (onRequest) {
+      // Only when logging: the handlers pass their headers to writeHead, where getHeader cannot see them.
+      const writeHead = res.writeHead.bind(res) as (s: number, h?: OutgoingHttpHeaders) => ServerResponse;
+      res.writeHead = ((status: number, headers?: OutgoingHttpHeaders) => {
+        length = Number(headers?.['content-length'] ?? 0);
+        return writeHead(status, headers);
+      }) as typeof res.writeHead;
+    }
+    const route =
+      options.console && /^\/console(?:[/?]|$)/.test(path)
+        ? options.console.handle(req, res)
+        : path === REPORTS_PATH || path.startsWith(`${REPORTS_PATH}?`)
+          ? intake.handle(req, res)
+          : req.method === 'GET' || req.method === 'HEAD'
+            ? files.serve(req, res)
+            : Promise.resolve(notAllowed(res));
+    route
+      .then((status) => {
+        if (!onRequest) return;
+        const log = () =>
+          onRequest({
+            method: req.method ?? '',
+            path: path.slice(0, 200),
+            status,
+            bytes: length,
+            ms: Math.round((performance.now() - started) * 10) / 10,
+            remote: req.socket.remoteAddress ?? '',
+          });
+        if (res.writableFinished) log();
+        else res.once('close', log);
+      })
+      .catch((error: unknown) => {
+        // A bug: the client learns nothing of it, the operator reads it in the server's log.
+        onError(error, `${req.method} ${path.slice(0, 200)}`);
+        if (!res.headersSent) res.writeHead(500, { 'content-length': 0 });
+        res.end();
+      });
+  };
+}
+
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const host = options.host ?? '127.0.0.1';
@@ -84,9 +134,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     deviceLimit: limits.reportsPerDevice,
     addressLimit: limits.reportsPerAddress,
   });
-  const onRequest = options.onRequest;
-  const onError = options.onError ?? logError;
-
   let server: Server;
   try {
     server = createServer(
@@ -102,48 +149,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(limits.headersTimeoutMs / 4))),
         maxHeaderSize: 8 * 1024,
       },
-      (req, res) => {
-        const started = onRequest ? performance.now() : 0;
-        const path = req.url ?? '';
-        let length = 0;
-        if (onRequest) {
-          // Only when logging: the handlers pass their headers to writeHead, where getHeader cannot see them.
-          const writeHead = res.writeHead.bind(res) as (s: number, h?: OutgoingHttpHeaders) => ServerResponse;
-          res.writeHead = ((status: number, headers?: OutgoingHttpHeaders) => {
-            length = Number(headers?.['content-length'] ?? 0);
-            return writeHead(status, headers);
-          }) as typeof res.writeHead;
-        }
-        const route =
-          options.console && /^\/console(?:[/?]|$)/.test(path)
-            ? options.console.handle(req, res)
-            : path === REPORTS_PATH || path.startsWith(`${REPORTS_PATH}?`)
-              ? intake.handle(req, res)
-              : req.method === 'GET' || req.method === 'HEAD'
-                ? files.serve(req, res)
-                : Promise.resolve(notAllowed(res));
-        route
-          .then((status) => {
-            if (!onRequest) return;
-            const log = () =>
-              onRequest({
-                method: req.method ?? '',
-                path: path.slice(0, 200),
-                status,
-                bytes: length,
-                ms: Math.round((performance.now() - started) * 10) / 10,
-                remote: req.socket.remoteAddress ?? '',
-              });
-            if (res.writableFinished) log();
-            else res.once('close', log);
-          })
-          .catch((error: unknown) => {
-            // A bug: the client learns nothing of it, the operator reads it in the server's log.
-            onError(error, `${req.method} ${path.slice(0, 200)}`);
-            if (!res.headersSent) res.writeHead(500, { 'content-length': 0 });
-            res.end();
-          });
-      },
+      requestHandler(options, files, intake),
     );
   } catch (error) {
     throw new SihlError('USAGE', `the TLS key or certificate is not usable: ${(error as Error).message}`);
