@@ -41,7 +41,7 @@ import { Workspace } from '../../src/publisher/workspace.ts';
 import type { RunningServer } from '../../src/server/index.ts';
 import { type Fleet, type FleetDevice, makeFleet, testCertificate } from '../device/agent/support.ts';
 import { tempDir } from '../helpers.ts';
-import { ok, PASSPHRASE } from '../support/cli.ts';
+import { approveBy, ok, PASSPHRASE, releaseCreate } from '../support/cli.ts';
 import { GENEROUS, serveWorkspace } from '../support/server.ts';
 
 export const OLD_VERSION = '7.27.0';
@@ -255,20 +255,8 @@ export async function makeBench(): Promise<Bench> {
   const fleet = await makeFleet();
   const ws = ['--workspace', 'acme'];
   const firstTimestamp = new Uint8Array(await readFile(join(fleet.store, TIMESTAMP_PATH)));
-  await ok(fleet.cwd, [
-    'release',
-    'create',
-    'new.bin',
-    '--model',
-    'movehub',
-    '--version',
-    '7.29.0',
-    '--security-version',
-    '1',
-    ...ws,
-  ]);
-  await ok(fleet.cwd, ['release', 'approve', 'movehub-7.29.0', '--key', 'alice', ...ws]);
-  await ok(fleet.cwd, ['release', 'approve', 'movehub-7.29.0', '--key', 'bob', ...ws]);
+  await ok(fleet.cwd, [...releaseCreate('new.bin', 'movehub', '7.29.0', '1'), ...ws]);
+  await approveBy((args) => ok(fleet.cwd, args), 'movehub-7.29.0', ['alice', 'bob'], ws);
   await ok(fleet.cwd, ['release', 'publish', 'movehub-7.29.0', ...ws]);
   const workspace = await Workspace.open(join(fleet.cwd, 'acme'));
   const server = await serveWorkspace(workspace, {

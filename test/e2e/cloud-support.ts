@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { makeServerCertificate } from '../../src/core/crypto/certificate.ts';
 import { tempDir } from '../helpers.ts';
-import { PASSPHRASE, sihl } from '../support/cli.ts';
+import { approveBy, PASSPHRASE, releaseCreate, sihl } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
 
 /**
@@ -82,19 +82,7 @@ export async function makeCloudFleet(options: {
     ]);
     fleet.devices.push({ dir, idx: device.idx, id: device.id });
   }
-  await run(fleet, [
-    'release',
-    'create',
-    'new.bin',
-    '--model',
-    'movehub',
-    '--version',
-    '7.28.0',
-    '--security-version',
-    '1',
-    ...WS,
-  ]);
-  await run(fleet, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...WS]);
-  await run(fleet, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...WS]);
+  await run(fleet, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...WS]);
+  await approveBy((args) => run(fleet, args), 'movehub-7.28.0', ['alice', 'bob'], WS);
   return fleet;
 }

@@ -13,7 +13,7 @@ import { UpdateAgent } from '../../src/device/agent/agent.ts';
 import { PowerCut } from '../../src/device/flash/simulated-flash.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { tempDir } from '../helpers.ts';
-import { ok, PASSPHRASE } from '../support/cli.ts';
+import { approveBy, ok, PASSPHRASE, releaseCreate } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
 
 const SECTOR = 4096;
@@ -71,20 +71,8 @@ test('three devices update 7.27.0 → 7.28.0 through sihl serve: one resumes a c
     const provision = ['device', 'provision', '--identity', `${name}.json`, '--owner', 'ACME', '--json'];
     indexes.push(JSON.parse(await ok(cwd, [...provision, ...ws])).idx);
   }
-  await ok(cwd, [
-    'release',
-    'create',
-    'new.bin',
-    '--model',
-    'movehub',
-    '--version',
-    '7.28.0',
-    '--security-version',
-    '1',
-    ...ws,
-  ]);
-  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
-  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...ws]);
+  await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...ws]);
+  await approveBy((args) => ok(cwd, args), 'movehub-7.28.0', ['alice', 'bob'], ws);
   await ok(cwd, ['release', 'publish', 'movehub-7.28.0', '--rollout', '100', ...ws]);
   const image = await readFile(join(cwd, 'acme', 'releases', 'movehub-7.28.0', 'image.sihl'));
 

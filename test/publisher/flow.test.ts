@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../helpers.ts';
-import { ok, sihl } from '../support/cli.ts';
+import { ok, releaseCreate, sihl } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pem, pybricksFirmware } from '../support/fixtures.ts';
 
 test('init, approvers, provisioning, a release approved twice and checked, installed by the devices', async () => {
@@ -67,18 +67,7 @@ test('init, approvers, provisioning, a release approved twice and checked, insta
   ]);
   assert.equal(again.code, 2, 'a device is registered once');
 
-  await ok(cwd, [
-    'release',
-    'create',
-    'new.bin',
-    '--model',
-    'movehub',
-    '--version',
-    '7.28.0',
-    '--security-version',
-    '1',
-    ...ws,
-  ]);
+  await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...ws]);
   await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
   const early = await sihl(cwd, ['release', 'check', 'movehub-7.28.0', ...ws]);
   assert.equal(early.code, 1, 'one approval only: the gate refuses');

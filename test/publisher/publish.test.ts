@@ -12,7 +12,7 @@ import { envelopeLocation } from '../../src/publisher/envelopes.ts';
 import { refreshTimestamp } from '../../src/publisher/timestamp.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
 import { tempDir } from '../helpers.ts';
-import { ok, PASSPHRASE, sihl } from '../support/cli.ts';
+import { ok, PASSPHRASE, releaseCreate, sihl } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
 import { client, fetchTarget, serve } from './tuf/support.ts';
 
@@ -63,18 +63,7 @@ test('from an empty folder to a release that only approved, registered devices i
   }
   await ok(cwd, ['device', 'revoke', (devices[2] as { id: string }).id, ...ws]);
 
-  await ok(cwd, [
-    'release',
-    'create',
-    'new.bin',
-    '--model',
-    'movehub',
-    '--version',
-    '7.28.0',
-    '--security-version',
-    '1',
-    ...ws,
-  ]);
+  await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...ws]);
   await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
   const early = await sihl(cwd, ['release', 'publish', 'movehub-7.28.0', ...ws]);
   assert.equal(early.code, 1, 'one approval only: publish refuses');

@@ -43,3 +43,33 @@ export async function makeTrustFiles(dir: string): Promise<void> {
     'approvers.dlg',
   ]);
 }
+
+/** `sihl release create FILE --model MODEL --version VERSION --security-version SV`, as arguments. */
+export function releaseCreate(
+  file: string,
+  model: string,
+  version: string,
+  securityVersion: string,
+): string[] {
+  return [
+    'release',
+    'create',
+    file,
+    '--model',
+    model,
+    '--version',
+    version,
+    '--security-version',
+    securityVersion,
+  ];
+}
+
+/** `sihl release approve MODEL-VERSION` by each approver, through `run`. */
+export async function approveBy(
+  run: (args: string[]) => Promise<unknown>,
+  release: string,
+  approvers: readonly string[],
+  ws: readonly string[],
+): Promise<void> {
+  for (const key of approvers) await run(['release', 'approve', release, '--key', key, ...ws]);
+}

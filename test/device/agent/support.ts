@@ -13,7 +13,7 @@ import { type AgentOptions, UpdateAgent } from '../../../src/device/agent/agent.
 import { writeAgentConfig } from '../../../src/device/agent/config.ts';
 import { SimulatedDevice } from '../../../src/device/simulator/simulated-device.ts';
 import { tempDir } from '../../helpers.ts';
-import { ok } from '../../support/cli.ts';
+import { approveBy, ok } from '../../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../../support/fixtures.ts';
 import { testCertificate } from '../../support/server.ts';
 
@@ -192,8 +192,7 @@ export async function makeFleet(
     await ok(cwd, ['device', 'revoke', (devices[n] as FleetDevice).id, ...ws]);
   const create = ['release', 'create', 'new.bin', '--model', 'movehub', '--version', '7.28.0'];
   await ok(cwd, [...create, '--security-version', '1', ...ws]);
-  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
-  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...ws]);
+  await approveBy((args) => ok(cwd, args), 'movehub-7.28.0', ['alice', 'bob'], ws);
   const publish = ['release', 'publish', 'movehub-7.28.0', '--rollout', String(options.rollout ?? 100)];
   const published = JSON.parse(await ok(cwd, [...publish, '--json', ...ws]));
   const image = new Uint8Array(await readFile(join(cwd, 'acme', 'releases', 'movehub-7.28.0', 'image.sihl')));
