@@ -2,6 +2,7 @@
 // (and the file, where there is one), and leaves every file of the workspace folder as it was. One
 // published workspace serves every row (rows that need a broken file make it in `arrange` and put it
 // back in `restore`; the snapshot is taken after arrange and compared before restore).
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cp, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';

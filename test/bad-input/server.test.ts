@@ -1,6 +1,7 @@
 // Bad input to `sihl serve` (src/server) over raw TLS, one row per request: each gets a 4xx (or,
 // for a client too slow to finish, a closed connection), never a file from outside the store, and every
 // file of the workspace (store, keys, registry) is as it was.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';

@@ -1,6 +1,7 @@
 // `sihl sim fleet`: devices provisioned before a release is published, then run in one process over real
 // HTTPS (the embedded server) until all run it; injected power cuts repeat an install, injected
 // failures show in the fleet status as operators see them.
+// tag: slow (a simulated fleet)
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

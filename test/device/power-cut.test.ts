@@ -2,6 +2,7 @@
 // hub, 4 KiB sectors. Power is cut after every flash operation of the install, with and without tearing
 // that operation; the device must always come back running the old or the new firmware, byte for byte,
 // and finish on the new one with its staging slot erased.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sha256 } from '../../src/core/crypto/hash.ts';

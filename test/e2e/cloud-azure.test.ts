@@ -2,6 +2,7 @@
 // simulated devices poll the container directly with a read-only SAS, install the update and write their
 // signed status entries to Table Storage with their own SAS; `sihl fleet status --log azure://…` shows
 // them, and flags an entry filed under another device's partition. Emulator-backed: starts Azurite.
+// tag: slow (starts Azurite)
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -3,6 +3,7 @@
 // `sihl serve`, from its automatic monitor and from `rollout check` each leave a device that polls the
 // bucket afterwards with nothing to install; resumed, the same device installs the release.
 // Emulator-backed: one s3rver and one Azurite for the file.
+// tag: slow (starts s3rver and Azurite)
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';

@@ -3,6 +3,7 @@
 // install the update. S3 has no table service, so the devices write their status entries to Azure Table
 // Storage (Azurite) with their own SAS, and `sihl fleet status --log azure://…` shows them.
 // Emulator-backed: runs s3rver in-process and starts Azurite.
+// tag: slow (starts s3rver and Azurite)
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

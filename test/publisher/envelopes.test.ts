@@ -1,3 +1,4 @@
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';

@@ -1,5 +1,6 @@
 // The operator's view of the fleet: a workspace with a published release, `sihl serve` taking the devices'
 // signed reports over HTTPS, and `sihl fleet status --json` counting only entries each device signed.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';

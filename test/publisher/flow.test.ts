@@ -1,6 +1,7 @@
 // The vendor's flow through the CLI as far as it goes today: init, two approvers, three devices
 // provisioned from their secure elements' identities (one then revoked), a release made, approved
 // twice and passed by the policy gate, and installed by the devices' own bootloaders.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

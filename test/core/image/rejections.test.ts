@@ -1,5 +1,6 @@
 // Hostile and broken images: every way we can think of to damage a sealed image must be refused, each
 // with the SihlError code that names what is wrong (docs/FORMAT.md §Verification, §Limits).
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,5 +1,6 @@
 // Freeze and mirror attacks: a server that keeps serving an expired timestamp gets the expiry reported
 // and nothing installed; a store whose image bytes were altered is refused before anything is pending.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

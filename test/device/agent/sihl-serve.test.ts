@@ -1,5 +1,6 @@
 // The agent against sihl's own HTTPS server (src/server), not the test helper: the device
 // updates, its signed report lands in the log store, and a poll with nothing new is one 304.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';

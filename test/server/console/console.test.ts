@@ -1,6 +1,7 @@
 // The console in real headless Chromium during a rollout: an operator logs in, sees the chart and the
 // device table, filters it, and halts the rollout from the release page; devices' credentials get
 // nowhere near it.
+// tag: slow (headless Chromium)
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { test } from 'node:test';
