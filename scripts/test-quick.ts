@@ -17,7 +17,8 @@ for (const e of entries) {
   if (!e.isFile() || !e.name.endsWith('.test.ts')) continue;
   const path = join(e.parentPath, e.name);
   const lines = (await readFile(path, 'utf8')).split('\n');
-  const opening = lines.slice(0, Math.max(0, lines.findIndex((line) => !line.startsWith('//'))));
+  const end = lines.findIndex((line) => !line.startsWith('//'));
+  const opening = lines.slice(0, Math.max(0, end));
   if (SLOW_TAG.test(opening.join('\n'))) slow++;
   else files.push(relative(root, path));
 }
