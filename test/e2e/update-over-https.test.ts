@@ -13,8 +13,7 @@ import { UpdateAgent } from '../../src/device/agent/agent.ts';
 import { PowerCut } from '../../src/device/flash/simulated-flash.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { tempDir } from '../helpers.ts';
-import { approveBy, ok, PASSPHRASE, releaseCreate } from '../support/cli.ts';
-import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
+import { approveBy, ok, PASSPHRASE, releaseCreate, startWorkspace } from '../support/cli.ts';
 
 const SECTOR = 4096;
 const ws = ['--workspace', 'acme'];
@@ -56,12 +55,7 @@ async function relay(port: number): Promise<{ url: string; cut(): void; restore(
 
 test('three devices update 7.27.0 → 7.28.0 through sihl serve: one resumes a cut download, one repeats a cut install', async (t) => {
   const cwd = await tempDir();
-  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
-  const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
-  await writeFile(join(cwd, 'new.bin'), firmware);
-  await ok(cwd, ['init', 'acme']);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  const firmware = await startWorkspace(cwd);
   const names = ['hub-cut-download', 'hub-cut-power', 'hub-plain'];
   const indexes: number[] = [];
   for (const name of names) {

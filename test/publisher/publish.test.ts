@@ -3,7 +3,7 @@
 // the store and downloads the image, the two valid devices' bootloaders install it with the envelope
 // they find in the store, and the revoked device has none.
 import assert from 'node:assert/strict';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeEnvelope } from '../../src/core/format/envelope.ts';
@@ -12,8 +12,7 @@ import { envelopeLocation } from '../../src/publisher/envelopes.ts';
 import { refreshTimestamp } from '../../src/publisher/timestamp.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
 import { tempDir } from '../helpers.ts';
-import { ok, PASSPHRASE, releaseCreate, sihl } from '../support/cli.ts';
-import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
+import { ok, PASSPHRASE, provisionSimDevice, releaseCreate, sihl, startWorkspace } from '../support/cli.ts';
 import { client, fetchTarget, serve } from './tuf/support.ts';
 
 /** What a device reads from the store: its own 184 bytes of the release's envelope table. */
@@ -32,35 +31,9 @@ async function envelopeFromStore(store: string, folder: string, idx: number): Pr
 test('from an empty folder to a release that only approved, registered devices install', async () => {
   const cwd = await tempDir();
   const ws = ['--workspace', 'acme'];
-  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
-  const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
-  await writeFile(join(cwd, 'new.bin'), firmware);
-  await ok(cwd, ['init', 'acme']);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  const firmware = await startWorkspace(cwd);
   const devices: { dir: string; idx: number; id: string }[] = [];
-  for (const n of [1, 2, 3]) {
-    const dir = `hub-${n}`;
-    await ok(cwd, [
-      'sim',
-      'device',
-      'create',
-      dir,
-      '--model',
-      'movehub',
-      '--root',
-      'acme/trust/root.json',
-      '--firmware',
-      'old.bin',
-      '--version',
-      '7.27.0',
-    ]);
-    await writeFile(join(cwd, `${dir}.json`), await ok(cwd, ['sim', 'device', 'identity', dir, '--json']));
-    const d = JSON.parse(
-      await ok(cwd, ['device', 'provision', '--identity', `${dir}.json`, '--owner', 'ACME', '--json', ...ws]),
-    );
-    devices.push({ dir, idx: d.idx, id: d.id });
-  }
+  for (const n of [1, 2, 3]) devices.push(await provisionSimDevice(cwd, `hub-${n}`));
   await ok(cwd, ['device', 'revoke', (devices[2] as { id: string }).id, ...ws]);
 
   await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...ws]);

@@ -1,7 +1,7 @@
 // Shared set-up for the agent tests: a workspace with devices on Pybricks 7.27.0 and a published 7.28.0,
 // made through the CLI; a small real HTTPS static server for the store (strong ETags, 304, single
 // ranges) with a request log and faults to inject; devices configured to poll it.
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -13,8 +13,7 @@ import { type AgentOptions, UpdateAgent } from '../../../src/device/agent/agent.
 import { writeAgentConfig } from '../../../src/device/agent/config.ts';
 import { SimulatedDevice } from '../../../src/device/simulator/simulated-device.ts';
 import { tempDir } from '../../helpers.ts';
-import { approveBy, ok } from '../../support/cli.ts';
-import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../../support/fixtures.ts';
+import { approveBy, ok, provisionSimDevice, startWorkspace } from '../../support/cli.ts';
 import { testCertificate } from '../../support/server.ts';
 
 export { testCertificate } from '../../support/server.ts';
@@ -171,22 +170,11 @@ export async function makeFleet(
 ): Promise<Fleet> {
   const cwd = await tempDir();
   const ws = ['--workspace', 'acme'];
-  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
-  const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
-  await writeFile(join(cwd, 'new.bin'), firmware);
-  await ok(cwd, ['init', 'acme']);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  const firmware = await startWorkspace(cwd);
   const devices: FleetDevice[] = [];
   for (let n = 1; n <= (options.count ?? 1); n++) {
-    const dir = `hub-${n}`;
-    const create = ['sim', 'device', 'create', dir, '--model', 'movehub', '--root', 'acme/trust/root.json'];
-    await ok(cwd, [...create, '--firmware', 'old.bin', '--version', '7.27.0']);
-    await writeFile(join(cwd, `${dir}.json`), await ok(cwd, ['sim', 'device', 'identity', dir, '--json']));
-    const d = JSON.parse(
-      await ok(cwd, ['device', 'provision', '--identity', `${dir}.json`, '--owner', 'ACME', '--json', ...ws]),
-    );
-    devices.push({ dir: join(cwd, dir), idx: d.idx, id: d.id });
+    const d = await provisionSimDevice(cwd, `hub-${n}`);
+    devices.push({ ...d, dir: join(cwd, d.dir) });
   }
   for (const n of options.revoke ?? [])
     await ok(cwd, ['device', 'revoke', (devices[n] as FleetDevice).id, ...ws]);
