@@ -22,7 +22,6 @@ const LONG_FUNCTIONS: Readonly<Record<string, number>> = {
   'src/device/bootloader/bootloader.ts:async function install': 93,
   'src/device/simulator/fleet.ts:async function execute': 215,
   'src/publisher/envelopes.ts:export async function publishEnvelopes': 110,
-  'src/storage/mirror.ts:export async function mirrorStore': 96,
   'src/storage/s3-blob-store.ts:async #putParts': 86,
 };
 
