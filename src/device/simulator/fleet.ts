@@ -6,6 +6,7 @@
 // own self-test fails: an `error` report with reason SELF_TEST_FAILED, as an operator's rollout sees it).
 // The run yields progress and ends when every device runs the target version, or at the deadline.
 import { join } from 'node:path';
+import { seeded } from '../../core/seeded.ts';
 import { type PollResult, UpdateAgent } from '../agent/agent.ts';
 import { writeAgentConfig } from '../agent/config.ts';
 import type { Timing } from '../agent/limits.ts';
@@ -102,18 +103,6 @@ export interface FleetResult {
   /** Signed status reports the server had not accepted when the run ended (kept by the devices). */
   readonly undelivered: number;
   readonly devices: DeviceOutcome[];
-}
-
-/** mulberry32: a small seeded generator for schedules and injected faults (nothing secret). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 class Slots {
