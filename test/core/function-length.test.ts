@@ -19,7 +19,6 @@ const LONG_FUNCTIONS: Readonly<Record<string, number>> = {
   'src/device/agent/download.ts:export async function downloadToStaging': 89,
   'src/device/agent/https-client.ts:#send': 90,
   'src/device/bootloader/bootloader.ts:async function install': 93,
-  'src/storage/s3-blob-store.ts:async #putParts': 86,
 };
 
 async function sourceFiles(dir: string): Promise<string[]> {
