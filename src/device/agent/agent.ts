@@ -1,10 +1,4 @@
-// The update agent (DESIGN.md flow 4): polls the timestamp with a conditional request; on change lets
-// tuf-js refresh and verify the metadata; picks the target for its model, channel and rollout; fetches
-// its key envelope and the image into staging (resuming); verifies the image as the bootloader will;
-// marks it pending and asks for a reboot. After each boot it sends a signed status report.
-import { join } from 'node:path';
-import { Updater } from 'tuf-js';
-import { ExpiredMetadataError } from 'tuf-js/dist/error.js';
+import type { Updater } from 'tuf-js';
 import { keyIdOf } from '../../core/crypto/sign.ts';
 import { type ErrorCode, SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
@@ -12,26 +6,19 @@ import { CREDENTIAL_BYTES } from '../../core/format/credential.ts';
 import type { StatusReport } from '../../core/format/report.ts';
 import { slotLocation } from '../../core/format/slot-table.ts';
 import { targetFilePath } from '../../core/format/target.ts';
-import { readSmallFile } from '../../core/fs.ts';
 import { makeSignedReport } from '../report.ts';
-import {
-  type AgentConfig,
-  agentPaths,
-  keepTrustedRoot,
-  readAgentConfig,
-  repairTrustedRoot,
-} from './config.ts';
-import { downloadToStaging } from './download.ts';
+import { type AgentConfig, agentPaths, readAgentConfig } from './config.ts';
+import { type DownloadPlan, downloadToStaging } from './download.ts';
 import { fetchEnvelope } from './envelope.ts';
 import { PinnedClient } from './https-client.ts';
 import { AGENT_LIMITS, DEFAULT_TIMING, type Timing } from './limits.ts';
+import { checkNotExpired, type Refreshed, refreshMetadata, tufError } from './refresh.ts';
 import { deliverReport, flushOutbox } from './reports.ts';
 import { nextDelay, systemTimers, type Timers } from './schedule.ts';
-import { chooseTarget } from './select.ts';
+import { type Candidate, chooseTarget } from './select.ts';
 import type { AgentDevice } from './staging.ts';
 import { type AgentState, type AgentStateStore, readAgentState, writeAgentState } from './state.ts';
 import { TableReporter } from './table-reports.ts';
-import { PinnedFetcher } from './tuf-fetcher.ts';
 import { verifyStaged } from './verify-staged.ts';
 
 export interface AgentOptions {
@@ -80,42 +67,12 @@ export interface BootOutcome {
 
 const TIMESTAMP = 'metadata/timestamp.json';
 
-/** tuf-js errors as sihl codes; a transport failure underneath wins over what tuf-js wrapped it in. */
-function tufError(error: unknown, fetcher: PinnedFetcher): SihlError {
-  if (error instanceof SihlError) return error;
-  if (fetcher.lastError) return fetcher.lastError;
-  const message = (error as Error)?.message ?? String(error);
-  // tuf-js wraps snapshot and targets failures in a RuntimeError that keeps only the message.
-  if (error instanceof ExpiredMetadataError || /\bexpired\b/i.test(message)) {
-    return new SihlError('TUF_METADATA_EXPIRED', `TUF metadata expired: ${message}`, { cause: error });
-  }
-  return new SihlError('TUF_METADATA_INCONSISTENT', `TUF metadata refused: ${message}`, { cause: error });
-}
-
 function asSihlError(error: unknown): SihlError {
   if (error instanceof SihlError) return error;
   return new SihlError('INTERNAL', String((error as Error)?.stack ?? error), { cause: error });
 }
 
-/** Refuses when a top-level metadata file this device trusts has expired (TUF_METADATA_EXPIRED). */
-async function checkNotExpired(metadataDir: string, now: Date): Promise<void> {
-  for (const role of ['timestamp', 'snapshot', 'targets']) {
-    let expires: unknown;
-    try {
-      const text = await readSmallFile(join(metadataDir, `${role}.json`), AGENT_LIMITS.metadataBytes);
-      expires = (JSON.parse(new TextDecoder().decode(text)) as { signed?: { expires?: unknown } }).signed
-        ?.expires;
-    } catch {
-      continue; // not there yet (or unreadable): the next full refresh fetches it again
-    }
-    if (typeof expires === 'string' && !(Date.parse(expires) > now.getTime())) {
-      throw new SihlError(
-        'TUF_METADATA_EXPIRED',
-        `the ${role} metadata this device trusts expired at ${expires}, and the server says nothing changed`,
-      );
-    }
-  }
-}
+type Checked = { outcome: PollOutcome; target?: string; version?: string };
 
 export class UpdateAgent {
   readonly config: AgentConfig;
@@ -198,13 +155,40 @@ export class UpdateAgent {
     }
   }
 
-  async #check(): Promise<{ outcome: PollOutcome; target?: string; version?: string }> {
-    const { device, dir } = this.#options;
-    const boot = device.bootState();
+  /** One poll's steps: the timestamp, the TUF refresh, the choice, and staging what was chosen. */
+  async #check(): Promise<Checked> {
+    const boot = this.#options.device.bootState();
     if (!boot) throw new SihlError('USAGE', 'the boot state is unreadable; boot the device first');
     if (this.#state.outbox.length > 0) await this.#flush();
+    const timestamp = await this.#timestamp();
+    if (timestamp === 'unchanged') return { outcome: 'unchanged' };
+    const { etag } = timestamp;
+    const refreshed = await this.#refresh(timestamp.body);
+    const choice = chooseTarget(
+      refreshed.targets,
+      {
+        id: this.deviceId,
+        model: this.#options.device.model,
+        channel: this.config.channel,
+        running: boot.running.version,
+        ...(boot.phase === 'pending' && this.#state.staged ? { staged: this.#state.staged.version } : {}),
+        refused: this.#state.refused,
+      },
+      (name) => (refreshed.targets[name] as { hashes?: { sha256?: string } } | undefined)?.hashes?.sha256,
+    );
+    if (choice.kind !== 'install') {
+      await this.#save({ etag });
+      return { outcome: choice.kind === 'up-to-date' ? 'up-to-date' : 'not-eligible' };
+    }
+    return this.#stage(refreshed, choice.candidate, etag);
+  }
 
-    // The cheap part: a conditional GET of the timestamp, unless a download is unfinished.
+  /**
+   * The cheap part: a conditional GET of the timestamp, unless a download is unfinished. "Nothing
+   * changed" is the server's word, not TUF's: a mirror that answers 304 forever would freeze the device
+   * unnoticed, so what the device trusts must still be in date (TUF's indefinite freeze).
+   */
+  async #timestamp(): Promise<'unchanged' | { etag: string | undefined; body: Uint8Array }> {
     const conditional = this.#state.etag !== undefined && this.#state.download === undefined;
     const response = await this.client.get({
       path: TIMESTAMP,
@@ -212,63 +196,34 @@ export class UpdateAgent {
       ...(conditional ? { etag: this.#state.etag } : {}),
     });
     if (response.status === 304 && conditional) {
-      // "Nothing changed" is the server's word, not TUF's: a mirror that answers 304 forever would freeze
-      // the device unnoticed. What the device trusts must still be in date (TUF's indefinite freeze).
-      await checkNotExpired(agentPaths(dir).metadata, new Date());
-      return { outcome: 'unchanged' };
+      await checkNotExpired(agentPaths(this.#options.dir).metadata, new Date());
+      return 'unchanged';
     }
     if (response.status !== 200)
       throw new SihlError('SERVER_ERROR', `GET ${TIMESTAMP}: HTTP ${response.status}`);
     const etag = typeof response.headers.etag === 'string' ? response.headers.etag : undefined;
+    return { etag, body: response.body };
+  }
 
-    // TUF client workflow 5.3 to 5.6, by tuf-js, from the root this device trusts.
-    const paths = agentPaths(dir);
-    await repairTrustedRoot(dir);
-    const fetcher = new PinnedFetcher(this.client);
-    fetcher.prime(this.client.url(TIMESTAMP).href, response.body);
-    const updater = new Updater({
-      metadataDir: paths.metadata,
-      metadataBaseUrl: this.client.url('metadata/').href,
-      fetcher,
-      config: { fetchRetry: 0 },
-    });
-    try {
-      await updater.refresh();
-    } catch (error) {
-      throw tufError(error, fetcher);
-    }
-    await keepTrustedRoot(dir);
+  /** TUF client workflow 5.3 to 5.6, by tuf-js (refresh.ts). */
+  #refresh(timestamp: Uint8Array): Promise<Refreshed> {
+    return refreshMetadata(this.client, this.#options.dir, this.client.url(TIMESTAMP).href, timestamp);
+  }
 
-    // tuf-js lists no targets: read the targets file it verified and persisted, then ask it for the one chosen.
-    const targets = await this.#verifiedTargets(paths.metadata);
-    const choice = chooseTarget(
-      targets,
-      {
-        id: this.deviceId,
-        model: device.model,
-        channel: this.config.channel,
-        running: boot.running.version,
-        ...(boot.phase === 'pending' && this.#state.staged ? { staged: this.#state.staged.version } : {}),
-        refused: this.#state.refused,
-      },
-      (name) => (targets[name] as { hashes?: { sha256?: string } } | undefined)?.hashes?.sha256,
-    );
-    if (choice.kind !== 'install') {
-      await this.#save({ etag });
-      return { outcome: choice.kind === 'up-to-date' ? 'up-to-date' : 'not-eligible' };
-    }
-    const { name, custom } = choice.candidate;
+  /** The chosen target into staging: its envelope, the image (resuming), the checks, then pending. */
+  async #stage(refreshed: Refreshed, candidate: Candidate, etag: string | undefined): Promise<Checked> {
+    const { device } = this.#options;
+    const { name, custom } = candidate;
     let info: Awaited<ReturnType<Updater['getTargetInfo']>>;
     try {
-      info = await updater.getTargetInfo(name);
+      info = await refreshed.updater.getTargetInfo(name);
     } catch (error) {
-      throw tufError(error, fetcher);
+      throw tufError(error, refreshed.fetcher);
     }
     const sha256 = info?.hashes.sha256;
     if (!info || !sha256 || !/^[0-9a-f]{64}$/.test(sha256)) {
       throw new SihlError('TUF_METADATA_INCONSISTENT', `${name} has no SHA-256 in the verified targets`);
     }
-
     let envelope: Uint8Array = new Uint8Array(0);
     if (custom.envelopes !== undefined) {
       const box = device.secureElement.identity().box;
@@ -289,6 +244,20 @@ export class UpdateAgent {
       sha256,
       envelope,
     };
+    await this.#download(plan, custom);
+    device.markPending(plan.length, envelope.length);
+    await this.#options.durable?.();
+    await this.#save({
+      etag,
+      download: undefined,
+      staged: { target: name, version: custom.version, sha256 },
+    });
+    return { outcome: 'staged', target: name, version: custom.version };
+  }
+
+  /** Downloads into staging (resuming) and verifies as the bootloader will; refused bytes leave staging. */
+  async #download(plan: DownloadPlan, custom: Candidate['custom']): Promise<void> {
+    const { device } = this.#options;
     try {
       await downloadToStaging({
         client: this.client,
@@ -302,24 +271,16 @@ export class UpdateAgent {
         pieceBytes: this.#options.pieceBytes ?? AGENT_LIMITS.pieceBytes,
         ...(this.#options.onProgress ? { onProgress: this.#options.onProgress } : {}),
       });
-      await verifyStaged(device, plan.length, envelope, custom);
+      await verifyStaged(device, plan.length, plan.envelope, custom);
     } catch (error) {
       if (error instanceof SihlError && error.family === 'verification') {
         // Refused bytes leave staging, and the next attempt starts from nothing.
-        device.eraseStaging(0, plan.length + envelope.length);
+        device.eraseStaging(0, plan.length + plan.envelope.length);
         await this.#options.durable?.();
         await this.#save({ download: undefined });
       }
       throw error;
     }
-    device.markPending(plan.length, envelope.length);
-    await this.#options.durable?.();
-    await this.#save({
-      etag,
-      download: undefined,
-      staged: { target: name, version: custom.version, sha256 },
-    });
-    return { outcome: 'staged', target: name, version: custom.version };
   }
 
   /**
@@ -344,13 +305,6 @@ export class UpdateAgent {
     } catch (error) {
       if (!(error instanceof SihlError) || error.family === 'internal') throw error;
     }
-  }
-
-  async #verifiedTargets(metadataDir: string): Promise<Readonly<Record<string, unknown>>> {
-    const bytes = await readSmallFile(join(metadataDir, 'targets.json'), 5_000_000);
-    const parsed = JSON.parse(Buffer.from(bytes).toString('utf8')) as { signed?: { targets?: unknown } };
-    const targets = parsed.signed?.targets;
-    return typeof targets === 'object' && targets !== null ? (targets as Record<string, unknown>) : {};
   }
 
   /** After each boot: what the bootloader did, as a signed report. */
