@@ -19,6 +19,7 @@ import { type Candidate, chooseTarget } from './select.ts';
 import type { AgentDevice } from './staging.ts';
 import { type AgentState, type AgentStateStore, readAgentState, writeAgentState } from './state.ts';
 import { TableReporter } from './table-reports.ts';
+import type { Transport } from './transport.ts';
 import { verifyStaged } from './verify-staged.ts';
 
 export interface AgentOptions {
@@ -37,6 +38,8 @@ export interface AgentOptions {
     readonly localAddress?: string;
   };
   readonly pieceBytes?: number;
+  /** Talks to the store through this instead of the pinned HTTPS client of agent.json (tests). */
+  readonly transport?: Transport;
   /** Keeps agent/state.json's content elsewhere (in memory, for a simulated fleet). */
   readonly stateStore?: AgentStateStore;
   /** Makes flash writes survive a power cut (the simulator saves its flash file); before progress is saved. */
@@ -78,7 +81,8 @@ export class UpdateAgent {
   readonly config: AgentConfig;
   /** Hex SHA-256 of the device's Ed25519 key, as the registry knows it. */
   readonly deviceId: string;
-  readonly client: PinnedClient;
+  /** The pinned HTTPS client, or the transport given (transport.ts). */
+  readonly client: Transport;
   readonly #options: AgentOptions;
   readonly #timing: Timing;
   readonly #timers: Timers;
@@ -93,11 +97,9 @@ export class UpdateAgent {
     this.#timing = { ...DEFAULT_TIMING, interval: config.interval, ...options.timing };
     this.#timers = { ...systemTimers, ...options.timers };
     this.deviceId = toHex(keyIdOf(options.device.secureElement.identity().sign));
-    this.client = new PinnedClient({
-      server: config.server,
-      certificate: config.certificate,
-      ...options.network,
-    });
+    this.client =
+      options.transport ??
+      new PinnedClient({ server: config.server, certificate: config.certificate, ...options.network });
     this.#table = this.#tableReporter();
   }
 

@@ -5,7 +5,7 @@ import { equalBytes } from '../../core/crypto/hash.ts';
 import { SihlError } from '../../core/errors.ts';
 import { decodeEnvelope, ENVELOPE_BYTES, recipientIdOf } from '../../core/format/envelope.ts';
 import { slotLocation } from '../../core/format/slot-table.ts';
-import type { PinnedClient } from './https-client.ts';
+import type { Transport } from './transport.ts';
 
 /** Where device `index` finds its envelope in the tables under `folder` (src/core/format/slot-table.ts). */
 export function envelopeSlot(folder: string, index: number): { path: string; offset: number } {
@@ -14,7 +14,7 @@ export function envelopeSlot(folder: string, index: number): { path: string; off
 
 /** The envelope sealed to this device, or null when the tables hold none for it. */
 export async function fetchEnvelope(
-  client: PinnedClient,
+  client: Transport,
   folder: string,
   index: number,
   boxPublicKey: Uint8Array,

@@ -6,8 +6,8 @@ import { type Config, Updater } from 'tuf-js';
 import { SihlError } from '../../core/errors.ts';
 import { readSmallFile } from '../../core/fs.ts';
 import { agentPaths, keepTrustedRoot, repairTrustedRoot } from './config.ts';
-import type { PinnedClient } from './https-client.ts';
 import { AGENT_LIMITS } from './limits.ts';
+import type { Transport } from './transport.ts';
 import { PinnedFetcher } from './tuf-fetcher.ts';
 
 /** What a refresh leaves: the updater (for target info), its fetcher, and the verified targets. */
@@ -68,7 +68,7 @@ export function tufError(error: unknown, fetcher: PinnedFetcher, now: Date = new
 
 /** TUF client workflow 5.3 to 5.6, by tuf-js, from the root this device trusts. */
 export async function refreshMetadata(
-  client: PinnedClient,
+  client: Transport,
   dir: string,
   timestampUrl: string,
   timestamp: Uint8Array,

@@ -1,20 +1,20 @@
-// tuf-js's Fetcher port over the pinned client. Metadata comes into memory with its byte limit enforced
+// tuf-js's Fetcher port over the agent's transport (transport.ts). Metadata comes into memory with its byte limit enforced
 // while it streams (tuf-js's own BaseFetcher would stage it in a temporary file under os.tmpdir()). The
 // timestamp the poll has just fetched is handed over, so a refresh does not download it twice.
 import { BaseFetcher } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error.js';
 import { SihlError } from '../../core/errors.ts';
-import type { PinnedClient } from './https-client.ts';
+import type { Transport } from './transport.ts';
 
 export class PinnedFetcher extends BaseFetcher {
-  readonly #client: PinnedClient;
+  readonly #client: Transport;
   readonly #primed = new Map<string, Uint8Array>();
   /** The last transport failure, so the agent can tell a dead network from bad metadata. */
   lastError: SihlError | undefined;
   /** The last bodies handed to tuf-js (metadata, each within its limit): what a refusal was about. */
   readonly fetched: Uint8Array[] = [];
 
-  constructor(client: PinnedClient) {
+  constructor(client: Transport) {
     super();
     this.#client = client;
   }
@@ -57,7 +57,7 @@ export class PinnedFetcher extends BaseFetcher {
       this.#keep(primed);
       return primed;
     }
-    let response: Awaited<ReturnType<PinnedClient['get']>>;
+    let response: Awaited<ReturnType<Transport['get']>>;
     try {
       response = await this.#client.get({ path: url, limit: maxLength });
     } catch (error) {
