@@ -20,15 +20,19 @@ async function storeInMemory(fleet: Fleet): Promise<MemoryTransport> {
   return transport;
 }
 
-test('over the in-memory transport a device stages the release, installs it at boot and reports it', async () => {
+/** A fleet's first device with its agent on the in-memory transport; `damage` changes the store first. */
+async function deviceOverMemory(damage: (files: Map<string, Uint8Array>) => void = () => {}) {
   const fleet = await makeFleet();
   const device = deviceAt(fleet, 0);
   const transport = await storeInMemory(fleet);
-  await configure(fleet, device, {
-    url: transport.base.href,
-    certificate: (await testCertificate()).cert,
-  } as never);
-  const { agent, sim } = await openAgent(device, { transport });
+  damage(transport.files);
+  const { cert } = await testCertificate();
+  await configure(fleet, device, { url: transport.base.href, certificate: cert } as never);
+  return { fleet, transport, ...(await openAgent(device, { transport })) };
+}
+
+test('over the in-memory transport a device stages the release, installs it at boot and reports it', async () => {
+  const { fleet, transport, agent, sim } = await deviceOverMemory();
 
   const result = await agent.poll();
   assert.equal(result.outcome, 'staged', JSON.stringify(result));
@@ -49,15 +53,9 @@ test('over the in-memory transport a device stages the release, installs it at b
 });
 
 test('a store that lost the image is a failed poll that stages nothing', async () => {
-  const fleet = await makeFleet();
-  const device = deviceAt(fleet, 0);
-  const transport = await storeInMemory(fleet);
-  for (const path of transport.files.keys()) if (path.endsWith('.sihl')) transport.files.delete(path);
-  await configure(fleet, device, {
-    url: transport.base.href,
-    certificate: (await testCertificate()).cert,
-  } as never);
-  const { agent, sim } = await openAgent(device, { transport });
+  const { agent, sim } = await deviceOverMemory((files) => {
+    for (const path of files.keys()) if (path.endsWith('.sihl')) files.delete(path);
+  });
   const result = await agent.poll();
   assert.equal(result.outcome, 'error');
   assert.notEqual(sim.bootState()?.phase, 'pending');
