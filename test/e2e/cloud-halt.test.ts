@@ -9,13 +9,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { AzureNamedKeyCredential, TableClient } from '@azure/data-tables';
-import {
-  BlobServiceClient,
-  ContainerSASPermissions,
-  generateBlobSASQueryParameters,
-  StorageSharedKeyCredential,
-} from '@azure/storage-blob';
 import { generateBoxKeyPair, generateSigningKeyPair } from '../../src/core/crypto/index.ts';
 import { fromHex } from '../../src/core/format/bytes.ts';
 import { inRollout } from '../../src/core/rollout.ts';
@@ -25,10 +18,18 @@ import { Workspace } from '../../src/publisher/workspace.ts';
 import { startService } from '../../src/server/service.ts';
 import { openLogStore, parseLogLocation } from '../../src/storage/locations.ts';
 import { type LightDevice, signedReport } from '../publisher/rollout-support.ts';
-import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite } from '../support/azurite.ts';
+import { AZURITE_ACCOUNT, startAzurite } from '../support/azurite.ts';
 import { PASSPHRASE } from '../support/cli.ts';
 import { startS3rver } from '../support/s3rver.ts';
-import { type CloudFleet, emulatorCertificate, makeCloudFleet, run, WS } from './cloud-support.ts';
+import {
+  type CloudFleet,
+  emulatorCertificate,
+  makeCloudFleet,
+  provisionAzure,
+  readOnlySas,
+  run,
+  WS,
+} from './cloud-support.ts';
 
 const certificate = await emulatorCertificate();
 const s3 = await startS3rver(['firmware'], { tls: certificate });
@@ -37,14 +38,7 @@ const env = { ...s3.env, AZURE_STORAGE_CONNECTION_STRING: azurite.connectionStri
 const LOG = `azure://${AZURITE_ACCOUNT}/devicelogs`;
 const RELEASE = 'movehub-7.28.0';
 const TARGET = 'movehub/movehub-7.28.0.sihl';
-const key = new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY);
-await new TableClient(
-  azurite.tableEndpoint,
-  'devicelogs',
-  new AzureNamedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
-)
-  .createTable()
-  .catch(() => {});
+await provisionAzure(azurite, { table: 'devicelogs' });
 
 /** A device registered straight into the registry that files failure reports in the log table. */
 function failingDevice(workspace: Workspace): LightDevice {
@@ -187,8 +181,7 @@ test('halts from the CLI, the console, the monitor and rollout check reach an S3
 });
 
 test('halts from the CLI, the console, the monitor and rollout check reach Azure Blob Storage', async () => {
-  const blobs = new BlobServiceClient(azurite.blobEndpoint, key);
-  await blobs.getContainerClient('firmware').create();
+  await provisionAzure(azurite, { container: 'firmware' });
   const fleet = await makeCloudFleet({
     env,
     store: `azure://${AZURITE_ACCOUNT}/firmware/acme`,
@@ -196,14 +189,7 @@ test('halts from the CLI, the console, the monitor and rollout check reach Azure
     count: 2,
   });
   await writeStorePem(fleet);
-  const sas = generateBlobSASQueryParameters(
-    {
-      containerName: 'firmware',
-      permissions: ContainerSASPermissions.parse('r'),
-      expiresOn: new Date(Date.now() + 86_400_000),
-    },
-    key,
-  ).toString();
+  const sas = readOnlySas('firmware');
   await haltsReachTheStore(fleet, `${azurite.blobEndpoint}/firmware/acme/?${sas}`);
 });
 
