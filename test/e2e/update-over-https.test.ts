@@ -3,6 +3,7 @@
 // update agents. One device's connection is cut half-way through the image: after a reboot it fetches
 // only the rest. One loses power in the middle of its install: the bootloader repeats it. Then
 // `sihl fleet status` shows all three on 7.28.0.
+// tag: slow (a workspace, three devices and sihl serve made for real)
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
