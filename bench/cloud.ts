@@ -9,7 +9,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { randomBytes } from '../src/core/crypto/index.ts';
 import { CREDENTIAL_BYTES } from '../src/core/format/credential.ts';
 import { ENVELOPE_BYTES } from '../src/core/format/envelope.ts';
-import { ENVELOPES_PER_PART } from '../src/publisher/envelope-parts.ts';
+import { SLOTS_PER_PART as ENVELOPES_PER_PART } from '../src/core/format/slot-table.ts';
 import { openBlobStore, parseStoreLocation } from '../src/storage/locations.ts';
 import { mirrorStore } from '../src/storage/mirror.ts';
 import { launchAzurite } from '../test/support/azurite.ts';

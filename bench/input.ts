@@ -3,22 +3,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import { seededWords } from '../src/core/seeded.ts';
 
 /** Bytes changed in every copy of a build, so no two copies in the file are alike. */
 const MUTATIONS_PER_COPY = 16;
 const SEED = 0x5111_2024;
-
-/** Mulberry32: a tiny seeded generator, good enough to pick positions and bytes reproducibly. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
   let done = 0;
@@ -39,7 +28,7 @@ export async function writeFirmwareLike(
 ): Promise<string> {
   const builds = [...corpus.values()];
   if (builds.length === 0) throw new Error('the firmware corpus is empty');
-  const random = mulberry32(SEED);
+  const random = seededWords(SEED);
   const hash = createHash('sha256');
   const handle = await open(path, 'wx', 0o600);
   try {

@@ -111,7 +111,7 @@ async function pack(input: string, image: string): Promise<{ outcome: Outcome; a
     delegation: trust.delegation,
     signers: trust.approvers.slice(0, 2),
     encrypt: true,
-    now: () => CREATED,
+    now: () => new Date(CREATED * 1000),
     releaseId: new Uint8Array(16),
     onProgress: progress('pack'),
   });

@@ -111,7 +111,7 @@ export async function packVector(
       quality: 11,
       filter: 'thumb',
       chunkSize: 1024,
-      now: () => fixed.created,
+      now: () => new Date(fixed.created * 1000),
       releaseId: fixed.releaseId,
     });
     return { image: new Uint8Array(await readFile(output)), contentKey: result.contentKey };

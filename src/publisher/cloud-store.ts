@@ -1,6 +1,8 @@
 // Publishing to a store devices read directly (Azure Blob Storage, S3, or another folder): publishing
 // builds the next version in the workspace's local folder as always, then mirrors it (src/storage/mirror.ts).
 // The folder stays the staging copy that the next publication starts from, and what `sihl serve` serves.
+// Every use case that changes the store (publish, timestamp refresh, key changes, rollout changes) runs
+// inside `mirrored`, so nothing the workspace publishes stays behind in its staging copy.
 import { resolve } from 'node:path';
 import type { BlobStore } from '../storage/blob-store.ts';
 import {
@@ -67,4 +69,41 @@ export async function pushToStore(
     unchanged: result.unchanged,
     bytes: result.bytes,
   };
+}
+
+/** Where a use case mirrors to after it changed the staging copy, and with which credentials. */
+export interface StoreChoice {
+  /** A `--store` location instead of sihl.json's "store", relative to `cwd`. */
+  readonly store?: string;
+  /** Default: the process's working folder. */
+  readonly cwd?: string;
+  /** Cloud credentials come only from here. Default: the process environment. */
+  readonly env?: Env;
+  readonly onUpload?: (done: number, total: number) => void;
+}
+
+export type Mirrored<R> = R & { readonly store?: Pushed };
+
+/**
+ * Runs `work`, which changes the staging copy, then mirrors the result to the configured store. The store
+ * is opened (and checked not to be ahead) before `work`, so a store out of reach changes nothing.
+ */
+export async function mirrored<R extends object>(
+  workspace: Workspace,
+  choice: StoreChoice,
+  work: () => Promise<R>,
+): Promise<Mirrored<R>> {
+  const target = await openPublishTarget(workspace, choice.store, {
+    cwd: choice.cwd ?? process.cwd(),
+    env: choice.env ?? process.env,
+  });
+  let result: R;
+  try {
+    result = await work();
+  } catch (error) {
+    await target?.store.close();
+    throw error;
+  }
+  if (target === null) return result;
+  return { ...result, store: await pushToStore(workspace, target, choice.onUpload) };
 }

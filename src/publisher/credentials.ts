@@ -1,13 +1,13 @@
 // A release's credential tables: each eligible device's renewed log-table SAS, sealed to that device in a
 // credential box (src/core/format/credential.ts), at the device's index, in part files laid out like the
-// envelope tables (ENVELOPES_PER_PART slots each; empty slots are zeros). docs/CLOUD.md describes them.
+// envelope tables (src/core/format/slot-table.ts; empty slots are zeros). docs/CLOUD.md describes them.
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { naming } from '../core/errors.ts';
 import { CREDENTIAL_BYTES, sealCredential } from '../core/format/credential.ts';
 import { checkModel } from '../core/format/manifest.ts';
+import { partCount, partLength, partOf, slotOffset } from '../core/format/slot-table.ts';
 import { writeFileAtomic } from '../core/fs.ts';
-import { ENVELOPES_PER_PART, partOf } from './envelope-parts.ts';
 import { READ_BATCH } from './envelopes.ts';
 import type { Registry } from './registry.ts';
 
@@ -42,8 +42,7 @@ export async function publishCredentials(options: CredentialTablesOptions): Prom
     for (; part < next; ) {
       await flush();
       part += 1;
-      const length = Math.min(ENVELOPES_PER_PART, slots - part * ENVELOPES_PER_PART) * CREDENTIAL_BYTES;
-      table = new Uint8Array(length);
+      table = new Uint8Array(partLength(part, slots, CREDENTIAL_BYTES));
     }
   };
   try {
@@ -53,11 +52,11 @@ export async function publishCredentials(options: CredentialTablesOptions): Prom
         if (options.rollout !== undefined && !options.rollout(device.id)) continue;
         await open(partOf(device.idx));
         const box = sealCredential(options.issue(device.id), device.box);
-        table.set(box, (device.idx % ENVELOPES_PER_PART) * CREDENTIAL_BYTES);
+        table.set(box, slotOffset(device.idx, CREDENTIAL_BYTES));
         sealed++;
       }
     }
-    await open(Math.ceil(slots / ENVELOPES_PER_PART) - 1);
+    await open(partCount(slots) - 1);
     await flush();
   } catch (error) {
     await rm(folder, { recursive: true, force: true });

@@ -4,15 +4,12 @@ import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { naming, SihlError } from '../core/errors.ts';
 import { ENVELOPE_BYTES } from '../core/format/envelope.ts';
+import { slotOffset, partLength as tablePartLength } from '../core/format/slot-table.ts';
 import { temporaryPathFor } from '../core/fs.ts';
 
-export const ENVELOPES_PER_PART = 65_536;
-
-export const partOf = (idx: number) => Math.floor(idx / ENVELOPES_PER_PART);
-
-/** Bytes in part `part` of tables with `slots` slots: full parts, and a last one cut at the last device. */
+/** Bytes in part `part` of envelope tables with `slots` slots (src/core/format/slot-table.ts). */
 export function partLength(part: number, slots: number): number {
-  return Math.min(ENVELOPES_PER_PART, slots - part * ENVELOPES_PER_PART) * ENVELOPE_BYTES;
+  return tablePartLength(part, slots, ENVELOPE_BYTES);
 }
 
 /**
@@ -121,7 +118,7 @@ export class PartFile {
     let start = 0;
     for (let i = 1; i <= idxs.length; i++) {
       if (i < idxs.length && idxs[i] === (idxs[i - 1] as number) + 1) continue;
-      const position = ((idxs[start] as number) % ENVELOPES_PER_PART) * ENVELOPE_BYTES;
+      const position = slotOffset(idxs[start] as number, ENVELOPE_BYTES);
       await this.#writeAt(envelopes.subarray(start * ENVELOPE_BYTES, i * ENVELOPE_BYTES), position);
       start = i;
     }

@@ -8,7 +8,8 @@ import { STREAM_KEY_BYTES } from '../core/crypto/stream.ts';
 import { naming, SihlError } from '../core/errors.ts';
 import { ENVELOPE_BYTES } from '../core/format/envelope.ts';
 import { checkModel } from '../core/format/manifest.ts';
-import { ENVELOPES_PER_PART, PartTables, partOf } from './envelope-parts.ts';
+import { partCount, partOf, slotLocation } from '../core/format/slot-table.ts';
+import { PartTables } from './envelope-parts.ts';
 import type { Registry } from './registry.ts';
 import { SealingPool } from './sealing-pool.ts';
 
@@ -33,15 +34,8 @@ export interface EnvelopeLocation {
 
 /** Where device `idx` finds its envelope: fetch it with `Range: bytes=offset-(offset+length-1)`. */
 export function envelopeLocation(idx: number): EnvelopeLocation {
-  if (!Number.isSafeInteger(idx) || idx < 0) {
-    throw new SihlError('USAGE', `a device index is a whole number from 0, not ${idx}`);
-  }
-  const part = Math.floor(idx / ENVELOPES_PER_PART);
-  return {
-    file: `${ENVELOPE_FOLDER}/${part}.bin`,
-    offset: (idx % ENVELOPES_PER_PART) * ENVELOPE_BYTES,
-    length: ENVELOPE_BYTES,
-  };
+  const { path, offset, length } = slotLocation(ENVELOPE_FOLDER, idx, ENVELOPE_BYTES);
+  return { file: path, offset, length };
 }
 
 /** The HTTP Range header value that fetches device idx's envelope. */
@@ -79,6 +73,121 @@ export interface PublishResult {
   readonly seconds: number;
 }
 
+/** The eligible devices in batches of at most SEAL_BATCH, never across a part file: idxs and keys. */
+function* batches(
+  options: PublishOptions,
+  model: string,
+  slots: number,
+): Generator<{ idxs: number[]; keys: Uint8Array<ArrayBuffer> }> {
+  // Rows are packed into a batch's key buffer as they are read, so they die young (see READ_BATCH).
+  let idxs: number[] = [];
+  let keys = new Uint8Array(SEAL_BATCH * BOX_PUBLIC_KEY_BYTES);
+  const batch = () => ({ idxs, keys: keys.slice(0, idxs.length * BOX_PUBLIC_KEY_BYTES) });
+  walk: for (const rows of options.registry.eligible(model, READ_BATCH)) {
+    for (const device of rows) {
+      if (device.idx >= slots) break walk;
+      if (options.rollout !== undefined && !options.rollout(device.id)) continue;
+      const last = idxs[idxs.length - 1];
+      if (last !== undefined && (idxs.length === SEAL_BATCH || partOf(device.idx) !== partOf(last))) {
+        yield batch();
+        idxs = [];
+        keys = new Uint8Array(SEAL_BATCH * BOX_PUBLIC_KEY_BYTES);
+      }
+      checkBoxPublicKey(device.box, `X25519 public key of device ${device.id}`);
+      keys.set(device.box, idxs.length * BOX_PUBLIC_KEY_BYTES);
+      idxs.push(device.idx);
+    }
+  }
+  if (idxs.length > 0) yield batch();
+}
+
+/** Batches in flight to the sealing threads and into the part files, with the first failure kept. */
+class Sealing {
+  readonly #tables: PartTables;
+  readonly #pool: SealingPool;
+  readonly #threads: number;
+  readonly #slots: number;
+  readonly #onProgress: PublishOptions['onProgress'];
+  /** Batches being sealed or written, each with its first idx: the progress frontier is the smallest. */
+  readonly inFlight = new Map<Promise<void>, number>();
+  failure: unknown;
+  sealed = 0;
+  /** Every slot below this one is dispatched or left empty. */
+  cursor = 0;
+
+  constructor(
+    tables: PartTables,
+    pool: SealingPool,
+    threads: number,
+    slots: number,
+    options: PublishOptions,
+  ) {
+    this.#tables = tables;
+    this.#pool = pool;
+    this.#threads = threads;
+    this.#slots = slots;
+    this.#onProgress = options.onProgress;
+  }
+
+  progress(): void {
+    if (this.#onProgress === undefined) return;
+    let done = this.cursor;
+    for (const first of this.inFlight.values()) done = Math.min(done, first);
+    try {
+      this.#onProgress(done, this.#slots);
+    } catch (error) {
+      this.failure ??= error;
+    }
+  }
+
+  /** Hands one batch to the sealing threads; `keys` holds `idxs.length` keys, end to end. */
+  async dispatch(idxs: readonly number[], keys: Uint8Array<ArrayBuffer>): Promise<void> {
+    // Bounded memory: wait for a free place before reading on.
+    while (this.inFlight.size >= this.#threads * BATCHES_PER_THREAD && this.failure === undefined) {
+      await Promise.race(this.inFlight.keys());
+    }
+    if (this.failure !== undefined) throw this.failure;
+    const first = idxs[0] as number;
+    const part = partOf(first);
+    const file = await this.#tables.reach(part);
+    const job: Promise<void> = this.#pool
+      .seal(keys)
+      .then((envelopes) => file.writeSlots(idxs, envelopes))
+      .then(
+        () => {
+          this.sealed += idxs.length;
+        },
+        (error: unknown) => {
+          this.failure ??= error;
+        },
+      )
+      .finally(() => {
+        this.#tables.release(part);
+        this.inFlight.delete(job);
+        this.progress();
+      });
+    this.inFlight.set(job, first);
+    this.cursor = (idxs[idxs.length - 1] as number) + 1;
+  }
+
+  /** Waits for every batch; throws the first failure. */
+  async drain(): Promise<void> {
+    await Promise.all(this.inFlight.keys());
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
+
+function checkThreads(options: PublishOptions): number {
+  if (options.contentKey.length !== STREAM_KEY_BYTES)
+    throw new SihlError('USAGE', `a content key is ${STREAM_KEY_BYTES} bytes`);
+  if (options.binding.length !== DIGEST_BYTES)
+    throw new SihlError('USAGE', `a stream binding is ${DIGEST_BYTES} bytes`);
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isSafeInteger(threads) || threads < 1)
+    throw new SihlError('USAGE', 'threads must be at least 1');
+  return threads;
+}
+
 /**
  * Seals the content key to every eligible device of `model` and writes the envelope tables. Each part
  * file is replaced atomically, but not the set of them: publish the release metadata only after this
@@ -87,109 +196,34 @@ export interface PublishResult {
  */
 export async function publishEnvelopes(options: PublishOptions): Promise<PublishResult> {
   const started = performance.now();
-  const { registry, rollout, onProgress } = options;
   const model = checkModel(options.model);
-  if (options.contentKey.length !== STREAM_KEY_BYTES)
-    throw new SihlError('USAGE', `a content key is ${STREAM_KEY_BYTES} bytes`);
-  if (options.binding.length !== DIGEST_BYTES)
-    throw new SihlError('USAGE', `a stream binding is ${DIGEST_BYTES} bytes`);
-  const threads = options.threads ?? availableParallelism();
-  if (!Number.isSafeInteger(threads) || threads < 1)
-    throw new SihlError('USAGE', 'threads must be at least 1');
-
-  const slots = registry.count();
-  const parts = Math.ceil(slots / ENVELOPES_PER_PART);
+  const threads = checkThreads(options);
+  const slots = options.registry.count();
+  const parts = partCount(slots);
   const folder = join(options.dir, ENVELOPE_FOLDER);
   await mkdir(folder, { recursive: true }).catch((error: unknown) => {
     throw naming(folder, error);
   });
-
   const tables = new PartTables(folder, slots);
   const pool = new SealingPool(threads, options.contentKey, options.binding);
-  /** Batches being sealed or written, each with its first idx: the progress frontier is the smallest. */
-  const inFlight = new Map<Promise<void>, number>();
-  let failure: unknown;
-  let sealed = 0;
-  /** Every slot below this one is dispatched or left empty. */
-  let cursor = 0;
-
-  const progress = () => {
-    if (onProgress === undefined) return;
-    let done = cursor;
-    for (const first of inFlight.values()) done = Math.min(done, first);
-    try {
-      onProgress(done, slots);
-    } catch (error) {
-      failure ??= error;
-    }
-  };
-
-  /** Hands one batch to the sealing threads; `keys` holds `idxs.length` keys, end to end. */
-  const dispatch = async (idxs: readonly number[], keys: Uint8Array<ArrayBuffer>) => {
-    // Bounded memory: wait for a free place before reading on.
-    while (inFlight.size >= threads * BATCHES_PER_THREAD && failure === undefined) {
-      await Promise.race(inFlight.keys());
-    }
-    if (failure !== undefined) throw failure;
-    const first = idxs[0] as number;
-    const part = partOf(first);
-    const file = await tables.reach(part);
-    const job: Promise<void> = pool
-      .seal(keys)
-      .then((envelopes) => file.writeSlots(idxs, envelopes))
-      .then(
-        () => {
-          sealed += idxs.length;
-        },
-        (error: unknown) => {
-          failure ??= error;
-        },
-      )
-      .finally(() => {
-        tables.release(part);
-        inFlight.delete(job);
-        progress();
-      });
-    inFlight.set(job, first);
-    cursor = (idxs[idxs.length - 1] as number) + 1;
-  };
-
+  const sealing = new Sealing(tables, pool, threads, slots, options);
   try {
-    // Rows are packed into a batch's key buffer as they are read, so they die young (see READ_BATCH).
-    let idxs: number[] = [];
-    let keys = new Uint8Array(SEAL_BATCH * BOX_PUBLIC_KEY_BYTES);
-    walk: for (const rows of registry.eligible(model, READ_BATCH)) {
-      for (const device of rows) {
-        if (device.idx >= slots) break walk;
-        if (rollout !== undefined && !rollout(device.id)) continue;
-        const last = idxs[idxs.length - 1];
-        if (last !== undefined && (idxs.length === SEAL_BATCH || partOf(device.idx) !== partOf(last))) {
-          await dispatch(idxs, keys.slice(0, idxs.length * BOX_PUBLIC_KEY_BYTES));
-          idxs = [];
-          keys = new Uint8Array(SEAL_BATCH * BOX_PUBLIC_KEY_BYTES);
-        }
-        checkBoxPublicKey(device.box, `X25519 public key of device ${device.id}`);
-        keys.set(device.box, idxs.length * BOX_PUBLIC_KEY_BYTES);
-        idxs.push(device.idx);
-      }
-    }
-    if (idxs.length > 0) await dispatch(idxs, keys.slice(0, idxs.length * BOX_PUBLIC_KEY_BYTES));
-    await Promise.all(inFlight.keys());
-    if (failure !== undefined) throw failure;
-    cursor = slots;
+    for (const { idxs, keys } of batches(options, model, slots)) await sealing.dispatch(idxs, keys);
+    await sealing.drain();
+    sealing.cursor = slots;
     await tables.finish(parts);
     await pool.close();
-    progress();
+    sealing.progress();
   } catch (error) {
     pool.terminate();
-    await Promise.all(inFlight.keys());
+    await Promise.all(sealing.inFlight.keys());
     await tables.discard();
     throw error;
   }
   return {
     devices: slots,
-    sealed,
-    skipped: slots - sealed,
+    sealed: sealing.sealed,
+    skipped: slots - sealing.sealed,
     parts,
     bytes: slots * ENVELOPE_BYTES,
     seconds: (performance.now() - started) / 1000,

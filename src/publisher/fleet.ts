@@ -4,8 +4,9 @@
 import { join } from 'node:path';
 import type { Metadata, Targets } from '@tufjs/models';
 import { type StatusReport, verifySignedReport } from '../core/format/report.ts';
+import { type Env, type LogLocation, openLogStore } from '../storage/locations.ts';
 import type { LogStore } from '../storage/log-store.ts';
-import { LOG_STORE_FILE, openSqliteLogStore } from '../storage/sqlite-log-store.ts';
+import { LOG_STORE_FILE } from '../storage/sqlite-log-store.ts';
 import { readPublished, targetEntries } from './published.ts';
 import { type Device, openRegistry, REGISTRY_BATCH } from './registry.ts';
 import type { Workspace } from './workspace.ts';
@@ -155,13 +156,20 @@ function* allDevices(workspace: Workspace): Generator<Device> {
   }
 }
 
-/** The fleet status of a workspace: its registry, its log store and what its store publishes. */
-export async function readFleetStatus(workspace: Workspace, logStore?: LogStore): Promise<FleetStatus> {
-  const store = logStore ?? openSqliteLogStore(logStorePath(workspace));
-  try {
-    const { targets } = await readPublished(workspace.storeDir);
-    return await fleetStatus({ devices: [...allDevices(workspace)], logStore: store, targets });
-  } finally {
-    if (!logStore) await store.close();
-  }
+/**
+ * The log store that `fleet status`, `rollout check`, the console and its monitor read: `location`, else
+ * sihl.json's "log" (an Azure table devices write to), else the embedded logs.db that `sihl serve` fills.
+ */
+export function openWorkspaceLogStore(
+  workspace: Workspace,
+  env: Env,
+  location: LogLocation | undefined = workspace.logLocation,
+): Promise<LogStore> {
+  return openLogStore(location ?? { kind: 'local', path: logStorePath(workspace) }, env);
+}
+
+/** The fleet status of a workspace: its registry, the log store given and what its store publishes. */
+export async function readFleetStatus(workspace: Workspace, logStore: LogStore): Promise<FleetStatus> {
+  const { targets } = await readPublished(workspace.storeDir);
+  return fleetStatus({ devices: [...allDevices(workspace)], logStore, targets });
 }

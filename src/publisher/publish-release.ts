@@ -7,25 +7,40 @@ import type { Metadata, Root } from '@tufjs/models';
 import { equalBytes, wipe } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
-import { streamBinding } from '../core/format/manifest.ts';
+import { type Manifest, streamBinding } from '../core/format/manifest.ts';
+import { targetNameOf } from '../core/format/target.ts';
 import { readSmallFile } from '../core/fs.ts';
 import { digestRange, readImage, withFileSource } from '../core/image/index.ts';
 import { openContentKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import { inRollout } from '../core/rollout.ts';
+import type { Env } from '../storage/locations.ts';
+import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
 import { CREDENTIAL_FOLDER, publishCredentials } from './credentials.ts';
 import { publishEnvelopes } from './envelopes.ts';
 import { requirePolicy } from './gate.ts';
-import { nextTopLevel, readPublished, targetEntries } from './published.ts';
+import { nextTopLevel, type Published, readPublished, targetEntries } from './published.ts';
 import { openRegistry } from './registry.ts';
 import type { Release } from './release.ts';
 import { type Passphrases, roleKeys, roleSigners } from './role-keys.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom, tufKeyIdOf } from './tuf/keys.ts';
-import { makeRoot, type TopLevelRoles } from './tuf/metadata.ts';
+import { makeRoot, type TargetEntry, type TopLevelRoles } from './tuf/metadata.ts';
 import { publishRepository } from './tuf/publish.ts';
 import { signWith } from './tuf/signing.ts';
 import { ROLES, type Workspace } from './workspace.ts';
+
+/** The log SAS issuer when device logs are in an Azure table; its account key comes from `env`. */
+export async function logCredentialIssuer(
+  workspace: Workspace,
+  env: Env,
+): Promise<((deviceId: string) => string) | undefined> {
+  const location = workspace.logLocation;
+  if (location?.kind !== 'azure') return undefined;
+  const { deviceLogIssuer } = await import('../storage/device-log-credential.ts');
+  const issuer = await deviceLogIssuer(location, env);
+  return (deviceId) => issuer.issue(deviceId).sas;
+}
 
 export interface PublishReleaseOptions {
   readonly channel: string;
@@ -74,25 +89,10 @@ function rootMatches(root: Metadata<Root>, roles: TopLevelRoles): boolean {
   });
 }
 
-export async function publishRelease(
-  workspace: Workspace,
-  release: Release,
-  options: PublishReleaseOptions,
-): Promise<PublishReleaseResult> {
-  if (!Number.isFinite(options.rollout) || options.rollout < 0 || options.rollout > 100) {
-    throw new SihlError('USAGE', 'rollout must be a percentage from 0 to 100');
-  }
-  await requirePolicy(workspace, release, options.channel, {
-    contentKeyPassphrase: () =>
-      options.passphrases(`${release.info.model}-${release.info.firmwareVersion} content key`),
-  });
-  const store = workspace.storeDir;
-  const now = options.now;
-  const expiry = now ? { now } : {};
-  const published = await readPublished(store);
+/** Every key publishing needs, unlocked before any work: a wrong passphrase costs nothing, leaves nothing. */
+async function unlockSigners(workspace: Workspace, published: Published, options: PublishReleaseOptions) {
+  const expiry = options.now ? { now: options.now } : {};
   const roles = await workspaceRoles(workspace);
-
-  // Every key is unlocked before any work, so a wrong passphrase costs nothing and leaves nothing behind.
   const signersOf = async (role: 'root' | 'targets' | 'snapshot' | 'timestamp') =>
     (await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
   const roots: Metadata<Root>[] = [];
@@ -104,85 +104,107 @@ export async function publishRelease(
       `the workspace keys differ from root version ${published.root.signed.version} in the store; publishing a rotated root is not built yet`,
     );
   }
-  const approvers = await signersOf('targets');
-  const snapshotSigners = await signersOf('snapshot');
-  const timestampSigners = await signersOf('timestamp');
+  return {
+    roots,
+    signers: {
+      targets: await signersOf('targets'),
+      snapshot: await signersOf('snapshot'),
+      timestamp: await signersOf('timestamp'),
+    },
+  };
+}
 
-  const { manifest, manifestBytes, size, digest } = await withFileSource(
-    release.imagePath,
-    async (source) => ({
-      ...(await readImage(source)),
-      size: source.size,
-      digest: await digestRange(source, 0, source.size),
-    }),
+/** One envelope per eligible device, the content key sealed to it (docs/FORMAT.md §Envelope tables). */
+async function sealEnvelopes(
+  workspace: Workspace,
+  release: Release,
+  image: ReleaseImage,
+  options: PublishReleaseOptions,
+): Promise<PublishReleaseResult['envelopes']> {
+  const { manifest } = image;
+  if (manifest.encryption.algorithm === 'none') return null;
+  const { key, binding } = await openContentKey(
+    await readSmallFile(release.contentKeyPath, LIMITS.keyFileBytes),
+    await options.passphrases(`${manifest.model}-${manifest.version} content key`),
   );
-  const name = `${manifest.model}/${manifest.model}-${manifest.version}.sihl`;
-  const earlier = targetEntries(published.targets);
-  if (earlier.some((entry) => entry.name === name)) {
-    throw new SihlError('FILE_EXISTS', `${name} is published already; published targets never change`);
-  }
-  const envelopeFolder = `releases/${manifest.model}-${manifest.version}`;
-  let envelopes: PublishReleaseResult['envelopes'] = null;
-  if (manifest.encryption.algorithm !== 'none') {
-    const { key, binding } = await openContentKey(
-      await readSmallFile(release.contentKeyPath, LIMITS.keyFileBytes),
-      await options.passphrases(`${manifest.model}-${manifest.version} content key`),
-    );
-    try {
-      if (!equalBytes(binding, streamBinding(manifestBytes))) {
-        throw new SihlError('ENVELOPE_WRONG_IMAGE', 'the content key belongs to another image', {
-          subject: release.contentKeyPath,
-        });
-      }
-      const registry = openRegistry(workspace.registryPath);
-      try {
-        const result = await publishEnvelopes({
-          registry,
-          model: manifest.model,
-          contentKey: key,
-          binding,
-          dir: join(store, envelopeFolder),
-          rollout: (id) => inRollout(manifest.releaseId, id, options.rollout),
-          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-        });
-        envelopes = {
-          devices: result.devices,
-          sealed: result.sealed,
-          folder: `${envelopeFolder}/envelopes/`,
-        };
-      } finally {
-        registry.close();
-      }
-    } finally {
-      wipe(key);
-    }
-  }
-
-  let credentials: PublishReleaseResult['credentials'] = null;
-  if (options.logCredential) {
-    const registry = openRegistry(workspace.registryPath);
-    try {
-      const sealed = await publishCredentials({
-        registry,
-        model: manifest.model,
-        dir: join(store, envelopeFolder),
-        issue: options.logCredential,
-        rollout: (id) => inRollout(manifest.releaseId, id, options.rollout),
+  const registry = openRegistry(workspace.registryPath);
+  try {
+    if (!equalBytes(binding, streamBinding(image.manifestBytes))) {
+      throw new SihlError('ENVELOPE_WRONG_IMAGE', 'the content key belongs to another image', {
+        subject: release.contentKeyPath,
       });
-      credentials = { sealed, folder: `${envelopeFolder}/${CREDENTIAL_FOLDER}/` };
-    } catch (error) {
-      await rm(join(store, envelopeFolder), { recursive: true, force: true });
-      throw error;
-    } finally {
-      registry.close();
     }
+    const result = await publishEnvelopes({
+      registry,
+      model: manifest.model,
+      contentKey: key,
+      binding,
+      dir: join(workspace.storeDir, image.folder),
+      rollout: (id) => inRollout(manifest.releaseId, id, options.rollout),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    return { devices: result.devices, sealed: result.sealed, folder: `${image.folder}/envelopes/` };
+  } finally {
+    registry.close();
+    wipe(key);
   }
+}
 
-  // TUF targets are signed by the approvers (the targets role); snapshot and timestamp by online keys.
-  const entry = {
-    name,
-    length: size,
-    sha256: toHex(digest),
+/** Each device's renewed log SAS, sealed to it, beside the envelopes (docs/CLOUD.md). */
+async function sealCredentials(
+  workspace: Workspace,
+  image: ReleaseImage,
+  options: PublishReleaseOptions,
+  issue: ((deviceId: string) => string) | undefined,
+): Promise<PublishReleaseResult['credentials']> {
+  if (!issue) return null;
+  const registry = openRegistry(workspace.registryPath);
+  try {
+    const sealed = await publishCredentials({
+      registry,
+      model: image.manifest.model,
+      dir: join(workspace.storeDir, image.folder),
+      issue,
+      rollout: (id) => inRollout(image.manifest.releaseId, id, options.rollout),
+    });
+    return { sealed, folder: `${image.folder}/${CREDENTIAL_FOLDER}/` };
+  } finally {
+    registry.close();
+  }
+}
+
+interface ReleaseImage {
+  readonly manifest: Manifest;
+  readonly manifestBytes: Uint8Array;
+  readonly size: number;
+  readonly digest: Uint8Array;
+  /** The TUF target name, e.g. movehub/movehub-7.28.0.sihl. */
+  readonly name: string;
+  /** The store folder of the release's envelope and credential tables. */
+  readonly folder: string;
+}
+
+async function readReleaseImage(release: Release): Promise<ReleaseImage> {
+  const read = await withFileSource(release.imagePath, async (source) => ({
+    ...(await readImage(source)),
+    size: source.size,
+    digest: await digestRange(source, 0, source.size),
+  }));
+  const { model, version } = read.manifest;
+  return { ...read, name: targetNameOf(model, version), folder: `releases/${model}-${version}` };
+}
+
+/** The release's entry in the targets metadata (the custom fields: src/core/format/target-custom.ts). */
+function targetEntry(
+  image: ReleaseImage,
+  options: PublishReleaseOptions,
+  tables: Pick<PublishReleaseResult, 'envelopes' | 'credentials'>,
+): TargetEntry {
+  const { manifest } = image;
+  return {
+    name: image.name,
+    length: image.size,
+    sha256: toHex(image.digest),
     custom: {
       model: manifest.model,
       version: manifest.version,
@@ -190,32 +212,70 @@ export async function publishRelease(
       channel: options.channel,
       rollout: options.rollout,
       releaseId: toHex(manifest.releaseId),
-      ...(envelopes ? { envelopes: envelopes.folder } : {}),
-      ...(credentials ? { credentials: credentials.folder } : {}),
+      ...(tables.envelopes ? { envelopes: tables.envelopes.folder } : {}),
+      ...(tables.credentials ? { credentials: tables.credentials.folder } : {}),
     },
   };
-  const { targets, snapshot, timestamp } = nextTopLevel(
-    published,
-    [...earlier, entry],
-    { targets: approvers, snapshot: snapshotSigners, timestamp: timestampSigners },
-    expiry,
-  );
+}
+
+/** The staging copy only: the image, its envelope and credential tables, new TUF metadata. */
+async function publishIntoStaging(
+  workspace: Workspace,
+  release: Release,
+  options: PublishReleaseOptions,
+  issue: ((deviceId: string) => string) | undefined,
+): Promise<PublishReleaseResult> {
+  if (!Number.isFinite(options.rollout) || options.rollout < 0 || options.rollout > 100) {
+    throw new SihlError('USAGE', 'rollout must be a percentage from 0 to 100');
+  }
+  await requirePolicy(workspace, release, options.channel, {
+    contentKeyPassphrase: () =>
+      options.passphrases(`${release.info.model}-${release.info.firmwareVersion} content key`),
+  });
+  const store = workspace.storeDir;
+  const expiry = options.now ? { now: options.now } : {};
+  const published = await readPublished(store);
+  const { roots, signers } = await unlockSigners(workspace, published, options);
+  const image = await readReleaseImage(release);
+  const earlier = targetEntries(published.targets);
+  if (earlier.some((entry) => entry.name === image.name)) {
+    throw new SihlError('FILE_EXISTS', `${image.name} is published already; published targets never change`);
+  }
+  // Nothing refers to this release's tables unless the metadata went out; the first error is the one told.
+  const dropTables = () => rm(join(store, image.folder), { recursive: true, force: true }).catch(() => {});
   try {
+    const envelopes = await sealEnvelopes(workspace, release, image, options);
+    const credentials = await sealCredentials(workspace, image, options, issue);
+    const entry = targetEntry(image, options, { envelopes, credentials });
+    // TUF targets are signed by the approvers (the targets role); snapshot and timestamp by online keys.
+    const next = nextTopLevel(published, [...earlier, entry], signers, expiry);
     await publishRepository(
       store,
-      { roots, targets, snapshot, timestamp, contents: [{ name, path: release.imagePath }] },
-      now ? { now } : {},
+      { roots, ...next, contents: [{ name: image.name, path: release.imagePath }] },
+      expiry,
     );
+    return {
+      target: image.name,
+      targetsVersion: next.targets.signed.version,
+      rootVersion: roots[0]?.signed.version ?? (published.root?.signed.version as number),
+      envelopes,
+      credentials,
+    };
   } catch (error) {
-    // Nothing refers to this release's envelopes unless the metadata went out.
-    if (envelopes || credentials) await rm(join(store, envelopeFolder), { recursive: true, force: true });
+    await dropTables();
     throw error;
   }
-  return {
-    target: name,
-    targetsVersion: targets.signed.version,
-    rootVersion: roots[0]?.signed.version ?? (published.root?.signed.version as number),
-    envelopes,
-    credentials,
-  };
+}
+
+/**
+ * `sihl release publish`: the gate, the staging copy, then the configured store. With device logs in an
+ * Azure table (sihl.json "log"), every device in the rollout gets its log SAS renewed.
+ */
+export async function publishRelease(
+  workspace: Workspace,
+  release: Release,
+  options: PublishReleaseOptions & StoreChoice,
+): Promise<Mirrored<PublishReleaseResult>> {
+  const issue = options.logCredential ?? (await logCredentialIssuer(workspace, options.env ?? process.env));
+  return mirrored(workspace, options, () => publishIntoStaging(workspace, release, options, issue));
 }

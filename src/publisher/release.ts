@@ -4,6 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Clock } from '../core/clock.ts';
 import { keyIdOf, wipe } from '../core/crypto/index.ts';
 import { naming, SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
@@ -53,7 +54,7 @@ export interface CreateReleaseOptions {
   readonly securityVersion?: number;
   readonly encrypt: boolean;
   readonly passphrase: string;
-  readonly now?: () => number;
+  readonly now?: Clock;
   readonly onProgress?: (done: number, total: number) => void;
 }
 

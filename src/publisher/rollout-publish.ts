@@ -4,18 +4,12 @@
 // of the new cohort; halting removes the release's envelope tables after the metadata went out.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { wipe } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
-import { fromHex } from '../core/format/bytes.ts';
-import { readSmallFile } from '../core/fs.ts';
-import { openContentKey } from '../core/keys.ts';
-import { LIMITS } from '../core/limits.ts';
-import { inRollout } from '../core/rollout.ts';
-import { publishEnvelopes } from './envelopes.ts';
-import { nextTopLevel, readPublished, targetEntries } from './published.ts';
-import { openRegistry } from './registry.ts';
+import { targetNameOf } from '../core/format/target.ts';
+import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
+import { readPublished, targetEntries } from './published.ts';
 import { openRelease, type Release } from './release.ts';
-import { type Passphrases, roleSigners } from './role-keys.ts';
+import type { Passphrases } from './role-keys.ts';
 import {
   advanced,
   checkPolicy,
@@ -33,13 +27,12 @@ import {
   resumed,
   writeRollout,
 } from './rollout.ts';
+import { publishedEntry, republish, sealCohort } from './rollout-entry.ts';
 import { type Clock, systemClock } from './tuf/expiry.ts';
-import { signerFrom } from './tuf/keys.ts';
-import type { JsonValue, TargetEntry } from './tuf/metadata.ts';
-import { publishRepository } from './tuf/publish.ts';
 import type { Workspace } from './workspace.ts';
 
-export interface RolloutOptions {
+/** Every change also mirrors to the configured store (`StoreChoice`): devices that read it see the change. */
+export interface RolloutOptions extends StoreChoice {
   readonly passphrases: Passphrases;
   readonly now?: Clock;
   /** Stages and policy to set (at first use, or to change them later). */
@@ -59,12 +52,6 @@ const releaseDirOf = (workspace: Workspace, name: string) => {
   return join(workspace.dir, 'releases', name);
 };
 
-function publishedEntry(entries: TargetEntry[], target: string): TargetEntry {
-  const entry = entries.find((e) => e.name === target);
-  if (!entry) throw new SihlError('USAGE', `${target} is not published: run \`sihl release publish\` first`);
-  return entry;
-}
-
 /** The release's rollout, started from its published entry on first use. Writes the state if it changed. */
 export async function openRollout(
   workspace: Workspace,
@@ -75,7 +62,7 @@ export async function openRollout(
   const { model, firmwareVersion } = release.info;
   let state = await readRollout(release.dir);
   if (!state) {
-    const target = `${model}/${model}-${firmwareVersion}.sihl`;
+    const target = targetNameOf(model, firmwareVersion);
     const entry = publishedEntry(targetEntries((await readPublished(workspace.storeDir)).targets), target);
     const percent = Number(entry.custom?.rollout ?? 100);
     const at = (options.now ?? systemClock)().toISOString();
@@ -104,66 +91,16 @@ export async function openRollout(
   return { release, name, state };
 }
 
-/** Seals the content key to every non-revoked device of the model in the `percent` cohort. */
-async function sealCohort(workspace: Workspace, release: Release, percent: number, passphrases: Passphrases) {
-  if (!release.info.encrypted) return;
-  const { model, firmwareVersion } = release.info;
-  const bytes = await readSmallFile(release.contentKeyPath, LIMITS.keyFileBytes);
-  const { key, binding } = await openContentKey(
-    bytes,
-    await passphrases(`${model}-${firmwareVersion} content key`),
-  );
-  const registry = openRegistry(workspace.registryPath);
-  try {
-    const releaseId = fromHex(release.info.releaseId);
-    await publishEnvelopes({
-      registry,
-      model,
-      contentKey: key,
-      binding,
-      dir: join(workspace.storeDir, 'releases', `${model}-${firmwareVersion}`),
-      rollout: (id) => inRollout(releaseId, id, percent),
-    });
-  } finally {
-    registry.close();
-    wipe(key);
-  }
-}
-
-/** New targets, snapshot and timestamp in which only this release's entry changed. */
-async function republish(
-  workspace: Workspace,
-  target: string,
-  custom: { rollout: number; halted: boolean },
-  options: Pick<RolloutOptions, 'passphrases' | 'now'>,
-): Promise<number> {
-  const store = workspace.storeDir;
-  const published = await readPublished(store);
-  const entries = targetEntries(published.targets);
-  publishedEntry(entries, target);
-  const next = entries.map((e): TargetEntry => {
-    if (e.name !== target) return e;
-    const { halted: _h, ...rest } = (e.custom ?? {}) as { [key: string]: JsonValue };
-    return { ...e, custom: { ...rest, rollout: custom.rollout, ...(custom.halted ? { halted: true } : {}) } };
-  });
-  const expiry = options.now ? { now: options.now } : {};
-  const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') =>
-    (await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
-  const approvers = await signersOf('targets');
-  const snapshotSigners = await signersOf('snapshot');
-  const timestampSigners = await signersOf('timestamp');
-  const { targets, snapshot, timestamp } = nextTopLevel(
-    published,
-    next,
-    { targets: approvers, snapshot: snapshotSigners, timestamp: timestampSigners },
-    expiry,
-  );
-  await publishRepository(store, { roots: [], targets, snapshot, timestamp }, expiry);
-  return targets.signed.version;
-}
-
 /** Widens the rollout to the next stage (or to `to`): envelopes for the new cohort, then the metadata. */
-export async function advanceRollout(
+export function advanceRollout(
+  workspace: Workspace,
+  name: string,
+  options: RolloutOptions & { readonly to?: number; readonly by?: 'auto' | 'operator' },
+): Promise<Mirrored<Rollout>> {
+  return mirrored(workspace, options, () => advanceInStaging(workspace, name, options));
+}
+
+async function advanceInStaging(
   workspace: Workspace,
   name: string,
   options: RolloutOptions & { readonly to?: number; readonly by?: 'auto' | 'operator' },
@@ -175,8 +112,8 @@ export async function advanceRollout(
   if (to === undefined) throw new SihlError('USAGE', `${name} is already at 100 %`);
   if (!Number.isInteger(to) || to <= state.percent || to > 100)
     throw new SihlError('USAGE', `a rollout only widens: from ${state.percent} % to at most 100 %`);
-  await sealCohort(workspace, release, to, options.passphrases);
-  await republish(workspace, state.target, { rollout: to, halted: false }, options);
+  const envelopes = await sealCohort(workspace, release, to, options.passphrases);
+  await republish(workspace, state.target, { rollout: to, halted: false, envelopes }, options);
   const next = advanced(state, to, options.by ?? 'operator', (options.now ?? systemClock)());
   await writeRollout(release.dir, next);
   return { release, name, state: next };
@@ -186,15 +123,22 @@ export async function advanceRollout(
  * Withdraws the release from devices that have not installed it: the entry stays (so the policy gate
  * still sees its version) with rollout 0 and `halted`, and the envelope tables go once that is published.
  */
-export async function haltRollout(
+export function haltRollout(
   workspace: Workspace,
   name: string,
-  options: RolloutOptions & {
-    readonly by?: 'auto' | 'operator';
-    readonly counts?: RolloutCounts;
-    readonly reason?: string;
-  },
-): Promise<Rollout> {
+  options: HaltOptions,
+): Promise<Mirrored<Rollout>> {
+  return mirrored(workspace, options, () => haltInStaging(workspace, name, options));
+}
+
+export interface HaltOptions extends RolloutOptions {
+  readonly by?: 'auto' | 'operator';
+  /** What the devices had reported, kept in the halt record. */
+  readonly counts?: RolloutCounts;
+  readonly reason?: string;
+}
+
+async function haltInStaging(workspace: Workspace, name: string, options: HaltOptions): Promise<Rollout> {
   const { release, state } = await openRollout(workspace, name, options);
   if (state.status === 'halted') return { release, name, state };
   await republish(workspace, state.target, { rollout: 0, halted: true }, options);
@@ -219,15 +163,23 @@ export async function haltRollout(
 }
 
 /** Offers the release again at the stage it halted at; failures before now no longer count. */
-export async function resumeRollout(
+export function resumeRollout(
+  workspace: Workspace,
+  name: string,
+  options: RolloutOptions,
+): Promise<Mirrored<Rollout>> {
+  return mirrored(workspace, options, () => resumeInStaging(workspace, name, options));
+}
+
+async function resumeInStaging(
   workspace: Workspace,
   name: string,
   options: RolloutOptions,
 ): Promise<Rollout> {
   const { release, state } = await openRollout(workspace, name, options);
   if (state.status !== 'halted') throw new SihlError('USAGE', `the rollout of ${name} is not halted`);
-  await sealCohort(workspace, release, state.percent, options.passphrases);
-  await republish(workspace, state.target, { rollout: state.percent, halted: false }, options);
+  const envelopes = await sealCohort(workspace, release, state.percent, options.passphrases);
+  await republish(workspace, state.target, { rollout: state.percent, halted: false, envelopes }, options);
   const next = resumed(state, (options.now ?? systemClock)());
   await writeRollout(release.dir, next);
   return { release, name, state: next };
@@ -239,7 +191,7 @@ export async function checkRollout(
   name: string,
   counts: RolloutCounts,
   options: RolloutOptions,
-): Promise<{ rollout: Rollout; decision: ReturnType<typeof decide> }> {
+): Promise<{ rollout: Mirrored<Rollout>; decision: ReturnType<typeof decide> }> {
   const rollout = await openRollout(workspace, name, options);
   const decision = decide(rollout.state, counts, (options.now ?? systemClock)());
   if (decision.action === 'halt') {

@@ -19,8 +19,9 @@ import {
 import { signEntry } from '../core/format/signatures.ts';
 import { writeFileAtomic } from '../core/fs.ts';
 import { newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
-import { LIMITS } from '../core/limits.ts';
-import { nextTopLevel, readPublished, targetEntries } from './published.ts';
+import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
+import { delegationChanges, type KeyChange, type Plan, plan } from './key-change-plan.ts';
+import { nextTopLevel, type Published, readPublished, targetEntries } from './published.ts';
 import {
   type Passphrases,
   publicKeyOf,
@@ -34,17 +35,11 @@ import { signerFrom } from './tuf/keys.ts';
 import type { TopLevelRoles } from './tuf/metadata.ts';
 import { publishRepository } from './tuf/publish.ts';
 import { rotateRoot } from './tuf/signing.ts';
-import { checkKeyName, ROLES, type Role, type RoleConfig, Workspace } from './workspace.ts';
+import { ROLES, type Role, Workspace } from './workspace.ts';
 
-export type KeyChange =
-  /** A new release approver. */
-  | { readonly kind: 'add'; readonly name: string }
-  /** An approver leaves; the others must still reach the threshold. */
-  | { readonly kind: 'remove'; readonly name: string }
-  /** A new key in place of the old one, under the same name (the name may be left out if the role has one key). */
-  | { readonly kind: 'rotate'; readonly role: Role; readonly name?: string };
+export type { KeyChange } from './key-change-plan.ts';
 
-export interface KeyChangeOptions {
+export interface KeyChangeOptions extends StoreChoice {
   /** The passphrase that locks the new key (add, rotate). */
   readonly passphrase?: string;
   /** Passphrases of the keys that must sign. */
@@ -68,66 +63,6 @@ export interface KeyChangeResult {
   readonly publishedRootVersion: number | null;
 }
 
-interface Plan {
-  readonly role: Role;
-  readonly name: string;
-  readonly roles: Readonly<Record<Role, RoleConfig>>;
-  readonly makesKey: boolean;
-  readonly retires: boolean;
-}
-
-function plan(workspace: Workspace, change: KeyChange): Plan {
-  const roles = workspace.config.roles;
-  const role = change.kind === 'rotate' ? change.role : 'targets';
-  if (!ROLES.includes(role)) throw new SihlError('USAGE', `--role must be one of ${ROLES.join(', ')}`);
-  const names = roles[role].keys;
-  if (change.kind === 'add') {
-    const name = checkKeyName(change.name);
-    if (ROLES.some((r) => roles[r].keys.includes(name)))
-      throw new SihlError('USAGE', `the workspace already has a key named "${name}"`);
-    if (names.length >= LIMITS.delegatedKeys)
-      throw new SihlError('USAGE', `at most ${LIMITS.delegatedKeys} approvers`);
-    return {
-      role,
-      name,
-      roles: { ...roles, targets: { ...roles.targets, keys: [...names, name] } },
-      makesKey: true,
-      retires: false,
-    };
-  }
-  let name = change.name;
-  if (name === undefined) {
-    if (names.length !== 1) {
-      throw new SihlError(
-        'USAGE',
-        `the ${role} role has ${names.length} keys (${names.join(', ') || 'none'}): say which with --name`,
-      );
-    }
-    name = names[0] as string;
-  }
-  if (!names.includes(name)) {
-    throw new SihlError(
-      'USAGE',
-      `the ${role} role has no key "${name}" (it has: ${names.join(', ') || 'none'})`,
-    );
-  }
-  if (change.kind === 'rotate') return { role, name, roles, makesKey: true, retires: true };
-  const left = names.filter((n) => n !== name);
-  if (left.length < roles.targets.threshold) {
-    throw new SihlError(
-      'USAGE',
-      `removing ${name} would leave ${left.length} approver(s) and releases need ${roles.targets.threshold}: add one first`,
-    );
-  }
-  return {
-    role,
-    name,
-    roles: { ...roles, targets: { ...roles.targets, keys: left } },
-    makesKey: false,
-    retires: true,
-  };
-}
-
 /** The public keys of every role after the change; `fresh` is the new key under its name. */
 async function publicKeys(
   workspace: Workspace,
@@ -144,128 +79,200 @@ async function publicKeys(
   return out;
 }
 
-export async function changeKeys(
+/** A key change: new keys and trust files in the workspace, new metadata, then the configured store. */
+export function changeKeys(
   workspace: Workspace,
   change: KeyChange,
   options: KeyChangeOptions,
-): Promise<KeyChangeResult> {
-  const { role, name, roles, makesKey, retires } = plan(workspace, change);
-  const { passphrases } = options;
-  const expiry = options.now ? { now: options.now } : {};
-  const published = await readPublished(workspace.storeDir);
-  const targets = roles.targets;
-  const delegationReady = targets.keys.length >= targets.threshold;
-  const rootRotates = role === 'root';
-  const delegationChanges = delegationReady && (role === 'targets' || rootRotates);
+): Promise<Mirrored<KeyChangeResult>> {
+  return mirrored(workspace, options, () => changeInStaging(workspace, change, options));
+}
 
-  // 1. Unlock: the old root keys sign the change of root (the TUF root, and the root chain).
-  const oldRoots =
-    rootRotates || delegationChanges || published.root
-      ? await roleSigners(workspace, 'root', passphrases)
-      : [];
-  let fresh:
-    | { name: string; pair: SigningKeyPair; files: { privateFile: string; publicFile: string } }
-    | undefined;
-  if (makesKey) {
+type Signers = Awaited<ReturnType<typeof roleSigners>>;
+
+interface Unlocked {
+  readonly oldRoots: Signers;
+  readonly newRoots: Signers;
+  /** The new key (add, rotate) and its files. */
+  readonly fresh?: { name: string; pair: SigningKeyPair; files: { privateFile: string; publicFile: string } };
+  /** Every role's public keys after the change. */
+  readonly keys: Record<Role, Uint8Array[]>;
+  readonly oldKeyId?: string;
+}
+
+/** 1. Unlock: the old root keys sign the change of root (the TUF root, and the root chain). */
+async function unlock(
+  workspace: Workspace,
+  p: Plan,
+  options: KeyChangeOptions,
+  signsRoot: boolean,
+): Promise<Unlocked> {
+  const { role, name, roles } = p;
+  const oldRoots = signsRoot ? await roleSigners(workspace, 'root', options.passphrases) : [];
+  let fresh: Unlocked['fresh'];
+  if (p.makesKey) {
     if (!options.passphrase)
       throw new SihlError('PASSPHRASE_MISSING', `a passphrase is needed for the new key ${name}`);
     const files = await newSigningKeyFiles(name, options.passphrase);
-    fresh = {
-      name,
-      pair: await openSigningKey(new TextEncoder().encode(files.privateFile), options.passphrase),
-      files,
-    };
+    const pair = await openSigningKey(new TextEncoder().encode(files.privateFile), options.passphrase);
+    fresh = { name, pair, files };
   }
-  const newRoots = rootRotates
-    ? await roleSigners(workspace, 'root', passphrases, { roles, fresh })
-    : oldRoots;
+  const newRoots =
+    role === 'root' ? await roleSigners(workspace, 'root', options.passphrases, { roles, fresh }) : oldRoots;
   const keys = await publicKeys(workspace, roles, fresh);
-  const oldKeyId = retires ? toHex(keyIdOf(await publicKeyOf(workspace, name))) : undefined;
+  const oldKeyId = p.retires ? toHex(keyIdOf(await publicKeyOf(workspace, name))) : undefined;
+  return { oldRoots, newRoots, keys, ...(fresh ? { fresh } : {}), ...(oldKeyId ? { oldKeyId } : {}) };
+}
 
-  // 2. Sign everything new, in memory.
+interface SignedChange {
+  readonly rootVersion: number;
+  readonly rootChain?: Uint8Array;
+  /** The delegation version signed now, or null. */
+  readonly delegationVersion: number | null;
+  readonly delegation?: Uint8Array;
+  /** New TUF metadata, when something is published already. */
+  readonly repository?: Parameters<typeof publishRepository>[1];
+}
+
+/** 2. Sign everything new, in memory. */
+async function signChange(
+  workspace: Workspace,
+  p: Plan,
+  u: Unlocked,
+  options: KeyChangeOptions,
+  published: Published,
+): Promise<SignedChange> {
+  const { roles } = p;
+  const _expiry = options.now ? { now: options.now } : {};
+  const rootRotates = p.role === 'root';
   let rootVersion = workspace.rootVersion;
   let rootChain: Uint8Array | undefined;
   if (rootRotates) {
     rootVersion += 1;
     const statement: RootStatement = makeRootStatement(
-      { version: rootVersion, threshold: roles.root.threshold, keys: keys.root },
+      { version: rootVersion, threshold: roles.root.threshold, keys: u.keys.root },
       (message) => ({
-        previous: oldRoots.map((k) => signEntry(k.secretKey, k.publicKey, message)),
-        own: newRoots.map((k) => signEntry(k.secretKey, k.publicKey, message)),
+        previous: u.oldRoots.map((k) => signEntry(k.secretKey, k.publicKey, message)),
+        own: u.newRoots.map((k) => signEntry(k.secretKey, k.publicKey, message)),
       }),
     );
     rootChain = encodeRootChain([...decodeRootChain(await readRootChain(workspace)), statement]);
   }
-  const delegationVersion = delegationChanges ? workspace.config.delegationVersion + 1 : null;
+  const delegationVersion = delegationChanges(p) ? workspace.config.delegationVersion + 1 : null;
   const delegation =
     delegationVersion === null
       ? undefined
-      : signDelegation({ version: delegationVersion, threshold: targets.threshold }, keys.targets, newRoots);
+      : signDelegation(
+          { version: delegationVersion, threshold: roles.targets.threshold },
+          u.keys.targets,
+          u.newRoots,
+        );
+  const repository = published.root ? await nextRepository(workspace, p, u, options, published) : undefined;
+  return {
+    rootVersion,
+    delegationVersion,
+    ...(rootChain ? { rootChain } : {}),
+    ...(delegation ? { delegation } : {}),
+    ...(repository ? { repository } : {}),
+  };
+}
 
-  let repository: Parameters<typeof publishRepository>[1] | undefined;
-  if (published.root) {
-    if (!published.targets) {
-      throw new SihlError('TUF_METADATA_INCONSISTENT', 'the store has a root but no targets metadata');
-    }
-    const tufRoles = Object.fromEntries(
-      ROLES.map((r) => [r, { keys: keys[r], threshold: roles[r].threshold }]),
-    ) as unknown as TopLevelRoles;
-    const root: Metadata<Root> = rotateRoot(
-      published.root,
-      tufRoles,
-      oldRoots.map(signerFrom),
-      newRoots.map(signerFrom),
-      expiry,
-    );
-    const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') =>
-      (await roleSigners(workspace, role, passphrases, { roles, fresh })).map(signerFrom);
-    const next = nextTopLevel(
-      published,
-      targetEntries(published.targets),
-      {
-        targets: await signersOf('targets'),
-        snapshot: await signersOf('snapshot'),
-        timestamp: await signersOf('timestamp'),
-      },
-      expiry,
-    );
-    repository = { roots: [root], ...next };
+/** The rotated TUF root and the next targets, snapshot and timestamp signed with the new keys. */
+async function nextRepository(
+  workspace: Workspace,
+  p: Plan,
+  u: Unlocked,
+  options: KeyChangeOptions,
+  published: Published,
+): Promise<Parameters<typeof publishRepository>[1]> {
+  if (!published.root || !published.targets) {
+    throw new SihlError('TUF_METADATA_INCONSISTENT', 'the store has a root but no targets metadata');
   }
+  const expiry = options.now ? { now: options.now } : {};
+  const { roles } = p;
+  const tufRoles = Object.fromEntries(
+    ROLES.map((r) => [r, { keys: u.keys[r], threshold: roles[r].threshold }]),
+  ) as unknown as TopLevelRoles;
+  const root: Metadata<Root> = rotateRoot(
+    published.root,
+    tufRoles,
+    u.oldRoots.map(signerFrom),
+    u.newRoots.map(signerFrom),
+    expiry,
+  );
+  const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') =>
+    (await roleSigners(workspace, role, options.passphrases, { roles, fresh: u.fresh })).map(signerFrom);
+  const signers = {
+    targets: await signersOf('targets'),
+    snapshot: await signersOf('snapshot'),
+    timestamp: await signersOf('timestamp'),
+  };
+  return { roots: [root], ...nextTopLevel(published, targetEntries(published.targets), signers, expiry) };
+}
 
-  // 3. Write: keys, trust files, configuration, store.
-  if (retires) {
+/** 3. Write: keys, trust files, configuration, store. Returns the workspace as it is now. */
+async function writeChange(
+  workspace: Workspace,
+  p: Plan,
+  u: Unlocked,
+  s: SignedChange,
+  options: KeyChangeOptions,
+): Promise<Workspace> {
+  const { name } = p;
+  if (p.retires) {
     const retired = join(workspace.dir, 'keys', 'retired');
     await mkdir(retired, { recursive: true });
-    await rename(workspace.keyPath(name, 'pub'), join(retired, `${name}.${oldKeyId?.slice(0, 16)}.pub`));
+    await rename(workspace.keyPath(name, 'pub'), join(retired, `${name}.${u.oldKeyId?.slice(0, 16)}.pub`));
     await rm(workspace.keyPath(name, 'key'), { force: true });
   }
-  if (fresh) {
-    await writeFileAtomic(workspace.keyPath(name, 'key'), fresh.files.privateFile, {
+  if (u.fresh) {
+    const { files } = u.fresh;
+    await writeFileAtomic(workspace.keyPath(name, 'key'), files.privateFile, {
       mode: 0o600,
       overwrite: true,
     });
-    await writeFileAtomic(workspace.keyPath(name, 'pub'), fresh.files.publicFile, { overwrite: true });
+    await writeFileAtomic(workspace.keyPath(name, 'pub'), files.publicFile, { overwrite: true });
   }
+  const { delegationVersion, rootVersion } = s;
   let next = workspace.with({
-    roles,
+    roles: p.roles,
     rootVersion,
     ...(delegationVersion === null ? {} : { delegationVersion }),
   });
-  if (rootChain) await writeFileAtomic(next.rootChainPath, rootChain, { overwrite: true });
-  if (rootRotates) await writeRootTrust(next);
-  if (delegation) await writeFileAtomic(next.delegationPath, delegation, { overwrite: true });
+  if (s.rootChain) await writeFileAtomic(next.rootChainPath, s.rootChain, { overwrite: true });
+  if (p.role === 'root') await writeRootTrust(next);
+  if (s.delegation) await writeFileAtomic(next.delegationPath, s.delegation, { overwrite: true });
   await next.save();
   next = await Workspace.open(next.dir);
-  if (repository) await publishRepository(next.storeDir, repository, expiry);
-  for (const pair of [...oldRoots, ...newRoots, ...(fresh ? [fresh.pair] : [])]) pair.secretKey.fill(0);
-  return {
-    workspace: next,
-    role,
-    name,
-    ...(fresh ? { publicKey: fresh.pair.publicKey } : {}),
-    ...(oldKeyId ? { retiredKeyId: oldKeyId } : {}),
-    delegationVersion,
-    rootVersion,
-    publishedRootVersion: repository ? (repository.roots[0]?.signed.version ?? null) : null,
-  };
+  if (s.repository)
+    await publishRepository(next.storeDir, s.repository, options.now ? { now: options.now } : {});
+  return next;
+}
+
+async function changeInStaging(
+  workspace: Workspace,
+  change: KeyChange,
+  options: KeyChangeOptions,
+): Promise<KeyChangeResult> {
+  const p = plan(workspace, change);
+  const published = await readPublished(workspace.storeDir);
+  const signsRoot = p.role === 'root' || delegationChanges(p) || Boolean(published.root);
+  const u = await unlock(workspace, p, options, signsRoot);
+  try {
+    const signed = await signChange(workspace, p, u, options, published);
+    const next = await writeChange(workspace, p, u, signed, options);
+    return {
+      workspace: next,
+      role: p.role,
+      name: p.name,
+      ...(u.fresh ? { publicKey: u.fresh.pair.publicKey } : {}),
+      ...(u.oldKeyId ? { retiredKeyId: u.oldKeyId } : {}),
+      delegationVersion: signed.delegationVersion,
+      rootVersion: signed.rootVersion,
+      publishedRootVersion: signed.repository ? (signed.repository.roots[0]?.signed.version ?? null) : null,
+    };
+  } finally {
+    for (const pair of [...u.oldRoots, ...u.newRoots, ...(u.fresh ? [u.fresh.pair] : [])])
+      pair.secretKey.fill(0);
+  }
 }

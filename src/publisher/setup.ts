@@ -1,6 +1,7 @@
 // Setting up a workspace and its approvers: `sihl init` and `sihl keys add`.
 import { SihlError } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
+import type { Mirrored, StoreChoice } from './cloud-store.ts';
 import { openRegistry } from './registry.ts';
 import { makeKey, type Passphrases, writeRootTrust } from './role-keys.ts';
 import { changeKeys } from './rotation.ts';
@@ -62,9 +63,11 @@ export async function addApprover(
   name: string,
   passphrase: string,
   passphrases: Passphrases,
-): Promise<AddApproverResult> {
-  const result = await changeKeys(workspace, { kind: 'add', name }, { passphrase, passphrases });
+  choice: StoreChoice = {},
+): Promise<Mirrored<AddApproverResult>> {
+  const result = await changeKeys(workspace, { kind: 'add', name }, { passphrase, passphrases, ...choice });
   return {
+    ...(result.store ? { store: result.store } : {}),
     workspace: result.workspace,
     publicKey: result.publicKey as Uint8Array,
     delegationVersion: result.delegationVersion,

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SihlError } from '../core/errors.ts';
+import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
 import { readPublished } from './published.ts';
 import type { Passphrases } from './role-keys.ts';
 import { roleSigners } from './role-keys.ts';
@@ -15,11 +16,26 @@ import { metadataFilePath, publishRepository } from './tuf/publish.ts';
 import { signWith } from './tuf/signing.ts';
 import type { Workspace } from './workspace.ts';
 
-export async function refreshTimestamp(
+export interface TimestampRefresh {
+  readonly version: number;
+  readonly expires: string;
+  readonly snapshotRenewed: boolean;
+}
+
+/** Re-signs the timestamp (and a lapsing snapshot) in the staging copy, then mirrors to the store. */
+export function refreshTimestamp(
+  workspace: Workspace,
+  passphrases: Passphrases,
+  options: StoreChoice & { readonly now?: Clock } = {},
+): Promise<Mirrored<TimestampRefresh>> {
+  return mirrored(workspace, options, () => refreshInStaging(workspace, passphrases, options.now));
+}
+
+async function refreshInStaging(
   workspace: Workspace,
   passphrases: Passphrases,
   now?: Clock,
-): Promise<{ version: number; expires: string; snapshotRenewed: boolean }> {
+): Promise<TimestampRefresh> {
   const store = workspace.storeDir;
   const published = await readPublished(store);
   if (!published.targets || published.snapshotVersion === 0) {

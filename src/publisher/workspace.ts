@@ -4,6 +4,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { naming, SihlError } from '../core/errors.ts';
+import { NAME_PATTERN } from '../core/format/target.ts';
 import { exists, writeFileAtomic } from '../core/fs.ts';
 import { LIMITS } from '../core/limits.ts';
 import {
@@ -49,7 +50,7 @@ export interface WorkspaceConfig {
 }
 
 export const CONFIG_FILE = 'sihl.json';
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const NAME = NAME_PATTERN;
 
 export class Workspace {
   readonly dir: string;

@@ -2,16 +2,16 @@
 // only if the device is registered, not revoked, signed it with its registered key, and its sequence
 // number rises. Bodies are bounded before they are read; rates are limited per address and per device.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Clock } from '../core/clock.ts';
 import { decodeSignedReport, REPORT_MAX_BYTES, verifySignedReport } from '../core/format/report.ts';
-import type { Device } from '../publisher/registry.ts';
 import type { LogStore } from '../storage/log-store.ts';
+import type { RegisteredDevice as Device, DeviceLookup } from './device-lookup.ts';
 import { type RateLimit, TokenBuckets } from './token-buckets.ts';
 
 export interface ReportIntakeOptions {
-  /** The registry, or anything that finds a device by id the same way. */
-  readonly registry: { get(id: string): Device | undefined };
+  readonly devices: DeviceLookup;
   readonly logStore: LogStore;
-  readonly now: () => number;
+  readonly now: Clock;
   /** Accepted reports per device. */
   readonly deviceLimit: RateLimit;
   /** Report requests per client address, accepted or not. */
@@ -89,7 +89,7 @@ export class ReportIntake {
       return send(res, { status: 400, text: `malformed report: ${(error as Error).message}` });
     }
     // §Reports: registered and not revoked, and signed by the key registered for the id it claims.
-    const device = this.#options.registry.get(deviceId);
+    const device = this.#options.devices.get(deviceId);
     if (!device || device.revokedAt !== null) return send(res, { status: 403, text: 'refused' });
     let seq: number;
     try {
@@ -108,9 +108,7 @@ export class ReportIntake {
       const last = await this.#last(device);
       // §Reports: a report whose sequence number does not rise is a replay (or a device reset).
       if (seq <= last) return { status: 409, text: `sequence number must be above ${last}` };
-      await this.#options.logStore.append(device.id, [
-        { received: new Date(this.#options.now()), report: bytes },
-      ]);
+      await this.#options.logStore.append(device.id, [{ received: this.#options.now(), report: bytes }]);
       this.#lastSeq.set(device.id, seq);
       return { status: 204 };
     } catch {

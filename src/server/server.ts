@@ -3,9 +3,10 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { type Clock, systemClock } from '../core/clock.ts';
 import { SihlError } from '../core/errors.ts';
-import { openRegistry, type Registry } from '../publisher/registry.ts';
 import type { LogStore } from '../storage/log-store.ts';
+import type { DeviceLookup } from './device-lookup.ts';
 import { ReportIntake } from './report-intake.ts';
 import { StaticFiles } from './static-files.ts';
 import type { RateLimit } from './token-buckets.ts';
@@ -46,7 +47,8 @@ export interface RequestLog {
 
 export interface ServerOptions {
   readonly storeDir: string;
-  readonly registryPath: string;
+  /** Finds a registered device by id (the registry): whose reports are accepted. */
+  readonly devices: DeviceLookup;
   readonly logStore: LogStore;
   /** PEM private key and certificate (certificate-files.ts). */
   readonly key: string;
@@ -55,9 +57,11 @@ export interface ServerOptions {
   /** 0 picks a free port. */
   readonly port?: number;
   readonly limits?: Partial<ServerLimits>;
-  readonly now?: () => number;
+  readonly now?: Clock;
   /** Called once per finished request (for `sihl serve --verbose`). */
   readonly onRequest?: (entry: RequestLog) => void;
+  /** A request failed on a bug (it was answered 500). Default: one line on stderr. */
+  readonly onError?: (error: unknown, request: string) => void;
   /** The operators' web console (src/server/console): every request under /console goes to it. */
   readonly console?: { handle(req: IncomingMessage, res: ServerResponse): Promise<number> };
 }
@@ -65,24 +69,71 @@ export interface ServerOptions {
 export interface RunningServer {
   readonly url: string;
   readonly port: number;
-  /** Stops accepting, ends open connections, closes the registry. The log store stays the caller's. */
+  /** Stops accepting and ends open connections. The ports given stay the caller's to close. */
   close(): Promise<void>;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Routes a request: /console to the console, reports to the intake, the rest to the store's files. */
+function requestHandler(options: ServerOptions, files: StaticFiles, intake: ReportIntake): Handler {
+  const { onRequest } = options;
+  const onError = options.onError ?? logError;
+  return (req, res) => {
+    const started = onRequest ? performance.now() : 0;
+    const path = req.url ?? '';
+    let length = 0;
+    if (onRequest) {
+      // Only when logging: the handlers pass their headers to writeHead, where getHeader cannot see them.
+      const writeHead = res.writeHead.bind(res) as (s: number, h?: OutgoingHttpHeaders) => ServerResponse;
+      res.writeHead = ((status: number, headers?: OutgoingHttpHeaders) => {
+        length = Number(headers?.['content-length'] ?? 0);
+        return writeHead(status, headers);
+      }) as typeof res.writeHead;
+    }
+    const route =
+      options.console && /^\/console(?:[/?]|$)/.test(path)
+        ? options.console.handle(req, res)
+        : path === REPORTS_PATH || path.startsWith(`${REPORTS_PATH}?`)
+          ? intake.handle(req, res)
+          : req.method === 'GET' || req.method === 'HEAD'
+            ? files.serve(req, res)
+            : Promise.resolve(notAllowed(res));
+    route
+      .then((status) => {
+        if (!onRequest) return;
+        const log = () =>
+          onRequest({
+            method: req.method ?? '',
+            path: path.slice(0, 200),
+            status,
+            bytes: length,
+            ms: Math.round((performance.now() - started) * 10) / 10,
+            remote: req.socket.remoteAddress ?? '',
+          });
+        if (res.writableFinished) log();
+        else res.once('close', log);
+      })
+      .catch((error: unknown) => {
+        // A bug: the client learns nothing of it, the operator reads it in the server's log.
+        onError(error, `${req.method} ${path.slice(0, 200)}`);
+        if (!res.headersSent) res.writeHead(500, { 'content-length': 0 });
+        res.end();
+      });
+  };
 }
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const host = options.host ?? '127.0.0.1';
   const files = await StaticFiles.open(options.storeDir);
-  const registry: Registry = openRegistry(options.registryPath);
   const intake = new ReportIntake({
-    registry,
+    devices: options.devices,
     logStore: options.logStore,
-    now: options.now ?? Date.now,
+    now: options.now ?? systemClock,
     deviceLimit: limits.reportsPerDevice,
     addressLimit: limits.reportsPerAddress,
   });
-  const onRequest = options.onRequest;
-
   let server: Server;
   try {
     server = createServer(
@@ -98,56 +149,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(limits.headersTimeoutMs / 4))),
         maxHeaderSize: 8 * 1024,
       },
-      (req, res) => {
-        const started = onRequest ? performance.now() : 0;
-        const path = req.url ?? '';
-        let length = 0;
-        if (onRequest) {
-          // Only when logging: the handlers pass their headers to writeHead, where getHeader cannot see them.
-          const writeHead = res.writeHead.bind(res) as (s: number, h?: OutgoingHttpHeaders) => ServerResponse;
-          res.writeHead = ((status: number, headers?: OutgoingHttpHeaders) => {
-            length = Number(headers?.['content-length'] ?? 0);
-            return writeHead(status, headers);
-          }) as typeof res.writeHead;
-        }
-        const route =
-          options.console && /^\/console(?:[/?]|$)/.test(path)
-            ? options.console.handle(req, res)
-            : path === REPORTS_PATH || path.startsWith(`${REPORTS_PATH}?`)
-              ? intake.handle(req, res)
-              : req.method === 'GET' || req.method === 'HEAD'
-                ? files.serve(req, res)
-                : Promise.resolve(notAllowed(res));
-        route
-          .then((status) => {
-            if (!onRequest) return;
-            const log = () =>
-              onRequest({
-                method: req.method ?? '',
-                path: path.slice(0, 200),
-                status,
-                bytes: length,
-                ms: Math.round((performance.now() - started) * 10) / 10,
-                remote: req.socket.remoteAddress ?? '',
-              });
-            if (res.writableFinished) log();
-            else res.once('close', log);
-          })
-          .catch(() => {
-            if (!res.headersSent) res.writeHead(500, { 'content-length': 0 });
-            res.end();
-          });
-      },
+      requestHandler(options, files, intake),
     );
   } catch (error) {
-    registry.close();
     throw new SihlError('USAGE', `the TLS key or certificate is not usable: ${(error as Error).message}`);
   }
   server.maxConnections = limits.maxConnections;
 
   await new Promise<void>((resolve, reject) => {
     const fail = (error: NodeJS.ErrnoException) => {
-      registry.close();
       reject(
         new SihlError(
           'IO_ERROR',
@@ -172,10 +182,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }).finally(() => registry.close());
+      });
       return closing;
     },
   };
+}
+
+function logError(error: unknown, request: string): void {
+  const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(`${new Date().toISOString()} ${request} answered 500: ${text}\n`);
 }
 
 function notAllowed(res: ServerResponse): number {

@@ -1,5 +1,6 @@
 // Per-key token buckets for rate limits: each key may spend `burst` requests at once, then `perMinute`
 // a minute. Idle buckets are full again, so they are dropped, which bounds memory by the active keys.
+import { type Clock, systemClock } from '../core/clock.ts';
 
 export interface RateLimit {
   /** Requests a key may make at once. */
@@ -15,11 +16,11 @@ interface Bucket {
 
 export class TokenBuckets {
   readonly #limit: RateLimit;
-  readonly #now: () => number;
+  readonly #now: Clock;
   readonly #buckets = new Map<string, Bucket>();
   readonly #maxKeys: number;
 
-  constructor(limit: RateLimit, now: () => number = Date.now, maxKeys = 100_000) {
+  constructor(limit: RateLimit, now: Clock = systemClock, maxKeys = 100_000) {
     if (!(limit.burst >= 1) || !(limit.perMinute > 0))
       throw new RangeError('a rate limit needs burst ≥ 1 and a rate');
     this.#limit = limit;
@@ -29,7 +30,7 @@ export class TokenBuckets {
 
   /** Takes one token; when there is none, the seconds until there will be one. */
   take(key: string): { ok: true } | { ok: false; retryAfter: number } {
-    const now = this.#now();
+    const now = this.#now().getTime();
     const perMs = this.#limit.perMinute / 60_000;
     const bucket = this.#buckets.get(key);
     let tokens = this.#limit.burst;

@@ -2,6 +2,7 @@
 // partition named after the device, until it expires. It is issued at provisioning and renewed at publish
 // time inside the device's sealed envelope, so no two devices share a secret (issue 6, item 4).
 import { AzureNamedKeyCredential, generateTableSas } from '@azure/data-tables';
+import { type Clock, systemClock } from '../core/clock.ts';
 import { SihlError } from '../core/errors.ts';
 import { azureAccess, azureTableClientWithSas, type Env } from './azure-connect.ts';
 import { checkDeviceId, openAzureTableLogStore } from './azure-table-log-store.ts';
@@ -31,14 +32,14 @@ export interface IssueOptions {
   readonly expiresOn: Date;
   /** Defaults to a few minutes before now, for clocks slightly ahead of the service's. */
   readonly startsOn?: Date;
-  readonly now?: () => Date;
+  readonly now?: Clock;
 }
 
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
 
 export function issueDeviceLogCredential(options: IssueOptions): DeviceLogCredential {
   const deviceId = checkDeviceId(options.deviceId);
-  const now = (options.now ?? (() => new Date()))();
+  const now = (options.now ?? systemClock)();
   const lifetime = options.expiresOn.getTime() - now.getTime();
   if (!(lifetime > 0) || lifetime > DEVICE_LOG_SAS_MAX_DAYS * DAY_MS) {
     throw new SihlError(
@@ -105,7 +106,7 @@ export interface DeviceLogIssuer {
 export async function deviceLogIssuer(
   location: { readonly account: string; readonly table: string },
   env: Env,
-  options: { readonly days?: number; readonly now?: () => Date } = {},
+  options: { readonly days?: number; readonly now?: Clock } = {},
 ): Promise<DeviceLogIssuer> {
   const access = azureAccess(location.account, 'table', env);
   if (access.credential.kind !== 'key') {
@@ -116,7 +117,7 @@ export async function deviceLogIssuer(
   }
   const accountKey = access.credential.key;
   const days = options.days ?? DEVICE_LOG_SAS_DEFAULT_DAYS;
-  const now = options.now ?? (() => new Date());
+  const now = options.now ?? systemClock;
   return {
     tableUrl: `${access.endpoint}/${location.table}`,
     issue: (deviceId) =>

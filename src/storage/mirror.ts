@@ -88,25 +88,25 @@ function refuseNewer(remote: Uint8Array | null, local: Uint8Array | null): void 
   }
 }
 
-/**
- * Makes `store` serve what folder `dir` holds. Files already in the store with the same size are left
- * alone; one with another size is refused before anything is uploaded (published files never change).
- * An interrupted mirror is completed by the next one.
- */
-export async function mirrorStore(
-  dir: string,
-  store: BlobStore,
-  options: MirrorOptions = {},
-): Promise<MirrorResult> {
-  const local = [...(await listAll(openLocalBlobStore(dir))).values()];
-  const remote = await listAll(store);
-  const localTimestamp = await readBlob(openLocalBlobStore(dir), MUTABLE_KEY, TIMESTAMP_MAX_BYTES);
-  const remoteTimestamp = remote.has(MUTABLE_KEY)
-    ? await readBlob(store, MUTABLE_KEY, TIMESTAMP_MAX_BYTES)
-    : null;
-  refuseNewer(remoteTimestamp, localTimestamp);
+/** What a mirror will do, decided before any upload: every refusal comes first. */
+export interface MirrorPlan {
+  /** Immutable files the store lacks. */
+  readonly todo: readonly BlobInfo[];
+  /** Files already there (the timestamp among them when it is the same). */
+  readonly unchanged: number;
+  readonly timestampChanged: boolean;
+  /** Bytes to upload. */
+  readonly total: number;
+}
 
-  // Every refusal before the first upload.
+/** Pure over the two listings and timestamps: refuses a newer remote timestamp or a changed file. */
+export function planMirror(
+  local: readonly BlobInfo[],
+  remote: ReadonlyMap<string, BlobInfo>,
+  localTimestamp: Uint8Array | null,
+  remoteTimestamp: Uint8Array | null,
+): MirrorPlan {
+  refuseNewer(remoteTimestamp, localTimestamp);
   const todo: BlobInfo[] = [];
   let unchanged = 0;
   for (const file of local) {
@@ -126,30 +126,32 @@ export async function mirrorStore(
     localTimestamp !== null &&
     (remoteTimestamp === null || Buffer.compare(localTimestamp, remoteTimestamp) !== 0);
   if (localTimestamp !== null && !timestampChanged) unchanged++;
-
   const total =
     todo.reduce((sum, file) => sum + file.size, 0) + (timestampChanged ? (localTimestamp?.length ?? 0) : 0);
-  let done = 0;
+  return { todo, unchanged, timestampChanged, total };
+}
+
+/** Uploads files of `dir`, counting bytes across parallel uploads for one progress figure. */
+function uploader(dir: string, store: BlobStore, total: number, options: MirrorOptions) {
+  const state = { done: 0, uploaded: [] as string[] };
   const inFlight = new Map<string, number>();
   const progress = () => {
-    let sum = done;
+    let sum = state.done;
     for (const bytes of inFlight.values()) sum += bytes;
     options.onProgress?.(sum, total);
   };
-  const uploaded: string[] = [];
-  const upload = async (file: BlobInfo, put: PutOptions) => {
+  const upload = async (file: BlobInfo) => {
+    const put: PutOptions = {
+      contentType: contentTypeOf(file.key),
+      cacheControl: IMMUTABLE_CACHE,
+      ifNoneMatch: '*',
+      onProgress: (bytes) => {
+        inFlight.set(file.key, bytes);
+        progress();
+      },
+    };
     try {
-      await store.put(
-        file.key,
-        { path: join(dir, ...file.key.split('/')) },
-        {
-          ...put,
-          onProgress: (bytes) => {
-            inFlight.set(file.key, bytes);
-            progress();
-          },
-        },
-      );
+      await store.put(file.key, { path: join(dir, ...file.key.split('/')) }, put);
     } catch (error) {
       // Another mirror of the same folder got there first: the same file, if the size says so.
       if (!(error instanceof SihlError && error.code === 'FILE_EXISTS')) throw error;
@@ -157,35 +159,51 @@ export async function mirrorStore(
       if (there?.size !== file.size) throw error;
     }
     inFlight.delete(file.key);
-    done += file.size;
-    uploaded.push(file.key);
+    state.done += file.size;
+    state.uploaded.push(file.key);
     progress();
   };
+  return { state, upload, progress };
+}
 
+/**
+ * Makes `store` serve what folder `dir` holds. Files already in the store with the same size are left
+ * alone; one with another size is refused before anything is uploaded (published files never change).
+ * An interrupted mirror is completed by the next one.
+ */
+export async function mirrorStore(
+  dir: string,
+  store: BlobStore,
+  options: MirrorOptions = {},
+): Promise<MirrorResult> {
+  const local = [...(await listAll(openLocalBlobStore(dir))).values()];
+  const remote = await listAll(store);
+  const localTimestamp = await readBlob(openLocalBlobStore(dir), MUTABLE_KEY, TIMESTAMP_MAX_BYTES);
+  const remoteTimestamp = remote.has(MUTABLE_KEY)
+    ? await readBlob(store, MUTABLE_KEY, TIMESTAMP_MAX_BYTES)
+    : null;
+  const plan = planMirror(local, remote, localTimestamp, remoteTimestamp);
+  const { state, upload, progress } = uploader(dir, store, plan.total, options);
   for (const level of [0, 1, 2]) {
-    const files = todo.filter((file) => rank(file.key) === level).sort((a, b) => a.key.localeCompare(b.key));
-    const immutable = (file: BlobInfo): PutOptions => ({
-      contentType: contentTypeOf(file.key),
-      cacheControl: IMMUTABLE_CACHE,
-      ifNoneMatch: '*',
-    });
+    const files = plan.todo
+      .filter((file) => rank(file.key) === level)
+      .sort((a, b) => a.key.localeCompare(b.key));
     // Large files one after the other (the adapters upload their blocks in parallel), small ones in a pool.
-    for (const file of files.filter((f) => f.size > SMALL_BYTES)) await upload(file, immutable(file));
+    for (const file of files.filter((f) => f.size > SMALL_BYTES)) await upload(file);
     const small = files.filter((f) => f.size <= SMALL_BYTES);
     const workers = Array.from({ length: Math.min(PARALLEL_SMALL, small.length) }, async () => {
-      for (let file = small.shift(); file !== undefined; file = small.shift())
-        await upload(file, immutable(file));
+      for (let file = small.shift(); file !== undefined; file = small.shift()) await upload(file);
     });
     await Promise.all(workers);
   }
-  if (timestampChanged && localTimestamp !== null) {
+  if (plan.timestampChanged && localTimestamp !== null) {
     await store.put(MUTABLE_KEY, localTimestamp, {
       contentType: 'application/json',
       cacheControl: MUTABLE_CACHE,
     });
-    done += localTimestamp.length;
-    uploaded.push(MUTABLE_KEY);
+    state.done += localTimestamp.length;
+    state.uploaded.push(MUTABLE_KEY);
     progress();
   }
-  return { uploaded, unchanged, bytes: done };
+  return { uploaded: state.uploaded, unchanged: plan.unchanged, bytes: state.done };
 }

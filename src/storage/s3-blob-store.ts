@@ -4,17 +4,12 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import {
-  AbortMultipartUploadCommand,
-  type CompletedPart,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   paginateListObjectsV2,
   type S3Client,
-  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { SihlError } from '../core/errors.ts';
 import {
@@ -32,11 +27,8 @@ import {
   quoteEtag,
   rangeNotSatisfiable,
 } from './blob-store.ts';
+import { multipartUpload, type PutParams, partsOf } from './s3-multipart.ts';
 import { storeError } from './store-errors.ts';
-
-/** S3's smallest part is 5 MiB; 8 MiB parts, 4 in flight, keep memory at 32 MiB per upload. */
-const PART_BYTES = 8 * 1024 * 1024;
-const PARTS_IN_FLIGHT = 4;
 
 export interface S3BlobStoreOptions {
   /** Configured with `requestChecksumCalculation` and `responseChecksumValidation` as the server needs. */
@@ -46,34 +38,6 @@ export interface S3BlobStoreOptions {
   readonly prefix?: string;
   /** Whether close() destroys the client (true when the store made it). */
   readonly ownsClient?: boolean;
-}
-
-interface PutParams {
-  Bucket: string;
-  Key: string;
-  ContentType: string;
-  CacheControl: string | undefined;
-  IfNoneMatch: string | undefined;
-}
-
-/** The source cut into parts of PART_BYTES (the last one shorter); chunks are copied, so callers may reuse them. */
-async function* partsOf(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  let part = new Uint8Array(PART_BYTES);
-  let filled = 0;
-  for await (const chunk of chunks) {
-    for (let at = 0; at < chunk.length; ) {
-      const take = Math.min(chunk.length - at, PART_BYTES - filled);
-      part.set(chunk.subarray(at, at + take), filled);
-      filled += take;
-      at += take;
-      if (filled === PART_BYTES) {
-        yield part;
-        part = new Uint8Array(PART_BYTES);
-        filled = 0;
-      }
-    }
-  }
-  if (filled > 0) yield part.subarray(0, filled);
 }
 
 interface AwsErrorLike {
@@ -142,10 +106,7 @@ class S3BlobStore implements BlobStore {
     return info;
   }
 
-  /**
-   * One PUT if the source fits in a part; otherwise a multipart upload, completed only after every part
-   * arrived and aborted on any failure (the source's error is the one reported, not the abort's).
-   */
+  /** One PUT if the source fits in a part; otherwise a multipart upload (s3-multipart.ts). */
   async #putParts(
     params: PutParams,
     chunks: AsyncIterable<Uint8Array>,
@@ -162,75 +123,7 @@ class S3BlobStore implements BlobStore {
       onProgress?.(firstPart.length);
       return;
     }
-    // With integrity checks on (AWS), parts carry CRC32s that the completion must repeat.
-    const checksums = (await this.#client.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED';
-    const { IfNoneMatch, ...createParams } = params;
-    const created = await this.#client.send(
-      new CreateMultipartUploadCommand({
-        ...createParams,
-        ...(checksums ? { ChecksumAlgorithm: 'CRC32' } : {}),
-      }),
-    );
-    const uploadId = created.UploadId;
-    const done: CompletedPart[] = [];
-    const inFlight = new Set<Promise<unknown>>();
-    let failure: { error: unknown } | undefined;
-    let sent = 0;
-    let number = 0;
-    const send = (body: Uint8Array) => {
-      const partNumber = ++number;
-      const upload: Promise<unknown> = this.#client
-        .send(
-          new UploadPartCommand({
-            Bucket: params.Bucket,
-            Key: params.Key,
-            UploadId: uploadId,
-            PartNumber: partNumber,
-            Body: body,
-            ContentLength: body.length,
-            ...(checksums ? { ChecksumAlgorithm: 'CRC32' } : {}),
-          }),
-        )
-        .then((response) => {
-          done.push({ PartNumber: partNumber, ETag: response.ETag, ChecksumCRC32: response.ChecksumCRC32 });
-          sent += body.length;
-          onProgress?.(sent);
-        })
-        .catch((error: unknown) => {
-          failure ??= { error };
-        })
-        .finally(() => inFlight.delete(upload));
-      inFlight.add(upload);
-    };
-    try {
-      send(firstPart);
-      send(second.value);
-      for (let next = await parts.next(); !next.done && failure === undefined; next = await parts.next()) {
-        if (inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(inFlight);
-        send(next.value);
-      }
-      await Promise.all(inFlight);
-      if (failure !== undefined) throw failure.error;
-      done.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-      await this.#client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: params.Bucket,
-          Key: params.Key,
-          UploadId: uploadId,
-          IfNoneMatch,
-          MultipartUpload: { Parts: done },
-        }),
-      );
-    } catch (error) {
-      await Promise.allSettled(inFlight);
-      await parts.return?.(undefined);
-      // Parts are never visible on their own; a server that cannot abort (s3rver) keeps them out of sight,
-      // and on S3 a lifecycle rule removes incomplete uploads that an abort missed (docs/CLOUD.md).
-      await this.#client
-        .send(new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId }))
-        .catch(() => {});
-      throw error;
-    }
+    await multipartUpload(this.#client, params, [firstPart, second.value], parts, onProgress);
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult | null> {

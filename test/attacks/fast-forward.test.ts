@@ -3,6 +3,7 @@
 // a rollback and is frozen. The vendor's way out is to rotate the timestamp key: the device reaches the
 // new root, its trusted timestamp no longer verifies under it and is dropped (TUF §5.3.11), and the
 // honest timestamp is accepted again. Its own file: the rotation changes the workspace.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TIMESTAMP_PATH } from '../../src/publisher/tuf/publish.ts';

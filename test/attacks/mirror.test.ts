@@ -2,6 +2,7 @@
 // through the real agent, sihl's real HTTPS server behind the mirror and the device's real bootloader.
 // Every attack ends with 7.27.0 still running byte for byte, nothing installed, and a reason code in
 // the agent's state and in the signed report the server stored.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ENVELOPE_BYTES } from '../../src/core/format/envelope.ts';

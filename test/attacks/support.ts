@@ -39,11 +39,11 @@ import {
 import { metadataFilePath, TIMESTAMP_PATH, targetFilePath } from '../../src/publisher/tuf/publish.ts';
 import { signWith } from '../../src/publisher/tuf/signing.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
-import { type RunningServer, startServer } from '../../src/server/index.ts';
-import { openSqliteLogStore } from '../../src/storage/sqlite-log-store.ts';
+import type { RunningServer } from '../../src/server/index.ts';
 import { type Fleet, type FleetDevice, makeFleet, testCertificate } from '../device/agent/support.ts';
 import { tempDir } from '../helpers.ts';
-import { ok, PASSPHRASE } from '../support/cli.ts';
+import { approveBy, ok, PASSPHRASE, releaseCreate } from '../support/cli.ts';
+import { GENEROUS, serveWorkspace } from '../support/server.ts';
 
 export const OLD_VERSION = '7.27.0';
 const passphrases = async () => PASSPHRASE;
@@ -256,40 +256,15 @@ export async function makeBench(): Promise<Bench> {
   const fleet = await makeFleet();
   const ws = ['--workspace', 'acme'];
   const firstTimestamp = new Uint8Array(await readFile(join(fleet.store, TIMESTAMP_PATH)));
-  await ok(fleet.cwd, [
-    'release',
-    'create',
-    'new.bin',
-    '--model',
-    'movehub',
-    '--version',
-    '7.29.0',
-    '--security-version',
-    '1',
-    ...ws,
-  ]);
-  await ok(fleet.cwd, ['release', 'approve', 'movehub-7.29.0', '--key', 'alice', ...ws]);
-  await ok(fleet.cwd, ['release', 'approve', 'movehub-7.29.0', '--key', 'bob', ...ws]);
+  await ok(fleet.cwd, [...releaseCreate('new.bin', 'movehub', '7.29.0', '1'), ...ws]);
+  await approveBy((args) => ok(fleet.cwd, args), 'movehub-7.29.0', ['alice', 'bob'], ws);
   await ok(fleet.cwd, ['release', 'publish', 'movehub-7.29.0', ...ws]);
   const workspace = await Workspace.open(join(fleet.cwd, 'acme'));
-  const logStore = openSqliteLogStore(join(fleet.cwd, 'logs.db'));
-  const { key, cert } = await testCertificate();
-  const generous = { burst: 100_000, perMinute: 1_000_000 };
-  const server = await startServer({
-    storeDir: workspace.storeDir,
-    registryPath: workspace.registryPath,
-    logStore,
-    key,
-    cert,
-    port: 0,
-    limits: { reportsPerDevice: generous, reportsPerAddress: generous },
+  const server = await serveWorkspace(workspace, {
+    limits: { reportsPerDevice: GENEROUS, reportsPerAddress: GENEROUS },
   });
   const mirror = await startMirror(server.port);
-  after(async () => {
-    await mirror.close();
-    await server.close();
-    await logStore.close();
-  });
+  after(() => mirror.close());
   const device = fleet.devices[0] as FleetDevice;
   return {
     fleet,
@@ -300,7 +275,7 @@ export async function makeBench(): Promise<Bench> {
     firstTimestamp,
     async reports(from) {
       const found: StatusReport[] = [];
-      for await (const entry of logStore.query({ deviceId: device.id })) {
+      for await (const entry of server.logStore.query({ deviceId: device.id })) {
         const report = decodeSignedReport(entry.report).report;
         if (report.seq >= from) found.push(report);
       }

@@ -2,6 +2,7 @@
 // (and the file, where there is one), and leaves every file of the workspace folder as it was. One
 // published workspace serves every row (rows that need a broken file make it in `arrange` and put it
 // back in `restore`; the snapshot is taken after arrange and compared before restore).
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cp, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { EXIT } from '../../src/cli/main.ts';
 import { makeFleet } from '../device/agent/support.ts';
-import { PASSPHRASE, sihl } from '../support/cli.ts';
+import { PASSPHRASE, releaseCreate, sihl } from '../support/cli.ts';
 import { pem } from '../support/fixtures.ts';
 import { changes, fileHashes } from './support.ts';
 
@@ -370,18 +371,7 @@ test('bad input: a full disk while publishing (the store on a tmpfs with 64 KiB 
     await writeFile(config, `${JSON.stringify({ ...json, store: `${mount}/store` }, null, 2)}\n`);
     const ws = ['--workspace', 'acme'];
     for (const args of [
-      [
-        'release',
-        'create',
-        'new.bin',
-        '--model',
-        'movehub',
-        '--version',
-        '7.30.0',
-        '--security-version',
-        '1',
-        ...ws,
-      ],
+      [...releaseCreate('new.bin', 'movehub', '7.30.0', '1'), ...ws],
       ['release', 'approve', 'movehub-7.30.0', '--key', 'alice', ...ws],
       ['release', 'approve', 'movehub-7.30.0', '--key', 'bob', ...ws],
     ])

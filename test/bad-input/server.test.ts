@@ -1,34 +1,23 @@
 // Bad input to `sihl serve` (src/server) over raw TLS, one row per request: each gets a 4xx (or,
 // for a client too slow to finish, a closed connection), never a file from outside the store, and every
 // file of the workspace (store, keys, registry) is as it was.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { connect } from 'node:tls';
 import { Workspace } from '../../src/publisher/workspace.ts';
-import { startServer } from '../../src/server/index.ts';
-import { openSqliteLogStore } from '../../src/storage/sqlite-log-store.ts';
-import { makeFleet, testCertificate } from '../device/agent/support.ts';
-import { tempDir } from '../helpers.ts';
+import { makeFleet } from '../device/agent/support.ts';
+import { serveWorkspace } from '../support/server.ts';
 import { changes, fileHashes } from './support.ts';
 
 const setup = (async () => {
   const fleet = await makeFleet();
   const workspace = await Workspace.open(join(fleet.cwd, 'acme'));
-  const logStore = openSqliteLogStore(join(await tempDir(), 'logs.db'));
-  const { key, cert } = await testCertificate();
-  const server = await startServer({
-    storeDir: workspace.storeDir,
-    registryPath: workspace.registryPath,
-    logStore,
-    key,
-    cert,
+  const server = await serveWorkspace(workspace, {
     limits: { headersTimeoutMs: 400, requestTimeoutMs: 800 },
   });
-  after(async () => {
-    await server.close();
-    await logStore.close();
-  });
+  const { cert } = server;
   /** Writes `parts` (pausing `gapMs` between them) and returns what came back before the close. */
   const raw = (parts: (string | Uint8Array)[], gapMs = 0, waitMs = 3000) =>
     new Promise<string>((resolve, reject) => {

@@ -1,3 +1,4 @@
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';

@@ -1,12 +1,13 @@
 // `sihl sim fleet`: devices provisioned before a release is published, then run in one process over real
 // HTTPS (the embedded server) until all run it; injected power cuts repeat an install, injected
 // failures show in the fleet status as operators see them.
+// tag: slow (a simulated fleet)
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../helpers.ts';
-import { ok, sihl } from '../support/cli.ts';
+import { approveBy, ok, sihl } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
 
 const ws = ['--workspace', 'acme'];
@@ -45,8 +46,7 @@ test('sim fleet: provisioned before publishing, devices update; power cuts repea
   assert.match(nothing.err, /nothing newer than 7\.27\.0 is published/);
 
   await ok(cwd, ['release', 'create', 'new.bin', '--model', 'movehub', '--version', '7.28.0', ...ws]);
-  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
-  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...ws]);
+  await approveBy((args) => ok(cwd, args), 'movehub-7.28.0', ['alice', 'bob'], ws);
   await ok(cwd, ['release', 'publish', 'movehub-7.28.0', '--rollout', '100', ...ws]);
 
   const run = JSON.parse(

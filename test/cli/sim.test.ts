@@ -1,5 +1,6 @@
 // `sihl sim device …` as a user would run it: a device made from Pybricks 7.27.0, updated to 7.28.0
 // through a power cut, and an image for another model refused.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

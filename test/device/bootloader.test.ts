@@ -1,6 +1,7 @@
 // The bootloader refuses every bad update before it touches the executable slot: each rejection ends
 // with the slot byte-identical, the reason recorded in the boot state, staging erased and the counters
 // where they were. Good updates install, and the bootloader's buffers do not grow with the image.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { generateBoxKeyPair } from '../../src/core/crypto/index.ts';

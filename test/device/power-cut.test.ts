@@ -4,6 +4,7 @@
 // torn; and two or three times in a row at random points. Every run must come back running the old or
 // the new firmware byte for byte, as its boot state records, with the counter to match.
 // `npm test` visits a sample of the cut points; SIHL_EXHAUSTIVE=1 (`npm run test:slow`) visits all.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PowerCut } from '../../src/device/flash/simulated-flash.ts';

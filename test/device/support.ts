@@ -12,19 +12,9 @@ import { makeTrust, tempDir, writeTemp } from '../helpers.ts';
 
 export const trust = makeTrust();
 
+/** A failing run can be repeated from its seed. */
+export { seeded } from '../../src/core/seeded.ts';
 export { pybricksFirmware } from '../support/fixtures.ts';
-
-/** Mulberry32: a small seeded generator, so a failing run can be repeated from its seed. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function randomBytes(length: number, random: () => number): Uint8Array {
   const out = new Uint8Array(length);
@@ -72,7 +62,7 @@ export async function pack(firmware: Uint8Array, options: Partial<PackOptions> =
     signers: trust.approvers.slice(0, 2),
     encrypt: true,
     quality: 5,
-    now: () => 1_700_000_000,
+    now: () => new Date(1_700_000_000_000),
     ...options,
   });
   return {

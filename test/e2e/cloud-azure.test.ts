@@ -2,52 +2,29 @@
 // simulated devices poll the container directly with a read-only SAS, install the update and write their
 // signed status entries to Table Storage with their own SAS; `sihl fleet status --log azure://…` shows
 // them, and flags an entry filed under another device's partition. Emulator-backed: starts Azurite.
+// tag: slow (starts Azurite)
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { AzureNamedKeyCredential, TableClient } from '@azure/data-tables';
-import {
-  BlobServiceClient,
-  ContainerSASPermissions,
-  generateBlobSASQueryParameters,
-  StorageSharedKeyCredential,
-} from '@azure/storage-blob';
 import { openBlobStore, parseStoreLocation } from '../../src/storage/locations.ts';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite } from '../support/azurite.ts';
-import { emulatorCertificate, makeCloudFleet, run, WS } from './cloud-support.ts';
+import {
+  emulatorCertificate,
+  makeCloudFleet,
+  provisionAzure,
+  readOnlySas,
+  run,
+  WS,
+} from './cloud-support.ts';
 
 const certificate = await emulatorCertificate();
 const azurite = await startAzurite({ tls: certificate });
 const env = { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString };
-const key = new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY);
-const blobs = new BlobServiceClient(azurite.blobEndpoint, key);
-
-/** The operator's one-time set-up: a private container and the log table. */
-async function provisionCloud(container: string, table: string): Promise<void> {
-  await blobs.getContainerClient(container).create();
-  const tables = new TableClient(
-    azurite.tableEndpoint,
-    table,
-    new AzureNamedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
-  );
-  await tables.createTable();
-}
-
-/** What devices get to read the container: read permission only, nothing else. */
-function readOnlySas(container: string): string {
-  return generateBlobSASQueryParameters(
-    {
-      containerName: container,
-      permissions: ContainerSASPermissions.parse('r'),
-      expiresOn: new Date(Date.now() + 86_400_000),
-    },
-    key,
-  ).toString();
-}
 
 test('devices install a release published to Blob Storage and report to Table Storage; forged entries are flagged', async () => {
-  await provisionCloud('firmware', 'devicelogs');
+  await provisionAzure(azurite, { container: 'firmware', table: 'devicelogs' });
   const fleet = await makeCloudFleet({
     env,
     store: `azure://${AZURITE_ACCOUNT}/firmware/acme`,
@@ -138,7 +115,7 @@ test('devices install a release published to Blob Storage and report to Table St
 });
 
 test('an interrupted upload of a large image leaves no object that a device could see', async () => {
-  await blobs.getContainerClient('interrupted').create();
+  await provisionAzure(azurite, { container: 'interrupted' });
   const store = await openBlobStore(parseStoreLocation(`azure://${AZURITE_ACCOUNT}/interrupted`), env);
   const chunk = new Uint8Array(1024 * 1024).fill(7);
   async function* dies() {

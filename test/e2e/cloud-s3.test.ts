@@ -3,15 +3,15 @@
 // install the update. S3 has no table service, so the devices write their status entries to Azure Table
 // Storage (Azurite) with their own SAS, and `sihl fleet status --log azure://…` shows them.
 // Emulator-backed: runs s3rver in-process and starts Azurite.
+// tag: slow (starts s3rver and Azurite)
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { AzureNamedKeyCredential, TableClient } from '@azure/data-tables';
 import { openBlobStore, parseStoreLocation } from '../../src/storage/locations.ts';
-import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite } from '../support/azurite.ts';
+import { AZURITE_ACCOUNT, startAzurite } from '../support/azurite.ts';
 import { startS3rver } from '../support/s3rver.ts';
-import { emulatorCertificate, makeCloudFleet, run, WS } from './cloud-support.ts';
+import { emulatorCertificate, makeCloudFleet, provisionAzure, run, WS } from './cloud-support.ts';
 
 const certificate = await emulatorCertificate();
 const s3 = await startS3rver(['firmware', 'interrupted'], { tls: certificate });
@@ -19,11 +19,7 @@ const azurite = await startAzurite({ tls: certificate });
 const env = { ...s3.env, AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString };
 
 test('devices install a release published to an S3 bucket and report to Table Storage', async () => {
-  await new TableClient(
-    azurite.tableEndpoint,
-    'devicelogs',
-    new AzureNamedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
-  ).createTable();
+  await provisionAzure(azurite, { table: 'devicelogs' });
   const fleet = await makeCloudFleet({
     env,
     store: 's3://firmware/acme',

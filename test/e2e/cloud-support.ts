@@ -5,9 +5,17 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { AzureNamedKeyCredential, TableClient } from '@azure/data-tables';
+import {
+  BlobServiceClient,
+  ContainerSASPermissions,
+  generateBlobSASQueryParameters,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
 import { makeServerCertificate } from '../../src/core/crypto/certificate.ts';
 import { tempDir } from '../helpers.ts';
-import { PASSPHRASE, sihl } from '../support/cli.ts';
+import { AZURITE_ACCOUNT, AZURITE_KEY } from '../support/azurite.ts';
+import { approveBy, PASSPHRASE, releaseCreate, sihl } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
 
 /**
@@ -21,6 +29,8 @@ export async function emulatorCertificate(): Promise<{ key: string; cert: string
 }
 
 export const WS = ['--workspace', 'acme'];
+
+const SHARED_KEY = new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY);
 
 export interface CloudFleet {
   readonly cwd: string;
@@ -82,19 +92,40 @@ export async function makeCloudFleet(options: {
     ]);
     fleet.devices.push({ dir, idx: device.idx, id: device.id });
   }
-  await run(fleet, [
-    'release',
-    'create',
-    'new.bin',
-    '--model',
-    'movehub',
-    '--version',
-    '7.28.0',
-    '--security-version',
-    '1',
-    ...WS,
-  ]);
-  await run(fleet, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...WS]);
-  await run(fleet, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...WS]);
+  await run(fleet, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...WS]);
+  await approveBy((args) => run(fleet, args), 'movehub-7.28.0', ['alice', 'bob'], WS);
   return fleet;
+}
+
+/** The operator's one-time Azure set-up on Azurite: a private container (when named) and a log table. */
+export async function provisionAzure(
+  azurite: { readonly blobEndpoint: string; readonly tableEndpoint: string },
+  parts: { readonly container?: string; readonly table?: string },
+): Promise<void> {
+  if (parts.container)
+    await new BlobServiceClient(azurite.blobEndpoint, SHARED_KEY)
+      .getContainerClient(parts.container)
+      .create();
+  if (parts.table) {
+    const tables = new TableClient(
+      azurite.tableEndpoint,
+      parts.table,
+      new AzureNamedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
+    );
+    await tables.createTable().catch((error: { statusCode?: number }) => {
+      if (error.statusCode !== 409) throw error; // made by another test of the file
+    });
+  }
+}
+
+/** What devices get to read a container: read permission only, for a day. */
+export function readOnlySas(container: string): string {
+  return generateBlobSASQueryParameters(
+    {
+      containerName: container,
+      permissions: ContainerSASPermissions.parse('r'),
+      expiresOn: new Date(Date.now() + 86_400_000),
+    },
+    SHARED_KEY,
+  ).toString();
 }

@@ -3,6 +3,7 @@
 // update agents. One device's connection is cut half-way through the image: after a reboot it fetches
 // only the rest. One loses power in the middle of its install: the bootloader repeats it. Then
 // `sihl fleet status` shows all three on 7.28.0.
+// tag: slow (a workspace, three devices and sihl serve made for real)
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
@@ -13,8 +14,7 @@ import { UpdateAgent } from '../../src/device/agent/agent.ts';
 import { PowerCut } from '../../src/device/flash/simulated-flash.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { tempDir } from '../helpers.ts';
-import { ok, PASSPHRASE } from '../support/cli.ts';
-import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
+import { approveBy, ok, PASSPHRASE, releaseCreate, startWorkspace } from '../support/cli.ts';
 
 const SECTOR = 4096;
 const ws = ['--workspace', 'acme'];
@@ -56,12 +56,7 @@ async function relay(port: number): Promise<{ url: string; cut(): void; restore(
 
 test('three devices update 7.27.0 → 7.28.0 through sihl serve: one resumes a cut download, one repeats a cut install', async (t) => {
   const cwd = await tempDir();
-  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
-  const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
-  await writeFile(join(cwd, 'new.bin'), firmware);
-  await ok(cwd, ['init', 'acme']);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  const firmware = await startWorkspace(cwd);
   const names = ['hub-cut-download', 'hub-cut-power', 'hub-plain'];
   const indexes: number[] = [];
   for (const name of names) {
@@ -71,20 +66,8 @@ test('three devices update 7.27.0 → 7.28.0 through sihl serve: one resumes a c
     const provision = ['device', 'provision', '--identity', `${name}.json`, '--owner', 'ACME', '--json'];
     indexes.push(JSON.parse(await ok(cwd, [...provision, ...ws])).idx);
   }
-  await ok(cwd, [
-    'release',
-    'create',
-    'new.bin',
-    '--model',
-    'movehub',
-    '--version',
-    '7.28.0',
-    '--security-version',
-    '1',
-    ...ws,
-  ]);
-  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
-  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...ws]);
+  await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...ws]);
+  await approveBy((args) => ok(cwd, args), 'movehub-7.28.0', ['alice', 'bob'], ws);
   await ok(cwd, ['release', 'publish', 'movehub-7.28.0', '--rollout', '100', ...ws]);
   const image = await readFile(join(cwd, 'acme', 'releases', 'movehub-7.28.0', 'image.sihl'));
 

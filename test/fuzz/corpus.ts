@@ -155,7 +155,7 @@ async function packAll(): Promise<CorpusImage[]> {
         encrypt: true,
         quality: 5,
         chunkSize: LIMITS.chunkBytesMin,
-        now: () => 1_700_000_000,
+        now: () => new Date(1_700_000_000_000),
         releaseId: new Uint8Array(16).fill(name.length),
         ...options,
       });

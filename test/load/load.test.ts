@@ -1,6 +1,7 @@
 // `sihl serve` under load and through a crash, as a child process: a short poll load (2,000 keep-alive
 // connections for 5 s; `npm run load` runs 10,000 for 60 s) with no failed request and a flat RSS, and a
 // SIGKILL while devices report that loses no report the server had acknowledged with 204.
+// tag: slow (thousands of connections)
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, test } from 'node:test';

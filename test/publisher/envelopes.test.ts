@@ -1,3 +1,4 @@
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -18,7 +19,7 @@ import {
   openEnvelope,
   recipientIdOf,
 } from '../../src/core/format/envelope.ts';
-import { ENVELOPES_PER_PART } from '../../src/publisher/envelope-parts.ts';
+import { SLOTS_PER_PART as ENVELOPES_PER_PART } from '../../src/core/format/slot-table.ts';
 import {
   envelopeLocation,
   envelopeRange,

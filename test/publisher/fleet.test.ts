@@ -1,5 +1,6 @@
 // The operator's view of the fleet: a workspace with a published release, `sihl serve` taking the devices'
 // signed reports over HTTPS, and `sihl fleet status --json` counting only entries each device signed.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import type { SecureElement } from '../../src/device/secure-element/secure-eleme
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { openSqliteLogStore } from '../../src/storage/sqlite-log-store.ts';
 import { tempDir } from '../helpers.ts';
-import { ok, PASSPHRASE, sihl } from '../support/cli.ts';
+import { ok, PASSPHRASE, provisionSimDevice, sihl } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
 
 function post(base: string, ca: string, body: Uint8Array): Promise<number> {
@@ -40,28 +41,7 @@ test('fleet status shows what devices reported through sihl serve, and flags ent
   assert.equal(key.mode & 0o777, 0o600, 'the TLS key is readable by its owner only');
   await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
   const ids: string[] = [];
-  for (const n of [1, 2, 3]) {
-    const dir = `hub-${n}`;
-    await ok(cwd, [
-      'sim',
-      'device',
-      'create',
-      dir,
-      '--model',
-      'movehub',
-      '--root',
-      'acme/trust/root.json',
-      '--firmware',
-      'old.bin',
-      '--version',
-      '7.27.0',
-    ]);
-    await writeFile(join(cwd, `${dir}.json`), await ok(cwd, ['sim', 'device', 'identity', dir, '--json']));
-    const d = JSON.parse(
-      await ok(cwd, ['device', 'provision', '--identity', `${dir}.json`, '--owner', 'ACME', '--json', ...ws]),
-    );
-    ids.push(d.id);
-  }
+  for (const n of [1, 2, 3]) ids.push((await provisionSimDevice(cwd, `hub-${n}`)).id);
   const [id1, id2, id3] = ids as [string, string, string];
   await ok(cwd, ['device', 'revoke', id3, ...ws]);
   await ok(cwd, ['release', 'create', 'new.bin', '--model', 'movehub', '--version', '7.28.0', ...ws]);

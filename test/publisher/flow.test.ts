@@ -1,12 +1,13 @@
 // The vendor's flow through the CLI as far as it goes today: init, two approvers, three devices
 // provisioned from their secure elements' identities (one then revoked), a release made, approved
 // twice and passed by the policy gate, and installed by the devices' own bootloaders.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../helpers.ts';
-import { ok, sihl } from '../support/cli.ts';
+import { ok, provisionSimDevice, releaseCreate, sihl } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pem, pybricksFirmware } from '../support/fixtures.ts';
 
 test('init, approvers, provisioning, a release approved twice and checked, installed by the devices', async () => {
@@ -20,65 +21,17 @@ test('init, approvers, provisioning, a release approved twice and checked, insta
 
   const ids: string[] = [];
   for (const n of [1, 2, 3]) {
-    await ok(cwd, [
-      'sim',
-      'device',
-      'create',
-      `hub-${n}`,
-      '--model',
-      'movehub',
-      '--root',
-      'acme/trust/root.json',
-      '--firmware',
-      'old.bin',
-      '--version',
-      '7.27.0',
-    ]);
-    await writeFile(
-      join(cwd, `hub-${n}.identity.json`),
-      await ok(cwd, ['sim', 'device', 'identity', `hub-${n}`, '--json']),
-    );
-    const provisioned = JSON.parse(
-      await ok(cwd, [
-        'device',
-        'provision',
-        '--identity',
-        `hub-${n}.identity.json`,
-        '--owner',
-        'ACME Toys',
-        '--json',
-        ...ws,
-      ]),
-    );
+    const provisioned = await provisionSimDevice(cwd, `hub-${n}`, 'ACME Toys');
     assert.equal(provisioned.idx, n - 1);
     ids.push(provisioned.id);
   }
   await ok(cwd, ['device', 'revoke', ids[2] as string, ...ws]);
   const listed = JSON.parse(await ok(cwd, ['device', 'list', '--json', ...ws]));
   assert.equal(listed.devices.length, 2, 'revoked devices are not listed by default');
-  const again = await sihl(cwd, [
-    'device',
-    'provision',
-    '--identity',
-    'hub-1.identity.json',
-    '--owner',
-    'x',
-    ...ws,
-  ]);
+  const again = await sihl(cwd, ['device', 'provision', '--identity', 'hub-1.json', '--owner', 'x', ...ws]);
   assert.equal(again.code, 2, 'a device is registered once');
 
-  await ok(cwd, [
-    'release',
-    'create',
-    'new.bin',
-    '--model',
-    'movehub',
-    '--version',
-    '7.28.0',
-    '--security-version',
-    '1',
-    ...ws,
-  ]);
+  await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...ws]);
   await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
   const early = await sihl(cwd, ['release', 'check', 'movehub-7.28.0', ...ws]);
   assert.equal(early.code, 1, 'one approval only: the gate refuses');

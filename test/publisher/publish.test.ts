@@ -3,7 +3,7 @@
 // the store and downloads the image, the two valid devices' bootloaders install it with the envelope
 // they find in the store, and the revoked device has none.
 import assert from 'node:assert/strict';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeEnvelope } from '../../src/core/format/envelope.ts';
@@ -12,8 +12,7 @@ import { envelopeLocation } from '../../src/publisher/envelopes.ts';
 import { refreshTimestamp } from '../../src/publisher/timestamp.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
 import { tempDir } from '../helpers.ts';
-import { ok, PASSPHRASE, sihl } from '../support/cli.ts';
-import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
+import { ok, PASSPHRASE, provisionSimDevice, releaseCreate, sihl, startWorkspace } from '../support/cli.ts';
 import { client, fetchTarget, serve } from './tuf/support.ts';
 
 /** What a device reads from the store: its own 184 bytes of the release's envelope table. */
@@ -32,49 +31,12 @@ async function envelopeFromStore(store: string, folder: string, idx: number): Pr
 test('from an empty folder to a release that only approved, registered devices install', async () => {
   const cwd = await tempDir();
   const ws = ['--workspace', 'acme'];
-  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
-  const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
-  await writeFile(join(cwd, 'new.bin'), firmware);
-  await ok(cwd, ['init', 'acme']);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  const firmware = await startWorkspace(cwd);
   const devices: { dir: string; idx: number; id: string }[] = [];
-  for (const n of [1, 2, 3]) {
-    const dir = `hub-${n}`;
-    await ok(cwd, [
-      'sim',
-      'device',
-      'create',
-      dir,
-      '--model',
-      'movehub',
-      '--root',
-      'acme/trust/root.json',
-      '--firmware',
-      'old.bin',
-      '--version',
-      '7.27.0',
-    ]);
-    await writeFile(join(cwd, `${dir}.json`), await ok(cwd, ['sim', 'device', 'identity', dir, '--json']));
-    const d = JSON.parse(
-      await ok(cwd, ['device', 'provision', '--identity', `${dir}.json`, '--owner', 'ACME', '--json', ...ws]),
-    );
-    devices.push({ dir, idx: d.idx, id: d.id });
-  }
+  for (const n of [1, 2, 3]) devices.push(await provisionSimDevice(cwd, `hub-${n}`));
   await ok(cwd, ['device', 'revoke', (devices[2] as { id: string }).id, ...ws]);
 
-  await ok(cwd, [
-    'release',
-    'create',
-    'new.bin',
-    '--model',
-    'movehub',
-    '--version',
-    '7.28.0',
-    '--security-version',
-    '1',
-    ...ws,
-  ]);
+  await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...ws]);
   await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
   const early = await sihl(cwd, ['release', 'publish', 'movehub-7.28.0', ...ws]);
   assert.equal(early.code, 1, 'one approval only: publish refuses');
@@ -120,11 +82,9 @@ test('from an empty folder to a release that only approved, registered devices i
   assert.deepEqual(await fetchTarget(second.updater, published.target), image);
   // Eight days on, the week-long snapshot would lapse before the new timestamp: it is re-signed too.
   const workspace = await Workspace.open(join(cwd, 'acme'));
-  const later = await refreshTimestamp(
-    workspace,
-    async () => PASSPHRASE,
-    () => new Date(Date.now() + 8 * 86_400_000),
-  );
+  const later = await refreshTimestamp(workspace, async () => PASSPHRASE, {
+    now: () => new Date(Date.now() + 8 * 86_400_000),
+  });
   assert.equal(later.snapshotRenewed, true);
   assert.equal(later.version, 3);
 

@@ -1,6 +1,7 @@
 // Acceptance: 1,000 simulated devices over real HTTPS and real crypto, a release at 10 %, firmware that
 // fails on a third of the devices. The server halts the rollout by itself once the failure threshold is
 // crossed, no device outside the stage installs it, and the console says why.
+// tag: slow (a fleet of 1,000 devices)
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';

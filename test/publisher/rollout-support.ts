@@ -28,7 +28,7 @@ import { chooseTarget } from '../../src/device/agent/select.ts';
 import { openRegistry } from '../../src/publisher/registry.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
 import { tempDir } from '../helpers.ts';
-import { ok } from '../support/cli.ts';
+import { approveBy, ok, releaseCreate } from '../support/cli.ts';
 import { PYBRICKS, pybricksFirmware } from '../support/fixtures.ts';
 
 export const RELEASE = 'movehub-7.28.0';
@@ -79,20 +79,8 @@ export async function makeRolloutFleet(count: number, rollout: number): Promise<
     running: '7.27.0',
     seq: 0,
   }));
-  await ok(cwd, [
-    'release',
-    'create',
-    'new.bin',
-    '--model',
-    'movehub',
-    '--version',
-    '7.28.0',
-    '--security-version',
-    '1',
-    ...ws,
-  ]);
-  await ok(cwd, ['release', 'approve', RELEASE, '--key', 'alice', ...ws]);
-  await ok(cwd, ['release', 'approve', RELEASE, '--key', 'bob', ...ws]);
+  await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...ws]);
+  await approveBy((args) => ok(cwd, args), RELEASE, ['alice', 'bob'], ws);
   await ok(cwd, ['release', 'publish', RELEASE, '--rollout', String(rollout), ...ws]);
   return { cwd, workspace, devices };
 }

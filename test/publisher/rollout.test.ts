@@ -1,5 +1,6 @@
 // Staged rollouts: the planner's decisions, and `sihl rollout` widening, halting and resuming a published
 // release through new signed metadata and envelope tables.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -2,6 +2,7 @@
 // ship to devices that installed an image carrying the new delegation; a root key is replaced and a
 // device that pinned the old root walks the image's root chain, installs, and pins the new root; the
 // stock tuf-js client that trusts only root version 1 follows the published root rotation.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { copyFile, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

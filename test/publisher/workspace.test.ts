@@ -1,3 +1,4 @@
+// tag: slow (key files locked with Argon2id, many of them)
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

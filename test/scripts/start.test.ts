@@ -1,3 +1,4 @@
+// tag: slow (runs npm start)
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';

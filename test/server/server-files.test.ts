@@ -145,3 +145,20 @@ test('no request reaches a file outside the store: dot segments, encodings, back
   const nul = await fixture.raw('GET /metadata/timestamp.json\0 HTTP/1.1\r\nHost: localhost\r\n\r\n');
   assert.match(nul, /^HTTP\/1\.1 400 /);
 });
+
+test('a request that meets a bug is answered 500 with nothing of it, and the bug is logged', async () => {
+  const logged: string[] = [];
+  const fixture = await startFixture({
+    console: {
+      handle: async () => {
+        throw new TypeError('a bug in the console');
+      },
+    },
+    onError: (error, request) => logged.push(`${request}: ${(error as Error).message}`),
+  });
+  const r = await fixture.get('/console/api/overview');
+  assert.equal(r.status, 500);
+  assert.equal(r.body.length, 0, 'the client learns nothing of the bug');
+  assert.deepEqual(logged, ['GET /console/api/overview: a bug in the console']);
+  assert.equal((await fixture.get('/metadata/timestamp.json')).status, 200, 'the server goes on');
+});

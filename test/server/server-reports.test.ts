@@ -118,7 +118,7 @@ test('a replayed or older report is refused with 409, also after the server rest
   // A second server over the same log store learns the last sequence number from the stored entries.
   const second = await startServer({
     storeDir: fixture.store,
-    registryPath: fixture.registry.path,
+    devices: fixture.registry,
     logStore: fixture.logStore,
     key: fixture.key,
     cert: fixture.cert,

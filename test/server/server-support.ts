@@ -59,7 +59,7 @@ export async function startFixture(options: Partial<ServerOptions> = {}): Promis
   const registry = openRegistry(registryPath);
   const logStore = openSqliteLogStore(join(dir, 'logs.db'));
   const { key, cert } = await certificate;
-  const server = await startServer({ storeDir: store, registryPath, logStore, key, cert, ...options });
+  const server = await startServer({ storeDir: store, devices: registry, logStore, key, cert, ...options });
   after(async () => {
     await server.close();
     registry.close();

@@ -1,5 +1,6 @@
 // One contract for every BlobStore adapter: a local folder, Azure Blob Storage on Azurite and S3 on s3rver,
 // each opened from its location as `--store` would open it. Emulator-backed: starts Azurite and s3rver.
+// tag: slow (starts s3rver and Azurite)
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,6 +1,7 @@
 // One contract for every LogStore adapter: Azure Table Storage on Azurite and the embedded node:sqlite
 // file, each opened from its location as `--log` would open it; then the per-device table SAS.
 // Emulator-backed: starts Azurite.
+// tag: slow (starts Azurite)
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';

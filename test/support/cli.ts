@@ -1,6 +1,9 @@
 // Running the CLI in-process in tests, as `sihl ARGS` in a folder, and the common trust set-up.
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
+import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from './fixtures.ts';
 
 export const PASSPHRASE = 'correct horse battery staple';
 
@@ -42,4 +45,65 @@ export async function makeTrustFiles(dir: string): Promise<void> {
     '-o',
     'approvers.dlg',
   ]);
+}
+
+/** `sihl release create FILE --model MODEL --version VERSION --security-version SV`, as arguments. */
+export function releaseCreate(
+  file: string,
+  model: string,
+  version: string,
+  securityVersion: string,
+): string[] {
+  return [
+    'release',
+    'create',
+    file,
+    '--model',
+    model,
+    '--version',
+    version,
+    '--security-version',
+    securityVersion,
+  ];
+}
+
+/** `sihl release approve MODEL-VERSION` by each approver, through `run`. */
+export async function approveBy(
+  run: (args: string[]) => Promise<unknown>,
+  release: string,
+  approvers: readonly string[],
+  ws: readonly string[],
+): Promise<void> {
+  for (const key of approvers) await run(['release', 'approve', release, '--key', key, ...ws]);
+}
+
+/**
+ * The default world's start in `cwd`: Pybricks 7.27.0 as old.bin and 7.28.0 as new.bin for a movehub,
+ * a workspace `acme` and its approvers (alice and bob unless told). Returns new.bin's bytes.
+ */
+export async function startWorkspace(cwd: string, approvers: readonly string[] = ['alice', 'bob']) {
+  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
+  const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
+  await writeFile(join(cwd, 'new.bin'), firmware);
+  await ok(cwd, ['init', 'acme']);
+  for (const name of approvers)
+    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, '--workspace', 'acme']);
+  return firmware;
+}
+
+/**
+ * A simulated movehub in folder `dir` of `cwd`, running old.bin as 7.27.0, provisioned into workspace
+ * `acme` (its identity in DIR.json). Returns its registration.
+ */
+export async function provisionSimDevice(
+  cwd: string,
+  dir: string,
+  owner = 'ACME',
+): Promise<{ dir: string; idx: number; id: string }> {
+  const create = ['sim', 'device', 'create', dir, '--model', 'movehub', '--root', 'acme/trust/root.json'];
+  await ok(cwd, [...create, '--firmware', 'old.bin', '--version', '7.27.0']);
+  await writeFile(join(cwd, `${dir}.json`), await ok(cwd, ['sim', 'device', 'identity', dir, '--json']));
+  const provision = ['device', 'provision', '--identity', `${dir}.json`, '--owner', owner, '--json'];
+  const d = JSON.parse(await ok(cwd, [...provision, '--workspace', 'acme']));
+  return { dir, idx: d.idx, id: d.id };
 }

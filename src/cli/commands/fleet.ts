@@ -1,5 +1,5 @@
 // sihl fleet status: per device its latest report and error, per release how many devices run it.
-import { type FleetStatus, readFleetStatus } from '../../publisher/fleet.ts';
+import { type FleetStatus, openWorkspaceLogStore, readFleetStatus } from '../../publisher/fleet.ts';
 import { type Command, optionalString } from '../command.ts';
 import { logLocationOf, logOption } from './log-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
@@ -17,9 +17,7 @@ export const fleetStatus: Command<FleetStatus> = {
   async run(values, _positionals, context) {
     const workspace = await openWorkspace(values, context);
     const location = logLocationOf(workspace, optionalString(values, 'log'), context);
-    if (location === undefined) return readFleetStatus(workspace);
-    const { openLogStore } = await import('../../storage/locations.ts');
-    const logStore = await openLogStore(location, context.env);
+    const logStore = await openWorkspaceLogStore(workspace, context.env, location);
     try {
       return await readFleetStatus(workspace, logStore);
     } finally {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { keyIdOf } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
+import { NAME_PATTERN } from '../../core/format/target.ts';
 import { writeFileAtomic } from '../../core/fs.ts';
 import { newDeviceKeyFiles, newSigningKeyFiles } from '../../core/keys.ts';
 import { type Command, optionalString, requireString } from '../command.ts';
@@ -34,7 +35,7 @@ export const keysGenerate: Command<GenerateResult> = {
   },
   async run(values, _positionals, context) {
     const name = requireString(values, 'name');
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
+    if (!NAME_PATTERN.test(name)) {
       throw new SihlError('USAGE', '--name must be 1 to 64 of A-Z a-z 0-9 . _ -');
     }
     const kind = optionalString(values, 'kind') ?? 'signing';

@@ -2,6 +2,7 @@
 // sign-off, the policy gate, and publication into the store.
 import { join } from 'node:path';
 import { SihlError } from '../../core/errors.ts';
+import { NAME_PATTERN } from '../../core/format/target.ts';
 import { requirePolicy } from '../../publisher/gate.ts';
 import { POLICY_RULES } from '../../publisher/policy.ts';
 import { publishRelease } from '../../publisher/publish-release.ts';
@@ -18,7 +19,7 @@ import {
 } from '../command.ts';
 import { pathIn } from '../files.ts';
 import { passphraseFor } from '../passphrase.ts';
-import { logCredentialIssuer, publishing, renderPushed, storeOption } from './store-option.ts';
+import { renderPushed, storeChoice, storeOption } from './store-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
 /** A release is named by its folder, or by MODEL-VERSION inside the workspace's releases/. */
@@ -104,8 +105,7 @@ export const releaseApprove: Command<{
   async run(values, positionals, context) {
     const { workspace, release } = await findRelease(values, positionals, context);
     const name = requireString(values, 'key');
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name))
-      throw new SihlError('USAGE', '--key is a key name, not a path');
+    if (!NAME_PATTERN.test(name)) throw new SihlError('USAGE', '--key is a key name, not a path');
     const result = await approveRelease(workspace, release, name, (key) =>
       passphraseFor(context, `for key ${key}`),
     );
@@ -194,18 +194,15 @@ export const releasePublish: Command<PublishResult> = {
   },
   async run(values, positionals, context) {
     const { workspace, release } = await findRelease(values, positionals, context);
-    const logCredential = await logCredentialIssuer(workspace, context);
-    const result = await publishing(workspace, values, context, () =>
-      publishRelease(workspace, release, {
-        channel: optionalString(values, 'channel') ?? 'stable',
-        rollout: integer(values, 'rollout', 100, 0, 100),
-        passphrases: (key) => passphraseFor(context, `for ${key}`),
-        ...(logCredential ? { logCredential } : {}),
-        ...(context.progress
-          ? { onProgress: (d: number, t: number) => context.progress?.('sealing envelopes', d, t) }
-          : {}),
-      }),
-    );
+    const result = await publishRelease(workspace, release, {
+      channel: optionalString(values, 'channel') ?? 'stable',
+      rollout: integer(values, 'rollout', 100, 0, 100),
+      passphrases: (key) => passphraseFor(context, `for ${key}`),
+      ...storeChoice(values, context),
+      ...(context.progress
+        ? { onProgress: (d: number, t: number) => context.progress?.('sealing envelopes', d, t) }
+        : {}),
+    });
     return { release: release.dir, ...result };
   },
   render: (r) =>
@@ -228,9 +225,9 @@ export const timestampRefresh: Command<{
   options: { ...storeOption, ...workspaceOption },
   async run(values, _positionals, context) {
     const workspace = await openWorkspace(values, context);
-    return publishing(workspace, values, context, () =>
-      refreshTimestamp(workspace, (key) => passphraseFor(context, `for ${key}`)),
-    );
+    return refreshTimestamp(workspace, (key) => passphraseFor(context, `for ${key}`), {
+      ...storeChoice(values, context),
+    });
   },
   render: (r) => `timestamp version ${r.version}, expires ${r.expires}${renderPushed(r.store)}`,
 };

@@ -1,7 +1,8 @@
 // sihl rollout status | advance | halt | resume | check RELEASE: a release's staged rollout
-// (docs/ROLLOUTS.md). Counts come from the report index, caught up from logs.db first.
+// (docs/ROLLOUTS.md). Counts come from the report index, caught up from the workspace's log store first.
 
 import { SihlError } from '../../core/errors.ts';
+import type { Mirrored, Pushed } from '../../publisher/cloud-store.ts';
 import {
   type Decision,
   failureRate,
@@ -22,15 +23,9 @@ import {
 } from '../../publisher/rollout-publish.ts';
 import type { Workspace } from '../../publisher/workspace.ts';
 import { withWorkspaceIndex } from '../../server/console/workspace-index.ts';
-import {
-  type Command,
-  type Context,
-  integer,
-  onePositional,
-  optionalString,
-  type Values,
-} from '../command.ts';
+import { type Command, integer, onePositional, optionalString, type Values } from '../command.ts';
 import { passphraseFor } from '../passphrase.ts';
+import { renderPushed, storeChoice, storeOption } from './store-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
 export interface RolloutResult {
@@ -46,6 +41,8 @@ export interface RolloutResult {
   readonly halt: RolloutState['halt'] | null;
   readonly history: RolloutState['history'];
   readonly decision?: Decision;
+  /** Where the change was mirrored to, when the store is not the workspace's folder. */
+  readonly store?: Pushed;
 }
 
 const options = {
@@ -66,6 +63,7 @@ const options = {
     value: 'N',
     help: 'reports needed before advancing by itself (default 10)',
   },
+  ...storeOption,
   ...workspaceOption,
 } as const;
 
@@ -94,11 +92,9 @@ function settings(values: Values): Pick<RolloutOptions, 'stages' | 'policy'> {
   };
 }
 
-async function result(workspace: Workspace, rollout: Rollout, decision?: Decision): Promise<RolloutResult> {
+/** What a command shows, with counts read from the configured log store through the report index. */
+function result(rollout: Mirrored<Rollout>, counts: RolloutCounts, decision?: Decision): RolloutResult {
   const { state } = rollout;
-  const counts = await withWorkspaceIndex(workspace, (index) =>
-    index.counts(state.target, new Date(state.countSince)),
-  );
   return {
     release: rollout.name,
     target: state.target,
@@ -112,34 +108,45 @@ async function result(workspace: Workspace, rollout: Rollout, decision?: Decisio
     halt: state.halt ?? null,
     history: state.history,
     ...(decision ? { decision } : {}),
+    ...(rollout.store ? { store: rollout.store } : {}),
   };
 }
 
+/** One verb: what it does to the rollout, given the counts since its stage began. */
 type Action = (
   workspace: Workspace,
   name: string,
   o: RolloutOptions,
-  context: Context,
-) => Promise<RolloutResult>;
+  counts: () => RolloutCounts,
+) => Promise<{ rollout: Mirrored<Rollout>; decision?: Decision }>;
 
 function rolloutCommand(verb: string, summary: string, action: Action): Command<RolloutResult> {
   return {
     path: ['rollout', verb],
     summary,
-    usage: `rollout ${verb} RELEASE [--stages LIST] [--failure-rate P] [--min-failures N] [--advance-after D] [--workspace DIR] [--json]`,
+    usage: `rollout ${verb} RELEASE [--stages LIST] [--failure-rate P] [--min-failures N] [--advance-after D] [--store LOCATION] [--workspace DIR] [--json]`,
     details:
       'RELEASE is MODEL-VERSION (a folder under releases/). Advance, halt and resume publish new targets,\n' +
       'snapshot and timestamp metadata, signed by the approvers and the online keys: their passphrases\n' +
-      'come from SIHL_PASSPHRASE or a prompt. Advance and resume also seal envelopes for the new cohort.',
+      'come from SIHL_PASSPHRASE or a prompt. Advance and resume also seal envelopes for the new cohort.\n' +
+      'Every change is mirrored to the store devices read (sihl.json "store" or --store). Counts come from\n' +
+      'the device logs: sihl.json "log" (an Azure table) or logs.db of `sihl serve`.',
     options,
     async run(values, positionals, context) {
       const workspace = await openWorkspace(values, context);
       const name = onePositional(positionals, 'RELEASE');
       const o: RolloutOptions = {
         passphrases: (key) => passphraseFor(context, `for ${key}`),
+        ...storeChoice(values, context),
         ...settings(values),
       };
-      return action(workspace, name, o, context);
+      return withWorkspaceIndex(workspace, context.env, async (index) => {
+        const countsOf = (rollout: Rollout) =>
+          index.counts(rollout.state.target, new Date(rollout.state.countSince));
+        const before = await openRollout(workspace, name, o);
+        const { rollout, decision } = await action(workspace, name, o, () => countsOf(before));
+        return result(rollout, countsOf(rollout), decision);
+      });
     },
     render: (r) => {
       const lines = [
@@ -152,7 +159,7 @@ function rolloutCommand(verb: string, summary: string, action: Action): Command<
       ];
       if (r.halt) lines.push(`halted ${r.halt.at} by ${r.halt.by}: ${r.halt.reason}`);
       if (r.decision) lines.push(`check: ${r.decision.action} (${r.decision.why})`);
-      return lines.join('\n');
+      return lines.join('\n') + renderPushed(r.store);
     },
   };
 }
@@ -160,42 +167,31 @@ function rolloutCommand(verb: string, summary: string, action: Action): Command<
 export const rolloutStatus = rolloutCommand(
   'status',
   "Show a release's rollout: stage, what devices reported, why it halted.",
-  async (workspace, name, o) => result(workspace, await openRollout(workspace, name, o)),
+  async (workspace, name, o) => ({ rollout: await openRollout(workspace, name, o) }),
 );
 
 export const rolloutAdvance = rolloutCommand(
   'advance',
   'Widen a rollout to its next stage: envelopes for the new devices, then new signed metadata.',
-  async (workspace, name, o) => result(workspace, await advanceRollout(workspace, name, o)),
+  async (workspace, name, o) => ({ rollout: await advanceRollout(workspace, name, o) }),
 );
 
 export const rolloutHalt = rolloutCommand(
   'halt',
   'Stop a rollout: new devices no longer get the release; devices running it keep it.',
-  async (workspace, name, o) => {
-    const { state } = await openRollout(workspace, name, o);
-    const counts = await withWorkspaceIndex(workspace, (i) =>
-      i.counts(state.target, new Date(state.countSince)),
-    );
-    return result(workspace, await haltRollout(workspace, name, { ...o, counts, by: 'operator' }));
-  },
+  async (workspace, name, o, counts) => ({
+    rollout: await haltRollout(workspace, name, { ...o, counts: counts(), by: 'operator' }),
+  }),
 );
 
 export const rolloutResume = rolloutCommand(
   'resume',
   'Offer a halted release again at the stage it stopped at.',
-  async (workspace, name, o) => result(workspace, await resumeRollout(workspace, name, o)),
+  async (workspace, name, o) => ({ rollout: await resumeRollout(workspace, name, o) }),
 );
 
 export const rolloutCheck = rolloutCommand(
   'check',
   'One automatic step: halt if failures reached the threshold, advance if the schedule says so.',
-  async (workspace, name, o) => {
-    const { state } = await openRollout(workspace, name, o);
-    const counts = await withWorkspaceIndex(workspace, (i) =>
-      i.counts(state.target, new Date(state.countSince)),
-    );
-    const { rollout, decision } = await checkRollout(workspace, name, counts, o);
-    return result(workspace, rollout, decision);
-  },
+  (workspace, name, o, counts) => checkRollout(workspace, name, counts(), o),
 );

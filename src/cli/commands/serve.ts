@@ -3,9 +3,10 @@
 
 import { ensureServerCertificate } from '../../publisher/certificate-files.ts';
 import { logStorePath } from '../../publisher/fleet.ts';
-import { openConsole } from '../../server/console/console.ts';
-import { DEFAULT_LIMITS, type RequestLog, startServer } from '../../server/server.ts';
-import { openSqliteLogStore } from '../../storage/sqlite-log-store.ts';
+import type { Console } from '../../server/console/console.ts';
+import { DEFAULT_LIMITS, type RequestLog } from '../../server/server.ts';
+import { startService } from '../../server/service.ts';
+import { formatLocation } from '../../storage/locations.ts';
 import { type Command, integer, optionalString } from '../command.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
@@ -34,7 +35,8 @@ export const serve: Command<ServeResult> = {
   usage: 'serve [--host H] [--port N] [--max-connections N] [--verbose] [--workspace DIR] [--json]',
   details:
     'Devices pin tls/server.crt (made at init, or now if missing). Runs until SIGINT or SIGTERM.\n' +
-    'Reports go to logs.db in the workspace; see them with `sihl fleet status` or the console at /console\n' +
+    'Reports go to the log store (sihl.json "log", else logs.db in the workspace); see them with\n' +
+    "`sihl fleet status` or the console at /console. Halts and advances mirror to sihl.json's store\n" +
     '(docs/CONSOLE.md). With SIHL_PASSPHRASE set, the server halts failing rollouts by itself.',
   options: {
     host: { type: 'string', value: 'H', help: 'address to listen on (default 127.0.0.1)' },
@@ -53,48 +55,30 @@ export const serve: Command<ServeResult> = {
     // A certificate made now also names the host given, unless that is a wildcard address.
     const named = ['127.0.0.1', 'localhost', '0.0.0.0', '::'].includes(host) ? [] : [host];
     const certificate = await ensureServerCertificate(workspace, named);
-    const logs = logStorePath(workspace);
-    const logStore = openSqliteLogStore(logs);
     // The console signs halts with the keys' passphrases from the environment only: a server has no terminal.
     const passphrase = context.env.SIHL_PASSPHRASE;
-    const web = await openConsole({
+    const service = await startService({
       workspace,
-      logStore,
+      key: certificate.key,
+      cert: certificate.cert,
+      env: context.env,
+      host,
+      port: integer(values, 'port', 8443, 0, 65535),
+      limits: {
+        maxConnections: integer(values, 'max-connections', DEFAULT_LIMITS.maxConnections, 1, 1_000_000),
+      },
       ...(passphrase ? { passphrases: async () => passphrase } : {}),
-    }).catch(async (error) => {
-      await logStore.close();
-      throw error;
+      // A running server's request log is its output: main.ts has printed the result already.
+      ...(values.verbose ? { onRequest: (r: RequestLog) => process.stderr.write(requestLine(r)) } : {}),
     });
-    let server: Awaited<ReturnType<typeof startServer>>;
-    try {
-      server = await startServer({
-        storeDir: workspace.storeDir,
-        registryPath: workspace.registryPath,
-        logStore: web.logStore,
-        console: web,
-        key: certificate.key,
-        cert: certificate.cert,
-        host,
-        port: integer(values, 'port', 8443, 0, 65535),
-        limits: {
-          maxConnections: integer(values, 'max-connections', DEFAULT_LIMITS.maxConnections, 1, 1_000_000),
-        },
-        // A running server's request log is its output: main.ts has printed the result already.
-        ...(values.verbose ? { onRequest: (r: RequestLog) => process.stderr.write(requestLine(r)) } : {}),
-      });
-    } catch (error) {
-      await web.close();
-      await logStore.close();
-      throw error;
-    }
+    const { server } = service;
+    const web = service.console as Console;
+    const logs = formatLocation(workspace.logLocation ?? { kind: 'local', path: logStorePath(workspace) });
     let stopping: Promise<void> | undefined;
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      stopping ??= server
-        .close()
-        .then(() => web.close())
-        .finally(() => logStore.close());
+      stopping ??= service.close();
       return stopping;
     };
     process.once('SIGINT', stop);

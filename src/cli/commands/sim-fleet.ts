@@ -18,12 +18,10 @@ import {
 } from '../../device/simulator/fleet-file.ts';
 import { SectorPool } from '../../device/simulator/parked-flash.ts';
 import { ensureServerCertificate, loadServerCertificate } from '../../publisher/certificate-files.ts';
-import { logStorePath } from '../../publisher/fleet.ts';
 import { newestPublished, readPublished } from '../../publisher/published.ts';
 import { openRegistry } from '../../publisher/registry.ts';
 import type { Workspace } from '../../publisher/workspace.ts';
-import { startServer } from '../../server/server.ts';
-import { openSqliteLogStore } from '../../storage/sqlite-log-store.ts';
+import { startService } from '../../server/service.ts';
 import {
   type Command,
   type Context,
@@ -133,6 +131,33 @@ function newer(a: string, b: string): number {
   return compareSemver(x, y);
 }
 
+/** `--server` with its certificate, or the embedded server in this process for this run only. */
+async function fleetServer(
+  workspace: Workspace,
+  values: Values,
+  context: Context,
+): Promise<{ server: string; certificate: string; stop: () => Promise<void> }> {
+  const given = optionalString(values, 'server');
+  if (given === undefined) {
+    const tls = await ensureServerCertificate(workspace);
+    const running = await startService({
+      workspace,
+      key: tls.key,
+      cert: tls.cert,
+      port: 0,
+      env: context.env,
+      console: false,
+    });
+    return { server: `${running.url}/`, certificate: tls.cert, stop: () => running.close() };
+  }
+  const file = optionalString(values, 'certificate');
+  const certificate =
+    file === undefined
+      ? (await loadServerCertificate(workspace)).cert
+      : Buffer.from(await readInput(context, file, PEM_MAX)).toString('utf8');
+  return { server: given, certificate, stop: async () => {} };
+}
+
 async function run(values: Values, context: Context, count: number): Promise<FleetRun> {
   const workspace = await openWorkspace(values, context);
   const dir = fleetDir(values, context, workspace);
@@ -160,31 +185,7 @@ async function run(values: Values, context: Context, count: number): Promise<Fle
     await readInput(context, join(workspace.storeDir, 'metadata', '1.root.json'), ROOT_MAX),
   );
   const given = optionalString(values, 'server');
-  let server = given;
-  let certificate: string;
-  let stop = async () => {};
-  if (given === undefined) {
-    // The embedded server, in this process, for this run only.
-    const tls = await ensureServerCertificate(workspace);
-    const logStore = openSqliteLogStore(logStorePath(workspace));
-    const running = await startServer({
-      storeDir: workspace.storeDir,
-      registryPath: workspace.registryPath,
-      logStore,
-      key: tls.key,
-      cert: tls.cert,
-      port: 0,
-    });
-    server = `${running.url}/`;
-    certificate = tls.cert;
-    stop = () => running.close().finally(() => logStore.close());
-  } else {
-    const file = optionalString(values, 'certificate');
-    certificate =
-      file === undefined
-        ? (await loadServerCertificate(workspace)).cert
-        : Buffer.from(await readInput(context, file, PEM_MAX)).toString('utf8');
-  }
+  const { server, certificate, stop } = await fleetServer(workspace, values, context);
   // The agents' files: in memory-backed storage where there is some, as a device's own flash would be.
   const storage = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'sihl-fleet-'));
   const cpu = process.cpuUsage();
@@ -199,7 +200,7 @@ async function run(values: Values, context: Context, count: number): Promise<Fle
         layout: fleet.layout,
         members: fleet.members,
         pool,
-        server: server as string,
+        server: server,
         certificate,
         trustedRoot,
         target: newest.version,
@@ -213,15 +214,14 @@ async function run(values: Values, context: Context, count: number): Promise<Fle
         seed: integer(values, 'seed', 1),
         signal: interrupt.signal,
         // Devices come from addresses of their own, as in a real fleet, when the server is on loopback.
-        loopbackAddresses:
-          process.platform === 'linux' && new URL(server as string).hostname.startsWith('127.'),
+        loopbackAddresses: process.platform === 'linux' && new URL(server).hostname.startsWith('127.'),
       },
       (p) => context.progress?.('updated', p.updated, p.total, 'devices'),
     );
     const used = process.cpuUsage(cpu);
     return {
       phase: 'ran',
-      server: server as string,
+      server: server,
       embedded: given === undefined,
       model: fleet.model,
       from: fleet.version,

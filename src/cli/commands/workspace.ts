@@ -17,7 +17,7 @@ import {
 } from '../command.ts';
 import { pathIn } from '../files.ts';
 import { passphraseFor } from '../passphrase.ts';
-import { publishing, renderPushed, storeOption } from './store-option.ts';
+import { renderPushed, storeChoice, storeOption } from './store-option.ts';
 
 export const workspaceOption = {
   workspace: {
@@ -119,9 +119,9 @@ export const keysAdd: Command<AddResult> = {
     const name = requireString(values, 'name');
     const workspace = await openWorkspace(values, context);
     const passphrase = await passphraseFor(context, `for the new key ${name}`, true);
-    const result = await publishing(workspace, values, context, () =>
-      addApprover(workspace, name, passphrase, passphrasesFor(context)),
-    );
+    const result = await addApprover(workspace, name, passphrase, passphrasesFor(context), {
+      ...storeChoice(values, context),
+    });
     const targets = result.workspace.config.roles.targets;
     return {
       name,
@@ -214,12 +214,10 @@ export const keysRotate: Command<ChangeResult> = {
     const name = optionalString(values, 'name');
     const workspace = await openWorkspace(values, context);
     const passphrase = await passphraseFor(context, `for the new ${role} key`, true);
-    const result = await publishing(workspace, values, context, () =>
-      changeKeys(
-        workspace,
-        { kind: 'rotate', role: role as Role, ...(name === undefined ? {} : { name }) },
-        { passphrase, passphrases: passphrasesFor(context) },
-      ),
+    const result = await changeKeys(
+      workspace,
+      { kind: 'rotate', role: role as Role, ...(name === undefined ? {} : { name }) },
+      { passphrase, passphrases: passphrasesFor(context), ...storeChoice(values, context) },
     );
     return changeResult('rotate', result);
   },
@@ -247,8 +245,10 @@ export const keysRemove: Command<ChangeResult> = {
       );
     const name = requireString(values, 'name');
     const workspace = await openWorkspace(values, context);
-    const result = await publishing(workspace, values, context, () =>
-      changeKeys(workspace, { kind: 'remove', name }, { passphrases: passphrasesFor(context) }),
+    const result = await changeKeys(
+      workspace,
+      { kind: 'remove', name },
+      { passphrases: passphrasesFor(context), ...storeChoice(values, context) },
     );
     return changeResult('remove', result);
   },

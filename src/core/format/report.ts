@@ -4,6 +4,7 @@
 import { keyIdOf, SIGNATURE_BYTES, verify } from '../crypto/sign.ts';
 import { SihlError } from '../errors.ts';
 import { ByteReader, ByteWriter, fromUtf8, toHex, utf8 } from './bytes.ts';
+import { NAME_PATTERN } from './target.ts';
 
 export interface StatusReport {
   /** Device id: hex SHA-256 of the device's Ed25519 public key (keyIdOf). */
@@ -34,7 +35,7 @@ const CONTEXT = utf8.encode('sihl/v1/report\0');
 
 const OUTCOMES: ReadonlySet<string> = new Set(['booted', 'installed', 'rejected', 'reverted', 'error']);
 const DEVICE = /^[0-9a-f]{64}$/;
-const MODEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const MODEL = NAME_PATTERN;
 const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$/;
 const REASON = /^[A-Z][A-Z0-9_]{0,63}$/;
 const TARGET = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,255}$/;

@@ -4,7 +4,8 @@
 // header, manifest, delegation and signatures in front of the payload. Memory stays bounded whatever
 // the firmware size.
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { type FileHandle, stat } from 'node:fs/promises';
+import { type Clock, systemClock } from '../clock.ts';
 import { convertAll } from '../compress/branch-filter.ts';
 import { brotliCompressedSize, DEFAULT_WINDOW_LOG, defaultQuality, MIN_QUALITY } from '../compress/brotli.ts';
 import type { SigningKeyPair } from '../crypto/sign.ts';
@@ -56,7 +57,7 @@ export interface PackOptions {
   readonly filter?: BranchFilter | 'auto';
   readonly chunkSize?: number;
   /** Seconds since the epoch; injected so tests and vectors are reproducible. */
-  readonly now?: () => number;
+  readonly now?: Clock;
   readonly releaseId?: Uint8Array;
   readonly overwrite?: boolean;
   readonly onProgress?: (done: number, total: number) => void;
@@ -112,8 +113,8 @@ function checkOptions(o: PackOptions): void {
     throw new SihlError('USAGE', 'release id must be 16 bytes');
 }
 
-export async function packImage(input: string, output: string, options: PackOptions): Promise<PackResult> {
-  checkOptions(options);
+/** The firmware's size, refused when it is not a regular file, empty or over the limit. */
+async function firmwareSize(input: string): Promise<number> {
   let size: number;
   try {
     const info = await stat(input);
@@ -130,12 +131,19 @@ export async function packImage(input: string, output: string, options: PackOpti
       { subject: input },
     );
   }
-  const signed = decodeSignedDelegation(options.delegation);
-  const rootChain = options.rootChain ?? new Uint8Array(0);
-  decodeRootChain(rootChain);
-  const signers = options.signers ?? [];
-  checkSigners(signed.delegation, signers, []);
+  return size;
+}
 
+interface Packing {
+  readonly compression: Manifest['compression']['algorithm'];
+  readonly windowLog: number;
+  readonly filter: BranchFilter | 'none';
+  readonly quality: number;
+  readonly chunkSize: number;
+}
+
+/** How to compress: the options given, or the defaults for this size (and the filter that fits best). */
+async function packingFor(input: string, size: number, options: PackOptions): Promise<Packing> {
   const compression = options.compression ?? 'brotli';
   const windowLog = compression === 'brotli' ? (options.windowLog ?? DEFAULT_WINDOW_LOG) : 0;
   const filter =
@@ -145,17 +153,22 @@ export async function packImage(input: string, output: string, options: PackOpti
         ? await chooseFilter(input, size, windowLog)
         : (options.filter as BranchFilter);
   const quality = options.quality ?? defaultQuality(size);
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_BYTES;
-  const contentKey = options.encrypt ? generateContentKey() : null;
+  return { compression, windowLog, filter, quality, chunkSize: options.chunkSize ?? DEFAULT_CHUNK_BYTES };
+}
 
-  const encryptor = contentKey ? new StreamEncryptor(contentKey) : null;
-  // Everything in front of the payload has a size known now; only its contents wait for the digests.
-  const base: Manifest = {
+/** Everything in front of the payload has a size known now; only its contents wait for the digests. */
+function baseManifest(
+  options: PackOptions,
+  size: number,
+  chunkSize: number,
+  encryptor: StreamEncryptor | null,
+): Manifest {
+  return {
     model: options.model,
     version: options.version,
     securityVersion: options.securityVersion ?? 0,
     releaseId: options.releaseId ?? randomBytes(RELEASE_ID_BYTES),
-    created: Math.floor(options.now ? options.now() : Date.now() / 1000),
+    created: Math.floor((options.now ?? systemClock)().getTime() / 1000),
     plaintextSize: size,
     plaintextDigest: new Uint8Array(32),
     compression: { algorithm: 'none', windowLog: 0, filter: 'none', compressedSize: size },
@@ -165,85 +178,120 @@ export async function packImage(input: string, output: string, options: PackOpti
     payloadDigest: new Uint8Array(32),
     downgrade: options.downgrade === true,
   };
+}
+
+interface Layout {
+  readonly base: Manifest;
+  readonly manifestLength: number;
+  readonly signatureLength: number;
+  readonly payloadOffset: number;
+  readonly rootChain: Uint8Array;
+}
+
+/** Header, manifest, delegation, signatures and root chain, written last at offset 0. */
+function frontMatter(manifestBytes: Uint8Array, options: PackOptions, layout: Layout, payloadSize: number) {
+  if (manifestBytes.length !== layout.manifestLength)
+    throw new SihlError('INTERNAL', 'manifest length changed while packing');
+  const signatures = signaturesFor(imageMessage(manifestBytes), options.signers ?? []);
+  return Buffer.concat([
+    encodeHeader({
+      manifestLength: layout.manifestLength,
+      delegationLength: options.delegation.length,
+      signatureBlockLength: layout.signatureLength,
+      rootChainLength: layout.rootChain.length,
+      payloadLength: payloadSize,
+    }),
+    manifestBytes,
+    options.delegation,
+    encodeSignatureBlock(signatures),
+    layout.rootChain,
+  ]);
+}
+
+/** The two passes into an open output file, then the front matter. */
+async function writeImage(
+  handle: FileHandle,
+  io: { input: string; output: string; size: number },
+  options: PackOptions,
+  packing: Packing,
+  layout: Layout,
+  encryptor: StreamEncryptor | null,
+): Promise<{ manifest: Manifest; manifestBytes: Uint8Array; payloadSize: number }> {
+  const { compression, windowLog, filter, quality, chunkSize } = packing;
+  const writer = new PositionalWriter(handle, layout.payloadOffset);
+  // Pass 1: hash, filter and compress. A signed-only payload goes straight into the image; an
+  // encrypted one waits in a temporary file, because every chunk is bound to a manifest whose
+  // sizes and plaintext digest are known only at the end of this pass (FORMAT.md §Stream binding).
+  const compressed = encryptor ? await openScratch(io.output) : undefined;
+  try {
+    const sink = compressed
+      ? new PositionalWriter(compressed.handle, 0)
+      : new GapWriter(chunkSize, (bytes) => writer.write(bytes));
+    const pass = await compressPass(
+      io.input,
+      io.size,
+      { compression, filter, quality, windowLog },
+      (bytes) => sink.write(bytes),
+      options.onProgress,
+    );
+    if (sink instanceof PositionalWriter) await sink.flush();
+    const payloadSize = expectedPayloadSize(pass.compressedSize, chunkSize, encryptor !== null);
+    let manifest: Manifest = {
+      ...layout.base,
+      plaintextDigest: pass.plaintextDigest,
+      compression: { algorithm: compression, windowLog, filter, compressedSize: pass.compressedSize },
+      payloadSize,
+    };
+    // Pass 2: encrypt the compressed stream in chunks, each bound to the manifest.
+    if (encryptor && compressed) {
+      const binding = streamBinding(encodeManifest(manifest));
+      const pieces = new GapWriter(chunkSize + STREAM_CHUNK_OVERHEAD, (bytes) => writer.write(bytes));
+      await encryptPass(compressed.handle, pass.compressedSize, chunkSize, encryptor, binding, (bytes) =>
+        pieces.write(bytes),
+      );
+    }
+    await writer.flush();
+    // Pass 3: link the stored chunks, last to first; the first one's digest is signed.
+    const chain = chainLayout(pass.compressedSize, chunkSize, encryptor !== null);
+    const head = await chainPass(handle, layout.payloadOffset, chain);
+    manifest = { ...manifest, payloadDigest: head };
+    const manifestBytes = encodeManifest(manifest);
+    const front = new PositionalWriter(handle, 0);
+    await front.write(frontMatter(manifestBytes, options, layout, payloadSize));
+    await front.flush();
+    return { manifest, manifestBytes, payloadSize };
+  } finally {
+    await compressed?.dispose();
+  }
+}
+
+export async function packImage(input: string, output: string, options: PackOptions): Promise<PackResult> {
+  checkOptions(options);
+  const size = await firmwareSize(input);
+  const signed = decodeSignedDelegation(options.delegation);
+  const rootChain = options.rootChain ?? new Uint8Array(0);
+  decodeRootChain(rootChain);
+  const signers = options.signers ?? [];
+  checkSigners(signed.delegation, signers, []);
+  const packing = await packingFor(input, size, options);
+  const contentKey = options.encrypt ? generateContentKey() : null;
+  const encryptor = contentKey ? new StreamEncryptor(contentKey) : null;
+  const base = baseManifest(options, size, packing.chunkSize, encryptor);
   const manifestLength = encodeManifest(base).length;
   const signatureLength = signatureBlockSize(signers.length);
   const payloadOffset =
     HEADER_BYTES + manifestLength + options.delegation.length + signatureLength + rootChain.length;
-
+  const layout: Layout = { base, manifestLength, signatureLength, payloadOffset, rootChain };
   try {
     return await writeAtomically(output, { overwrite: options.overwrite ?? false }, async (handle) => {
-      const writer = new PositionalWriter(handle, payloadOffset);
-      // Pass 1: hash, filter and compress. A signed-only payload goes straight into the image; an
-      // encrypted one waits in a temporary file, because every chunk is bound to a manifest whose
-      // sizes and plaintext digest are known only at the end of this pass (FORMAT.md §Stream binding).
-      const compressed = encryptor ? await openScratch(output) : undefined;
-      try {
-        const sink = compressed
-          ? new PositionalWriter(compressed.handle, 0)
-          : new GapWriter(chunkSize, (bytes) => writer.write(bytes));
-        const pass = await compressPass(
-          input,
-          size,
-          { compression, filter, quality, windowLog },
-          (bytes) => sink.write(bytes),
-          options.onProgress,
-        );
-        if (sink instanceof PositionalWriter) await sink.flush();
-        const packed: Manifest['compression'] = {
-          algorithm: compression,
-          windowLog,
-          filter,
-          compressedSize: pass.compressedSize,
-        };
-        const payloadSize = expectedPayloadSize(pass.compressedSize, chunkSize, encryptor !== null);
-        let manifest: Manifest = {
-          ...base,
-          plaintextDigest: pass.plaintextDigest,
-          compression: packed,
-          payloadSize,
-        };
-        // Pass 2: encrypt the compressed stream in chunks, each bound to the manifest.
-        if (encryptor && compressed) {
-          const binding = streamBinding(encodeManifest(manifest));
-          const pieces = new GapWriter(chunkSize + STREAM_CHUNK_OVERHEAD, (bytes) => writer.write(bytes));
-          await encryptPass(compressed.handle, pass.compressedSize, chunkSize, encryptor, binding, (bytes) =>
-            pieces.write(bytes),
-          );
-        }
-        await writer.flush();
-        // Pass 3: link the stored chunks, last to first; the first one's digest is signed.
-        const layout = chainLayout(pass.compressedSize, chunkSize, encryptor !== null);
-        const head = await chainPass(handle, payloadOffset, layout);
-        manifest = { ...manifest, payloadDigest: head };
-        const manifestBytes = encodeManifest(manifest);
-        if (manifestBytes.length !== manifestLength)
-          throw new SihlError('INTERNAL', 'manifest length changed while packing');
-        const signatures = signaturesFor(imageMessage(manifestBytes), signers);
-        const prefix = Buffer.concat([
-          encodeHeader({
-            manifestLength,
-            delegationLength: options.delegation.length,
-            signatureBlockLength: signatureLength,
-            rootChainLength: rootChain.length,
-            payloadLength: payloadSize,
-          }),
-          manifestBytes,
-          options.delegation,
-          encodeSignatureBlock(signatures),
-          rootChain,
-        ]);
-        const front = new PositionalWriter(handle, 0);
-        await front.write(prefix);
-        await front.flush();
-        return {
-          manifest,
-          manifestBytes,
-          contentKey: contentKey ? contentKey.slice() : null,
-          size: payloadOffset + payloadSize,
-        };
-      } finally {
-        await compressed?.dispose();
-      }
+      const io = { input, output, size };
+      const written = await writeImage(handle, io, options, packing, layout, encryptor);
+      return {
+        manifest: written.manifest,
+        manifestBytes: written.manifestBytes,
+        contentKey: contentKey ? contentKey.slice() : null,
+        size: payloadOffset + written.payloadSize,
+      };
     });
   } finally {
     if (contentKey) wipe(contentKey);

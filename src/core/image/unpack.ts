@@ -70,6 +70,60 @@ function checkDeclaredWindow(firstByte: number, windowLog: number): void {
 }
 
 /**
+ * The compressed chunks through a Brotli decoder into `output`: input waits until the decoder has
+ * consumed each chunk, so the decrypt buffers can be reused; output is taken as it comes.
+ */
+async function brotliChunks(
+  source: ByteSource,
+  image: VerifiedImage,
+  contentKey: Uint8Array | null,
+  output: (chunk: Uint8Array) => Promise<void>,
+  readBytes: number,
+): Promise<void> {
+  const { manifest } = image;
+  const decompressor = brotliDecompressor();
+  let decoderError: unknown;
+  decompressor.on('error', (error) => {
+    decoderError = error;
+  });
+  const drained = (async () => {
+    for await (const chunk of decompressor) await output(chunk);
+  })();
+  drained.catch(() => {});
+  let first = true;
+  try {
+    await forEachCompressedChunk(
+      source,
+      image,
+      contentKey,
+      async (chunk) => {
+        if (first && chunk.length > 0) {
+          first = false;
+          checkDeclaredWindow(chunk[0] as number, manifest.compression.windowLog);
+        }
+        const written = new Promise<void>((resolve, reject) => {
+          decompressor.write(chunk, (error) => (error ? reject(error) : resolve()));
+        });
+        await Promise.race([written, drained]);
+      },
+      readBytes,
+    );
+    decompressor.end();
+    await drained;
+    // FORMAT.md §Compression: the Brotli stream ends exactly at the end of the compressed bytes.
+    if (decompressor.bytesWritten !== manifest.compression.compressedSize) {
+      throw new SihlError('DECOMPRESS_FAILED', 'compressed bytes follow the end of the Brotli stream');
+    }
+  } catch (error) {
+    decompressor.destroy();
+    if (error !== decoderError) throw error;
+    throw new SihlError('DECOMPRESS_FAILED', `compressed payload is malformed: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
  * Streams the plaintext of a verified image into `sink`. Resolves only if every check passed: the
  * caller must treat what the sink received as garbage when this rejects.
  */
@@ -109,50 +163,7 @@ export async function unpackPayload(
   };
 
   if (manifest.compression.algorithm === 'brotli') {
-    const decompressor = brotliDecompressor();
-    let decoderError: unknown;
-    decompressor.on('error', (error) => {
-      decoderError = error;
-    });
-    // Output is taken as it comes; input waits until the decoder has consumed each chunk, so the
-    // decrypt buffers can be reused.
-    const drained = (async () => {
-      for await (const chunk of decompressor) await output(chunk);
-    })();
-    drained.catch(() => {});
-    let first = true;
-    try {
-      await forEachCompressedChunk(
-        source,
-        image,
-        contentKey,
-        async (chunk) => {
-          if (first && chunk.length > 0) {
-            first = false;
-            checkDeclaredWindow(chunk[0] as number, manifest.compression.windowLog);
-          }
-          const written = new Promise<void>((resolve, reject) => {
-            decompressor.write(chunk, (error) => (error ? reject(error) : resolve()));
-          });
-          await Promise.race([written, drained]);
-        },
-        readBytes,
-      );
-      decompressor.end();
-      await drained;
-      // FORMAT.md §Compression: the Brotli stream ends exactly at the end of the compressed bytes.
-      if (decompressor.bytesWritten !== manifest.compression.compressedSize) {
-        throw new SihlError('DECOMPRESS_FAILED', 'compressed bytes follow the end of the Brotli stream');
-      }
-    } catch (error) {
-      decompressor.destroy();
-      if (error !== decoderError) throw error;
-      throw new SihlError(
-        'DECOMPRESS_FAILED',
-        `compressed payload is malformed: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
+    await brotliChunks(source, image, contentKey, output, readBytes);
   } else {
     await forEachCompressedChunk(source, image, contentKey, output, readBytes);
   }

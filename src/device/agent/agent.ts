@@ -1,35 +1,25 @@
-// The update agent (DESIGN.md flow 4): polls the timestamp with a conditional request; on change lets
-// tuf-js refresh and verify the metadata; picks the target for its model, channel and rollout; fetches
-// its key envelope and the image into staging (resuming); verifies the image as the bootloader will;
-// marks it pending and asks for a reboot. After each boot it sends a signed status report.
-import { join } from 'node:path';
-import { Updater } from 'tuf-js';
-import { ExpiredMetadataError } from 'tuf-js/dist/error.js';
+import type { Updater } from 'tuf-js';
 import { keyIdOf } from '../../core/crypto/sign.ts';
 import { type ErrorCode, SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import { CREDENTIAL_BYTES } from '../../core/format/credential.ts';
 import type { StatusReport } from '../../core/format/report.ts';
-import { readSmallFile } from '../../core/fs.ts';
+import { slotLocation } from '../../core/format/slot-table.ts';
+import { targetFilePath } from '../../core/format/target.ts';
 import { makeSignedReport } from '../report.ts';
-import {
-  type AgentConfig,
-  agentPaths,
-  keepTrustedRoot,
-  readAgentConfig,
-  repairTrustedRoot,
-} from './config.ts';
-import { downloadToStaging } from './download.ts';
-import { ENVELOPES_PER_PART, fetchEnvelope } from './envelope.ts';
+import { type AgentConfig, agentPaths, readAgentConfig } from './config.ts';
+import { type DownloadPlan, downloadToStaging } from './download.ts';
+import { fetchEnvelope } from './envelope.ts';
 import { PinnedClient } from './https-client.ts';
 import { AGENT_LIMITS, DEFAULT_TIMING, type Timing } from './limits.ts';
+import { checkNotExpired, type Refreshed, refreshMetadata, tufError } from './refresh.ts';
 import { deliverReport, flushOutbox } from './reports.ts';
 import { nextDelay, systemTimers, type Timers } from './schedule.ts';
-import { chooseTarget } from './select.ts';
+import { type Candidate, chooseTarget } from './select.ts';
 import type { AgentDevice } from './staging.ts';
 import { type AgentState, type AgentStateStore, readAgentState, writeAgentState } from './state.ts';
 import { TableReporter } from './table-reports.ts';
-import { PinnedFetcher } from './tuf-fetcher.ts';
+import type { Transport } from './transport.ts';
 import { verifyStaged } from './verify-staged.ts';
 
 export interface AgentOptions {
@@ -48,6 +38,8 @@ export interface AgentOptions {
     readonly localAddress?: string;
   };
   readonly pieceBytes?: number;
+  /** Talks to the store through this instead of the pinned HTTPS client of agent.json (tests). */
+  readonly transport?: Transport;
   /** Keeps agent/state.json's content elsewhere (in memory, for a simulated fleet). */
   readonly stateStore?: AgentStateStore;
   /** Makes flash writes survive a power cut (the simulator saves its flash file); before progress is saved. */
@@ -79,48 +71,19 @@ export interface BootOutcome {
 
 const TIMESTAMP = 'metadata/timestamp.json';
 
-/** tuf-js errors as sihl codes; a transport failure underneath wins over what tuf-js wrapped it in. */
-function tufError(error: unknown, fetcher: PinnedFetcher): SihlError {
-  if (error instanceof SihlError) return error;
-  if (fetcher.lastError) return fetcher.lastError;
-  const message = (error as Error)?.message ?? String(error);
-  // tuf-js wraps snapshot and targets failures in a RuntimeError that keeps only the message.
-  if (error instanceof ExpiredMetadataError || /\bexpired\b/i.test(message)) {
-    return new SihlError('TUF_METADATA_EXPIRED', `TUF metadata expired: ${message}`, { cause: error });
-  }
-  return new SihlError('TUF_METADATA_INCONSISTENT', `TUF metadata refused: ${message}`, { cause: error });
-}
-
 function asSihlError(error: unknown): SihlError {
   if (error instanceof SihlError) return error;
   return new SihlError('INTERNAL', String((error as Error)?.stack ?? error), { cause: error });
 }
 
-/** Refuses when a top-level metadata file this device trusts has expired (TUF_METADATA_EXPIRED). */
-async function checkNotExpired(metadataDir: string, now: Date): Promise<void> {
-  for (const role of ['timestamp', 'snapshot', 'targets']) {
-    let expires: unknown;
-    try {
-      const text = await readSmallFile(join(metadataDir, `${role}.json`), AGENT_LIMITS.metadataBytes);
-      expires = (JSON.parse(new TextDecoder().decode(text)) as { signed?: { expires?: unknown } }).signed
-        ?.expires;
-    } catch {
-      continue; // not there yet (or unreadable): the next full refresh fetches it again
-    }
-    if (typeof expires === 'string' && !(Date.parse(expires) > now.getTime())) {
-      throw new SihlError(
-        'TUF_METADATA_EXPIRED',
-        `the ${role} metadata this device trusts expired at ${expires}, and the server says nothing changed`,
-      );
-    }
-  }
-}
+type Checked = { outcome: PollOutcome; target?: string; version?: string };
 
 export class UpdateAgent {
   readonly config: AgentConfig;
   /** Hex SHA-256 of the device's Ed25519 key, as the registry knows it. */
   readonly deviceId: string;
-  readonly client: PinnedClient;
+  /** The pinned HTTPS client, or the transport given (transport.ts). */
+  readonly client: Transport;
   readonly #options: AgentOptions;
   readonly #timing: Timing;
   readonly #timers: Timers;
@@ -135,11 +98,9 @@ export class UpdateAgent {
     this.#timing = { ...DEFAULT_TIMING, interval: config.interval, ...options.timing };
     this.#timers = { ...systemTimers, ...options.timers };
     this.deviceId = toHex(keyIdOf(options.device.secureElement.identity().sign));
-    this.client = new PinnedClient({
-      server: config.server,
-      certificate: config.certificate,
-      ...options.network,
-    });
+    this.client =
+      options.transport ??
+      new PinnedClient({ server: config.server, certificate: config.certificate, ...options.network });
     this.#table = this.#tableReporter();
   }
 
@@ -197,13 +158,40 @@ export class UpdateAgent {
     }
   }
 
-  async #check(): Promise<{ outcome: PollOutcome; target?: string; version?: string }> {
-    const { device, dir } = this.#options;
-    const boot = device.bootState();
+  /** One poll's steps: the timestamp, the TUF refresh, the choice, and staging what was chosen. */
+  async #check(): Promise<Checked> {
+    const boot = this.#options.device.bootState();
     if (!boot) throw new SihlError('USAGE', 'the boot state is unreadable; boot the device first');
     if (this.#state.outbox.length > 0) await this.#flush();
+    const timestamp = await this.#timestamp();
+    if (timestamp === 'unchanged') return { outcome: 'unchanged' };
+    const { etag } = timestamp;
+    const refreshed = await this.#refresh(timestamp.body);
+    const choice = chooseTarget(
+      refreshed.targets,
+      {
+        id: this.deviceId,
+        model: this.#options.device.model,
+        channel: this.config.channel,
+        running: boot.running.version,
+        ...(boot.phase === 'pending' && this.#state.staged ? { staged: this.#state.staged.version } : {}),
+        refused: this.#state.refused,
+      },
+      (name) => (refreshed.targets[name] as { hashes?: { sha256?: string } } | undefined)?.hashes?.sha256,
+    );
+    if (choice.kind !== 'install') {
+      await this.#save({ etag });
+      return { outcome: choice.kind === 'up-to-date' ? 'up-to-date' : 'not-eligible' };
+    }
+    return this.#stage(refreshed, choice.candidate, etag);
+  }
 
-    // The cheap part: a conditional GET of the timestamp, unless a download is unfinished.
+  /**
+   * The cheap part: a conditional GET of the timestamp, unless a download is unfinished. "Nothing
+   * changed" is the server's word, not TUF's: a mirror that answers 304 forever would freeze the device
+   * unnoticed, so what the device trusts must still be in date (TUF's indefinite freeze).
+   */
+  async #timestamp(): Promise<'unchanged' | { etag: string | undefined; body: Uint8Array }> {
     const conditional = this.#state.etag !== undefined && this.#state.download === undefined;
     const response = await this.client.get({
       path: TIMESTAMP,
@@ -211,57 +199,29 @@ export class UpdateAgent {
       ...(conditional ? { etag: this.#state.etag } : {}),
     });
     if (response.status === 304 && conditional) {
-      // "Nothing changed" is the server's word, not TUF's: a mirror that answers 304 forever would freeze
-      // the device unnoticed. What the device trusts must still be in date (TUF's indefinite freeze).
-      await checkNotExpired(agentPaths(dir).metadata, new Date());
-      return { outcome: 'unchanged' };
+      await checkNotExpired(agentPaths(this.#options.dir).metadata, new Date());
+      return 'unchanged';
     }
     if (response.status !== 200)
       throw new SihlError('SERVER_ERROR', `GET ${TIMESTAMP}: HTTP ${response.status}`);
     const etag = typeof response.headers.etag === 'string' ? response.headers.etag : undefined;
+    return { etag, body: response.body };
+  }
 
-    // TUF client workflow 5.3 to 5.6, by tuf-js, from the root this device trusts.
-    const paths = agentPaths(dir);
-    await repairTrustedRoot(dir);
-    const fetcher = new PinnedFetcher(this.client);
-    fetcher.prime(this.client.url(TIMESTAMP).href, response.body);
-    const updater = new Updater({
-      metadataDir: paths.metadata,
-      metadataBaseUrl: this.client.url('metadata/').href,
-      fetcher,
-      config: { fetchRetry: 0 },
-    });
-    try {
-      await updater.refresh();
-    } catch (error) {
-      throw tufError(error, fetcher);
-    }
-    await keepTrustedRoot(dir);
+  /** TUF client workflow 5.3 to 5.6, by tuf-js (refresh.ts). */
+  #refresh(timestamp: Uint8Array): Promise<Refreshed> {
+    return refreshMetadata(this.client, this.#options.dir, this.client.url(TIMESTAMP).href, timestamp);
+  }
 
-    // tuf-js lists no targets: read the targets file it verified and persisted, then ask it for the one chosen.
-    const targets = await this.#verifiedTargets(paths.metadata);
-    const choice = chooseTarget(
-      targets,
-      {
-        id: this.deviceId,
-        model: device.model,
-        channel: this.config.channel,
-        running: boot.running.version,
-        ...(boot.phase === 'pending' && this.#state.staged ? { staged: this.#state.staged.version } : {}),
-        refused: this.#state.refused,
-      },
-      (name) => (targets[name] as { hashes?: { sha256?: string } } | undefined)?.hashes?.sha256,
-    );
-    if (choice.kind !== 'install') {
-      await this.#save({ etag });
-      return { outcome: choice.kind === 'up-to-date' ? 'up-to-date' : 'not-eligible' };
-    }
-    const { name, custom } = choice.candidate;
+  /** The chosen target into staging: its envelope, the image (resuming), the checks, then pending. */
+  async #stage(refreshed: Refreshed, candidate: Candidate, etag: string | undefined): Promise<Checked> {
+    const { device } = this.#options;
+    const { name, custom } = candidate;
     let info: Awaited<ReturnType<Updater['getTargetInfo']>>;
     try {
-      info = await updater.getTargetInfo(name);
+      info = await refreshed.updater.getTargetInfo(name);
     } catch (error) {
-      throw tufError(error, fetcher);
+      throw tufError(error, refreshed.fetcher);
     }
     const sha256 = info?.hashes.sha256;
     if (!info || !sha256 || !/^[0-9a-f]{64}$/.test(sha256)) {
@@ -271,7 +231,6 @@ export class UpdateAgent {
     if (corrupt?.sha256 === sha256 && this.#timers.now().getTime() < corrupt.retryAt) {
       return { outcome: 'retry-later', target: name, version: custom.version };
     }
-
     let envelope: Uint8Array = new Uint8Array(0);
     if (custom.envelopes !== undefined) {
       const box = device.secureElement.identity().box;
@@ -284,16 +243,31 @@ export class UpdateAgent {
     }
     if (typeof custom.credentials === 'string' && this.#table !== undefined)
       await this.#renewLogSas(custom.credentials);
-    const slash = name.lastIndexOf('/');
-    let manifestDigest: Uint8Array = new Uint8Array(0);
     const plan = {
       target: name,
       version: custom.version,
-      path: `targets/${name.slice(0, slash + 1)}${sha256}.${name.slice(slash + 1)}`,
+      path: targetFilePath(name, sha256),
       length: info.length,
       sha256,
       envelope,
     };
+    const manifestDigest = await this.#download(plan, custom);
+    device.markPending(plan.length, envelope.length, manifestDigest);
+    await this.#options.durable?.();
+    await this.#save({
+      etag,
+      download: undefined,
+      staged: { target: name, version: custom.version, sha256 },
+    });
+    return { outcome: 'staged', target: name, version: custom.version };
+  }
+
+  /**
+   * Downloads into staging (resuming) and verifies as the bootloader will; refused bytes leave staging.
+   * Returns the digest of the verified manifest, which the pending request is bound to.
+   */
+  async #download(plan: DownloadPlan, custom: Candidate['custom']): Promise<Uint8Array> {
+    const { device } = this.#options;
     try {
       await downloadToStaging({
         client: this.client,
@@ -307,24 +281,16 @@ export class UpdateAgent {
         pieceBytes: this.#options.pieceBytes ?? AGENT_LIMITS.pieceBytes,
         ...(this.#options.onProgress ? { onProgress: this.#options.onProgress } : {}),
       });
-      manifestDigest = await verifyStaged(device, plan.length, envelope, custom);
+      return await verifyStaged(device, plan.length, plan.envelope, custom);
     } catch (error) {
       if (error instanceof SihlError && error.family === 'verification') {
         // Refused bytes leave staging, and the next attempt starts from nothing.
-        device.eraseStaging(0, plan.length + envelope.length);
+        device.eraseStaging(0, plan.length + plan.envelope.length);
         await this.#options.durable?.();
         await this.#save({ download: undefined });
       }
       throw error;
     }
-    device.markPending(plan.length, envelope.length, manifestDigest);
-    await this.#options.durable?.();
-    await this.#save({
-      etag,
-      download: undefined,
-      staged: { target: name, version: custom.version, sha256 },
-    });
-    return { outcome: 'staged', target: name, version: custom.version };
   }
 
   /**
@@ -333,11 +299,9 @@ export class UpdateAgent {
    * (reports keep going with the SAS the device has).
    */
   async #renewLogSas(folder: string): Promise<void> {
-    // Laid out as the envelope tables: part files of ENVELOPES_PER_PART slots, here of CREDENTIAL_BYTES.
-    const { index } = this.config;
-    const path = `${folder.replace(/\/?$/, '/')}${Math.floor(index / ENVELOPES_PER_PART)}.bin`;
-    const start = (index % ENVELOPES_PER_PART) * CREDENTIAL_BYTES;
-    const slot = { start, end: start + CREDENTIAL_BYTES - 1 };
+    // Laid out as the envelope tables (src/core/format/slot-table.ts), in slots of CREDENTIAL_BYTES.
+    const { path, offset } = slotLocation(folder, this.config.index, CREDENTIAL_BYTES);
+    const slot = { start: offset, end: offset + CREDENTIAL_BYTES - 1 };
     try {
       const response = await this.client.get({ path, range: slot, limit: CREDENTIAL_BYTES });
       if (response.status !== 206 && !(response.status === 200 && slot.start === 0)) return;
@@ -351,13 +315,6 @@ export class UpdateAgent {
     } catch (error) {
       if (!(error instanceof SihlError) || error.family === 'internal') throw error;
     }
-  }
-
-  async #verifiedTargets(metadataDir: string): Promise<Readonly<Record<string, unknown>>> {
-    const bytes = await readSmallFile(join(metadataDir, 'targets.json'), 5_000_000);
-    const parsed = JSON.parse(Buffer.from(bytes).toString('utf8')) as { signed?: { targets?: unknown } };
-    const targets = parsed.signed?.targets;
-    return typeof targets === 'object' && targets !== null ? (targets as Record<string, unknown>) : {};
   }
 
   /**
@@ -383,16 +340,17 @@ export class UpdateAgent {
       await this.#save({ staged: undefined, refused: [...this.#state.refused, staged.sha256] });
     } else if (staged && this.#options.device.bootState()?.phase !== 'pending') {
       if (boot.outcome !== 'rejected') return this.#save({ staged: undefined });
-      const count = this.#state.corrupt?.sha256 === staged.sha256 ? this.#state.corrupt.count + 1 : 1;
-      const wait = nextDelay(this.#timing, count, this.#timers.random());
-      const retryAt = this.#timers.now().getTime() + wait;
-      // No ETag: the same timestamp must lead to the same target again, once the backoff has run.
-      await this.#save({
-        staged: undefined,
-        etag: undefined,
-        corrupt: { sha256: staged.sha256, count, retryAt },
-      });
+      await this.#corruptStaging(staged.sha256);
     }
+  }
+
+  /** The bootloader refused what this agent verified: fetch it again after a growing backoff. */
+  async #corruptStaging(sha256: string): Promise<void> {
+    const count = this.#state.corrupt?.sha256 === sha256 ? this.#state.corrupt.count + 1 : 1;
+    const wait = nextDelay(this.#timing, count, this.#timers.random());
+    const retryAt = this.#timers.now().getTime() + wait;
+    // No ETag: the same timestamp must lead to the same target again, once the backoff has run.
+    await this.#save({ staged: undefined, etag: undefined, corrupt: { sha256, count, retryAt } });
   }
 
   /** The application passed its self-test on a trial boot: keep the new firmware (docs/BOOT.md §Confirmation). */

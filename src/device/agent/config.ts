@@ -4,6 +4,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { naming, SihlError } from '../../core/errors.ts';
+import { NAME_PATTERN } from '../../core/format/target.ts';
 import { exists, readSmallFile, writeFileAtomic } from '../../core/fs.ts';
 import { AGENT_LIMITS } from './limits.ts';
 
@@ -36,7 +37,7 @@ export function agentPaths(dir: string) {
   };
 }
 
-const CHANNEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const CHANNEL = NAME_PATTERN;
 const CONFIG_MAX_BYTES = 64 * 1024;
 
 function invalid(path: string, message: string): never {

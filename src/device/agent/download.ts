@@ -8,9 +8,9 @@ import { equalBytes, Sha256 } from '../../core/crypto/hash.ts';
 import { SihlError } from '../../core/errors.ts';
 import { fromHex, toHex } from '../../core/format/bytes.ts';
 import { ERASED } from '../flash/flash.ts';
-import type { PinnedClient } from './https-client.ts';
 import type { Staging } from './staging.ts';
 import type { DownloadProgress } from './state.ts';
+import type { Transport } from './transport.ts';
 
 export interface DownloadPlan {
   readonly target: string;
@@ -24,7 +24,7 @@ export interface DownloadPlan {
 }
 
 export interface DownloadOptions {
-  readonly client: PinnedClient;
+  readonly client: Transport;
   readonly staging: Staging;
   readonly plan: DownloadPlan;
   /** What an earlier attempt left; used only if it is for the same image and envelope. */

@@ -4,22 +4,17 @@
 import { equalBytes } from '../../core/crypto/hash.ts';
 import { SihlError } from '../../core/errors.ts';
 import { decodeEnvelope, ENVELOPE_BYTES, recipientIdOf } from '../../core/format/envelope.ts';
-import type { PinnedClient } from './https-client.ts';
+import { slotLocation } from '../../core/format/slot-table.ts';
+import type { Transport } from './transport.ts';
 
-/** Slots per part file of the envelope tables, as `release publish` writes them (src/publisher/envelopes.ts). */
-export const ENVELOPES_PER_PART = 65_536;
-
+/** Where device `index` finds its envelope in the tables under `folder` (src/core/format/slot-table.ts). */
 export function envelopeSlot(folder: string, index: number): { path: string; offset: number } {
-  const dir = folder.endsWith('/') ? folder : `${folder}/`;
-  return {
-    path: `${dir}${Math.floor(index / ENVELOPES_PER_PART)}.bin`,
-    offset: (index % ENVELOPES_PER_PART) * ENVELOPE_BYTES,
-  };
+  return slotLocation(folder, index, ENVELOPE_BYTES);
 }
 
 /** The envelope sealed to this device, or null when the tables hold none for it. */
 export async function fetchEnvelope(
-  client: PinnedClient,
+  client: Transport,
   folder: string,
   index: number,
   boxPublicKey: Uint8Array,

@@ -1,7 +1,7 @@
 // HTTPS to the one server a device trusts: its certificate is pinned as the only CA and the host name is
 // checked against it. Every request is bounded: connect time, silence, total time and body size.
 // Devices only dial out; nothing here listens.
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Agent, request } from 'node:https';
 import { SihlError } from '../../core/errors.ts';
 import { AGENT_LIMITS } from './limits.ts';
@@ -81,6 +81,16 @@ function networkError(error: unknown): SihlError {
     );
   }
   return new SihlError('NETWORK_ERROR', code ? `${code}: ${message}` : message, { cause: error });
+}
+
+/** One request in flight, as the response handler sees it. */
+interface Exchange {
+  readonly url: URL;
+  readonly limit: number;
+  readonly hooks: Pick<GetRequest, 'onHeaders' | 'onData'>;
+  fail(error: unknown): void;
+  settled(): boolean;
+  done(response: HttpResponse): void;
 }
 
 export class PinnedClient {
@@ -170,56 +180,21 @@ export class PinnedClient {
         timers.push(
           setTimeout(() => fail(new SihlError('NETWORK_TIMEOUT', `${what} took over ${ms} ms`)), ms),
         );
-      const req = request(wire, { method, headers, agent: this.#agent, timeout: this.#idleMs }, (res) => {
-        const declared = Number(res.headers['content-length'] ?? 0);
-        if (declared > limit) {
-          fail(
-            new SihlError(
-              'LIMIT_EXCEEDED',
-              `${url.pathname}: ${declared} bytes announced, at most ${limit} taken`,
-            ),
-          );
-          return;
-        }
-        const status = res.statusCode ?? 0;
-        try {
-          hooks.onHeaders?.(status, res.headers);
-        } catch (error) {
-          fail(error);
-          return;
-        }
-        const onData = status === 200 || status === 206 ? hooks.onData : undefined;
-        const chunks: Uint8Array[] = [];
-        let received = 0;
-        res.on('data', (chunk: Buffer) => {
-          if (settled) return;
-          received += chunk.length;
-          this.stats.bytes += chunk.length;
-          if (received > limit) {
-            fail(new SihlError('LIMIT_EXCEEDED', `${url.pathname}: more than ${limit} bytes`));
-            return;
-          }
-          if (!onData) {
-            chunks.push(chunk);
-            return;
-          }
-          try {
-            onData(chunk);
-          } catch (error) {
-            fail(error);
-          }
-        });
-        res.on('end', () => {
+      const exchange: Exchange = {
+        url,
+        limit,
+        hooks,
+        fail,
+        settled: () => settled,
+        done: (response) => {
           if (settled) return;
           finish();
-          resolve({ status, headers: res.headers, body: Buffer.concat(chunks), received });
-        });
-        res.on('close', () => {
-          if (!res.complete)
-            fail(new SihlError('NETWORK_ERROR', `${url.pathname}: connection lost mid-body`));
-        });
-        res.on('error', fail);
-      });
+          resolve(response);
+        },
+      };
+      const req = request(wire, { method, headers, agent: this.#agent, timeout: this.#idleMs }, (res) =>
+        this.#receive(res, exchange),
+      );
       req.on('timeout', () => fail(new SihlError('NETWORK_TIMEOUT', `no data for ${this.#idleMs} ms`)));
       req.on('error', fail);
       req.on('socket', (socket) => {
@@ -231,5 +206,53 @@ export class PinnedClient {
       timeout(`${method} ${url.pathname}`, this.#requestMs);
       req.end(body);
     });
+  }
+
+  /** The response of one exchange: its announced and actual length bounded, hooks called, body kept. */
+  #receive(res: IncomingMessage, x: Exchange): void {
+    const { url, limit, hooks, fail } = x;
+    const declared = Number(res.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      fail(
+        new SihlError(
+          'LIMIT_EXCEEDED',
+          `${url.pathname}: ${declared} bytes announced, at most ${limit} taken`,
+        ),
+      );
+      return;
+    }
+    const status = res.statusCode ?? 0;
+    try {
+      hooks.onHeaders?.(status, res.headers);
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    const onData = status === 200 || status === 206 ? hooks.onData : undefined;
+    const chunks: Uint8Array[] = [];
+    let received = 0;
+    res.on('data', (chunk: Buffer) => {
+      if (x.settled()) return;
+      received += chunk.length;
+      this.stats.bytes += chunk.length;
+      if (received > limit) {
+        fail(new SihlError('LIMIT_EXCEEDED', `${url.pathname}: more than ${limit} bytes`));
+        return;
+      }
+      if (!onData) {
+        chunks.push(chunk);
+        return;
+      }
+      try {
+        onData(chunk);
+      } catch (error) {
+        fail(error);
+      }
+    });
+    res.on('end', () => x.done({ status, headers: res.headers, body: Buffer.concat(chunks), received }));
+    res.on('close', () => {
+      if (!res.complete) fail(new SihlError('NETWORK_ERROR', `${url.pathname}: connection lost mid-body`));
+    });
+    res.on('error', fail);
   }
 }

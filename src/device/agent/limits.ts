@@ -7,6 +7,8 @@ export const AGENT_LIMITS = {
   timestampBytes: 16 * 1024,
   /** Any other metadata file, and the body of an error response that is read at all. */
   metadataBytes: 2 * 1024 * 1024,
+  /** New root versions followed in one refresh (TUF 5.3.3; tuf-js's own default). */
+  rootRotations: 256,
   /** Bytes of image fetched per Range request; progress is saved after each (a kill loses at most this). */
   pieceBytes: 16 * 1024,
   /** TCP and TLS set-up. */

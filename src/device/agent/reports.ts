@@ -2,13 +2,13 @@
 // accepted. 403 (or any other 4xx but 429): refused for good, dropped. 429, 5xx or no answer: kept in
 // the outbox and sent again before the next report.
 import { isSihlError } from '../../core/errors.ts';
-import type { PinnedClient } from './https-client.ts';
+import type { Transport } from './transport.ts';
 
 export const REPORTS_PATH = '/v1/reports';
 
 export type Delivery = 'accepted' | 'refused' | 'later';
 
-export async function deliverReport(client: PinnedClient, report: Uint8Array): Promise<Delivery> {
+export async function deliverReport(client: Transport, report: Uint8Array): Promise<Delivery> {
   try {
     const { status } = await client.post(REPORTS_PATH, report, 'application/octet-stream');
     if (status >= 200 && status < 300) return 'accepted';

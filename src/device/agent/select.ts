@@ -1,21 +1,11 @@
 // Which published target a device should install: pure, over the targets tuf-js verified. The target's
-// `custom` fields are written by `release publish` (model, version, channel, rollout, releaseId, envelopes).
+// `custom` fields (src/core/format/target.ts) are written by `release publish`.
 import { fromHex } from '../../core/format/bytes.ts';
 import { compareSemver, parseSemver, type Semver } from '../../core/format/semver.ts';
+import { parseTargetCustom, type TargetCustom } from '../../core/format/target.ts';
 import { inRollout } from '../../core/rollout.ts';
 
-export interface TargetCustom {
-  readonly model: string;
-  readonly version: string;
-  readonly securityVersion?: number;
-  readonly channel: string;
-  readonly rollout: number;
-  readonly releaseId: string;
-  /** Folder of the release's envelope tables, relative to the store; absent for unencrypted images. */
-  readonly envelopes?: string;
-  /** Folder of the release's credential boxes (renewed log SAS, docs/CLOUD.md); absent without one. */
-  readonly credentials?: string;
-}
+export type { TargetCustom } from '../../core/format/target.ts';
 
 export interface Candidate {
   readonly name: string;
@@ -38,20 +28,6 @@ export type Choice =
   | { readonly kind: 'up-to-date' }
   | { readonly kind: 'not-in-rollout'; readonly candidate: Candidate };
 
-function customOf(entry: unknown): TargetCustom | undefined {
-  const c = (entry as { custom?: Record<string, unknown> } | undefined)?.custom;
-  if (!c || typeof c !== 'object') return undefined;
-  const ok =
-    typeof c.model === 'string' &&
-    typeof c.version === 'string' &&
-    typeof c.channel === 'string' &&
-    typeof c.rollout === 'number' &&
-    typeof c.releaseId === 'string' &&
-    /^(?:[0-9a-f]{2})+$/.test(c.releaseId) &&
-    (c.envelopes === undefined || typeof c.envelopes === 'string');
-  return ok ? (c as unknown as TargetCustom) : undefined;
-}
-
 /** Any version the device cannot parse (e.g. "unknown") is older than every release. */
 const newer = (a: Semver, than: string | undefined) => {
   const b = than === undefined ? undefined : parseSemver(than);
@@ -70,7 +46,7 @@ export function chooseTarget(
   let best: { candidate: Candidate; version: Semver } | undefined;
   let outside: Candidate | undefined;
   for (const [name, entry] of Object.entries(targets)) {
-    const custom = customOf(entry);
+    const custom = parseTargetCustom(entry);
     if (!custom || custom.model !== device.model || custom.channel !== device.channel) continue;
     const version = parseSemver(custom.version);
     if (!version || !newer(version, device.running) || !newer(version, device.staged)) continue;

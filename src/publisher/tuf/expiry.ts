@@ -1,12 +1,11 @@
 // When TUF metadata expires. Lifetimes follow python-tuf's long-standing defaults: the online roles
 // (timestamp, snapshot) live briefly and are re-signed by a job, the offline ones (targets, root) longer.
 // The clock is injected so tests can sign metadata that is already stale.
+
+import { type Clock, systemClock } from '../../core/clock.ts';
 import { SihlError } from '../../core/errors.ts';
 
-/** The current time; tests pass a fixed or shifted one. */
-export type Clock = () => Date;
-
-export const systemClock: Clock = () => new Date();
+export { type Clock, systemClock };
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 

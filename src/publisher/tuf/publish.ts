@@ -9,6 +9,7 @@ import type { Metadata, Root, TargetFile, Timestamp } from '@tufjs/models';
 import { equalBytes, Sha256, sha256 } from '../../core/crypto/index.ts';
 import { naming, SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
+import { targetFilePath as consistentTargetPath } from '../../core/format/target.ts';
 import { exists, readSmallFile, writeAtomically, writeFileAtomic } from '../../core/fs.ts';
 import { CLIENT_LIMITS, checkRepository, type Repository } from './check-repository.ts';
 import { type Clock, systemClock } from './expiry.ts';
@@ -38,8 +39,7 @@ export interface PublishResult {
 
 /** Where a target is served under consistent snapshots: its SHA-256 before the file name (spec §5.7.3). */
 export function targetFilePath(name: string, sha256Hex: string): string {
-  const slash = checkTargetName(name).lastIndexOf('/');
-  return `${TARGETS_DIR}/${name.slice(0, slash + 1)}${sha256Hex}.${name.slice(slash + 1)}`;
+  return consistentTargetPath(checkTargetName(name), sha256Hex);
 }
 
 export function metadataFilePath(role: 'root' | 'targets' | 'snapshot', version: number): string {

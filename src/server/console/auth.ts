@@ -6,6 +6,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { dirname, join } from 'node:path';
+import { type Clock, systemClock } from '../../core/clock.ts';
 import { equalBytes, randomBytes, sha256 } from '../../core/crypto/index.ts';
 import { naming } from '../../core/errors.ts';
 import { utf8 } from '../../core/format/bytes.ts';
@@ -59,10 +60,10 @@ export function cookiesOf(req: IncomingMessage): Map<string, string> {
 
 export class OperatorAuth {
   readonly #token: string;
-  readonly #now: () => number;
+  readonly #now: Clock;
   readonly #sessions = new Map<string, Session>();
 
-  constructor(token: string, now: () => number = Date.now) {
+  constructor(token: string, now: Clock = systemClock) {
     this.#token = token;
     this.#now = now;
   }
@@ -72,7 +73,11 @@ export class OperatorAuth {
     if (!same(token.trim(), this.#token)) return undefined;
     if (this.#sessions.size >= SESSIONS_MAX)
       this.#sessions.delete(this.#sessions.keys().next().value as string);
-    const session = { id: fresh(32), csrf: fresh(24), expires: this.#now() + SESSION_SECONDS * 1000 };
+    const session = {
+      id: fresh(32),
+      csrf: fresh(24),
+      expires: this.#now().getTime() + SESSION_SECONDS * 1000,
+    };
     this.#sessions.set(session.id, session);
     return session;
   }
@@ -86,7 +91,7 @@ export class OperatorAuth {
     const id = cookiesOf(req).get(COOKIE);
     const session = id === undefined ? undefined : this.#sessions.get(id);
     if (!session) return undefined;
-    if (session.expires <= this.#now()) {
+    if (session.expires <= this.#now().getTime()) {
       this.#sessions.delete(session.id);
       return undefined;
     }

@@ -4,17 +4,23 @@
 // buttons included, runs through one queue here, so two changes never race for the next metadata version.
 
 import { join } from 'node:path';
+import type { StoreChoice } from '../../publisher/cloud-store.ts';
 import { readPublished, targetEntries } from '../../publisher/published.ts';
 import type { Passphrases } from '../../publisher/role-keys.ts';
 import { type RolloutState, readRollout } from '../../publisher/rollout.ts';
 import { checkRollout, type RolloutOptions } from '../../publisher/rollout-publish.ts';
 import type { Clock } from '../../publisher/tuf/expiry.ts';
 import type { Workspace } from '../../publisher/workspace.ts';
+import type { LogStore } from '../../storage/log-store.ts';
 import type { ReportIndex } from './report-index.ts';
 
 export interface MonitorOptions {
   readonly workspace: Workspace;
   readonly index: ReportIndex;
+  /** Read before every pass: devices may write to it directly (an Azure table), not through the server. */
+  readonly logStore?: LogStore;
+  /** Where halts and advances are mirrored to (the configured store) and with which credentials. */
+  readonly store?: StoreChoice;
   /** Without passphrases the monitor cannot sign, so it only watches. */
   readonly passphrases?: Passphrases;
   readonly now?: Clock;
@@ -92,6 +98,7 @@ export class RolloutMonitor {
   async checkAll(): Promise<{ release: string; action: string; why: string }[]> {
     const { workspace, index, passphrases } = this.#o;
     if (!passphrases) return [];
+    if (this.#o.logStore) await index.catchUp(this.#o.logStore);
     const done: { release: string; action: string; why: string }[] = [];
     for (const ref of await publishedReleases(workspace)) {
       let state: RolloutState | undefined;
@@ -103,7 +110,11 @@ export class RolloutMonitor {
       const underWay = state ? state.status === 'active' : !ref.halted && ref.percent < 100;
       if (!underWay) continue;
       const since = new Date(state?.countSince ?? 0);
-      const options: RolloutOptions = { passphrases, ...(this.#o.now ? { now: this.#o.now } : {}) };
+      const options: RolloutOptions = {
+        passphrases,
+        ...this.#o.store,
+        ...(this.#o.now ? { now: this.#o.now } : {}),
+      };
       const { decision } = await checkRollout(workspace, ref.name, index.counts(ref.target, since), options);
       if (decision.action !== 'none') {
         const event = { release: ref.name, action: decision.action, why: decision.why };

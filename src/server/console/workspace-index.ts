@@ -1,10 +1,10 @@
 // The report index of a workspace (console.db beside logs.db), brought up to date with the registry and
-// the log store, for one-shot readers such as `sihl rollout status`.
+// the workspace's log store (sihl.json "log", else logs.db), for one-shot readers such as `sihl rollout check`.
 import { join } from 'node:path';
-import { logStorePath } from '../../publisher/fleet.ts';
+import { openWorkspaceLogStore } from '../../publisher/fleet.ts';
 import { openRegistry } from '../../publisher/registry.ts';
 import type { Workspace } from '../../publisher/workspace.ts';
-import { openSqliteLogStore } from '../../storage/sqlite-log-store.ts';
+import type { Env } from '../../storage/locations.ts';
 import { INDEX_FILE, openReportIndex, type ReportIndex } from './report-index.ts';
 
 export function indexPath(workspace: Workspace): string {
@@ -13,11 +13,12 @@ export function indexPath(workspace: Workspace): string {
 
 export async function withWorkspaceIndex<T>(
   workspace: Workspace,
+  env: Env,
   work: (index: ReportIndex) => T | Promise<T>,
 ): Promise<T> {
+  const logs = await openWorkspaceLogStore(workspace, env);
   const registry = openRegistry(workspace.registryPath);
   const index = openReportIndex(indexPath(workspace), registry);
-  const logs = openSqliteLogStore(logStorePath(workspace));
   try {
     index.syncRegistry();
     await index.catchUp(logs);

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sha256 } from '../../../src/core/crypto/hash.ts';
-import { isSihlError } from '../../../src/core/errors.ts';
 import { ByteReader, ByteWriter } from '../../../src/core/format/bytes.ts';
 import {
   decodeSignedDelegation,
@@ -33,15 +32,7 @@ import {
   rootChain,
 } from '../../fuzz/corpus.ts';
 import { testKey } from '../../support/fixtures.ts';
-
-function refuses(action: () => unknown, code: string, message: RegExp): void {
-  assert.throws(action, (error) => {
-    assert.ok(isSihlError(error), `not a SihlError: ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    assert.match(error.message, message);
-    return true;
-  });
-}
+import { refuses } from '../../support/refuses.ts';
 
 const [encrypted] = (await corpusImages()) as [CorpusImage];
 const [, manifestBytes, delegationBytes, signatureBytes] = encrypted.parts as Uint8Array[];

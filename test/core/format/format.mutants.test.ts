@@ -22,16 +22,7 @@ import {
   streamBinding,
 } from '../../../src/core/format/manifest.ts';
 import { LIMITS } from '../../../src/core/limits.ts';
-
-/** Asserts `action` throws a SihlError with `code` whose message matches `message`. */
-function refuses(action: () => unknown, code: string, message: RegExp): void {
-  assert.throws(action, (error) => {
-    assert.ok(isSihlError(error), `not a SihlError: ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    assert.match(error.message, message);
-    return true;
-  });
-}
+import { refuses } from '../../support/refuses.ts';
 
 test('the writer refuses values outside each width and writes little-endian', () => {
   const w = new ByteWriter();

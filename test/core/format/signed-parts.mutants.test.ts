@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generateBoxKeyPair, type SigningKeyPair } from '../../../src/core/crypto/index.ts';
 import { keyIdOf } from '../../../src/core/crypto/sign.ts';
-import { isSihlError } from '../../../src/core/errors.ts';
 import { ByteWriter, toHex } from '../../../src/core/format/bytes.ts';
 import {
   decodeDelegationBody,
@@ -34,15 +33,7 @@ import {
 } from '../../../src/core/format/signatures.ts';
 import { LIMITS } from '../../../src/core/limits.ts';
 import { testKey } from '../../support/fixtures.ts';
-
-function refuses(action: () => unknown, code: string, message: RegExp): void {
-  assert.throws(action, (error) => {
-    assert.ok(isSihlError(error), `not a SihlError: ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    assert.match(error.message, message);
-    return true;
-  });
-}
+import { refuses } from '../../support/refuses.ts';
 
 const keys: SigningKeyPair[] = Array.from({ length: 17 }, (_, i) => testKey(`mutants ${i}`));
 const byId = [...keys].sort((a, b) => Buffer.compare(keyIdOf(a.publicKey), keyIdOf(b.publicKey)));

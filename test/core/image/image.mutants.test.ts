@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sha256 } from '../../../src/core/crypto/hash.ts';
-import { isSihlError } from '../../../src/core/errors.ts';
 import { encodeHeader, HEADER_BYTES } from '../../../src/core/format/header.ts';
 import { decodeManifest } from '../../../src/core/format/manifest.ts';
 import {
@@ -15,15 +14,7 @@ import {
   verifyImage,
 } from '../../../src/core/image/index.ts';
 import { type CorpusImage, corpusImages, MODEL, pinnedRoot, rootStatements } from '../../fuzz/corpus.ts';
-
-async function refuses(action: () => Promise<unknown>, code: string, message: RegExp): Promise<void> {
-  await assert.rejects(action, (error) => {
-    assert.ok(isSihlError(error), `not a SihlError: ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    assert.match(error.message, message);
-    return true;
-  });
-}
+import { refusesAsync as refuses } from '../../support/refuses.ts';
 
 const [encrypted, signedOnly, chained] = (await corpusImages()) as [CorpusImage, CorpusImage, CorpusImage];
 const anchors = { root: pinnedRoot };

@@ -1,5 +1,6 @@
 // Hostile and broken images: every way we can think of to damage a sealed image must be refused, each
 // with the SihlError code that names what is wrong (docs/FORMAT.md §Verification, §Limits).
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -67,7 +68,7 @@ async function build(options: Partial<PackOptions> = {}, fw: Uint8Array = FIRMWA
     encrypt: true,
     quality: 9,
     chunkSize: LIMITS.chunkBytesMin,
-    now: () => 1_700_000_000,
+    now: () => new Date(1_700_000_000_000),
     ...options,
   });
   const bytes = new Uint8Array(await readFile(output));

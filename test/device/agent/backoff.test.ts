@@ -1,6 +1,7 @@
 // Server down, failing or slow: the agent backs off exponentially up to a cap (delays read from an
 // injected clock, so nothing waits), returns to its interval when the server is back, and bounded
 // timeouts keep a silent or trickling server from holding it.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { createServer as createTcpServer, type Socket } from 'node:net';

@@ -1,5 +1,6 @@
 // Freeze and mirror attacks: a server that keeps serving an expired timestamp gets the expiry reported
 // and nothing installed; a store whose image bytes were altered is refused before anything is pending.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,11 +15,9 @@ test('an expired timestamp (a freeze attack) is reported as TUF_METADATA_EXPIRED
   const fleet = await makeFleet();
   // Re-signed as if three days ago: it expired two days ago, and the server keeps serving it.
   const workspace = await Workspace.open(join(fleet.cwd, 'acme'));
-  await refreshTimestamp(
-    workspace,
-    async () => PASSPHRASE,
-    () => new Date(Date.now() - 3 * 86_400_000),
-  );
+  await refreshTimestamp(workspace, async () => PASSPHRASE, {
+    now: () => new Date(Date.now() - 3 * 86_400_000),
+  });
   const server = await serveStore(fleet.store);
   const device = deviceAt(fleet, 0);
   await configure(fleet, device, server);

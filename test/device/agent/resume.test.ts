@@ -1,6 +1,7 @@
 // Downloads resume: a connection dropped half-way through the image, and a process killed while it was
 // downloading, both go on from the last sector in flash (kept in the device's storage), so the bytes
 // fetched in all are about one image, not two.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';

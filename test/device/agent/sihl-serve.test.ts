@@ -1,31 +1,19 @@
 // The agent against sihl's own HTTPS server (src/server), not the test helper: the device
 // updates, its signed report lands in the log store, and a poll with nothing new is one 304.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { verifySignedReport } from '../../../src/core/format/report.ts';
 import { Workspace } from '../../../src/publisher/workspace.ts';
-import { startServer } from '../../../src/server/index.ts';
-import { openSqliteLogStore } from '../../../src/storage/sqlite-log-store.ts';
-import { configure, deviceAt, lastOf, makeFleet, openAgent, testCertificate } from './support.ts';
+import { serveWorkspace } from '../../support/server.ts';
+import { configure, deviceAt, lastOf, makeFleet, openAgent } from './support.ts';
 
 test('through `sihl serve`: the device installs 7.28.0, reports it, then polls with one 304', async () => {
   const fleet = await makeFleet();
   const workspace = await Workspace.open(join(fleet.cwd, 'acme'));
-  const logStore = openSqliteLogStore(join(fleet.cwd, 'logs.db'));
-  const { key, cert } = await testCertificate();
-  const server = await startServer({
-    storeDir: workspace.storeDir,
-    registryPath: workspace.registryPath,
-    logStore,
-    key,
-    cert,
-    port: 0,
-  });
-  after(async () => {
-    await server.close();
-    await logStore.close();
-  });
+  const server = await serveWorkspace(workspace);
+  const { cert, logStore } = server;
   const device = deviceAt(fleet, 0);
   await configure(fleet, device, { url: `${server.url.replace(/\/?$/, '/')}`, certificate: cert } as never);
   const { agent, sim } = await openAgent(device);

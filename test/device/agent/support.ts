@@ -7,15 +7,16 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, resolve, sep } from 'node:path';
 import { after } from 'node:test';
-import { makeServerCertificate } from '../../../src/core/crypto/certificate.ts';
 import { sha256 } from '../../../src/core/crypto/hash.ts';
 import { toHex } from '../../../src/core/format/bytes.ts';
 import { type AgentOptions, UpdateAgent } from '../../../src/device/agent/agent.ts';
 import { writeAgentConfig } from '../../../src/device/agent/config.ts';
 import { SimulatedDevice } from '../../../src/device/simulator/simulated-device.ts';
-import { tempDir } from '../../helpers.ts';
-import { ok } from '../../support/cli.ts';
-import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../../support/fixtures.ts';
+import { approveBy, ok, provisionSimDevice, startWorkspace } from '../../support/cli.ts';
+import { testCertificate } from '../../support/server.ts';
+import { fromTemplate } from '../../support/template.ts';
+
+export { testCertificate } from '../../support/server.ts';
 
 export interface Served {
   readonly method: string;
@@ -46,14 +47,6 @@ export interface StoreServer {
   /** Bodies POSTed to /v1/reports. */
   readonly reports: Uint8Array[];
   close(): Promise<void>;
-}
-
-// Made when the file loads: node:test ties after() hooks to the test whose async context is current, so
-// a certificate first awaited inside one test would tie later servers' clean-up to that test.
-const certificate = makeServerCertificate({ days: 2 });
-/** One certificate for 127.0.0.1 per test file (made by the same code `sihl init` uses). */
-export function testCertificate(): Promise<{ key: string; cert: string }> {
-  return certificate;
 }
 
 const RANGE = /^bytes=(\d+)-(\d*)$/;
@@ -175,35 +168,35 @@ export interface Fleet {
 export async function makeFleet(
   options: { count?: number; revoke?: number[]; rollout?: number } = {},
 ): Promise<Fleet> {
-  const cwd = await tempDir();
+  const world = { count: options.count ?? 1, revoke: options.revoke ?? [], rollout: options.rollout ?? 100 };
+  const cwd = await fromTemplate(`fleet ${JSON.stringify(world)}`, (dir) => buildFleet(dir, world));
+  const manifest = JSON.parse(await readFile(join(cwd, 'fleet.json'), 'utf8')) as {
+    devices: FleetDevice[];
+    target: string;
+  };
+  return {
+    cwd,
+    store: join(cwd, 'acme', 'store'),
+    devices: manifest.devices.map((d) => ({ ...d, dir: join(cwd, d.dir) })),
+    target: manifest.target,
+    image: new Uint8Array(await readFile(join(cwd, 'acme', 'releases', 'movehub-7.28.0', 'image.sihl'))),
+    firmware: new Uint8Array(await readFile(join(cwd, 'new.bin'))),
+  };
+}
+
+/** The world of makeFleet in `cwd`, with fleet.json naming its devices (folders relative to `cwd`). */
+async function buildFleet(cwd: string, world: { count: number; revoke: number[]; rollout: number }) {
   const ws = ['--workspace', 'acme'];
-  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
-  const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
-  await writeFile(join(cwd, 'new.bin'), firmware);
-  await ok(cwd, ['init', 'acme']);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  await startWorkspace(cwd);
   const devices: FleetDevice[] = [];
-  for (let n = 1; n <= (options.count ?? 1); n++) {
-    const dir = `hub-${n}`;
-    const create = ['sim', 'device', 'create', dir, '--model', 'movehub', '--root', 'acme/trust/root.json'];
-    await ok(cwd, [...create, '--firmware', 'old.bin', '--version', '7.27.0']);
-    await writeFile(join(cwd, `${dir}.json`), await ok(cwd, ['sim', 'device', 'identity', dir, '--json']));
-    const d = JSON.parse(
-      await ok(cwd, ['device', 'provision', '--identity', `${dir}.json`, '--owner', 'ACME', '--json', ...ws]),
-    );
-    devices.push({ dir: join(cwd, dir), idx: d.idx, id: d.id });
-  }
-  for (const n of options.revoke ?? [])
-    await ok(cwd, ['device', 'revoke', (devices[n] as FleetDevice).id, ...ws]);
+  for (let n = 1; n <= world.count; n++) devices.push(await provisionSimDevice(cwd, `hub-${n}`));
+  for (const n of world.revoke) await ok(cwd, ['device', 'revoke', (devices[n] as FleetDevice).id, ...ws]);
   const create = ['release', 'create', 'new.bin', '--model', 'movehub', '--version', '7.28.0'];
   await ok(cwd, [...create, '--security-version', '1', ...ws]);
-  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
-  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...ws]);
-  const publish = ['release', 'publish', 'movehub-7.28.0', '--rollout', String(options.rollout ?? 100)];
+  await approveBy((args) => ok(cwd, args), 'movehub-7.28.0', ['alice', 'bob'], ws);
+  const publish = ['release', 'publish', 'movehub-7.28.0', '--rollout', String(world.rollout)];
   const published = JSON.parse(await ok(cwd, [...publish, '--json', ...ws]));
-  const image = new Uint8Array(await readFile(join(cwd, 'acme', 'releases', 'movehub-7.28.0', 'image.sihl')));
-  return { cwd, store: join(cwd, 'acme', 'store'), devices, target: published.target, image, firmware };
+  await writeFile(join(cwd, 'fleet.json'), JSON.stringify({ devices, target: published.target }));
 }
 
 /** Provisioning's last step: the device learns its server, certificate, index and first root. */

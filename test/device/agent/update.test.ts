@@ -1,6 +1,7 @@
 // The update end to end over real HTTPS on 127.0.0.1: a device running Pybricks 7.27.0 polls the store,
 // finds 7.28.0, downloads its envelope and the image into staging, verifies it, marks it pending; its
 // bootloader installs it and the agent sends a signed report. Then polls cost one 304.
+// tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -7,18 +7,13 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import packagedChromium from '@sparticuz/chromium';
 import { type Browser, chromium } from 'playwright-core';
-import { makeServerCertificate } from '../../../src/core/crypto/certificate.ts';
-import { logStorePath } from '../../../src/publisher/fleet.ts';
-import { type Console, openConsole } from '../../../src/server/console/console.ts';
-import { type RunningServer, startServer } from '../../../src/server/server.ts';
-import { openSqliteLogStore } from '../../../src/storage/sqlite-log-store.ts';
+import type { Console } from '../../../src/server/console/console.ts';
 import { type Http, https, type RolloutFleet } from '../../publisher/rollout-support.ts';
 import { PASSPHRASE } from '../../support/cli.ts';
+import { GENEROUS, type Served, serveWorkspace } from '../../support/server.ts';
 
-const certificate = makeServerCertificate({ days: 2 });
-
-export interface Served {
-  readonly server: RunningServer;
+export interface ServedFleet {
+  readonly server: Served;
   readonly console: Console;
   readonly http: Http;
   readonly token: string;
@@ -26,41 +21,25 @@ export interface Served {
   readonly events: { release: string; action: string; why: string }[];
 }
 
+/** The fleet's workspace served with the console on and the passphrases held, as `sihl serve` runs. */
 export async function serveFleet(
   fleet: RolloutFleet,
   options: { checkDelayMs?: number } = {},
-): Promise<Served> {
-  const { key, cert } = await certificate;
-  const logStore = openSqliteLogStore(logStorePath(fleet.workspace));
-  const events: Served['events'] = [];
-  const web = await openConsole({
-    workspace: fleet.workspace,
-    logStore,
+): Promise<ServedFleet> {
+  const events: ServedFleet['events'] = [];
+  const server = await serveWorkspace(fleet.workspace, {
+    console: true,
     passphrases: async () => PASSPHRASE,
     checkDelayMs: options.checkDelayMs ?? 50,
     checkEveryMs: 0,
     onEvent: (e) => events.push(e),
-  });
-  const server = await startServer({
-    storeDir: fleet.workspace.storeDir,
-    registryPath: fleet.workspace.registryPath,
-    logStore: web.logStore,
-    console: web,
-    key,
-    cert,
-    port: 0,
     // One address speaks for the whole simulated fleet here.
-    limits: { reportsPerAddress: { burst: 100_000, perMinute: 1_000_000 } },
+    limits: { reportsPerAddress: GENEROUS },
   });
-  const http = https(server.url, cert, 64);
-  after(async () => {
-    http.close();
-    await server.close();
-    await web.close();
-    await logStore.close();
-  });
+  const http = https(server.url, server.cert, 64);
+  after(() => http.close());
   const token = (await readFile(join(fleet.workspace.dir, 'console', 'operator.token'), 'utf8')).trim();
-  return { server, console: web, http, token, cert, events };
+  return { server, console: server.console as Console, http, token, cert: server.cert, events };
 }
 
 const RELAXED = ['--disable-web-security', '--allow-running-insecure-content'];

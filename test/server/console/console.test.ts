@@ -1,6 +1,7 @@
 // The console in real headless Chromium during a rollout: an operator logs in, sees the chart and the
 // device table, filters it, and halts the rollout from the release page; devices' credentials get
 // nowhere near it.
+// tag: slow (headless Chromium)
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { test } from 'node:test';
@@ -135,6 +136,15 @@ test('the console refuses devices and requests without a session, a CSRF token o
     Buffer.from('csrf=x'),
   );
   assert.equal(foreign.status, 403);
+
+  // An action the console does not know is refused as such, never taken for another one.
+  const before = (await readPublished(fleet.workspace.storeDir)).timestampVersion;
+  for (const action of ['widen', 'Halt', 'advance-all']) {
+    const unknown = await http.request('POST', `/console/api/releases/${RELEASE}/${action}`, bearer);
+    assert.equal(unknown.status, 400, action);
+    assert.match(unknown.body.toString(), /unknown action; one of halt, resume, advance/);
+  }
+  assert.equal((await readPublished(fleet.workspace.storeDir)).timestampVersion, before, 'nothing published');
   const entry = targetEntries((await readPublished(fleet.workspace.storeDir)).targets).find(
     (e) => e.name === TARGET,
   );
