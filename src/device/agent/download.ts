@@ -56,7 +56,7 @@ function resumeFrom(plan: DownloadPlan, progress: DownloadProgress | undefined, 
 
 /** Fills staging with the image and its envelope and checks the image's length and SHA-256. */
 export async function downloadToStaging(options: DownloadOptions): Promise<void> {
-  const { client, staging, plan } = options;
+  const { staging, plan } = options;
   const { size, sectorSize, writeSize } = staging.stagingGeometry;
   const total = plan.length + plan.envelope.length;
   if (plan.length <= 0 || total > size) {
@@ -99,25 +99,10 @@ export async function downloadToStaging(options: DownloadOptions): Promise<void>
     const start = done;
     const end = Math.min(start + piece, plan.length) - 1;
     try {
-      const response = await client.get({
-        path: plan.path,
-        range: { start, end },
-        limit: end - start + 1,
-        onHeaders: (status, headers) => checkRange(status, headers['content-range'], start, end, plan),
-        onData: (chunk) => {
-          take(chunk);
-          options.onProgress?.(done + filled, plan.length);
-        },
+      await fetchRange(options, start, end, (chunk) => {
+        take(chunk);
+        options.onProgress?.(done + filled, plan.length);
       });
-      if (response.status !== 200 && response.status !== 206) {
-        throw new SihlError('SERVER_ERROR', `GET ${plan.path}: HTTP ${response.status}`);
-      }
-      if (response.received !== end - start + 1) {
-        throw new SihlError(
-          'NETWORK_ERROR',
-          `GET ${plan.path}: ${response.received} bytes, not ${end - start + 1}`,
-        );
-      }
     } catch (error) {
       filled = 0; // a part of a sector: fetched again next time
       await options.save(record(done));
@@ -131,6 +116,39 @@ export async function downloadToStaging(options: DownloadOptions): Promise<void>
     }
     await options.save(record(done));
   }
+  await checkStaged(options);
+}
+
+/** One range of the image from the server, each chunk handed to `take` as it arrives. */
+async function fetchRange(
+  options: DownloadOptions,
+  start: number,
+  end: number,
+  take: (chunk: Uint8Array) => void,
+): Promise<void> {
+  const { client, plan } = options;
+  const response = await client.get({
+    path: plan.path,
+    range: { start, end },
+    limit: end - start + 1,
+    onHeaders: (status, headers) => checkRange(status, headers['content-range'], start, end, plan),
+    onData: take,
+  });
+  if (response.status !== 200 && response.status !== 206) {
+    throw new SihlError('SERVER_ERROR', `GET ${plan.path}: HTTP ${response.status}`);
+  }
+  if (response.received !== end - start + 1) {
+    throw new SihlError(
+      'NETWORK_ERROR',
+      `GET ${plan.path}: ${response.received} bytes, not ${end - start + 1}`,
+    );
+  }
+}
+
+/** The whole image as staged, read back and hashed against the SHA-256 the targets role signed. */
+async function checkStaged(options: DownloadOptions): Promise<void> {
+  const { staging, plan } = options;
+  const { sectorSize } = staging.stagingGeometry;
   const digest = new Sha256();
   for (let at = 0; at < plan.length; at += sectorSize) {
     digest.update(staging.readStaging(at, Math.min(sectorSize, plan.length - at)));
