@@ -97,3 +97,24 @@ export async function readSmallFile(path: string, limit: number): Promise<Uint8A
     await handle?.close();
   }
 }
+
+/**
+ * Reads a private key file, refusing one that group or others may read: a secret key behind a
+ * passphrase is still one offline guessing attack away from anyone who can copy the file.
+ */
+export async function readPrivateKeyFile(path: string, limit: number): Promise<Uint8Array> {
+  let mode: number;
+  try {
+    mode = (await stat(path)).mode;
+  } catch (error) {
+    throw naming(path, error);
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new SihlError(
+      'KEY_FILE_EXPOSED',
+      `private key file is readable or writable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path}`,
+      { subject: path },
+    );
+  }
+  return readSmallFile(path, limit);
+}

@@ -19,7 +19,7 @@ import { requirePolicy } from './gate.ts';
 import { nextTopLevel, readPublished, targetEntries } from './published.ts';
 import { openRegistry } from './registry.ts';
 import type { Release } from './release.ts';
-import { type Passphrases, roleKeys, roleSigners } from './role-keys.ts';
+import { HeldKeys, type Passphrases, roleKeys, roleSigners } from './role-keys.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom, tufKeyIdOf } from './tuf/keys.ts';
 import { makeRoot, type TopLevelRoles } from './tuf/metadata.ts';
@@ -93,8 +93,9 @@ export async function publishRelease(
   const roles = await workspaceRoles(workspace);
 
   // Every key is unlocked before any work, so a wrong passphrase costs nothing and leaves nothing behind.
+  using held = new HeldKeys();
   const signersOf = async (role: 'root' | 'targets' | 'snapshot' | 'timestamp') =>
-    (await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
+    held.hold(await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
   const roots: Metadata<Root>[] = [];
   if (!published.root) {
     roots.push(signWith(makeRoot({ version: 1, roles, ...expiry }), await signersOf('root')));

@@ -1,7 +1,13 @@
 // The workspace's keys by role: making them, loading them, and re-signing the approver delegation that
 // images carry (docs/FORMAT.md §Delegation) whenever the approvers change.
-import { readFile } from 'node:fs/promises';
-import { keyIdOf, type SigningKeyPair } from '../core/crypto/index.ts';
+import {
+  DEFAULT_KDF_COST,
+  type KdfCost,
+  keyIdOf,
+  SIGNING_KDF_COST,
+  type SigningKeyPair,
+  wipe,
+} from '../core/crypto/index.ts';
 import { naming, SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
 import {
@@ -11,7 +17,7 @@ import {
   encodeSignedDelegation,
 } from '../core/format/delegation.ts';
 import { signEntry } from '../core/format/signatures.ts';
-import { exists, readSmallFile, writeFileAtomic } from '../core/fs.ts';
+import { exists, readPrivateKeyFile, readSmallFile, writeFileAtomic } from '../core/fs.ts';
 import { decodePublicKeyFile, encodeRootFile, newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import { checkKeyName, ROLES, type Role, type RoleConfig, type Workspace } from './workspace.ts';
@@ -19,9 +25,22 @@ import { checkKeyName, ROLES, type Role, type RoleConfig, type Workspace } from 
 /** Supplies the passphrase of a named key (the CLI asks SIHL_PASSPHRASE or the terminal). */
 export type Passphrases = (keyName: string) => Promise<string>;
 
-export async function makeKey(workspace: Workspace, name: string, passphrase: string): Promise<Uint8Array> {
+/**
+ * How hard a role's key files are to guess: the online keys (snapshot, timestamp) are opened unattended
+ * by the server and its jobs, so they keep libsodium's INTERACTIVE cost; root and approvers get MODERATE.
+ */
+export function kdfCostOf(role: Role): KdfCost {
+  return role === 'snapshot' || role === 'timestamp' ? DEFAULT_KDF_COST : SIGNING_KDF_COST;
+}
+
+export async function makeKey(
+  workspace: Workspace,
+  name: string,
+  passphrase: string,
+  cost: KdfCost = SIGNING_KDF_COST,
+): Promise<Uint8Array> {
   checkKeyName(name);
-  const files = await newSigningKeyFiles(name, passphrase);
+  const files = await newSigningKeyFiles(name, passphrase, cost);
   await writeFileAtomic(workspace.keyPath(name, 'key'), files.privateFile, { mode: 0o600 });
   await writeFileAtomic(workspace.keyPath(name, 'pub'), files.publicFile);
   return files.info.sign as Uint8Array;
@@ -45,7 +64,8 @@ export async function loadKey(
 ): Promise<SigningKeyPair> {
   const path = workspace.keyPath(name, 'key');
   try {
-    return await openSigningKey(new Uint8Array(await readFile(path)), await passphrases(name));
+    const bytes = await readPrivateKeyFile(path, LIMITS.keyFileBytes);
+    return await openSigningKey(bytes, await passphrases(name));
   } catch (error) {
     throw naming(path, error);
   }
@@ -88,6 +108,23 @@ export async function roleSigners(
     );
   }
   return signers;
+}
+
+/**
+ * The private keys one operation unlocked, wiped (sodium_memzero) when its scope ends, error or not:
+ * `using held = new HeldKeys()`, then `held.hold(await roleSigners(...))`.
+ */
+export class HeldKeys {
+  readonly #pairs: SigningKeyPair[] = [];
+
+  hold(pairs: SigningKeyPair[]): SigningKeyPair[] {
+    this.#pairs.push(...pairs);
+    return pairs;
+  }
+
+  [Symbol.dispose](): void {
+    for (const pair of this.#pairs) wipe(pair.secretKey);
+  }
 }
 
 /** The trust file devices pin: the root keys and their threshold. */

@@ -15,7 +15,7 @@ import { publishEnvelopes } from './envelopes.ts';
 import { nextTopLevel, readPublished, targetEntries } from './published.ts';
 import { openRegistry } from './registry.ts';
 import { openRelease, type Release } from './release.ts';
-import { type Passphrases, roleSigners } from './role-keys.ts';
+import { HeldKeys, type Passphrases, roleSigners } from './role-keys.ts';
 import {
   advanced,
   checkPolicy,
@@ -147,8 +147,9 @@ async function republish(
     return { ...e, custom: { ...rest, rollout: custom.rollout, ...(custom.halted ? { halted: true } : {}) } };
   });
   const expiry = options.now ? { now: options.now } : {};
+  using held = new HeldKeys();
   const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') =>
-    (await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
+    held.hold(await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
   const approvers = await signersOf('targets');
   const snapshotSigners = await signersOf('snapshot');
   const timestampSigners = await signersOf('timestamp');

@@ -22,6 +22,8 @@ import { newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import { nextTopLevel, readPublished, targetEntries } from './published.ts';
 import {
+  HeldKeys,
+  kdfCostOf,
   type Passphrases,
   publicKeyOf,
   readRootChain,
@@ -169,7 +171,7 @@ export async function changeKeys(
   if (makesKey) {
     if (!options.passphrase)
       throw new SihlError('PASSPHRASE_MISSING', `a passphrase is needed for the new key ${name}`);
-    const files = await newSigningKeyFiles(name, options.passphrase);
+    const files = await newSigningKeyFiles(name, options.passphrase, kdfCostOf(role));
     fresh = {
       name,
       pair: await openSigningKey(new TextEncoder().encode(files.privateFile), options.passphrase),
@@ -217,8 +219,9 @@ export async function changeKeys(
       newRoots.map(signerFrom),
       expiry,
     );
+    using held = new HeldKeys();
     const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') =>
-      (await roleSigners(workspace, role, passphrases, { roles, fresh })).map(signerFrom);
+      held.hold(await roleSigners(workspace, role, passphrases, { roles, fresh })).map(signerFrom);
     const next = nextTopLevel(
       published,
       targetEntries(published.targets),

@@ -2,7 +2,7 @@
 import { SihlError } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import { openRegistry } from './registry.ts';
-import { makeKey, type Passphrases, writeRootTrust } from './role-keys.ts';
+import { kdfCostOf, makeKey, type Passphrases, writeRootTrust } from './role-keys.ts';
 import { changeKeys } from './rotation.ts';
 import { Workspace } from './workspace.ts';
 
@@ -40,8 +40,9 @@ export async function initWorkspace(dir: string, options: InitOptions): Promise<
     store: 'store',
     registry: 'registry.db',
   });
-  for (const name of [...rootNames, 'snapshot', 'timestamp'])
-    await makeKey(workspace, name, options.passphrase);
+  for (const name of rootNames) await makeKey(workspace, name, options.passphrase, kdfCostOf('root'));
+  for (const role of ['snapshot', 'timestamp'] as const)
+    await makeKey(workspace, role, options.passphrase, kdfCostOf(role));
   await writeRootTrust(workspace);
   openRegistry(workspace.registryPath).close(); // the device registry, empty
   await (await import('./certificate-files.ts')).ensureServerCertificate(workspace);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { SihlError } from '../core/errors.ts';
 import { readPublished } from './published.ts';
 import type { Passphrases } from './role-keys.ts';
-import { roleSigners } from './role-keys.ts';
+import { HeldKeys, roleSigners } from './role-keys.ts';
 import { type Clock, expiresFor } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
 import { makeSnapshot, makeTimestamp, metaFileOf, parseMetadata } from './tuf/metadata.ts';
@@ -32,12 +32,13 @@ export async function refreshTimestamp(
   const expiry = now ? { now } : {};
   // A snapshot that would expire while the new timestamp is still valid is re-signed too (online key),
   // or clients would refuse the store once it lapsed, timestamp or not.
+  using held = new HeldKeys();
   const renewSnapshot = new Date(snapshot.signed.expires) <= new Date(expiresFor('timestamp', expiry));
   if (renewSnapshot) {
     const targetsMeta = snapshot.signed.meta['targets.json'];
     if (!targetsMeta)
       throw new SihlError('TUF_METADATA_INCONSISTENT', 'the published snapshot lists no targets');
-    const signers = (await roleSigners(workspace, 'snapshot', passphrases)).map(signerFrom);
+    const signers = held.hold(await roleSigners(workspace, 'snapshot', passphrases)).map(signerFrom);
     snapshot = signWith(
       makeSnapshot({
         version: snapshot.signed.version + 1,
@@ -53,7 +54,7 @@ export async function refreshTimestamp(
   }
   const signed = signWith(
     makeTimestamp({ version: published.timestampVersion + 1, snapshot: metaFileOf(snapshot), ...expiry }),
-    (await roleSigners(workspace, 'timestamp', passphrases)).map(signerFrom),
+    held.hold(await roleSigners(workspace, 'timestamp', passphrases)).map(signerFrom),
   );
   await publishRepository(
     store,

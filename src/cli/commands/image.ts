@@ -1,7 +1,7 @@
 // sihl image pack | sign | inspect | verify | unpack, and sihl envelope seal.
 import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { equalBytes, wipe } from '../../core/crypto/index.ts';
+import { closeSigners, equalBytes, type SigningKey, wipe } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import { ENVELOPE_BYTES, openEnvelope, sealEnvelope } from '../../core/format/envelope.ts';
@@ -156,9 +156,13 @@ export const imageSign: Command<{ image: string; signatures: number; threshold: 
     const image = pathIn(context, onePositional(positionals, 'IMAGE'));
     const paths = strings(values, 'key');
     if (paths.length === 0) throw new SihlError('USAGE', '--key is required');
-    const signers = [];
-    for (const path of paths) signers.push(await loadSigningKey(context, path));
-    return { image, ...(await signImage(image, signers)) };
+    const signers: SigningKey[] = [];
+    try {
+      for (const path of paths) signers.push(await loadSigningKey(context, path));
+      return { image, ...(await signImage(image, signers)) };
+    } finally {
+      closeSigners(signers);
+    }
   },
   render: (r) =>
     `signed ${r.image}: ${r.signatures} of ${r.threshold} required signature(s)` +
