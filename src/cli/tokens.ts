@@ -4,7 +4,7 @@
 import { resolve } from 'node:path';
 import type { Signer } from '../core/crypto/index.ts';
 import { naming, SihlError } from '../core/errors.ts';
-import { readPrivateKeyFile } from '../core/fs.ts';
+import { readSecretFile } from '../core/fs.ts';
 import { generateTokenKey, openTokenSigner, type Pkcs11Options } from '../core/token/pkcs11-signer.ts';
 import {
   formatPkcs11Reference,
@@ -12,6 +12,7 @@ import {
   type Pkcs11Reference,
   parsePkcs11Reference,
 } from '../core/token/pkcs11-uri.ts';
+import type { TokenKeyOption } from '../publisher/fresh-key.ts';
 import type { Context } from './command.ts';
 
 export { isPkcs11Reference };
@@ -27,7 +28,7 @@ async function tokenOptions(context: Context, ref: Pkcs11Reference): Promise<Pkc
   const pinFile = context.env.SIHL_PKCS11_PIN_FILE;
   if (pinFile) {
     const path = pathIn(context, pinFile);
-    const bytes = await readPrivateKeyFile(path, MAX_PIN_BYTES).catch((error) => {
+    const bytes = await readSecretFile(path, MAX_PIN_BYTES).catch((error) => {
       throw naming(path, error);
     });
     return { ...options, pin: new TextDecoder().decode(bytes).replace(/\r?\n$/, '') };
@@ -61,4 +62,24 @@ export async function openTokenKey(context: Context, text: string): Promise<Sign
 export async function makeTokenKey(context: Context, text: string): Promise<Uint8Array> {
   const ref = resolved(context, parsePkcs11Reference(text));
   return generateTokenKey(ref, await tokenOptions(context, ref));
+}
+
+/** A token reference for a workspace key: the library path made absolute; the PIN asked for when needed. */
+export function tokenKeyOption(context: Context, text: string): TokenKeyOption {
+  const parsed = resolved(context, parsePkcs11Reference(text));
+  const modulePath = parsed.modulePath ?? context.env.SIHL_PKCS11_MODULE;
+  if (!modulePath) {
+    throw new SihlError(
+      'USAGE',
+      'a workspace token key needs module-path=FILE in its reference or SIHL_PKCS11_MODULE',
+    );
+  }
+  const ref = { ...parsed, modulePath: pathIn(context, modulePath) };
+  return {
+    ref,
+    pin: async () => {
+      const options = await tokenOptions(context, ref);
+      return options.pin ?? '';
+    },
+  };
 }

@@ -1,12 +1,13 @@
 // The workspace's keys by role: making them, loading them, and re-signing the approver delegation that
 // images carry (docs/FORMAT.md §Delegation) whenever the approvers change.
 import {
+  asSigner,
+  closeSigners,
   DEFAULT_KDF_COST,
   type KdfCost,
   keyIdOf,
   SIGNING_KDF_COST,
-  type SigningKeyPair,
-  wipe,
+  type SigningKey,
 } from '../core/crypto/index.ts';
 import { naming, SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
@@ -16,10 +17,11 @@ import {
   encodeDelegationBody,
   encodeSignedDelegation,
 } from '../core/format/delegation.ts';
-import { signEntry } from '../core/format/signatures.ts';
+import type { SignatureEntry } from '../core/format/signatures.ts';
 import { exists, readPrivateKeyFile, readSmallFile, writeFileAtomic } from '../core/fs.ts';
 import { decodePublicKeyFile, encodeRootFile, newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
+import { openTokenKey, tokenReferenceOf, tokenReferencePath } from './token-keys.ts';
 import { checkKeyName, ROLES, type Role, type RoleConfig, type Workspace } from './workspace.ts';
 
 /** Supplies the passphrase of a named key (the CLI asks SIHL_PASSPHRASE or the terminal). */
@@ -61,7 +63,9 @@ export async function loadKey(
   workspace: Workspace,
   name: string,
   passphrases: Passphrases,
-): Promise<SigningKeyPair> {
+): Promise<SigningKey> {
+  const ref = await tokenReferenceOf(workspace, name);
+  if (ref) return openTokenKey(name, ref, passphrases);
   const path = workspace.keyPath(name, 'key');
   try {
     const bytes = await readPrivateKeyFile(path, LIMITS.keyFileBytes);
@@ -69,6 +73,13 @@ export async function loadKey(
   } catch (error) {
     throw naming(path, error);
   }
+}
+
+/** Whether this workspace can sign with the key: its locked file, or its reference on a token. */
+export async function holdsPrivateKey(workspace: Workspace, name: string): Promise<boolean> {
+  return (
+    (await exists(workspace.keyPath(name, 'key'))) || (await exists(tokenReferencePath(workspace, name)))
+  );
 }
 
 export async function roleKeys(workspace: Workspace, role: Role): Promise<Uint8Array[]> {
@@ -87,18 +98,18 @@ export async function roleSigners(
   passphrases: Passphrases,
   change: {
     readonly roles?: Readonly<Record<Role, RoleConfig>>;
-    readonly fresh?: { readonly name: string; readonly pair: SigningKeyPair };
+    readonly fresh?: { readonly name: string; readonly pair: SigningKey };
   } = {},
-): Promise<SigningKeyPair[]> {
+): Promise<SigningKey[]> {
   const { keys, threshold } = (change.roles ?? workspace.config.roles)[role];
   const { fresh } = change;
   const ordered =
     fresh && keys.includes(fresh.name) ? [fresh.name, ...keys.filter((n) => n !== fresh.name)] : keys;
-  const signers: SigningKeyPair[] = [];
+  const signers: SigningKey[] = [];
   for (const name of ordered) {
     if (signers.length === threshold) break;
     if (name === fresh?.name) signers.push(fresh.pair);
-    else if (await exists(workspace.keyPath(name, 'key')))
+    else if (await holdsPrivateKey(workspace, name))
       signers.push(await loadKey(workspace, name, passphrases));
   }
   if (signers.length < threshold) {
@@ -115,15 +126,15 @@ export async function roleSigners(
  * `using held = new HeldKeys()`, then `held.hold(await roleSigners(...))`.
  */
 export class HeldKeys {
-  readonly #pairs: SigningKeyPair[] = [];
+  readonly #keys: SigningKey[] = [];
 
-  hold(pairs: SigningKeyPair[]): SigningKeyPair[] {
-    this.#pairs.push(...pairs);
-    return pairs;
+  hold(keys: SigningKey[]): SigningKey[] {
+    this.#keys.push(...keys);
+    return keys;
   }
 
   [Symbol.dispose](): void {
-    for (const pair of this.#pairs) wipe(pair.secretKey);
+    closeSigners(this.#keys);
   }
 }
 
@@ -149,7 +160,7 @@ export async function writeRootTrust(workspace: Workspace): Promise<void> {
  */
 export async function writeDelegation(
   workspace: Workspace,
-  roots: readonly SigningKeyPair[],
+  roots: readonly SigningKey[],
 ): Promise<Uint8Array> {
   const targets = workspace.config.roles.targets;
   const bytes = signDelegation(
@@ -161,11 +172,17 @@ export async function writeDelegation(
   return bytes;
 }
 
+/** One signature entry (docs/FORMAT.md §Signatures) by a file key or a token key. */
+export function entryFrom(key: SigningKey, message: Uint8Array): SignatureEntry {
+  const signer = asSigner(key);
+  return { keyId: signer.keyId, signature: signer.sign(message) };
+}
+
 /** A signed delegation of `approvers` (docs/FORMAT.md §Delegation), signed by `roots`. */
 export function signDelegation(
   what: { version: number; threshold: number },
   approvers: readonly Uint8Array[],
-  roots: readonly SigningKeyPair[],
+  roots: readonly SigningKey[],
 ): Uint8Array {
   if (approvers.length < what.threshold) {
     throw new SihlError(
@@ -177,7 +194,7 @@ export function signDelegation(
   const message = delegationMessage(body);
   const bytes = encodeSignedDelegation(
     body,
-    roots.map((r) => signEntry(r.secretKey, r.publicKey, message)),
+    roots.map((root) => entryFrom(root, message)),
   );
   decodeSignedDelegation(bytes);
   return bytes;
@@ -204,7 +221,7 @@ export async function listKeys(workspace: Workspace): Promise<KeyListing[]> {
       listed.push({
         name,
         keyId: toHex(keyIdOf(await publicKeyOf(workspace, name))),
-        private: await exists(workspace.keyPath(name, 'key')),
+        private: await holdsPrivateKey(workspace, name),
       });
     }
     out.push({ role, threshold, keys: listed });

@@ -7,7 +7,7 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Metadata, Root } from '@tufjs/models';
-import { keyIdOf, type SigningKeyPair } from '../core/crypto/index.ts';
+import { closeSigners, keyIdOf, type SigningKey } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
 import {
@@ -16,14 +16,13 @@ import {
   makeRootStatement,
   type RootStatement,
 } from '../core/format/root-chain.ts';
-import { signEntry } from '../core/format/signatures.ts';
 import { writeFileAtomic } from '../core/fs.ts';
-import { newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
+import { freshKey, type TokenKeyOption } from './fresh-key.ts';
 import { nextTopLevel, readPublished, targetEntries } from './published.ts';
 import {
+  entryFrom,
   HeldKeys,
-  kdfCostOf,
   type Passphrases,
   publicKeyOf,
   readRootChain,
@@ -31,6 +30,7 @@ import {
   signDelegation,
   writeRootTrust,
 } from './role-keys.ts';
+import { tokenReferencePath } from './token-keys.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
 import type { TopLevelRoles } from './tuf/metadata.ts';
@@ -49,6 +49,8 @@ export type KeyChange =
 export interface KeyChangeOptions {
   /** The passphrase that locks the new key (add, rotate). */
   readonly passphrase?: string;
+  /** Or the token the new key is on (made there if the label is free). */
+  readonly token?: TokenKeyOption;
   /** Passphrases of the keys that must sign. */
   readonly passphrases: Passphrases;
   readonly now?: Clock;
@@ -134,7 +136,7 @@ function plan(workspace: Workspace, change: KeyChange): Plan {
 async function publicKeys(
   workspace: Workspace,
   roles: Plan['roles'],
-  fresh: { name: string; pair: SigningKeyPair } | undefined,
+  fresh: { name: string; pair: SigningKey } | undefined,
 ): Promise<Record<Role, Uint8Array[]>> {
   const out = {} as Record<Role, Uint8Array[]>;
   for (const role of ROLES) {
@@ -165,19 +167,7 @@ export async function changeKeys(
     rootRotates || delegationChanges || published.root
       ? await roleSigners(workspace, 'root', passphrases)
       : [];
-  let fresh:
-    | { name: string; pair: SigningKeyPair; files: { privateFile: string; publicFile: string } }
-    | undefined;
-  if (makesKey) {
-    if (!options.passphrase)
-      throw new SihlError('PASSPHRASE_MISSING', `a passphrase is needed for the new key ${name}`);
-    const files = await newSigningKeyFiles(name, options.passphrase, kdfCostOf(role));
-    fresh = {
-      name,
-      pair: await openSigningKey(new TextEncoder().encode(files.privateFile), options.passphrase),
-      files,
-    };
-  }
+  const fresh = makesKey ? await freshKey(name, role, options) : undefined;
   const newRoots = rootRotates
     ? await roleSigners(workspace, 'root', passphrases, { roles, fresh })
     : oldRoots;
@@ -192,8 +182,8 @@ export async function changeKeys(
     const statement: RootStatement = makeRootStatement(
       { version: rootVersion, threshold: roles.root.threshold, keys: keys.root },
       (message) => ({
-        previous: oldRoots.map((k) => signEntry(k.secretKey, k.publicKey, message)),
-        own: newRoots.map((k) => signEntry(k.secretKey, k.publicKey, message)),
+        previous: oldRoots.map((k) => entryFrom(k, message)),
+        own: newRoots.map((k) => entryFrom(k, message)),
       }),
     );
     rootChain = encodeRootChain([...decodeRootChain(await readRootChain(workspace)), statement]);
@@ -241,14 +231,9 @@ export async function changeKeys(
     await mkdir(retired, { recursive: true });
     await rename(workspace.keyPath(name, 'pub'), join(retired, `${name}.${oldKeyId?.slice(0, 16)}.pub`));
     await rm(workspace.keyPath(name, 'key'), { force: true });
+    await rm(tokenReferencePath(workspace, name), { force: true });
   }
-  if (fresh) {
-    await writeFileAtomic(workspace.keyPath(name, 'key'), fresh.files.privateFile, {
-      mode: 0o600,
-      overwrite: true,
-    });
-    await writeFileAtomic(workspace.keyPath(name, 'pub'), fresh.files.publicFile, { overwrite: true });
-  }
+  if (fresh) await fresh.write(workspace);
   let next = workspace.with({
     roles,
     rootVersion,
@@ -260,7 +245,7 @@ export async function changeKeys(
   await next.save();
   next = await Workspace.open(next.dir);
   if (repository) await publishRepository(next.storeDir, repository, expiry);
-  for (const pair of [...oldRoots, ...newRoots, ...(fresh ? [fresh.pair] : [])]) pair.secretKey.fill(0);
+  closeSigners([...oldRoots, ...newRoots, ...(fresh ? [fresh.pair] : [])]);
   return {
     workspace: next,
     role,

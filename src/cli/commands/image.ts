@@ -82,8 +82,6 @@ export const imagePack: Command<{
     const filter = optionalString(values, 'filter') ?? 'auto';
     if (!['auto', 'none', 'thumb', 'arm'].includes(filter))
       throw new SihlError('USAGE', '--filter must be auto, none, thumb or arm');
-    const signers = [];
-    for (const path of strings(values, 'key')) signers.push(await loadSigningKey(context, path));
     const output = pathIn(
       context,
       optionalString(values, 'output') ?? `${onePositional(positionals, 'FIRMWARE')}.sihl`,
@@ -102,22 +100,30 @@ export const imagePack: Command<{
       ? await passphraseFor(context, `for the content key ${basename(keyPath)}`)
       : '';
     const level = values.level === undefined ? undefined : integer(values, 'level', 11, 2, 11);
-    const result = await packImage(firmware, output, {
-      model,
-      version,
-      securityVersion: integer(values, 'security-version', 0),
-      downgrade: values.downgrade === true,
-      delegation,
-      signers,
-      encrypt,
-      filter: filter as BranchFilter | 'auto',
-      chunkSize: integer(values, 'chunk-size', 16 * 1024, LIMITS.chunkBytesMin, LIMITS.chunkBytesMax),
-      overwrite,
-      ...(level === undefined ? {} : { quality: level }),
-      ...(context.progress
-        ? { onProgress: (done: number, total: number) => context.progress?.('packing', done, total) }
-        : {}),
-    });
+    const signers: SigningKey[] = [];
+    const result = await (async () => {
+      try {
+        for (const path of strings(values, 'key')) signers.push(await loadSigningKey(context, path));
+        return await packImage(firmware, output, {
+          model,
+          version,
+          securityVersion: integer(values, 'security-version', 0),
+          downgrade: values.downgrade === true,
+          delegation,
+          signers,
+          encrypt,
+          filter: filter as BranchFilter | 'auto',
+          chunkSize: integer(values, 'chunk-size', 16 * 1024, LIMITS.chunkBytesMin, LIMITS.chunkBytesMax),
+          overwrite,
+          ...(level === undefined ? {} : { quality: level }),
+          ...(context.progress
+            ? { onProgress: (done: number, total: number) => context.progress?.('packing', done, total) }
+            : {}),
+        });
+      } finally {
+        closeSigners(signers); // file keys wiped, token sessions closed
+      }
+    })();
     if (result.contentKey) {
       try {
         const file = await contentKeyFile(

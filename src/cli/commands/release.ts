@@ -17,7 +17,7 @@ import {
   type Values,
 } from '../command.ts';
 import { pathIn } from '../files.ts';
-import { passphraseFor } from '../passphrase.ts';
+import { keyPassphrase, passphraseFor } from '../passphrase.ts';
 import { logCredentialIssuer, publishing, renderPushed, storeOption } from './store-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
@@ -106,9 +106,7 @@ export const releaseApprove: Command<{
     const name = requireString(values, 'key');
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name))
       throw new SihlError('USAGE', '--key is a key name, not a path');
-    const result = await approveRelease(workspace, release, name, (key) =>
-      passphraseFor(context, `for key ${key}`),
-    );
+    const result = await approveRelease(workspace, release, name, (key) => keyPassphrase(context, key));
     return {
       release: release.dir,
       approver: name,
@@ -199,7 +197,7 @@ export const releasePublish: Command<PublishResult> = {
       publishRelease(workspace, release, {
         channel: optionalString(values, 'channel') ?? 'stable',
         rollout: integer(values, 'rollout', 100, 0, 100),
-        passphrases: (key) => passphraseFor(context, `for ${key}`),
+        passphrases: (key) => keyPassphrase(context, key),
         ...(logCredential ? { logCredential } : {}),
         ...(context.progress
           ? { onProgress: (d: number, t: number) => context.progress?.('sealing envelopes', d, t) }
@@ -229,7 +227,7 @@ export const timestampRefresh: Command<{
   async run(values, _positionals, context) {
     const workspace = await openWorkspace(values, context);
     return publishing(workspace, values, context, () =>
-      refreshTimestamp(workspace, (key) => passphraseFor(context, `for ${key}`)),
+      refreshTimestamp(workspace, (key) => keyPassphrase(context, key)),
     );
   },
   render: (r) => `timestamp version ${r.version}, expires ${r.expires}${renderPushed(r.store)}`,

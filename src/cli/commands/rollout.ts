@@ -30,7 +30,7 @@ import {
   optionalString,
   type Values,
 } from '../command.ts';
-import { passphraseFor } from '../passphrase.ts';
+import { keyPassphrase } from '../passphrase.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
 export interface RolloutResult {
@@ -136,7 +136,7 @@ function rolloutCommand(verb: string, summary: string, action: Action): Command<
       const workspace = await openWorkspace(values, context);
       const name = onePositional(positionals, 'RELEASE');
       const o: RolloutOptions = {
-        passphrases: (key) => passphraseFor(context, `for ${key}`),
+        passphrases: (key) => keyPassphrase(context, key),
         ...settings(values),
       };
       return action(workspace, name, o, context);

@@ -7,7 +7,7 @@ import type * as Pkcs11Js from 'pkcs11js';
 import { checkSigningPublicKey, keyIdOf, SIGNATURE_BYTES } from '../crypto/sign.ts';
 import type { Signer } from '../crypto/signer.ts';
 import { SihlError } from '../errors.ts';
-import { readPrivateKeyFile } from '../fs.ts';
+import { readSecretFile } from '../fs.ts';
 import { formatPkcs11Reference, type Pkcs11Reference } from './pkcs11-uri.ts';
 
 // PKCS#11 3.0 numbers that pkcs11js 2.1.7 does not name (it predates the Edwards-curve mechanisms).
@@ -42,7 +42,7 @@ function fail(ref: Pkcs11Reference, what: string, cause?: unknown): SihlError {
 
 async function pinOf(ref: Pkcs11Reference, options: Pkcs11Options): Promise<string> {
   if (ref.pinSource) {
-    const text = new TextDecoder().decode(await readPrivateKeyFile(ref.pinSource, MAX_PIN_BYTES));
+    const text = new TextDecoder().decode(await readSecretFile(ref.pinSource, MAX_PIN_BYTES));
     return text.replace(/\r?\n$/, '');
   }
   if (options.pin) return options.pin;
@@ -70,7 +70,13 @@ async function openSession(ref: Pkcs11Reference, options: Pkcs11Options): Promis
       throw fail(ref, 'the PKCS#11 library did not initialise', error);
     }
   }
-  const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trimEnd() === ref.token);
+  let slot: Buffer | undefined;
+  try {
+    slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trimEnd() === ref.token);
+  } catch (error) {
+    finish(p11);
+    throw fail(ref, 'the PKCS#11 library could not list its tokens', error);
+  }
   if (!slot) {
     finish(p11);
     throw fail(ref, `no token labelled "${ref.token}"`);
