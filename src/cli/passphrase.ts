@@ -5,7 +5,6 @@
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { naming, SihlError } from '../core/errors.ts';
-import { readSecretFile } from '../core/fs.ts';
 import type { Context } from './command.ts';
 
 const PASSPHRASE_FILE_BYTES = 4096;
@@ -23,6 +22,8 @@ export async function ownPassphrase(context: Context, name: string): Promise<str
   const file = context.env[`SIHL_PASSPHRASE_FILE_${suffix}`];
   if (!file) return undefined;
   const path = resolve(context.cwd, file);
+  // Loaded here, not at the top: `sihl --version` and the prompt load no file or crypto code.
+  const { readSecretFile } = await import('../core/fs.ts');
   try {
     const text = new TextDecoder().decode(await readSecretFile(path, PASSPHRASE_FILE_BYTES));
     const passphrase = text.replace(/\r?\n$/, '');
