@@ -1,7 +1,7 @@
 // Key files at rest: root and approver keys cost an attacker MODERATE Argon2id per guess, key files others
 // can read are refused, every key has its own passphrase, and unlocked keys are wiped after use.
 import assert from 'node:assert/strict';
-import { chmod, readFile, stat } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -11,6 +11,7 @@ import {
   keyFileCost,
   SIGNING_KDF_COST,
 } from '../../src/core/crypto/index.ts';
+import { openSigningKey } from '../../src/core/keys.ts';
 import { HeldKeys } from '../../src/publisher/role-keys.ts';
 import { initWorkspace } from '../../src/publisher/setup.ts';
 import { tempDir } from '../helpers.ts';
@@ -105,6 +106,19 @@ test('each key opens with its own passphrase; the online secret does not open ro
   assert.match(online.err, /root-1\.key: .*PASSPHRASE_WRONG/);
   const added = await sihl(dir, add, { SIHL_PASSPHRASE_ROOT_1: 'root', SIHL_PASSPHRASE_BOB: 'bob' });
   assert.equal(added.code, 0, added.err);
+});
+
+test('a passphrase file is taken for its key, and refused when others can read it', async () => {
+  const dir = await tempDir();
+  await writeFile(join(dir, 'alice.pass'), 'alice from a file\n', { mode: 0o600 });
+  const env = { SIHL_PASSPHRASE_FILE_ALICE: 'alice.pass' };
+  assert.equal((await sihl(dir, ['keys', 'generate', '--name', 'alice'], env)).code, 0);
+  const key = await readFile(join(dir, 'alice.key'));
+  await openSigningKey(new Uint8Array(key), 'alice from a file'); // the line end is not part of it
+  await chmod(join(dir, 'alice.pass'), 0o644);
+  const r = await sihl(dir, ['keys', 'generate', '--name', 'alice', '--force'], env);
+  assert.match(r.err, /alice\.pass: .*chmod 600 .*KEY_FILE_EXPOSED/);
+  assert.doesNotMatch(r.err, /alice from a file/);
 });
 
 test('keys held for an operation are wiped when it ends, also when it fails', () => {

@@ -7,7 +7,7 @@ import { exists, writeFileAtomic } from '../../core/fs.ts';
 import { encodePublicKeyFile, newDeviceKeyFiles, newSigningKeyFiles } from '../../core/keys.ts';
 import { type Command, optionalString, requireString } from '../command.ts';
 import { pathIn } from '../files.ts';
-import { passphraseFor } from '../passphrase.ts';
+import { keyPassphrase } from '../passphrase.ts';
 import { makeTokenKey } from '../tokens.ts';
 
 interface GenerateResult {
@@ -59,7 +59,7 @@ export const keysGenerate: Command<GenerateResult> = {
       });
       return { kind, name, privateKey: token.replace(/\?.*$/, ''), publicKey, keyId: toHex(keyIdOf(sign)) };
     }
-    const passphrase = await passphraseFor(context, `for the new key ${name}`, true);
+    const passphrase = await keyPassphrase(context, name, true);
     const files =
       kind === 'device'
         ? await newDeviceKeyFiles(name, passphrase)
