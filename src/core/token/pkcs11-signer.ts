@@ -28,7 +28,55 @@ export interface Pkcs11Options {
 }
 
 type Library = typeof Pkcs11Js;
-type Session = { readonly p11: Pkcs11Js.PKCS11; readonly session: Buffer };
+type Session = { readonly p11: Pkcs11Js.PKCS11; readonly session: Buffer; readonly modulePath: string };
+
+/**
+ * One initialised library per module path, shared by every key of this process that uses it: PKCS#11
+ * allows one C_Initialize per process, and C_Finalize ends every session, so the last user finalises.
+ */
+const loaded = new Map<string, { readonly p11: Pkcs11Js.PKCS11; users: number }>();
+
+function acquire(ref: Pkcs11Reference, modulePath: string): Pkcs11Js.PKCS11 {
+  const known = loaded.get(modulePath);
+  if (known) {
+    known.users += 1;
+    return known.p11;
+  }
+  const p11 = new (library().PKCS11)();
+  try {
+    p11.load(modulePath);
+  } catch (error) {
+    throw fail(ref, `cannot load the PKCS#11 library ${modulePath}`, error);
+  }
+  try {
+    p11.C_Initialize();
+  } catch (error) {
+    if ((error as { code?: number }).code !== CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+      p11.close();
+      throw fail(ref, 'the PKCS#11 library did not initialise', error);
+    }
+  }
+  loaded.set(modulePath, { p11, users: 1 });
+  return p11;
+}
+
+function release(modulePath: string, session?: Buffer): void {
+  const known = loaded.get(modulePath);
+  if (!known) return;
+  try {
+    if (session) known.p11.C_CloseSession(session);
+  } catch {
+    // A session the token already dropped needs no closing.
+  }
+  known.users -= 1;
+  if (known.users > 0) return;
+  loaded.delete(modulePath);
+  try {
+    known.p11.C_Finalize();
+  } finally {
+    known.p11.close();
+  }
+}
 
 function library(): Library {
   // Loaded on first use: a workspace without tokens never loads the native addon.
@@ -56,29 +104,16 @@ async function openSession(ref: Pkcs11Reference, options: Pkcs11Options): Promis
   }
   const pin = await pinOf(ref, options);
   const lib = library();
-  const p11 = new lib.PKCS11();
-  try {
-    p11.load(modulePath);
-  } catch (error) {
-    throw fail(ref, `cannot load the PKCS#11 library ${modulePath}`, error);
-  }
-  try {
-    p11.C_Initialize();
-  } catch (error) {
-    if ((error as { code?: number }).code !== CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-      p11.close();
-      throw fail(ref, 'the PKCS#11 library did not initialise', error);
-    }
-  }
+  const p11 = acquire(ref, modulePath);
   let slot: Buffer | undefined;
   try {
     slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trimEnd() === ref.token);
   } catch (error) {
-    finish(p11);
+    release(modulePath);
     throw fail(ref, 'the PKCS#11 library could not list its tokens', error);
   }
   if (!slot) {
-    finish(p11);
+    release(modulePath);
     throw fail(ref, `no token labelled "${ref.token}"`);
   }
   const session = p11.C_OpenSession(slot, lib.CKF_SERIAL_SESSION | lib.CKF_RW_SESSION);
@@ -86,21 +121,15 @@ async function openSession(ref: Pkcs11Reference, options: Pkcs11Options): Promis
     p11.C_Login(session, lib.CKU_USER, pin);
   } catch (error) {
     if ((error as { code?: number }).code !== CKR_USER_ALREADY_LOGGED_IN) {
-      finish(p11, session);
+      release(modulePath, session);
       throw fail(ref, 'the token refused the PIN', error);
     }
   }
-  return { p11, session };
+  return { p11, session, modulePath };
 }
 
-function finish(p11: Pkcs11Js.PKCS11, session?: Buffer): void {
-  try {
-    if (session) p11.C_CloseSession(session);
-    p11.C_Finalize();
-  } catch {
-    // Another signer of this process may still use the library; its own close() finalises it.
-  }
-  p11.close();
+function finish(s: Session): void {
+  release(s.modulePath, s.session);
 }
 
 function findObject(s: Session, ref: Pkcs11Reference, objectClass: number): Buffer | null {
@@ -140,20 +169,25 @@ export async function openTokenSigner(ref: Pkcs11Reference, options: Pkcs11Optio
     const pub = findObject(s, ref, lib.CKO_PUBLIC_KEY);
     if (!priv || !pub) throw fail(ref, `no key pair labelled "${ref.object}" on token "${ref.token}"`);
     const publicKey = publicKeyOf(s, ref, pub);
+    let closed = false;
     return {
       publicKey,
       keyId: keyIdOf(publicKey),
       sign(message) {
+        if (closed) throw fail(ref, 'this token key was closed');
         s.p11.C_SignInit(s.session, { mechanism: CKM_EDDSA }, priv);
         const out = s.p11.C_Sign(s.session, Buffer.from(message), Buffer.alloc(SIGNATURE_BYTES));
         if (out.length !== SIGNATURE_BYTES)
           throw fail(ref, 'the token returned a signature of the wrong size');
         return new Uint8Array(out);
       },
-      close: () => finish(s.p11, s.session),
+      close() {
+        if (!closed) finish(s);
+        closed = true;
+      },
     };
   } catch (error) {
-    finish(s.p11, s.session);
+    finish(s);
     throw error;
   }
 }
@@ -193,6 +227,6 @@ export async function generateTokenKey(
   } catch (error) {
     throw error instanceof SihlError ? error : fail(ref, 'the token could not make an Ed25519 key', error);
   } finally {
-    finish(s.p11, s.session);
+    finish(s);
   }
 }

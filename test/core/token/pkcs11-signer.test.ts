@@ -92,3 +92,22 @@ test('a reference to a key or token that is not there says which', { skip }, asy
   const wrongToken = token.ref('alice').replace('token=sihl-test', 'token=elsewhere');
   await assert.rejects(openTokenSigner(parsePkcs11Reference(wrongToken)), /no token labelled "elsewhere"/);
 });
+
+test('two keys of one token sign side by side, and closing one leaves the other working', {
+  skip,
+}, async () => {
+  const token = await softHsmToken();
+  const alice = parsePkcs11Reference(token.ref('alice'));
+  const bob = parsePkcs11Reference(token.ref('bob'));
+  await generateTokenKey(alice);
+  await generateTokenKey(bob);
+  const a = await openTokenSigner(alice);
+  const b = await openTokenSigner(bob);
+  const message = new TextEncoder().encode('both sign');
+  assert.equal(verify(a.publicKey, message, a.sign(message)), true);
+  a.close();
+  a.close(); // twice is harmless
+  assert.equal(verify(b.publicKey, message, b.sign(message)), true);
+  assert.throws(() => a.sign(message), /was closed/);
+  b.close();
+});
