@@ -1,9 +1,9 @@
 // Reading the small files the CLI takes (keys, trust files, delegations, envelopes), each bounded and
 // named in errors.
 import { resolve } from 'node:path';
-import type { SigningKeyPair } from '../core/crypto/index.ts';
+import type { SigningKey } from '../core/crypto/index.ts';
 import { naming } from '../core/errors.ts';
-import { readSmallFile } from '../core/fs.ts';
+import { readPrivateKeyFile, readSmallFile } from '../core/fs.ts';
 import {
   type DeviceKeys,
   decodePublicKeyFile,
@@ -17,6 +17,7 @@ import {
 import { LIMITS } from '../core/limits.ts';
 import type { Context } from './command.ts';
 import { passphraseFor } from './passphrase.ts';
+import { isPkcs11Reference, openTokenKey } from './tokens.ts';
 
 export function pathIn(context: Context, path: string): string {
   return resolve(context.cwd, path);
@@ -30,20 +31,26 @@ async function withName<T>(path: string, work: () => Promise<T>): Promise<T> {
   }
 }
 
+async function readPrivateInput(context: Context, path: string): Promise<Uint8Array> {
+  return readPrivateKeyFile(pathIn(context, path), LIMITS.keyFileBytes);
+}
+
 export async function readInput(context: Context, path: string, limit: number): Promise<Uint8Array> {
   return readSmallFile(pathIn(context, path), limit);
 }
 
-export function loadSigningKey(context: Context, path: string): Promise<SigningKeyPair> {
+/** A signing key from a key file (its passphrase asked for), or `pkcs11:…` on a token (tokens.ts). */
+export function loadSigningKey(context: Context, path: string): Promise<SigningKey> {
+  if (isPkcs11Reference(path)) return openTokenKey(context, path);
   return withName(path, async () => {
-    const bytes = await readInput(context, path, LIMITS.keyFileBytes);
+    const bytes = await readPrivateInput(context, path);
     return openSigningKey(bytes, await passphraseFor(context, `for ${path}`));
   });
 }
 
 export function loadDeviceKeys(context: Context, path: string): Promise<DeviceKeys> {
   return withName(path, async () => {
-    const bytes = await readInput(context, path, LIMITS.keyFileBytes);
+    const bytes = await readPrivateInput(context, path);
     return openDeviceKeys(bytes, await passphraseFor(context, `for ${path}`));
   });
 }
@@ -53,7 +60,7 @@ export function loadContentKey(
   path: string,
 ): Promise<{ key: Uint8Array; binding: Uint8Array }> {
   return withName(path, async () => {
-    const bytes = await readInput(context, path, LIMITS.keyFileBytes);
+    const bytes = await readPrivateInput(context, path);
     return openContentKey(bytes, await passphraseFor(context, `for ${path}`));
   });
 }

@@ -55,6 +55,7 @@ export type UsageCode =
   | 'IO_ERROR'
   | 'KEY_FILE_MALFORMED'
   | 'KEY_WRONG_KIND'
+  | 'KEY_FILE_EXPOSED'
   | 'PASSPHRASE_WRONG'
   | 'PASSPHRASE_MISSING'
   | 'RANGE_INVALID'
@@ -79,6 +80,7 @@ const usageCodes: ReadonlySet<string> = new Set<UsageCode>([
   'IO_ERROR',
   'KEY_FILE_MALFORMED',
   'KEY_WRONG_KIND',
+  'KEY_FILE_EXPOSED',
   'PASSPHRASE_WRONG',
   'PASSPHRASE_MISSING',
   'RANGE_INVALID',

@@ -97,3 +97,46 @@ export async function readSmallFile(path: string, limit: number): Promise<Uint8A
     await handle?.close();
   }
 }
+
+/**
+ * Reads a file holding a secret (a PIN), refusing one that group or others may read or write.
+ */
+export async function readSecretFile(path: string, limit: number): Promise<Uint8Array> {
+  await refuseExposed(path);
+  return readSmallFile(path, limit);
+}
+
+/**
+ * Reads a private key file, refusing a sihl private key that group or others may read: a secret behind
+ * a passphrase is still one offline guessing attack away from anyone who can copy the file. A file that
+ * is no sihl private key at all is returned, for the decoder to say what it is instead.
+ */
+export async function readPrivateKeyFile(path: string, limit: number): Promise<Uint8Array> {
+  const bytes = await readSmallFile(path, limit);
+  if (looksLikePrivateKey(bytes)) await refuseExposed(path);
+  return bytes;
+}
+
+function looksLikePrivateKey(bytes: Uint8Array): boolean {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes))?.sihl === 'private-key';
+  } catch {
+    return false;
+  }
+}
+
+async function refuseExposed(path: string): Promise<void> {
+  let mode: number;
+  try {
+    mode = (await stat(path)).mode;
+  } catch (error) {
+    throw naming(path, error);
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new SihlError(
+      'KEY_FILE_EXPOSED',
+      `readable or writable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path}`,
+      { subject: path },
+    );
+  }
+}

@@ -10,7 +10,16 @@ import {
   generateBoxKeyPair,
 } from './crypto/box.ts';
 import { DIGEST_BYTES, equalBytes } from './crypto/hash.ts';
-import { type LockedSecret, lockSecret, SALT_BYTES, unlockSecret } from './crypto/passphrase-box.ts';
+import {
+  DEFAULT_KDF_COST,
+  type KdfCost,
+  keyFileCost,
+  type LockedSecret,
+  lockSecret,
+  SALT_BYTES,
+  SIGNING_KDF_COST,
+  unlockSecret,
+} from './crypto/passphrase-box.ts';
 import {
   checkSigningPublicKey,
   generateSigningKeyPair,
@@ -125,8 +134,9 @@ async function encodePrivateKeyFile(
   info: PublicKeyInfo,
   secret: Uint8Array,
   passphrase: string,
+  cost: KdfCost,
 ): Promise<string> {
-  const locked = await lockSecret(secret, passphrase, associatedData(info));
+  const locked = await lockSecret(secret, passphrase, associatedData(info), keyFileCost(cost));
   const file = {
     sihl: 'private-key',
     version: 1,
@@ -181,14 +191,21 @@ export interface KeyFiles {
   readonly info: PublicKeyInfo;
 }
 
-/** Makes a new signing key (a root key or an approver's key) and its two files' contents. */
-export async function newSigningKeyFiles(name: string, passphrase: string): Promise<KeyFiles> {
+/**
+ * Makes a new signing key and its two files' contents. Root and approver keys take the default,
+ * SIGNING_KDF_COST (MODERATE); online keys that a server opens unattended pass DEFAULT_KDF_COST.
+ */
+export async function newSigningKeyFiles(
+  name: string,
+  passphrase: string,
+  cost: KdfCost = SIGNING_KDF_COST,
+): Promise<KeyFiles> {
   const pair = generateSigningKeyPair();
   const info: PublicKeyInfo = { kind: 'signing', name, sign: pair.publicKey };
   const seed = seedOf(pair);
   try {
     return {
-      privateFile: await encodePrivateKeyFile(info, seed, passphrase),
+      privateFile: await encodePrivateKeyFile(info, seed, passphrase, cost),
       publicFile: encodePublicKeyFile(info),
       info,
     };
@@ -205,7 +222,7 @@ export async function newDeviceKeyFiles(name: string, passphrase: string): Promi
   const secret = Buffer.concat([seedOf(sign), box.secretKey]);
   try {
     return {
-      privateFile: await encodePrivateKeyFile(info, secret, passphrase),
+      privateFile: await encodePrivateKeyFile(info, secret, passphrase, DEFAULT_KDF_COST),
       publicFile: encodePublicKeyFile(info),
       info,
     };
@@ -221,7 +238,7 @@ export async function contentKeyFile(
   passphrase: string,
 ): Promise<string> {
   if (binding.length !== DIGEST_BYTES) throw new SihlError('INTERNAL', 'binding must be 32 bytes');
-  return encodePrivateKeyFile({ kind: 'content', name, binding }, key, passphrase);
+  return encodePrivateKeyFile({ kind: 'content', name, binding }, key, passphrase, DEFAULT_KDF_COST);
 }
 
 export async function openSigningKey(bytes: Uint8Array, passphrase: string): Promise<SigningKeyPair> {

@@ -22,7 +22,7 @@ import { requirePolicy } from './gate.ts';
 import { nextTopLevel, type Published, readPublished, targetEntries } from './published.ts';
 import { openRegistry } from './registry.ts';
 import type { Release } from './release.ts';
-import { type Passphrases, roleKeys, roleSigners } from './role-keys.ts';
+import { HeldKeys, type Passphrases, roleKeys, roleSigners } from './role-keys.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom, tufKeyIdOf } from './tuf/keys.ts';
 import { makeRoot, type TargetEntry, type TopLevelRoles } from './tuf/metadata.ts';
@@ -90,11 +90,16 @@ function rootMatches(root: Metadata<Root>, roles: TopLevelRoles): boolean {
 }
 
 /** Every key publishing needs, unlocked before any work: a wrong passphrase costs nothing, leaves nothing. */
-async function unlockSigners(workspace: Workspace, published: Published, options: PublishReleaseOptions) {
+async function unlockSigners(
+  workspace: Workspace,
+  published: Published,
+  options: PublishReleaseOptions,
+  held: HeldKeys,
+) {
   const expiry = options.now ? { now: options.now } : {};
   const roles = await workspaceRoles(workspace);
   const signersOf = async (role: 'root' | 'targets' | 'snapshot' | 'timestamp') =>
-    (await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
+    held.hold(await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
   const roots: Metadata<Root>[] = [];
   if (!published.root) {
     roots.push(signWith(makeRoot({ version: 1, roles, ...expiry }), await signersOf('root')));
@@ -235,7 +240,9 @@ async function publishIntoStaging(
   const store = workspace.storeDir;
   const expiry = options.now ? { now: options.now } : {};
   const published = await readPublished(store);
-  const { roots, signers } = await unlockSigners(workspace, published, options);
+  // The unlocked keys are wiped (or their token sessions closed) when publishing ends, also on error.
+  using held = new HeldKeys();
+  const { roots, signers } = await unlockSigners(workspace, published, options, held);
   const image = await readReleaseImage(release);
   const earlier = targetEntries(published.targets);
   if (earlier.some((entry) => entry.name === image.name)) {

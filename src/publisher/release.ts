@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.ts';
-import { keyIdOf, wipe } from '../core/crypto/index.ts';
+import { closeSigners, keyIdOf, wipe } from '../core/crypto/index.ts';
 import { naming, SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
 import { checkModel, checkVersion, streamBinding } from '../core/format/manifest.ts';
@@ -194,6 +194,6 @@ export async function approveRelease(
     const result = await signImage(release.imagePath, [key]);
     return { keyId: toHex(keyIdOf(key.publicKey)), ...result };
   } finally {
-    wipe(key.secretKey);
+    closeSigners([key]);
   }
 }

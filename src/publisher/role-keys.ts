@@ -1,7 +1,14 @@
 // The workspace's keys by role: making them, loading them, and re-signing the approver delegation that
 // images carry (docs/FORMAT.md §Delegation) whenever the approvers change.
-import { readFile } from 'node:fs/promises';
-import { keyIdOf, type SigningKeyPair } from '../core/crypto/index.ts';
+import {
+  asSigner,
+  closeSigners,
+  DEFAULT_KDF_COST,
+  type KdfCost,
+  keyIdOf,
+  SIGNING_KDF_COST,
+  type SigningKey,
+} from '../core/crypto/index.ts';
 import { naming, SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
 import {
@@ -10,18 +17,32 @@ import {
   encodeDelegationBody,
   encodeSignedDelegation,
 } from '../core/format/delegation.ts';
-import { signEntry } from '../core/format/signatures.ts';
-import { exists, readSmallFile, writeFileAtomic } from '../core/fs.ts';
+import type { SignatureEntry } from '../core/format/signatures.ts';
+import { exists, readPrivateKeyFile, readSmallFile, writeFileAtomic } from '../core/fs.ts';
 import { decodePublicKeyFile, encodeRootFile, newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
+import { openTokenKey, tokenReferenceOf, tokenReferencePath } from './token-keys.ts';
 import { checkKeyName, ROLES, type Role, type RoleConfig, type Workspace } from './workspace.ts';
 
 /** Supplies the passphrase of a named key (the CLI asks SIHL_PASSPHRASE or the terminal). */
 export type Passphrases = (keyName: string) => Promise<string>;
 
-export async function makeKey(workspace: Workspace, name: string, passphrase: string): Promise<Uint8Array> {
+/**
+ * How hard a role's key files are to guess: the online keys (snapshot, timestamp) are opened unattended
+ * by the server and its jobs, so they keep libsodium's INTERACTIVE cost; root and approvers get MODERATE.
+ */
+export function kdfCostOf(role: Role): KdfCost {
+  return role === 'snapshot' || role === 'timestamp' ? DEFAULT_KDF_COST : SIGNING_KDF_COST;
+}
+
+export async function makeKey(
+  workspace: Workspace,
+  name: string,
+  passphrase: string,
+  cost: KdfCost = SIGNING_KDF_COST,
+): Promise<Uint8Array> {
   checkKeyName(name);
-  const files = await newSigningKeyFiles(name, passphrase);
+  const files = await newSigningKeyFiles(name, passphrase, cost);
   await writeFileAtomic(workspace.keyPath(name, 'key'), files.privateFile, { mode: 0o600 });
   await writeFileAtomic(workspace.keyPath(name, 'pub'), files.publicFile);
   return files.info.sign as Uint8Array;
@@ -42,13 +63,23 @@ export async function loadKey(
   workspace: Workspace,
   name: string,
   passphrases: Passphrases,
-): Promise<SigningKeyPair> {
+): Promise<SigningKey> {
+  const ref = await tokenReferenceOf(workspace, name);
+  if (ref) return openTokenKey(name, ref, passphrases);
   const path = workspace.keyPath(name, 'key');
   try {
-    return await openSigningKey(new Uint8Array(await readFile(path)), await passphrases(name));
+    const bytes = await readPrivateKeyFile(path, LIMITS.keyFileBytes);
+    return await openSigningKey(bytes, await passphrases(name));
   } catch (error) {
     throw naming(path, error);
   }
+}
+
+/** Whether this workspace can sign with the key: its locked file, or its reference on a token. */
+export async function holdsPrivateKey(workspace: Workspace, name: string): Promise<boolean> {
+  return (
+    (await exists(workspace.keyPath(name, 'key'))) || (await exists(tokenReferencePath(workspace, name)))
+  );
 }
 
 export async function roleKeys(workspace: Workspace, role: Role): Promise<Uint8Array[]> {
@@ -67,18 +98,18 @@ export async function roleSigners(
   passphrases: Passphrases,
   change: {
     readonly roles?: Readonly<Record<Role, RoleConfig>>;
-    readonly fresh?: { readonly name: string; readonly pair: SigningKeyPair };
+    readonly fresh?: { readonly name: string; readonly pair: SigningKey };
   } = {},
-): Promise<SigningKeyPair[]> {
+): Promise<SigningKey[]> {
   const { keys, threshold } = (change.roles ?? workspace.config.roles)[role];
   const { fresh } = change;
   const ordered =
     fresh && keys.includes(fresh.name) ? [fresh.name, ...keys.filter((n) => n !== fresh.name)] : keys;
-  const signers: SigningKeyPair[] = [];
+  const signers: SigningKey[] = [];
   for (const name of ordered) {
     if (signers.length === threshold) break;
     if (name === fresh?.name) signers.push(fresh.pair);
-    else if (await exists(workspace.keyPath(name, 'key')))
+    else if (await holdsPrivateKey(workspace, name))
       signers.push(await loadKey(workspace, name, passphrases));
   }
   if (signers.length < threshold) {
@@ -88,6 +119,23 @@ export async function roleSigners(
     );
   }
   return signers;
+}
+
+/**
+ * The private keys one operation unlocked, wiped (sodium_memzero) when its scope ends, error or not:
+ * `using held = new HeldKeys()`, then `held.hold(await roleSigners(...))`.
+ */
+export class HeldKeys {
+  readonly #keys: SigningKey[] = [];
+
+  hold(keys: SigningKey[]): SigningKey[] {
+    this.#keys.push(...keys);
+    return keys;
+  }
+
+  [Symbol.dispose](): void {
+    closeSigners(this.#keys);
+  }
 }
 
 /** The trust file devices pin: the root keys and their threshold. */
@@ -112,7 +160,7 @@ export async function writeRootTrust(workspace: Workspace): Promise<void> {
  */
 export async function writeDelegation(
   workspace: Workspace,
-  roots: readonly SigningKeyPair[],
+  roots: readonly SigningKey[],
 ): Promise<Uint8Array> {
   const targets = workspace.config.roles.targets;
   const bytes = signDelegation(
@@ -124,11 +172,17 @@ export async function writeDelegation(
   return bytes;
 }
 
+/** One signature entry (docs/FORMAT.md §Signatures) by a file key or a token key. */
+export function entryFrom(key: SigningKey, message: Uint8Array): SignatureEntry {
+  const signer = asSigner(key);
+  return { keyId: signer.keyId, signature: signer.sign(message) };
+}
+
 /** A signed delegation of `approvers` (docs/FORMAT.md §Delegation), signed by `roots`. */
 export function signDelegation(
   what: { version: number; threshold: number },
   approvers: readonly Uint8Array[],
-  roots: readonly SigningKeyPair[],
+  roots: readonly SigningKey[],
 ): Uint8Array {
   if (approvers.length < what.threshold) {
     throw new SihlError(
@@ -140,7 +194,7 @@ export function signDelegation(
   const message = delegationMessage(body);
   const bytes = encodeSignedDelegation(
     body,
-    roots.map((r) => signEntry(r.secretKey, r.publicKey, message)),
+    roots.map((root) => entryFrom(root, message)),
   );
   decodeSignedDelegation(bytes);
   return bytes;
@@ -167,7 +221,7 @@ export async function listKeys(workspace: Workspace): Promise<KeyListing[]> {
       listed.push({
         name,
         keyId: toHex(keyIdOf(await publicKeyOf(workspace, name))),
-        private: await exists(workspace.keyPath(name, 'key')),
+        private: await holdsPrivateKey(workspace, name),
       });
     }
     out.push({ role, threshold, keys: listed });

@@ -15,7 +15,7 @@ import { publishEnvelopes } from './envelopes.ts';
 import { nextTopLevel, readPublished, targetEntries } from './published.ts';
 import { openRegistry } from './registry.ts';
 import type { Release } from './release.ts';
-import { type Passphrases, roleSigners } from './role-keys.ts';
+import { HeldKeys, type Passphrases, roleSigners } from './role-keys.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
 import type { JsonValue, TargetEntry } from './tuf/metadata.ts';
@@ -102,8 +102,9 @@ export async function republish(
     };
   });
   const expiry = options.now ? { now: options.now } : {};
+  using held = new HeldKeys();
   const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') =>
-    (await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
+    held.hold(await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
   const signers = {
     targets: await signersOf('targets'),
     snapshot: await signersOf('snapshot'),

@@ -7,7 +7,7 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Metadata, Root } from '@tufjs/models';
-import { keyIdOf, type SigningKeyPair } from '../core/crypto/index.ts';
+import { closeSigners, keyIdOf, type SigningKey } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
 import {
@@ -16,13 +16,14 @@ import {
   makeRootStatement,
   type RootStatement,
 } from '../core/format/root-chain.ts';
-import { signEntry } from '../core/format/signatures.ts';
 import { writeFileAtomic } from '../core/fs.ts';
-import { newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
 import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
+import { type FreshKey, freshKey, type TokenKeyOption } from './fresh-key.ts';
 import { delegationChanges, type KeyChange, type Plan, plan } from './key-change-plan.ts';
 import { nextTopLevel, type Published, readPublished, targetEntries } from './published.ts';
 import {
+  entryFrom,
+  HeldKeys,
   type Passphrases,
   publicKeyOf,
   readRootChain,
@@ -30,6 +31,7 @@ import {
   signDelegation,
   writeRootTrust,
 } from './role-keys.ts';
+import { tokenReferencePath } from './token-keys.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
 import type { TopLevelRoles } from './tuf/metadata.ts';
@@ -42,6 +44,8 @@ export type { KeyChange } from './key-change-plan.ts';
 export interface KeyChangeOptions extends StoreChoice {
   /** The passphrase that locks the new key (add, rotate). */
   readonly passphrase?: string;
+  /** Or the token the new key is on (made there if the label is free). */
+  readonly token?: TokenKeyOption;
   /** Passphrases of the keys that must sign. */
   readonly passphrases: Passphrases;
   readonly now?: Clock;
@@ -67,7 +71,7 @@ export interface KeyChangeResult {
 async function publicKeys(
   workspace: Workspace,
   roles: Plan['roles'],
-  fresh: { name: string; pair: SigningKeyPair } | undefined,
+  fresh: { name: string; pair: SigningKey } | undefined,
 ): Promise<Record<Role, Uint8Array[]>> {
   const out = {} as Record<Role, Uint8Array[]>;
   for (const role of ROLES) {
@@ -94,7 +98,7 @@ interface Unlocked {
   readonly oldRoots: Signers;
   readonly newRoots: Signers;
   /** The new key (add, rotate) and its files. */
-  readonly fresh?: { name: string; pair: SigningKeyPair; files: { privateFile: string; publicFile: string } };
+  readonly fresh?: FreshKey;
   /** Every role's public keys after the change. */
   readonly keys: Record<Role, Uint8Array[]>;
   readonly oldKeyId?: string;
@@ -109,14 +113,7 @@ async function unlock(
 ): Promise<Unlocked> {
   const { role, name, roles } = p;
   const oldRoots = signsRoot ? await roleSigners(workspace, 'root', options.passphrases) : [];
-  let fresh: Unlocked['fresh'];
-  if (p.makesKey) {
-    if (!options.passphrase)
-      throw new SihlError('PASSPHRASE_MISSING', `a passphrase is needed for the new key ${name}`);
-    const files = await newSigningKeyFiles(name, options.passphrase);
-    const pair = await openSigningKey(new TextEncoder().encode(files.privateFile), options.passphrase);
-    fresh = { name, pair, files };
-  }
+  const fresh = p.makesKey ? await freshKey(name, role, options) : undefined;
   const newRoots =
     role === 'root' ? await roleSigners(workspace, 'root', options.passphrases, { roles, fresh }) : oldRoots;
   const keys = await publicKeys(workspace, roles, fresh);
@@ -152,8 +149,8 @@ async function signChange(
     const statement: RootStatement = makeRootStatement(
       { version: rootVersion, threshold: roles.root.threshold, keys: u.keys.root },
       (message) => ({
-        previous: u.oldRoots.map((k) => signEntry(k.secretKey, k.publicKey, message)),
-        own: u.newRoots.map((k) => signEntry(k.secretKey, k.publicKey, message)),
+        previous: u.oldRoots.map((k) => entryFrom(k, message)),
+        own: u.newRoots.map((k) => entryFrom(k, message)),
       }),
     );
     rootChain = encodeRootChain([...decodeRootChain(await readRootChain(workspace)), statement]);
@@ -200,8 +197,11 @@ async function nextRepository(
     u.newRoots.map(signerFrom),
     expiry,
   );
+  using held = new HeldKeys();
   const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') =>
-    (await roleSigners(workspace, role, options.passphrases, { roles, fresh: u.fresh })).map(signerFrom);
+    held
+      .hold(await roleSigners(workspace, role, options.passphrases, { roles, fresh: u.fresh }))
+      .map(signerFrom);
   const signers = {
     targets: await signersOf('targets'),
     snapshot: await signersOf('snapshot'),
@@ -224,15 +224,9 @@ async function writeChange(
     await mkdir(retired, { recursive: true });
     await rename(workspace.keyPath(name, 'pub'), join(retired, `${name}.${u.oldKeyId?.slice(0, 16)}.pub`));
     await rm(workspace.keyPath(name, 'key'), { force: true });
+    await rm(tokenReferencePath(workspace, name), { force: true });
   }
-  if (u.fresh) {
-    const { files } = u.fresh;
-    await writeFileAtomic(workspace.keyPath(name, 'key'), files.privateFile, {
-      mode: 0o600,
-      overwrite: true,
-    });
-    await writeFileAtomic(workspace.keyPath(name, 'pub'), files.publicFile, { overwrite: true });
-  }
+  if (u.fresh) await u.fresh.write(workspace);
   const { delegationVersion, rootVersion } = s;
   let next = workspace.with({
     roles: p.roles,
@@ -272,7 +266,6 @@ async function changeInStaging(
       publishedRootVersion: signed.repository ? (signed.repository.roots[0]?.signed.version ?? null) : null,
     };
   } finally {
-    for (const pair of [...u.oldRoots, ...u.newRoots, ...(u.fresh ? [u.fresh.pair] : [])])
-      pair.secretKey.fill(0);
+    closeSigners([...u.oldRoots, ...u.newRoots, ...(u.fresh ? [u.fresh.pair] : [])]);
   }
 }

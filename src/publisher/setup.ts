@@ -2,9 +2,11 @@
 import { SihlError } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Mirrored, StoreChoice } from './cloud-store.ts';
+import type { TokenKeyOption } from './fresh-key.ts';
 import { openRegistry } from './registry.ts';
-import { makeKey, type Passphrases, writeRootTrust } from './role-keys.ts';
+import { kdfCostOf, makeKey, type Passphrases, writeRootTrust } from './role-keys.ts';
 import { changeKeys } from './rotation.ts';
+import { tokenKeyFor, writeTokenKeyFiles } from './token-keys.ts';
 import { Workspace } from './workspace.ts';
 
 export interface InitOptions {
@@ -14,6 +16,24 @@ export interface InitOptions {
   /** Approvals a release needs ("two persons need to sign off"). */
   readonly approvals?: number;
   readonly passphrase: string;
+  /** Keys with a passphrase of their own (by key name); the others take `passphrase`. */
+  readonly own?: Readonly<Record<string, string>>;
+  /** Keep the root key on a PKCS#11 token instead (one root key): the key under this label, or a new one. */
+  readonly rootToken?: TokenKeyOption;
+}
+
+/** Root must not open with the secret the online host holds (docs/THREATS.md §Keys). */
+function checkSeparateSecrets(rootNames: readonly string[], secretOf: (name: string) => string, own: object) {
+  if (Object.keys(own).length === 0) return; // the shared passphrase alone: the compatibility path
+  const online = new Set(['snapshot', 'timestamp'].map(secretOf));
+  for (const name of rootNames) {
+    if (online.has(secretOf(name))) {
+      throw new SihlError(
+        'USAGE',
+        `${name} would be locked under the same passphrase as the online keys; give it one of its own`,
+      );
+    }
+  }
 }
 
 export async function initWorkspace(dir: string, options: InitOptions): Promise<Workspace> {
@@ -28,6 +48,11 @@ export async function initWorkspace(dir: string, options: InitOptions): Promise<
     throw new SihlError('USAGE', `approvals must be 1..${LIMITS.delegatedKeys}`);
   }
   const rootNames = Array.from({ length: n }, (_, i) => `root-${i + 1}`);
+  const own = options.own ?? {};
+  const secretOf = (name: string) => own[name] ?? options.passphrase;
+  if (options.rootToken) {
+    if (n !== 1) throw new SihlError('USAGE', 'a root key on a token is one root key (--root-keys 1)');
+  } else checkSeparateSecrets(rootNames, secretOf, own);
   const workspace = await Workspace.create(dir, {
     sihl: 'workspace',
     version: 1,
@@ -41,8 +66,19 @@ export async function initWorkspace(dir: string, options: InitOptions): Promise<
     store: 'store',
     registry: 'registry.db',
   });
-  for (const name of [...rootNames, 'snapshot', 'timestamp'])
-    await makeKey(workspace, name, options.passphrase);
+  if (options.rootToken) {
+    const { ref } = options.rootToken;
+    const signer = await tokenKeyFor('root-1', ref, options.rootToken.pin);
+    try {
+      await writeTokenKeyFiles(workspace, 'root-1', ref, signer.publicKey);
+    } finally {
+      signer.close();
+    }
+  } else {
+    for (const name of rootNames) await makeKey(workspace, name, secretOf(name), kdfCostOf('root'));
+  }
+  for (const role of ['snapshot', 'timestamp'] as const)
+    await makeKey(workspace, role, secretOf(role), kdfCostOf(role));
   await writeRootTrust(workspace);
   openRegistry(workspace.registryPath).close(); // the device registry, empty
   await (await import('./certificate-files.ts')).ensureServerCertificate(workspace);
@@ -63,9 +99,14 @@ export async function addApprover(
   name: string,
   passphrase: string,
   passphrases: Passphrases,
-  choice: StoreChoice = {},
+  choice: StoreChoice & { readonly token?: TokenKeyOption } = {},
 ): Promise<Mirrored<AddApproverResult>> {
-  const result = await changeKeys(workspace, { kind: 'add', name }, { passphrase, passphrases, ...choice });
+  const { token, ...store } = choice;
+  const result = await changeKeys(
+    workspace,
+    { kind: 'add', name },
+    { passphrases, ...store, ...(token ? { token } : { passphrase }) },
+  );
   return {
     ...(result.store ? { store: result.store } : {}),
     workspace: result.workspace,

@@ -8,7 +8,7 @@ import { SihlError } from '../core/errors.ts';
 import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
 import { readPublished } from './published.ts';
 import type { Passphrases } from './role-keys.ts';
-import { roleSigners } from './role-keys.ts';
+import { HeldKeys, roleSigners } from './role-keys.ts';
 import { type Clock, expiresFor } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
 import { makeSnapshot, makeTimestamp, metaFileOf, parseMetadata } from './tuf/metadata.ts';
@@ -48,12 +48,13 @@ async function refreshInStaging(
   const expiry = now ? { now } : {};
   // A snapshot that would expire while the new timestamp is still valid is re-signed too (online key),
   // or clients would refuse the store once it lapsed, timestamp or not.
+  using held = new HeldKeys();
   const renewSnapshot = new Date(snapshot.signed.expires) <= new Date(expiresFor('timestamp', expiry));
   if (renewSnapshot) {
     const targetsMeta = snapshot.signed.meta['targets.json'];
     if (!targetsMeta)
       throw new SihlError('TUF_METADATA_INCONSISTENT', 'the published snapshot lists no targets');
-    const signers = (await roleSigners(workspace, 'snapshot', passphrases)).map(signerFrom);
+    const signers = held.hold(await roleSigners(workspace, 'snapshot', passphrases)).map(signerFrom);
     snapshot = signWith(
       makeSnapshot({
         version: snapshot.signed.version + 1,
@@ -69,7 +70,7 @@ async function refreshInStaging(
   }
   const signed = signWith(
     makeTimestamp({ version: published.timestampVersion + 1, snapshot: metaFileOf(snapshot), ...expiry }),
-    (await roleSigners(workspace, 'timestamp', passphrases)).map(signerFrom),
+    held.hold(await roleSigners(workspace, 'timestamp', passphrases)).map(signerFrom),
   );
   await publishRepository(
     store,

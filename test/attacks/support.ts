@@ -383,7 +383,9 @@ export async function trustCurrentMetadata(bench: Bench, v: Victim): Promise<voi
 // Forgery with stolen keys
 
 export async function signingKeys(bench: Bench, ...names: string[]): Promise<SigningKeyPair[]> {
-  return Promise.all(names.map((name) => loadKey(bench.workspace, name, passphrases)));
+  return Promise.all(
+    names.map(async (name) => (await loadKey(bench.workspace, name, passphrases)) as SigningKeyPair),
+  );
 }
 
 /** A movehub image built by hand (docs/FORMAT.md), unencrypted, signed by `signers`. */

@@ -1,7 +1,7 @@
 // sihl image pack | sign | inspect | verify | unpack, and sihl envelope seal.
 import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { equalBytes, wipe } from '../../core/crypto/index.ts';
+import { closeSigners, equalBytes, type SigningKey, wipe } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import { ENVELOPE_BYTES, openEnvelope, sealEnvelope } from '../../core/format/envelope.ts';
@@ -82,8 +82,6 @@ export const imagePack: Command<{
     const filter = optionalString(values, 'filter') ?? 'auto';
     if (!['auto', 'none', 'thumb', 'arm'].includes(filter))
       throw new SihlError('USAGE', '--filter must be auto, none, thumb or arm');
-    const signers = [];
-    for (const path of strings(values, 'key')) signers.push(await loadSigningKey(context, path));
     const output = pathIn(
       context,
       optionalString(values, 'output') ?? `${onePositional(positionals, 'FIRMWARE')}.sihl`,
@@ -102,22 +100,30 @@ export const imagePack: Command<{
       ? await passphraseFor(context, `for the content key ${basename(keyPath)}`)
       : '';
     const level = values.level === undefined ? undefined : integer(values, 'level', 11, 2, 11);
-    const result = await packImage(firmware, output, {
-      model,
-      version,
-      securityVersion: integer(values, 'security-version', 0),
-      downgrade: values.downgrade === true,
-      delegation,
-      signers,
-      encrypt,
-      filter: filter as BranchFilter | 'auto',
-      chunkSize: integer(values, 'chunk-size', 16 * 1024, LIMITS.chunkBytesMin, LIMITS.chunkBytesMax),
-      overwrite,
-      ...(level === undefined ? {} : { quality: level }),
-      ...(context.progress
-        ? { onProgress: (done: number, total: number) => context.progress?.('packing', done, total) }
-        : {}),
-    });
+    const signers: SigningKey[] = [];
+    const result = await (async () => {
+      try {
+        for (const path of strings(values, 'key')) signers.push(await loadSigningKey(context, path));
+        return await packImage(firmware, output, {
+          model,
+          version,
+          securityVersion: integer(values, 'security-version', 0),
+          downgrade: values.downgrade === true,
+          delegation,
+          signers,
+          encrypt,
+          filter: filter as BranchFilter | 'auto',
+          chunkSize: integer(values, 'chunk-size', 16 * 1024, LIMITS.chunkBytesMin, LIMITS.chunkBytesMax),
+          overwrite,
+          ...(level === undefined ? {} : { quality: level }),
+          ...(context.progress
+            ? { onProgress: (done: number, total: number) => context.progress?.('packing', done, total) }
+            : {}),
+        });
+      } finally {
+        closeSigners(signers); // file keys wiped, token sessions closed
+      }
+    })();
     if (result.contentKey) {
       try {
         const file = await contentKeyFile(
@@ -156,9 +162,13 @@ export const imageSign: Command<{ image: string; signatures: number; threshold: 
     const image = pathIn(context, onePositional(positionals, 'IMAGE'));
     const paths = strings(values, 'key');
     if (paths.length === 0) throw new SihlError('USAGE', '--key is required');
-    const signers = [];
-    for (const path of paths) signers.push(await loadSigningKey(context, path));
-    return { image, ...(await signImage(image, signers)) };
+    const signers: SigningKey[] = [];
+    try {
+      for (const path of paths) signers.push(await loadSigningKey(context, path));
+      return { image, ...(await signImage(image, signers)) };
+    } finally {
+      closeSigners(signers);
+    }
   },
   render: (r) =>
     `signed ${r.image}: ${r.signatures} of ${r.threshold} required signature(s)` +

@@ -4,11 +4,12 @@ import { keyIdOf } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import { NAME_PATTERN } from '../../core/format/target.ts';
-import { writeFileAtomic } from '../../core/fs.ts';
-import { newDeviceKeyFiles, newSigningKeyFiles } from '../../core/keys.ts';
+import { exists, writeFileAtomic } from '../../core/fs.ts';
+import { encodePublicKeyFile, newDeviceKeyFiles, newSigningKeyFiles } from '../../core/keys.ts';
 import { type Command, optionalString, requireString } from '../command.ts';
 import { pathIn } from '../files.ts';
-import { passphraseFor } from '../passphrase.ts';
+import { keyPassphrase } from '../passphrase.ts';
+import { makeTokenKey } from '../tokens.ts';
 
 interface GenerateResult {
   kind: string;
@@ -22,14 +23,16 @@ export const keysGenerate: Command<GenerateResult> = {
   path: ['keys', 'generate'],
   summary:
     'Make a new key: a signing key (root or approver) or a device key (separate signing and encryption pairs).',
-  usage: 'keys generate --name NAME [--kind signing|device] [--out DIR] [--force]',
+  usage: 'keys generate --name NAME [--kind signing|device] [--token pkcs11:…] [--out DIR] [--force]',
   details:
     'Writes NAME.key (the private key, locked with a passphrase from SIHL_PASSPHRASE or a prompt) and NAME.pub\n' +
     '(the public key, to share). Real devices make their keys inside their secure element; --kind device is\n' +
-    'for simulations and tests.',
+    'for simulations and tests. With --token pkcs11:token=…;object=… the signing key is made on a PKCS#11 token\n' +
+    'and never leaves it; only NAME.pub is written, and the reference signs wherever a key file would.',
   options: {
     name: { type: 'string', value: 'NAME', help: 'file name stem and label of the key' },
     kind: { type: 'string', value: 'KIND', help: 'signing (default) or device' },
+    token: { type: 'string', value: 'REF', help: 'make the signing key on a PKCS#11 token (RFC 7512 URI)' },
     out: { type: 'string', value: 'DIR', help: 'folder to write into (default: current folder)' },
     force: { type: 'boolean', help: 'replace existing files' },
   },
@@ -42,7 +45,22 @@ export const keysGenerate: Command<GenerateResult> = {
     if (kind !== 'signing' && kind !== 'device')
       throw new SihlError('USAGE', '--kind must be signing or device');
     const dir = pathIn(context, optionalString(values, 'out') ?? '.');
-    const passphrase = await passphraseFor(context, `for the new key ${name}`, true);
+    const token = optionalString(values, 'token');
+    if (token !== undefined) {
+      if (kind !== 'signing') throw new SihlError('USAGE', '--token makes signing keys only');
+      const publicKey = join(dir, `${name}.pub`);
+      if (values.force !== true && (await exists(publicKey))) {
+        throw new SihlError('FILE_EXISTS', 'file already exists; pass --force to replace it', {
+          subject: publicKey,
+        });
+      }
+      const sign = await makeTokenKey(context, token);
+      await writeFileAtomic(publicKey, encodePublicKeyFile({ kind: 'signing', name, sign }), {
+        overwrite: values.force === true,
+      });
+      return { kind, name, privateKey: token.replace(/\?.*$/, ''), publicKey, keyId: toHex(keyIdOf(sign)) };
+    }
+    const passphrase = await keyPassphrase(context, name, true);
     const files =
       kind === 'device'
         ? await newDeviceKeyFiles(name, passphrase)

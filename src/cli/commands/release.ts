@@ -18,7 +18,7 @@ import {
   type Values,
 } from '../command.ts';
 import { pathIn } from '../files.ts';
-import { passphraseFor } from '../passphrase.ts';
+import { keyPassphrase, passphraseFor } from '../passphrase.ts';
 import { renderPushed, storeChoice, storeOption } from './store-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
@@ -106,9 +106,7 @@ export const releaseApprove: Command<{
     const { workspace, release } = await findRelease(values, positionals, context);
     const name = requireString(values, 'key');
     if (!NAME_PATTERN.test(name)) throw new SihlError('USAGE', '--key is a key name, not a path');
-    const result = await approveRelease(workspace, release, name, (key) =>
-      passphraseFor(context, `for key ${key}`),
-    );
+    const result = await approveRelease(workspace, release, name, (key) => keyPassphrase(context, key));
     return {
       release: release.dir,
       approver: name,
@@ -197,7 +195,7 @@ export const releasePublish: Command<PublishResult> = {
     const result = await publishRelease(workspace, release, {
       channel: optionalString(values, 'channel') ?? 'stable',
       rollout: integer(values, 'rollout', 100, 0, 100),
-      passphrases: (key) => passphraseFor(context, `for ${key}`),
+      passphrases: (key) => keyPassphrase(context, key),
       ...storeChoice(values, context),
       ...(context.progress
         ? { onProgress: (d: number, t: number) => context.progress?.('sealing envelopes', d, t) }
@@ -225,7 +223,7 @@ export const timestampRefresh: Command<{
   options: { ...storeOption, ...workspaceOption },
   async run(values, _positionals, context) {
     const workspace = await openWorkspace(values, context);
-    return refreshTimestamp(workspace, (key) => passphraseFor(context, `for ${key}`), {
+    return refreshTimestamp(workspace, (key) => keyPassphrase(context, key), {
       ...storeChoice(values, context),
     });
   },

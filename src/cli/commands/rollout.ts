@@ -24,7 +24,7 @@ import {
 import type { Workspace } from '../../publisher/workspace.ts';
 import { withWorkspaceIndex } from '../../server/console/workspace-index.ts';
 import { type Command, integer, onePositional, optionalString, type Values } from '../command.ts';
-import { passphraseFor } from '../passphrase.ts';
+import { keyPassphrase } from '../passphrase.ts';
 import { renderPushed, storeChoice, storeOption } from './store-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
@@ -136,7 +136,7 @@ function rolloutCommand(verb: string, summary: string, action: Action): Command<
       const workspace = await openWorkspace(values, context);
       const name = onePositional(positionals, 'RELEASE');
       const o: RolloutOptions = {
-        passphrases: (key) => passphraseFor(context, `for ${key}`),
+        passphrases: (key) => keyPassphrase(context, key),
         ...storeChoice(values, context),
         ...settings(values),
       };

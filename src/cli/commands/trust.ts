@@ -1,7 +1,7 @@
 // sihl root create and sihl delegation create: the trust a device pins, and the approver keys that root
 // delegates to (carried inside every image).
 
-import { keyIdOf } from '../../core/crypto/index.ts';
+import { asSigner, keyIdOf } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import {
@@ -10,7 +10,6 @@ import {
   encodeDelegationBody,
   encodeSignedDelegation,
 } from '../../core/format/delegation.ts';
-import { signEntry } from '../../core/format/signatures.ts';
 import { writeFileAtomic } from '../../core/fs.ts';
 import { encodeRootFile } from '../../core/keys.ts';
 import { LIMITS } from '../../core/limits.ts';
@@ -105,8 +104,12 @@ export const delegationCreate: Command<DelegationResult> = {
     const message = delegationMessage(body);
     const signatures = [];
     for (const path of rootPaths) {
-      const root = await loadSigningKey(context, path);
-      signatures.push(signEntry(root.secretKey, root.publicKey, message));
+      const root = asSigner(await loadSigningKey(context, path));
+      try {
+        signatures.push({ keyId: root.keyId, signature: root.sign(message) });
+      } finally {
+        root.close();
+      }
     }
     const bytes = encodeSignedDelegation(body, signatures);
     decodeSignedDelegation(bytes);

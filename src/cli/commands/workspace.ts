@@ -16,7 +16,8 @@ import {
   type Values,
 } from '../command.ts';
 import { pathIn } from '../files.ts';
-import { passphraseFor } from '../passphrase.ts';
+import { keyPassphrase, ownPassphrase, passphraseFor } from '../passphrase.ts';
+import { tokenKeyOption } from '../tokens.ts';
 import { renderPushed, storeChoice, storeOption } from './store-option.ts';
 
 export const workspaceOption = {
@@ -32,7 +33,7 @@ export function openWorkspace(values: Values, context: Context): Promise<Workspa
   return Workspace.open(pathIn(context, dir));
 }
 
-const passphrasesFor = (context: Context) => (name: string) => passphraseFor(context, `for key ${name}`);
+const passphrasesFor = (context: Context) => (name: string) => keyPassphrase(context, name);
 
 interface InitResult {
   workspace: string;
@@ -45,9 +46,12 @@ interface InitResult {
 export const init: Command<InitResult> = {
   path: ['init'],
   summary: 'Make a workspace: sihl.json, root keys, the online snapshot and timestamp keys, a local store.',
-  usage: 'init [DIR] [--root-keys N] [--root-threshold K] [--approvals K]',
+  usage: 'init [DIR] [--root-keys N] [--root-threshold K] [--approvals K] [--root-key pkcs11:…]',
   details:
-    'Every private key is locked with the passphrase (SIHL_PASSPHRASE or a prompt). trust/root.json is what\n' +
+    'Each private key is locked with its own passphrase (SIHL_PASSPHRASE_ROOT_1, SIHL_PASSPHRASE_SNAPSHOT,\n' +
+    'SIHL_PASSPHRASE_TIMESTAMP or their _FILE_ forms), else the shared SIHL_PASSPHRASE or a prompt; a root key\n' +
+    "given its own passphrase may not share the online keys'. --root-key keeps root on a PKCS#11 token.\n" +
+    'trust/root.json is what\n' +
     'devices pin. Add the release approvers next with `sihl keys add --role targets --name NAME`.',
   options: {
     'root-keys': {
@@ -57,13 +61,27 @@ export const init: Command<InitResult> = {
     },
     'root-threshold': { type: 'string', value: 'K', help: 'root keys that must sign (default 1)' },
     approvals: { type: 'string', value: 'K', help: 'approver signatures a release needs (default 2)' },
+    'root-key': { type: 'string', value: 'REF', help: 'the root key on a PKCS#11 token (RFC 7512 URI)' },
   },
   async run(values, positionals, context) {
     if (positionals.length > 1) throw new SihlError('USAGE', 'at most one DIR');
     const dir = pathIn(context, positionals[0] ?? '.');
-    const passphrase = await passphraseFor(context, 'for the new workspace keys', true);
+    const rootKeys = integer(values, 'root-keys', 1, 1, 16);
+    const rootKey = optionalString(values, 'root-key');
+    const names = [...Array.from({ length: rootKeys }, (_, i) => `root-${i + 1}`), 'snapshot', 'timestamp'];
+    const own: Record<string, string> = {};
+    for (const name of names) {
+      const value = await ownPassphrase(context, name);
+      if (value !== undefined) own[name] = value;
+    }
+    const needed = rootKey ? ['snapshot', 'timestamp'] : names;
+    const passphrase = needed.every((name) => own[name] !== undefined)
+      ? ''
+      : await passphraseFor(context, 'for the new workspace keys', true);
     const workspace = await initWorkspace(dir, {
-      rootKeys: integer(values, 'root-keys', 1, 1, 16),
+      ...(rootKey ? { rootToken: tokenKeyOption(context, rootKey) } : {}),
+      own,
+      rootKeys,
       rootThreshold: integer(values, 'root-threshold', 1, 1, 16),
       approvals: integer(values, 'approvals', 2, 1, 16),
       passphrase,
@@ -95,10 +113,11 @@ interface AddResult {
 export const keysAdd: Command<AddResult> = {
   path: ['keys', 'add'],
   summary: 'Give a release approver a key of their own (role targets).',
-  usage: 'keys add --role targets --name NAME [--store LOCATION] [--workspace DIR]',
+  usage: 'keys add --role targets --name NAME [--token pkcs11:…] [--store LOCATION] [--workspace DIR]',
   details:
     'Once there are as many approvers as approvals, root signs them into a new delegation version, which\n' +
-    'every image carries so that bootloaders can check approvals with nothing but the root keys.',
+    'every image carries so that bootloaders can check approvals with nothing but the root keys.\n' +
+    'With --token the key is the one under that label on a PKCS#11 token (made there if the label is free).',
   options: {
     role: { type: 'string', value: 'ROLE', help: 'targets (the approvers)' },
     name: {
@@ -106,6 +125,7 @@ export const keysAdd: Command<AddResult> = {
       value: 'NAME',
       help: "the approver's name; the key files are keys/NAME.key and .pub",
     },
+    token: { type: 'string', value: 'REF', help: "the approver's key on a PKCS#11 token (RFC 7512 URI)" },
     ...storeOption,
     ...workspaceOption,
   },
@@ -118,9 +138,12 @@ export const keysAdd: Command<AddResult> = {
       );
     const name = requireString(values, 'name');
     const workspace = await openWorkspace(values, context);
-    const passphrase = await passphraseFor(context, `for the new key ${name}`, true);
+    const tokenRef = optionalString(values, 'token');
+    const token = tokenRef ? tokenKeyOption(context, tokenRef) : undefined;
+    const passphrase = token ? '' : await keyPassphrase(context, name, true);
     const result = await addApprover(workspace, name, passphrase, passphrasesFor(context), {
       ...storeChoice(values, context),
+      ...(token ? { token } : {}),
     });
     const targets = result.workspace.config.roles.targets;
     return {

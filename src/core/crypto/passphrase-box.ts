@@ -20,11 +20,49 @@ export interface LockedSecret {
   readonly ciphertext: Uint8Array;
 }
 
-/** Interactive cost (2 passes, 64 MiB): about 0.1 s per key on a laptop. */
-export const DEFAULT_KDF_COST = {
+export interface KdfCost {
+  readonly opslimit: number;
+  readonly memlimit: number;
+}
+
+/**
+ * libsodium's INTERACTIVE cost (2 passes, 64 MiB): about 0.2 s per guess per core. For keys a process
+ * must open unattended (the online timestamp and snapshot keys) and for device and content keys.
+ */
+export const DEFAULT_KDF_COST: KdfCost = {
   opslimit: sodium.crypto_pwhash_OPSLIMIT_INTERACTIVE,
   memlimit: sodium.crypto_pwhash_MEMLIMIT_INTERACTIVE,
 };
+
+/**
+ * libsodium's MODERATE cost (3 passes, 256 MiB): about 1 s per guess per core. For the keys that can
+ * ship firmware or change trust, root and approvers, which a person unlocks by hand.
+ */
+export const SIGNING_KDF_COST: KdfCost = {
+  opslimit: sodium.crypto_pwhash_OPSLIMIT_MODERATE,
+  memlimit: sodium.crypto_pwhash_MEMLIMIT_MODERATE,
+};
+
+/** libsodium's minimum (1 pass, 8 KiB): no protection at all; only for tests, through insecureTestCost. */
+export const INSECURE_TEST_KDF_COST: KdfCost = {
+  opslimit: sodium.crypto_pwhash_OPSLIMIT_MIN,
+  memlimit: sodium.crypto_pwhash_MEMLIMIT_MIN,
+};
+
+/** The environment variable that makes every new key file worthless against guessing; tests set it. */
+export const INSECURE_TEST_KDF_VARIABLE = 'SIHL_INSECURE_TEST_KDF';
+
+/**
+ * The cost to lock a new key file with: `wanted`, unless the process runs with SIHL_INSECURE_TEST_KDF=1,
+ * which the test suite sets so that making a key takes microseconds. The name says what it does.
+ */
+export function keyFileCost(
+  wanted: KdfCost,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+) {
+  return env[INSECURE_TEST_KDF_VARIABLE] === '1' ? INSECURE_TEST_KDF_COST : wanted;
+}
+
 const MAX_OPSLIMIT = 16;
 const MAX_MEMLIMIT = 1024 * 1024 * 1024;
 
@@ -64,7 +102,7 @@ export async function lockSecret(
   secret: Uint8Array,
   passphrase: string,
   ad: Uint8Array,
-  cost = DEFAULT_KDF_COST,
+  cost: KdfCost = DEFAULT_KDF_COST,
 ): Promise<LockedSecret> {
   const kdf: KdfParams = { alg: 'argon2id13', ...cost, salt: randomBytes(SALT_BYTES) };
   checkKdfParams(kdf); // never write a file that unlockSecret would refuse

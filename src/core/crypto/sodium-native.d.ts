@@ -75,6 +75,8 @@ declare module 'sodium-native' {
     crypto_pwhash_ALG_ARGON2ID13: number;
     crypto_pwhash_OPSLIMIT_INTERACTIVE: number;
     crypto_pwhash_MEMLIMIT_INTERACTIVE: number;
+    crypto_pwhash_OPSLIMIT_MODERATE: number;
+    crypto_pwhash_MEMLIMIT_MODERATE: number;
     crypto_pwhash_OPSLIMIT_MIN: number;
     crypto_pwhash_MEMLIMIT_MIN: number;
     crypto_pwhash_async(

@@ -8,7 +8,7 @@ import { type FileHandle, stat } from 'node:fs/promises';
 import { type Clock, systemClock } from '../clock.ts';
 import { convertAll } from '../compress/branch-filter.ts';
 import { brotliCompressedSize, DEFAULT_WINDOW_LOG, defaultQuality, MIN_QUALITY } from '../compress/brotli.ts';
-import type { SigningKeyPair } from '../crypto/sign.ts';
+import type { SigningKey } from '../crypto/signer.ts';
 import { randomBytes, wipe } from '../crypto/sodium.ts';
 import { generateContentKey, STREAM_CHUNK_OVERHEAD, StreamEncryptor } from '../crypto/stream.ts';
 import { naming, SihlError } from '../errors.ts';
@@ -48,7 +48,7 @@ export interface PackOptions {
   /** The root chain (FORMAT.md §Root chain) that leads from the first root to the one that signed the delegation. */
   readonly rootChain?: Uint8Array;
   /** Approvers who sign right away; others can add theirs with signImage. */
-  readonly signers?: readonly SigningKeyPair[];
+  readonly signers?: readonly SigningKey[];
   readonly encrypt: boolean;
   readonly compression?: CompressionAlgorithm;
   /** Brotli quality 2..11; by default 11 up to 8 MiB, 9 above. */

@@ -2,12 +2,13 @@
 // ("two persons need to sign off"); the image is rewritten atomically with the longer signature block.
 
 import { equalBytes } from '../crypto/hash.ts';
-import { keyIdOf, type SigningKeyPair } from '../crypto/sign.ts';
+import { keyIdOf } from '../crypto/sign.ts';
+import { asSigner, type SigningKey } from '../crypto/signer.ts';
 import { SihlError } from '../errors.ts';
 import { toHex } from '../format/bytes.ts';
 import type { Delegation } from '../format/delegation.ts';
 import { encodeHeader } from '../format/header.ts';
-import { encodeSignatureBlock, type SignatureEntry, signEntry } from '../format/signatures.ts';
+import { encodeSignatureBlock, type SignatureEntry } from '../format/signatures.ts';
 import { writeAtomically } from '../fs.ts';
 import { withFileSource } from './file-source.ts';
 import { imageMessage, readImage } from './read.ts';
@@ -19,7 +20,7 @@ import { PositionalWriter } from './write.ts';
  */
 export function checkSigners(
   delegation: Delegation,
-  signers: readonly SigningKeyPair[],
+  signers: readonly SigningKey[],
   existing: readonly SignatureEntry[],
 ): void {
   const ids = existing.map((e) => e.keyId);
@@ -41,8 +42,11 @@ export function checkSigners(
   }
 }
 
-export function signaturesFor(message: Uint8Array, signers: readonly SigningKeyPair[]): SignatureEntry[] {
-  return signers.map((signer) => signEntry(signer.secretKey, signer.publicKey, message));
+export function signaturesFor(message: Uint8Array, signers: readonly SigningKey[]): SignatureEntry[] {
+  return signers.map((key) => {
+    const signer = asSigner(key);
+    return { keyId: signer.keyId, signature: signer.sign(message) };
+  });
 }
 
 export interface SignResult {
@@ -51,7 +55,7 @@ export interface SignResult {
 }
 
 /** Adds signatures to the image at `path`, in place (through a temporary file and a rename). */
-export async function signImage(path: string, signers: readonly SigningKeyPair[]): Promise<SignResult> {
+export async function signImage(path: string, signers: readonly SigningKey[]): Promise<SignResult> {
   return withFileSource(path, async (source) => {
     const image = await readImage(source);
     checkSigners(image.delegation.delegation, signers, image.signatures);

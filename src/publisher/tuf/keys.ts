@@ -3,7 +3,7 @@
 // src/core/crypto; a Signer only carries a key pair's public half and a way to sign with it.
 import { canonicalize } from '@tufjs/canonical-json';
 import { Key } from '@tufjs/models';
-import { checkSigningPublicKey, type SigningKeyPair, sha256, sign, verify } from '../../core/crypto/index.ts';
+import { asSigner, checkSigningPublicKey, type SigningKey, sha256, verify } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { fromHex, toHex, utf8 } from '../../core/format/bytes.ts';
 
@@ -16,12 +16,10 @@ export interface Signer {
   sign(data: Uint8Array): Uint8Array;
 }
 
-export function signerFrom(pair: SigningKeyPair): Signer {
-  checkSigningPublicKey(pair.publicKey);
-  return {
-    publicKey: pair.publicKey,
-    sign: (data) => sign(pair.secretKey, data),
-  };
+export function signerFrom(key: SigningKey): Signer {
+  const signer = asSigner(key);
+  checkSigningPublicKey(signer.publicKey);
+  return { publicKey: signer.publicKey, sign: (data) => signer.sign(data) };
 }
 
 /** The key object exactly as it appears in root.json, before its id is attached. */

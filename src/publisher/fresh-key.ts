@@ -1,0 +1,58 @@
+// A role's new key during a key change (rotation.ts): locked in a key file under its own passphrase, or
+// made (or found) on a PKCS#11 token. It signs in memory first; write() puts it into keys/ at the end.
+import { rm } from 'node:fs/promises';
+import type { SigningKey } from '../core/crypto/index.ts';
+import { SihlError } from '../core/errors.ts';
+import { writeFileAtomic } from '../core/fs.ts';
+import { newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
+import type { Pkcs11Reference } from '../core/token/pkcs11-uri.ts';
+import { kdfCostOf } from './role-keys.ts';
+import { type TokenPin, tokenKeyFor, tokenReferencePath, writeTokenKeyFiles } from './token-keys.ts';
+import type { Role, Workspace } from './workspace.ts';
+
+/** Where a new key is made: a token reference and where its PIN comes from. */
+export interface TokenKeyOption {
+  readonly ref: Pkcs11Reference;
+  readonly pin: TokenPin;
+}
+
+export interface FreshKey {
+  readonly name: string;
+  readonly pair: SigningKey;
+  /** Writes the key's files into the workspace, replacing those of a key it rotates out. */
+  write(workspace: Workspace): Promise<void>;
+}
+
+export async function freshKey(
+  name: string,
+  role: Role,
+  options: { readonly passphrase?: string; readonly token?: TokenKeyOption },
+): Promise<FreshKey> {
+  const { token, passphrase } = options;
+  if (token) {
+    const signer = await tokenKeyFor(name, token.ref, token.pin);
+    return {
+      name,
+      pair: signer,
+      async write(workspace) {
+        await writeTokenKeyFiles(workspace, name, token.ref, signer.publicKey, true);
+        await rm(workspace.keyPath(name, 'key'), { force: true });
+      },
+    };
+  }
+  if (!passphrase)
+    throw new SihlError('PASSPHRASE_MISSING', `a passphrase is needed for the new key ${name}`);
+  const files = await newSigningKeyFiles(name, passphrase, kdfCostOf(role));
+  return {
+    name,
+    pair: await openSigningKey(new TextEncoder().encode(files.privateFile), passphrase),
+    async write(workspace) {
+      await writeFileAtomic(workspace.keyPath(name, 'key'), files.privateFile, {
+        mode: 0o600,
+        overwrite: true,
+      });
+      await writeFileAtomic(workspace.keyPath(name, 'pub'), files.publicFile, { overwrite: true });
+      await rm(tokenReferencePath(workspace, name), { force: true });
+    },
+  };
+}

@@ -1,0 +1,153 @@
+// Root and approver keys on a PKCS#11 token (SoftHSM2), through the CLI as a user would: the token keys
+// sign delegations and images exactly like key files, a device installs an image approved by one token
+// key and one key file, and refuses one that only the token key signed.
+import assert from 'node:assert/strict';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { keyIdOf } from '../../src/core/crypto/index.ts';
+import { toHex } from '../../src/core/format/bytes.ts';
+import { decodePublicKeyFile, decodeRootFile } from '../../src/core/keys.ts';
+import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware, tempDir } from '../helpers.ts';
+import { ok, sihl } from '../support/cli.ts';
+import { softHsmMissing, softHsmToken } from '../support/softhsm.ts';
+
+const skip = softHsmMissing();
+const json = async (cwd: string, args: string[]) => JSON.parse(await ok(cwd, [...args, '--json']));
+
+async function keyIdIn(path: string): Promise<string> {
+  const info = decodePublicKeyFile(new Uint8Array(await readFile(path)));
+  return toHex(keyIdOf(info.sign as Uint8Array));
+}
+
+test('a device installs an image approved by a token key and a key file, under a root on the token', {
+  skip,
+}, async () => {
+  const token = await softHsmToken();
+  const dir = await tempDir();
+  await writeFile(join(dir, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
+  await writeFile(join(dir, 'new.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
+  await ok(dir, ['keys', 'generate', '--name', 'root', '--token', token.ref('root')]);
+  await ok(dir, ['keys', 'generate', '--name', 'alice', '--token', token.ref('alice')]);
+  await ok(dir, ['keys', 'generate', '--name', 'bob']);
+  await assert.rejects(stat(join(dir, 'alice.key')), 'no private key file for a token key');
+  await ok(dir, ['root', 'create', '--key', 'root.pub', '-o', 'root.json']);
+  await ok(dir, [
+    'delegation',
+    'create',
+    '--root-key',
+    token.ref('root'),
+    '--approver',
+    'alice.pub',
+    '--approver',
+    'bob.pub',
+    '-o',
+    'approvers.dlg',
+  ]);
+  await ok(dir, [
+    'sim',
+    'device',
+    'create',
+    'hub',
+    '--model',
+    'movehub',
+    '--root',
+    'root.json',
+    '--firmware',
+    'old.bin',
+    '--version',
+    '7.27.0',
+  ]);
+  const pack = (out: string, keys: string[]) =>
+    ok(dir, [
+      'image',
+      'pack',
+      'new.bin',
+      '--model',
+      'movehub',
+      '--version',
+      '7.28.0',
+      '--delegation',
+      'approvers.dlg',
+      '--no-encrypt',
+      '--level',
+      '5',
+      '-o',
+      out,
+      ...keys.flatMap((k) => ['--key', k]),
+    ]);
+
+  // One approver alone, even on a token, cannot ship.
+  await pack('alone.sihl', [token.ref('alice')]);
+  await ok(dir, ['sim', 'device', 'stage', 'hub', 'alone.sihl']);
+  const refused = await json(dir, ['sim', 'device', 'boot', 'hub']);
+  assert.equal(refused.installed, false);
+  assert.equal(refused.version, '7.27.0');
+
+  await pack('new.sihl', [token.ref('alice'), 'bob.key']);
+  const verified = await json(dir, [
+    'image',
+    'verify',
+    'new.sihl',
+    '--root',
+    'root.json',
+    '--model',
+    'movehub',
+  ]);
+  assert.deepEqual(
+    [...verified.approvers].sort(),
+    [await keyIdIn(join(dir, 'alice.pub')), await keyIdIn(join(dir, 'bob.pub'))].sort(),
+    'the token key signs under the key id of its public key file',
+  );
+  await ok(dir, ['sim', 'device', 'stage', 'hub', 'new.sihl']);
+  const booted = await json(dir, ['sim', 'device', 'boot', 'hub', '--confirm']);
+  assert.deepEqual([booted.outcome, booted.version, booted.installed], ['booted', '7.28.0', true]);
+});
+
+test('init keeps the root key on the token and an approver is added with a key on the token', {
+  skip,
+}, async () => {
+  const token = await softHsmToken();
+  const dir = await tempDir();
+  await ok(dir, ['init', 'acme', '--root-key', token.ref('acme-root')]);
+  await assert.rejects(stat(join(dir, 'acme/keys/root-1.key')), 'no root key file in the workspace');
+  const reference = await readFile(join(dir, 'acme/keys/root-1.pkcs11'), 'utf8');
+  assert.match(reference, /^pkcs11:token=sihl-test;object=acme-root\?module-path=/);
+  assert.doesNotMatch(reference, new RegExp(token.pin), 'the reference holds no PIN');
+  const root = decodeRootFile(new Uint8Array(await readFile(join(dir, 'acme/trust/root.json'))));
+  assert.equal(toHex(keyIdOf(root.keys[0] as Uint8Array)), await keyIdIn(join(dir, 'acme/keys/root-1.pub')));
+
+  const ws = ['--workspace', 'acme'];
+  await ok(dir, [
+    'keys',
+    'add',
+    '--role',
+    'targets',
+    '--name',
+    'alice',
+    '--token',
+    token.ref('alice'),
+    ...ws,
+  ]);
+  const added = await json(dir, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  assert.equal(added.delegationVersion, 1, 'the root key on the token signed the approvers');
+  const listing = await json(dir, ['keys', 'list', ...ws]);
+  const targets = listing.roles.find((r: { role: string }) => r.role === 'targets');
+  assert.deepEqual(
+    targets.keys.map((k: { name: string; private: boolean }) => [k.name, k.private]),
+    [
+      ['alice', true],
+      ['bob', true],
+    ],
+  );
+});
+
+test('a token reference with a PIN inside is refused before the token is touched', { skip }, async () => {
+  const token = await softHsmToken();
+  const dir = await tempDir();
+  const withPin = `${token.ref('alice')}&pin-value=${token.pin}`;
+  const r = await sihl(dir, ['keys', 'generate', '--name', 'alice', '--token', withPin]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /pin-value is refused/);
+  assert.doesNotMatch(r.err, new RegExp(token.pin));
+});
