@@ -1,0 +1,98 @@
+// Builds the bootloader's Cortex-M4 programs and runs them in QEMU's mps2-an386 (a Cortex-M4), with a
+// flash file that plays the device's NOR flash across power cycles. Used by the QEMU tests and the bench.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const TARGET_DIR = fileURLToPath(new URL('../../bootloader/targets/cortex-m4/', import.meta.url));
+export const BUILD_DIR = `${TARGET_DIR}build/`;
+
+/** Exit statuses of the target programs (bootloader/targets/cortex-m4/board.h). */
+export const STATUS = { ok: 0, failed: 1, usage: 2, powerCut: 3, fault: 4 } as const;
+
+export interface QemuOptions {
+  /** The flash file: loaded at power-on, written back at exit or at an injected power cut. */
+  readonly flash: string;
+  readonly sectorSize?: number;
+  readonly writeSize?: number;
+  /** Power goes right after this many flash operations (erases and programs). */
+  readonly cutAfter?: number;
+  /** The operation the cut falls in is torn half-way. */
+  readonly tear?: boolean;
+  /** Further `name=value` words for the program. */
+  readonly extra?: readonly string[];
+  readonly timeoutMs?: number;
+}
+
+export interface QemuRun {
+  readonly status: number;
+  readonly output: string;
+  /** Flash operations the program reported at its end, when it did. */
+  readonly operations?: number;
+  /** The stack's high-water mark the program measured (painted stack), in bytes. */
+  readonly stackBytes?: number;
+}
+
+function run(
+  command: string,
+  args: readonly string[],
+  timeoutMs: number,
+): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, out, err) => {
+      if (error && typeof error.code !== 'number') {
+        reject(new Error(`${command} ${args.join(' ')}: ${error.message}\n${err}`));
+        return;
+      }
+      resolve({ code: error ? Number(error.code) : 0, out, err });
+    });
+  });
+}
+
+/** `make` in the target's folder (niced: the build shares the machine); throws with the compiler's output. */
+export async function buildTarget(...goals: string[]): Promise<void> {
+  const r = await run('nice', ['make', '-s', '-C', TARGET_DIR, ...goals], 600_000);
+  if (r.code !== 0) throw new Error(`the Cortex-M4 build failed:\n${r.out}${r.err}`);
+}
+
+/** Boots `elf` once in qemu-system-arm -M mps2-an386, with -icount shift=0 so counts repeat exactly. */
+export async function runQemu(elf: string, options: QemuOptions): Promise<QemuRun> {
+  const words = [
+    `flash=${options.flash}`,
+    `sector=${options.sectorSize ?? 4096}`,
+    `write=${options.writeSize ?? 8}`,
+    ...(options.cutAfter ? [`cut=${options.cutAfter}`] : []),
+    ...(options.tear ? ['tear'] : []),
+    ...(options.extra ?? []),
+  ];
+  if (words.some((w) => /[\s,]/.test(w)))
+    throw new Error(`QEMU arguments cannot hold spaces or commas: ${words}`);
+  const r = await run(
+    'nice',
+    [
+      'qemu-system-arm',
+      '-M',
+      'mps2-an386',
+      '-nographic',
+      '-monitor',
+      'none',
+      '-serial',
+      'none',
+      '-icount',
+      'shift=0',
+      '-semihosting-config',
+      `enable=on,target=native,arg=${words.join(' ')}`,
+      '-kernel',
+      elf,
+    ],
+    options.timeoutMs ?? 120_000,
+  );
+  const output = r.out + r.err;
+  const operations = /flash operations (\d+)/.exec(output)?.[1];
+  const stack = /stack high-water (\d+) bytes/.exec(output)?.[1];
+  return {
+    status: r.code,
+    output,
+    ...(operations ? { operations: Number(operations) } : {}),
+    ...(stack ? { stackBytes: Number(stack) } : {}),
+  };
+}
