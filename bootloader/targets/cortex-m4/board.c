@@ -105,3 +105,29 @@ void board_finish(const nor_flash *flash, int status) {
   sh_puts(" bytes\n");
   sh_exit(status);
 }
+
+/* libsodium calls this on a misuse it cannot report otherwise (an argument out of range); its own
+ * version lives in a file that also brings in threads and a random source. Weak: the core may bring one. */
+__attribute__((weak, noreturn)) void sodium_misuse(void) {
+  sh_puts("libsodium misuse\n");
+  sh_exit(EXIT_FAULT);
+}
+
+/* newlib's abort raises a signal through a process model the board does not have. */
+void abort(void) {
+  sh_puts("abort\n");
+  sh_exit(EXIT_FAULT);
+}
+
+/* A failed assert() in third-party code: report it without newlib's stdio and stop. */
+void __assert_func(const char *file, int line, const char *func, const char *expression) {
+  (void)func;
+  sh_puts("assertion failed: ");
+  sh_puts(expression);
+  sh_puts(" at ");
+  sh_puts(file);
+  sh_puts(":");
+  sh_put_u32((uint32_t)line);
+  sh_puts("\n");
+  sh_exit(EXIT_FAULT);
+}

@@ -1,0 +1,239 @@
+// The bootloader on a Cortex-M4 (bootloader/targets/cortex-m4, docs/CORTEX-M4.md): builds the target
+// programs, reads their linker maps for flash and RAM per source file, and runs them in QEMU's mps2-an386
+// with -icount shift=0, where the instruction counts repeat exactly. `node bench/cortex-m4.ts` prints the
+// section alone; bench/run.ts appends it to the whole benchmark.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { boxKeyPairFromSecret, seal } from '../src/core/crypto/box.ts';
+import { sha256 } from '../src/core/crypto/hash.ts';
+import { sign, signingKeyPairFromSeed } from '../src/core/crypto/sign.ts';
+import { StreamEncryptor } from '../src/core/crypto/stream.ts';
+import { toHex } from '../src/core/format/bytes.ts';
+import { BUILD_DIR, buildTarget, runQemu, STATUS, TARGET_DIR } from '../test/bootloader/qemu-harness.ts';
+import { PYBRICKS, pybricksFirmware } from '../test/helpers.ts';
+
+/** The clock a Cortex-M4 bootloader typically runs at, for turning instructions into time (at 1 IPC). */
+export const CLOCK_HZ = 64e6;
+
+/** What one object file (or archive member) brings into a linked program, in bytes. */
+export interface ObjectSize {
+  readonly file: string;
+  readonly code: number;
+  readonly rodata: number;
+  readonly data: number;
+  readonly bss: number;
+}
+
+/** Flash a file costs (code, constants and the initial values of data) and RAM (data and bss). */
+export const flashOf = (o: ObjectSize) => o.code + o.rodata + o.data;
+export const ramOf = (o: ObjectSize) => o.data + o.bss;
+
+/** Reads a GNU ld map: the input sections kept in the output, summed per file. */
+export function mapSizes(map: string): ObjectSize[] {
+  const body = map.slice(map.indexOf('Linker script and memory map'));
+  const sizes = new Map<string, { code: number; rodata: number; data: number; bss: number }>();
+  let pending: string | undefined;
+  for (const line of body.split('\n')) {
+    // An input section: " .name 0xADDR 0xSIZE file", the name alone on its line when it is long.
+    const whole = /^ (\.[^\s]+|COMMON)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(.+)$/.exec(line);
+    const tail = /^\s{16,}0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$/.exec(line);
+    let name: string | undefined;
+    let size = 0;
+    let file = '';
+    if (whole) {
+      [name, size, file] = [whole[1], Number.parseInt(whole[3] ?? '0', 16), whole[4] ?? ''];
+    } else if (tail && pending) {
+      [name, size, file] = [pending, Number.parseInt(tail[2] ?? '0', 16), tail[3] ?? ''];
+    }
+    const alone = /^ (\.[^\s]+)$/.exec(line);
+    pending = alone ? alone[1] : undefined;
+    if (!name || size === 0 || name.startsWith('.debug') || name.startsWith('.ARM.attributes')) continue;
+    if (name.startsWith('.comment') || name === '.stack') continue;
+    const kind =
+      name.startsWith('.text') || name === '.vectors' || name.startsWith('.glue')
+        ? 'code'
+        : name.startsWith('.rodata') || name.startsWith('.ARM.exidx')
+          ? 'rodata'
+          : name.startsWith('.data')
+            ? 'data'
+            : name.startsWith('.bss') || name === 'COMMON'
+              ? 'bss'
+              : undefined;
+    if (!kind) continue;
+    const entry = sizes.get(file) ?? { code: 0, rodata: 0, data: 0, bss: 0 };
+    entry[kind] += size;
+    sizes.set(file, entry);
+  }
+  return [...sizes].map(([file, s]) => ({ file: shortName(file), ...s }));
+}
+
+/** A file's name as the tables show it: relative to the bootloader folder, or the library member. */
+function shortName(file: string): string {
+  const member = /\/(lib[^/]+\.a)\((.+)\)$/.exec(file);
+  if (member) return `${member[1]}(${member[2]})`;
+  return file
+    .replace(/^build\/board\//, 'targets/cortex-m4/')
+    .replace(/^build\/sihl\//, '')
+    .replace(/^build\/deps\/libsodium\/src\/libsodium\//, 'libsodium/')
+    .replace(/^build\/deps\//, '')
+    .replace(/\.o$/, '.c');
+}
+
+/** The group a file belongs to in the summary. */
+export function groupOf(file: string): string {
+  if (file.startsWith('libsodium/')) return 'libsodium';
+  if (file.startsWith('xz-embedded/')) return 'xz-embedded (LZMA2 decoder)';
+  if (file.startsWith('targets/')) return 'board: start-up, semihosting, NOR flash port';
+  if (file.startsWith('lib')) return 'newlib and libgcc';
+  return 'sihl core';
+}
+
+/** The section of the flash file the crypto bench reads (bootloader/targets/cortex-m4/crypto-bench.c). */
+export async function cryptoBenchInput(firmware: Uint8Array, chunk: number): Promise<Uint8Array> {
+  const signer = signingKeyPairFromSeed(new Uint8Array(32).fill(7));
+  const manifest = new Uint8Array(512).fill(0x4d);
+  const signature = sign(signer.secretKey, manifest);
+  const key = new Uint8Array(32).fill(9);
+  const stream = new StreamEncryptor(key);
+  const messages: Uint8Array[] = [];
+  for (let at = 0; at < firmware.length; at += chunk) {
+    const last = at + chunk >= firmware.length;
+    messages.push(stream.push(firmware.subarray(at, at + chunk), new Uint8Array(0), last));
+  }
+  const recipient = boxKeyPairFromSecret(new Uint8Array(32).fill(5));
+  const sealed = seal(recipient.publicKey, key);
+  const ciphertext = Buffer.concat(messages);
+  const HEAD = 256;
+  const dataAt = HEAD;
+  const messageAt = dataAt + firmware.length;
+  const streamAt = messageAt + manifest.length;
+  const boxAt = streamAt + ciphertext.length;
+  const total = Math.ceil((boxAt + sealed.length) / 4096) * 4096;
+  const out = new Uint8Array(total).fill(0xff);
+  const view = new DataView(out.buffer);
+  out.set(Buffer.from('SIHB'), 0);
+  view.setUint32(4, firmware.length, true);
+  out.set(signer.publicKey, 8);
+  out.set(signature, 40);
+  view.setUint32(104, messageAt, true);
+  view.setUint32(108, manifest.length, true);
+  out.set(key, 112);
+  out.set(stream.header, 144);
+  view.setUint32(168, chunk, true);
+  view.setUint32(172, messages.length, true);
+  view.setUint32(176, streamAt, true);
+  view.setUint32(180, ciphertext.length, true);
+  out.set(recipient.publicKey, 184);
+  out.set(recipient.secretKey, 216);
+  view.setUint32(248, boxAt, true);
+  view.setUint32(252, sealed.length, true);
+  out.set(firmware, dataAt);
+  out.set(manifest, messageAt);
+  out.set(ciphertext, streamAt);
+  out.set(sealed, boxAt);
+  return out;
+}
+
+export interface PrimitiveRun {
+  readonly name: string;
+  readonly bytes: number;
+  readonly instructions: number;
+}
+
+/** Runs the crypto bench on `firmware`; every result is checked against the host's. */
+export async function benchPrimitives(dir: string, firmware: Uint8Array): Promise<PrimitiveRun[]> {
+  const flash = join(dir, 'crypto-bench.bin');
+  await writeFile(flash, await cryptoBenchInput(firmware, 16384));
+  const run = await runQemu(join(BUILD_DIR, 'crypto-bench.elf'), { flash });
+  if (run.status !== STATUS.ok) throw new Error(`crypto bench failed:\n${run.output}`);
+  const lines = new Map<string, Record<string, string>>();
+  for (const m of run.output.matchAll(/^([a-z0-9-]+)((?: [a-z]+=\S*)+)$/gm)) {
+    const fields = Object.fromEntries(
+      [...(m[2] ?? '').matchAll(/ ([a-z]+)=(\S*)/g)].map((f) => [f[1], f[2]]),
+    );
+    lines.set(m[1] ?? '', fields as Record<string, string>);
+  }
+  const get = (name: string) => {
+    const f = lines.get(name);
+    if (!f) throw new Error(`crypto bench printed no ${name}:\n${run.output}`);
+    return f;
+  };
+  const calibration = get('calibration');
+  const drift = Math.abs(Number(calibration.insns) / Number(calibration.expected) - 1);
+  if (drift > 0.01) throw new Error(`the instruction clock is off by ${(drift * 100).toFixed(1)} %`);
+  const digest = toHex(sha256(firmware));
+  if (get('sha256').digest !== digest) throw new Error('SHA-256 on the target differs from the host');
+  if (get('ed25519-verify').ok !== '1') throw new Error('Ed25519 verification failed on the target');
+  const pull = get('secretstream-pull');
+  if (pull.ok !== '1' || pull.digest !== digest) throw new Error('secretstream on the target failed');
+  const box = get('box-seal-open');
+  if (box.ok !== '1' || box.opened !== '09'.repeat(32)) throw new Error('the sealed box did not open');
+  return ['sha256', 'ed25519-verify', 'secretstream-pull', 'box-seal-open'].map((name) => ({
+    name,
+    bytes: Number(get(name).bytes),
+    instructions: Number(get(name).insns),
+  }));
+}
+
+const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+const grouped = (n: number) => n.toLocaleString('en-US');
+
+/** Per-file table in the manner of the AWS OTA library's size_table.md. */
+export function sizeTable(objects: readonly ObjectSize[]): string {
+  const rows = [...objects]
+    .filter((o) => flashOf(o) + ramOf(o) > 0)
+    .sort((a, b) => groupOf(a.file).localeCompare(groupOf(b.file)) || flashOf(b) - flashOf(a));
+  const total = rows.reduce((t, o) => ({ f: t.f + flashOf(o), r: t.r + ramOf(o) }), { f: 0, r: 0 });
+  return [
+    '| file | group | flash (code + rodata + data) | RAM (data + bss) |',
+    '|---|---|---:|---:|',
+    ...rows.map((o) => `| ${o.file} | ${groupOf(o.file)} | ${grouped(flashOf(o))} | ${grouped(ramOf(o))} |`),
+    `| **total** | | **${grouped(total.f)}** | **${grouped(total.r)}** |`,
+  ].join('\n');
+}
+
+export async function linkedSizes(program: string): Promise<ObjectSize[]> {
+  return mapSizes(await readFile(join(BUILD_DIR, `${program}.map`), 'utf8'));
+}
+
+/** The Markdown section for the benchmark document. */
+export async function benchCortexM4(dir: string, log: (line: string) => void): Promise<string> {
+  log('cortex-m4: cross-building the target programs');
+  await buildTarget('crypto-bench');
+  const firmware = await pybricksFirmware(PYBRICKS, 'primehub');
+  log(`cortex-m4: libsodium primitives on ${grouped(firmware.length)} bytes in QEMU`);
+  const primitives = await benchPrimitives(dir, firmware);
+  const sizes = await linkedSizes('crypto-bench');
+  const perByte = primitives.map((p) => {
+    const ipb = p.instructions / p.bytes;
+    return `| ${p.name} | ${grouped(p.bytes)} | ${grouped(p.instructions)} | ${ipb.toFixed(1)} | ${((p.instructions / CLOCK_HZ) * 1000).toFixed(2)} ms |`;
+  });
+  return [
+    '## The bootloader on a Cortex-M4',
+    '',
+    `Cross-built with Debian's gcc-arm-none-eabi (-Os, sections garbage-collected) and run in
+qemu-system-arm -M mps2-an386 with -icount shift=0 (bench/cortex-m4.ts, ${relative(process.cwd(), TARGET_DIR)}).
+Time at ${CLOCK_HZ / 1e6} MHz assumes one instruction per cycle, which a Cortex-M4 reaches on straight-line
+arithmetic and misses on loads from slow flash (wait states): a lower bound.`,
+    '',
+    '| libsodium primitive | bytes | instructions | per byte | at 64 MHz |',
+    '|---|---:|---:|---:|---:|',
+    ...perByte,
+    '',
+    `Flash and RAM of the primitives' program (crypto-bench.elf) per file: ${kib(sizes.reduce((t, o) => t + flashOf(o), 0))} of flash.`,
+    '',
+    sizeTable(sizes),
+  ].join('\n');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(join(tmpdir(), 'sihl-bench-m4-'));
+  try {
+    process.stdout.write(`${await benchCortexM4(dir, (l) => process.stderr.write(`${l}\n`))}\n`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
