@@ -17,13 +17,15 @@ SIHL_CORE_SRCS := \
   $(SIHL_DIR)/core/filter.c \
   $(SIHL_DIR)/core/lzma.c \
   $(SIHL_DIR)/core/unpack.c \
-  $(SIHL_DIR)/core/sealed.c
+  $(SIHL_DIR)/core/sealed.c \
+  $(SIHL_DIR)/core/sodium_platform.c
 
 # Only what the bootloader calls: Ed25519 verification and point checks, SHA-256 (and SHA-512 inside
 # Ed25519), the sealed box (X25519, XSalsa20-Poly1305, BLAKE2b for its nonce) and secretstream
 # (XChaCha20-Poly1305). Portable reference implementations; no sodium_init, no random source.
 SODIUM_SRCS := \
   $(SODIUM_SRC)/crypto_sign/ed25519/ref10/open.c \
+  $(SODIUM_SRC)/crypto_sign/ed25519/ref10/sign.c \
   $(SODIUM_SRC)/crypto_core/ed25519/ref10/ed25519_ref10.c \
   $(SODIUM_SRC)/crypto_core/ed25519/core_ed25519.c \
   $(SODIUM_SRC)/crypto_hash/sha512/cp/hash_sha512_cp.c \
@@ -48,13 +50,14 @@ SODIUM_SRCS := \
   $(SODIUM_SRC)/crypto_stream/chacha20/ref/chacha20_ref.c \
   $(SODIUM_SRC)/crypto_onetimeauth/poly1305/onetimeauth_poly1305.c \
   $(SODIUM_SRC)/crypto_onetimeauth/poly1305/donna/poly1305_donna.c \
+  $(SODIUM_SRC)/crypto_generichash/crypto_generichash.c \
   $(SODIUM_SRC)/crypto_generichash/blake2b/ref/generichash_blake2b.c \
   $(SODIUM_SRC)/crypto_generichash/blake2b/ref/blake2b-ref.c \
   $(SODIUM_SRC)/crypto_generichash/blake2b/ref/blake2b-compress-ref.c \
   $(SODIUM_SRC)/crypto_secretstream/xchacha20poly1305/secretstream_xchacha20poly1305.c \
   $(SODIUM_SRC)/sodium/utils.c
 
-XZ_SRCS := $(XZ_SRC)/xz_dec_lzma2.c $(XZ_SRC)/xz_dec_bcj.c
+XZ_SRCS := $(XZ_SRC)/xz_dec_lzma2.c
 
 # version.h is made from version.h.in into the build folder (configure would do it).
 SIHL_INCLUDES = -I$(SIHL_DIR)/include -I$(SIHL_DIR)/core -I$(SIHL_DIR)/core/lzma \

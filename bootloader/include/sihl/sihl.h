@@ -120,8 +120,10 @@ struct sihl_expect {
 
 /* All the working memory of the core: put it in .bss or on a large enough stack. */
 struct sihl_work {
-    uint8_t message[32 + SIHL_MANIFEST_MAX];  /* a signed message: domain prefix || manifest or body */
+    uint8_t message[32 + SIHL_MANIFEST_MAX];  /* "sihl/v1/image\0" || manifest, kept until unpacked */
+    uint8_t body[32 + 8 + 32 * SIHL_KEYS_MAX]; /* domain prefix || a delegation or root statement body */
     struct sihl_keyset keys[3];               /* current root, next root, delegation */
+    uint8_t out[4096];                        /* decompressed bytes on their way to the writer */
     uint8_t cipher[SIHL_CHUNK_MAX + 17];
     uint8_t plain[SIHL_CHUNK_MAX];
     uint8_t decoder[(1u << SIHL_DICT_LOG_MAX) + 32768u]; /* LZMA2 dictionary and state */
