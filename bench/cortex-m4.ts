@@ -11,6 +11,7 @@ import { sign, signingKeyPairFromSeed } from '../src/core/crypto/sign.ts';
 import { StreamEncryptor } from '../src/core/crypto/stream.ts';
 import { toHex } from '../src/core/format/bytes.ts';
 import { BUILD_DIR, buildTarget, runQemu, STATUS, TARGET_DIR } from '../test/bootloader/qemu-harness.ts';
+import { stagedDevice } from '../test/bootloader/qemu-device.ts';
 import { PYBRICKS, pybricksFirmware } from '../test/helpers.ts';
 
 /** The clock a Cortex-M4 bootloader typically runs at, for turning instructions into time (at 1 IPC). */
@@ -174,6 +175,43 @@ export async function benchPrimitives(dir: string, firmware: Uint8Array): Promis
     bytes: Number(get(name).bytes),
     instructions: Number(get(name).insns),
   }));
+}
+
+export interface InstallStep {
+  readonly step: string;
+  readonly result: string;
+  readonly bytes: number;
+  readonly instructions: number;
+  readonly stack: number;
+}
+
+/** Verify, open the envelope and unpack (the dry run) of a staged 7.28.0 image, counted on the target. */
+export async function benchInstall(
+  dir: string,
+  options: { encrypt: boolean; chunkSize?: number },
+): Promise<{ steps: InstallStep[]; image: Record<string, number> }> {
+  const device = await stagedDevice(dir, options);
+  const run = await runQemu(join(BUILD_DIR, 'install-bench.elf'), {
+    flash: device.flash,
+    sectorSize: device.sectorSize,
+    writeSize: device.writeSize,
+    extra: [...device.words, `image=${device.imageBytes}`, `envelope=${device.envelopeBytes}`],
+  });
+  if (run.status !== STATUS.ok) throw new Error(`the install bench failed:\n${run.output}`);
+  const steps = [...run.output.matchAll(/^(verify|open-envelope|unpack) result=(\S+) bytes=(\d+) insns=(\d+) stack=(\d+)$/gm)].map(
+    (m) => ({
+      step: m[1] ?? '',
+      result: m[2] ?? '',
+      bytes: Number(m[3]),
+      instructions: Number(m[4]),
+      stack: Number(m[5]),
+    }),
+  );
+  const image = Object.fromEntries(
+    [...(/^image (.*)$/m.exec(run.output)?.[1] ?? '').matchAll(/([a-z]+)=(\d+)/g)].map((m) => [m[1], Number(m[2])]),
+  );
+  if (image.plaintext !== device.newFirmware.length) throw new Error('the install bench read another image');
+  return { steps, image };
 }
 
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
