@@ -2,6 +2,7 @@
 // programs, reads their linker maps for flash and RAM per source file, and runs them in QEMU's mps2-an386
 // with -icount shift=0, where the instruction counts repeat exactly. `node bench/cortex-m4.ts` prints the
 // section alone; bench/run.ts appends it to the whole benchmark.
+import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -10,8 +11,8 @@ import { sha256 } from '../src/core/crypto/hash.ts';
 import { sign, signingKeyPairFromSeed } from '../src/core/crypto/sign.ts';
 import { StreamEncryptor } from '../src/core/crypto/stream.ts';
 import { toHex } from '../src/core/format/bytes.ts';
-import { BUILD_DIR, buildTarget, runQemu, STATUS, TARGET_DIR } from '../test/bootloader/qemu-harness.ts';
 import { stagedDevice } from '../test/bootloader/qemu-device.ts';
+import { BUILD_DIR, buildTarget, runQemu, STATUS, TARGET_DIR } from '../test/bootloader/qemu-harness.ts';
 import { PYBRICKS, pybricksFirmware } from '../test/helpers.ts';
 
 /** The clock a Cortex-M4 bootloader typically runs at, for turning instructions into time (at 1 IPC). */
@@ -198,20 +199,56 @@ export async function benchInstall(
     extra: [...device.words, `image=${device.imageBytes}`, `envelope=${device.envelopeBytes}`],
   });
   if (run.status !== STATUS.ok) throw new Error(`the install bench failed:\n${run.output}`);
-  const steps = [...run.output.matchAll(/^(verify|open-envelope|unpack) result=(\S+) bytes=(\d+) insns=(\d+) stack=(\d+)$/gm)].map(
-    (m) => ({
-      step: m[1] ?? '',
-      result: m[2] ?? '',
-      bytes: Number(m[3]),
-      instructions: Number(m[4]),
-      stack: Number(m[5]),
-    }),
-  );
+  const steps = [
+    ...run.output.matchAll(
+      /^(verify|open-envelope|unpack) result=(\S+) bytes=(\d+) insns=(\d+) stack=(\d+)$/gm,
+    ),
+  ].map((m) => ({
+    step: m[1] ?? '',
+    result: m[2] ?? '',
+    bytes: Number(m[3]),
+    instructions: Number(m[4]),
+    stack: Number(m[5]),
+  }));
   const image = Object.fromEntries(
-    [...(/^image (.*)$/m.exec(run.output)?.[1] ?? '').matchAll(/([a-z]+)=(\d+)/g)].map((m) => [m[1], Number(m[2])]),
+    [...(/^image (.*)$/m.exec(run.output)?.[1] ?? '').matchAll(/([a-z]+)=(\d+)/g)].map((m) => [
+      m[1],
+      Number(m[2]),
+    ]),
   );
   if (image.plaintext !== device.newFirmware.length) throw new Error('the install bench read another image');
   return { steps, image };
+}
+
+/** The core's LZMA2 decoder on `firmware` compressed by the host's xz at a 2^windowLog dictionary. */
+export async function benchLzma(
+  dir: string,
+  firmware: Uint8Array,
+  windowLog: number,
+): Promise<{ compressed: number; bytes: number; instructions: number; memory: number }> {
+  const compressed = execFileSync(
+    'xz',
+    ['--format=raw', `--lzma2=preset=9e,dict=${2 ** windowLog}`, '--stdout'],
+    { input: firmware, maxBuffer: 64 * 1024 * 1024 },
+  );
+  const file = new Uint8Array(Math.ceil((64 + compressed.length) / 4096) * 4096).fill(0xff);
+  const view = new DataView(file.buffer);
+  file.set(Buffer.from('SIHZ'), 0);
+  view.setUint32(4, windowLog, true);
+  view.setUint32(8, compressed.length, true);
+  view.setUint32(12, firmware.length, true);
+  file.set(compressed, 64);
+  const flash = join(dir, `lzma-${windowLog}.bin`);
+  await writeFile(flash, file);
+  const run = await runQemu(join(BUILD_DIR, 'lzma-bench.elf'), { flash });
+  const m =
+    /^lzma2 result=OK .*memory=(\d+) compressed=(\d+) bytes=(\d+) insns=(\d+) digest=([0-9a-f]+)$/m.exec(
+      run.output,
+    );
+  if (run.status !== STATUS.ok || !m || m[5] !== toHex(sha256(firmware))) {
+    throw new Error(`the LZMA2 bench failed:\n${run.output}`);
+  }
+  return { memory: Number(m[1]), compressed: Number(m[2]), bytes: Number(m[3]), instructions: Number(m[4]) };
 }
 
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;

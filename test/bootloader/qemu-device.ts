@@ -5,11 +5,11 @@
 // compression until the CLI offers a codec the C core decodes (the core decodes LZMA2, the CLI packs Brotli).
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { streamBinding } from '../../src/core/format/manifest.ts';
 import { sealEnvelope } from '../../src/core/format/envelope.ts';
+import { streamBinding } from '../../src/core/format/manifest.ts';
 import { packImage } from '../../src/core/image/pack.ts';
-import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
 import { makeTrustFiles, ok } from '../support/cli.ts';
+import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
 
 export const MODEL = 'movehub';
 
