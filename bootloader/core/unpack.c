@@ -59,15 +59,18 @@ static sihl_reason compressed(struct unpacker *u, const uint8_t *in, size_t leng
     }
     for (;;) {
         size_t used, made, space = sizeof u->work->out - u->carry;
+        sihl_reason r;
         if (u->lzma.ended) {
             /* FORMAT.md §Compression: nothing may follow the end of the LZMA2 stream. */
             return length > 0 ? SIHL_DECOMPRESS_FAILED : SIHL_OK;
         }
         if (length == 0) return SIHL_OK;
-        TRY(sihl_lzma_run(&u->lzma, in, length, &used, u->work->out + u->carry, space, &made));
+        r = sihl_lzma_run(&u->lzma, in, length, &used, u->work->out + u->carry, space, &made);
         in += used;
         length -= used;
+        /* What the decoder produced before it found bad data counts first (FORMAT.md §Which error). */
         TRY(decompressed(u, made, 0));
+        if (r != SIHL_OK) return r;
         if (used == 0 && made == 0 && !u->lzma.ended) return SIHL_DECOMPRESS_FAILED; /* no progress */
         /* A full output buffer may hide more output for the same input: go round again. */
         if (length == 0 && made < space) return SIHL_OK;

@@ -32,13 +32,18 @@ async function outcome(
   bytes: Uint8Array,
   envelope?: Uint8Array,
   pinned?: RootJson,
+  device?: VectorCase['device'],
 ): Promise<{ code: string; plaintext?: Uint8Array; root?: RootJson }> {
   const source = bufferSource(bytes);
   const trust = pinned
     ? { root: { threshold: pinned.threshold, keys: pinned.keys.map(fromHex) }, rootVersion: pinned.version }
     : { root, rootVersion: document.root.version ?? 1 };
   try {
-    const image = await verifyImage(source, trust);
+    const image = await verifyImage(
+      source,
+      trust,
+      device ? { model: device.model, minSecurityVersion: device.securityCounter } : {},
+    );
     const key = envelope ? openEnvelope(envelope, fixed.device, streamBinding(image.manifestBytes)) : null;
     const parts: Uint8Array[] = [];
     await unpackPayload(source, image, key, { write: async (c) => void parts.push(c.slice()) });
@@ -78,7 +83,7 @@ for (const c of document.cases) {
     const bytes = new Uint8Array(await readFile(join(here, c.file)));
     assert.equal(createHash('sha256').update(bytes).digest('hex'), c.sha256, 'file matches vectors.json');
     const envelope = c.envelope ? new Uint8Array(await readFile(join(here, c.envelope))) : undefined;
-    const result = await outcome(bytes, envelope, c.pinnedRoot);
+    const result = await outcome(bytes, envelope, c.pinnedRoot, c.device);
     assert.equal(result.code, c.expect);
     if (c.expect === 'valid') {
       assert.ok(Buffer.from(result.plaintext as Uint8Array).equals(firmware), 'unpacks to the firmware');

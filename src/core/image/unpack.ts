@@ -4,6 +4,7 @@
 
 import { BranchConverter } from '../compress/branch-filter.ts';
 import { brotliDecompressor, declaredWindowLog } from '../compress/brotli.ts';
+import { Lzma2Decoder } from '../compress/lzma2.ts';
 import { equalBytes, Sha256 } from '../crypto/hash.ts';
 import { wipe } from '../crypto/sodium.ts';
 import { STREAM_CHUNK_OVERHEAD, StreamDecryptor } from '../crypto/stream.ts';
@@ -62,17 +63,22 @@ async function forEachCompressedChunk(
         const cipher = await source.read(offset, plainLength + count * STREAM_CHUNK_OVERHEAD, cipherBuffer);
         offset += cipher.length;
         payloadHash.update(cipher);
+        // FORMAT.md §Which error: each message is decrypted, checked and decompressed before the next.
         for (let k = 0; k < count; k++) {
           const i = first + k;
           const sealed = cipher.subarray(k * sealedChunk, Math.min((k + 1) * sealedChunk, cipher.length));
-          const { final } = decryptor.pull(sealed, ad, plainBuffer.subarray(k * manifest.chunkSize));
-          // FORMAT.md §Payload: FINAL on the last chunk and only there.
+          const { plaintext, final } = decryptor.pull(
+            sealed,
+            ad,
+            plainBuffer.subarray(k * manifest.chunkSize),
+          );
+          // FORMAT.md §Encryption: FINAL on the last chunk and only there.
           if (final && i < chunks - 1)
             throw new SihlError('STREAM_TRAILING_DATA', `chunk ${i} is FINAL but more follow`);
           if (!final && i === chunks - 1)
             throw new SihlError('STREAM_TRUNCATED', 'the stream ends without a FINAL chunk');
+          await take(plaintext);
         }
-        await take(plainBuffer.subarray(0, plainLength));
       }
     } finally {
       decryptor.wipe();
@@ -135,7 +141,34 @@ export async function unpackPayload(
     await emit(unfilter.update(chunk));
   };
 
-  if (manifest.compression.algorithm === 'brotli') {
+  if (manifest.compression.algorithm === 'lzma2') {
+    const decoder = new Lzma2Decoder(manifest.compression.windowLog);
+    const pieces: Uint8Array[] = [];
+    let decoded = 0;
+    await forEachCompressedChunk(
+      source,
+      image,
+      contentKey,
+      async (chunk) => {
+        // The decoder is synchronous: its output is taken in order before the next chunk is read.
+        decoder.update(chunk, (piece) => {
+          // Counted as it comes, so a stream that runs past the signed size stops here (output()
+          // below counts the same bytes again and would say the same).
+          decoded += piece.length;
+          if (decoded > manifest.plaintextSize) {
+            throw new SihlError(
+              'PLAINTEXT_SIZE_MISMATCH',
+              `payload decompresses past its signed size of ${manifest.plaintextSize} bytes`,
+            );
+          }
+          pieces.push(piece);
+        });
+        for (const piece of pieces.splice(0)) await output(piece);
+      },
+      readBytes,
+    );
+    decoder.finish();
+  } else if (manifest.compression.algorithm === 'brotli') {
     const decompressor = brotliDecompressor();
     let decoderError: unknown;
     decompressor.on('error', (error) => {
