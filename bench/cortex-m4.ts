@@ -3,7 +3,7 @@
 // with -icount shift=0, where the instruction counts repeat exactly. `node bench/cortex-m4.ts` prints the
 // section alone; bench/run.ts appends it to the whole benchmark.
 import { execFileSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { boxKeyPairFromSecret, seal } from '../src/core/crypto/box.ts';
@@ -12,7 +12,15 @@ import { sign, signingKeyPairFromSeed } from '../src/core/crypto/sign.ts';
 import { StreamEncryptor } from '../src/core/crypto/stream.ts';
 import { toHex } from '../src/core/format/bytes.ts';
 import { stagedDevice } from '../test/bootloader/qemu-device.ts';
-import { BUILD_DIR, buildTarget, runQemu, STATUS, TARGET_DIR } from '../test/bootloader/qemu-harness.ts';
+import {
+  BUILD_DIR,
+  buildDir,
+  buildTarget,
+  runQemu,
+  STATUS,
+  TARGET_DIR,
+  type Variant,
+} from '../test/bootloader/qemu-harness.ts';
 import { PYBRICKS, pybricksFirmware } from '../test/helpers.ts';
 
 /** The clock a Cortex-M4 bootloader typically runs at, for turning instructions into time (at 1 IPC). */
@@ -75,10 +83,10 @@ function shortName(file: string): string {
   const member = /\/(lib[^/]+\.a)\((.+)\)$/.exec(file);
   if (member) return `${member[1]}(${member[2]})`;
   return file
-    .replace(/^build\/board\//, 'targets/cortex-m4/')
-    .replace(/^build\/sihl\//, '')
-    .replace(/^build\/deps\/libsodium\/src\/libsodium\//, 'libsodium/')
-    .replace(/^build\/deps\//, '')
+    .replace(/^.*?\/board\//, 'targets/cortex-m4/')
+    .replace(/^.*?\/sihl\//, '')
+    .replace(/^.*?\/deps\/libsodium\/src\/libsodium\//, 'libsodium/')
+    .replace(/^.*?\/deps\//, '')
     .replace(/\.o$/, '.c');
 }
 
@@ -268,42 +276,180 @@ export function sizeTable(objects: readonly ObjectSize[]): string {
   ].join('\n');
 }
 
-export async function linkedSizes(program: string): Promise<ObjectSize[]> {
-  return mapSizes(await readFile(join(BUILD_DIR, `${program}.map`), 'utf8'));
+export async function linkedSizes(program: string, variant?: Variant): Promise<ObjectSize[]> {
+  return mapSizes(await readFile(join(buildDir(variant), `${program}.map`), 'utf8'));
 }
+
+/** The two builds the figures compare; both take images packed with the default 16 KiB chunks. */
+export const VARIANTS = {
+  signed: { name: 'signed-only', defines: ['-DSIHL_CHUNK_MAX=16384u', '-DSIHL_M4_SIGNED_ONLY'] },
+  encrypted: { name: 'encrypted', defines: ['-DSIHL_CHUNK_MAX=16384u'] },
+} as const satisfies Record<string, Variant>;
+
+/** The LZMA2 dictionary the RAM figures leave out (2^16, the largest the core accepts). */
+const DICTIONARY = 65536;
+
+export interface BuildFigures {
+  readonly variant: Variant;
+  readonly program: string;
+  readonly objects: readonly ObjectSize[];
+  readonly flash: number;
+  readonly ram: number;
+  readonly stack: number;
+}
+
+/** Builds `variant` and measures flash, static RAM and the stack an install of 7.28.0 used. */
+async function measureBuild(dir: string, variant: Variant, program: string): Promise<BuildFigures> {
+  await buildTarget(program, variant);
+  const objects = await linkedSizes(program, variant);
+  const device = await stagedDevice(dir, { encrypt: variant.name === 'encrypted' });
+  const run = await runQemu(join(buildDir(variant), `${program}.elf`), {
+    flash: device.flash,
+    sectorSize: device.sectorSize,
+    writeSize: device.writeSize,
+    extra: [...device.words, `image=${device.imageBytes}`, `envelope=${device.envelopeBytes}`],
+  });
+  if (run.status !== STATUS.ok || run.stackBytes === undefined)
+    throw new Error(`${program} (${variant.name}) failed:\n${run.output}`);
+  return {
+    variant,
+    program,
+    objects,
+    flash: objects.reduce((t, o) => t + flashOf(o), 0),
+    ram: objects.reduce((t, o) => t + ramOf(o), 0),
+    stack: run.stackBytes,
+  };
+}
+
+const perByte = (instructions: number, bytes: number) => (instructions / bytes).toFixed(1);
+const ms = (instructions: number) => `${((instructions / CLOCK_HZ) * 1000).toFixed(1)} ms`;
 
 /** The Markdown section for the benchmark document. */
 export async function benchCortexM4(dir: string, log: (line: string) => void): Promise<string> {
-  log('cortex-m4: cross-building the target programs');
+  log('cortex-m4: cross-building and measuring the signed-only and encrypted builds');
+  let program = 'boot';
+  try {
+    await buildTarget('boot');
+  } catch {
+    program = 'install-bench';
+  }
+  const builds: BuildFigures[] = [];
+  for (const variant of [VARIANTS.signed, VARIANTS.encrypted]) {
+    builds.push(await measureBuild(await mkdtemp(join(dir, 'm4-')), variant, program));
+  }
+  log('cortex-m4: instructions of verify, envelope, decrypt and decompress in QEMU');
+  await buildTarget('install-bench');
+  await buildTarget('lzma-bench');
   await buildTarget('crypto-bench');
-  const firmware = await pybricksFirmware(PYBRICKS, 'primehub');
-  log(`cortex-m4: libsodium primitives on ${grouped(firmware.length)} bytes in QEMU`);
+  const plain = await benchInstall(await mkdtemp(join(dir, 'm4-')), { encrypt: false });
+  const sealed = await benchInstall(await mkdtemp(join(dir, 'm4-')), { encrypt: true });
+  const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
+  const lzma = [];
+  for (const log2 of [12, 14, 16]) lzma.push({ log2, ...(await benchLzma(dir, firmware, log2)) });
   const primitives = await benchPrimitives(dir, firmware);
-  const sizes = await linkedSizes('crypto-bench');
-  const perByte = primitives.map((p) => {
-    const ipb = p.instructions / p.bytes;
-    return `| ${p.name} | ${grouped(p.bytes)} | ${grouped(p.instructions)} | ${ipb.toFixed(1)} | ${((p.instructions / CLOCK_HZ) * 1000).toFixed(2)} ms |`;
-  });
+  const step = (run: typeof plain, name: string) => {
+    const found = run.steps.find((s) => s.step === name);
+    if (found?.result !== 'OK') throw new Error(`the install bench has no ${name} that passed`);
+    return found;
+  };
+  const verify = step(plain, 'verify');
+  const unpackPlain = step(plain, 'unpack');
+  const unpackSealed = step(sealed, 'unpack');
+  const envelope = step(sealed, 'open-envelope');
+  const decrypt = unpackSealed.instructions - unpackPlain.instructions;
+  const lz16 = lzma.find((l) => l.log2 === 16) ?? lzma[0];
+  if (!lz16) throw new Error('no LZMA2 run');
+  const n = firmware.length;
+  const oneInstall =
+    verify.instructions + envelope.instructions + 2 * (unpackSealed.instructions + lz16.instructions);
+  const groups = (b: BuildFigures) => {
+    const by = new Map<string, { flash: number; ram: number }>();
+    for (const o of b.objects) {
+      const g = by.get(groupOf(o.file)) ?? { flash: 0, ram: 0 };
+      g.flash += flashOf(o);
+      g.ram += ramOf(o);
+      by.set(groupOf(o.file), g);
+    }
+    return by;
+  };
+  const [signed, encrypted] = builds as [BuildFigures, BuildFigures];
+  const sg = groups(signed);
+  const eg = groups(encrypted);
+  const names = [...new Set([...sg.keys(), ...eg.keys()])].sort();
+  const sodium = (b: BuildFigures) =>
+    new Map(b.objects.filter((o) => o.file.startsWith('libsodium/')).map((o) => [o.file, flashOf(o)]));
+  const ss = sodium(signed);
+  const es = sodium(encrypted);
+  const sodiumRows = [...es.keys()]
+    .map((f) => ({ f, s: ss.get(f) ?? 0, e: es.get(f) ?? 0 }))
+    .sort((a, b) => b.e - b.s - (a.e - a.s) || b.e - a.e);
   return [
     '## The bootloader on a Cortex-M4',
     '',
-    `Cross-built with Debian's gcc-arm-none-eabi (-Os, sections garbage-collected) and run in
-qemu-system-arm -M mps2-an386 with -icount shift=0 (bench/cortex-m4.ts, ${relative(process.cwd(), TARGET_DIR)}).
-Time at ${CLOCK_HZ / 1e6} MHz assumes one instruction per cycle, which a Cortex-M4 reaches on straight-line
-arithmetic and misses on loads from slow flash (wait states): a lower bound.`,
+    `Cross-built with Debian's gcc-arm-none-eabi (-Os -mcpu=cortex-m4 -mthumb, sections garbage-collected)
+and run in qemu-system-arm -M mps2-an386 with -icount shift=0, which makes instruction counts repeat
+exactly (bench/cortex-m4.ts, ${relative(process.cwd(), TARGET_DIR)}). Both builds take images packed
+with the default 16 KiB chunk (SIHL_CHUNK_MAX=16384). Program measured: ${program}.elf.${
+      program === 'boot'
+        ? ''
+        : " (The core's boot is not linked yet; this program links the same core, ports and libraries around verify, envelope and unpack.)"
+    }`,
     '',
-    '| libsodium primitive | bytes | instructions | per byte | at 64 MHz |',
+    '| build | flash (text + rodata + data) | RAM: data + bss | stack high-water | RAM besides the 64 KiB dictionary |',
     '|---|---:|---:|---:|---:|',
-    ...perByte,
+    ...builds.map(
+      (b) =>
+        `| ${b.variant.name} | ${grouped(b.flash)} B (${kib(b.flash)}) | ${grouped(b.ram)} B | ${grouped(b.stack)} B | ${grouped(b.ram + b.stack - DICTIONARY)} B (${kib(b.ram + b.stack - DICTIONARY)}) |`,
+    ),
+    '| MCUboot, Ed25519, nRF52840 | 39,918 B | | | |',
+    '| MCUboot, swap-using-offset, MCXW71 | 33,006 B | 21,880 B | | |',
+    '| MCUboot, ECDSA, upgrade-only | 13.8 KB | 17 KB | | |',
     '',
-    `Flash and RAM of the primitives' program (crypto-bench.elf) per file: ${kib(sizes.reduce((t, o) => t + flashOf(o), 0))} of flash.`,
+    '| group | signed-only flash | encrypted flash | signed-only RAM | encrypted RAM |',
+    '|---|---:|---:|---:|---:|',
+    ...names.map(
+      (g) =>
+        `| ${g} | ${grouped(sg.get(g)?.flash ?? 0)} | ${grouped(eg.get(g)?.flash ?? 0)} | ${grouped(sg.get(g)?.ram ?? 0)} | ${grouped(eg.get(g)?.ram ?? 0)} |`,
+    ),
     '',
-    sizeTable(sizes),
+    'libsodium, file by file (flash in bytes): what the sealed box of the encrypted build adds.',
+    '',
+    '| file | signed-only | encrypted | added |',
+    '|---|---:|---:|---:|',
+    ...sodiumRows.map((r) => `| ${r.f} | ${grouped(r.s)} | ${grouped(r.e)} | ${grouped(r.e - r.s)} |`),
+    '',
+    `Instructions on the target for Pybricks 7.28.0 (movehub, ${grouped(n)} bytes), time at ${CLOCK_HZ / 1e6} MHz at one
+instruction per cycle (a lower bound: flash wait states and taken branches cost more):`,
+    '',
+    '| step | instructions | per byte of firmware | at 64 MHz |',
+    '|---|---:|---:|---:|',
+    `| verify (header, manifest, delegation, 2 approver signatures, payload SHA-256) | ${grouped(verify.instructions)} | ${perByte(verify.instructions, n)} | ${ms(verify.instructions)} |`,
+    `| open the key envelope (sealed box: X25519, BLAKE2b, XSalsa20-Poly1305) | ${grouped(envelope.instructions)} | | ${ms(envelope.instructions)} |`,
+    `| unpack without compression or encryption (payload and firmware SHA-256) | ${grouped(unpackPlain.instructions)} | ${perByte(unpackPlain.instructions, n)} | ${ms(unpackPlain.instructions)} |`,
+    `| decrypt (secretstream XChaCha20-Poly1305; encrypted unpack minus the above) | ${grouped(decrypt)} | ${perByte(decrypt, n)} | ${ms(decrypt)} |`,
+    ...lzma.map(
+      (l) =>
+        `| decompress LZMA2, 2^${l.log2} dictionary (${grouped(l.compressed)} B in; decoder arena ${grouped(l.memory)} B) | ${grouped(l.instructions)} | ${perByte(l.instructions, l.bytes)} | ${ms(l.instructions)} |`,
+    ),
+    `| an install: verify, envelope, then decrypt, decompress and hash twice (dry run, then the writing pass) | ${grouped(oneInstall)} | ${perByte(oneInstall, n)} | ${ms(oneInstall)} |`,
+    '',
+    'libsodium alone, on the same firmware:',
+    '',
+    '| primitive | bytes | instructions | per byte |',
+    '|---|---:|---:|---:|',
+    ...primitives.map(
+      (p) =>
+        `| ${p.name} | ${grouped(p.bytes)} | ${grouped(p.instructions)} | ${perByte(p.instructions, p.bytes)} |`,
+    ),
+    '',
+    `Per file, encrypted build (${encrypted.program}.elf), in the manner of the AWS OTA library's size table:`,
+    '',
+    sizeTable(encrypted.objects),
   ].join('\n');
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const dir = await mkdtemp(join(tmpdir(), 'sihl-bench-m4-'));
   try {

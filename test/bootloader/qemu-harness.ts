@@ -48,9 +48,20 @@ function run(
   });
 }
 
+/** A build of the target: its folder under the target's and the preprocessor definitions it adds. */
+export interface Variant {
+  readonly name: string;
+  readonly defines: readonly string[];
+}
+
+/** The folder a variant's programs go to (the default build when none is given). */
+export const buildDir = (variant?: Variant) => (variant ? `${BUILD_DIR}${variant.name}/` : BUILD_DIR);
+
 /** `make` in the target's folder (niced: the build shares the machine); throws with the compiler's output. */
-export async function buildTarget(...goals: string[]): Promise<void> {
-  const r = await run('nice', ['make', '-s', '-C', TARGET_DIR, ...goals], 600_000);
+export async function buildTarget(goal: string, variant?: Variant): Promise<void> {
+  const args = ['make', '-s', '-C', TARGET_DIR, goal];
+  if (variant) args.push(`BUILD=build/${variant.name}`, `TARGET_DEFINES=${variant.defines.join(' ')}`);
+  const r = await run('nice', args, 600_000);
   if (r.code !== 0) throw new Error(`the Cortex-M4 build failed:\n${r.out}${r.err}`);
 }
 

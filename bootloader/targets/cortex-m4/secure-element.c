@@ -52,6 +52,23 @@ static int trust(void *ctx, struct sihl_trust *out) {
   return read_counters(se, &out->security_counter, &out->delegation_version);
 }
 
+#ifdef SIHL_M4_SIGNED_ONLY
+/* A signed-only build opens no envelopes: an encrypted image is refused when its envelope does not open,
+ * and the sealed box's code (X25519, XSalsa20-Poly1305, BLAKE2b) stays out of the bootloader. */
+static int box_public_key(void *ctx, uint8_t out[32]) {
+  (void)ctx;
+  memset(out, 0, 32);
+  return -1;
+}
+
+static int open_sealed(void *ctx, const uint8_t *sealed, size_t sealed_len, uint8_t *out) {
+  (void)ctx;
+  (void)sealed;
+  (void)sealed_len;
+  (void)out;
+  return -1;
+}
+#else
 static int box_public_key(void *ctx, uint8_t out[32]) {
   struct flash_secure_element *se = ctx;
   memcpy(out, se->box_public, 32);
@@ -62,6 +79,7 @@ static int open_sealed(void *ctx, const uint8_t *sealed, size_t sealed_len, uint
   struct flash_secure_element *se = ctx;
   return sihl_open_sealed_with_secret(sealed, sealed_len, se->box_public, se->box_secret, out);
 }
+#endif
 
 static int advance(void *ctx, uint32_t security_version, uint32_t delegation_version,
                    const struct sihl_keyset *root) {
@@ -98,9 +116,11 @@ int flash_secure_element_open(struct flash_secure_element *se, const struct sihl
   if ((uint32_t)(head[0] | head[1] << 8) != PROVISION_BODY) return -1;
   if (le32(head + 2) != PROVISION_MAGIC || crc32_ieee(head + 2, PROVISION_BODY) != le32(head + 2 + PROVISION_BODY))
     return -1;
+#ifndef SIHL_M4_SIGNED_ONLY
   memcpy(se->box_secret, head + 38, 32);
-  sodium_memzero(head, sizeof head);
   if (crypto_scalarmult_curve25519_base(se->box_public, se->box_secret) != 0) return -1;
+#endif
+  sodium_memzero(head, sizeof head);
   se->counters = (struct record_log){flash, offset + sector, COUNTER_RECORD};
   se->roots = (struct record_log){flash, offset + 3 * sector, sector};
   *port = (struct sihl_secure_element){se, trust, box_public_key, open_sealed, advance};
