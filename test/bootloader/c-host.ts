@@ -31,9 +31,13 @@ export async function missingToolchain(): Promise<string | null> {
   for (const tool of ['cc', 'make']) {
     if ((await run('sh', ['-c', `command -v ${tool}`])).code !== 0) return `no ${tool} on the PATH`;
   }
-  if (!existsSync(join(BOOTLOADER_DIR, '.deps/libsodium')) || !existsSync(join(BOOTLOADER_DIR, '.deps/xz-embedded'))) {
+  if (
+    !existsSync(join(BOOTLOADER_DIR, '.deps/libsodium')) ||
+    !existsSync(join(BOOTLOADER_DIR, '.deps/xz-embedded'))
+  ) {
     const fetched = await run('bash', [join(BOOTLOADER_DIR, 'scripts/fetch-sources.sh')]);
-    if (fetched.code !== 0) return `bootloader/scripts/fetch-sources.sh failed: ${fetched.stderr.trim().slice(-400)}`;
+    if (fetched.code !== 0)
+      return `bootloader/scripts/fetch-sources.sh failed: ${fetched.stderr.trim().slice(-400)}`;
   }
   return null;
 }

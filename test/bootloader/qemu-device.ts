@@ -1,13 +1,10 @@
-// A device for the Cortex-M4 bootloader, made the way a user makes one: keys, root and delegation with
-// sihl's CLI, a simulated device running Pybricks 7.27.0 (`sihl sim device create`), an update to 7.28.0
-// signed by two approvers (`sihl image sign`) and staged with its key envelope (`sihl sim device stage`).
-// Its flash.bin is the flash file QEMU boots. The packing itself is the library's packImage with no
-// compression until the CLI offers a codec the C core decodes (the core decodes LZMA2, the CLI packs Brotli).
+// A device for the Cortex-M4 bootloader, made the way a user makes one with sihl's CLI: keys, root and
+// delegation, a simulated device running Pybricks 7.27.0 (`sihl sim device create`), an update to 7.28.0
+// packed (`sihl image pack`, LZMA2 by default here: the codec the C core decodes), signed by two
+// approvers (`sihl image sign`), its key envelope sealed to the device (`sihl envelope seal`) and staged
+// (`sihl sim device stage`). The device's flash.bin is the flash file QEMU boots.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sealEnvelope } from '../../src/core/format/envelope.ts';
-import { streamBinding } from '../../src/core/format/manifest.ts';
-import { packImage } from '../../src/core/image/pack.ts';
 import { makeTrustFiles, ok } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
 
@@ -30,6 +27,9 @@ export interface Device {
 
 export interface UpdateOptions {
   readonly encrypt: boolean;
+  /** `image pack --compression` (lzma2 by default) and its dictionary (2^16 by default). */
+  readonly compression?: 'lzma2' | 'none';
+  readonly windowLog?: number;
   readonly chunkSize?: number;
   /** Approvers who sign the image (the delegation asks for two of alice and bob). */
   readonly signers?: readonly string[];
@@ -47,28 +47,24 @@ export async function stagedDevice(dir: string, update: UpdateOptions): Promise<
     ...['--firmware', 'old.bin', '--version', '7.27.0'],
   ]);
   await ok(dir, ['sim', 'device', 'identity', 'hub', '-o', 'hub.pub']);
-  const packed = await packImage(join(dir, 'new.bin'), join(dir, 'new.sihl'), {
-    model: MODEL,
-    version: '7.28.0',
-    securityVersion: 3,
-    delegation: new Uint8Array(await readFile(join(dir, 'approvers.dlg'))),
-    encrypt: update.encrypt,
-    compression: 'none',
-    ...(update.chunkSize ? { chunkSize: update.chunkSize } : {}),
-  });
+  const compression = update.compression ?? 'lzma2';
+  await ok(dir, [
+    ...['image', 'pack', 'new.bin', '--model', MODEL, '--version', '7.28.0', '--security-version', '3'],
+    ...['--delegation', 'approvers.dlg', '--compression', compression, '-o', 'new.sihl'],
+    ...(compression === 'lzma2' ? ['--window-log', String(update.windowLog ?? 16)] : []),
+    ...(update.encrypt ? [] : ['--no-encrypt']),
+    ...(update.chunkSize ? ['--chunk-size', String(update.chunkSize)] : []),
+  ]);
   for (const signer of update.signers ?? ['alice', 'bob']) {
     await ok(dir, ['image', 'sign', 'new.sihl', '--key', `${signer}.key`]);
   }
   const stage = ['sim', 'device', 'stage', 'hub', 'new.sihl'];
-  let envelopeBytes = 0;
-  if (packed.contentKey) {
-    const identity = JSON.parse(await readFile(join(dir, 'hub.pub'), 'utf8'));
-    const box = new Uint8Array(Buffer.from(identity.box, 'base64'));
-    if (box.length !== 32) throw new Error('hub.pub holds no X25519 public key');
-    const envelope = sealEnvelope(packed.contentKey, streamBinding(packed.manifestBytes), box);
-    await writeFile(join(dir, 'hub.env'), envelope);
+  if (update.encrypt) {
+    await ok(dir, [
+      ...['envelope', 'seal', '--content-key', 'new.sihl.content-key', '--device', 'hub.pub'],
+      ...['--image', 'new.sihl', '-o', 'hub.env'],
+    ]);
     stage.push('--envelope', 'hub.env');
-    envelopeBytes = envelope.length;
   }
   await ok(dir, stage);
   const description = JSON.parse(await readFile(join(dir, 'hub', 'device.json'), 'utf8'));
@@ -83,6 +79,6 @@ export async function stagedDevice(dir: string, update: UpdateOptions): Promise<
     oldFirmware,
     newFirmware,
     imageBytes: (await readFile(join(dir, 'new.sihl'))).length,
-    envelopeBytes,
+    envelopeBytes: update.encrypt ? (await readFile(join(dir, 'hub.env'))).length : 0,
   };
 }
