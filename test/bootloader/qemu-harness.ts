@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 export const TARGET_DIR = fileURLToPath(new URL('../../bootloader/targets/cortex-m4/', import.meta.url));
 export const BUILD_DIR = `${TARGET_DIR}build/`;
+const FETCH = fileURLToPath(new URL('../../bootloader/scripts/fetch-sources.sh', import.meta.url));
 
 /** Exit statuses of the target programs (bootloader/targets/cortex-m4/board.h). */
 export const STATUS = { ok: 0, failed: 1, usage: 2, powerCut: 3, fault: 4 } as const;
@@ -36,9 +37,11 @@ function run(
   command: string,
   args: readonly string[],
   timeoutMs: number,
+  env: Record<string, string> = {},
 ): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve, reject) => {
-    execFile(command, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, out, err) => {
+    const options = { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...env } };
+    execFile(command, args, options, (error, out, err) => {
       if (error && typeof error.code !== 'number') {
         reject(new Error(`${command} ${args.join(' ')}: ${error.message}\n${err}`));
         return;
@@ -59,6 +62,10 @@ export const buildDir = (variant?: Variant) => (variant ? `${BUILD_DIR}${variant
 
 /** `make` in the target's folder (niced: the build shares the machine); throws with the compiler's output. */
 export async function buildTarget(goal: string, variant?: Variant): Promise<void> {
+  // libsodium and xz-embedded from Debian's source packages; quick when they are already there.
+  const fetched = await run('nice', [FETCH], 900_000, { SIHL_FUZZ_TOOLS: '0' });
+  if (fetched.code !== 0)
+    throw new Error(`fetching the third-party sources failed:\n${fetched.out}${fetched.err}`);
   const args = ['make', '-s', '-C', TARGET_DIR, goal];
   if (variant) args.push(`BUILD=build/${variant.name}`, `TARGET_DEFINES=${variant.defines.join(' ')}`);
   const r = await run('nice', args, 600_000);
