@@ -110,7 +110,7 @@ export interface InstallStep {
 export async function benchInstall(
   dir: string,
   options: UpdateOptions,
-): Promise<{ steps: InstallStep[]; image: Record<string, number> }> {
+): Promise<{ steps: InstallStep[]; image: Record<string, number>; work: Record<string, number> }> {
   const device = await stagedDevice(dir, options);
   const run = await runQemu(join(BUILD_DIR, 'install-bench.elf'), {
     flash: device.flash,
@@ -130,14 +130,15 @@ export async function benchInstall(
     instructions: Number(m[4]),
     stack: Number(m[5]),
   }));
-  const image = Object.fromEntries(
-    [...(/^image (.*)$/m.exec(run.output)?.[1] ?? '').matchAll(/([a-z]+)=(\d+)/g)].map((m) => [
-      m[1],
-      Number(m[2]),
-    ]),
-  );
+  const fields = (name: string) =>
+    Object.fromEntries(
+      [...(new RegExp(`^${name} (.*)$`, 'm').exec(run.output)?.[1] ?? '').matchAll(/([a-z]+)=(\d+)/g)].map(
+        (m) => [m[1], Number(m[2])],
+      ),
+    );
+  const image = fields('image');
   if (image.plaintext !== device.newFirmware.length) throw new Error('the install bench read another image');
-  return { steps, image };
+  return { steps, image, work: fields('work') };
 }
 
 /** The core's LZMA2 decoder on `firmware` compressed by the host's xz at a 2^windowLog dictionary. */

@@ -23,11 +23,20 @@ export const CLOCK_HZ = 64e6;
 
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 const grouped = (n: number) => n.toLocaleString('en-US');
-/** The two builds the figures compare; both take images packed with the default 16 KiB chunks. */
+/** The builds the figures compare, each with the update it installs while its stack is measured. */
 export const VARIANTS = {
-  signed: { name: 'signed-only', defines: ['-DSIHL_CHUNK_MAX=16384u', '-DSIHL_M4_SIGNED_ONLY'] },
-  encrypted: { name: 'encrypted', defines: ['-DSIHL_CHUNK_MAX=16384u'] },
-} as const satisfies Record<string, Variant>;
+  signed: {
+    name: 'signed-only',
+    defines: ['-DSIHL_CHUNK_MAX=16384u', '-DSIHL_M4_SIGNED_ONLY'],
+    update: { encrypt: false },
+  },
+  encrypted: { name: 'encrypted', defines: ['-DSIHL_CHUNK_MAX=16384u'], update: { encrypt: true } },
+  small: {
+    name: 'encrypted-4k-chunks',
+    defines: ['-DSIHL_CHUNK_MAX=4096u'],
+    update: { encrypt: true, chunkSize: 4096 },
+  },
+} as const satisfies Record<string, Variant & { update: UpdateOptions }>;
 
 /** The LZMA2 dictionary the RAM figures leave out (2^16, the largest the core accepts). */
 const DICTIONARY = 65536;
@@ -42,10 +51,14 @@ export interface BuildFigures {
 }
 
 /** Builds `variant` and measures flash, static RAM and the stack an install of 7.28.0 used. */
-async function measureBuild(dir: string, variant: Variant, program: string): Promise<BuildFigures> {
+async function measureBuild(
+  dir: string,
+  variant: Variant & { update: UpdateOptions },
+  program: string,
+): Promise<BuildFigures> {
   await buildTarget(program, variant);
   const objects = await linkedSizes(program, variant);
-  const device = await stagedDevice(dir, { encrypt: variant.name === 'encrypted' });
+  const device = await stagedDevice(dir, variant.update);
   const run = await runQemu(join(buildDir(variant), `${program}.elf`), {
     flash: device.flash,
     sectorSize: device.sectorSize,
@@ -77,7 +90,7 @@ export async function benchCortexM4(dir: string, log: (line: string) => void): P
     program = 'install-bench';
   }
   const builds: BuildFigures[] = [];
-  for (const variant of [VARIANTS.signed, VARIANTS.encrypted]) {
+  for (const variant of [VARIANTS.signed, VARIANTS.encrypted, VARIANTS.small]) {
     builds.push(await measureBuild(await mkdtemp(join(dir, 'm4-')), variant, program));
   }
   log('cortex-m4: instructions of verify, envelope, decrypt and decompress in QEMU');
@@ -93,6 +106,8 @@ export async function benchCortexM4(dir: string, log: (line: string) => void): P
   const lzma = [];
   for (const log2 of [12, 14, 16]) lzma.push({ log2, ...(await benchLzma(dir, firmware, log2)) });
   const primitives = await benchPrimitives(dir, firmware);
+  const lz16 = lzma.find((l) => l.log2 === 16);
+  if (!lz16) throw new Error('no LZMA2 run at 2^16');
   const step = (run: typeof plain, name: string) => {
     const found = run.steps.find((s) => s.step === name);
     if (found?.result !== 'OK') throw new Error(`the install bench has no ${name} that passed`);
@@ -118,7 +133,7 @@ export async function benchCortexM4(dir: string, log: (line: string) => void): P
     }
     return by;
   };
-  const [signed, encrypted] = builds as [BuildFigures, BuildFigures];
+  const [signed, encrypted] = builds as [BuildFigures, BuildFigures, BuildFigures];
   const sg = groups(signed);
   const eg = groups(encrypted);
   const names = [...new Set([...sg.keys(), ...eg.keys()])].sort();
@@ -134,8 +149,10 @@ export async function benchCortexM4(dir: string, log: (line: string) => void): P
     '',
     `Cross-built with Debian's gcc-arm-none-eabi (-Os -mcpu=cortex-m4 -mthumb, sections garbage-collected)
 and run in qemu-system-arm -M mps2-an386 with -icount shift=0, which makes instruction counts repeat
-exactly (bench/cortex-m4.ts, ${relative(process.cwd(), TARGET_DIR)}). Both builds take images packed
-with the default 16 KiB chunk (SIHL_CHUNK_MAX=16384). Program measured: ${program}.elf.${
+exactly (bench/cortex-m4.ts, ${relative(process.cwd(), TARGET_DIR)}). The signed-only and encrypted
+builds take images packed with the default 16 KiB chunk (SIHL_CHUNK_MAX=16384); the third takes images
+packed with \`--chunk-size 4096\` (SIHL_CHUNK_MAX=4096). Each stack high-water is that of an install of
+Pybricks 7.28.0 packed with LZMA2 at a 2^16 dictionary. Program measured: ${program}.elf.${
       program === 'boot'
         ? ''
         : " (The core's boot is not linked yet; this program links the same core, ports and libraries around verify, envelope and unpack.)"
@@ -185,6 +202,16 @@ instruction per cycle (a lower bound: flash wait states and taken branches cost 
       (l) =>
         `| 2^${l.log2} | ${grouped(l.compressed)} B | ${grouped(l.memory)} B | ${grouped(l.instructions)} | ${perByte(l.instructions, l.bytes)} |`,
     ),
+    '',
+    `Where the RAM goes in the default build (SIHL_CHUNK_MAX=65536; the core's struct sihl_work, field by field,
+all in .bss): ${Object.entries(full.work)
+      .filter(([k]) => k !== 'total')
+      .map(([k, v]) => `${k} ${grouped(v)} B`)
+      .join(
+        ', ',
+      )}; ${grouped(full.work.total ?? 0)} B in all. The LZMA2 decoder uses ${grouped(lz16.memory)} B of its
+${grouped(full.work.decoder ?? 0)}-byte arena at a 2^16 dictionary: ${grouped(lz16.memory - DICTIONARY)} B of state besides the dictionary, most of it
+xz-embedded's literal probability tables, sized for lc + lp ≤ 4 (16 × 768 × 2 bytes).`,
     '',
     'libsodium alone, on the same firmware:',
     '',

@@ -94,6 +94,24 @@ int main(void) {
   r = sihl_unpack(&image, &verified, use_key, &work, &sink);
   step("unpack", r, board_instructions() - t0, written);
   memset(key, 0, sizeof key);
+  /* Where the RAM goes: the core's work area, field by field, and the secure element port's scratch. */
+  sh_puts("work message=");
+  sh_put_u32(sizeof work.message);
+  sh_puts(" body=");
+  sh_put_u32(sizeof work.body);
+  sh_puts(" keys=");
+  sh_put_u32(sizeof work.keys);
+  sh_puts(" out=");
+  sh_put_u32(sizeof work.out);
+  sh_puts(" cipher=");
+  sh_put_u32(sizeof work.cipher);
+  sh_puts(" plain=");
+  sh_put_u32(sizeof work.plain);
+  sh_puts(" decoder=");
+  sh_put_u32(sizeof work.decoder);
+  sh_puts(" total=");
+  sh_put_u32(sizeof work);
+  sh_puts("\n");
   sh_puts("image compression=");
   sh_put_u32(verified.compression);
   sh_puts(" filter=");
