@@ -8,6 +8,7 @@ import { streamBinding } from '../../src/core/format/manifest.ts';
 import { encodeRootChain, makeRootStatement } from '../../src/core/format/root-chain.ts';
 import { signEntry } from '../../src/core/format/signatures.ts';
 import { bufferSource, readImage } from '../../src/core/image/index.ts';
+import { contentKeyFile, encodeRootFile } from '../../src/core/keys.ts';
 import { type CraftBase, craftImage, envelopeFor, lzma2Of, TAG } from './craft.ts';
 import {
   fixed,
@@ -21,6 +22,9 @@ import {
 } from './generate.ts';
 
 type Case = Omit<VectorCase, 'sha256'>;
+
+/** The passphrase of lzma2-encrypted.content-key. */
+export const KEY_FILE_PASSPHRASE = 'sihl test vector';
 
 /** Bytes no compressor can shrink, reproducibly: SHA-256 in counter mode. */
 function noise(length: number): Uint8Array {
@@ -72,6 +76,17 @@ export async function gapVectors(): Promise<{ files: Record<string, Uint8Array>;
     streamBinding(encryptedManifest),
     fixed.device.publicKey,
   );
+  // §Key files: the same content key in a private key file (passphrase KEY_FILE_PASSPHRASE), and the
+  // vectors' pinned root as a root trust file.
+  files['lzma2-encrypted.content-key'] = new TextEncoder().encode(
+    await contentKeyFile(
+      'lzma2-encrypted.sihl',
+      encrypted.contentKey,
+      streamBinding(encryptedManifest),
+      KEY_FILE_PASSPHRASE,
+    ),
+  );
+  files['root.trust'] = new TextEncoder().encode(encodeRootFile(pinnedRoot));
   add('lzma2-encrypted.sihl', encrypted.image, {
     description: 'as lzma2.sihl, encrypted in 256-byte chunks; open it with lzma2-encrypted.envelope',
     expect: 'valid',

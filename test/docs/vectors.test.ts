@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { KEY_FILE_PASSPHRASE } from '../../docs/vectors/gap-cases.ts';
 import {
   buildVectors,
   fixed,
@@ -19,6 +20,7 @@ import { fromHex } from '../../src/core/format/bytes.ts';
 import { openEnvelope } from '../../src/core/format/envelope.ts';
 import { streamBinding } from '../../src/core/format/manifest.ts';
 import { bufferSource, unpackPayload, verifyImage } from '../../src/core/image/index.ts';
+import { decodeRootFile, openContentKey } from '../../src/core/keys.ts';
 
 const document = JSON.parse(await readFile(join(here, 'vectors.json'), 'utf8')) as {
   root: { version?: number; threshold: number; keys: string[] };
@@ -116,4 +118,18 @@ test('the encrypted vector does not open with another device key', async () => {
   assert.throws(() => openEnvelope(envelope, fixed.otherDevice, streamBinding(image.manifestBytes)), {
     code: 'ENVELOPE_WRONG_RECIPIENT',
   });
+});
+
+test('the key file vector opens with its passphrase to the key of lzma2-encrypted.sihl, and root.trust is the pinned root', async () => {
+  const keyFile = new Uint8Array(await readFile(join(here, 'lzma2-encrypted.content-key')));
+  const { key, binding } = await openContentKey(keyFile, KEY_FILE_PASSPHRASE);
+  const bytes = new Uint8Array(await readFile(join(here, 'lzma2-encrypted.sihl')));
+  const image = await verifyImage(bufferSource(bytes), { root });
+  assert.ok(Buffer.from(binding).equals(streamBinding(image.manifestBytes)), 'the file names the image');
+  const parts: Uint8Array[] = [];
+  await unpackPayload(bufferSource(bytes), image, key, { write: async (c) => void parts.push(c.slice()) });
+  assert.ok(Buffer.concat(parts).equals(firmware), 'the key in the file decrypts the image');
+  await assert.rejects(openContentKey(keyFile, 'another passphrase'), { code: 'PASSPHRASE_WRONG' });
+  const trust = decodeRootFile(new Uint8Array(await readFile(join(here, 'root.trust'))));
+  assert.deepEqual(rootJson(trust), { ...document.root, version: 1 });
 });
