@@ -48,6 +48,8 @@ export interface BuildFigures {
   readonly flash: number;
   readonly ram: number;
   readonly stack: number;
+  /** Instructions of whole boots (the boot program only): the one that installs, then one with nothing to do. */
+  readonly boots?: { readonly install: number; readonly idle: number; readonly operations: number };
 }
 
 /** Builds `variant` and measures flash, static RAM and the stack an install of 7.28.0 used. */
@@ -67,7 +69,19 @@ async function measureBuild(
   });
   if (run.status !== STATUS.ok || run.stackBytes === undefined)
     throw new Error(`${program} (${variant.name}) failed:\n${run.output}`);
+  let boots: BuildFigures['boots'];
+  if (program === 'boot') {
+    const again = await runQemu(join(buildDir(variant), 'boot.elf'), {
+      flash: device.flash,
+      sectorSize: device.sectorSize,
+      writeSize: device.writeSize,
+      extra: device.words,
+    });
+    const count = (output: string) => Number(/^boot .*instructions=(\d+)/m.exec(output)?.[1] ?? Number.NaN);
+    boots = { install: count(run.output), idle: count(again.output), operations: run.operations ?? 0 };
+  }
   return {
+    ...(boots ? { boots } : {}),
     variant,
     program,
     objects,
@@ -192,6 +206,12 @@ instruction per cycle (a lower bound: flash wait states and taken branches cost 
     `| of which hashing (an unpack with neither compression nor encryption) | ${grouped(hashing)} | ${perByte(hashing, n)} | ${ms(hashing)} |`,
     `| of which decrypting (secretstream XChaCha20-Poly1305: encrypted minus plain unpack) | ${grouped(decrypt)} | ${perByte(decrypt, n)} | ${ms(decrypt)} |`,
     `| of which decompressing and unfiltering (LZMA2 minus plain unpack, signed-only images) | ${grouped(decompress)} | ${perByte(decompress, n)} | ${ms(decompress)} |`,
+    ...(encrypted.boots
+      ? [
+          `| a whole boot that installs it (measured: ${grouped(encrypted.boots.operations)} flash operations, which QEMU does at memory speed) | ${grouped(encrypted.boots.install)} | ${perByte(encrypted.boots.install, n)} | ${ms(encrypted.boots.install)} |`,
+          `| a boot with nothing to do (reads the state, hashes the slot to report it intact) | ${grouped(encrypted.boots.idle)} | | ${ms(encrypted.boots.idle)} |`,
+        ]
+      : []),
     `| an install: verify, envelope, the unpack twice (dry run, then the writing pass) and the read-back SHA-256 | ${grouped(Math.round(oneInstall))} | ${perByte(oneInstall, n)} | ${ms(oneInstall)} |`,
     '',
     "The core's LZMA2 decoder alone on the same firmware compressed by xz (raw LZMA2, preset 9e), by dictionary:",
