@@ -14,7 +14,12 @@ command -v cc >/dev/null 2>&1 || need_tools+=(gcc)
 command -v make >/dev/null 2>&1 || need_tools+=(make)
 command -v dpkg-source >/dev/null 2>&1 || need_tools+=(dpkg-dev)
 if [ "${SIHL_FUZZ_TOOLS:-1}" = 1 ]; then
-  command -v clang >/dev/null 2>&1 || need_tools+=(clang)
+  # clang and its sanitizer and libFuzzer runtimes (a separate package in Debian 12)
+  if ! command -v clang >/dev/null 2>&1; then
+    need_tools+=(clang libclang-rt-dev)
+  elif [ ! -f "$(clang -print-resource-dir)/lib/linux/libclang_rt.fuzzer-x86_64.a" ] && [ "$(uname -m)" = x86_64 ]; then
+    need_tools+=("libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev")
+  fi
 fi
 if [ ${#need_tools[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
