@@ -1,5 +1,6 @@
 /* sihl-host: the C core on a computer, for the differential tests (test/bootloader/c-host.test.ts).
  *   sihl-host --image F --trust F [--model M] [--envelope F --box-keys F] [--out F]
+ *   sihl-host --lzma-memory LOG   the LZMA2 decoder's RAM at a 2^LOG dictionary, and the work area's
  * --trust: u32 root version, u8 threshold, u8 key count, u16 0, the keys (32 bytes each),
  *          u32 delegation version, u32 security counter (all little-endian).
  * --box-keys: the device's X25519 public key then its secret key (64 bytes).
@@ -10,6 +11,7 @@
 
 #include "file_ports.h"
 #include "internal.h"
+#include "lzma.h"
 
 static struct sihl_work work; /* .bss, as on a device */
 
@@ -80,6 +82,14 @@ int main(int argc, char **argv)
     FILE *out;
     sihl_reason r;
     int i;
+    if (argc == 3 && strcmp(argv[1], "--lzma-memory") == 0) {
+        struct sihl_lzma z;
+        unsigned log = (unsigned)atoi(argv[2]);
+        if (sihl_lzma_begin(&z, work.decoder, sizeof work.decoder, log) != SIHL_OK) return 2;
+        printf("{\"dictionary\":%lu,\"decoder\":%lu,\"work\":%lu,\"chunkMax\":%lu}\n", 1ul << log,
+               (unsigned long)sihl_lzma_memory(), (unsigned long)sizeof work, (unsigned long)SIHL_CHUNK_MAX);
+        return 0;
+    }
     for (i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--image") == 0) image_path = argv[i + 1];
         else if (strcmp(argv[i], "--trust") == 0) trust_path = argv[i + 1];
