@@ -32,7 +32,10 @@ async function boot(device: Device, cut: { cutAfter?: number; tear?: boolean } =
     ...cut,
   });
   const line = /^boot (.*)$/m.exec(run.output)?.[1] ?? '';
-  return { run, report: Object.fromEntries([...line.matchAll(/([a-z0-9-]+)=(\S+)/g)].map((m) => [m[1], m[2]])) };
+  return {
+    run,
+    report: Object.fromEntries([...line.matchAll(/([a-z0-9-]+)=(\S+)/g)].map((m) => [m[1], m[2]])),
+  };
 }
 
 /** The flash file's executable slot, `length` bytes. */
