@@ -53,9 +53,16 @@ async function device(update: UpdateOptions): Promise<Device> {
 
 test('the target installs an encrypted update from staging and the slot holds the new firmware byte for byte', async () => {
   const d = await device({ encrypt: true });
+  // The TypeScript bootloader boots a copy of the same flash: both must leave the same bytes.
+  await cp(join(d.dir, 'hub'), join(d.dir, 'hub-ts'), { recursive: true });
+  await ok(d.dir, ['sim', 'device', 'boot', 'hub-ts']);
   const { run, report } = await boot(d);
   assert.equal(run.status, STATUS.ok, run.output);
   assert.equal(report.result, 'OK', run.output);
+  assert.ok(
+    Buffer.from(await readFile(d.flash)).equals(await readFile(join(d.dir, 'hub-ts', 'flash.bin'))),
+    'the C bootloader on the target and the TypeScript one leave the flash byte for byte the same',
+  );
   assert.deepEqual([report.outcome, report.installed, report.attempts], ['booted', '1', '1']);
   assert.equal(report.sha256, toHex(sha256(d.newFirmware)));
   assert.deepEqual(await slot(d, d.newFirmware.length), d.newFirmware);
@@ -102,6 +109,10 @@ test('an image with a wrong signature is refused and the old firmware stays in t
   assert.deepEqual([state.bootState.phase, state.bootState.running.version], ['idle', '7.27.0']);
   assert.equal(state.bootState.reason, ts.reason);
   assert.equal(state.secureElement.securityCounter, 0, 'a refused image moves no counter');
+  assert.ok(
+    Buffer.from(await readFile(d.flash)).equals(await readFile(join(d.dir, 'hub-ts', 'flash.bin'))),
+    'both bootloaders leave the flash byte for byte the same',
+  );
 });
 
 test('a power cut in the middle of the install is finished by the next boot', async () => {
