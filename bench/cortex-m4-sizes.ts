@@ -72,7 +72,11 @@ function shortName(file: string): string {
 export function groupOf(file: string): string {
   if (file.startsWith('libsodium/')) return 'libsodium';
   if (file.startsWith('xz-embedded/')) return 'xz-embedded (LZMA2 decoder)';
-  if (file.startsWith('targets/')) return 'board: start-up, semihosting, NOR flash port';
+  if (file === 'targets/cortex-m4/boot-flow.c') return "boot flow (docs/BOOT.md; until the core's)";
+  if (/^targets\/cortex-m4\/(nor-flash|ports|secure-element|record-log)\.c$/.test(file))
+    return 'ports: NOR flash, secure element';
+  if (file === 'targets/cortex-m4/boot.c') return "main and the core's work area";
+  if (file.startsWith('targets/')) return 'board: start-up, semihosting, flash file';
   if (file.startsWith('lib')) return 'newlib and libgcc';
   return 'sihl core';
 }
