@@ -13,6 +13,7 @@ import { fromHex } from '../../src/core/format/bytes.ts';
 import { openEnvelope } from '../../src/core/format/envelope.ts';
 import { streamBinding } from '../../src/core/format/manifest.ts';
 import { bufferSource, unpackPayload, verifyImage } from '../../src/core/image/index.ts';
+import { buildFuzzers, FUZZ_TARGETS, fuzz, writeSeeds } from './c-fuzz.ts';
 import { buildHost, type HostOutcome, missingToolchain, runHost, writeTrust } from './c-host.ts';
 
 interface Document {
@@ -198,5 +199,15 @@ test('the C core and TypeScript agree on every byte flipped in a key envelope', 
     const flipped = Uint8Array.from(envelope, (b, i) => (i === at ? b ^ 0x04 : b));
     const { reason } = await agree(bytes, flipped, { pinned: document.root }, `envelope byte ${at}`);
     assert.notEqual(reason, 'OK', `envelope byte ${at} flipped is refused`);
+  }
+});
+
+test('each libFuzzer harness runs over its seeds from the vectors without a finding', { skip }, async () => {
+  await buildFuzzers();
+  const seeds = await writeSeeds();
+  for (const target of FUZZ_TARGETS) {
+    const result = await fuzz(target, seeds[target], 0);
+    assert.equal(result.crashed, false, `${target}: ${result.output.split('\n').slice(-30).join('\n')}`);
+    assert.ok(result.executions > 0, `${target} ran its seeds`);
   }
 });

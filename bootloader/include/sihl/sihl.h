@@ -174,7 +174,8 @@ struct sihl_boot_report {
     int intact;                /* the executable slot matches the digest recorded for it */
 };
 
-/* One boot (docs/BOOT.md): finishes what the boot state says is unfinished, then jumps. */
+/* One boot (docs/BOOT.md): finishes what the boot state says is unfinished, then jumps.
+ * Not in the core yet (docs/BOOTLOADER-C.md §Not done): a target provides it until then. */
 sihl_reason sihl_boot(const struct sihl_device *device, struct sihl_boot_report *report);
 
 #endif
