@@ -1,10 +1,12 @@
 // Builds the bootloader's Cortex-M4 programs and runs them in QEMU's mps2-an386 (a Cortex-M4), with a
 // flash file that plays the device's NOR flash across power cycles. Used by the QEMU tests and the bench.
 import { execFile } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const TARGET_DIR = fileURLToPath(new URL('../../bootloader/targets/cortex-m4/', import.meta.url));
 export const BUILD_DIR = `${TARGET_DIR}build/`;
+const LOCK = `${BUILD_DIR}.lock`;
 const FETCH = fileURLToPath(new URL('../../bootloader/scripts/fetch-sources.sh', import.meta.url));
 
 /** Exit statuses of the target programs (bootloader/targets/cortex-m4/board.h). */
@@ -63,10 +65,12 @@ export const buildDir = (variant?: Variant) => (variant ? `${BUILD_DIR}${variant
 /** `make` in the target's folder (niced: the build shares the machine); throws with the compiler's output. */
 export async function buildTarget(goal: string, variant?: Variant): Promise<void> {
   // libsodium and xz-embedded from Debian's source packages; quick when they are already there.
-  const fetched = await run('nice', [FETCH], 900_000, { SIHL_FUZZ_TOOLS: '0' });
+  // Test files run side by side: one build at a time in the target's folder.
+  mkdirSync(BUILD_DIR, { recursive: true });
+  const fetched = await run('nice', ['flock', LOCK, FETCH], 900_000, { SIHL_FUZZ_TOOLS: '0' });
   if (fetched.code !== 0)
     throw new Error(`fetching the third-party sources failed:\n${fetched.out}${fetched.err}`);
-  const args = ['make', '-s', '-C', TARGET_DIR, goal];
+  const args = ['flock', LOCK, 'make', '-s', '-C', TARGET_DIR, goal];
   if (variant) args.push(`BUILD=build/${variant.name}`, `TARGET_DEFINES=${variant.defines.join(' ')}`);
   const r = await run('nice', args, 600_000);
   if (r.code !== 0) throw new Error(`the Cortex-M4 build failed:\n${r.out}${r.err}`);
