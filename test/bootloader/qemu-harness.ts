@@ -1,6 +1,6 @@
 // Builds the bootloader's Cortex-M4 programs and runs them in QEMU's mps2-an386 (a Cortex-M4), with a
 // flash file that plays the device's NOR flash across power cycles. Used by the QEMU tests and the bench.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -8,6 +8,24 @@ export const TARGET_DIR = fileURLToPath(new URL('../../bootloader/targets/cortex
 export const BUILD_DIR = `${TARGET_DIR}build/`;
 const LOCK = `${BUILD_DIR}.lock`;
 const FETCH = fileURLToPath(new URL('../../bootloader/scripts/fetch-sources.sh', import.meta.url));
+
+/** The tools the target's tests need that this machine lacks, or null when all are there. */
+function missingTools(): string | null {
+  const tools = ['arm-none-eabi-gcc', 'qemu-system-arm', 'make', 'flock'];
+  const absent = tools.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  return absent.length > 0 ? absent.join(', ') : null;
+}
+
+// CI installs the cross compiler and QEMU (.ci/run): there a missing tool is a failure, elsewhere a skip
+// with a loud message.
+const missing = missingTools();
+if (missing !== null) {
+  const message = `Cortex-M4 tests NOT RUN: ${missing} missing. Run bootloader/targets/cortex-m4/deps.sh (Debian: gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm).`;
+  if (process.env.CI === 'true' || process.env.SIHL_REQUIRE_C === '1') throw new Error(message);
+  console.error(`\n!!! ${message}\n`);
+}
+/** The reason the target's tests are skipped, or false when they run. */
+export const skipTarget: string | false = missing !== null ? `Cortex-M4 tools missing: ${missing}` : false;
 
 /** Exit statuses of the target programs (bootloader/targets/cortex-m4/board.h). */
 export const STATUS = { ok: 0, failed: 1, usage: 2, powerCut: 3, fault: 4 } as const;
