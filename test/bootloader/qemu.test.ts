@@ -180,3 +180,23 @@ test('a power cut after any chosen operation of an install leaves the same flash
     assert.deepEqual(await slot(d, d.newFirmware.length), d.newFirmware);
   }
 });
+
+test('a boot state overwritten with garbage is recovered as the TypeScript bootloader recovers it', {
+  skip: skipTarget,
+}, async () => {
+  const d = await device({ encrypt: false });
+  const flash = new Uint8Array(await readFile(d.flash));
+  flash.fill(0x5a, 0, 2 * d.sectorSize);
+  await writeFile(d.flash, flash);
+  await cp(join(d.dir, 'hub'), join(d.dir, 'hub-ts'), { recursive: true });
+  const ts = JSON.parse(await ok(d.dir, ['sim', 'device', 'boot', 'hub-ts', '--json']));
+  const { run, report } = await boot(d);
+  assert.equal(run.status, STATUS.ok, run.output);
+  assert.deepEqual([report.outcome, report.reason, report.intact], ['rejected', 'BOOT_STATE_CORRUPT', '0']);
+  assert.deepEqual([ts.outcome, ts.reason], ['rejected', 'BOOT_STATE_CORRUPT']);
+  assert.deepEqual(await slot(d, d.oldFirmware.length), d.oldFirmware, 'the executable slot is left alone');
+  assert.ok(
+    Buffer.from(await readFile(d.flash)).equals(await readFile(join(d.dir, 'hub-ts', 'flash.bin'))),
+    'both bootloaders leave the flash byte for byte the same',
+  );
+});
