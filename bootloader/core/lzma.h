@@ -8,6 +8,10 @@
 struct sihl_lzma {
     void *decoder;
     int ended; /* the end marker was read */
+    /* The chunk framing, followed beside the decoder to check what xz-embedded does not: the first
+     * range-coder byte of every LZMA chunk is 0x00 (FORMAT.md §Compression, as liblzma requires). */
+    uint8_t phase, control, header[5], header_have, header_need, first;
+    uint32_t data_left;
 };
 
 /* The arena bytes the last sihl_lzma_begin took: decoder state and dictionary. */

@@ -115,6 +115,16 @@ export async function gapVectors(): Promise<{ files: Record<string, Uint8Array>;
       rule: '§Compression',
     },
   );
+  // The first chunk resets everything (control 0xE0..0xFF: 5 header bytes), so its range coder starts at 6.
+  if ((stream[0] as number) < 0xe0) throw new Error('the LZMA2 stream does not open with a full reset');
+  add('lzma2-range-coder-byte.sihl', craftImage(base, { compressed: flip(stream, 6) }).image, {
+    description:
+      "the LZMA2 stream with the first byte of its first chunk's range coder set to 0x01 (it must be 0x00; a " +
+      'decoder that ignores it still decodes the same firmware)',
+    expect: 'DECOMPRESS_FAILED',
+    reproducible: true,
+    rule: '§Compression',
+  });
   const far = Buffer.concat([noise(6000), noise(2000)]);
   add(
     'lzma2-beyond-window.sihl',
