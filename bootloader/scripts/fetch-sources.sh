@@ -3,7 +3,8 @@
 # busybox) from Debian's source packages into bootloader/.deps/, and installs the Debian build tools
 # it needs when missing. Idempotent: a second run with everything in place changes nothing.
 # The machine's own apt configuration is left alone: apt reads a private deb-src list and private
-# package lists under .deps/apt/. apt checks each file against the signed Release file and the .dsc.
+# package lists under .deps/apt/. apt checks every file it downloads against the hashes of Debian's
+# signed Sources index (the .dsc and the tarballs alike).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 deps="$here/.deps"
@@ -55,7 +56,7 @@ apt_opts=(-o "Dir::Etc::SourceParts=$apt_dir/sources.list.d" -o Dir::Etc::Source
   -o "Dir::State::Lists=$apt_dir/lists" -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
 apt-get "${apt_opts[@]}" update -q >/dev/null
 cd "$apt_dir/src"
-# apt-get source verifies each downloaded file against the .dsc, and the .dsc against the signed index.
+# apt-get source checks each downloaded file against the signed Sources index.
 [ -n "$(ls libsodium_1.0.18-*.dsc 2>/dev/null)" ] || apt-get "${apt_opts[@]}" source --download-only -q libsodium >/dev/null
 [ -n "$(ls busybox_*.dsc 2>/dev/null)" ] || apt-get "${apt_opts[@]}" source --download-only -q busybox >/dev/null
 
