@@ -3,7 +3,7 @@
 // byte of a key envelope. Built with -Wall -Wextra -Werror; the vectors run under AddressSanitizer and
 // UBSan, the byte sweeps (about 1,800 runs) on the -O2 build, which starts ten times faster.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -22,7 +22,15 @@ import { openEnvelope } from '../../src/core/format/envelope.ts';
 import { streamBinding } from '../../src/core/format/manifest.ts';
 import { bufferSource, unpackPayload, verifyImage } from '../../src/core/image/index.ts';
 import { buildFuzzers, FUZZ_TARGETS, fuzz, writeSeeds } from './c-fuzz.ts';
-import { buildHost, type HostOutcome, missingToolchain, runHost, writeTrust } from './c-host.ts';
+import {
+  BOOTLOADER_DIR,
+  buildHost,
+  type HostOutcome,
+  missingToolchain,
+  run,
+  runHost,
+  writeTrust,
+} from './c-host.ts';
 
 interface Document {
   root: RootJson;
@@ -243,4 +251,21 @@ test('the C and TypeScript LZMA2 decoders agree on every byte of a stream change
     reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
   }
   assert.ok((reasons.get('DECOMPRESS_FAILED') ?? 0) > stream.length / 2, 'most changes break the stream');
+});
+
+test('the core and its LZMA2 decoder call no allocator: no malloc, calloc, realloc or free', {
+  skip,
+}, async () => {
+  const objects = join(BOOTLOADER_DIR, 'build', 'host');
+  const files = [
+    ...(await readdir(join(objects, 'sihl', 'core'))).map((f) => join(objects, 'sihl', 'core', f)),
+    join(objects, 'deps', 'xz-embedded', 'xz_dec_lzma2.o'),
+  ].filter((f) => f.endsWith('.o'));
+  assert.ok(files.length >= 15, 'the core objects are there');
+  for (const file of files) {
+    const nm = await run('nm', ['-u', file]);
+    assert.equal(nm.code, 0, nm.stderr);
+    const allocators = nm.stdout.split('\n').filter((l) => /\b(malloc|calloc|realloc|free|alloca)$/.test(l));
+    assert.deepEqual(allocators, [], `${file} calls an allocator`);
+  }
 });
