@@ -3,16 +3,13 @@
 // MESSAGE and FINAL, LZMA2 streams with bytes after their end. Used by generate.ts only.
 import { convertAll } from '../../src/core/compress/branch-filter.ts';
 import { lzma2Compress } from '../../src/core/compress/lzma2.ts';
-import {
-  encryptWithTags,
-  generateContentKey,
-  STREAM_CHUNK_OVERHEAD,
-  sha256,
-} from '../../src/core/crypto/index.ts';
+import { encryptWithTags, generateContentKey, sha256 } from '../../src/core/crypto/index.ts';
 import { sealEnvelope } from '../../src/core/format/envelope.ts';
 import { encodeHeader } from '../../src/core/format/header.ts';
 import { encodeManifest, type Manifest, streamBinding } from '../../src/core/format/manifest.ts';
+import { chainLayout } from '../../src/core/format/payload-chain.ts';
 import { encodeSignatureBlock, signEntry } from '../../src/core/format/signatures.ts';
+import { chainPieces } from '../../src/core/image/chain-pass.ts';
 import { imageMessage } from '../../src/core/image/index.ts';
 
 /** What the packer's settings would be, and what the vector changes. */
@@ -49,8 +46,10 @@ export function lzma2Of(firmware: Uint8Array, windowLog: number): Uint8Array {
   return lzma2Compress(convertAll(firmware, 'thumb', 'encode'), windowLog);
 }
 
-function assemble(base: CraftBase, manifest: Manifest, payload: Uint8Array): Uint8Array {
-  const manifestBytes = encodeManifest(manifest);
+/** FORMAT.md §Chunk chain: the pieces stored with their links, the manifest naming the chain's head. */
+function assemble(base: CraftBase, unchained: Manifest, pieces: readonly Uint8Array[]): Uint8Array {
+  const { payload, digest } = chainPieces(pieces);
+  const manifestBytes = encodeManifest({ ...unchained, payloadDigest: digest });
   const message = imageMessage(manifestBytes);
   const block = encodeSignatureBlock(base.signers.map((k) => signEntry(k.secretKey, k.publicKey, message)));
   const rootChain = base.rootChain ?? new Uint8Array(0);
@@ -79,7 +78,8 @@ export function craftImage(
   const compressed = options.compressed ?? lzma2Of(base.firmware, windowLog);
   const enc = options.encryption ?? null;
   const chunkSize = enc?.chunkSize ?? 16384;
-  const chunks = enc ? Math.max(1, Math.ceil(compressed.length / chunkSize)) : 0;
+  const layout = chainLayout(compressed.length, chunkSize, enc !== null);
+  const chunks = layout.count;
   const contentKey = enc ? generateContentKey() : null;
   const manifest: Manifest = {
     model: base.model ?? 'movehub',
@@ -92,19 +92,19 @@ export function craftImage(
     compression: { algorithm: 'lzma2', windowLog, filter: 'thumb', compressedSize: compressed.length },
     encryption: enc ? { algorithm: 'secretstream', header: new Uint8Array(24) } : { algorithm: 'none' },
     chunkSize,
-    payloadSize: compressed.length + chunks * STREAM_CHUNK_OVERHEAD,
+    payloadSize: layout.payloadBytes,
+    downgrade: false,
     payloadDigest: new Uint8Array(32),
   };
+  const pieceOf = (i: number) =>
+    compressed.subarray(i * chunkSize, Math.min((i + 1) * chunkSize, compressed.length));
   if (!enc || !contentKey) {
     const binding = streamBinding(encodeManifest(manifest));
-    return {
-      image: assemble(base, { ...manifest, payloadDigest: sha256(compressed) }, compressed),
-      contentKey,
-      binding,
-    };
+    const pieces = Array.from({ length: chunks }, (_, i) => pieceOf(i));
+    return { image: assemble(base, manifest, pieces), contentKey, binding };
   }
   const messages = Array.from({ length: chunks }, (_, i) => {
-    const plain = compressed.subarray(i * chunkSize, Math.min((i + 1) * chunkSize, compressed.length));
+    const plain = pieceOf(i);
     const plaintext = enc.garbage?.includes(i) ? new Uint8Array(plain.length).fill(0x55) : plain;
     const tag = enc.tags?.[i] ?? (i === chunks - 1 ? TAG.final : TAG.message);
     return { plaintext, tag };
@@ -134,12 +134,7 @@ function encryptedImage(
     const c = ciphertexts[i];
     if (c) c[c.length - 1] = (c[c.length - 1] as number) ^ 1;
   }
-  const payload = Buffer.concat(ciphertexts);
-  return {
-    image: assemble(base, { ...withHeader, payloadDigest: sha256(payload) }, payload),
-    contentKey,
-    binding,
-  };
+  return { image: assemble(base, withHeader, ciphertexts), contentKey, binding };
 }
 
 export function envelopeFor(
