@@ -12,6 +12,7 @@ SIHL_CORE_SRCS := \
   $(SIHL_DIR)/core/signatures.c \
   $(SIHL_DIR)/core/delegation.c \
   $(SIHL_DIR)/core/root_chain.c \
+  $(SIHL_DIR)/core/chain.c \
   $(SIHL_DIR)/core/verify.c \
   $(SIHL_DIR)/core/envelope.c \
   $(SIHL_DIR)/core/filter.c \

@@ -9,7 +9,7 @@ sihl_reason sihl_header_decode(const uint8_t b[SIHL_HEADER_BYTES], uint64_t imag
     unsigned i;
     for (i = 0; i < 4; i++)
         if (b[i] != magic[i]) return SIHL_IMAGE_BAD_MAGIC;
-    if (sihl_le16(b + 4) != 1) return SIHL_IMAGE_UNSUPPORTED_VERSION;
+    if (sihl_le16(b + 4) != 2) return SIHL_IMAGE_UNSUPPORTED_VERSION;
     if (sihl_le16(b + 6) != SIHL_HEADER_BYTES) return SIHL_IMAGE_BAD_HEADER;
     out->manifest_length = sihl_le32(b + 8);
     out->delegation_length = sihl_le32(b + 12);

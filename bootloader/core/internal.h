@@ -13,7 +13,7 @@
 #define SIHL_TEXT_MAX 64u
 #define SIHL_PLAINTEXT_MAX (UINT64_C(1) << 32)
 #define SIHL_COMPRESSED_MAX ((UINT64_C(1) << 32) + (UINT64_C(1) << 26))
-#define SIHL_PAYLOAD_MAX (SIHL_COMPRESSED_MAX + (SIHL_COMPRESSED_MAX / 256u) * 17u)
+#define SIHL_PAYLOAD_MAX (SIHL_COMPRESSED_MAX + (SIHL_COMPRESSED_MAX / 256u) * (17u + 32u))
 #define SIHL_U64_SAFE_MAX ((UINT64_C(1) << 53) - 1u)
 #define SIHL_CHUNK_MIN 256u
 #define SIHL_CHUNK_LIMIT (1024u * 1024u)
@@ -21,6 +21,8 @@
 #define SIHL_LZMA2_LOG_MIN 12u
 #define SIHL_WINDOW_LOG_MAX 16u
 #define SIHL_STREAM_OVERHEAD 17u
+#define SIHL_LINK_BYTES 32u
+#define SIHL_FLAG_DOWNGRADE 1u
 #define SIHL_ENTRY_BYTES 96u
 #define SIHL_KEYSET_BODY_MAX (8u + 32u * SIHL_KEYS_MAX)
 
@@ -68,6 +70,19 @@ sihl_reason sihl_root_chain_check(const struct sihl_reader *image, uint64_t offs
                                   uint8_t *body, struct sihl_keyset *next);
 sihl_reason sihl_root_chain_walk(const struct sihl_reader *image, uint64_t offset, uint32_t length,
                                  uint8_t *body, struct sihl_keyset *current, struct sihl_keyset *next);
+
+/* FORMAT.md §Chunk chain: how a manifest's payload is cut into stored chunks. */
+struct sihl_chain {
+    uint64_t count;   /* pieces, and stored chunks */
+    uint64_t stride;  /* piece bytes + link: where stored chunk i + 1 starts after chunk i */
+    uint32_t piece;   /* bytes of every piece but the last: chunk size, plus 17 when encrypted */
+};
+void sihl_chain_layout(const struct sihl_image *m, struct sihl_chain *out);
+/* Payload bytes a manifest's compressed size, chunk size and encryption imply (pieces and links). */
+uint64_t sihl_chain_payload_size(const struct sihl_image *m);
+/* Stored chunk i: its offset in the payload and its length (its piece and, unless last, its link). */
+void sihl_chain_chunk(const struct sihl_chain *c, const struct sihl_image *m, uint64_t i, uint64_t *offset,
+                      uint64_t *length);
 
 /* FORMAT.md §Branch filters, streaming: converts what it can and says how many bytes are final. */
 size_t sihl_unfilter(uint8_t filter, uint8_t *data, size_t length, uint64_t position, int last);

@@ -1,4 +1,4 @@
-/* FORMAT.md §Manifest: twelve records in a fixed order with fixed lengths, then the consistency rules.
+/* FORMAT.md §Manifest: thirteen records in a fixed order with fixed lengths, then the consistency rules.
  * Errors come in the order of the fields: the first field that breaks a rule decides. */
 #include <string.h>
 
@@ -72,13 +72,10 @@ static sihl_reason consistent(const struct sihl_image *m)
         unsigned i;
         for (i = 0; i < 24; i++)
             if (m->stream_header[i] != 0) return SIHL_MANIFEST_INCONSISTENT;
-        expected = m->compressed_size;
-    } else {
-        /* compressed_size ≤ 2^32 + 2^26 here or below, chunk_size ≥ 256: no overflow. */
-        uint64_t chunks = (m->compressed_size + m->chunk_size - 1) / m->chunk_size;
-        if (chunks == 0) chunks = 1;
-        expected = m->compressed_size + chunks * SIHL_STREAM_OVERHEAD;
     }
+    /* FORMAT.md §Chunk chain: pieces, 17 bytes more each when encrypted, and a link after all but the
+     * last. compressed_size ≤ 2^32 + 2^26 here, chunk_size ≥ 256: no overflow. */
+    expected = sihl_chain_payload_size(m);
     return m->payload_size == expected ? SIHL_OK : SIHL_MANIFEST_INCONSISTENT;
 }
 
@@ -131,6 +128,10 @@ sihl_reason sihl_manifest_decode(const uint8_t *manifest, size_t length, struct 
     m->chunk_size = sihl_le32(v);
     RECORD(0x0B, 8);
     CHECK(u64(v, &m->payload_size));
+    /* The flags record (tag 0x0D) comes before the payload digest, which stays last. */
+    RECORD(0x0D, 4);
+    m->flags = sihl_le32(v);
+    if ((m->flags & ~(uint32_t)SIHL_FLAG_DOWNGRADE) != 0) return SIHL_MANIFEST_MALFORMED;
     RECORD(0x0C, 32);
     memcpy(m->payload_digest, v, 32);
 #undef RECORD

@@ -1,6 +1,7 @@
-/* FORMAT.md §Unpacking: the payload read again message by message, hashed, decrypted, decompressed,
- * unfiltered, hashed and written. Each message is decrypted and its plaintext decompressed before the
- * next is read, so the first message that breaks a rule decides the error (FORMAT.md §Which error). */
+/* FORMAT.md §Unpacking: the payload read again stored chunk by stored chunk, each authenticated by the
+ * chain, then decrypted, decompressed, unfiltered, hashed and written. Each piece is decrypted and its
+ * plaintext decompressed before the next is read, so the first piece that breaks a rule decides the
+ * error (FORMAT.md §Which error). */
 #include <string.h>
 
 #include <sodium/crypto_hash_sha256.h>
@@ -77,57 +78,53 @@ static sihl_reason compressed(struct unpacker *u, const uint8_t *in, size_t leng
     }
 }
 
-static sihl_reason pull_messages(struct unpacker *u, const struct sihl_reader *image, const uint8_t *key,
-                                 crypto_hash_sha256_state *payload_hash)
+/* One piece, authenticated: decrypted when the image is encrypted (FORMAT.md §Encryption), then
+ * decompressed. `st` is NULL for a signed-only image. */
+static sihl_reason piece(struct unpacker *u, crypto_secretstream_xchacha20poly1305_state *st, const uint8_t *in,
+                         size_t length, int last)
 {
-    const struct sihl_image *m = u->m;
-    crypto_secretstream_xchacha20poly1305_state st;
-    uint64_t chunks = (m->compressed_size + m->chunk_size - 1) / m->chunk_size, i;
-    uint64_t offset = m->payload_offset, remaining = m->compressed_size;
-    sihl_reason r = SIHL_OK;
-    if (chunks == 0) chunks = 1;
-    crypto_secretstream_xchacha20poly1305_init_pull(&st, m->stream_header, key);
-    for (i = 0; i < chunks && r == SIHL_OK; i++) {
-        size_t plain = remaining < m->chunk_size ? (size_t)remaining : m->chunk_size;
-        unsigned long long plain_length = 0;
-        unsigned char tag = 0;
-        r = sihl_read(image, offset, u->work->cipher, plain + SIHL_STREAM_OVERHEAD);
-        if (r != SIHL_OK) break;
-        offset += plain + SIHL_STREAM_OVERHEAD;
-        remaining -= plain;
-        crypto_hash_sha256_update(payload_hash, u->work->cipher, plain + SIHL_STREAM_OVERHEAD);
-        if (crypto_secretstream_xchacha20poly1305_pull(&st, u->work->plain, &plain_length, &tag, u->work->cipher,
-                                                       plain + SIHL_STREAM_OVERHEAD, m->binding, 32) != 0) {
-            r = SIHL_STREAM_DECRYPT_FAILED;
-            break;
-        }
-        /* FORMAT.md §Encryption: MESSAGE or FINAL only; FINAL on the last message and only there. */
-        if (tag != crypto_secretstream_xchacha20poly1305_TAG_MESSAGE &&
-            tag != crypto_secretstream_xchacha20poly1305_TAG_FINAL)
-            r = SIHL_STREAM_DECRYPT_FAILED;
-        else if (tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL && i + 1 < chunks)
-            r = SIHL_STREAM_TRAILING_DATA;
-        else if (tag != crypto_secretstream_xchacha20poly1305_TAG_FINAL && i + 1 == chunks)
-            r = SIHL_STREAM_TRUNCATED;
-        else
-            r = compressed(u, u->work->plain, (size_t)plain_length);
-    }
-    sodium_memzero(&st, sizeof st);
-    sodium_memzero(u->work->plain, sizeof u->work->plain);
-    return r;
+    unsigned long long plain_length = 0;
+    unsigned char tag = 0;
+    if (st == NULL) return compressed(u, in, length);
+    if (crypto_secretstream_xchacha20poly1305_pull(st, u->work->plain, &plain_length, &tag, in, length,
+                                                   u->m->binding, 32) != 0)
+        return SIHL_STREAM_DECRYPT_FAILED;
+    /* FORMAT.md §Encryption: MESSAGE or FINAL only; FINAL on the last message and only there. */
+    if (tag != crypto_secretstream_xchacha20poly1305_TAG_MESSAGE &&
+        tag != crypto_secretstream_xchacha20poly1305_TAG_FINAL)
+        return SIHL_STREAM_DECRYPT_FAILED;
+    if (tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL && !last) return SIHL_STREAM_TRAILING_DATA;
+    if (tag != crypto_secretstream_xchacha20poly1305_TAG_FINAL && last) return SIHL_STREAM_TRUNCATED;
+    return compressed(u, u->work->plain, (size_t)plain_length);
 }
 
-static sihl_reason read_plain(struct unpacker *u, const struct sihl_reader *image,
-                              crypto_hash_sha256_state *payload_hash)
+/* FORMAT.md §Chunk chain: each stored chunk is read once into work->cipher, hashed there and compared
+ * with the digest announced before it; only then is its piece used, from that buffer, and its link
+ * becomes the next expected digest. Storage that changes after verification stops the unpacking at
+ * the first chunk it touches. */
+static sihl_reason pull_chunks(struct unpacker *u, const struct sihl_reader *image,
+                               crypto_secretstream_xchacha20poly1305_state *st)
 {
-    uint64_t done = 0;
-    while (done < u->m->payload_size) {
-        uint64_t left = u->m->payload_size - done;
-        size_t step = left < sizeof u->work->cipher ? (size_t)left : sizeof u->work->cipher;
-        TRY(sihl_read(image, u->m->payload_offset + done, u->work->cipher, step));
-        crypto_hash_sha256_update(payload_hash, u->work->cipher, step);
-        done += step;
-        TRY(compressed(u, u->work->cipher, step));
+    const struct sihl_image *m = u->m;
+    struct sihl_chain chain;
+    uint8_t expected[32], digest[32];
+    uint64_t i;
+    sihl_chain_layout(m, &chain);
+    memcpy(expected, m->payload_digest, 32);
+    for (i = 0; i < chain.count; i++) {
+        uint64_t offset, length;
+        int last = i + 1u == chain.count;
+        sihl_chain_chunk(&chain, m, i, &offset, &length);
+        /* chunk_size ≤ SIHL_CHUNK_MAX was checked by the caller, so a stored chunk fits the buffer. */
+        if (length > sizeof u->work->cipher || (!last && length < SIHL_LINK_BYTES)) return SIHL_INTERNAL;
+        TRY(sihl_read(image, m->payload_offset + offset, u->work->cipher, (size_t)length));
+        crypto_hash_sha256(digest, u->work->cipher, length);
+        if (memcmp(digest, expected, 32) != 0) return SIHL_PAYLOAD_DIGEST_MISMATCH;
+        if (!last) {
+            length -= SIHL_LINK_BYTES;
+            memcpy(expected, u->work->cipher + length, SIHL_LINK_BYTES);
+        }
+        TRY(piece(u, st, u->work->cipher, (size_t)length, last));
     }
     return SIHL_OK;
 }
@@ -136,28 +133,29 @@ sihl_reason sihl_unpack(const struct sihl_reader *image, const struct sihl_image
                         struct sihl_work *work, const struct sihl_writer *writer)
 {
     struct unpacker u;
-    crypto_hash_sha256_state payload_hash;
+    crypto_secretstream_xchacha20poly1305_state st;
     uint8_t digest[32];
+    sihl_reason r;
     memset(&u, 0, sizeof u);
     u.m = m;
     u.work = work;
     u.writer = writer;
     if (m->encryption == SIHL_ENCRYPTION_SECRETSTREAM && key == NULL) return SIHL_ENVELOPE_REQUIRED;
     if (m->compression == SIHL_COMPRESSION_BROTLI) return SIHL_COMPRESSION_UNSUPPORTED;
-    /* docs/BOOTLOADER-C.md §Working memory: one message of at most SIHL_CHUNK_MAX bytes. */
-    if (m->encryption == SIHL_ENCRYPTION_SECRETSTREAM && m->chunk_size > SIHL_CHUNK_MAX)
-        return SIHL_LIMIT_EXCEEDED;
+    /* docs/BOOTLOADER-C.md §Working memory: one stored chunk of at most SIHL_CHUNK_MAX bytes of piece. */
+    if (m->chunk_size > SIHL_CHUNK_MAX) return SIHL_LIMIT_EXCEEDED;
     if (m->compression == SIHL_COMPRESSION_LZMA2)
         TRY(sihl_lzma_begin(&u.lzma, work->decoder, sizeof work->decoder, m->window_log));
     crypto_hash_sha256_init(&u.plain_hash);
-    crypto_hash_sha256_init(&payload_hash);
-    if (m->encryption == SIHL_ENCRYPTION_SECRETSTREAM)
-        TRY(pull_messages(&u, image, key, &payload_hash));
-    else
-        TRY(read_plain(&u, image, &payload_hash));
-    /* The bytes decrypted are the bytes verified (staging could have changed in between). */
-    crypto_hash_sha256_final(&payload_hash, digest);
-    if (memcmp(digest, m->payload_digest, 32) != 0) return SIHL_PAYLOAD_DIGEST_MISMATCH;
+    if (m->encryption == SIHL_ENCRYPTION_SECRETSTREAM) {
+        crypto_secretstream_xchacha20poly1305_init_pull(&st, m->stream_header, key);
+        r = pull_chunks(&u, image, &st);
+        sodium_memzero(&st, sizeof st);
+        sodium_memzero(work->plain, sizeof work->plain);
+    } else {
+        r = pull_chunks(&u, image, NULL);
+    }
+    TRY(r);
     if (m->compression == SIHL_COMPRESSION_LZMA2 && !u.lzma.ended) return SIHL_DECOMPRESS_FAILED;
     TRY(decompressed(&u, 0, 1));
     if (u.produced != m->plaintext_size) return SIHL_PLAINTEXT_SIZE_MISMATCH;

@@ -18,19 +18,38 @@ static const char stream_context[] = "sihl/v1/stream";          /* 15 */
         if (r_ != SIHL_OK) return r_;                                                              \
     } while (0)
 
-static sihl_reason payload_digest(const struct sihl_reader *image, uint64_t offset, uint64_t length,
-                                  uint8_t *buffer, size_t buffer_size, uint8_t digest[32])
+/* FORMAT.md §Chunk chain, the whole chain: each stored chunk hashed and compared with the digest
+ * announced before it. Nothing of a piece is used here, so a piece larger than the buffer is hashed in
+ * steps; the link is read once, hashed, and only then becomes the next expected digest. */
+static sihl_reason payload_chain(const struct sihl_reader *image, const struct sihl_image *m, uint8_t *buffer,
+                                 size_t buffer_size)
 {
-    crypto_hash_sha256_state hash;
-    uint64_t done = 0;
-    crypto_hash_sha256_init(&hash);
-    while (done < length) {
-        size_t step = length - done < buffer_size ? (size_t)(length - done) : buffer_size;
-        TRY(sihl_read(image, offset + done, buffer, step));
-        crypto_hash_sha256_update(&hash, buffer, step);
-        done += step;
+    struct sihl_chain chain;
+    uint8_t expected[32], link[SIHL_LINK_BYTES], digest[32];
+    uint64_t i;
+    memcpy(expected, m->payload_digest, 32);
+    sihl_chain_layout(m, &chain);
+    for (i = 0; i < chain.count; i++) {
+        crypto_hash_sha256_state hash;
+        uint64_t offset, length, piece, done = 0;
+        int last = i + 1u == chain.count;
+        sihl_chain_chunk(&chain, m, i, &offset, &length);
+        piece = last ? length : length - SIHL_LINK_BYTES;
+        crypto_hash_sha256_init(&hash);
+        while (done < piece) {
+            size_t step = piece - done < buffer_size ? (size_t)(piece - done) : buffer_size;
+            TRY(sihl_read(image, m->payload_offset + offset + done, buffer, step));
+            crypto_hash_sha256_update(&hash, buffer, step);
+            done += step;
+        }
+        if (!last) {
+            TRY(sihl_read(image, m->payload_offset + offset + piece, link, sizeof link));
+            crypto_hash_sha256_update(&hash, link, sizeof link);
+        }
+        crypto_hash_sha256_final(&hash, digest);
+        if (memcmp(digest, expected, 32) != 0) return SIHL_PAYLOAD_DIGEST_MISMATCH;
+        if (!last) memcpy(expected, link, sizeof link);
     }
-    crypto_hash_sha256_final(&hash, digest);
     return SIHL_OK;
 }
 
@@ -40,7 +59,6 @@ sihl_reason sihl_verify(const struct sihl_reader *image, const struct sihl_trust
 {
     uint8_t header[SIHL_HEADER_BYTES];
     uint8_t head[4] = {0, 0, 0, 0};
-    uint8_t digest[32];
     struct sihl_header h;
     uint64_t manifest_at, delegation_at, signatures_at, chain_at;
     size_t body_length;
@@ -95,9 +113,8 @@ sihl_reason sihl_verify(const struct sihl_reader *image, const struct sihl_trust
         if (out->security_version < expect->min_security_version) return SIHL_SECURITY_VERSION_ROLLBACK;
     }
 
-    /* 6. the payload digest */
-    TRY(payload_digest(image, out->payload_offset, out->payload_size, work->cipher, sizeof work->cipher, digest));
-    if (memcmp(digest, out->payload_digest, 32) != 0) return SIHL_PAYLOAD_DIGEST_MISMATCH;
+    /* 6. the payload's chunk chain, from the signed payload digest to the last stored chunk */
+    TRY(payload_chain(image, out, work->cipher, sizeof work->cipher));
 
     /* FORMAT.md §Stream binding: the manifest without its last record (35 bytes). */
     crypto_hash_sha256_init(&hash);

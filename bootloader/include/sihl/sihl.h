@@ -11,8 +11,9 @@
 #include "sihl/platform.h"
 #include "sihl/secure_element.h"
 
-/* The largest secretstream chunk the bootloader accepts; a bigger signed chunk size is LIMIT_EXCEEDED.
- * The work area holds one ciphertext and one plaintext chunk of this size. */
+/* The largest chunk the bootloader unpacks; a bigger signed chunk size is LIMIT_EXCEEDED. The work area
+ * holds one stored chunk (piece, 17 bytes of secretstream overhead, 32-byte link) and one plaintext
+ * chunk of this size. */
 #ifndef SIHL_CHUNK_MAX
 #define SIHL_CHUNK_MAX 65536u
 #endif
@@ -106,7 +107,8 @@ struct sihl_image {
     uint8_t stream_header[24];
     uint32_t chunk_size;
     uint64_t payload_size;
-    uint8_t payload_digest[32];
+    uint32_t flags;               /* bit 0: signed as a downgrade (docs/BOOT.md) */
+    uint8_t payload_digest[32];   /* the head of the chunk chain: SHA-256 of the first stored chunk */
     uint8_t binding[32];          /* FORMAT.md §Stream binding */
     uint32_t delegation_version;
     struct sihl_keyset root;      /* the root the chain led to (the pinned one when there is no chain) */
@@ -124,7 +126,7 @@ struct sihl_work {
     uint8_t body[32 + 8 + 32 * SIHL_KEYS_MAX]; /* domain prefix || a delegation or root statement body */
     struct sihl_keyset keys[3];               /* current root, next root, delegation */
     uint8_t out[4096];                        /* decompressed bytes on their way to the writer */
-    uint8_t cipher[SIHL_CHUNK_MAX + 17];
+    uint8_t cipher[SIHL_CHUNK_MAX + 17 + 32]; /* one stored chunk: a piece and its link */
     uint8_t plain[SIHL_CHUNK_MAX];
     uint8_t decoder[(1u << SIHL_DICT_LOG_MAX) + 32768u]; /* LZMA2 dictionary and state */
 };
