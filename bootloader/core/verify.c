@@ -114,7 +114,8 @@ sihl_reason sihl_verify(const struct sihl_reader *image, const struct sihl_trust
     }
 
     /* 6. the payload's chunk chain, from the signed payload digest to the last stored chunk */
-    TRY(payload_chain(image, out, work->cipher, sizeof work->cipher));
+    if (expect == NULL || !expect->defer_payload)
+        TRY(payload_chain(image, out, work->cipher, sizeof work->cipher));
 
     /* FORMAT.md §Stream binding: the manifest without its last record (35 bytes). */
     crypto_hash_sha256_init(&hash);

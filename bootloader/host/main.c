@@ -1,5 +1,7 @@
 /* sihl-host: the C core on a computer, for the differential tests (test/bootloader/c-host.test.ts).
- *   sihl-host --image F --trust F [--model M] [--envelope F --box-keys F] [--out F]
+ *   sihl-host [--defer-payload] --image F --trust F [--model M] [--envelope F --box-keys F] [--out F]
+ *     --defer-payload: verification skips the chunk chain walk (FORMAT.md §Verification step 6) and
+ *     unpacking authenticates each stored chunk alone, as a bootloader that unpacks right away does
  *   sihl-host --lzma-memory LOG   the LZMA2 decoder's RAM at a 2^LOG dictionary, and the work area's
  * --trust: u32 root version, u8 threshold, u8 key count, u16 0, the keys (32 bytes each),
  *          u32 delegation version, u32 security counter (all little-endian).
@@ -73,6 +75,7 @@ int main(int argc, char **argv)
     const char *keys_path = NULL, *out_path = NULL;
     struct sihl_trust trust;
     struct sihl_expect expect;
+    int defer_payload = 0;
     struct sihl_image m;
     struct sihl_reader image;
     struct sihl_writer writer;
@@ -90,7 +93,8 @@ int main(int argc, char **argv)
                (unsigned long)sihl_lzma_memory(), (unsigned long)sizeof work, (unsigned long)SIHL_CHUNK_MAX);
         return 0;
     }
-    for (i = 1; i + 1 < argc; i += 2) {
+    for (i = 1; i < argc && strcmp(argv[i], "--defer-payload") == 0; i++) defer_payload = 1;
+    for (; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--image") == 0) image_path = argv[i + 1];
         else if (strcmp(argv[i], "--trust") == 0) trust_path = argv[i + 1];
         else if (strcmp(argv[i], "--model") == 0) model = argv[i + 1];
@@ -100,7 +104,8 @@ int main(int argc, char **argv)
         else break;
     }
     if (i != argc || image_path == NULL || trust_path == NULL) {
-        fprintf(stderr, "usage: sihl-host --image F --trust F [--model M] [--envelope F --box-keys F] [--out F]\n");
+        fprintf(stderr, "usage: sihl-host [--defer-payload] --image F --trust F [--model M] [--envelope F --box-keys F] "
+                        "[--out F]\n");
         return 2;
     }
     if (load_trust(trust_path, &trust) != 0) {
@@ -113,6 +118,7 @@ int main(int argc, char **argv)
     }
     expect.model = model;
     expect.min_security_version = trust.security_counter;
+    expect.defer_payload = defer_payload;
     r = sihl_verify(&image, &trust, &expect, &work, &m);
     if (r != SIHL_OK) return done("verify", r, NULL);
     if (m.encryption == SIHL_ENCRYPTION_SECRETSTREAM && envelope_path != NULL) {

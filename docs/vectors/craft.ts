@@ -30,6 +30,8 @@ export interface CraftOptions {
   /** The compressed stream as stored (after the Thumb filter and LZMA2 by default). */
   readonly compressed?: Uint8Array;
   readonly windowLog?: number;
+  /** Chunk size of a signed-only image (16384 by default); an encrypted one takes encryption's. */
+  readonly chunkSize?: number;
   /** Encrypt in chunks of this size with these tags (one per message); null: signed only. */
   readonly encryption?: {
     readonly chunkSize: number;
@@ -77,7 +79,7 @@ export function craftImage(
   const windowLog = options.windowLog ?? 16;
   const compressed = options.compressed ?? lzma2Of(base.firmware, windowLog);
   const enc = options.encryption ?? null;
-  const chunkSize = enc?.chunkSize ?? 16384;
+  const chunkSize = enc?.chunkSize ?? options.chunkSize ?? 16384;
   const layout = chainLayout(compressed.length, chunkSize, enc !== null);
   const chunks = layout.count;
   const contentKey = enc ? generateContentKey() : null;

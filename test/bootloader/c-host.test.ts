@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { craftImage, lzma2Of } from '../../docs/vectors/craft.ts';
+import { craftImage, envelopeFor, lzma2Of } from '../../docs/vectors/craft.ts';
 import {
   fixed,
   fixedDelegation,
@@ -70,6 +70,8 @@ after(async () => {
 interface Expectation {
   readonly pinned: RootJson;
   readonly device?: VectorCase['device'];
+  /** Leave the chunk chain walk (FORMAT.md §Verification step 6) to the unpacking. */
+  readonly deferPayload?: boolean;
 }
 
 /** What the TypeScript verifier and unpacker say, with the stage that refused. */
@@ -85,11 +87,10 @@ async function typescript(
   };
   let stage = 'verify';
   try {
-    const image = await verifyImage(
-      source,
-      trust,
-      e.device ? { model: e.device.model, minSecurityVersion: e.device.securityCounter } : {},
-    );
+    const image = await verifyImage(source, trust, {
+      ...(e.device ? { model: e.device.model, minSecurityVersion: e.device.securityCounter } : {}),
+      payload: e.deferPayload !== true,
+    });
     const compression = image.manifest.compression.algorithm;
     let key: Uint8Array | null = null;
     if (envelope && image.manifest.encryption.algorithm !== 'none') {
@@ -125,7 +126,15 @@ async function c(
     0,
     e.device?.securityCounter ?? 0,
   );
-  const args = ['--image', image, '--trust', trust, '--out', out];
+  const args = [
+    ...(e.deferPayload ? ['--defer-payload'] : []),
+    '--image',
+    image,
+    '--trust',
+    trust,
+    '--out',
+    out,
+  ];
   if (e.device) args.push('--model', e.device.model);
   if (envelope) {
     const path = join(dir, `envelope-${n}`);
@@ -190,6 +199,46 @@ test('the C core and TypeScript agree on every byte flipped in the signed parts 
   }
   assert.ok(!reasons.has('OK') || (reasons.get('OK') ?? 0) === 0, 'no flipped byte is accepted');
   assert.ok(reasons.size >= 6, `many different rules fire: ${[...reasons.keys()].join(', ')}`);
+});
+
+test('with the chain walk left to unpacking, both refuse a flipped payload byte at the chunk that holds it', {
+  skip,
+}, async () => {
+  // FORMAT.md §Chunk chain: each stored chunk is checked in the read that fetches it, before its piece
+  // is decrypted or decompressed; without that check these images fail later, on decryption or LZMA2.
+  const firmware = await vectorFirmware();
+  const base = {
+    firmware,
+    delegation: fixedDelegation(),
+    signers: [fixed.alice, fixed.bob],
+    releaseId: fixed.releaseId,
+    created: fixed.created,
+  };
+  const signed = craftImage(base, { chunkSize: 256 }).image;
+  const encrypted = craftImage(base, { encryption: { chunkSize: 256 } });
+  const envelope = envelopeFor(encrypted.contentKey as Uint8Array, encrypted.binding, device.publicKey);
+  const cases = [
+    { what: 'signed-only', bytes: signed, envelope: undefined },
+    { what: 'encrypted', bytes: encrypted.image, envelope },
+  ];
+  for (const { what, bytes, envelope: env } of cases) {
+    const view = Buffer.from(bytes);
+    const payloadAt =
+      32 + view.readUInt32LE(8) + view.readUInt32LE(12) + view.readUInt32LE(16) + view.readUInt32LE(20);
+    assert.ok(bytes.length - payloadAt > 4 * 256, `${what}: several stored chunks`);
+    for (let at = payloadAt; at < bytes.length; at += 37) {
+      const flipped = Uint8Array.from(bytes, (b, i) => (i === at ? b ^ 0x10 : b));
+      const e = { pinned: document.root, deferPayload: true };
+      const ts = await agree(flipped, env, e, `${what} payload byte ${at - payloadAt}`);
+      assert.deepEqual(
+        [ts.stage, ts.reason],
+        ['unpack', 'PAYLOAD_DIGEST_MISMATCH'],
+        `${what} ${at - payloadAt}`,
+      );
+    }
+    const intact = await agree(bytes, env, { pinned: document.root, deferPayload: true }, `${what} intact`);
+    assert.equal(intact.reason, 'OK');
+  }
 });
 
 test('the C core and TypeScript agree on every byte flipped in a root chain of two statements', {

@@ -114,10 +114,13 @@ struct sihl_image {
     struct sihl_keyset root;      /* the root the chain led to (the pinned one when there is no chain) */
 };
 
-/* What the device expects of an image; model NULL skips the model check. */
+/* What the device expects of an image; model NULL skips the model check. defer_payload 1 leaves
+ * FORMAT.md §Verification step 6 (the chunk chain) to sihl_unpack, which authenticates every stored
+ * chunk as it reads it: for a caller that unpacks right away. */
 struct sihl_expect {
     const char *model;
     uint32_t min_security_version;
+    int defer_payload;
 };
 
 /* All the working memory of the core: put it in .bss or on a large enough stack. */
@@ -131,7 +134,7 @@ struct sihl_work {
     uint8_t decoder[(1u << SIHL_DICT_LOG_MAX) + 32768u]; /* LZMA2 dictionary and state */
 };
 
-/* FORMAT.md §Verification, steps 1 to 6. On SIHL_OK, *out describes the image; nothing of the
+/* FORMAT.md §Verification, steps 1 to 6 (6 unless expect->defer_payload). On SIHL_OK, *out describes the image; nothing of the
  * payload has been decrypted or decompressed. */
 sihl_reason sihl_verify(const struct sihl_reader *image, const struct sihl_trust *trust,
                         const struct sihl_expect *expect, struct sihl_work *work,
