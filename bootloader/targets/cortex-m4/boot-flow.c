@@ -242,7 +242,7 @@ static sihl_reason install(const struct sihl_device *d, const struct record_log 
   if (d->se->trust(d->se->ctx, &trust) != 0) return reject(d, log, s, "SECURE_ELEMENT_DAMAGED", report);
   struct staged st = {f, d->staging.offset};
   const struct sihl_reader image = {&st, s.staged_image, staged_read};
-  const struct sihl_expect expect = {d->model, trust.security_counter};
+  const struct sihl_expect expect = {d->model, trust.security_counter, 0};
   static struct sihl_image v;
   sihl_reason r = sihl_verify(&image, &trust, &expect, d->work, &v);
   if (r == SIHL_FLASH_FAULT || r == SIHL_INTERNAL) return r;

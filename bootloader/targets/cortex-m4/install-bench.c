@@ -67,7 +67,7 @@ int main(void) {
     return EXIT_FAILED;
   }
   const struct sihl_reader image = {0, image_bytes, staging_read};
-  const struct sihl_expect expect = {model, trust.security_counter};
+  const struct sihl_expect expect = {model, trust.security_counter, 0};
   static struct sihl_image verified;
 
   uint64_t t0 = board_instructions();
