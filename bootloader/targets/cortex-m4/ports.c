@@ -37,12 +37,14 @@ int board_ports_open(struct board_ports *p, nor_flash *nor, uint32_t slot, uint3
   p->flash = (struct sihl_flash){{nor->size, s, nor->write_size}, nor, flash_read, flash_program, flash_erase};
   p->platform = (struct sihl_platform){p, no_clock, jump, reset};
   p->jumped_to = UINT32_MAX;
-  /* docs/BOOT.md §Layout: boot state (2 sectors), secure element (5), executable slot, staging slot. */
+  /* docs/BOOT.md §Layout: boot state (2 sectors), secure element (5), executable slot, backup slot (as
+   * large), staging slot. */
   if (slot == 0 || staging == 0 || slot % s != 0 || staging % s != 0) return -1;
-  if ((uint64_t)7 * s + slot + staging != nor->size) return -1;
+  if ((uint64_t)7 * s + 2u * (uint64_t)slot + staging != nor->size) return -1;
   p->boot_state = (struct sihl_region){0, 2 * s};
   p->secure_element = (struct sihl_region){2 * s, 5 * s};
   p->executable = (struct sihl_region){7 * s, slot};
-  p->staging = (struct sihl_region){7 * s + slot, staging};
+  p->backup = (struct sihl_region){7 * s + slot, slot};
+  p->staging = (struct sihl_region){7 * s + 2 * slot, staging};
   return flash_secure_element_open(&p->se_state, &p->flash, p->secure_element.offset, &p->se);
 }

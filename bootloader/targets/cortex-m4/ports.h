@@ -13,7 +13,7 @@ struct board_ports {
   struct sihl_platform platform;
   struct sihl_secure_element se;
   struct flash_secure_element se_state;
-  struct sihl_region boot_state, secure_element, executable, staging;
+  struct sihl_region boot_state, secure_element, executable, backup, staging;
   uint32_t jumped_to; /* the offset the core asked to start, or UINT32_MAX */
 };
 

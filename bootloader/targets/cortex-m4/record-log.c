@@ -40,7 +40,8 @@ static int scan(const struct record_log *log, uint8_t *slot, struct scan *out, u
       if (log->flash->read(log->flash->ctx, log->offset + s * sector + at, slot, log->record_size) != 0) return -1;
       if (classify(log, slot) != SLOT_VALID) continue;
       const uint32_t sequence = le32(slot + 4);
-      if (out->found && sequence <= out->sequence) continue; /* on a tie the first found wins */
+      /* §Record log, sequence order: serial-number arithmetic (RFC 1982); on a tie the first found wins. */
+      if (out->found && (uint32_t)(sequence - out->sequence) - 1u >= 0x7fffffffu) continue;
       out->found = 1;
       out->sequence = sequence;
       out->sector = s;

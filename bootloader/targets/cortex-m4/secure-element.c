@@ -8,7 +8,7 @@
 #include "sodium/utils.h"
 
 #define PROVISION_MAGIC 0x53454c31u
-#define PROVISION_BODY 68u
+#define PROVISION_BODY 100u /* magic, Ed25519 seed, X25519 secret key, boot-state record key */
 #define COUNTER_RECORD 64u
 
 /* One scratch slot for either log: a root record fills a whole sector. */
@@ -120,6 +120,7 @@ int flash_secure_element_open(struct flash_secure_element *se, const struct sihl
   memcpy(se->box_secret, head + 38, 32);
   if (crypto_scalarmult_curve25519_base(se->box_public, se->box_secret) != 0) return -1;
 #endif
+  memcpy(se->record_key, head + 70, 32);
   sodium_memzero(head, sizeof head);
   se->counters = (struct record_log){flash, offset + sector, COUNTER_RECORD};
   se->roots = (struct record_log){flash, offset + 3 * sector, sector};

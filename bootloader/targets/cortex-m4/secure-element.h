@@ -14,6 +14,7 @@ struct flash_secure_element {
   struct record_log counters, roots;
   uint8_t box_public[32];
   uint8_t box_secret[32];
+  uint8_t record_key[32]; /* docs/BOOT.md §Boot state: the key of the boot-state records' tags */
 };
 
 /**
