@@ -140,6 +140,8 @@ sihl_reason sihl_unpack(const struct sihl_reader *image, const struct sihl_image
     u.m = m;
     u.work = work;
     u.writer = writer;
+    /* Only an image from sihl_verify is unpacked: its chunk size is at least 256 (no division by zero). */
+    if (m->chunk_size < SIHL_CHUNK_MIN) return SIHL_INTERNAL;
     if (m->encryption == SIHL_ENCRYPTION_SECRETSTREAM && key == NULL) return SIHL_ENVELOPE_REQUIRED;
     if (m->compression == SIHL_COMPRESSION_BROTLI) return SIHL_COMPRESSION_UNSUPPORTED;
     /* docs/BOOTLOADER-C.md §Working memory: one stored chunk of at most SIHL_CHUNK_MAX bytes of piece. */
