@@ -2,7 +2,9 @@
 // each step in its own process beside Brotli alone, then the compression of the Pybricks corpus, then
 // key envelopes for 1,000,000 devices (bench/publish.ts; 100,000 with --quick), then `sihl serve` beside
 // nginx (bench/serve.ts), then publishing to Azurite and s3rver (bench/cloud.ts), then 10,000 simulated
-// devices updating through `sihl serve` (bench/fleet.ts; 1,000 with --quick). Prints Markdown on
+// devices updating through `sihl serve` (bench/fleet.ts; 1,000 with --quick), then LZMA2 beside Brotli and
+// xz on the corpus with the C decoder's RAM (bench/lzma2.ts), then the C bootloader on a
+// Cortex-M4 in QEMU (bench/cortex-m4.ts). Prints Markdown on
 // stdout (progress on stderr); `--write` also writes docs/BENCHMARKS.md.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -14,8 +16,10 @@ import { LIMITS } from '../src/core/limits.ts';
 import { pybricksCorpus } from '../test/support/fixtures.ts';
 import { benchCloud } from './cloud.ts';
 import { compareCorpus, xzVersion } from './corpus.ts';
+import { benchCortexM4 } from './cortex-m4.ts';
 import { benchFleet, FLEET_DEVICES } from './fleet.ts';
 import { hashFile, writeFirmwareLike } from './input.ts';
+import { benchLzma2 } from './lzma2.ts';
 import { benchPublish, FLEET } from './publish.ts';
 import {
   type DeviceStep,
@@ -203,11 +207,13 @@ async function main(): Promise<void> {
     const runs: SizeRun[] = [];
     for (const size of sizes) runs.push(await benchSize(dir, size, corpus));
     const rows = await compareCorpus(corpus, dir, log);
+    const lzma2 = await benchLzma2(corpus, dir, log);
     const fleet = process.argv.includes('--quick') ? FLEET / 10 : FLEET;
     const publish = await benchPublish(dir, fleet, log);
     const serve = await benchServe(dir, process.argv.includes('--quick') ? 3 : 10, log);
     const cloud = await benchCloud(dir, log);
     const fleetRun = await benchFleet(dir, process.argv.includes('--quick') ? 1000 : FLEET_DEVICES, log);
+    const cortexM4 = await benchCortexM4(dir, log);
     const report = {
       runs,
       baseline,
@@ -218,9 +224,9 @@ async function main(): Promise<void> {
       cloud,
       fleet: fleetRun,
     };
-    process.stdout.write(`${results(report)}\n`);
+    process.stdout.write(`${results(report)}\n\n${lzma2}\n\n${cortexM4}\n`);
     if (write) {
-      await writeFile(DOCUMENT, document(report));
+      await writeFile(DOCUMENT, `${document(report)}\n${lzma2}\n\n${cortexM4}\n`);
       log(`wrote ${DOCUMENT}`);
     }
   } finally {

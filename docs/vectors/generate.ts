@@ -24,6 +24,7 @@ import { encodeRootChain, makeRootStatement, type VersionedRoot } from '../../sr
 import { encodeSignatureBlock, signEntry } from '../../src/core/format/signatures.ts';
 import { bufferSource, imageMessage, packImage, readImage } from '../../src/core/image/index.ts';
 import { pybricksCorpus } from '../../test/support/fixtures.ts';
+import { gapVectors } from './gap-cases.ts';
 
 export const here = dirname(fileURLToPath(import.meta.url));
 
@@ -34,6 +35,8 @@ export const fixed = {
   root: signingKeyPairFromSeed(seed('root')),
   /** The key of root version 2, after the vendor rotated root (the root chain vectors). */
   rotatedRoot: signingKeyPairFromSeed(seed('root version 2')),
+  /** The key of root version 3 (the stale-statement vectors). */
+  thirdRoot: signingKeyPairFromSeed(seed('root version 3')),
   alice: signingKeyPairFromSeed(seed('alice')),
   bob: signingKeyPairFromSeed(seed('bob')),
   carol: signingKeyPairFromSeed(seed('carol')),
@@ -83,6 +86,10 @@ export interface PackVectorOptions {
   readonly delegation?: Uint8Array;
   /** The root chain to carry; none by default. */
   readonly rootChain?: Uint8Array;
+  /** Brotli by default (the first vectors); lzma2 for what the C bootloader decodes. */
+  readonly compression?: 'brotli' | 'lzma2';
+  readonly windowLog?: number;
+  readonly chunkSize?: number;
 }
 
 /**
@@ -93,8 +100,13 @@ export async function packVector(
   encrypt: boolean,
   options: number | PackVectorOptions = {},
 ): Promise<{ image: Uint8Array; contentKey: Uint8Array | null }> {
-  const { delegation = fixedDelegation(), rootChain } =
-    typeof options === 'number' ? { delegation: fixedDelegation(options) } : options;
+  const {
+    delegation = fixedDelegation(),
+    rootChain,
+    compression = 'brotli',
+    windowLog = 16,
+    chunkSize = 1024,
+  } = typeof options === 'number' ? { delegation: fixedDelegation(options) } : options;
   const dir = await mkdtemp(join(tmpdir(), 'sihl-vectors-'));
   try {
     const input = join(dir, 'firmware.bin');
@@ -109,8 +121,10 @@ export async function packVector(
       signers: [fixed.alice, fixed.bob],
       encrypt,
       quality: 11,
+      compression,
+      windowLog,
       filter: 'thumb',
-      chunkSize: 1024,
+      chunkSize,
       now: () => new Date(fixed.created * 1000),
       releaseId: fixed.releaseId,
     });
@@ -159,6 +173,10 @@ export interface VectorCase {
   pinnedRoot?: RootJson;
   /** For a valid image with a root chain: the root the chain leads to, which signed the delegation. */
   resultingRoot?: RootJson;
+  /** What the verifying device expects, when it checks model and counter (FORMAT.md §Verification step 5). */
+  device?: { model: string; securityCounter: number };
+  /** The FORMAT.md section whose rule the vector pins down. */
+  rule?: string;
 }
 
 /** A root as vectors.json gives it: hex Ed25519 public keys. */
@@ -262,7 +280,8 @@ export async function buildVectors(): Promise<{
       pinnedRoot: pinned,
     },
   ];
-  return { files, cases };
+  const gaps = await gapVectors();
+  return { files: { ...files, ...gaps.files }, cases: [...cases, ...gaps.cases] };
 }
 
 async function main(): Promise<void> {

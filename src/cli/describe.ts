@@ -4,13 +4,22 @@ import { toHex } from '../core/format/bytes.ts';
 import type { Manifest } from '../core/format/manifest.ts';
 import type { ParsedImage } from '../core/image/index.ts';
 
+/** JavaScript dates end at 8.64e15 ms; a later `created` (still a valid u64, FORMAT.md §Manifest) is shown as seconds. */
+const LAST_DATE_SECONDS = 8.64e12;
+
+export function describeCreated(seconds: number): string {
+  return seconds <= LAST_DATE_SECONDS
+    ? new Date(seconds * 1000).toISOString()
+    : `${seconds} s after 1970-01-01T00:00:00Z`;
+}
+
 export function describeManifest(m: Manifest) {
   return {
     model: m.model,
     version: m.version,
     securityVersion: m.securityVersion,
     releaseId: toHex(m.releaseId),
-    created: new Date(m.created * 1000).toISOString(),
+    created: describeCreated(m.created),
     plaintextSize: m.plaintextSize,
     plaintextSha256: toHex(m.plaintextDigest),
     compression: { ...m.compression },

@@ -30,6 +30,8 @@ export const LIMITS = {
   /** Compression window: 2^16 = 64 KiB, so a bootloader's RAM need is known in advance. */
   windowLogMin: 10,
   windowLogMax: 16,
+  /** LZMA2's dictionary: 2^12 (liblzma's smallest) .. 2^16. */
+  lzma2WindowLogMin: 12,
   /** A key file on disk. */
   keyFileBytes: 16 * 1024,
   /** A trust file (root keys) on disk. */

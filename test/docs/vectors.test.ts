@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { KEY_FILE_PASSPHRASE } from '../../docs/vectors/gap-cases.ts';
 import {
   buildVectors,
   fixed,
@@ -19,6 +20,7 @@ import { fromHex } from '../../src/core/format/bytes.ts';
 import { openEnvelope } from '../../src/core/format/envelope.ts';
 import { streamBinding } from '../../src/core/format/manifest.ts';
 import { bufferSource, unpackPayload, verifyImage } from '../../src/core/image/index.ts';
+import { decodeRootFile, openContentKey } from '../../src/core/keys.ts';
 
 const document = JSON.parse(await readFile(join(here, 'vectors.json'), 'utf8')) as {
   root: { version?: number; threshold: number; keys: string[] };
@@ -32,13 +34,18 @@ async function outcome(
   bytes: Uint8Array,
   envelope?: Uint8Array,
   pinned?: RootJson,
+  device?: VectorCase['device'],
 ): Promise<{ code: string; plaintext?: Uint8Array; root?: RootJson }> {
   const source = bufferSource(bytes);
   const trust = pinned
     ? { root: { threshold: pinned.threshold, keys: pinned.keys.map(fromHex) }, rootVersion: pinned.version }
     : { root, rootVersion: document.root.version ?? 1 };
   try {
-    const image = await verifyImage(source, trust);
+    const image = await verifyImage(
+      source,
+      trust,
+      device ? { model: device.model, minSecurityVersion: device.securityCounter } : {},
+    );
     const key = envelope ? openEnvelope(envelope, fixed.device, streamBinding(image.manifestBytes)) : null;
     const parts: Uint8Array[] = [];
     await unpackPayload(source, image, key, { write: async (c) => void parts.push(c.slice()) });
@@ -78,7 +85,7 @@ for (const c of document.cases) {
     const bytes = new Uint8Array(await readFile(join(here, c.file)));
     assert.equal(createHash('sha256').update(bytes).digest('hex'), c.sha256, 'file matches vectors.json');
     const envelope = c.envelope ? new Uint8Array(await readFile(join(here, c.envelope))) : undefined;
-    const result = await outcome(bytes, envelope, c.pinnedRoot);
+    const result = await outcome(bytes, envelope, c.pinnedRoot, c.device);
     assert.equal(result.code, c.expect);
     if (c.expect === 'valid') {
       assert.ok(Buffer.from(result.plaintext as Uint8Array).equals(firmware), 'unpacks to the firmware');
@@ -111,4 +118,18 @@ test('the encrypted vector does not open with another device key', async () => {
   assert.throws(() => openEnvelope(envelope, fixed.otherDevice, streamBinding(image.manifestBytes)), {
     code: 'ENVELOPE_WRONG_RECIPIENT',
   });
+});
+
+test('the key file vector opens with its passphrase to the key of lzma2-encrypted.sihl, and root.trust is the pinned root', async () => {
+  const keyFile = new Uint8Array(await readFile(join(here, 'lzma2-encrypted.content-key')));
+  const { key, binding } = await openContentKey(keyFile, KEY_FILE_PASSPHRASE);
+  const bytes = new Uint8Array(await readFile(join(here, 'lzma2-encrypted.sihl')));
+  const image = await verifyImage(bufferSource(bytes), { root });
+  assert.ok(Buffer.from(binding).equals(streamBinding(image.manifestBytes)), 'the file names the image');
+  const parts: Uint8Array[] = [];
+  await unpackPayload(bufferSource(bytes), image, key, { write: async (c) => void parts.push(c.slice()) });
+  assert.ok(Buffer.concat(parts).equals(firmware), 'the key in the file decrypts the image');
+  await assert.rejects(openContentKey(keyFile, 'another passphrase'), { code: 'PASSPHRASE_WRONG' });
+  const trust = decodeRootFile(new Uint8Array(await readFile(join(here, 'root.trust'))));
+  assert.deepEqual(rootJson(trust), { ...document.root, version: 1 });
 });

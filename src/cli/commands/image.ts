@@ -5,7 +5,13 @@ import { closeSigners, equalBytes, type SigningKey, wipe } from '../../core/cryp
 import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import { ENVELOPE_BYTES, openEnvelope, sealEnvelope } from '../../core/format/envelope.ts';
-import { type BranchFilter, checkModel, checkVersion, streamBinding } from '../../core/format/manifest.ts';
+import {
+  type BranchFilter,
+  type CompressionAlgorithm,
+  checkModel,
+  checkVersion,
+  streamBinding,
+} from '../../core/format/manifest.ts';
 import { exists, writeAtomically, writeFileAtomic } from '../../core/fs.ts';
 import {
   PositionalWriter,
@@ -42,7 +48,7 @@ export const imagePack: Command<{
   path: ['image', 'pack'],
   summary: 'Compress, encrypt and (optionally) sign firmware into a sealed image.',
   usage:
-    'image pack FIRMWARE --model M --version V --delegation FILE [--security-version N] [--downgrade] [--no-encrypt] [--key A.key ...] [-o IMAGE]',
+    'image pack FIRMWARE --model M --version V --delegation FILE [--security-version N] [--downgrade] [--no-encrypt] [--compression brotli|lzma2|none] [--key A.key ...] [-o IMAGE]',
   details:
     "Writes IMAGE (default FIRMWARE.sihl) and, for an encrypted image, IMAGE.content-key: the release's\n" +
     'content key, locked with a passphrase, from which `sihl envelope seal` makes one envelope per device.\n' +
@@ -64,6 +70,16 @@ export const imagePack: Command<{
       help: "an approver's private key to sign with now",
     },
     output: { type: 'string', short: 'o', value: 'IMAGE', help: 'image file to write' },
+    compression: {
+      type: 'string',
+      value: 'C',
+      help: 'brotli (default), lzma2 (what the C bootloader decodes on a microcontroller) or none',
+    },
+    'window-log': {
+      type: 'string',
+      value: 'N',
+      help: 'log2 of the decoder window or dictionary: 10..16 for brotli, 12..16 for lzma2 (default 16)',
+    },
     level: { type: 'string', value: 'N', help: 'Brotli quality 2..11 (default 11 up to 8 MiB, 9 above)' },
     filter: { type: 'string', value: 'F', help: 'branch filter: auto (default), none, thumb, arm' },
     'chunk-size': {
@@ -79,6 +95,11 @@ export const imagePack: Command<{
     const version = checkVersion(requireString(values, 'version'));
     const delegationPath = requireString(values, 'delegation');
     const delegation = await readInput(context, delegationPath, LIMITS.delegationBytes);
+    const compression = optionalString(values, 'compression') ?? 'brotli';
+    if (!['brotli', 'lzma2', 'none'].includes(compression))
+      throw new SihlError('USAGE', '--compression must be brotli, lzma2 or none');
+    const windowLog =
+      values['window-log'] === undefined ? undefined : integer(values, 'window-log', 16, 10, 16);
     const filter = optionalString(values, 'filter') ?? 'auto';
     if (!['auto', 'none', 'thumb', 'arm'].includes(filter))
       throw new SihlError('USAGE', '--filter must be auto, none, thumb or arm');
@@ -113,6 +134,8 @@ export const imagePack: Command<{
           signers,
           encrypt,
           filter: filter as BranchFilter | 'auto',
+          compression: compression as CompressionAlgorithm,
+          ...(windowLog === undefined ? {} : { windowLog }),
           chunkSize: integer(values, 'chunk-size', 16 * 1024, LIMITS.chunkBytesMin, LIMITS.chunkBytesMax),
           overwrite,
           ...(level === undefined ? {} : { quality: level }),

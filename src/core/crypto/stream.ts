@@ -80,3 +80,26 @@ export class StreamDecryptor {
     wipe(this.#state);
   }
 }
+
+/**
+ * Encrypts messages with the tags given, including ones a packer never writes (PUSH = 1, REKEY = 2):
+ * only for test vectors that show how a verifier treats them (docs/FORMAT.md §Encryption).
+ */
+export function encryptWithTags(
+  key: Uint8Array,
+  adFor: (header: Uint8Array) => Uint8Array,
+  messages: readonly { readonly plaintext: Uint8Array; readonly tag: number }[],
+): { header: Uint8Array; ciphertexts: Uint8Array[] } {
+  const header = new Uint8Array(STREAM_HEADER_BYTES);
+  const state = new Uint8Array(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
+  sodium.crypto_secretstream_xchacha20poly1305_init_push(state, header, key);
+  // The associated data (an image's stream binding) covers the header drawn just now.
+  const ad = adFor(header);
+  const ciphertexts = messages.map(({ plaintext, tag }) => {
+    const out = new Uint8Array(plaintext.length + STREAM_CHUNK_OVERHEAD);
+    sodium.crypto_secretstream_xchacha20poly1305_push(state, out, plaintext, ad, tag);
+    return out;
+  });
+  wipe(state);
+  return { header, ciphertexts };
+}

@@ -12,7 +12,7 @@ import { chainLayout } from './payload-chain.ts';
 
 export const RELEASE_ID_BYTES = 16;
 
-export type CompressionAlgorithm = 'none' | 'brotli';
+export type CompressionAlgorithm = 'none' | 'brotli' | 'lzma2';
 export type BranchFilter = 'none' | 'thumb' | 'arm';
 
 export interface Compression {
@@ -65,7 +65,7 @@ const TAG = {
   payloadDigest: 12,
 } as const;
 
-const COMPRESSION_CODES: readonly CompressionAlgorithm[] = ['none', 'brotli'];
+const COMPRESSION_CODES: readonly CompressionAlgorithm[] = ['none', 'brotli', 'lzma2'];
 const FILTER_CODES: readonly BranchFilter[] = ['none', 'thumb', 'arm'];
 const ENCRYPTION_CODES = ['none', 'secretstream'] as const;
 const PAYLOAD_DIGEST_RECORD_BYTES = 3 + DIGEST_BYTES;
@@ -220,10 +220,12 @@ function checkConsistency(m: Manifest, header: Uint8Array): void {
     if (windowLog !== 0 || filter !== 'none') fail('uncompressed payload with a window or filter');
     if (compressedSize !== m.plaintextSize) fail('uncompressed size differs from plaintext size');
   } else {
-    if (windowLog < LIMITS.windowLogMin || windowLog > LIMITS.windowLogMax) {
+    // FORMAT.md §Manifest: Brotli 2^10..2^16, LZMA2 2^12 (liblzma's smallest dictionary)..2^16.
+    const min = algorithm === 'lzma2' ? LIMITS.lzma2WindowLogMin : LIMITS.windowLogMin;
+    if (windowLog < min || windowLog > LIMITS.windowLogMax) {
       throw new SihlError(
         'LIMIT_EXCEEDED',
-        `manifest: window log ${windowLog} outside ${LIMITS.windowLogMin}..${LIMITS.windowLogMax}`,
+        `manifest: window log ${windowLog} outside ${min}..${LIMITS.windowLogMax}`,
       );
     }
     if (compressedSize === 0) fail('compressed size is zero');

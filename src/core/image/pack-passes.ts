@@ -3,6 +3,7 @@
 import { type FileHandle, open, rm } from 'node:fs/promises';
 import { BranchConverter } from '../compress/branch-filter.ts';
 import { brotliCompressor } from '../compress/brotli.ts';
+import { lzma2Compressor } from '../compress/lzma2.ts';
 import { Sha256 } from '../crypto/hash.ts';
 import type { StreamEncryptor } from '../crypto/stream.ts';
 import { naming, SihlError } from '../errors.ts';
@@ -31,7 +32,11 @@ export async function compressPass(
   const branch = new BranchConverter(settings.filter, 'encode');
   let compressedSize = 0;
   const compressor =
-    settings.compression === 'brotli' ? brotliCompressor(settings.quality, settings.windowLog, size) : null;
+    settings.compression === 'brotli'
+      ? brotliCompressor(settings.quality, settings.windowLog, size)
+      : settings.compression === 'lzma2'
+        ? lzma2Compressor(settings.windowLog)
+        : null;
   const collect = async (bytes: Uint8Array) => {
     compressedSize += bytes.length;
     await put(bytes);

@@ -50,6 +50,7 @@ export interface PackOptions {
   /** Approvers who sign right away; others can add theirs with signImage. */
   readonly signers?: readonly SigningKey[];
   readonly encrypt: boolean;
+  /** brotli (the default), lzma2 (FORMAT.md §Compression: what a microcontroller's bootloader decodes) or none. */
   readonly compression?: CompressionAlgorithm;
   /** Brotli quality 2..11; by default 11 up to 8 MiB, 9 above. */
   readonly quality?: number;
@@ -96,8 +97,9 @@ function checkOptions(o: PackOptions): void {
     throw new SihlError('USAGE', `chunk size must be ${LIMITS.chunkBytesMin}..${LIMITS.chunkBytesMax} bytes`);
   }
   const windowLog = o.windowLog ?? DEFAULT_WINDOW_LOG;
-  if (!Number.isInteger(windowLog) || windowLog < LIMITS.windowLogMin || windowLog > LIMITS.windowLogMax) {
-    throw new SihlError('USAGE', `window log must be ${LIMITS.windowLogMin}..${LIMITS.windowLogMax}`);
+  const min = o.compression === 'lzma2' ? LIMITS.lzma2WindowLogMin : LIMITS.windowLogMin;
+  if (!Number.isInteger(windowLog) || windowLog < min || windowLog > LIMITS.windowLogMax) {
+    throw new SihlError('USAGE', `window log must be ${min}..${LIMITS.windowLogMax}`);
   }
   // Brotli's qualities 0 and 1 widen the window to 2^18 whatever is asked, so they are not offered.
   if (
@@ -145,12 +147,12 @@ interface Packing {
 /** How to compress: the options given, or the defaults for this size (and the filter that fits best). */
 async function packingFor(input: string, size: number, options: PackOptions): Promise<Packing> {
   const compression = options.compression ?? 'brotli';
-  const windowLog = compression === 'brotli' ? (options.windowLog ?? DEFAULT_WINDOW_LOG) : 0;
+  const windowLog = compression === 'none' ? 0 : (options.windowLog ?? DEFAULT_WINDOW_LOG);
   const filter =
     compression === 'none'
       ? 'none'
       : (options.filter ?? 'auto') === 'auto'
-        ? await chooseFilter(input, size, windowLog)
+        ? await chooseFilter(input, size, Math.max(windowLog, LIMITS.windowLogMin))
         : (options.filter as BranchFilter);
   const quality = options.quality ?? defaultQuality(size);
   return { compression, windowLog, filter, quality, chunkSize: options.chunkSize ?? DEFAULT_CHUNK_BYTES };

@@ -6,6 +6,7 @@
 
 import { BranchConverter } from '../compress/branch-filter.ts';
 import { brotliDecompressor, declaredWindowLog } from '../compress/brotli.ts';
+import { Lzma2Decoder } from '../compress/lzma2.ts';
 import { equalBytes, Sha256 } from '../crypto/hash.ts';
 import { wipe } from '../crypto/sodium.ts';
 import { STREAM_CHUNK_OVERHEAD, StreamDecryptor } from '../crypto/stream.ts';
@@ -162,7 +163,34 @@ export async function unpackPayload(
     await emit(unfilter.update(chunk));
   };
 
-  if (manifest.compression.algorithm === 'brotli') {
+  if (manifest.compression.algorithm === 'lzma2') {
+    const decoder = new Lzma2Decoder(manifest.compression.windowLog);
+    const pieces: Uint8Array[] = [];
+    let decoded = 0;
+    await forEachCompressedChunk(
+      source,
+      image,
+      contentKey,
+      async (chunk) => {
+        // The decoder is synchronous: its output is taken in order before the next chunk is read.
+        decoder.update(chunk, (piece) => {
+          // Counted as it comes, so a stream that runs past the signed size stops here (output()
+          // below counts the same bytes again and would say the same).
+          decoded += piece.length;
+          if (decoded > manifest.plaintextSize) {
+            throw new SihlError(
+              'PLAINTEXT_SIZE_MISMATCH',
+              `payload decompresses past its signed size of ${manifest.plaintextSize} bytes`,
+            );
+          }
+          pieces.push(piece);
+        });
+        for (const piece of pieces.splice(0)) await output(piece);
+      },
+      readBytes,
+    );
+    decoder.finish();
+  } else if (manifest.compression.algorithm === 'brotli') {
     await brotliChunks(source, image, contentKey, output, readBytes);
   } else {
     await forEachCompressedChunk(source, image, contentKey, output, readBytes);

@@ -284,7 +284,7 @@ test('every manifest refusal has its code and names the field', () => {
     [
       'an unknown compression',
       rawManifest(manifest, (r) => {
-        (r[7] as [number, Uint8Array])[1] = compression(2, 10, 0, 700);
+        (r[7] as [number, Uint8Array])[1] = compression(3, 10, 0, 700);
       }),
       'MANIFEST_MALFORMED',
       /unknown compression algorithm/,

@@ -1,0 +1,47 @@
+/* Shared by the libFuzzer harnesses: an image held in memory, and the vectors' fixed keys. */
+#ifndef SIHL_FUZZ_COMMON_H
+#define SIHL_FUZZ_COMMON_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "internal.h"
+
+static inline int memory_read(void *ctx, uint64_t offset, uint8_t *out, size_t length)
+{
+    memcpy(out, (const uint8_t *)ctx + offset, length);
+    return 0;
+}
+
+static inline struct sihl_reader memory_reader(const uint8_t *data, size_t size)
+{
+    struct sihl_reader r;
+    r.ctx = (void *)(uintptr_t)data;
+    r.size = size;
+    r.read = memory_read;
+    return r;
+}
+
+/* docs/vectors/vectors.json: the root key (version 1) and the device's X25519 key pair. */
+static const uint8_t vector_root[32] = {
+    0xcf, 0x2e, 0x93, 0x14, 0xbd, 0x02, 0x36, 0xf0, 0x1e, 0x8c, 0xdd, 0x2e, 0x1d, 0xad, 0x15, 0x29,
+    0xe7, 0x57, 0xa1, 0xc8, 0x7b, 0x92, 0x13, 0xd4, 0xf0, 0xab, 0x37, 0x69, 0xb2, 0x0e, 0xa5, 0xb7};
+
+static inline void vector_trust(struct sihl_trust *t)
+{
+    memset(t, 0, sizeof *t);
+    t->root.version = 1;
+    t->root.threshold = 1;
+    t->root.key_count = 1;
+    memcpy(t->root.keys[0], vector_root, 32);
+}
+
+static inline int discard_write(void *ctx, const uint8_t *data, size_t length)
+{
+    (void)ctx;
+    (void)data;
+    (void)length;
+    return 0;
+}
+
+#endif

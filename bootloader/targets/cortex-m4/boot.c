@@ -1,0 +1,72 @@
+/* The bootloader on the board: one power-on. Sets up the ports over the flash file, runs the core's boot
+ * (docs/BOOT.md), reports through semihosting and writes the flash back. Command line, besides the
+ * board's: slot=BYTES staging=BYTES model=NAME. */
+#include <stdint.h>
+
+#include "board.h"
+#include "ports.h"
+#include "semihost.h"
+#include "sihl/sihl.h"
+
+static struct sihl_work work;
+
+static uint32_t number(const char *name) {
+  const char *v = board_arg(name);
+  uint32_t value = 0;
+  while (v != 0 && *v >= '0' && *v <= '9' && value < 429496729u) value = value * 10u + (uint32_t)(*v++ - '0');
+  return value;
+}
+
+static void hex(const uint8_t *bytes, uint32_t n) {
+  static const char digits[] = "0123456789abcdef";
+  char text[65];
+  for (uint32_t i = 0; i < n && i < 32; i++) {
+    text[2 * i] = digits[bytes[i] >> 4];
+    text[2 * i + 1] = digits[bytes[i] & 15];
+  }
+  text[2 * (n < 32 ? n : 32)] = '\0';
+  sh_puts(text);
+}
+
+int main(void) {
+  static nor_flash nor;
+  static struct board_ports ports;
+  static char model[65];
+  board_start(&nor);
+  const char *m = board_arg("model");
+  for (uint32_t i = 0; m != 0 && m[i] != ' ' && m[i] != '\0' && i + 1 < sizeof model; i++) model[i] = m[i];
+  if (board_ports_open(&ports, &nor, number("slot"), number("staging")) != 0) {
+    sh_puts("the layout does not fit the flash, or the secure element is damaged\n");
+    board_finish(&nor, EXIT_USAGE);
+  }
+  const struct sihl_device device = {
+      &ports.flash, &ports.se,          &ports.platform, ports.boot_state, ports.executable,
+      ports.staging, model[0] ? model : 0, &work,
+  };
+  struct sihl_boot_report report;
+  const uint64_t start = board_instructions();
+  const sihl_reason result = sihl_boot(&device, &report);
+  const uint64_t instructions = board_instructions() - start;
+  sh_puts("boot result=");
+  sh_puts(sihl_reason_name(result));
+  if (result == SIHL_OK) {
+    sh_puts(" outcome=");
+    sh_puts(report.outcome == SIHL_BOOTED ? "booted" : "rejected");
+    sh_puts(" reason=");
+    sh_puts(sihl_reason_name(report.reason));
+    sh_puts(" installed=");
+    sh_put_u32((uint32_t)report.installed);
+    sh_puts(" attempts=");
+    sh_put_u32(report.attempts);
+    sh_puts(" running-size=");
+    sh_put_u32((uint32_t)report.running_size);
+    sh_puts(" intact=");
+    sh_put_u32((uint32_t)report.intact);
+    sh_puts(" sha256=");
+    hex(report.running_digest, 32);
+  }
+  sh_puts(" instructions=");
+  sh_put_u32((uint32_t)(instructions > UINT32_MAX ? UINT32_MAX : instructions));
+  sh_puts("\n");
+  board_finish(&nor, result == SIHL_OK ? EXIT_OK : EXIT_FAILED);
+}

@@ -1,0 +1,100 @@
+// The C bootloader's libFuzzer harnesses (bootloader/fuzz/): their seed corpora, cut from the images
+// of docs/vectors, and one bounded run of a harness. Used by npm run fuzz:c and by the seeded pass in
+// test/bootloader/c-host.test.ts. No node:test here.
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { here } from '../../docs/vectors/generate.ts';
+import { BOOTLOADER_DIR, run } from './c-host.ts';
+
+export const FUZZ_TARGETS = [
+  'header',
+  'manifest',
+  'signatures',
+  'delegation',
+  'root_chain',
+  'envelope',
+  'lzma',
+  'image',
+] as const;
+export type FuzzTarget = (typeof FUZZ_TARGETS)[number];
+
+export const FUZZ_DIR = join(BOOTLOADER_DIR, 'build', 'fuzz');
+
+/** Builds the harnesses (clang, libFuzzer, ASan and UBSan); throws with the compiler's output. */
+export async function buildFuzzers(): Promise<void> {
+  const made = await run('nice', ['make', '-s', '-j2', '-C', BOOTLOADER_DIR, 'fuzz']);
+  if (made.code !== 0) throw new Error(`make fuzz failed:\n${made.stdout}${made.stderr}`);
+}
+
+/** Writes each harness's seeds (the parts of every vector image in the form its harness reads). */
+export async function writeSeeds(): Promise<Record<FuzzTarget, string>> {
+  const dirs = Object.fromEntries(FUZZ_TARGETS.map((t) => [t, join(FUZZ_DIR, 'seeds', t)])) as Record<
+    FuzzTarget,
+    string
+  >;
+  for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true });
+  const names = (await readdir(here)).sort();
+  let n = 0;
+  const put = (target: FuzzTarget, bytes: Uint8Array) => writeFile(join(dirs[target], `seed-${n++}`), bytes);
+  for (const name of names) {
+    const bytes = Buffer.from(await readFile(join(here, name)));
+    if (name.endsWith('.envelope')) {
+      await put('envelope', Buffer.concat([bytes, Uint8Array.of(1)]));
+      continue;
+    }
+    if (!name.endsWith('.sihl') || bytes.length < 32) continue;
+    await put('image', bytes);
+    await put('header', Buffer.concat([bytes.subarray(0, 32), Buffer.alloc(8)]));
+    const lengths = [8, 12, 16, 20].map((at) => bytes.readUInt32LE(at));
+    const [manifest, delegation, signatures, chain] = lengths as [number, number, number, number];
+    const ends = [32 + manifest, 32 + manifest + delegation, 32 + manifest + delegation + signatures];
+    const chainEnd = (ends[2] as number) + chain;
+    const manifestBytes = bytes.subarray(32, ends[0]);
+    const delegationBytes = bytes.subarray(ends[0], ends[1]);
+    const signatureBytes = bytes.subarray(ends[1], ends[2]);
+    const chainBytes = bytes.subarray(ends[2], chainEnd);
+    const payload = bytes.subarray(chainEnd);
+    await put('manifest', manifestBytes);
+    await put('delegation', delegationBytes);
+    const message = Buffer.concat([Buffer.from('sihl/v1/image\0'), manifestBytes]);
+    await put(
+      'signatures',
+      Buffer.concat([Uint8Array.of((signatureBytes.length - 4) / 4), signatureBytes, message]),
+    );
+    if (chainBytes.length > 0) await put('root_chain', chainBytes);
+    // byte 0: 2^14 dictionary (12 + 2) and the Thumb filter (1), as the LZMA2 vectors are packed
+    if (manifestBytes.includes(Buffer.from([0x08, 0x0b, 0x00, 0x02])))
+      await put('lzma', Buffer.concat([Uint8Array.of(7), payload]));
+  }
+  return dirs;
+}
+
+export interface FuzzRun {
+  readonly target: FuzzTarget;
+  readonly executions: number;
+  readonly crashed: boolean;
+  readonly output: string;
+}
+
+/** One harness for `seconds` (0: each seed once), from its seeds and the corpus it grew before. */
+export async function fuzz(target: FuzzTarget, seeds: string, seconds: number): Promise<FuzzRun> {
+  const corpus = join(FUZZ_DIR, 'corpus', target);
+  const artifacts = join(FUZZ_DIR, 'artifacts', target);
+  await mkdir(corpus, { recursive: true });
+  await mkdir(artifacts, { recursive: true });
+  const args = [
+    join(FUZZ_DIR, `fuzz-${target}`),
+    ...(seconds > 0 ? [`-max_total_time=${seconds}`] : ['-runs=0']),
+    '-print_final_stats=1',
+    '-timeout=10',
+    '-rss_limit_mb=1024',
+    '-max_len=20000',
+    `-artifact_prefix=${artifacts}/`,
+    corpus,
+    seeds,
+  ];
+  const result = await run('nice', args, (seconds + 120) * 1000);
+  const output = result.stdout + result.stderr;
+  const executions = Number(/stat::number_of_executed_units:\s*(\d+)/.exec(output)?.[1] ?? 0);
+  return { target, executions, crashed: result.code !== 0, output };
+}

@@ -1,0 +1,202 @@
+// The C bootloader cross-built for a Cortex-M4 and booted in QEMU's mps2-an386 on the flash of a device
+// that `sihl sim device` made: it installs a staged Pybricks update (verify, open the key envelope,
+// decrypt, write the executable slot), refuses an image with a wrong signature, and finishes an install
+// that a power cut interrupted. The TypeScript side reads the flash the target left behind.
+import assert from 'node:assert/strict';
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+import { sha256 } from '../../src/core/crypto/index.ts';
+import { toHex } from '../../src/core/format/bytes.ts';
+import { tempDir } from '../helpers.ts';
+import { ok } from '../support/cli.ts';
+import { type Device, stagedDevice, type UpdateOptions } from './qemu-device.ts';
+import { BUILD_DIR, buildTarget, type QemuRun, runQemu, STATUS, skipTarget } from './qemu-harness.ts';
+
+const BOOT = join(BUILD_DIR, 'boot.elf');
+
+before(async () => {
+  if (!skipTarget) await buildTarget('boot');
+});
+
+interface Boot {
+  readonly run: QemuRun;
+  readonly report: Record<string, string>;
+}
+
+/** One power-on of the target, optionally with a power cut after `cutAfter` flash operations. */
+async function boot(device: Device, cut: { cutAfter?: number; tear?: boolean } = {}): Promise<Boot> {
+  const run = await runQemu(BOOT, {
+    flash: device.flash,
+    sectorSize: device.sectorSize,
+    writeSize: device.writeSize,
+    extra: device.words,
+    ...cut,
+  });
+  const line = /^boot (.*)$/m.exec(run.output)?.[1] ?? '';
+  return {
+    run,
+    report: Object.fromEntries([...line.matchAll(/([a-z0-9-]+)=(\S+)/g)].map((m) => [m[1], m[2]])),
+  };
+}
+
+/** The flash file's executable slot, `length` bytes. */
+async function slot(device: Device, length: number): Promise<Uint8Array> {
+  const flash = new Uint8Array(await readFile(device.flash));
+  return flash.subarray(device.executableOffset, device.executableOffset + length);
+}
+
+const inspect = async (device: Device) =>
+  JSON.parse(await ok(device.dir, ['sim', 'device', 'inspect', 'hub', '--json']));
+
+async function device(update: UpdateOptions): Promise<Device> {
+  return stagedDevice(await tempDir(), update);
+}
+
+test('the target installs an encrypted update from staging and the slot holds the new firmware byte for byte', {
+  skip: skipTarget,
+}, async () => {
+  const d = await device({ encrypt: true });
+  // The TypeScript bootloader boots a copy of the same flash: both must leave the same bytes.
+  await cp(join(d.dir, 'hub'), join(d.dir, 'hub-ts'), { recursive: true });
+  await ok(d.dir, ['sim', 'device', 'boot', 'hub-ts']);
+  const { run, report } = await boot(d);
+  assert.equal(run.status, STATUS.ok, run.output);
+  assert.equal(report.result, 'OK', run.output);
+  assert.ok(
+    Buffer.from(await readFile(d.flash)).equals(await readFile(join(d.dir, 'hub-ts', 'flash.bin'))),
+    'the C bootloader on the target and the TypeScript one leave the flash byte for byte the same',
+  );
+  assert.deepEqual([report.outcome, report.installed, report.attempts], ['booted', '1', '1']);
+  assert.equal(report.sha256, toHex(sha256(d.newFirmware)));
+  assert.deepEqual(await slot(d, d.newFirmware.length), d.newFirmware);
+  const tail = await slot(d, Math.max(d.oldFirmware.length, d.newFirmware.length));
+  assert.ok(
+    tail.subarray(d.newFirmware.length).every((b) => b === 0xff),
+    'nothing of the old firmware is left past the new one',
+  );
+  assert.match(run.output, /jump to flash offset \d+/);
+
+  // The TypeScript side reads what the target wrote: boot state and secure element.
+  const state = await inspect(d);
+  assert.equal(state.bootState.phase, 'idle');
+  assert.equal(state.bootState.running.version, '7.28.0');
+  assert.equal(state.secureElement.securityCounter, 3);
+
+  const again = await boot(d);
+  assert.deepEqual([again.report.outcome, again.report.installed], ['booted', '0']);
+  assert.equal(again.run.operations, 0, 'a boot with nothing to do writes nothing');
+});
+
+test('an image with a wrong signature is refused and the old firmware stays in the slot', {
+  skip: skipTarget,
+}, async () => {
+  const d = await device({ encrypt: false });
+  // Flip the last byte of the last approver signature, in the staged copy on the device's flash.
+  const image = new Uint8Array(await readFile(join(d.dir, 'new.sihl')));
+  const header = new DataView(image.buffer, image.byteOffset, 32);
+  const end = 32 + header.getUint32(8, true) + header.getUint32(12, true) + header.getUint32(16, true);
+  const flash = new Uint8Array(await readFile(d.flash));
+  const staging = d.executableOffset + Number(/slot=(\d+)/.exec(d.words.join(' '))?.[1]);
+  flash[staging + end - 1] = (flash[staging + end - 1] ?? 0) ^ 0x01;
+  await writeFile(d.flash, flash);
+  // The TypeScript bootloader on a copy of the same flash: both must give the same reason.
+  await cp(join(d.dir, 'hub'), join(d.dir, 'hub-ts'), { recursive: true });
+  const ts = JSON.parse(await ok(d.dir, ['sim', 'device', 'boot', 'hub-ts', '--json']));
+
+  const { run, report } = await boot(d);
+  assert.equal(run.status, STATUS.ok, run.output);
+  assert.equal(report.outcome, 'rejected', run.output);
+  assert.equal(report.reason, ts.reason);
+  assert.match(report.reason ?? '', /^SIGNATURE_/);
+  assert.equal(report.installed, '0');
+  assert.deepEqual(await slot(d, d.oldFirmware.length), d.oldFirmware);
+  const state = await inspect(d);
+  assert.deepEqual([state.bootState.phase, state.bootState.running.version], ['idle', '7.27.0']);
+  assert.equal(state.bootState.reason, ts.reason);
+  assert.equal(state.secureElement.securityCounter, 0, 'a refused image moves no counter');
+  assert.ok(
+    Buffer.from(await readFile(d.flash)).equals(await readFile(join(d.dir, 'hub-ts', 'flash.bin'))),
+    'both bootloaders leave the flash byte for byte the same',
+  );
+});
+
+test('a power cut in the middle of the install is finished by the next boot', {
+  skip: skipTarget,
+}, async () => {
+  const d = await device({ encrypt: true });
+  // Operations: the installing record, then an erase and a write per sector of firmware; the cut falls
+  // after the sixth sector's erase, with a torn operation the second time.
+  const cut = await boot(d, { cutAfter: 12 });
+  assert.equal(cut.run.status, STATUS.powerCut, cut.run.output);
+  assert.equal(cut.run.operations, 12);
+  assert.equal((await inspect(d)).bootState.phase, 'installing');
+  assert.notDeepEqual(await slot(d, d.oldFirmware.length), d.oldFirmware, 'the old firmware is partly gone');
+
+  const torn = await boot(d, { cutAfter: 5, tear: true });
+  assert.equal(torn.run.status, STATUS.powerCut, torn.run.output);
+
+  const { run, report } = await boot(d);
+  assert.equal(run.status, STATUS.ok, run.output);
+  assert.deepEqual([report.outcome, report.installed, report.attempts], ['booted', '1', '3']);
+  assert.deepEqual(await slot(d, d.newFirmware.length), d.newFirmware);
+  const state = await inspect(d);
+  assert.deepEqual([state.bootState.phase, state.bootState.running.version], ['idle', '7.28.0']);
+});
+
+test('a power cut after any chosen operation of an install leaves the same flash as the TypeScript bootloader, and so does the next boot', {
+  skip: skipTarget,
+}, async () => {
+  const d = await device({ encrypt: true });
+  const pristine = join(d.dir, 'pristine');
+  await cp(join(d.dir, 'hub'), pristine, { recursive: true });
+  const whole = await boot(d);
+  const total = whole.run.operations ?? 0;
+  assert.ok(total > 20, whole.run.output);
+  // The installing record, sectors of firmware, the old firmware's tail, the counters' record, the
+  // installed record, the staging erase and the idle record: the first, last and some in between.
+  const cuts = [1, 2, 3, 30, total - 20, total - 3, total - 2, total - 1];
+  for (const k of cuts) {
+    await cp(pristine, join(d.dir, 'hub'), { recursive: true });
+    await cp(pristine, join(d.dir, `ts-${k}`), { recursive: true });
+    const cut = await boot(d, { cutAfter: k });
+    assert.equal(cut.run.status, STATUS.powerCut, cut.run.output);
+    const ts = JSON.parse(
+      await ok(d.dir, ['sim', 'device', 'boot', `ts-${k}`, '--cut-after', String(k), '--json']),
+    );
+    assert.deepEqual([ts.outcome, ts.operations], ['power-cut', k]);
+    const tsFlash = () => readFile(join(d.dir, `ts-${k}`, 'flash.bin'));
+    assert.ok(
+      Buffer.from(await readFile(d.flash)).equals(await tsFlash()),
+      `flash after a cut at operation ${k}`,
+    );
+    const next = await boot(d);
+    assert.equal(next.report.outcome, 'booted', next.run.output);
+    await ok(d.dir, ['sim', 'device', 'boot', `ts-${k}`]);
+    assert.ok(
+      Buffer.from(await readFile(d.flash)).equals(await tsFlash()),
+      `flash after the boot that follows ${k}`,
+    );
+    assert.deepEqual(await slot(d, d.newFirmware.length), d.newFirmware);
+  }
+});
+
+test('a boot state overwritten with garbage is recovered as the TypeScript bootloader recovers it', {
+  skip: skipTarget,
+}, async () => {
+  const d = await device({ encrypt: false });
+  const flash = new Uint8Array(await readFile(d.flash));
+  flash.fill(0x5a, 0, 2 * d.sectorSize);
+  await writeFile(d.flash, flash);
+  await cp(join(d.dir, 'hub'), join(d.dir, 'hub-ts'), { recursive: true });
+  const ts = JSON.parse(await ok(d.dir, ['sim', 'device', 'boot', 'hub-ts', '--json']));
+  const { run, report } = await boot(d);
+  assert.equal(run.status, STATUS.ok, run.output);
+  assert.deepEqual([report.outcome, report.reason, report.intact], ['rejected', 'BOOT_STATE_CORRUPT', '0']);
+  assert.deepEqual([ts.outcome, ts.reason], ['rejected', 'BOOT_STATE_CORRUPT']);
+  assert.deepEqual(await slot(d, d.oldFirmware.length), d.oldFirmware, 'the executable slot is left alone');
+  assert.ok(
+    Buffer.from(await readFile(d.flash)).equals(await readFile(join(d.dir, 'hub-ts', 'flash.bin'))),
+    'both bootloaders leave the flash byte for byte the same',
+  );
+});
