@@ -24,7 +24,15 @@ import {
 } from '../../core/image/index.ts';
 import { contentKeyFile } from '../../core/keys.ts';
 import { LIMITS } from '../../core/limits.ts';
-import { type Command, integer, onePositional, optionalString, requireString, strings } from '../command.ts';
+import {
+  type Command,
+  integer,
+  onePositional,
+  optionalString,
+  requireString,
+  strings,
+  type Values,
+} from '../command.ts';
 import { describeImage, describeManifest, renderImage } from '../describe.ts';
 import {
   loadContentKey,
@@ -38,6 +46,27 @@ import {
 import { passphraseFor } from '../passphrase.ts';
 
 const force = { type: 'boolean', help: 'replace an existing output file' } as const;
+
+/** --compression, --window-log and --filter of `image pack`, checked. */
+function codecChoice(values: Values): {
+  compression: CompressionAlgorithm;
+  windowLog: number | undefined;
+  filter: BranchFilter | 'auto';
+} {
+  const compression = optionalString(values, 'compression') ?? 'brotli';
+  if (!['brotli', 'lzma2', 'none'].includes(compression))
+    throw new SihlError('USAGE', '--compression must be brotli, lzma2 or none');
+  const windowLog =
+    values['window-log'] === undefined ? undefined : integer(values, 'window-log', 16, 10, 16);
+  const filter = optionalString(values, 'filter') ?? 'auto';
+  if (!['auto', 'none', 'thumb', 'arm'].includes(filter))
+    throw new SihlError('USAGE', '--filter must be auto, none, thumb or arm');
+  return {
+    compression: compression as CompressionAlgorithm,
+    windowLog,
+    filter: filter as BranchFilter | 'auto',
+  };
+}
 
 export const imagePack: Command<{
   image: string;
@@ -95,14 +124,7 @@ export const imagePack: Command<{
     const version = checkVersion(requireString(values, 'version'));
     const delegationPath = requireString(values, 'delegation');
     const delegation = await readInput(context, delegationPath, LIMITS.delegationBytes);
-    const compression = optionalString(values, 'compression') ?? 'brotli';
-    if (!['brotli', 'lzma2', 'none'].includes(compression))
-      throw new SihlError('USAGE', '--compression must be brotli, lzma2 or none');
-    const windowLog =
-      values['window-log'] === undefined ? undefined : integer(values, 'window-log', 16, 10, 16);
-    const filter = optionalString(values, 'filter') ?? 'auto';
-    if (!['auto', 'none', 'thumb', 'arm'].includes(filter))
-      throw new SihlError('USAGE', '--filter must be auto, none, thumb or arm');
+    const { compression, windowLog, filter } = codecChoice(values);
     const output = pathIn(
       context,
       optionalString(values, 'output') ?? `${onePositional(positionals, 'FIRMWARE')}.sihl`,
@@ -133,8 +155,8 @@ export const imagePack: Command<{
           delegation,
           signers,
           encrypt,
-          filter: filter as BranchFilter | 'auto',
-          compression: compression as CompressionAlgorithm,
+          filter,
+          compression,
           ...(windowLog === undefined ? {} : { windowLog }),
           chunkSize: integer(values, 'chunk-size', 16 * 1024, LIMITS.chunkBytesMin, LIMITS.chunkBytesMax),
           overwrite,

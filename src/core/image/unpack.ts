@@ -124,6 +124,43 @@ async function brotliChunks(
   }
 }
 
+/** The LZMA2 payload (FORMAT.md §Compression), decoded chunk by chunk into `output` in order. */
+async function lzma2Chunks(
+  source: ByteSource,
+  image: VerifiedImage,
+  contentKey: Uint8Array | null,
+  output: (chunk: Uint8Array) => Promise<void>,
+  readBytes: number,
+): Promise<void> {
+  const { manifest } = image;
+  const decoder = new Lzma2Decoder(manifest.compression.windowLog);
+  const pieces: Uint8Array[] = [];
+  let decoded = 0;
+  await forEachCompressedChunk(
+    source,
+    image,
+    contentKey,
+    async (chunk) => {
+      // The decoder is synchronous: its output is taken in order before the next chunk is read.
+      decoder.update(chunk, (piece) => {
+        // Counted as it comes, so a stream that runs past the signed size stops here (output() counts
+        // the same bytes again and would say the same).
+        decoded += piece.length;
+        if (decoded > manifest.plaintextSize) {
+          throw new SihlError(
+            'PLAINTEXT_SIZE_MISMATCH',
+            `payload decompresses past its signed size of ${manifest.plaintextSize} bytes`,
+          );
+        }
+        pieces.push(piece);
+      });
+      for (const piece of pieces.splice(0)) await output(piece);
+    },
+    readBytes,
+  );
+  decoder.finish();
+}
+
 /**
  * Streams the plaintext of a verified image into `sink`. Resolves only if every check passed: the
  * caller must treat what the sink received as garbage when this rejects.
@@ -164,32 +201,7 @@ export async function unpackPayload(
   };
 
   if (manifest.compression.algorithm === 'lzma2') {
-    const decoder = new Lzma2Decoder(manifest.compression.windowLog);
-    const pieces: Uint8Array[] = [];
-    let decoded = 0;
-    await forEachCompressedChunk(
-      source,
-      image,
-      contentKey,
-      async (chunk) => {
-        // The decoder is synchronous: its output is taken in order before the next chunk is read.
-        decoder.update(chunk, (piece) => {
-          // Counted as it comes, so a stream that runs past the signed size stops here (output()
-          // below counts the same bytes again and would say the same).
-          decoded += piece.length;
-          if (decoded > manifest.plaintextSize) {
-            throw new SihlError(
-              'PLAINTEXT_SIZE_MISMATCH',
-              `payload decompresses past its signed size of ${manifest.plaintextSize} bytes`,
-            );
-          }
-          pieces.push(piece);
-        });
-        for (const piece of pieces.splice(0)) await output(piece);
-      },
-      readBytes,
-    );
-    decoder.finish();
+    await lzma2Chunks(source, image, contentKey, output, readBytes);
   } else if (manifest.compression.algorithm === 'brotli') {
     await brotliChunks(source, image, contentKey, output, readBytes);
   } else {
