@@ -9,7 +9,7 @@ import { EXIT } from '../../src/cli/main.ts';
 import { verbs } from '../../src/cli/verbs.ts';
 import { openSigningKey } from '../../src/core/keys.ts';
 import { pybricksCorpus, tempDir } from '../helpers.ts';
-import { makeTrustFiles, ok, PASSPHRASE, sihl } from '../support/cli.ts';
+import { imagePack, makeTrustFiles, ok, PASSPHRASE, sihl } from '../support/cli.ts';
 import { pem as pemBlock } from '../support/fixtures.ts';
 
 const firmware = (await pybricksCorpus()).get('primehub') as Uint8Array;
@@ -26,19 +26,7 @@ async function workspace(): Promise<string> {
 
 test('the worked example runs from keys to an unpacked image identical to the firmware', async () => {
   const dir = await workspace();
-  await ok(dir, [
-    'image',
-    'pack',
-    'firmware.bin',
-    '--model',
-    'primehub',
-    '--version',
-    '7.28.0',
-    '--delegation',
-    'approvers.dlg',
-    '--level',
-    '5',
-  ]);
+  await ok(dir, imagePack('firmware.bin', 'primehub', '7.28.0'));
   await ok(dir, ['image', 'sign', 'firmware.bin.sihl', '--key', 'alice.key']);
   const refused = await sihl(dir, ['image', 'verify', 'firmware.bin.sihl', '--root', 'root.json']);
   assert.equal(refused.code, EXIT.refused, 'one approver alone cannot ship');
@@ -105,26 +93,18 @@ test('the worked example runs from keys to an unpacked image identical to the fi
 
 test('a signed-only image needs no envelope', async () => {
   const dir = await workspace();
-  await ok(dir, [
-    'image',
-    'pack',
-    'firmware.bin',
-    '--model',
-    'primehub',
-    '--version',
-    '1.0.0',
-    '--delegation',
-    'approvers.dlg',
-    '--no-encrypt',
-    '--key',
-    'alice.key',
-    '--key',
-    'bob.key',
-    '-o',
-    'plain.sihl',
-    '--level',
-    '5',
-  ]);
+  await ok(
+    dir,
+    imagePack('firmware.bin', 'primehub', '1.0.0', [
+      '--no-encrypt',
+      '--key',
+      'alice.key',
+      '--key',
+      'bob.key',
+      '-o',
+      'plain.sihl',
+    ]),
+  );
   await assert.rejects(stat(join(dir, 'plain.sihl.content-key')));
   await ok(dir, ['image', 'unpack', 'plain.sihl', '--root', 'root.json', '-o', 'out.bin']);
   assert.ok(Buffer.from(await readFile(join(dir, 'out.bin'))).equals(firmware));

@@ -89,31 +89,12 @@ test('sim fleet exits 1 when devices did not reach the release by the deadline, 
   await ok(cwd, [...provision, '--firmware', 'old.bin', '--version', '7.27.0', ...ws]);
   // No device is in a 0 % rollout: none gets the content key, none can update.
   await shipRelease(cwd, '7.28.0', { rollout: 0 });
-  const run = await sihl(cwd, [
-    'sim',
-    'fleet',
-    '--devices',
-    '2',
-    '--interval',
-    '1',
-    '--deadline',
-    '3',
-    ...ws,
-  ]);
+  const untilDeadline = (seconds: string, ...more: string[]) =>
+    sihl(cwd, ['sim', 'fleet', '--devices', '2', '--interval', '1', '--deadline', seconds, ...more, ...ws]);
+  const run = await untilDeadline('3');
   assert.equal(run.code, 1, run.out + run.err);
   assert.match(run.out, /0 of 2 devices run 7\.28\.0 .*; 2 not updated by the deadline/);
-  const json = await sihl(cwd, [
-    'sim',
-    'fleet',
-    '--devices',
-    '2',
-    '--interval',
-    '1',
-    '--deadline',
-    '2',
-    '--json',
-    ...ws,
-  ]);
+  const json = await untilDeadline('2', '--json');
   assert.equal(json.code, 1);
   assert.equal(JSON.parse(json.out).notUpdated, 2);
 });

@@ -67,6 +67,32 @@ export function releaseCreate(
   ];
 }
 
+/**
+ * `sihl image pack FILE --model MODEL --version VERSION --delegation approvers.dlg --level 5 MORE…`, as
+ * arguments (level 5: quick to compress, as tests want).
+ */
+export function imagePack(
+  file: string,
+  model: string,
+  version: string,
+  more: readonly string[] = [],
+): string[] {
+  return [
+    'image',
+    'pack',
+    file,
+    '--model',
+    model,
+    '--version',
+    version,
+    '--delegation',
+    'approvers.dlg',
+    '--level',
+    '5',
+    ...more,
+  ];
+}
+
 /** `sihl release approve MODEL-VERSION` by each approver, through `run`. */
 export async function approveBy(
   run: (args: string[]) => Promise<unknown>,
