@@ -189,6 +189,17 @@ export async function configure(fleet: Fleet, device: FleetDevice, server: Store
   );
 }
 
+/** The fleet's store served, and its `n`-th device configured to poll it. */
+export async function servedDevice(
+  fleet: Fleet,
+  n = 0,
+): Promise<{ server: StoreServer; device: FleetDevice }> {
+  const server = await serveStore(fleet.store);
+  const device = deviceAt(fleet, n);
+  await configure(fleet, device, server);
+  return { server, device };
+}
+
 /** An agent on a device loaded from its folder, as after a (re)boot; its flash is saved as it goes. */
 export async function openAgent(
   device: FleetDevice,
