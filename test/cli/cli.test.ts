@@ -58,34 +58,15 @@ test('the worked example runs from keys to an unpacked image identical to the fi
     '-o',
     'device-1.env',
   ]);
-  await ok(dir, [
-    'image',
-    'unpack',
-    'firmware.bin.sihl',
-    '--root',
-    'root.json',
-    '--device-key',
-    'device-1.key',
-    '--envelope',
-    'device-1.env',
-    '-o',
-    'out.bin',
-  ]);
+  // The device's own key opens its envelope.
+  const unpackWith = (deviceKey: string, out: string) => [
+    ...['image', 'unpack', 'firmware.bin.sihl', '--root', 'root.json'],
+    ...['--device-key', deviceKey, '--envelope', 'device-1.env', '-o', out],
+  ];
+  await ok(dir, unpackWith('device-1.key', 'out.bin'));
   assert.ok(Buffer.from(await readFile(join(dir, 'out.bin'))).equals(firmware));
 
-  const other = await sihl(dir, [
-    'image',
-    'unpack',
-    'firmware.bin.sihl',
-    '--root',
-    'root.json',
-    '--device-key',
-    'device-2.key',
-    '--envelope',
-    'device-1.env',
-    '-o',
-    'stolen.bin',
-  ]);
+  const other = await sihl(dir, unpackWith('device-2.key', 'stolen.bin'));
   assert.equal(other.code, EXIT.refused, "another device's key does not open the envelope");
   assert.match(other.err, /device-1\.env: .*ENVELOPE_WRONG_RECIPIENT/);
   await assert.rejects(stat(join(dir, 'stolen.bin')), 'nothing is written on failure');

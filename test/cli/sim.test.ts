@@ -17,26 +17,29 @@ const json = async (cwd: string, args: string[]) => JSON.parse(await ok(cwd, [..
 const oldFirmware = await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub');
 const newFirmware = await pybricksFirmware(PYBRICKS, 'movehub');
 
-/** Keys, trust, two firmware files and a device running 7.27.0 with its public key in movehub.pub. */
-async function workspace(): Promise<string> {
-  const dir = await tempDir();
-  await writeFile(join(dir, 'old.bin'), oldFirmware);
-  await writeFile(join(dir, 'new.bin'), newFirmware);
-  await makeTrustFiles(dir);
-  await ok(dir, [
+/** `sihl sim device create DIR` of a movehub pinning root.json and running old.bin, as arguments. */
+function simDeviceCreate(dir: string): string[] {
+  return [
     'sim',
     'device',
     'create',
-    'hub',
+    dir,
     '--model',
     'movehub',
     '--root',
     'root.json',
     '--firmware',
     'old.bin',
-    '--version',
-    '7.27.0',
-  ]);
+  ];
+}
+
+/** Keys, trust, two firmware files and a device running 7.27.0 with its public key in movehub.pub. */
+async function workspace(): Promise<string> {
+  const dir = await tempDir();
+  await writeFile(join(dir, 'old.bin'), oldFirmware);
+  await writeFile(join(dir, 'new.bin'), newFirmware);
+  await makeTrustFiles(dir);
+  await ok(dir, [...simDeviceCreate('hub'), '--version', '7.27.0']);
   return dir;
 }
 
@@ -181,18 +184,7 @@ test('errors name the file, and a folder may be named like a command word', asyn
   assert.match(wrong.err, /device\.json: not a simulated device \[USAGE\]/);
 
   const ws = await workspace();
-  await ok(ws, [
-    'sim',
-    'device',
-    'create',
-    'boot',
-    '--model',
-    'movehub',
-    '--root',
-    'root.json',
-    '--firmware',
-    'old.bin',
-  ]);
+  await ok(ws, simDeviceCreate('boot'));
   assert.equal((await json(ws, ['sim', 'device', 'boot', 'boot'])).outcome, 'booted');
 
   const extra = await sihl(ws, ['sim', 'device', 'stage', 'hub', 'old.bin', 'extra']);
