@@ -31,12 +31,7 @@ export interface World {
 type Step =
   | { readonly kind: 'devices'; readonly version: string; readonly count: number }
   | { readonly kind: 'revoke'; readonly device: number }
-  | {
-      readonly kind: 'release';
-      readonly version: string;
-      readonly publish: boolean;
-      readonly rollout?: number;
-    };
+  | { readonly kind: 'release'; readonly version: string; readonly rollout?: number };
 
 interface Plan {
   readonly approvers: readonly string[];
@@ -69,14 +64,9 @@ export class WorldPlan {
     return this.#then({ kind: 'revoke', device: n ?? count - 1 });
   }
 
-  /** A movehub release of new.bin as `version`, created and approved by every approver, not published. */
-  withReleaseApproved(version: string): WorldPlan {
-    return this.#then({ kind: 'release', version, publish: false });
-  }
-
   /** A movehub release of new.bin as `version`, approved by every approver and published. */
   withReleasePublished(version: string, options: { readonly rollout?: number } = {}): WorldPlan {
-    return this.#then({ kind: 'release', version, publish: true, ...options });
+    return this.#then({ kind: 'release', version, ...options });
   }
 
   /** A fresh copy of this world in a test's temporary folder. */
@@ -106,22 +96,20 @@ export function world(): WorldPlan {
 }
 
 /**
- * Creates release `version` of new.bin for movehub in `cwd`'s workspace, has `approvers` approve it and,
- * unless `publish` is false, publishes it at `rollout` percent. Returns the published target, if any.
+ * Creates release `version` of new.bin for movehub in `cwd`'s workspace, has `approvers` approve it and
+ * publishes it (at `rollout` percent when given). Returns the published target.
  */
 export async function shipRelease(
   cwd: string,
   version: string,
   options: {
     readonly approvers?: readonly string[];
-    readonly publish?: boolean;
     readonly rollout?: number;
   } = {},
-): Promise<string | undefined> {
+): Promise<string> {
   const release = `movehub-${version}`;
   await ok(cwd, [...releaseCreate('new.bin', 'movehub', version, '1'), ...WS]);
   await approveBy((args) => ok(cwd, args), release, options.approvers ?? ['alice', 'bob'], WS);
-  if (options.publish === false) return undefined;
   const rollout = options.rollout === undefined ? [] : ['--rollout', String(options.rollout)];
   return JSON.parse(await ok(cwd, ['release', 'publish', release, ...rollout, '--json', ...WS])).target;
 }
@@ -139,8 +127,7 @@ async function buildWorld(cwd: string, plan: Plan): Promise<void> {
     } else if (step.kind === 'revoke') {
       await ok(cwd, ['device', 'revoke', (devices[step.device] as WorldDevice).id, ...WS]);
     } else {
-      const target = await shipRelease(cwd, step.version, { ...step, approvers: plan.approvers });
-      if (target !== undefined) targets[step.version] = target;
+      targets[step.version] = await shipRelease(cwd, step.version, { ...step, approvers: plan.approvers });
     }
   }
   await writeFile(join(cwd, 'world.json'), JSON.stringify({ devices, targets }));
