@@ -1,13 +1,14 @@
 // The device registry: every provisioned device's public keys, model and owner, in one node:sqlite file.
 // A device's `idx` is dense and stable (0, 1, 2, … in order of provisioning, never reused, kept after
 // revocation) because it is the device's slot in every release's envelope tables (envelopes.ts).
-import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite';
 import { checkBoxPublicKey } from '../core/crypto/box.ts';
 import { sha256 } from '../core/crypto/hash.ts';
 import { checkSigningPublicKey } from '../core/crypto/sign.ts';
-import { naming, SihlError } from '../core/errors.ts';
+import { SihlError } from '../core/errors.ts';
 import { toHex, utf8 } from '../core/format/bytes.ts';
 import { checkModel } from '../core/format/manifest.ts';
+import { openSqliteFile } from '../storage/sqlite-file.ts';
 
 /** An owner is a free-form label (a customer, a site); bounded so a typo cannot store a novel. */
 export const OWNER_MAX_BYTES = 256;
@@ -257,25 +258,13 @@ export class Registry {
 
 /** Opens (creating if needed) the registry at `path`, in WAL mode. */
 export function openRegistry(path: string): Registry {
-  let db: DatabaseSync | undefined;
-  try {
-    db = new DatabaseSync(path);
-    db.exec('PRAGMA busy_timeout = 5000');
-    const mode = db.prepare('PRAGMA journal_mode = WAL').get();
-    if (path !== ':memory:' && mode?.journal_mode !== 'wal') {
-      throw new SihlError('IO_ERROR', `the registry cannot use WAL mode (${String(mode?.journal_mode)})`);
-    }
-    // A provisioned device whose registration a power cut undid would never get an envelope.
-    db.exec('PRAGMA synchronous = FULL');
-    const version = Number(db.prepare('PRAGMA user_version').get()?.user_version ?? 0);
-    if (version > SCHEMA_VERSION) {
-      throw new SihlError('USAGE', `registry schema version ${version} is newer than this sihl's`);
-    }
-    db.exec(SCHEMA);
-    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-    return new Registry(path, db);
-  } catch (error) {
-    if (db?.isOpen) db.close();
-    throw naming(path, error);
-  }
+  // FULL: a provisioned device whose registration a power cut undid would never get an envelope.
+  const file = {
+    what: 'registry',
+    schema: SCHEMA,
+    version: SCHEMA_VERSION,
+    synchronous: 'FULL',
+    requireWal: true,
+  } as const;
+  return openSqliteFile(path, file, (db) => new Registry(path, db));
 }

@@ -16,8 +16,9 @@ import {
   type GetResult,
   objectExists,
   type PutOptions,
-  quoteEtag,
   rangeNotSatisfiable,
+  reportedInfo,
+  wholeSize,
 } from './blob-store.ts';
 import { storeError } from './store-errors.ts';
 
@@ -126,23 +127,16 @@ class AzureBlobStore implements BlobStore {
     }
     const body = response.readableStreamBody;
     const length = response.contentLength ?? 0;
-    // Content-Range is "bytes START-END/SIZE" for a ranged read; the whole object otherwise.
-    const size = Number(/\/(\d+)$/.exec(response.contentRange ?? '')?.[1] ?? length);
+    const size = wholeSize(response.contentRange, length);
     const start = range?.start ?? 0;
     // Azure answers 416 here; Azurite an empty 206.
     if (range !== undefined && start >= size) {
       body?.resume();
       throw rangeNotSatisfiable(key, start, size);
     }
-    const info: BlobInfo = {
-      key,
-      size,
-      etag: quoteEtag(response.etag),
-      contentType: response.contentType ?? DEFAULT_CONTENT_TYPE,
-    };
     return {
       status: 'ok',
-      info,
+      info: reportedInfo(key, { size, etag: response.etag, contentType: response.contentType }),
       range: { start, end: start + length - 1 },
       body: body ? (body as Readable) : Readable.from([]),
     };
@@ -151,12 +145,8 @@ class AzureBlobStore implements BlobStore {
   async head(key: string): Promise<BlobInfo | null> {
     try {
       const properties = await this.#container.getBlobClient(this.#name(key)).getProperties();
-      return {
-        key,
-        size: properties.contentLength ?? 0,
-        etag: quoteEtag(properties.etag),
-        contentType: properties.contentType ?? DEFAULT_CONTENT_TYPE,
-      };
+      const { contentLength: size, etag, contentType } = properties;
+      return reportedInfo(key, { size, etag, contentType });
     } catch (error) {
       if (statusOf(error) === 404) return null;
       throw this.#error(key, error);
@@ -167,12 +157,9 @@ class AzureBlobStore implements BlobStore {
     checkBlobPrefix(prefix);
     try {
       for await (const item of this.#container.listBlobsFlat({ prefix: this.#prefix + prefix })) {
-        yield {
-          key: item.name.slice(this.#prefix.length),
-          size: item.properties.contentLength ?? 0,
-          etag: quoteEtag(item.properties.etag),
-          contentType: item.properties.contentType ?? DEFAULT_CONTENT_TYPE,
-        };
+        const key = item.name.slice(this.#prefix.length);
+        const { contentLength: size, etag, contentType } = item.properties;
+        yield reportedInfo(key, { size, etag, contentType });
       }
     } catch (error) {
       throw this.#error(prefix || '/', error);

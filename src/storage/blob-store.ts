@@ -157,3 +157,25 @@ export function quoteEtag(etag: string | undefined): string {
 
 /** The content type a release file gets when the caller names none. */
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+
+/** What a cloud store reports of an object, any part of which its SDK may leave out. */
+export interface ReportedBlob {
+  readonly size?: number | undefined;
+  readonly etag?: string | undefined;
+  readonly contentType?: string | undefined;
+}
+
+/** A blob's info from what a cloud store reports: a quoted ETag, the default content type when none. */
+export function reportedInfo(key: string, reported: ReportedBlob): BlobInfo {
+  return {
+    key,
+    size: reported.size ?? 0,
+    etag: quoteEtag(reported.etag),
+    contentType: reported.contentType ?? DEFAULT_CONTENT_TYPE,
+  };
+}
+
+/** The whole object's size: from a ranged read's Content-Range "bytes START-END/SIZE", else the length. */
+export function wholeSize(contentRange: string | undefined, length: number): number {
+  return Number(/\/(\d+)$/.exec(contentRange ?? '')?.[1] ?? length);
+}

@@ -26,6 +26,8 @@ import {
   type PutOptions,
   quoteEtag,
   rangeNotSatisfiable,
+  reportedInfo,
+  wholeSize,
 } from './blob-store.ts';
 import { multipartUpload, type PutParams, partsOf } from './s3-multipart.ts';
 import { storeError } from './store-errors.ts';
@@ -139,17 +141,12 @@ class S3BlobStore implements BlobStore {
         }),
       );
       const length = response.ContentLength ?? 0;
-      const size = Number(/\/(\d+)$/.exec(response.ContentRange ?? '')?.[1] ?? length);
+      const size = wholeSize(response.ContentRange, length);
       const start = range?.start ?? 0;
       const body = response.Body instanceof Readable ? response.Body : Readable.from([]);
       return {
         status: 'ok',
-        info: {
-          key,
-          size,
-          etag: quoteEtag(response.ETag),
-          contentType: response.ContentType ?? DEFAULT_CONTENT_TYPE,
-        },
+        info: reportedInfo(key, { size, etag: response.ETag, contentType: response.ContentType }),
         range: { start, end: start + length - 1 },
         body,
       };
@@ -171,12 +168,8 @@ class S3BlobStore implements BlobStore {
       const response = await this.#client.send(
         new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }),
       );
-      return {
-        key,
-        size: response.ContentLength ?? 0,
-        etag: quoteEtag(response.ETag),
-        contentType: response.ContentType ?? DEFAULT_CONTENT_TYPE,
-      };
+      const { ContentLength: size, ETag: etag, ContentType: contentType } = response;
+      return reportedInfo(key, { size, etag, contentType });
     } catch (error) {
       if (statusOf(error) === 404) return null;
       throw this.#error(key, error);

@@ -1,8 +1,9 @@
 // The embedded log store: devices' signed status reports in one node:sqlite file (logs.db in the
 // workspace by default), next to the registry. Entries are kept as they arrived; readers verify them.
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { naming, SihlError } from '../core/errors.ts';
 import type { LogEntry, LogQuery, LogStore } from './log-store.ts';
+import { openSqliteFile } from './sqlite-file.ts';
 
 export const LOG_STORE_FILE = 'logs.db';
 /** Rows read per query while iterating, so memory holds one page whatever the history's length. */
@@ -107,22 +108,7 @@ class SqliteLogStore implements LogStore {
 
 /** Opens (creating if needed) the log store at `path`, in WAL mode so readers never block the server. */
 export function openSqliteLogStore(path: string): LogStore {
-  let db: DatabaseSync | undefined;
-  try {
-    db = new DatabaseSync(path);
-    db.exec('PRAGMA busy_timeout = 5000');
-    db.exec('PRAGMA journal_mode = WAL');
-    // A report the server answered 204 to survives a power cut.
-    db.exec('PRAGMA synchronous = FULL');
-    const version = Number(db.prepare('PRAGMA user_version').get()?.user_version ?? 0);
-    if (version > SCHEMA_VERSION) {
-      throw new SihlError('USAGE', `log store schema version ${version} is newer than this sihl's`);
-    }
-    db.exec(SCHEMA);
-    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-    return new SqliteLogStore(db);
-  } catch (error) {
-    if (db?.isOpen) db.close();
-    throw naming(path, error);
-  }
+  // FULL: a report the server answered 204 to survives a power cut.
+  const file = { what: 'log store', schema: SCHEMA, version: SCHEMA_VERSION, synchronous: 'FULL' } as const;
+  return openSqliteFile(path, file, (db) => new SqliteLogStore(db));
 }

@@ -42,8 +42,9 @@ import { Workspace } from '../../src/publisher/workspace.ts';
 import type { RunningServer } from '../../src/server/index.ts';
 import { type Fleet, type FleetDevice, makeFleet, testCertificate } from '../device/agent/support.ts';
 import { tempDir } from '../helpers.ts';
-import { approveBy, ok, PASSPHRASE, releaseCreate } from '../support/cli.ts';
+import { PASSPHRASE } from '../support/cli.ts';
 import { GENEROUS, serveWorkspace } from '../support/server.ts';
+import { shipRelease } from '../support/world.ts';
 
 export const OLD_VERSION = '7.27.0';
 const passphrases = async () => PASSPHRASE;
@@ -254,11 +255,8 @@ export interface Bench {
  */
 export async function makeBench(): Promise<Bench> {
   const fleet = await makeFleet();
-  const ws = ['--workspace', 'acme'];
   const firstTimestamp = new Uint8Array(await readFile(join(fleet.store, TIMESTAMP_PATH)));
-  await ok(fleet.cwd, [...releaseCreate('new.bin', 'movehub', '7.29.0', '1'), ...ws]);
-  await approveBy((args) => ok(fleet.cwd, args), 'movehub-7.29.0', ['alice', 'bob'], ws);
-  await ok(fleet.cwd, ['release', 'publish', 'movehub-7.29.0', ...ws]);
+  await shipRelease(fleet.cwd, '7.29.0');
   const workspace = await Workspace.open(join(fleet.cwd, 'acme'));
   const server = await serveWorkspace(workspace, {
     limits: { reportsPerDevice: GENEROUS, reportsPerAddress: GENEROUS },

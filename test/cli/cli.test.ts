@@ -9,7 +9,7 @@ import { EXIT } from '../../src/cli/main.ts';
 import { verbs } from '../../src/cli/verbs.ts';
 import { openSigningKey } from '../../src/core/keys.ts';
 import { pybricksCorpus, tempDir } from '../helpers.ts';
-import { makeTrustFiles, ok, PASSPHRASE, sihl } from '../support/cli.ts';
+import { imagePack, makeTrustFiles, ok, PASSPHRASE, sihl } from '../support/cli.ts';
 import { pem as pemBlock } from '../support/fixtures.ts';
 
 const firmware = (await pybricksCorpus()).get('primehub') as Uint8Array;
@@ -26,19 +26,7 @@ async function workspace(): Promise<string> {
 
 test('the worked example runs from keys to an unpacked image identical to the firmware', async () => {
   const dir = await workspace();
-  await ok(dir, [
-    'image',
-    'pack',
-    'firmware.bin',
-    '--model',
-    'primehub',
-    '--version',
-    '7.28.0',
-    '--delegation',
-    'approvers.dlg',
-    '--level',
-    '5',
-  ]);
+  await ok(dir, imagePack('firmware.bin', 'primehub', '7.28.0'));
   await ok(dir, ['image', 'sign', 'firmware.bin.sihl', '--key', 'alice.key']);
   const refused = await sihl(dir, ['image', 'verify', 'firmware.bin.sihl', '--root', 'root.json']);
   assert.equal(refused.code, EXIT.refused, 'one approver alone cannot ship');
@@ -70,34 +58,15 @@ test('the worked example runs from keys to an unpacked image identical to the fi
     '-o',
     'device-1.env',
   ]);
-  await ok(dir, [
-    'image',
-    'unpack',
-    'firmware.bin.sihl',
-    '--root',
-    'root.json',
-    '--device-key',
-    'device-1.key',
-    '--envelope',
-    'device-1.env',
-    '-o',
-    'out.bin',
-  ]);
+  // The device's own key opens its envelope.
+  const unpackWith = (deviceKey: string, out: string) => [
+    ...['image', 'unpack', 'firmware.bin.sihl', '--root', 'root.json'],
+    ...['--device-key', deviceKey, '--envelope', 'device-1.env', '-o', out],
+  ];
+  await ok(dir, unpackWith('device-1.key', 'out.bin'));
   assert.ok(Buffer.from(await readFile(join(dir, 'out.bin'))).equals(firmware));
 
-  const other = await sihl(dir, [
-    'image',
-    'unpack',
-    'firmware.bin.sihl',
-    '--root',
-    'root.json',
-    '--device-key',
-    'device-2.key',
-    '--envelope',
-    'device-1.env',
-    '-o',
-    'stolen.bin',
-  ]);
+  const other = await sihl(dir, unpackWith('device-2.key', 'stolen.bin'));
   assert.equal(other.code, EXIT.refused, "another device's key does not open the envelope");
   assert.match(other.err, /device-1\.env: .*ENVELOPE_WRONG_RECIPIENT/);
   await assert.rejects(stat(join(dir, 'stolen.bin')), 'nothing is written on failure');
@@ -105,26 +74,18 @@ test('the worked example runs from keys to an unpacked image identical to the fi
 
 test('a signed-only image needs no envelope', async () => {
   const dir = await workspace();
-  await ok(dir, [
-    'image',
-    'pack',
-    'firmware.bin',
-    '--model',
-    'primehub',
-    '--version',
-    '1.0.0',
-    '--delegation',
-    'approvers.dlg',
-    '--no-encrypt',
-    '--key',
-    'alice.key',
-    '--key',
-    'bob.key',
-    '-o',
-    'plain.sihl',
-    '--level',
-    '5',
-  ]);
+  await ok(
+    dir,
+    imagePack('firmware.bin', 'primehub', '1.0.0', [
+      '--no-encrypt',
+      '--key',
+      'alice.key',
+      '--key',
+      'bob.key',
+      '-o',
+      'plain.sihl',
+    ]),
+  );
   await assert.rejects(stat(join(dir, 'plain.sihl.content-key')));
   await ok(dir, ['image', 'unpack', 'plain.sihl', '--root', 'root.json', '-o', 'out.bin']);
   assert.ok(Buffer.from(await readFile(join(dir, 'out.bin'))).equals(firmware));

@@ -3,12 +3,9 @@
 // failures show in the fleet status as operators see them.
 // tag: slow (a simulated fleet)
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { tempDir } from '../helpers.ts';
-import { approveBy, ok, sihl } from '../support/cli.ts';
-import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
+import { ok, sihl } from '../support/cli.ts';
+import { shipRelease, world } from '../support/world.ts';
 
 const ws = ['--workspace', 'acme'];
 const DEVICES = 12;
@@ -22,12 +19,7 @@ interface Outcome {
 }
 
 test('sim fleet: provisioned before publishing, devices update; power cuts repeat, failed trials revert and are reported', async () => {
-  const cwd = await tempDir();
-  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
-  await writeFile(join(cwd, 'new.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
-  await ok(cwd, ['init', 'acme']);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  const { cwd } = await world().build();
 
   const early = await sihl(cwd, ['sim', 'fleet', '--devices', '3', ...ws]);
   assert.notEqual(early.code, 0);
@@ -45,9 +37,7 @@ test('sim fleet: provisioned before publishing, devices update; power cuts repea
   assert.notEqual(nothing.code, 0);
   assert.match(nothing.err, /nothing newer than 7\.27\.0 is published/);
 
-  await ok(cwd, ['release', 'create', 'new.bin', '--model', 'movehub', '--version', '7.28.0', ...ws]);
-  await approveBy((args) => ok(cwd, args), 'movehub-7.28.0', ['alice', 'bob'], ws);
-  await ok(cwd, ['release', 'publish', 'movehub-7.28.0', '--rollout', '100', ...ws]);
+  await shipRelease(cwd, '7.28.0', { rollout: 100 });
 
   const run = JSON.parse(
     await ok(cwd, [
@@ -94,44 +84,17 @@ test('sim fleet: provisioned before publishing, devices update; power cuts repea
 });
 
 test('sim fleet exits 1 when devices did not reach the release by the deadline, so a pipeline stops', async () => {
-  const cwd = await tempDir();
-  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
-  await writeFile(join(cwd, 'new.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
-  await ok(cwd, ['init', 'acme']);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  const { cwd } = await world().build();
   const provision = ['sim', 'fleet', '--devices', '2', '--provision-only', '--model', 'movehub'];
   await ok(cwd, [...provision, '--firmware', 'old.bin', '--version', '7.27.0', ...ws]);
-  await ok(cwd, ['release', 'create', 'new.bin', '--model', 'movehub', '--version', '7.28.0', ...ws]);
-  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
-  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...ws]);
   // No device is in a 0 % rollout: none gets the content key, none can update.
-  await ok(cwd, ['release', 'publish', 'movehub-7.28.0', '--rollout', '0', ...ws]);
-  const run = await sihl(cwd, [
-    'sim',
-    'fleet',
-    '--devices',
-    '2',
-    '--interval',
-    '1',
-    '--deadline',
-    '3',
-    ...ws,
-  ]);
+  await shipRelease(cwd, '7.28.0', { rollout: 0 });
+  const untilDeadline = (seconds: string, ...more: string[]) =>
+    sihl(cwd, ['sim', 'fleet', '--devices', '2', '--interval', '1', '--deadline', seconds, ...more, ...ws]);
+  const run = await untilDeadline('3');
   assert.equal(run.code, 1, run.out + run.err);
   assert.match(run.out, /0 of 2 devices run 7\.28\.0 .*; 2 not updated by the deadline/);
-  const json = await sihl(cwd, [
-    'sim',
-    'fleet',
-    '--devices',
-    '2',
-    '--interval',
-    '1',
-    '--deadline',
-    '2',
-    '--json',
-    ...ws,
-  ]);
+  const json = await untilDeadline('2', '--json');
   assert.equal(json.code, 1);
   assert.equal(JSON.parse(json.out).notUpdated, 2);
 });

@@ -9,7 +9,7 @@ import { EXIT } from '../../src/cli/main.ts';
 import { sha256 } from '../../src/core/crypto/index.ts';
 import { toHex } from '../../src/core/format/bytes.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware, tempDir } from '../helpers.ts';
-import { makeTrustFiles, ok, sihl } from '../support/cli.ts';
+import { imagePack, makeTrustFiles, ok, sihl } from '../support/cli.ts';
 
 const json = async (cwd: string, args: string[]) => JSON.parse(await ok(cwd, [...args, '--json']));
 
@@ -17,26 +17,29 @@ const json = async (cwd: string, args: string[]) => JSON.parse(await ok(cwd, [..
 const oldFirmware = await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub');
 const newFirmware = await pybricksFirmware(PYBRICKS, 'movehub');
 
-/** Keys, trust, two firmware files and a device running 7.27.0 with its public key in movehub.pub. */
-async function workspace(): Promise<string> {
-  const dir = await tempDir();
-  await writeFile(join(dir, 'old.bin'), oldFirmware);
-  await writeFile(join(dir, 'new.bin'), newFirmware);
-  await makeTrustFiles(dir);
-  await ok(dir, [
+/** `sihl sim device create DIR` of a movehub pinning root.json and running old.bin, as arguments. */
+function simDeviceCreate(dir: string): string[] {
+  return [
     'sim',
     'device',
     'create',
-    'hub',
+    dir,
     '--model',
     'movehub',
     '--root',
     'root.json',
     '--firmware',
     'old.bin',
-    '--version',
-    '7.27.0',
-  ]);
+  ];
+}
+
+/** Keys, trust, two firmware files and a device running 7.27.0 with its public key in movehub.pub. */
+async function workspace(): Promise<string> {
+  const dir = await tempDir();
+  await writeFile(join(dir, 'old.bin'), oldFirmware);
+  await writeFile(join(dir, 'new.bin'), newFirmware);
+  await makeTrustFiles(dir);
+  await ok(dir, [...simDeviceCreate('hub'), '--version', '7.27.0']);
   return dir;
 }
 
@@ -51,23 +54,7 @@ test('a device is updated through a power cut and ends up running the new firmwa
     ['device', identity.id, identity.sign, identity.box],
   );
 
-  await ok(dir, [
-    'image',
-    'pack',
-    'new.bin',
-    '--model',
-    'movehub',
-    '--version',
-    '7.28.0',
-    '--security-version',
-    '3',
-    '--delegation',
-    'approvers.dlg',
-    '--level',
-    '5',
-    '-o',
-    'new.sihl',
-  ]);
+  await ok(dir, imagePack('new.bin', 'movehub', '7.28.0', ['--security-version', '3', '-o', 'new.sihl']));
   await ok(dir, ['image', 'sign', 'new.sihl', '--key', 'alice.key']);
   await ok(dir, ['image', 'sign', 'new.sihl', '--key', 'bob.key']);
   await ok(dir, [
@@ -122,26 +109,18 @@ test('a device is updated through a power cut and ends up running the new firmwa
 
 test('an image for another model is rejected at boot and the old firmware keeps running', async () => {
   const dir = await workspace();
-  await ok(dir, [
-    'image',
-    'pack',
-    'new.bin',
-    '--model',
-    'technichub',
-    '--version',
-    '7.28.0',
-    '--delegation',
-    'approvers.dlg',
-    '--no-encrypt',
-    '--key',
-    'alice.key',
-    '--key',
-    'bob.key',
-    '--level',
-    '5',
-    '-o',
-    'other.sihl',
-  ]);
+  await ok(
+    dir,
+    imagePack('new.bin', 'technichub', '7.28.0', [
+      '--no-encrypt',
+      '--key',
+      'alice.key',
+      '--key',
+      'bob.key',
+      '-o',
+      'other.sihl',
+    ]),
+  );
   await ok(dir, ['sim', 'device', 'stage', 'hub', 'other.sihl']);
   const r = await sihl(dir, ['sim', 'device', 'boot', 'hub', '--json']);
   assert.equal(r.code, EXIT.ok, 'a refusal is an outcome of the boot, not a failure of the command');
@@ -158,19 +137,11 @@ test('an image for another model is rejected at boot and the old firmware keeps 
 
 test('a new firmware booted without --confirm is reverted at the next boot, and the boot says REVERTED', async () => {
   const dir = await workspace();
-  const pack = [
-    'image',
-    'pack',
-    'new.bin',
-    '--model',
-    'movehub',
-    '--version',
-    '7.28.0',
-    '--security-version',
-    '2',
-  ];
-  const keys = ['--key', 'alice.key', '--key', 'bob.key', '--level', '5', '-o', 'new.sihl'];
-  await ok(dir, [...pack, '--delegation', 'approvers.dlg', '--no-encrypt', ...keys]);
+  const keys = ['--key', 'alice.key', '--key', 'bob.key', '-o', 'new.sihl'];
+  await ok(
+    dir,
+    imagePack('new.bin', 'movehub', '7.28.0', ['--security-version', '2', '--no-encrypt', ...keys]),
+  );
   await ok(dir, ['sim', 'device', 'stage', 'hub', 'new.sihl']);
   const trial = await json(dir, ['sim', 'device', 'boot', 'hub']);
   assert.deepEqual(
@@ -213,18 +184,7 @@ test('errors name the file, and a folder may be named like a command word', asyn
   assert.match(wrong.err, /device\.json: not a simulated device \[USAGE\]/);
 
   const ws = await workspace();
-  await ok(ws, [
-    'sim',
-    'device',
-    'create',
-    'boot',
-    '--model',
-    'movehub',
-    '--root',
-    'root.json',
-    '--firmware',
-    'old.bin',
-  ]);
+  await ok(ws, simDeviceCreate('boot'));
   assert.equal((await json(ws, ['sim', 'device', 'boot', 'boot'])).outcome, 'booted');
 
   const extra = await sihl(ws, ['sim', 'device', 'stage', 'hub', 'old.bin', 'extra']);

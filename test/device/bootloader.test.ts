@@ -32,13 +32,18 @@ function packFor(firmware: Uint8Array, options: Parameters<typeof pack>[1] = {})
   return pack(firmware, { model: MODEL, version: '2.0.0', securityVersion: 1, ...options });
 }
 
-const factory = await SimulatedDevice.create({
-  model: MODEL,
-  root: trust.root,
-  firmware: OLD,
-  version: '1.0.0',
-  slotSize: 64 * 1024,
-});
+/** A device running OLD as 1.0.0, with slots of `slotSize` bytes. */
+function deviceWithSlot(slotSize: number): Promise<SimulatedDevice> {
+  return SimulatedDevice.create({
+    model: MODEL,
+    root: trust.root,
+    firmware: OLD,
+    version: '1.0.0',
+    slotSize,
+  });
+}
+
+const factory = await deviceWithSlot(64 * 1024);
 /** A fresh device running OLD (1.0.0), counters at zero. */
 const fresh = () => factory.clone();
 const good = await packFor(NEW);
@@ -351,13 +356,7 @@ describe('power cuts during a rejection', () => {
 describe('capacity', () => {
   test('a device holds an update of incompressible firmware as large as its slot', async () => {
     const size = 4 << 20;
-    const device = await SimulatedDevice.create({
-      model: MODEL,
-      root: trust.root,
-      firmware: OLD,
-      version: '1.0.0',
-      slotSize: size,
-    });
+    const device = await deviceWithSlot(size);
     const firmware = randomBytes(size, seeded(3));
     const image = await packFor(firmware, { quality: 5 });
     device.stage(image.bytes, envelopeFor(device, image));
@@ -372,13 +371,7 @@ describe('memory', () => {
     const marks: number[] = [];
     for (const size of [1 << 20, 16 << 20]) {
       const firmware = syntheticFirmware(size, size);
-      const device = await SimulatedDevice.create({
-        model: MODEL,
-        root: trust.root,
-        firmware: OLD,
-        version: '1.0.0',
-        slotSize: size,
-      });
+      const device = await deviceWithSlot(size);
       const image = await packFor(firmware, { quality: 5 });
       device.stage(image.bytes, envelopeFor(device, image));
       const report = await device.boot();

@@ -16,6 +16,8 @@ export const trust = makeTrust();
 export { seeded } from '../../src/core/seeded.ts';
 export { pybricksFirmware } from '../support/fixtures.ts';
 
+import { firmwareLike } from '../support/fixtures.ts';
+
 export function randomBytes(length: number, random: () => number): Uint8Array {
   const out = new Uint8Array(length);
   for (let i = 0; i < length; i++) out[i] = Math.floor(random() * 256);
@@ -24,20 +26,8 @@ export function randomBytes(length: number, random: () => number): Uint8Array {
 
 /** Firmware-like bytes: runs of noise between repeated instruction-like text, so they compress some. */
 export function syntheticFirmware(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  const phrase = new TextEncoder().encode('push {r4, lr}; bl memcpy; ldr r0, [pc, #12]; pop {r4, pc}; ');
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    if ((i >> 6) % 3 !== 0) {
-      out[i] = phrase[i % phrase.length] as number;
-    } else {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      out[i] = x & 0xff;
-    }
-  }
-  return out;
+  const phrase = 'push {r4, lr}; bl memcpy; ldr r0, [pc, #12]; pop {r4, pc}; ';
+  return firmwareLike(size, seed, phrase, (block) => block % 3 !== 0);
 }
 
 export interface Packed {

@@ -11,6 +11,7 @@ import { AzureNamedKeyCredential, TableClient } from '@azure/data-tables';
 import { openBlobStore, parseStoreLocation } from '../../src/storage/locations.ts';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite } from '../support/azurite.ts';
 import {
+  configureDevice,
   emulatorCertificate,
   makeCloudFleet,
   provisionAzure,
@@ -42,16 +43,7 @@ test('devices install a release published to Blob Storage and report to Table St
   await writeFile(join(fleet.cwd, 'store.pem'), certificate.cert);
   const server = `${azurite.blobEndpoint}/firmware/acme/?${readOnlySas('firmware')}`;
   for (const device of fleet.devices) {
-    await run(fleet, [
-      ...['sim', 'device', 'configure', device.dir, '--server', server, '--certificate', 'store.pem'],
-      ...['--root', 'acme/store/metadata/1.root.json', '--index', String(device.idx)],
-      ...[
-        '--log-table',
-        `${azurite.tableEndpoint}/devicelogs`,
-        '--log-credential',
-        `${device.dir}.log-credential`,
-      ],
-    ]);
+    await configureDevice(fleet, device, server, `${azurite.tableEndpoint}/devicelogs`);
     const ran = await run(fleet, ['sim', 'device', 'run', device.dir, '--once']);
     assert.deepEqual(ran.installed, ['movehub/movehub-7.28.0.sihl'], JSON.stringify(ran));
     assert.equal(ran.running, '7.28.0');

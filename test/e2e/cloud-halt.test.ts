@@ -23,6 +23,7 @@ import { PASSPHRASE } from '../support/cli.ts';
 import { startS3rver } from '../support/s3rver.ts';
 import {
   type CloudFleet,
+  configureDevice,
   emulatorCertificate,
   makeCloudFleet,
   provisionAzure,
@@ -114,10 +115,7 @@ async function haltsReachTheStore(fleet: CloudFleet, server: string): Promise<vo
   const { device, percent } = await rolloutWithOne(fleet);
   await run(fleet, ['release', 'publish', RELEASE, '--rollout', String(percent), ...WS]);
   await run(fleet, ['rollout', 'status', RELEASE, '--min-failures', '1', ...WS]);
-  await run(fleet, [
-    ...['sim', 'device', 'configure', device.dir, '--server', server, '--certificate', 'store.pem'],
-    ...['--root', 'acme/store/metadata/1.root.json', '--index', String(device.idx)],
-  ]);
+  await configureDevice(fleet, device, server);
 
   // From the CLI.
   const halted = await run(fleet, ['rollout', 'halt', RELEASE, ...WS]);

@@ -11,7 +11,14 @@ import { test } from 'node:test';
 import { openBlobStore, parseStoreLocation } from '../../src/storage/locations.ts';
 import { AZURITE_ACCOUNT, startAzurite } from '../support/azurite.ts';
 import { startS3rver } from '../support/s3rver.ts';
-import { emulatorCertificate, makeCloudFleet, provisionAzure, run, WS } from './cloud-support.ts';
+import {
+  configureDevice,
+  emulatorCertificate,
+  makeCloudFleet,
+  provisionAzure,
+  run,
+  WS,
+} from './cloud-support.ts';
 
 const certificate = await emulatorCertificate();
 const s3 = await startS3rver(['firmware', 'interrupted'], { tls: certificate });
@@ -35,23 +42,8 @@ test('devices install a release published to an S3 bucket and report to Table St
 
   await writeFile(join(fleet.cwd, 'store.pem'), certificate.cert);
   for (const device of fleet.devices) {
-    await run(fleet, [
-      ...['sim', 'device', 'configure', device.dir, '--server', `${s3.endpoint}/firmware/acme/`],
-      ...[
-        '--certificate',
-        'store.pem',
-        '--root',
-        'acme/store/metadata/1.root.json',
-        '--index',
-        String(device.idx),
-      ],
-      ...[
-        '--log-table',
-        `${azurite.tableEndpoint}/devicelogs`,
-        '--log-credential',
-        `${device.dir}.log-credential`,
-      ],
-    ]);
+    const logTable = `${azurite.tableEndpoint}/devicelogs`;
+    await configureDevice(fleet, device, `${s3.endpoint}/firmware/acme/`, logTable);
     const ran = await run(fleet, ['sim', 'device', 'run', device.dir, '--once']);
     assert.deepEqual(ran.installed, ['movehub/movehub-7.28.0.sihl'], JSON.stringify(ran));
   }

@@ -46,6 +46,23 @@ export async function run(fleet: { cwd: string; env: Record<string, string> }, a
 }
 
 /**
+ * `sihl sim device configure` for `device` reading the store at `server` over TLS pinned to store.pem,
+ * reporting to the Azure table `logTable` (an https URL) with its sealed log credential when given.
+ */
+export async function configureDevice(
+  fleet: CloudFleet,
+  device: { readonly dir: string; readonly idx: number },
+  server: string,
+  logTable?: string,
+): Promise<void> {
+  const log = logTable ? ['--log-table', logTable, '--log-credential', `${device.dir}.log-credential`] : [];
+  await run(fleet, [
+    ...['sim', 'device', 'configure', device.dir, '--server', server, '--certificate', 'store.pem'],
+    ...['--root', 'acme/store/metadata/1.root.json', '--index', String(device.idx), ...log],
+  ]);
+}
+
+/**
  * A workspace whose sihl.json names `store` (and `log`, when given), three devices provisioned (each
  * with its sealed log credential when there is a log table), and release 7.28.0 created and approved.
  */

@@ -5,7 +5,7 @@
 // `sihl fleet status` shows all three on 7.28.0.
 // tag: slow (a workspace, three devices and sihl serve made for real)
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -13,8 +13,8 @@ import { serve } from '../../src/cli/commands/serve.ts';
 import { UpdateAgent } from '../../src/device/agent/agent.ts';
 import { PowerCut } from '../../src/device/flash/simulated-flash.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
-import { tempDir } from '../helpers.ts';
-import { approveBy, ok, PASSPHRASE, releaseCreate, startWorkspace } from '../support/cli.ts';
+import { ok, PASSPHRASE } from '../support/cli.ts';
+import { world } from '../support/world.ts';
 
 const SECTOR = 4096;
 const ws = ['--workspace', 'acme'];
@@ -55,20 +55,13 @@ async function relay(port: number): Promise<{ url: string; cut(): void; restore(
 }
 
 test('three devices update 7.27.0 → 7.28.0 through sihl serve: one resumes a cut download, one repeats a cut install', async (t) => {
-  const cwd = await tempDir();
-  const firmware = await startWorkspace(cwd);
-  const names = ['hub-cut-download', 'hub-cut-power', 'hub-plain'];
-  const indexes: number[] = [];
-  for (const name of names) {
-    const create = ['sim', 'device', 'create', name, '--model', 'movehub', '--root', 'acme/trust/root.json'];
-    await ok(cwd, [...create, '--firmware', 'old.bin', '--version', '7.27.0']);
-    await writeFile(join(cwd, `${name}.json`), await ok(cwd, ['sim', 'device', 'identity', name, '--json']));
-    const provision = ['device', 'provision', '--identity', `${name}.json`, '--owner', 'ACME', '--json'];
-    indexes.push(JSON.parse(await ok(cwd, [...provision, ...ws])).idx);
-  }
-  await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...ws]);
-  await approveBy((args) => ok(cwd, args), 'movehub-7.28.0', ['alice', 'bob'], ws);
-  await ok(cwd, ['release', 'publish', 'movehub-7.28.0', '--rollout', '100', ...ws]);
+  // hub-1 has its download cut, hub-2 its install; hub-3 updates plainly.
+  const fleet = await world()
+    .withDevicesRunning('7.27.0', 3)
+    .withReleasePublished('7.28.0', { rollout: 100 })
+    .build();
+  const { cwd } = fleet;
+  const firmware = new Uint8Array(await readFile(join(cwd, 'new.bin')));
   const image = await readFile(join(cwd, 'acme', 'releases', 'movehub-7.28.0', 'image.sihl'));
 
   // `sihl serve --port 0`, in this process: the command returns once it listens.
@@ -80,13 +73,13 @@ test('three devices update 7.27.0 → 7.28.0 through sihl serve: one resumes a c
   const network = await relay(server.port);
 
   const devices = [];
-  for (const [n, name] of names.entries()) {
+  for (const [n, device] of fleet.devices.entries()) {
     const url = n === 0 ? network.url : `${server.url}/`;
     await ok(cwd, [
       'sim',
       'device',
       'configure',
-      name,
+      device.dir,
       '--server',
       url,
       '--certificate',
@@ -94,9 +87,9 @@ test('three devices update 7.27.0 → 7.28.0 through sihl serve: one resumes a c
       '--root',
       'acme/store/metadata/1.root.json',
       '--index',
-      String(indexes[n]),
+      String(device.idx),
     ]);
-    devices.push(join(cwd, name));
+    devices.push(device.dir);
   }
 
   /** Powers a device on from its folder (as after a reboot), with its agent; its flash is saved as it goes. */

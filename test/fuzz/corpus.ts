@@ -16,7 +16,7 @@ import { encodeRootChain, makeRootStatement, type RootStatement } from '../../sr
 import { type KeySet, signEntry } from '../../src/core/format/signatures.ts';
 import { bufferSource, type PackOptions, packImage, readImage } from '../../src/core/image/index.ts';
 import { LIMITS } from '../../src/core/limits.ts';
-import { makeDelegation, testKey } from '../support/fixtures.ts';
+import { firmwareLike, makeDelegation, testKey } from '../support/fixtures.ts';
 
 export const MODEL = 'fuzz-board';
 
@@ -26,20 +26,7 @@ export function firmware(
   seed: number,
   text = 'fuzz firmware: ldr r0, [pc, #4]; bl verify; ',
 ): Uint8Array {
-  const out = new Uint8Array(size);
-  const phrase = new TextEncoder().encode(text);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    if ((i >> 6) % 2 === 1) {
-      out[i] = phrase[i % phrase.length] as number;
-    } else {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      out[i] = x & 0xff;
-    }
-  }
-  return out;
+  return firmwareLike(size, seed, text, (block) => block % 2 === 1);
 }
 
 /** Pinned root version 1: two keys, both must sign. */

@@ -3,7 +3,7 @@
 // tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -12,9 +12,8 @@ import { makeSignedReport } from '../../src/device/report.ts';
 import type { SecureElement } from '../../src/device/secure-element/secure-element.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { openSqliteLogStore } from '../../src/storage/sqlite-log-store.ts';
-import { tempDir } from '../helpers.ts';
-import { ok, PASSPHRASE, provisionSimDevice, sihl } from '../support/cli.ts';
-import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
+import { ok, PASSPHRASE, sihl } from '../support/cli.ts';
+import { WS, world } from '../support/world.ts';
 
 function post(base: string, ca: string, body: Uint8Array): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -32,21 +31,15 @@ function post(base: string, ca: string, body: Uint8Array): Promise<number> {
 }
 
 test('fleet status shows what devices reported through sihl serve, and flags entries they did not sign', async () => {
-  const cwd = await tempDir();
-  const ws = ['--workspace', 'acme'];
-  await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
-  await writeFile(join(cwd, 'new.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
-  await ok(cwd, ['init', 'acme', '--approvals', '1']);
+  const { cwd, devices } = await world()
+    .withApprovers(['alice'], 1)
+    .withDevicesRunning('7.27.0', 3)
+    .withRevokedDevice()
+    .withReleasePublished('7.28.0')
+    .build();
   const key = await stat(join(cwd, 'acme', 'tls', 'server.key'));
   assert.equal(key.mode & 0o777, 0o600, 'the TLS key is readable by its owner only');
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
-  const ids: string[] = [];
-  for (const n of [1, 2, 3]) ids.push((await provisionSimDevice(cwd, `hub-${n}`)).id);
-  const [id1, id2, id3] = ids as [string, string, string];
-  await ok(cwd, ['device', 'revoke', id3, ...ws]);
-  await ok(cwd, ['release', 'create', 'new.bin', '--model', 'movehub', '--version', '7.28.0', ...ws]);
-  await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
-  await ok(cwd, ['release', 'publish', 'movehub-7.28.0', ...ws]);
+  const [id1, id2] = devices.map((d) => d.id) as [string, string];
 
   const served = (await serve.run({ workspace: 'acme', port: '0' }, [], {
     cwd,
@@ -98,7 +91,7 @@ test('fleet status shows what devices reported through sihl serve, and flags ent
   await logs.append(id1, [{ received: new Date(), report: flipped }]);
   await logs.close();
 
-  const status = JSON.parse(await ok(cwd, ['fleet', 'status', '--json', ...ws]));
+  const status = JSON.parse(await ok(cwd, ['fleet', 'status', '--json', ...WS]));
   const [d1, d2, d3] = status.devices;
   assert.equal(d1.id, id1);
   assert.equal(d1.running, '7.28.0', 'the forged entries did not move hub 1 back');
@@ -118,7 +111,7 @@ test('fleet status shows what devices reported through sihl serve, and flags ent
   assert.equal(status.flagged.length, 2);
   assert.ok(status.flagged.every((f: { deviceId: string }) => f.deviceId === id1));
 
-  const human = await sihl(cwd, ['fleet', 'status', ...ws]);
+  const human = await sihl(cwd, ['fleet', 'status', ...WS]);
   assert.equal(human.code, 0);
   assert.match(human.out, /TUF_METADATA_EXPIRED/);
   assert.match(human.out, /flagged \(2 entries not counted\)/);

@@ -1,4 +1,4 @@
-// The whole vendor flow through the CLI: init, two approvers, three devices provisioned (one then
+// The vendor's release flow through the CLI, in a world of two approvers and three devices (one
 // revoked), a release created, approved twice, checked and published; the stock tuf-js client verifies
 // the store and downloads the image, the two valid devices' bootloaders install it with the envelope
 // they find in the store, and the revoked device has none.
@@ -11,8 +11,8 @@ import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts'
 import { envelopeLocation } from '../../src/publisher/envelopes.ts';
 import { refreshTimestamp } from '../../src/publisher/timestamp.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
-import { tempDir } from '../helpers.ts';
-import { ok, PASSPHRASE, provisionSimDevice, releaseCreate, sihl, startWorkspace } from '../support/cli.ts';
+import { ok, PASSPHRASE, releaseCreate, sihl } from '../support/cli.ts';
+import { WS, world } from '../support/world.ts';
 import { client, fetchTarget, serve } from './tuf/support.ts';
 
 /** What a device reads from the store: its own 184 bytes of the release's envelope table. */
@@ -28,13 +28,10 @@ async function envelopeFromStore(store: string, folder: string, idx: number): Pr
   }
 }
 
-test('from an empty folder to a release that only approved, registered devices install', async () => {
-  const cwd = await tempDir();
-  const ws = ['--workspace', 'acme'];
-  const firmware = await startWorkspace(cwd);
-  const devices: { dir: string; idx: number; id: string }[] = [];
-  for (const n of [1, 2, 3]) devices.push(await provisionSimDevice(cwd, `hub-${n}`));
-  await ok(cwd, ['device', 'revoke', (devices[2] as { id: string }).id, ...ws]);
+test('a release that only approved, registered devices install', async () => {
+  const { cwd, devices } = await world().withDevicesRunning('7.27.0', 3).withRevokedDevice().build();
+  const ws = WS;
+  const firmware = new Uint8Array(await readFile(join(cwd, 'new.bin')));
 
   await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...ws]);
   await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);
@@ -59,7 +56,7 @@ test('from an empty folder to a release that only approved, registered devices i
 
   for (const device of devices) {
     const envelope = await envelopeFromStore(store, published.envelopes.folder, device.idx);
-    const sim = await SimulatedDevice.load(join(cwd, device.dir));
+    const sim = await SimulatedDevice.load(device.dir);
     if (device === devices[2]) {
       assert.ok(
         envelope.every((b) => b === 0),

@@ -7,6 +7,7 @@ import { bufferSource, verifyImage } from '../../src/core/image/index.ts';
 import { decodeRootFile } from '../../src/core/keys.ts';
 import { approveRelease, createRelease, openRelease } from '../../src/publisher/release.ts';
 import { addApprover, initWorkspace } from '../../src/publisher/setup.ts';
+import type { Workspace } from '../../src/publisher/workspace.ts';
 import { tempDir, writeTemp } from '../helpers.ts';
 import { PYBRICKS, pybricksFirmware } from '../support/fixtures.ts';
 
@@ -21,6 +22,16 @@ async function workspaceWithApprovers(count: number) {
   }
   const firmware = await writeTemp(dir, 'movehub.bin', await pybricksFirmware(PYBRICKS, 'movehub'));
   return { workspace, firmware };
+}
+
+/** Release 1.0.0 for movehub, signed only (no encryption). */
+function signedOnly(workspace: Workspace, firmware: string) {
+  return createRelease(workspace, firmware, {
+    model: 'movehub',
+    version: '1.0.0',
+    encrypt: false,
+    passphrase: PASS,
+  });
 }
 
 async function verdict(
@@ -63,25 +74,12 @@ test('a release needs both approvals before a device would accept it', async () 
 
 test('only the workspace approvers can approve, and a release exists once', async () => {
   const { workspace, firmware } = await workspaceWithApprovers(2);
-  const release = await createRelease(workspace, firmware, {
-    model: 'movehub',
-    version: '1.0.0',
-    encrypt: false,
-    passphrase: PASS,
-  });
+  const release = await signedOnly(workspace, firmware);
   await assert.rejects(approveRelease(workspace, release, 'root-1', passphrases), {
     code: 'USAGE',
     message: /not an approver/,
   });
-  await assert.rejects(
-    createRelease(workspace, firmware, {
-      model: 'movehub',
-      version: '1.0.0',
-      encrypt: false,
-      passphrase: PASS,
-    }),
-    { code: 'FILE_EXISTS' },
-  );
+  await assert.rejects(signedOnly(workspace, firmware), { code: 'FILE_EXISTS' });
 });
 
 test('a release cannot be made before there are enough approvers', async () => {
@@ -100,12 +98,7 @@ test('a release cannot be made before there are enough approvers', async () => {
 test('the gate refuses a release whose delegation is older than the approvers devices will have seen', async () => {
   const { checkReleaseInWorkspace } = await import('../../src/publisher/gate.ts');
   const { workspace, firmware } = await workspaceWithApprovers(2);
-  const release = await createRelease(workspace, firmware, {
-    model: 'movehub',
-    version: '1.0.0',
-    encrypt: false,
-    passphrase: PASS,
-  });
+  const release = await signedOnly(workspace, firmware);
   await approveRelease(workspace, release, 'alice', passphrases);
   await approveRelease(workspace, release, 'bob', passphrases);
   const carol = await addApprover(workspace, 'carol', PASS, passphrases);

@@ -4,7 +4,6 @@
 // fetch their envelope slot and open it with their X25519 key, and send Ed25519-signed reports. They skip
 // TUF verification, the image download and the flash install (the agent tests cover those), so a
 // thousand of them run in seconds in one process.
-import { writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import {
@@ -27,9 +26,7 @@ import { envelopeSlot } from '../../src/device/agent/envelope.ts';
 import { chooseTarget } from '../../src/device/agent/select.ts';
 import { openRegistry } from '../../src/publisher/registry.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
-import { tempDir } from '../helpers.ts';
-import { approveBy, ok, releaseCreate } from '../support/cli.ts';
-import { PYBRICKS, pybricksFirmware } from '../support/fixtures.ts';
+import { shipRelease, world } from '../support/world.ts';
 
 export const RELEASE = 'movehub-7.28.0';
 export const TARGET = 'movehub/movehub-7.28.0.sihl';
@@ -51,12 +48,7 @@ export interface RolloutFleet {
 
 /** A workspace with `count` movehub devices on 7.27.0 and 7.28.0 published to `rollout` percent. */
 export async function makeRolloutFleet(count: number, rollout: number): Promise<RolloutFleet> {
-  const cwd = await tempDir();
-  const ws = ['--workspace', 'acme'];
-  await writeFile(join(cwd, 'new.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
-  await ok(cwd, ['init', 'acme']);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  const { cwd } = await world().build();
   const workspace = await Workspace.open(join(cwd, 'acme'));
   const keys = Array.from({ length: count }, () => ({
     sign: generateSigningKeyPair(),
@@ -79,9 +71,7 @@ export async function makeRolloutFleet(count: number, rollout: number): Promise<
     running: '7.27.0',
     seq: 0,
   }));
-  await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...ws]);
-  await approveBy((args) => ok(cwd, args), RELEASE, ['alice', 'bob'], ws);
-  await ok(cwd, ['release', 'publish', RELEASE, '--rollout', String(rollout), ...ws]);
+  await shipRelease(cwd, '7.28.0', { rollout });
   return { cwd, workspace, devices };
 }
 

@@ -67,6 +67,32 @@ export function releaseCreate(
   ];
 }
 
+/**
+ * `sihl image pack FILE --model MODEL --version VERSION --delegation approvers.dlg --level 5 MORE…`, as
+ * arguments (level 5: quick to compress, as tests want).
+ */
+export function imagePack(
+  file: string,
+  model: string,
+  version: string,
+  more: readonly string[] = [],
+): string[] {
+  return [
+    'image',
+    'pack',
+    file,
+    '--model',
+    model,
+    '--version',
+    version,
+    '--delegation',
+    'approvers.dlg',
+    '--level',
+    '5',
+    ...more,
+  ];
+}
+
 /** `sihl release approve MODEL-VERSION` by each approver, through `run`. */
 export async function approveBy(
   run: (args: string[]) => Promise<unknown>,
@@ -81,27 +107,33 @@ export async function approveBy(
  * The default world's start in `cwd`: Pybricks 7.27.0 as old.bin and 7.28.0 as new.bin for a movehub,
  * a workspace `acme` and its approvers (alice and bob unless told). Returns new.bin's bytes.
  */
-export async function startWorkspace(cwd: string, approvers: readonly string[] = ['alice', 'bob']) {
+export async function startWorkspace(
+  cwd: string,
+  approvers: readonly string[] = ['alice', 'bob'],
+  approvals?: number,
+) {
   await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
   const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
   await writeFile(join(cwd, 'new.bin'), firmware);
-  await ok(cwd, ['init', 'acme']);
+  await ok(cwd, ['init', 'acme', ...(approvals === undefined ? [] : ['--approvals', String(approvals)])]);
   for (const name of approvers)
     await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, '--workspace', 'acme']);
   return firmware;
 }
 
 /**
- * A simulated movehub in folder `dir` of `cwd`, running old.bin as 7.27.0, provisioned into workspace
- * `acme` (its identity in DIR.json). Returns its registration.
+ * A simulated movehub in folder `dir` of `cwd`, running old.bin as 7.27.0 (unless told), provisioned into
+ * workspace `acme` (its identity in DIR.json). Returns its registration.
  */
 export async function provisionSimDevice(
   cwd: string,
   dir: string,
   owner = 'ACME',
+  firmware = 'old.bin',
+  version = '7.27.0',
 ): Promise<{ dir: string; idx: number; id: string }> {
   const create = ['sim', 'device', 'create', dir, '--model', 'movehub', '--root', 'acme/trust/root.json'];
-  await ok(cwd, [...create, '--firmware', 'old.bin', '--version', '7.27.0']);
+  await ok(cwd, [...create, '--firmware', firmware, '--version', version]);
   await writeFile(join(cwd, `${dir}.json`), await ok(cwd, ['sim', 'device', 'identity', dir, '--json']));
   const provision = ['device', 'provision', '--identity', `${dir}.json`, '--owner', owner, '--json'];
   const d = JSON.parse(await ok(cwd, [...provision, '--workspace', 'acme']));

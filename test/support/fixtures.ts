@@ -90,3 +90,29 @@ export function pem(label: string, body: string): string {
   const dashes = '-'.repeat(5);
   return `${dashes}BEGIN ${label}${dashes}\n${body}\n${dashes}END ${label}${dashes}\n`;
 }
+
+/**
+ * Firmware-like bytes, the same for the same arguments: 64-byte blocks of xorshift noise, and blocks that
+ * `isText` picks (by block number) filled from `phrase` repeated, so they compress some.
+ */
+export function firmwareLike(
+  size: number,
+  seed: number,
+  phrase: string,
+  isText: (block: number) => boolean,
+): Uint8Array {
+  const out = new Uint8Array(size);
+  const text = new TextEncoder().encode(phrase);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    if (isText(i >> 6)) {
+      out[i] = text[i % text.length] as number;
+    } else {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      out[i] = x & 0xff;
+    }
+  }
+  return out;
+}

@@ -2,12 +2,12 @@
 // every device's latest state and of every report's fields, fed as reports arrive and caught up from the
 // log store on open. Derived data: delete the file and it is rebuilt. Each entry is verified against the
 // registry before it counts, like `sihl fleet status` does, because the log store is not trusted.
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
-import { naming } from '../../core/errors.ts';
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { type StatusReport, verifySignedReport } from '../../core/format/report.ts';
 import { type Device, REGISTRY_BATCH, type Registry } from '../../publisher/registry.ts';
 import type { RolloutCounts } from '../../publisher/rollout.ts';
 import type { LogStore } from '../../storage/log-store.ts';
+import { openSqliteFile } from '../../storage/sqlite-file.ts';
 
 export const INDEX_FILE = 'console.db';
 /** Rows per page of the device table, at most. */
@@ -389,24 +389,16 @@ export class ReportIndex {
 
 /** Opens (creating if needed) the index at `path` over `registry`. */
 export function openReportIndex(path: string, registry: Pick<Registry, 'get' | 'list'>): ReportIndex {
-  let db: DatabaseSync | undefined;
-  try {
-    db = new DatabaseSync(path);
-    db.exec('PRAGMA busy_timeout = 5000');
-    db.exec('PRAGMA journal_mode = WAL');
-    // Derived data: a power cut costs at most a catch-up from the log store.
-    db.exec('PRAGMA synchronous = NORMAL');
-    const version = Number(db.prepare('PRAGMA user_version').get()?.user_version ?? 0);
-    if (version !== 0 && version !== SCHEMA_VERSION) {
-      db.exec('DROP TABLE IF EXISTS devices; DROP TABLE IF EXISTS reports; DROP TABLE IF EXISTS meta;');
-    }
-    db.exec(SCHEMA);
-    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-    return new ReportIndex(db, registry);
-  } catch (error) {
-    if (db?.isOpen) db.close();
-    throw naming(path, error);
-  }
+  const file = {
+    what: 'console index',
+    schema: SCHEMA,
+    version: SCHEMA_VERSION,
+    // Derived data: a power cut costs at most a catch-up from the log store; another version is rebuilt.
+    synchronous: 'NORMAL',
+    dropOtherVersion:
+      'DROP TABLE IF EXISTS devices; DROP TABLE IF EXISTS reports; DROP TABLE IF EXISTS meta;',
+  } as const;
+  return openSqliteFile(path, file, (db) => new ReportIndex(db, registry));
 }
 
 /** The log store, with every accepted append also fed to the index. */

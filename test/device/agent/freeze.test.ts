@@ -9,7 +9,7 @@ import { decodeSignedReport } from '../../../src/core/format/report.ts';
 import { refreshTimestamp } from '../../../src/publisher/timestamp.ts';
 import { Workspace } from '../../../src/publisher/workspace.ts';
 import { PASSPHRASE } from '../../support/cli.ts';
-import { bytesServed, configure, deviceAt, lastOf, makeFleet, openAgent, serveStore } from './support.ts';
+import { bytesServed, deviceAt, lastOf, makeFleet, openAgent, servedDevice } from './support.ts';
 
 test('an expired timestamp (a freeze attack) is reported as TUF_METADATA_EXPIRED and nothing is installed', async () => {
   const fleet = await makeFleet();
@@ -18,9 +18,7 @@ test('an expired timestamp (a freeze attack) is reported as TUF_METADATA_EXPIRED
   await refreshTimestamp(workspace, async () => PASSPHRASE, {
     now: () => new Date(Date.now() - 3 * 86_400_000),
   });
-  const server = await serveStore(fleet.store);
-  const device = deviceAt(fleet, 0);
-  await configure(fleet, device, server);
+  const { server, device } = await servedDevice(fleet);
   const { agent, sim } = await openAgent(device);
 
   const result = await agent.poll();
@@ -49,9 +47,7 @@ test('an image altered on the mirror is refused (TARGET_MISMATCH) and nothing is
   const bytes = new Uint8Array(await readFile(path));
   bytes[bytes.length - 100] = (bytes[bytes.length - 100] as number) ^ 1; // one bit in the payload
   await writeFile(path, bytes);
-  const server = await serveStore(fleet.store);
-  const device = deviceAt(fleet, 0);
-  await configure(fleet, device, server);
+  const { server, device } = await servedDevice(fleet);
   const { agent, sim } = await openAgent(device);
 
   const result = await agent.poll();

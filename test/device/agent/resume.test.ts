@@ -7,16 +7,14 @@ import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AGENT_LIMITS } from '../../../src/device/agent/limits.ts';
-import { bytesServed, configure, deviceAt, makeFleet, openAgent, serveStore } from './support.ts';
+import { bytesServed, makeFleet, openAgent, servedDevice } from './support.ts';
 
 const SECTOR = 4096;
 const IMAGE = /\.sihl$/;
 
 test('a download cut half-way resumes after a reboot from the last whole sector', async () => {
   const fleet = await makeFleet();
-  const server = await serveStore(fleet.store);
-  const device = deviceAt(fleet, 0);
-  await configure(fleet, device, server);
+  const { server, device } = await servedDevice(fleet);
   const half = Math.floor(fleet.image.length / 2) + 1234;
   server.faults.cut = { match: IMAGE, at: half };
 
@@ -51,9 +49,7 @@ test('a download cut half-way resumes after a reboot from the last whole sector'
 
 test('a device whose agent is killed mid-download resumes from the progress it saved', async () => {
   const fleet = await makeFleet();
-  const server = await serveStore(fleet.store);
-  const device = deviceAt(fleet, 0);
-  await configure(fleet, device, server);
+  const { server, device } = await servedDevice(fleet);
   const half = Math.floor(fleet.image.length / 2);
   server.faults.cut = { match: IMAGE, at: half, hang: true };
 

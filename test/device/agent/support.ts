@@ -1,7 +1,7 @@
 // Shared set-up for the agent tests: a workspace with devices on Pybricks 7.27.0 and a published 7.28.0,
 // made through the CLI; a small real HTTPS static server for the store (strong ETags, 304, single
 // ranges) with a request log and faults to inject; devices configured to poll it.
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -12,9 +12,8 @@ import { toHex } from '../../../src/core/format/bytes.ts';
 import { type AgentOptions, UpdateAgent } from '../../../src/device/agent/agent.ts';
 import { writeAgentConfig } from '../../../src/device/agent/config.ts';
 import { SimulatedDevice } from '../../../src/device/simulator/simulated-device.ts';
-import { approveBy, ok, provisionSimDevice, startWorkspace } from '../../support/cli.ts';
 import { testCertificate } from '../../support/server.ts';
-import { fromTemplate } from '../../support/template.ts';
+import { type World, type WorldDevice, world } from '../../support/world.ts';
 
 export { testCertificate } from '../../support/server.ts';
 
@@ -144,16 +143,10 @@ export async function serveStore(dir: string): Promise<StoreServer> {
   };
 }
 
-export interface FleetDevice {
-  readonly dir: string;
-  readonly idx: number;
-  readonly id: string;
-}
+export type FleetDevice = WorldDevice;
 
-export interface Fleet {
-  readonly cwd: string;
-  readonly store: string;
-  readonly devices: FleetDevice[];
+/** The world of makeFleet: 7.28.0 published, its image and firmware at hand. */
+export interface Fleet extends World {
   /** The published target's name, e.g. movehub/movehub-7.28.0.sihl. */
   readonly target: string;
   /** The image bytes as published. */
@@ -168,35 +161,16 @@ export interface Fleet {
 export async function makeFleet(
   options: { count?: number; revoke?: number[]; rollout?: number } = {},
 ): Promise<Fleet> {
-  const world = { count: options.count ?? 1, revoke: options.revoke ?? [], rollout: options.rollout ?? 100 };
-  const cwd = await fromTemplate(`fleet ${JSON.stringify(world)}`, (dir) => buildFleet(dir, world));
-  const manifest = JSON.parse(await readFile(join(cwd, 'fleet.json'), 'utf8')) as {
-    devices: FleetDevice[];
-    target: string;
-  };
+  let plan = world().withDevicesRunning('7.27.0', options.count ?? 1);
+  for (const n of options.revoke ?? []) plan = plan.withRevokedDevice(n);
+  const built = await plan.withReleasePublished('7.28.0', { rollout: options.rollout ?? 100 }).build();
+  const { cwd } = built;
   return {
-    cwd,
-    store: join(cwd, 'acme', 'store'),
-    devices: manifest.devices.map((d) => ({ ...d, dir: join(cwd, d.dir) })),
-    target: manifest.target,
+    ...built,
+    target: built.targets['7.28.0'] as string,
     image: new Uint8Array(await readFile(join(cwd, 'acme', 'releases', 'movehub-7.28.0', 'image.sihl'))),
     firmware: new Uint8Array(await readFile(join(cwd, 'new.bin'))),
   };
-}
-
-/** The world of makeFleet in `cwd`, with fleet.json naming its devices (folders relative to `cwd`). */
-async function buildFleet(cwd: string, world: { count: number; revoke: number[]; rollout: number }) {
-  const ws = ['--workspace', 'acme'];
-  await startWorkspace(cwd);
-  const devices: FleetDevice[] = [];
-  for (let n = 1; n <= world.count; n++) devices.push(await provisionSimDevice(cwd, `hub-${n}`));
-  for (const n of world.revoke) await ok(cwd, ['device', 'revoke', (devices[n] as FleetDevice).id, ...ws]);
-  const create = ['release', 'create', 'new.bin', '--model', 'movehub', '--version', '7.28.0'];
-  await ok(cwd, [...create, '--security-version', '1', ...ws]);
-  await approveBy((args) => ok(cwd, args), 'movehub-7.28.0', ['alice', 'bob'], ws);
-  const publish = ['release', 'publish', 'movehub-7.28.0', '--rollout', String(world.rollout)];
-  const published = JSON.parse(await ok(cwd, [...publish, '--json', ...ws]));
-  await writeFile(join(cwd, 'fleet.json'), JSON.stringify({ devices, target: published.target }));
 }
 
 /** Provisioning's last step: the device learns its server, certificate, index and first root. */
@@ -213,6 +187,17 @@ export async function configure(fleet: Fleet, device: FleetDevice, server: Store
     },
     root,
   );
+}
+
+/** The fleet's store served, and its `n`-th device configured to poll it. */
+export async function servedDevice(
+  fleet: Fleet,
+  n = 0,
+): Promise<{ server: StoreServer; device: FleetDevice }> {
+  const server = await serveStore(fleet.store);
+  const device = deviceAt(fleet, n);
+  await configure(fleet, device, server);
+  return { server, device };
 }
 
 /** An agent on a device loaded from its folder, as after a (re)boot; its flash is saved as it goes. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { verifySignedReport } from '../../../src/core/format/report.ts';
 import { PYBRICKS_PREVIOUS, pybricksFirmware } from '../../support/fixtures.ts';
-import { configure, deviceAt, lastOf, makeFleet, openAgent, serveStore } from './support.ts';
+import { lastOf, makeFleet, openAgent, servedDevice } from './support.ts';
 
 /** Timers whose clock the test moves; nothing sleeps. */
 function clock(start = Date.parse('2026-12-01T00:00:00Z')) {
@@ -20,9 +20,7 @@ function clock(start = Date.parse('2026-12-01T00:00:00Z')) {
 
 test('staging corrupted after the agent verified it is reported, backed off from and downloaded again, never put aside', async () => {
   const fleet = await makeFleet();
-  const server = await serveStore(fleet.store);
-  const device = deviceAt(fleet, 0);
-  await configure(fleet, device, server);
+  const { server, device } = await servedDevice(fleet);
   const time = clock();
   const { agent, sim } = await openAgent(device, { timers: time.timers });
   assert.equal((await agent.poll()).outcome, 'staged');
@@ -62,9 +60,7 @@ test('staging corrupted after the agent verified it is reported, backed off from
 
 test('a trial the application does not confirm is reverted at the next boot, reported, and not installed again', async () => {
   const fleet = await makeFleet();
-  const server = await serveStore(fleet.store);
-  const device = deviceAt(fleet, 0);
-  await configure(fleet, device, server);
+  const { server, device } = await servedDevice(fleet);
   const { agent, sim } = await openAgent(device);
   assert.equal((await agent.poll()).outcome, 'staged');
   const trial = await sim.boot();

@@ -8,13 +8,20 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeSignedReport, verifySignedReport } from '../../../src/core/format/report.ts';
 import { ok } from '../../support/cli.ts';
-import { bytesServed, configure, deviceAt, lastOf, makeFleet, openAgent, serveStore } from './support.ts';
+import {
+  bytesServed,
+  configure,
+  deviceAt,
+  lastOf,
+  makeFleet,
+  openAgent,
+  servedDevice,
+  serveStore,
+} from './support.ts';
 
 test('a device finds the new release, stages it, installs it at boot and reports it, signed', async () => {
   const fleet = await makeFleet();
-  const server = await serveStore(fleet.store);
-  const device = deviceAt(fleet, 0);
-  await configure(fleet, device, server);
+  const { server, device } = await servedDevice(fleet);
   const { agent, sim } = await openAgent(device);
 
   const result = await agent.poll();
@@ -38,9 +45,7 @@ test('a device finds the new release, stages it, installs it at boot and reports
 
 test('a poll when nothing changed costs one request, answered 304 with no body', async () => {
   const fleet = await makeFleet();
-  const server = await serveStore(fleet.store);
-  const device = deviceAt(fleet, 0);
-  await configure(fleet, device, server);
+  const { server, device } = await servedDevice(fleet);
   const first = await openAgent(device);
   assert.equal((await first.agent.poll()).outcome, 'staged');
   const boot = await first.sim.boot();
@@ -126,9 +131,7 @@ test('sihl sim device configure and run --once: the device updates itself throug
 
 test("a torn root.json (tuf-js writes its files in place) is restored from the agent's atomic copy", async () => {
   const fleet = await makeFleet();
-  const server = await serveStore(fleet.store);
-  const device = deviceAt(fleet, 0);
-  await configure(fleet, device, server);
+  const { device } = await servedDevice(fleet);
   const root = join(device.dir, 'agent', 'tuf', 'root.json');
   const whole = await readFile(root);
   await writeFile(root, whole.subarray(0, whole.length >> 1)); // a power cut in the middle of the write
