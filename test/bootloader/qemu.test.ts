@@ -239,3 +239,82 @@ test('a boot state overwritten with garbage is recovered as the TypeScript bootl
     'both bootloaders leave the flash byte for byte the same',
   );
 });
+
+/** Whether the target's flash equals the flash of the TypeScript bootloader's copy in `dir`. */
+async function sameFlash(d: Device, dir: string): Promise<boolean> {
+  return Buffer.from(await readFile(d.flash)).equals(await readFile(join(d.dir, dir, 'flash.bin')));
+}
+
+/** Flips one byte of both flash files (the target's and the TypeScript copy's) at `offset`. */
+async function flipBoth(d: Device, dir: string, offset: number): Promise<void> {
+  for (const file of [d.flash, join(d.dir, dir, 'flash.bin')]) {
+    const flash = new Uint8Array(await readFile(file));
+    flash[offset] = (flash[offset] ?? 0) ^ 0x01;
+    await writeFile(file, flash);
+  }
+}
+
+test('staging changed once the slot is being written is refused at the changed chunk, and the backup goes back as in TypeScript', {
+  skip: skipTarget,
+}, async () => {
+  const d = await device({ encrypt: true });
+  await cp(join(d.dir, 'hub'), join(d.dir, 'hub-ts'), { recursive: true });
+  // A cut in the new firmware's pass (BOOT.md v2: backup record, the backup copy, writing record, ...).
+  const at = 1 + 2 * Math.ceil(d.oldFirmware.length / d.sectorSize) + 1 + 4;
+  const cut = await boot(d, { cutAfter: at });
+  assert.equal(cut.run.status, STATUS.powerCut, cut.run.output);
+  await ok(d.dir, ['sim', 'device', 'boot', 'hub-ts', '--cut-after', String(at)]);
+  assert.ok(await sameFlash(d, 'hub-ts'), 'the same flash after the cut');
+  assert.equal((await inspect(d)).bootState.phase, 'writing');
+  // A byte of the image's last stored chunk changes in staging (both copies): BOOT.md §Revert.
+  const staging = d.executableOffset + 2 * Number(/slot=(\d+)/.exec(d.words.join(' '))?.[1]);
+  await flipBoth(d, 'hub-ts', staging + d.imageBytes - 100);
+  const ts = JSON.parse(await ok(d.dir, ['sim', 'device', 'boot', 'hub-ts', '--json']));
+  const { run, report } = await boot(d);
+  assert.equal(run.status, STATUS.ok, run.output);
+  assert.deepEqual([ts.outcome, ts.reason], ['rejected', 'PAYLOAD_DIGEST_MISMATCH']);
+  assert.deepEqual([report.outcome, report.reason, report.installed], ['rejected', ts.reason, '0']);
+  assert.equal(report.sha256, toHex(sha256(d.oldFirmware)));
+  assert.deepEqual(await slot(d, d.oldFirmware.length), d.oldFirmware);
+  assert.ok(await sameFlash(d, 'hub-ts'), 'both bootloaders revert to the same bytes');
+  const state = await inspect(d);
+  assert.deepEqual(
+    [state.bootState.phase, state.bootState.running.version, state.bootState.reason],
+    ['idle', '7.27.0', 'PAYLOAD_DIGEST_MISMATCH'],
+  );
+  assert.equal(state.secureElement.securityCounter, 0);
+});
+
+test('a power cut during the revert of an unconfirmed trial leaves the same flash as the TypeScript bootloader, and the next boot finishes it', {
+  skip: skipTarget,
+}, async () => {
+  const d = await device({ encrypt: false });
+  const installed = await boot(d);
+  assert.deepEqual([installed.report.outcome, installed.report.trial], ['booted', '1'], installed.run.output);
+  const trial = join(d.dir, 'trial');
+  await cp(join(d.dir, 'hub'), trial, { recursive: true });
+  const whole = await boot(d);
+  assert.deepEqual([whole.report.outcome, whole.report.reason], ['reverted', 'TRIAL_NOT_CONFIRMED']);
+  const total = whole.run.operations ?? 0;
+  assert.ok(total > 10, whole.run.output);
+  for (const k of [1, 2, Math.floor(total / 2), total - 1]) {
+    await cp(trial, join(d.dir, 'hub'), { recursive: true });
+    await cp(trial, join(d.dir, `ts-${k}`), { recursive: true });
+    const cut = await boot(d, { cutAfter: k });
+    assert.equal(cut.run.status, STATUS.powerCut, cut.run.output);
+    const ts = JSON.parse(
+      await ok(d.dir, ['sim', 'device', 'boot', `ts-${k}`, '--cut-after', String(k), '--json']),
+    );
+    assert.deepEqual([ts.outcome, ts.operations], ['power-cut', k]);
+    assert.ok(await sameFlash(d, `ts-${k}`), `flash after a cut at operation ${k} of the revert`);
+    const next = await boot(d);
+    assert.deepEqual(
+      [next.report.outcome, next.report.reason],
+      ['reverted', 'TRIAL_NOT_CONFIRMED'],
+      next.run.output,
+    );
+    await ok(d.dir, ['sim', 'device', 'boot', `ts-${k}`]);
+    assert.ok(await sameFlash(d, `ts-${k}`), `flash after the boot that follows ${k}`);
+    assert.deepEqual(await slot(d, d.oldFirmware.length), d.oldFirmware);
+  }
+});
