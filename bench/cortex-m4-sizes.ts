@@ -72,7 +72,8 @@ function shortName(file: string): string {
 export function groupOf(file: string): string {
   if (file.startsWith('libsodium/')) return 'libsodium';
   if (file.startsWith('xz-embedded/')) return 'xz-embedded (LZMA2 decoder)';
-  if (file === 'targets/cortex-m4/boot-flow.c') return "boot flow (docs/BOOT.md; until the core's)";
+  if (/^targets\/cortex-m4\/(boot-flow|boot-state|install|slot-io|semver)\.c$/.test(file))
+    return "boot flow (docs/BOOT.md; until the core's)";
   if (/^targets\/cortex-m4\/(nor-flash|ports|secure-element|record-log)\.c$/.test(file))
     return 'ports: NOR flash, secure element';
   if (file === 'targets/cortex-m4/boot.c') return "main and the core's work area";

@@ -37,6 +37,10 @@ struct sihl_secure_element {
      * one (root may be NULL); never lowers anything. */
     int (*advance)(void *ctx, uint32_t security_version, uint32_t delegation_version,
                    const struct sihl_keyset *root);
+    /* docs/BOOT.md §Secure element: crypto_auth (HMAC-SHA-512-256) of `message` under the record key that
+     * never leaves the element, and its check (0 when `tag` verifies). Boot-state records only. */
+    int (*tag_record)(void *ctx, const uint8_t *message, size_t length, uint8_t tag[32]);
+    int (*check_record)(void *ctx, const uint8_t *message, size_t length, const uint8_t tag[32]);
 };
 
 #endif

@@ -59,6 +59,12 @@
     X(ENVELOPE_REQUIRED)                                                                           \
     X(KEY_INVALID)                                                                                 \
     X(STAGING_INVALID)                                                                             \
+    X(STAGING_MISMATCH)                                                                            \
+    X(VERSION_ROLLBACK)                                                                            \
+    X(SECURE_ELEMENT_DAMAGED)                                                                      \
+    X(SLOT_NOT_INTACT)                                                                             \
+    X(TRIAL_NOT_CONFIRMED)                                                                         \
+    X(BACKUP_DAMAGED)                                                                              \
     X(BOOT_STATE_CORRUPT)                                                                          \
     X(FLASH_FAULT)                                                                                 \
     X(INTERNAL)
@@ -159,20 +165,23 @@ struct sihl_device {
     const struct sihl_flash *flash;
     const struct sihl_secure_element *se;
     const struct sihl_platform *platform;
-    struct sihl_region boot_state, executable, staging;
+    struct sihl_region boot_state, executable, backup, staging; /* docs/BOOT.md §Layout */
     const char *model;
     struct sihl_work *work;
 };
 
 enum sihl_outcome {
     SIHL_BOOTED = 0,   /* the application starts */
-    SIHL_REJECTED = 1  /* the application starts, and something was refused on the way (reason) */
+    SIHL_REJECTED = 1, /* the application starts, and something was refused on the way (reason) */
+    SIHL_REVERTED = 2, /* it starts on the firmware from before a trial that was not confirmed */
+    SIHL_HALTED = 3    /* the slot is not what the boot state records: nothing starts */
 };
 
 struct sihl_boot_report {
     enum sihl_outcome outcome;
     sihl_reason reason;
     int installed;             /* a new image was installed during this boot */
+    int trial;                 /* the running firmware is on trial: it must be confirmed before the next boot */
     uint32_t attempts;         /* installs begun for that image, this one included */
     uint64_t running_size;     /* the firmware in the executable slot */
     uint8_t running_digest[32];

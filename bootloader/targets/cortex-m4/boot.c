@@ -40,8 +40,8 @@ int main(void) {
     board_finish(&nor, EXIT_USAGE);
   }
   const struct sihl_device device = {
-      &ports.flash, &ports.se,          &ports.platform, ports.boot_state, ports.executable,
-      ports.staging, model[0] ? model : 0, &work,
+      &ports.flash,  &ports.se,     &ports.platform,      ports.boot_state, ports.executable,
+      ports.backup, ports.staging, model[0] ? model : 0, &work,
   };
   struct sihl_boot_report report;
   const uint64_t start = board_instructions();
@@ -51,11 +51,14 @@ int main(void) {
   sh_puts(sihl_reason_name(result));
   if (result == SIHL_OK) {
     sh_puts(" outcome=");
-    sh_puts(report.outcome == SIHL_BOOTED ? "booted" : "rejected");
+    static const char *const outcomes[] = {"booted", "rejected", "reverted", "halted"};
+    sh_puts(outcomes[(unsigned)report.outcome & 3u]);
     sh_puts(" reason=");
     sh_puts(sihl_reason_name(report.reason));
     sh_puts(" installed=");
     sh_put_u32((uint32_t)report.installed);
+    sh_puts(" trial=");
+    sh_put_u32((uint32_t)report.trial);
     sh_puts(" attempts=");
     sh_put_u32(report.attempts);
     sh_puts(" running-size=");

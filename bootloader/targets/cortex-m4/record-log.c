@@ -23,7 +23,8 @@ static int classify(const struct record_log *log, const uint8_t *slot) {
   if (i == log->record_size) return SLOT_EMPTY;
   const uint32_t n = le16(slot + 2);
   if (slot[0] != 0x53 || slot[1] != 0x52 || n > log->record_size - RECORD_OVERHEAD) return SLOT_GARBAGE;
-  return crc32_ieee(slot, 8 + n) == le32(slot + 8 + n) ? SLOT_VALID : SLOT_GARBAGE;
+  if (crc32_ieee(slot, 8 + n) != le32(slot + 8 + n)) return SLOT_GARBAGE;
+  return log->accept == 0 || log->accept(log->accept_ctx, le32(slot + 4), slot + 8, n) ? SLOT_VALID : SLOT_GARBAGE;
 }
 
 struct scan {
@@ -62,7 +63,18 @@ int record_log_read(const struct record_log *log, uint8_t *payload, uint32_t max
   return s.found && *length <= max ? 1 : 0;
 }
 
+static int copy_payload(void *ctx, uint32_t sequence, uint8_t *payload, uint32_t length) {
+  (void)sequence;
+  memcpy(payload, ctx, length);
+  return 0;
+}
+
 int record_log_append(const struct record_log *log, const uint8_t *payload, uint32_t length, uint8_t *slot) {
+  return record_log_append_with(log, length, copy_payload, (void *)payload, slot);
+}
+
+int record_log_append_with(const struct record_log *log, uint32_t length, record_fill fill, void *ctx,
+                           uint8_t *slot) {
   const struct sihl_flash *f = log->flash;
   const uint32_t sector = f->geometry.sector_size;
   if (length > log->record_size - RECORD_OVERHEAD) return -1;
@@ -88,7 +100,7 @@ int record_log_append(const struct record_log *log, const uint8_t *payload, uint
   slot[2] = (uint8_t)length;
   slot[3] = (uint8_t)(length >> 8);
   for (int i = 0; i < 4; i++) slot[4 + i] = (uint8_t)(sequence >> (8 * i));
-  memcpy(slot + 8, payload, length);
+  if (fill(ctx, sequence, slot + 8, length) != 0) return -1;
   const uint32_t crc = crc32_ieee(slot, 8 + length);
   for (int i = 0; i < 4; i++) slot[8 + length + i] = (uint8_t)(crc >> (8 * i));
   return f->program(f->ctx, base + next, slot, log->record_size);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sihl/sihl.h"
+#include "sodium/crypto_auth.h"
 #include "sodium/crypto_scalarmult_curve25519.h"
 #include "sodium/utils.h"
 
@@ -107,6 +108,16 @@ static int advance(void *ctx, uint32_t security_version, uint32_t delegation_ver
   return record_log_append(&se->counters, payload, sizeof payload, slot);
 }
 
+static int tag_record(void *ctx, const uint8_t *message, size_t length, uint8_t tag[32]) {
+  const struct flash_secure_element *se = ctx;
+  return crypto_auth(tag, message, length, se->record_key);
+}
+
+static int check_record(void *ctx, const uint8_t *message, size_t length, const uint8_t tag[32]) {
+  const struct flash_secure_element *se = ctx;
+  return crypto_auth_verify(tag, message, length, se->record_key);
+}
+
 int flash_secure_element_open(struct flash_secure_element *se, const struct sihl_flash *flash, uint32_t offset,
                               struct sihl_secure_element *port) {
   const uint32_t sector = flash->geometry.sector_size;
@@ -122,8 +133,8 @@ int flash_secure_element_open(struct flash_secure_element *se, const struct sihl
 #endif
   memcpy(se->record_key, head + 70, 32);
   sodium_memzero(head, sizeof head);
-  se->counters = (struct record_log){flash, offset + sector, COUNTER_RECORD};
-  se->roots = (struct record_log){flash, offset + 3 * sector, sector};
-  *port = (struct sihl_secure_element){se, trust, box_public_key, open_sealed, advance};
+  se->counters = (struct record_log){flash, offset + sector, COUNTER_RECORD, 0, 0};
+  se->roots = (struct record_log){flash, offset + 3 * sector, sector, 0, 0};
+  *port = (struct sihl_secure_element){se, trust, box_public_key, open_sealed, advance, tag_record, check_record};
   return 0;
 }
