@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AzureNamedKeyCredential, TableClient } from '@azure/data-tables';
 import { openBlobStore, parseStoreLocation } from '../../src/storage/locations.ts';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite } from '../support/azurite.ts';
@@ -32,6 +33,9 @@ test('devices install a release published to Blob Storage and report to Table St
     log: `azure://${AZURITE_ACCOUNT}/devicelogs`,
   });
 
+  // A SAS is signed over times in whole seconds: publish in a later second than provisioning, so the
+  // renewed SAS differs from the first and the test below can tell which one the device uses.
+  await sleep(1100);
   const published = await run(fleet, ['release', 'publish', 'movehub-7.28.0', ...WS]);
   assert.equal(published.store.location, `azure://${AZURITE_ACCOUNT}/firmware/acme`);
   assert.ok(published.store.uploaded >= 6, JSON.stringify(published.store));
