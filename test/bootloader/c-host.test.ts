@@ -188,6 +188,17 @@ for (const v of document.cases) {
   });
 }
 
+/** What craftImage needs beside the payload: the vectors' firmware, delegation, approvers and ids. */
+async function craftBase() {
+  return {
+    firmware: await vectorFirmware(),
+    delegation: fixedDelegation(),
+    signers: [fixed.alice, fixed.bob],
+    releaseId: fixed.releaseId,
+    created: fixed.created,
+  };
+}
+
 test(`the C core and TypeScript agree on ${EVERY} flipped in the signed parts of an LZMA2 image`, {
   skip,
 }, async () => {
@@ -210,14 +221,7 @@ test('with the chain walk left to unpacking, both refuse a flipped payload byte 
 }, async () => {
   // FORMAT.md §Chunk chain: each stored chunk is checked in the read that fetches it, before its piece
   // is decrypted or decompressed; without that check these images fail later, on decryption or LZMA2.
-  const firmware = await vectorFirmware();
-  const base = {
-    firmware,
-    delegation: fixedDelegation(),
-    signers: [fixed.alice, fixed.bob],
-    releaseId: fixed.releaseId,
-    created: fixed.created,
-  };
+  const base = await craftBase();
   const signed = craftImage(base, { chunkSize: 256 }).image;
   const encrypted = craftImage(base, { encryption: { chunkSize: 256 } });
   const envelope = envelopeFor(encrypted.contentKey as Uint8Array, encrypted.binding, device.publicKey);
@@ -286,14 +290,8 @@ test(`the C and TypeScript LZMA2 decoders agree on ${EVERY} of a stream changed 
 }, async () => {
   // xz-embedded (C) and liblzma (TypeScript) are different decoders: the payload is changed before
   // signing, so each changed stream reaches the decoders (FORMAT.md §Compression).
-  const firmware = await vectorFirmware();
-  const base = {
-    firmware,
-    delegation: fixedDelegation(),
-    signers: [fixed.alice, fixed.bob],
-    releaseId: fixed.releaseId,
-    created: fixed.created,
-  };
+  const base = await craftBase();
+  const { firmware } = base;
   const stream = lzma2Of(firmware, 16);
   const reasons = new Map<string, number>();
   for (let at = 0; at < stream.length; at += SWEEP_STEP) {

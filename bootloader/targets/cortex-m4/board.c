@@ -36,7 +36,7 @@ static const char *word(const char *name, char *out, size_t len) {
   return out;
 }
 
-static uint32_t number(const char *name, uint32_t fallback) {
+uint32_t board_number(const char *name, uint32_t fallback) {
   char text[12];
   if (word(name, text, sizeof text) == 0) return fallback;
   uint32_t value = 0;
@@ -75,9 +75,9 @@ void board_start(nor_flash *flash) {
   memset(flash, 0, sizeof *flash);
   flash->memory = __nor_start;
   flash->size = (uint32_t)size;
-  flash->sector_size = number("sector", 4096);
-  flash->write_size = number("write", 8);
-  flash->cut_after = number("cut", 0);
+  flash->sector_size = board_number("sector", 4096);
+  flash->write_size = board_number("write", 8);
+  flash->cut_after = board_number("cut", 0);
   flash->tear = board_arg("tear") != 0;
   flash->power_cut = power_cut;
   if (nor_check_geometry(flash) != 0) usage("geometry");

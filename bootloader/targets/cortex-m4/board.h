@@ -31,5 +31,7 @@ uint32_t board_stack_used(void);
 uint64_t board_instructions(void);
 /** The argument after `name=` on the command line, or 0. */
 const char *board_arg(const char *name);
+/** The decimal number after `name=`; `fallback` when absent, 0 when not a number below 2^32. */
+uint32_t board_number(const char *name, uint32_t fallback);
 
 #endif

@@ -10,24 +10,6 @@
 
 static struct sihl_work work;
 
-static uint32_t number(const char *name) {
-  const char *v = board_arg(name);
-  uint32_t value = 0;
-  while (v != 0 && *v >= '0' && *v <= '9' && value < 429496729u) value = value * 10u + (uint32_t)(*v++ - '0');
-  return value;
-}
-
-static void hex(const uint8_t *bytes, uint32_t n) {
-  static const char digits[] = "0123456789abcdef";
-  char text[65];
-  for (uint32_t i = 0; i < n && i < 32; i++) {
-    text[2 * i] = digits[bytes[i] >> 4];
-    text[2 * i + 1] = digits[bytes[i] & 15];
-  }
-  text[2 * (n < 32 ? n : 32)] = '\0';
-  sh_puts(text);
-}
-
 int main(void) {
   static nor_flash nor;
   static struct board_ports ports;
@@ -35,7 +17,7 @@ int main(void) {
   board_start(&nor);
   const char *m = board_arg("model");
   for (uint32_t i = 0; m != 0 && m[i] != ' ' && m[i] != '\0' && i + 1 < sizeof model; i++) model[i] = m[i];
-  if (board_ports_open(&ports, &nor, number("slot"), number("staging")) != 0) {
+  if (board_ports_open(&ports, &nor, board_number("slot", 0), board_number("staging", 0)) != 0) {
     sh_puts("the layout does not fit the flash, or the secure element is damaged\n");
     board_finish(&nor, EXIT_USAGE);
   }
@@ -66,7 +48,7 @@ int main(void) {
     sh_puts(" intact=");
     sh_put_u32((uint32_t)report.intact);
     sh_puts(" sha256=");
-    hex(report.running_digest, 32);
+    sh_put_hex(report.running_digest, 32);
   }
   sh_puts(" instructions=");
   sh_put_u32((uint32_t)(instructions > UINT32_MAX ? UINT32_MAX : instructions));

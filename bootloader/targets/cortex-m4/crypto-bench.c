@@ -41,17 +41,6 @@ static uint32_t u32(uint32_t at) {
   return (uint32_t)in[at] | (uint32_t)in[at + 1] << 8 | (uint32_t)in[at + 2] << 16 | (uint32_t)in[at + 3] << 24;
 }
 
-static void hex(const uint8_t *bytes, uint32_t n) {
-  static const char digits[] = "0123456789abcdef";
-  char text[2 * 64 + 1];
-  for (uint32_t i = 0; i < n && i < 64; i++) {
-    text[2 * i] = digits[bytes[i] >> 4];
-    text[2 * i + 1] = digits[bytes[i] & 15];
-  }
-  text[2 * (n < 64 ? n : 64)] = '\0';
-  sh_puts(text);
-}
-
 static void field(const char *name, uint32_t value) {
   sh_puts(" ");
   sh_puts(name);
@@ -87,7 +76,7 @@ int main(void) {
   field("bytes", hash_len);
   field("insns", (uint32_t)(board_instructions() - t0));
   sh_puts(" digest=");
-  hex(digest, 32);
+  sh_put_hex(digest, 32);
   sh_puts("\n");
 
   t0 = board_instructions();
@@ -129,7 +118,7 @@ int main(void) {
   field("insns", (uint32_t)decrypt);
   field("ok", ok && left == 0);
   sh_puts(" digest=");
-  hex(digest, 32);
+  sh_put_hex(digest, 32);
   sh_puts("\n");
 
   uint8_t key[64];
@@ -142,7 +131,7 @@ int main(void) {
   field("insns", (uint32_t)(board_instructions() - t0));
   field("ok", bad_box == 0);
   sh_puts(" opened=");
-  hex(key, bad_box ? 0 : box_len - crypto_box_SEALBYTES);
+  sh_put_hex(key, bad_box ? 0 : box_len - crypto_box_SEALBYTES);
   sh_puts("\n");
   board_finish(&flash, EXIT_OK);
 }

@@ -15,13 +15,6 @@
 static struct sihl_work work;
 static struct board_ports ports;
 
-static uint32_t number(const char *name) {
-  const char *v = board_arg(name);
-  uint32_t value = 0;
-  while (v != 0 && *v >= '0' && *v <= '9' && value < 429496729u) value = value * 10u + (uint32_t)(*v++ - '0');
-  return value;
-}
-
 static int staging_read(void *ctx, uint64_t offset, uint8_t *out, size_t length) {
   (void)ctx;
   if (offset > ports.staging.size || length > ports.staging.size - offset) return -1;
@@ -55,8 +48,8 @@ int main(void) {
   board_start(&nor);
   const char *m = board_arg("model");
   for (uint32_t i = 0; m != 0 && m[i] != ' ' && m[i] != '\0' && i + 1 < sizeof model; i++) model[i] = m[i];
-  const uint32_t image_bytes = number("image"), envelope_bytes = number("envelope");
-  if (board_ports_open(&ports, &nor, number("slot"), number("staging")) != 0 ||
+  const uint32_t image_bytes = board_number("image", 0), envelope_bytes = board_number("envelope", 0);
+  if (board_ports_open(&ports, &nor, board_number("slot", 0), board_number("staging", 0)) != 0 ||
       (uint64_t)image_bytes + envelope_bytes > ports.staging.size) {
     sh_puts("the layout does not fit the flash, or the secure element is damaged\n");
     return EXIT_USAGE;

@@ -13,24 +13,6 @@
 
 static struct board_ports ports;
 
-static uint32_t number(const char *name) {
-  const char *v = board_arg(name);
-  uint32_t value = 0;
-  while (v != 0 && *v >= '0' && *v <= '9' && value < 429496729u) value = value * 10u + (uint32_t)(*v++ - '0');
-  return value;
-}
-
-static void hex(const uint8_t *bytes, uint32_t n) {
-  static const char digits[] = "0123456789abcdef";
-  char text[65];
-  for (uint32_t i = 0; i < n && i < 32; i++) {
-    text[2 * i] = digits[bytes[i] >> 4];
-    text[2 * i + 1] = digits[bytes[i] & 15];
-  }
-  text[2 * (n < 32 ? n : 32)] = '\0';
-  sh_puts(text);
-}
-
 static void show(const char *what) {
   static struct sihl_trust trust;
   sh_puts(what);
@@ -47,7 +29,7 @@ static void show(const char *what) {
   sh_puts(" keys=");
   sh_put_u32(trust.root.key_count);
   sh_puts(" key-id=");
-  hex(id, 32);
+  sh_put_hex(id, 32);
   sh_puts(" security=");
   sh_put_u32(trust.security_counter);
   sh_puts(" delegation=");
@@ -58,13 +40,13 @@ static void show(const char *what) {
 int main(void) {
   static nor_flash nor;
   board_start(&nor);
-  if (board_ports_open(&ports, &nor, number("slot"), number("staging")) != 0) {
+  if (board_ports_open(&ports, &nor, board_number("slot", 0), board_number("staging", 0)) != 0) {
     sh_puts("the layout does not fit the flash, or the secure element is damaged\n");
     return EXIT_USAGE;
   }
   uint8_t box[32];
   sh_puts("box=");
-  if (ports.se.box_public_key(ports.se.ctx, box) == 0) hex(box, 32);
+  if (ports.se.box_public_key(ports.se.ctx, box) == 0) sh_put_hex(box, 32);
   sh_puts("\n");
   show("provisioned");
   for (uint32_t i = 1; i <= 70; i++) {

@@ -54,6 +54,18 @@ int sh_cmdline(char *buf, size_t len) {
 
 void sh_puts(const char *text) { call(SYS_WRITE0, text); }
 
+void sh_put_hex(const uint8_t *bytes, uint32_t n) {
+  static const char digits[] = "0123456789abcdef";
+  char text[2 * 64 + 1];
+  const uint32_t shown = n < 64 ? n : 64;
+  for (uint32_t i = 0; i < shown; i++) {
+    text[2 * i] = digits[bytes[i] >> 4];
+    text[2 * i + 1] = digits[bytes[i] & 15];
+  }
+  text[2 * shown] = '\0';
+  sh_puts(text);
+}
+
 void sh_put_u32(uint32_t value) {
   char digits[11];
   char *p = digits + sizeof digits - 1;

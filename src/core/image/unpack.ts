@@ -124,6 +124,16 @@ async function brotliChunks(
   }
 }
 
+/** FORMAT.md §Unpacking: decompressing stops at the signed plaintext size. */
+function checkNotPastSigned(produced: number, plaintextSize: number): void {
+  if (produced > plaintextSize) {
+    throw new SihlError(
+      'PLAINTEXT_SIZE_MISMATCH',
+      `payload decompresses past its signed size of ${plaintextSize} bytes`,
+    );
+  }
+}
+
 /** The LZMA2 payload (FORMAT.md §Compression), decoded chunk by chunk into `output` in order. */
 async function lzma2Chunks(
   source: ByteSource,
@@ -146,12 +156,7 @@ async function lzma2Chunks(
         // Counted as it comes, so a stream that runs past the signed size stops here (output() counts
         // the same bytes again and would say the same).
         decoded += piece.length;
-        if (decoded > manifest.plaintextSize) {
-          throw new SihlError(
-            'PLAINTEXT_SIZE_MISMATCH',
-            `payload decompresses past its signed size of ${manifest.plaintextSize} bytes`,
-          );
-        }
+        checkNotPastSigned(decoded, manifest.plaintextSize);
         pieces.push(piece);
       });
       for (const piece of pieces.splice(0)) await output(piece);
@@ -190,13 +195,7 @@ export async function unpackPayload(
   };
   const output = async (chunk: Uint8Array) => {
     produced += chunk.length;
-    // FORMAT.md §Unpacking: stop decompressing at the signed plaintext size.
-    if (produced > manifest.plaintextSize) {
-      throw new SihlError(
-        'PLAINTEXT_SIZE_MISMATCH',
-        `payload decompresses past its signed size of ${manifest.plaintextSize} bytes`,
-      );
-    }
+    checkNotPastSigned(produced, manifest.plaintextSize);
     await emit(unfilter.update(chunk));
   };
 
