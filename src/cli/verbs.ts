@@ -35,6 +35,21 @@ export const verbs: readonly Verb[] = [
     async () => (await import('./commands/workspace.ts')).keysRemove,
   ),
   verb(
+    ['ceremony', 'show'],
+    'Show what a ceremony file changes, the bytes root keys sign, who signed and what is missing.',
+    async () => (await import('./commands/ceremony.ts')).ceremonyShow,
+  ),
+  verb(
+    ['ceremony', 'sign'],
+    "Add one root key's signatures to a ceremony file (no workspace needed).",
+    async () => (await import('./commands/ceremony.ts')).ceremonySign,
+  ),
+  verb(
+    ['ceremony', 'apply'],
+    'Apply a ceremony signed by enough root keys in the workspace it was planned in.',
+    async () => (await import('./commands/ceremony.ts')).ceremonyApply,
+  ),
+  verb(
     ['keys', 'list'],
     "List the workspace's keys by role, with thresholds and key ids.",
     async () => (await import('./commands/workspace.ts')).keysList,

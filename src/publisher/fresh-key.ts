@@ -1,13 +1,15 @@
 // A role's new key during a key change (rotation.ts): locked in a key file under its own passphrase, or
-// made (or found) on a PKCS#11 token. It signs in memory first; write() puts it into keys/ at the end.
+// made (or found) on a PKCS#11 token. It signs in memory first; write() puts it into keys/ at the end, or
+// into another folder: keys/pending/ while a ceremony is signed, a root key's folder outside the workspace.
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { SigningKey } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs.ts';
 import { newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
 import type { Pkcs11Reference } from '../core/token/pkcs11-uri.ts';
 import { kdfCostOf } from './role-keys.ts';
-import { type TokenPin, tokenKeyFor, tokenReferencePath, writeTokenKeyFiles } from './token-keys.ts';
+import { type TokenPin, tokenKeyFor, writeTokenKeyFiles } from './token-keys.ts';
 import type { Role, Workspace } from './workspace.ts';
 
 /** Where a new key is made: a token reference and where its PIN comes from. */
@@ -19,9 +21,11 @@ export interface TokenKeyOption {
 export interface FreshKey {
   readonly name: string;
   readonly pair: SigningKey;
-  /** Writes the key's files into the workspace, replacing those of a key it rotates out. */
-  write(workspace: Workspace): Promise<void>;
+  /** Writes the key's files into `folder` (default: the workspace's keys/), replacing a rotated key's. */
+  write(workspace: Workspace, folder?: string): Promise<void>;
 }
+
+const keysOf = (workspace: Workspace, folder: string | undefined) => folder ?? join(workspace.dir, 'keys');
 
 export async function freshKey(
   name: string,
@@ -34,9 +38,10 @@ export async function freshKey(
     return {
       name,
       pair: signer,
-      async write(workspace) {
-        await writeTokenKeyFiles(workspace, name, token.ref, signer.publicKey, true);
-        await rm(workspace.keyPath(name, 'key'), { force: true });
+      async write(workspace, folder) {
+        const dir = keysOf(workspace, folder);
+        await writeTokenKeyFiles(dir, name, token.ref, signer.publicKey, true);
+        await rm(join(dir, `${name}.key`), { force: true });
       },
     };
   }
@@ -46,13 +51,11 @@ export async function freshKey(
   return {
     name,
     pair: await openSigningKey(new TextEncoder().encode(files.privateFile), passphrase),
-    async write(workspace) {
-      await writeFileAtomic(workspace.keyPath(name, 'key'), files.privateFile, {
-        mode: 0o600,
-        overwrite: true,
-      });
-      await writeFileAtomic(workspace.keyPath(name, 'pub'), files.publicFile, { overwrite: true });
-      await rm(tokenReferencePath(workspace, name), { force: true });
+    async write(workspace, folder) {
+      const dir = keysOf(workspace, folder);
+      await writeFileAtomic(join(dir, `${name}.key`), files.privateFile, { mode: 0o600, overwrite: true });
+      await writeFileAtomic(join(dir, `${name}.pub`), files.publicFile, { overwrite: true });
+      await rm(join(dir, `${name}.pkcs11`), { force: true });
     },
   };
 }

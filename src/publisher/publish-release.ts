@@ -18,6 +18,7 @@ import type { Env } from '../storage/locations.ts';
 import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
 import { CREDENTIAL_FOLDER, publishCredentials } from './credentials.ts';
 import { publishEnvelopes } from './envelopes.ts';
+import { firstRootPath, readFirstRoot } from './first-root.ts';
 import { requirePolicy } from './gate.ts';
 import { nextTopLevel, type Published, readPublished, targetEntries } from './published.ts';
 import { openRegistry } from './registry.ts';
@@ -25,9 +26,8 @@ import type { Release } from './release.ts';
 import { HeldKeys, type Passphrases, roleKeys, roleSigners } from './role-keys.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom, tufKeyIdOf } from './tuf/keys.ts';
-import { makeRoot, type TargetEntry, type TopLevelRoles } from './tuf/metadata.ts';
+import type { TargetEntry, TopLevelRoles } from './tuf/metadata.ts';
 import { publishRepository } from './tuf/publish.ts';
-import { signWith } from './tuf/signing.ts';
 import { ROLES, type Workspace } from './workspace.ts';
 
 /** The log SAS issuer when device logs are in an Azure table; its account key comes from `env`. */
@@ -96,13 +96,20 @@ async function unlockSigners(
   options: PublishReleaseOptions,
   held: HeldKeys,
 ) {
-  const expiry = options.now ? { now: options.now } : {};
   const roles = await workspaceRoles(workspace);
-  const signersOf = async (role: 'root' | 'targets' | 'snapshot' | 'timestamp') =>
+  const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') =>
     held.hold(await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
   const roots: Metadata<Root>[] = [];
   if (!published.root) {
-    roots.push(signWith(makeRoot({ version: 1, roles, ...expiry }), await signersOf('root')));
+    // Root version 1 was signed offline by root keys at the last key change (first-root.ts).
+    const first = await readFirstRoot(workspace);
+    if (!rootMatches(first, roles)) {
+      throw new SihlError(
+        'TUF_METADATA_INCONSISTENT',
+        `${firstRootPath(workspace)} names other keys than sihl.json; change the keys with sihl keys to have root sign it again`,
+      );
+    }
+    roots.push(first);
   } else if (!rootMatches(published.root, roles)) {
     throw new SihlError(
       'USAGE',

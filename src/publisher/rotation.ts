@@ -1,42 +1,49 @@
 // Changing the workspace's keys: `sihl keys add`, `keys rotate` and `keys remove` (docs/WORKSPACE.md
-// §Keys). One path for all three. Every key that must sign is unlocked and everything new is signed in
-// memory first, so a wrong passphrase or a refused change leaves nothing behind. Then, in this order:
-// the key files, the trust files devices and images use (root chain, root.json, delegation), sihl.json,
-// and, once anything is published, the store: a new TUF root version signed by a threshold of the old
-// root keys and of the new ones, and targets, snapshot and timestamp signed again under it.
+// §Keys). One path for all three. The change is worked out first (prepareChange): the keys after it and
+// exactly what root must sign (root-signatures.ts). Root keys never come from the workspace: the caller
+// hands them over (key files from offline storage, or tokens), or a ceremony (ceremony.ts) collects
+// their signatures one holder at a time. Everything new is signed in memory before anything is written,
+// so a wrong passphrase or a refused change leaves nothing behind. Then, in this order: the key files,
+// the trust files devices and images use (root chain, root.json, delegation, TUF root 1 while nothing is
+// published), sihl.json, and, once anything is published, the store: the new TUF root version signed by a
+// threshold of the old root keys and of the new ones, and targets, snapshot and timestamp signed again.
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Metadata, Root } from '@tufjs/models';
 import { closeSigners, keyIdOf, type SigningKey } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
-import {
-  decodeRootChain,
-  encodeRootChain,
-  makeRootStatement,
-  type RootStatement,
-} from '../core/format/root-chain.ts';
-import { writeFileAtomic } from '../core/fs.ts';
+import { encodeDelegationBody } from '../core/format/delegation.ts';
+import { decodeRootChain, encodeRootBody, encodeRootChain } from '../core/format/root-chain.ts';
+import { exists, writeFileAtomic } from '../core/fs.ts';
+import { encodePublicKeyFile } from '../core/keys.ts';
 import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
+import { writeFirstRoot } from './first-root.ts';
 import { type FreshKey, freshKey, type TokenKeyOption } from './fresh-key.ts';
 import { delegationChanges, type KeyChange, type Plan, plan } from './key-change-plan.ts';
 import { nextTopLevel, type Published, readPublished, targetEntries } from './published.ts';
 import {
-  entryFrom,
   HeldKeys,
   type Passphrases,
   publicKeyOf,
   readRootChain,
   roleSigners,
-  signDelegation,
   writeRootTrust,
 } from './role-keys.ts';
-import { tokenReferencePath } from './token-keys.ts';
+import {
+  checkGivenRootKeys,
+  checkOutsideWorkspace,
+  type RootKey,
+  type RootSet,
+  refuseMisplacedRootKeys,
+  requireThreshold,
+  rootSet,
+} from './root-keys.ts';
+import { assemble, type RootSignature, type RootSigned, type RootWork, signWork } from './root-signatures.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
-import type { TopLevelRoles } from './tuf/metadata.ts';
+import { makeRoot, type TopLevelRoles } from './tuf/metadata.ts';
 import { publishRepository } from './tuf/publish.ts';
-import { rotateRoot } from './tuf/signing.ts';
 import { ROLES, type Role, Workspace } from './workspace.ts';
 
 export type { KeyChange } from './key-change-plan.ts';
@@ -46,7 +53,11 @@ export interface KeyChangeOptions extends StoreChoice {
   readonly passphrase?: string;
   /** Or the token the new key is on (made there if the label is free). */
   readonly token?: TokenKeyOption;
-  /** Passphrases of the keys that must sign. */
+  /** Where a new root key's private file goes (root rotation): a folder outside the workspace. */
+  readonly rootDir?: string;
+  /** The root keys that sign, opened by the caller from outside the workspace (key files or tokens). */
+  readonly rootKeys?: readonly SigningKey[];
+  /** Passphrases of the workspace keys that sign again what is published (approvers, online keys). */
   readonly passphrases: Passphrases;
   readonly now?: Clock;
 }
@@ -67,141 +78,132 @@ export interface KeyChangeResult {
   readonly publishedRootVersion: number | null;
 }
 
+/** A change worked out against the workspace: the plan, every role's keys after it, what root signs. */
+export interface PreparedChange {
+  readonly plan: Plan;
+  readonly published: Published;
+  readonly keys: Record<Role, Uint8Array[]>;
+  readonly newKey?: RootKey;
+  readonly oldKeyId?: string;
+  readonly rootVersion: number;
+  readonly delegationVersion: number | null;
+  readonly work: RootWork;
+}
+
+/** The new key's files, written when the change is applied. */
+export interface NewKeyFiles {
+  readonly name: string;
+  /** The private key, when it must sign what is published again (approver and online keys). */
+  readonly pair?: SigningKey;
+  write(workspace: Workspace): Promise<void>;
+}
+
+const rolesComplete = (roles: Plan['roles']) => roles.targets.keys.length >= roles.targets.threshold;
+
+/** Whether root signs anything for this change (a delegation, a root statement, a TUF root). */
+export function rootSigns(p: Plan, published: Published): boolean {
+  return p.role === 'root' || Boolean(published.root) || rolesComplete(p.roles);
+}
+
 /** The public keys of every role after the change; `fresh` is the new key under its name. */
 async function publicKeys(
   workspace: Workspace,
   roles: Plan['roles'],
-  fresh: { name: string; pair: SigningKey } | undefined,
+  fresh: RootKey | undefined,
 ): Promise<Record<Role, Uint8Array[]>> {
   const out = {} as Record<Role, Uint8Array[]>;
   for (const role of ROLES) {
     out[role] = [];
     for (const name of roles[role].keys) {
-      out[role].push(name === fresh?.name ? fresh.pair.publicKey : await publicKeyOf(workspace, name));
+      out[role].push(name === fresh?.name ? fresh.publicKey : await publicKeyOf(workspace, name));
     }
   }
   return out;
 }
 
-/** A key change: new keys and trust files in the workspace, new metadata, then the configured store. */
-export function changeKeys(
-  workspace: Workspace,
-  change: KeyChange,
-  options: KeyChangeOptions,
-): Promise<Mirrored<KeyChangeResult>> {
-  return mirrored(workspace, options, () => changeInStaging(workspace, change, options));
+/** The TUF root that follows the published one, or root version 1 while nothing is published. */
+function nextTufRoot(p: Plan, keys: Record<Role, Uint8Array[]>, published: Published, now?: Clock) {
+  if (!published.root && !rolesComplete(p.roles)) return undefined;
+  const roles = Object.fromEntries(
+    ROLES.map((r) => [r, { keys: keys[r], threshold: p.roles[r].threshold }]),
+  ) as unknown as TopLevelRoles;
+  const version = (published.root?.signed.version ?? 0) + 1;
+  return makeRoot({ version, roles, ...(now ? { now } : {}) });
 }
 
-type Signers = Awaited<ReturnType<typeof roleSigners>>;
-
-interface Unlocked {
-  readonly oldRoots: Signers;
-  readonly newRoots: Signers;
-  /** The new key (add, rotate) and its files. */
-  readonly fresh?: FreshKey;
-  /** Every role's public keys after the change. */
-  readonly keys: Record<Role, Uint8Array[]>;
-  readonly oldKeyId?: string;
-}
-
-/** 1. Unlock: the old root keys sign the change of root (the TUF root, and the root chain). */
-async function unlock(
+/**
+ * Works out `p` against the workspace with `newKey` as the new key: everything root must sign, unsigned.
+ * `now` dates the TUF root (a ceremony passes the time it was planned at, so apply gets the same bytes).
+ */
+export async function prepareChange(
   workspace: Workspace,
   p: Plan,
-  options: KeyChangeOptions,
-  signsRoot: boolean,
-): Promise<Unlocked> {
-  const { role, name, roles } = p;
-  const oldRoots = signsRoot ? await roleSigners(workspace, 'root', options.passphrases) : [];
-  const fresh = p.makesKey ? await freshKey(name, role, options) : undefined;
-  const newRoots =
-    role === 'root' ? await roleSigners(workspace, 'root', options.passphrases, { roles, fresh }) : oldRoots;
-  const keys = await publicKeys(workspace, roles, fresh);
-  const oldKeyId = p.retires ? toHex(keyIdOf(await publicKeyOf(workspace, name))) : undefined;
-  return { oldRoots, newRoots, keys, ...(fresh ? { fresh } : {}), ...(oldKeyId ? { oldKeyId } : {}) };
-}
-
-interface SignedChange {
-  readonly rootVersion: number;
-  readonly rootChain?: Uint8Array;
-  /** The delegation version signed now, or null. */
-  readonly delegationVersion: number | null;
-  readonly delegation?: Uint8Array;
-  /** New TUF metadata, when something is published already. */
-  readonly repository?: Parameters<typeof publishRepository>[1];
-}
-
-/** 2. Sign everything new, in memory. */
-async function signChange(
-  workspace: Workspace,
-  p: Plan,
-  u: Unlocked,
-  options: KeyChangeOptions,
+  newKey: RootKey | undefined,
   published: Published,
-): Promise<SignedChange> {
-  const { roles } = p;
-  const _expiry = options.now ? { now: options.now } : {};
-  const rootRotates = p.role === 'root';
-  let rootVersion = workspace.rootVersion;
-  let rootChain: Uint8Array | undefined;
-  if (rootRotates) {
-    rootVersion += 1;
-    const statement: RootStatement = makeRootStatement(
-      { version: rootVersion, threshold: roles.root.threshold, keys: u.keys.root },
-      (message) => ({
-        previous: u.oldRoots.map((k) => entryFrom(k, message)),
-        own: u.newRoots.map((k) => entryFrom(k, message)),
-      }),
-    );
-    rootChain = encodeRootChain([...decodeRootChain(await readRootChain(workspace)), statement]);
-  }
+  now?: Clock,
+): Promise<PreparedChange> {
+  const keys = await publicKeys(workspace, p.roles, newKey);
+  const oldKeyId = p.retires ? toHex(keyIdOf(await publicKeyOf(workspace, p.name))) : undefined;
+  const next: RootSet = {
+    threshold: p.roles.root.threshold,
+    keys: p.roles.root.keys.map((name, i) => ({ name, publicKey: keys.root[i] as Uint8Array })),
+  };
+  const rootVersion = workspace.rootVersion + (p.role === 'root' ? 1 : 0);
+  const statement =
+    p.role === 'root'
+      ? encodeRootBody({ version: rootVersion, threshold: next.threshold, keys: keys.root })
+      : undefined;
   const delegationVersion = delegationChanges(p) ? workspace.config.delegationVersion + 1 : null;
+  const { threshold } = p.roles.targets;
   const delegation =
     delegationVersion === null
       ? undefined
-      : signDelegation(
-          { version: delegationVersion, threshold: roles.targets.threshold },
-          u.keys.targets,
-          u.newRoots,
-        );
-  const repository = published.root ? await nextRepository(workspace, p, u, options, published) : undefined;
+      : encodeDelegationBody({ version: delegationVersion, threshold, keys: keys.targets });
+  const tufRoot = nextTufRoot(p, keys, published, now);
+  const work: RootWork = {
+    current: await rootSet(workspace),
+    next,
+    ...(delegation ? { delegation } : {}),
+    ...(statement ? { statement } : {}),
+    ...(tufRoot ? { tufRoot } : {}),
+    ...(published.root && tufRoot ? { previousTufRoot: published.root } : {}),
+  };
   return {
+    plan: p,
+    published,
+    keys,
+    ...(newKey ? { newKey } : {}),
+    ...(oldKeyId ? { oldKeyId } : {}),
     rootVersion,
     delegationVersion,
-    ...(rootChain ? { rootChain } : {}),
-    ...(delegation ? { delegation } : {}),
-    ...(repository ? { repository } : {}),
+    work,
   };
 }
 
-/** The rotated TUF root and the next targets, snapshot and timestamp signed with the new keys. */
+/** Targets, snapshot and timestamp signed again under the new TUF root, with the keys after the change. */
 async function nextRepository(
   workspace: Workspace,
-  p: Plan,
-  u: Unlocked,
-  options: KeyChangeOptions,
-  published: Published,
+  prepared: PreparedChange,
+  root: Metadata<Root>,
+  options: ApplyOptions,
 ): Promise<Parameters<typeof publishRepository>[1]> {
-  if (!published.root || !published.targets) {
+  const { published } = prepared;
+  if (!published.targets) {
     throw new SihlError('TUF_METADATA_INCONSISTENT', 'the store has a root but no targets metadata');
   }
   const expiry = options.now ? { now: options.now } : {};
-  const { roles } = p;
-  const tufRoles = Object.fromEntries(
-    ROLES.map((r) => [r, { keys: u.keys[r], threshold: roles[r].threshold }]),
-  ) as unknown as TopLevelRoles;
-  const root: Metadata<Root> = rotateRoot(
-    published.root,
-    tufRoles,
-    u.oldRoots.map(signerFrom),
-    u.newRoots.map(signerFrom),
-    expiry,
-  );
+  const { roles } = prepared.plan;
+  const pair = options.newKey?.pair;
+  const fresh = pair ? { name: options.newKey?.name as string, pair } : undefined;
   using held = new HeldKeys();
-  const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') =>
-    held
-      .hold(await roleSigners(workspace, role, options.passphrases, { roles, fresh: u.fresh }))
-      .map(signerFrom);
+  const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') => {
+    const keys = await roleSigners(workspace, role, options.passphrases, {
+      roles,
+      ...(fresh ? { fresh } : {}),
+    });
+    held.hold(keys.filter((key) => key !== pair)); // the new key is the caller's to close
+    return keys.map(signerFrom);
+  };
   const signers = {
     targets: await signersOf('targets'),
     snapshot: await signersOf('snapshot'),
@@ -210,37 +212,128 @@ async function nextRepository(
   return { roots: [root], ...nextTopLevel(published, targetEntries(published.targets), signers, expiry) };
 }
 
-/** 3. Write: keys, trust files, configuration, store. Returns the workspace as it is now. */
+export interface ApplyOptions {
+  readonly newKey?: NewKeyFiles;
+  readonly passphrases: Passphrases;
+  readonly now?: Clock;
+}
+
+/** Puts the signatures together and writes the change: keys, trust files, configuration, store. */
+export async function applyChange(
+  workspace: Workspace,
+  prepared: PreparedChange,
+  signatures: readonly RootSignature[],
+  options: ApplyOptions,
+): Promise<KeyChangeResult> {
+  const signed = assemble(prepared.work, signatures);
+  const repository =
+    prepared.published.root && signed.tufRoot
+      ? await nextRepository(workspace, prepared, signed.tufRoot, options)
+      : undefined;
+  const next = await writeChange(workspace, prepared, signed, options);
+  if (repository) await publishRepository(next.storeDir, repository, options.now ? { now: options.now } : {});
+  const { plan: p } = prepared;
+  return {
+    workspace: next,
+    role: p.role,
+    name: p.name,
+    ...(prepared.newKey ? { publicKey: prepared.newKey.publicKey } : {}),
+    ...(prepared.oldKeyId ? { retiredKeyId: prepared.oldKeyId } : {}),
+    delegationVersion: prepared.delegationVersion,
+    rootVersion: prepared.rootVersion,
+    publishedRootVersion: repository ? (repository.roots[0]?.signed.version ?? null) : null,
+  };
+}
+
+/** Writes keys, trust files and configuration. Returns the workspace as it is now. */
 async function writeChange(
   workspace: Workspace,
-  p: Plan,
-  u: Unlocked,
-  s: SignedChange,
-  options: KeyChangeOptions,
+  prepared: PreparedChange,
+  signed: RootSigned,
+  options: ApplyOptions,
 ): Promise<Workspace> {
-  const { name } = p;
+  const { plan: p, delegationVersion, rootVersion } = prepared;
   if (p.retires) {
     const retired = join(workspace.dir, 'keys', 'retired');
     await mkdir(retired, { recursive: true });
-    await rename(workspace.keyPath(name, 'pub'), join(retired, `${name}.${u.oldKeyId?.slice(0, 16)}.pub`));
-    await rm(workspace.keyPath(name, 'key'), { force: true });
-    await rm(tokenReferencePath(workspace, name), { force: true });
+    const stem = `${p.name}.${prepared.oldKeyId?.slice(0, 16)}`;
+    await rename(workspace.keyPath(p.name, 'pub'), join(retired, `${stem}.pub`));
+    await rm(workspace.keyPath(p.name, 'key'), { force: true });
+    await rm(join(workspace.dir, 'keys', `${p.name}.pkcs11`), { force: true });
   }
-  if (u.fresh) await u.fresh.write(workspace);
-  const { delegationVersion, rootVersion } = s;
-  let next = workspace.with({
+  await options.newKey?.write(workspace);
+  const next = workspace.with({
     roles: p.roles,
     rootVersion,
     ...(delegationVersion === null ? {} : { delegationVersion }),
   });
-  if (s.rootChain) await writeFileAtomic(next.rootChainPath, s.rootChain, { overwrite: true });
+  if (signed.statement) {
+    const chain = decodeRootChain(await readRootChain(workspace));
+    await writeFileAtomic(next.rootChainPath, encodeRootChain([...chain, signed.statement]), {
+      overwrite: true,
+    });
+  }
   if (p.role === 'root') await writeRootTrust(next);
-  if (s.delegation) await writeFileAtomic(next.delegationPath, s.delegation, { overwrite: true });
+  if (signed.delegation) await writeFileAtomic(next.delegationPath, signed.delegation, { overwrite: true });
+  if (!prepared.published.root) await writeFirstRoot(next, signed.tufRoot);
   await next.save();
-  next = await Workspace.open(next.dir);
-  if (s.repository)
-    await publishRepository(next.storeDir, s.repository, options.now ? { now: options.now } : {});
-  return next;
+  return Workspace.open(next.dir);
+}
+
+/** A key change, signed and applied in one command with the root keys the caller hands over. */
+export function changeKeys(
+  workspace: Workspace,
+  change: KeyChange,
+  options: KeyChangeOptions,
+): Promise<Mirrored<KeyChangeResult>> {
+  return mirrored(workspace, options, () => changeInStaging(workspace, change, options));
+}
+
+/** Refuses a root rotation whose new key has nowhere safe to go, before any key is made. */
+export async function checkNewRootKeyPlace(
+  workspace: Workspace,
+  name: string,
+  options: Pick<KeyChangeOptions, 'rootDir' | 'token'>,
+): Promise<void> {
+  if (options.token) return;
+  if (!options.rootDir) {
+    throw new SihlError(
+      'USAGE',
+      `the new ${name} is written outside the workspace: pass --root-dir DIR (removable media) or --token pkcs11:…`,
+    );
+  }
+  await checkOutsideWorkspace(workspace.dir, options.rootDir);
+  const path = join(options.rootDir, `${name}.key`);
+  if (await exists(path)) {
+    throw new SihlError(
+      'FILE_EXISTS',
+      'a root key of this name is already there (perhaps the one being rotated out): name an empty folder',
+      { subject: path },
+    );
+  }
+}
+
+/**
+ * The new key's files: an approver or online key goes into keys/ (or `folder`); a new root key's private
+ * file goes into its folder outside the workspace, and only its public half into keys/.
+ */
+export function newKeyFiles(fresh: FreshKey, role: Role, rootDir?: string, folder?: string): NewKeyFiles {
+  if (role !== 'root') return { name: fresh.name, pair: fresh.pair, write: (ws) => fresh.write(ws, folder) };
+  return {
+    name: fresh.name,
+    async write(workspace) {
+      if (rootDir) {
+        await mkdir(rootDir, { recursive: true });
+        await fresh.write(workspace, rootDir);
+      }
+      await writePublicKey(workspace, fresh.name, fresh.pair.publicKey);
+    },
+  };
+}
+
+export async function writePublicKey(workspace: Workspace, name: string, publicKey: Uint8Array) {
+  const file = encodePublicKeyFile({ kind: 'signing', name, sign: publicKey });
+  await writeFileAtomic(workspace.keyPath(name, 'pub'), file, { overwrite: true });
 }
 
 async function changeInStaging(
@@ -248,24 +341,26 @@ async function changeInStaging(
   change: KeyChange,
   options: KeyChangeOptions,
 ): Promise<KeyChangeResult> {
+  await refuseMisplacedRootKeys(workspace);
   const p = plan(workspace, change);
   const published = await readPublished(workspace.storeDir);
-  const signsRoot = p.role === 'root' || delegationChanges(p) || Boolean(published.root);
-  const u = await unlock(workspace, p, options, signsRoot);
+  const given = options.rootKeys ?? [];
+  const signs = rootSigns(p, published);
+  if (signs) requireThreshold(await rootSet(workspace), given, 'current');
+  if (p.role === 'root') await checkNewRootKeyPlace(workspace, p.name, options);
+  const fresh = p.makesKey ? await freshKey(p.name, p.role, options) : undefined;
   try {
-    const signed = await signChange(workspace, p, u, options, published);
-    const next = await writeChange(workspace, p, u, signed, options);
-    return {
-      workspace: next,
-      role: p.role,
-      name: p.name,
-      ...(u.fresh ? { publicKey: u.fresh.pair.publicKey } : {}),
-      ...(u.oldKeyId ? { retiredKeyId: u.oldKeyId } : {}),
-      delegationVersion: signed.delegationVersion,
-      rootVersion: signed.rootVersion,
-      publishedRootVersion: signed.repository ? (signed.repository.roots[0]?.signed.version ?? null) : null,
-    };
+    const newKey = fresh ? { name: fresh.name, publicKey: fresh.pair.publicKey } : undefined;
+    const prepared = await prepareChange(workspace, p, newKey, published, options.now);
+    checkGivenRootKeys(given, [...prepared.work.current.keys, ...prepared.work.next.keys]);
+    const signers = fresh && p.role === 'root' ? [fresh.pair, ...given] : given;
+    if (signs) requireThreshold(prepared.work.next, signers, 'new');
+    return await applyChange(workspace, prepared, signWork(prepared.work, signers), {
+      ...(fresh ? { newKey: newKeyFiles(fresh, p.role, options.rootDir) } : {}),
+      passphrases: options.passphrases,
+      ...(options.now ? { now: options.now } : {}),
+    });
   } finally {
-    closeSigners([...u.oldRoots, ...u.newRoots, ...(u.fresh ? [u.fresh.pair] : [])]);
+    if (fresh) closeSigners([fresh.pair]);
   }
 }

@@ -1,13 +1,19 @@
 // Setting up a workspace and its approvers: `sihl init` and `sihl keys add`.
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { SigningKey } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
+import { exists, writeFileAtomic } from '../core/fs.ts';
+import { newSigningKeyFiles } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Mirrored, StoreChoice } from './cloud-store.ts';
 import type { TokenKeyOption } from './fresh-key.ts';
 import { openRegistry } from './registry.ts';
 import { kdfCostOf, makeKey, type Passphrases, writeRootTrust } from './role-keys.ts';
-import { changeKeys } from './rotation.ts';
-import { tokenKeyFor, writeTokenKeyFiles } from './token-keys.ts';
-import { Workspace } from './workspace.ts';
+import { checkOutsideWorkspace } from './root-keys.ts';
+import { changeKeys, writePublicKey } from './rotation.ts';
+import { tokenKeyFor } from './token-keys.ts';
+import { CONFIG_FILE, Workspace } from './workspace.ts';
 
 export interface InitOptions {
   /** Root keys to make (n), and how many must sign (k); 1 of 1 is for a trial. */
@@ -18,7 +24,12 @@ export interface InitOptions {
   readonly passphrase: string;
   /** Keys with a passphrase of their own (by key name); the others take `passphrase`. */
   readonly own?: Readonly<Record<string, string>>;
-  /** Keep the root key on a PKCS#11 token instead (one root key): the key under this label, or a new one. */
+  /**
+   * Where the root private keys go, never inside the workspace: one folder for all of them, or one per
+   * root key (root-1 into the first, and so on), such as each custodian's removable media.
+   */
+  readonly rootDirs?: readonly string[];
+  /** Or keep the root key on a PKCS#11 token (one root key): the key under this label, or a new one. */
   readonly rootToken?: TokenKeyOption;
 }
 
@@ -36,10 +47,7 @@ function checkSeparateSecrets(rootNames: readonly string[], secretOf: (name: str
   }
 }
 
-export async function initWorkspace(dir: string, options: InitOptions): Promise<Workspace> {
-  const n = options.rootKeys ?? 1;
-  const k = options.rootThreshold ?? 1;
-  const approvals = options.approvals ?? 2;
+function checkCounts(n: number, k: number, approvals: number): void {
   if (!Number.isInteger(n) || n < 1 || n > LIMITS.delegatedKeys)
     throw new SihlError('USAGE', `root keys must be 1..${LIMITS.delegatedKeys}`);
   if (!Number.isInteger(k) || k < 1 || k > n)
@@ -47,12 +55,80 @@ export async function initWorkspace(dir: string, options: InitOptions): Promise<
   if (!Number.isInteger(approvals) || approvals < 1 || approvals > LIMITS.delegatedKeys) {
     throw new SihlError('USAGE', `approvals must be 1..${LIMITS.delegatedKeys}`);
   }
+}
+
+/** The folder each root key goes into; refuses a missing choice, a folder inside the workspace, a clash. */
+async function rootFolders(
+  dir: string,
+  rootNames: readonly string[],
+  options: InitOptions,
+): Promise<string[]> {
+  const dirs = options.rootDirs ?? [];
+  if (options.rootToken) {
+    if (rootNames.length !== 1)
+      throw new SihlError('USAGE', 'a root key on a token is one root key (--root-keys 1)');
+    if (dirs.length > 0) throw new SihlError('USAGE', 'give --root-dir or a pkcs11: --root-key, not both');
+    return [];
+  }
+  if (dirs.length === 0) {
+    throw new SihlError(
+      'USAGE',
+      'root private keys are kept outside the workspace: pass --root-dir DIR (a folder on removable media; ' +
+        'repeat it to give each root key its own) or --root-key pkcs11:… to make the root key on a token',
+    );
+  }
+  if (dirs.length !== 1 && dirs.length !== rootNames.length) {
+    throw new SihlError(
+      'USAGE',
+      `give one --root-dir for all ${rootNames.length} root keys, or one for each`,
+    );
+  }
+  const folders = rootNames.map((_, i) => resolve(dirs[dirs.length === 1 ? 0 : i] as string));
+  for (const [i, folder] of folders.entries()) {
+    await checkOutsideWorkspace(dir, folder);
+    for (const ext of ['key', 'pub']) {
+      const path = join(folder, `${rootNames[i]}.${ext}`);
+      if (await exists(path))
+        throw new SihlError('FILE_EXISTS', 'a root key of this name is already here', { subject: path });
+    }
+  }
+  return folders;
+}
+
+/** Makes the root keys: private files into their folders, public halves into the workspace's keys/ too. */
+async function makeRootKeys(
+  workspace: Workspace,
+  rootNames: readonly string[],
+  folders: readonly string[],
+  secretOf: (name: string) => string,
+): Promise<void> {
+  const made = [];
+  for (const name of rootNames) made.push(await newSigningKeyFiles(name, secretOf(name), kdfCostOf('root')));
+  for (const [i, files] of made.entries()) {
+    const name = rootNames[i] as string;
+    const folder = folders[i] as string;
+    await mkdir(folder, { recursive: true });
+    await writeFileAtomic(join(folder, `${name}.key`), files.privateFile, { mode: 0o600 });
+    await writeFileAtomic(join(folder, `${name}.pub`), files.publicFile);
+    await writeFileAtomic(workspace.keyPath(name, 'pub'), files.publicFile);
+  }
+}
+
+export async function initWorkspace(dir: string, options: InitOptions): Promise<Workspace> {
+  const n = options.rootKeys ?? 1;
+  const k = options.rootThreshold ?? 1;
+  const approvals = options.approvals ?? 2;
+  checkCounts(n, k, approvals);
   const rootNames = Array.from({ length: n }, (_, i) => `root-${i + 1}`);
   const own = options.own ?? {};
   const secretOf = (name: string) => own[name] ?? options.passphrase;
-  if (options.rootToken) {
-    if (n !== 1) throw new SihlError('USAGE', 'a root key on a token is one root key (--root-keys 1)');
-  } else checkSeparateSecrets(rootNames, secretOf, own);
+  const folders = await rootFolders(dir, rootNames, options);
+  if (!options.rootToken) checkSeparateSecrets(rootNames, secretOf, own);
+  if (await exists(join(resolve(dir), CONFIG_FILE))) {
+    throw new SihlError('FILE_EXISTS', 'a workspace is already here', {
+      subject: join(resolve(dir), CONFIG_FILE),
+    });
+  }
   const workspace = await Workspace.create(dir, {
     sihl: 'workspace',
     version: 1,
@@ -70,12 +146,12 @@ export async function initWorkspace(dir: string, options: InitOptions): Promise<
     const { ref } = options.rootToken;
     const signer = await tokenKeyFor('root-1', ref, options.rootToken.pin);
     try {
-      await writeTokenKeyFiles(workspace, 'root-1', ref, signer.publicKey);
+      await writePublicKey(workspace, 'root-1', signer.publicKey); // the token keeps the key; no reference here
     } finally {
       signer.close();
     }
   } else {
-    for (const name of rootNames) await makeKey(workspace, name, secretOf(name), kdfCostOf('root'));
+    await makeRootKeys(workspace, rootNames, folders, secretOf);
   }
   for (const role of ['snapshot', 'timestamp'] as const)
     await makeKey(workspace, role, secretOf(role), kdfCostOf(role));
@@ -99,13 +175,13 @@ export async function addApprover(
   name: string,
   passphrase: string,
   passphrases: Passphrases,
-  choice: StoreChoice & { readonly token?: TokenKeyOption } = {},
+  choice: StoreChoice & { readonly token?: TokenKeyOption; readonly rootKeys?: readonly SigningKey[] } = {},
 ): Promise<Mirrored<AddApproverResult>> {
-  const { token, ...store } = choice;
+  const { token, rootKeys, ...store } = choice;
   const result = await changeKeys(
     workspace,
     { kind: 'add', name },
-    { passphrases, ...store, ...(token ? { token } : { passphrase }) },
+    { passphrases, ...store, ...(rootKeys ? { rootKeys } : {}), ...(token ? { token } : { passphrase }) },
   );
   return {
     ...(result.store ? { store: result.store } : {}),

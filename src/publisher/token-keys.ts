@@ -63,20 +63,20 @@ export async function tokenKeyFor(name: string, ref: Pkcs11Reference, pin: Token
   return openTokenSigner(ref, options);
 }
 
-/** Writes keys/NAME.pub and keys/NAME.pkcs11 for a key on a token. */
+/** Writes NAME.pub and NAME.pkcs11 for a key on a token into `folder` (a workspace's keys/, or keys/pending/). */
 export async function writeTokenKeyFiles(
-  workspace: Workspace,
+  folder: string,
   name: string,
   ref: Pkcs11Reference,
   publicKey: Uint8Array,
   overwrite = false,
 ): Promise<void> {
-  await writeFileAtomic(tokenReferencePath(workspace, name), `${formatPkcs11Reference(ref)}\n`, {
+  await writeFileAtomic(join(folder, `${name}.pkcs11`), `${formatPkcs11Reference(ref)}\n`, {
     mode: 0o600,
     overwrite,
   });
   await writeFileAtomic(
-    workspace.keyPath(name, 'pub'),
+    join(folder, `${name}.pub`),
     encodePublicKeyFile({ kind: 'signing', name, sign: publicKey }),
     { overwrite },
   );

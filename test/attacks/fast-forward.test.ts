@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TIMESTAMP_PATH } from '../../src/publisher/tuf/publish.ts';
-import { ok } from '../support/cli.ts';
+import { ok, ROOT_KEY } from '../support/cli.ts';
 import {
   assertOldFirmwareRuns,
   forgeRepository,
@@ -44,7 +44,7 @@ test('a timestamp version pushed far ahead freezes the device until the timestam
   await assertOldFirmwareRuns(bench, v);
 
   // Recovery: the vendor rotates the timestamp key; a new root names the new key.
-  await ok(bench.fleet.cwd, ['keys', 'rotate', '--role', 'timestamp', '--workspace', 'acme']);
+  await ok(bench.fleet.cwd, ['keys', 'rotate', '--role', 'timestamp', ...ROOT_KEY, '--workspace', 'acme']);
   const recovered = await v.agent.poll();
   assert.equal(recovered.outcome, 'staged', JSON.stringify(recovered));
   assert.equal(recovered.version, '7.29.0');

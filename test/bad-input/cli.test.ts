@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { EXIT } from '../../src/cli/main.ts';
 import { makeFleet } from '../device/agent/support.ts';
-import { PASSPHRASE, releaseCreate, sihl } from '../support/cli.ts';
+import { PASSPHRASE, ROOT_KEY, releaseCreate, sihl } from '../support/cli.ts';
 import { pem } from '../support/fixtures.ts';
 import { changes, fileHashes } from './support.ts';
 
@@ -120,7 +120,7 @@ export const ROWS: Row[] = [
   },
   {
     name: 'a wrong passphrase for the root key when adding an approver',
-    args: ['keys', 'add', '--role', 'targets', '--name', 'carol', ...WS],
+    args: ['keys', 'add', '--role', 'targets', '--name', 'carol', ...ROOT_KEY, ...WS],
     env: { SIHL_PASSPHRASE: 'not the passphrase' },
     code: EXIT.usage,
     err: /\.key: wrong passphrase/,
@@ -147,7 +147,7 @@ export const ROWS: Row[] = [
   },
   {
     name: 'a key name that climbs out of the keys folder',
-    args: ['keys', 'add', '--role', 'targets', '--name', '../../evil', ...WS],
+    args: ['keys', 'add', '--role', 'targets', '--name', '../../evil', ...ROOT_KEY, ...WS],
     code: EXIT.usage,
     err: /name/i,
   },

@@ -15,7 +15,7 @@ import {
 import { makeServerCertificate } from '../../src/core/crypto/certificate.ts';
 import { tempDir } from '../helpers.ts';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../support/azurite.ts';
-import { approveBy, PASSPHRASE, releaseCreate, sihl } from '../support/cli.ts';
+import { approveBy, INIT, PASSPHRASE, ROOT_KEY, releaseCreate, sihl } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
 
 /**
@@ -80,7 +80,7 @@ export async function makeCloudFleet(options: {
   };
   await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
   await writeFile(join(cwd, 'new.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
-  await run(fleet, ['init', 'acme']);
+  await run(fleet, [...INIT]);
   const configPath = join(cwd, 'acme', 'sihl.json');
   const config = JSON.parse(await readFile(configPath, 'utf8'));
   await writeFile(
@@ -91,8 +91,8 @@ export async function makeCloudFleet(options: {
       2,
     ),
   );
-  await run(fleet, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...WS]);
-  await run(fleet, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...WS]);
+  await run(fleet, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ROOT_KEY, ...WS]);
+  await run(fleet, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ROOT_KEY, ...WS]);
   for (let n = 1; n <= (options.count ?? 3); n++) {
     const dir = `hub-${n}`;
     await run(fleet, [

@@ -11,7 +11,7 @@ import { serve } from '../../src/cli/commands/serve.ts';
 import { UpdateAgent } from '../../src/device/agent/agent.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { tempDir } from '../helpers.ts';
-import { ok, PASSPHRASE } from '../support/cli.ts';
+import { INIT, ok, PASSPHRASE, ROOT_KEY } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
 import { freePort, nginxMissing, startNginx } from '../support/nginx.ts';
 
@@ -42,9 +42,9 @@ async function publishedFleet(cwd: string) {
   await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
   const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
   await writeFile(join(cwd, 'new.bin'), firmware);
-  await ok(cwd, ['init', 'acme']);
+  await ok(cwd, [...INIT]);
   for (const name of ['alice', 'bob'])
-    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...ws]);
+    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...ROOT_KEY, ...ws]);
   const create = ['sim', 'device', 'create', 'hub', '--model', 'movehub', '--root', 'acme/trust/root.json'];
   await ok(cwd, [...create, '--firmware', 'old.bin', '--version', '7.27.0']);
   await writeFile(join(cwd, 'hub.json'), await ok(cwd, ['sim', 'device', 'identity', 'hub', '--json']));

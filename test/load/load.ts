@@ -35,7 +35,7 @@ export interface ServeWorkspace {
 
 /** A workspace with its certificate and a signed timestamp.json: all a poll needs. */
 export async function serveWorkspace(dir: string): Promise<ServeWorkspace> {
-  const workspace = await initWorkspace(dir, { passphrase: 'load passphrase' });
+  const workspace = await initWorkspace(dir, { passphrase: 'load passphrase', rootDirs: [`${dir}-root`] });
   const timestamp = signWith(
     makeTimestamp({ version: 1, snapshot: { version: 1, length: 600, sha256: 'ab'.repeat(32) } }),
     [signerFrom(testKey('load timestamp'))],

@@ -7,17 +7,17 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../helpers.ts';
-import { ok, provisionSimDevice, releaseCreate, sihl } from '../support/cli.ts';
+import { INIT, ok, provisionSimDevice, ROOT_KEY, releaseCreate, sihl } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pem, pybricksFirmware } from '../support/fixtures.ts';
 
 test('init, approvers, provisioning, a release approved twice and checked, installed by the devices', async () => {
   const cwd = await tempDir();
   await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
   await writeFile(join(cwd, 'new.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
-  await ok(cwd, ['init', 'acme']);
+  await ok(cwd, [...INIT]);
   const ws = ['--workspace', 'acme'];
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ROOT_KEY, ...ws]);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ROOT_KEY, ...ws]);
 
   const ids: string[] = [];
   for (const n of [1, 2, 3]) {
@@ -93,8 +93,8 @@ test('the gate lists every failure at once: an unregistered model and firmware w
   );
   firmware.set(leak, 50_000);
   await writeFile(join(cwd, 'leaky.bin'), firmware);
-  await ok(cwd, ['init', 'acme', '--approvals', '1']);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', '--workspace', 'acme']);
+  await ok(cwd, [...INIT, '--approvals', '1']);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ROOT_KEY, '--workspace', 'acme']);
   await ok(cwd, [
     'release',
     'create',

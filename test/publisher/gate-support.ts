@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { generateBoxKeyPair, generateSigningKeyPair } from '../../src/core/crypto/index.ts';
 import { openRegistry } from '../../src/publisher/registry.ts';
 import { tempDir } from '../helpers.ts';
-import { ok } from '../support/cli.ts';
+import { INIT, ok, ROOT_KEY } from '../support/cli.ts';
 import { PYBRICKS, pybricksFirmware } from '../support/fixtures.ts';
 
 export const WS = ['--workspace', 'acme'];
@@ -14,9 +14,9 @@ export async function approvedRelease(config: Record<string, unknown> = {}) {
   const cwd = await tempDir();
   const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
   await writeFile(join(cwd, 'fw.bin'), firmware);
-  await ok(cwd, ['init', 'acme']);
+  await ok(cwd, [...INIT]);
   for (const name of ['alice', 'bob'])
-    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...WS]);
+    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...ROOT_KEY, ...WS]);
   const registry = openRegistry(join(cwd, 'acme', 'registry.db'));
   registry.provisionMany([
     {

@@ -6,7 +6,7 @@ import { open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../helpers.ts';
-import { ok, sihl } from '../support/cli.ts';
+import { INIT, ok, ROOT_KEY, sihl } from '../support/cli.ts';
 import { PYBRICKS, pybricksFirmware } from '../support/fixtures.ts';
 import { approvedRelease, editConfig, WS } from './gate-support.ts';
 
@@ -52,9 +52,9 @@ test('fits-slot says "not checked" without a slot size, and fails when the firmw
 
 test('release create refuses a 2 GB sparse file at once when the model slot size is known', async () => {
   const cwd = await tempDir();
-  await ok(cwd, ['init', 'acme']);
+  await ok(cwd, [...INIT]);
   for (const name of ['alice', 'bob'])
-    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...WS]);
+    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...ROOT_KEY, ...WS]);
   await editConfig(cwd, { models: { movehub: { slotSize: 1024 * 1024 } } });
   const handle = await open(join(cwd, 'huge.bin'), 'w');
   await handle.truncate(2 * 1024 ** 3);
@@ -82,9 +82,9 @@ test('release create refuses a 2 GB sparse file at once when the model slot size
 test('release create refuses a version that is not SemVer, before anyone approves it', async () => {
   const cwd = await tempDir();
   await writeFile(join(cwd, 'fw.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
-  await ok(cwd, ['init', 'acme']);
+  await ok(cwd, [...INIT]);
   for (const name of ['alice', 'bob'])
-    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...WS]);
+    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...ROOT_KEY, ...WS]);
   const r = await sihl(cwd, [
     'release',
     'create',
@@ -102,9 +102,9 @@ test('release create refuses a version that is not SemVer, before anyone approve
 
 test('sihl.json with a targets threshold above its approvers is refused, naming the file', async () => {
   const cwd = await tempDir();
-  await ok(cwd, ['init', 'acme']);
+  await ok(cwd, [...INIT]);
   for (const name of ['alice', 'bob'])
-    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...WS]);
+    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...ROOT_KEY, ...WS]);
   const path = join(cwd, 'acme', 'sihl.json');
   const config = JSON.parse(await readFile(path, 'utf8'));
   config.roles.targets.threshold = 5;

@@ -13,9 +13,9 @@ import {
 } from '../../src/core/crypto/index.ts';
 import { openSigningKey } from '../../src/core/keys.ts';
 import { HeldKeys } from '../../src/publisher/role-keys.ts';
-import { initWorkspace } from '../../src/publisher/setup.ts';
 import { tempDir } from '../helpers.ts';
-import { sihl } from '../support/cli.ts';
+import { INIT, ROOT_DIR, ROOT_KEY, sihl } from '../support/cli.ts';
+import { initOffline, rootDirOf } from '../support/offline-root.ts';
 
 async function kdfOf(path: string): Promise<{ opslimit: number; memlimit: number }> {
   return JSON.parse(await readFile(path, 'utf8')).kdf;
@@ -26,16 +26,17 @@ test('root keys are locked at MODERATE cost and the online keys at INTERACTIVE, 
   delete process.env.SIHL_INSECURE_TEST_KDF; // the real costs, once (about two seconds)
   try {
     const dir = join(await tempDir(), 'acme');
-    await initWorkspace(dir, { passphrase: 'shared for this test only' });
-    const root = await kdfOf(join(dir, 'keys/root-1.key'));
+    await initOffline(dir, { passphrase: 'shared for this test only' });
+    const root = await kdfOf(join(rootDirOf(dir), 'root-1.key'));
     assert.deepEqual([root.opslimit, root.memlimit], [3, 256 * 1024 * 1024]);
     for (const online of ['snapshot', 'timestamp']) {
       const kdf = await kdfOf(join(dir, `keys/${online}.key`));
       assert.deepEqual([kdf.opslimit, kdf.memlimit], [2, 64 * 1024 * 1024]);
     }
-    for (const name of ['root-1', 'snapshot', 'timestamp']) {
-      assert.equal((await stat(join(dir, `keys/${name}.key`))).mode & 0o777, 0o600);
+    for (const path of ['snapshot', 'timestamp'].map((n) => join(dir, `keys/${n}.key`))) {
+      assert.equal((await stat(path)).mode & 0o777, 0o600);
     }
+    assert.equal((await stat(join(rootDirOf(dir), 'root-1.key'))).mode & 0o777, 0o600);
   } finally {
     if (saved !== undefined) process.env.SIHL_INSECURE_TEST_KDF = saved;
   }
@@ -58,19 +59,19 @@ test('a key file that group or others can read is refused, naming the file and t
   assert.match(r.err, /alice\.key: .*group or others.*run chmod 600 \S*alice\.key \[KEY_FILE_EXPOSED\]/);
   assert.doesNotMatch(r.err, /alice only/);
 
-  // In a workspace, too: the root key is refused before its passphrase is tried.
-  assert.equal((await sihl(dir, ['init', 'acme'], env)).code, 0);
+  // A root key handed to a root operation, too: it is refused before its passphrase is tried.
+  assert.equal((await sihl(dir, [...INIT], env)).code, 0);
   const ws = ['--workspace', 'acme'];
   assert.equal(
     (await sihl(dir, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws], env)).code,
     0,
   );
-  await chmod(join(dir, 'acme/keys/root-1.key'), 0o640);
+  await chmod(join(dir, ROOT_DIR, 'root-1.key'), 0o640);
   // The second approver completes the delegation, which root signs.
-  const add = ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws];
+  const add = ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ROOT_KEY, ...ws];
   const exposed = await sihl(dir, add, env);
   assert.match(exposed.err, /root-1\.key: .*chmod 600 .*KEY_FILE_EXPOSED/);
-  await chmod(join(dir, 'acme/keys/root-1.key'), 0o600);
+  await chmod(join(dir, ROOT_DIR, 'root-1.key'), 0o600);
   assert.equal((await sihl(dir, add, env)).code, 0);
 });
 
@@ -81,10 +82,11 @@ test('init refuses to lock root under the passphrase of an online key', async ()
     SIHL_PASSPHRASE_SNAPSHOT: 'one',
     SIHL_PASSPHRASE_TIMESTAMP: 'two',
   };
-  const r = await sihl(dir, ['init', 'acme'], same);
+  const r = await sihl(dir, [...INIT], same);
   assert.notEqual(r.code, 0);
   assert.match(r.err, /root-1 would be locked under the same passphrase as the online keys/);
   await assert.rejects(stat(join(dir, 'acme')), 'nothing written');
+  await assert.rejects(stat(join(dir, ROOT_DIR)), 'nothing written');
 });
 
 test('each key opens with its own passphrase; the online secret does not open root', async () => {
@@ -94,14 +96,14 @@ test('each key opens with its own passphrase; the online secret does not open ro
     SIHL_PASSPHRASE_SNAPSHOT: 'snap',
     SIHL_PASSPHRASE_TIMESTAMP: 'time',
   };
-  assert.equal((await sihl(dir, ['init', 'acme'], own)).code, 0);
+  assert.equal((await sihl(dir, [...INIT], own)).code, 0);
   const ws = ['--workspace', 'acme'];
   const first = await sihl(dir, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws], {
     SIHL_PASSPHRASE_ALICE: 'alice',
   });
   assert.equal(first.code, 0, first.err);
   // The second approver completes the delegation, which root signs.
-  const add = ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws];
+  const add = ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ROOT_KEY, ...ws];
   const online = await sihl(dir, add, { SIHL_PASSPHRASE: 'time', SIHL_PASSPHRASE_BOB: 'bob' });
   assert.match(online.err, /root-1\.key: .*PASSPHRASE_WRONG/);
   const added = await sihl(dir, add, { SIHL_PASSPHRASE_ROOT_1: 'root', SIHL_PASSPHRASE_BOB: 'bob' });

@@ -6,19 +6,21 @@ import { test } from 'node:test';
 import { bufferSource, verifyImage } from '../../src/core/image/index.ts';
 import { decodeRootFile } from '../../src/core/keys.ts';
 import { approveRelease, createRelease, openRelease } from '../../src/publisher/release.ts';
-import { addApprover, initWorkspace } from '../../src/publisher/setup.ts';
+import { addApprover } from '../../src/publisher/setup.ts';
 import type { Workspace } from '../../src/publisher/workspace.ts';
 import { tempDir, writeTemp } from '../helpers.ts';
 import { PYBRICKS, pybricksFirmware } from '../support/fixtures.ts';
+import { initOffline, rootKeysOf } from '../support/offline-root.ts';
 
 const PASS = 'release passphrase';
 const passphrases = async () => PASS;
 
 async function workspaceWithApprovers(count: number) {
   const dir = await tempDir();
-  let workspace = await initWorkspace(join(dir, 'acme'), { passphrase: PASS });
+  let workspace = await initOffline(join(dir, 'acme'), { passphrase: PASS });
+  const rootKeys = await rootKeysOf(workspace, PASS);
   for (const name of ['alice', 'bob', 'carol'].slice(0, count)) {
-    workspace = (await addApprover(workspace, name, PASS, passphrases)).workspace;
+    workspace = (await addApprover(workspace, name, PASS, passphrases, { rootKeys })).workspace;
   }
   const firmware = await writeTemp(dir, 'movehub.bin', await pybricksFirmware(PYBRICKS, 'movehub'));
   return { workspace, firmware };
@@ -101,7 +103,8 @@ test('the gate refuses a release whose delegation is older than the approvers de
   const release = await signedOnly(workspace, firmware);
   await approveRelease(workspace, release, 'alice', passphrases);
   await approveRelease(workspace, release, 'bob', passphrases);
-  const carol = await addApprover(workspace, 'carol', PASS, passphrases);
+  const rootKeys = await rootKeysOf(workspace, PASS);
+  const carol = await addApprover(workspace, 'carol', PASS, passphrases, { rootKeys });
   const result = await checkReleaseInWorkspace(carol.workspace, release, 'stable');
   const signatures = result.failures.find((f) => f.rule === 'signatures');
   assert.match(signatures?.message ?? '', /delegation would be refused by devices.*older than 2/);

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { copyFile, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { SigningKeyPair } from '../../src/core/crypto/index.ts';
+import { keyIdOf, type SigningKeyPair } from '../../src/core/crypto/index.ts';
+import { toHex } from '../../src/core/format/bytes.ts';
 import { encodeHeader } from '../../src/core/format/header.ts';
 import { encodeSignatureBlock } from '../../src/core/format/signatures.ts';
 import {
@@ -22,7 +23,7 @@ import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts'
 import { envelopeLocation } from '../../src/publisher/envelopes.ts';
 import { signDelegation } from '../../src/publisher/role-keys.ts';
 import { tempDir } from '../helpers.ts';
-import { ok, PASSPHRASE, sihl } from '../support/cli.ts';
+import { INIT, ok, PASSPHRASE, ROOT_DIR, ROOT_KEY, sihl } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
 import { client, fetchTarget, serve } from './tuf/support.ts';
 
@@ -39,9 +40,9 @@ async function setUp(devices: string[]) {
   await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, MODEL));
   const firmware = await pybricksFirmware(PYBRICKS, MODEL);
   await writeFile(join(cwd, 'new.bin'), firmware);
-  await ok(cwd, ['init', 'acme']);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  await ok(cwd, [...INIT]);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ROOT_KEY, ...ws]);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ROOT_KEY, ...ws]);
   const idx = new Map<string, number>();
   for (const dir of devices) idx.set(dir, await addDevice(cwd, dir));
   return { cwd, firmware, idx };
@@ -154,7 +155,7 @@ test('after keys rotate --role targets, the old approver key can no longer ship 
 
   const before = JSON.parse(await ok(cwd, ['keys', 'list', '--json', ...ws]));
   const rotated = JSON.parse(
-    await ok(cwd, ['keys', 'rotate', '--role', 'targets', '--name', 'alice', '--json', ...ws]),
+    await ok(cwd, ['keys', 'rotate', '--role', 'targets', '--name', 'alice', ...ROOT_KEY, '--json', ...ws]),
   );
   assert.equal(rotated.delegationVersion, 2);
   assert.equal(rotated.publishedRootVersion, 2, 'the store gets a new TUF root naming the new key');
@@ -194,12 +195,21 @@ test('after keys rotate --role targets, the old approver key can no longer ship 
   assert.ok((await fetchTarget(updater, second.target)).length > 0);
 
   // Removing an approver may not leave fewer than the approvals a release needs.
-  const tooFew = await sihl(cwd, ['keys', 'remove', '--role', 'targets', '--name', 'bob', ...ws]);
+  const tooFew = await sihl(cwd, [
+    'keys',
+    'remove',
+    '--role',
+    'targets',
+    '--name',
+    'bob',
+    ...ROOT_KEY,
+    ...ws,
+  ]);
   assert.equal(tooFew.code, 2);
   assert.match(tooFew.err, /would leave 1 approver\(s\) and releases need 2/);
-  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'carol', ...ws]);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', 'carol', ...ROOT_KEY, ...ws]);
   const removed = JSON.parse(
-    await ok(cwd, ['keys', 'remove', '--role', 'targets', '--name', 'bob', '--json', ...ws]),
+    await ok(cwd, ['keys', 'remove', '--role', 'targets', '--name', 'bob', ...ROOT_KEY, '--json', ...ws]),
   );
   assert.deepEqual([removed.delegationVersion, removed.publishedRootVersion], [4, 4]);
   const bobGone = await sihl(cwd, ['release', 'approve', `${MODEL}-7.28.1`, '--key', 'bob', ...ws]);
@@ -209,7 +219,7 @@ test('after keys rotate --role targets, the old approver key can no longer ship 
 test('after root rotation, a device that pinned the old root still verifies the chain, and then pins the new root', async () => {
   const { cwd, idx } = await setUp(['hub-old']);
   await release(cwd, '7.28.0');
-  const oldRoot = await keyPair(join(cwd, 'acme', 'keys', 'root-1.key'));
+  const oldRoot = await keyPair(join(cwd, ROOT_DIR, 'root-1.key'));
   const early = await ok(cwd, [
     ...[
       'release',
@@ -226,8 +236,16 @@ test('after root rotation, a device that pinned the old root still verifies the 
   ]);
   assert.ok(early);
 
-  const rotated = JSON.parse(await ok(cwd, ['keys', 'rotate', '--role', 'root', '--json', ...ws]));
+  // The old root key and the new one (made on new offline media) both sign the rotation.
+  const rotate = ['keys', 'rotate', '--role', 'root', ...ROOT_KEY, '--json', ...ws];
+  const nowhere = await sihl(cwd, rotate);
+  assert.match(nowhere.out, /the new root-1 is written outside the workspace: pass --root-dir/);
+  const rotated = JSON.parse(await ok(cwd, [...rotate, '--root-dir', 'offline-2']));
   assert.deepEqual([rotated.rootVersion, rotated.delegationVersion, rotated.publishedRootVersion], [2, 2, 2]);
+  const newRoot = await keyPair(join(cwd, 'offline-2', 'root-1.key'));
+  const published1 = JSON.parse(await readFile(join(cwd, 'acme', 'keys', 'root-1.pub'), 'utf8'));
+  assert.equal(published1.keyId, toHex(keyIdOf(newRoot.publicKey)), 'the workspace keeps the public half');
+  await assert.rejects(stat(join(cwd, 'acme', 'keys', 'root-1.key')), 'no root private key in the workspace');
   const trust = JSON.parse(await readFile(join(cwd, 'acme', 'trust', 'root.json'), 'utf8'));
   assert.equal(trust.rootVersion, 2);
   // A device made after the rotation pins root version 2 directly.

@@ -12,13 +12,15 @@ import { publicKeyOf } from '../../src/publisher/role-keys.ts';
 import { addApprover, initWorkspace } from '../../src/publisher/setup.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
 import { tempDir } from '../helpers.ts';
+import { INIT, ROOT_KEY } from '../support/cli.ts';
+import { initOffline, rootDirOf, rootKeysOf } from '../support/offline-root.ts';
 
 const PASS = 'workspace passphrase';
 const passphrases = async () => PASS;
 
 test('init makes a workspace with locked root, snapshot and timestamp keys and the trust file devices pin', async () => {
   const dir = join(await tempDir(), 'acme');
-  const workspace = await initWorkspace(dir, { rootKeys: 3, rootThreshold: 2, passphrase: PASS });
+  const workspace = await initOffline(dir, { rootKeys: 3, rootThreshold: 2, passphrase: PASS });
   assert.deepEqual(workspace.config.roles.root, { threshold: 2, keys: ['root-1', 'root-2', 'root-3'] });
   assert.equal(workspace.config.roles.targets.threshold, 2, 'two persons sign off by default');
   const trust = decodeRootFile(new Uint8Array(await readFile(workspace.rootTrustPath)));
@@ -29,19 +31,32 @@ test('init makes a workspace with locked root, snapshot and timestamp keys and t
       ['root-1', 'root-2', 'root-3'].map(async (n) => toHex(await publicKeyOf(workspace, n))),
     ),
   );
-  for (const name of ['root-1', 'snapshot', 'timestamp']) {
-    const file = new Uint8Array(await readFile(workspace.keyPath(name, 'key')));
+  for (const name of ['root-1', 'root-2', 'root-3']) {
+    await assert.rejects(
+      readFile(workspace.keyPath(name, 'key')),
+      { code: 'ENOENT' },
+      'no root key in the workspace',
+    );
+  }
+  const files = ['root-1', 'snapshot', 'timestamp'].map((name) =>
+    name.startsWith('root') ? join(rootDirOf(dir), `${name}.key`) : workspace.keyPath(name, 'key'),
+  );
+  for (const path of files) {
+    const file = new Uint8Array(await readFile(path));
     await assert.rejects(openSigningKey(file, 'not the passphrase'), { code: 'PASSPHRASE_WRONG' });
     assert.ok((await openSigningKey(file, PASS)).publicKey.length === 32);
   }
-  await assert.rejects(initWorkspace(dir, { passphrase: PASS }), { code: 'FILE_EXISTS' });
+  await assert.rejects(initWorkspace(dir, { passphrase: PASS, rootDirs: [`${dir}-other`] }), {
+    code: 'FILE_EXISTS',
+  });
 });
 
 test('approvers get keys of their own, and root signs them into a new delegation version each time', async () => {
-  let workspace = await initWorkspace(join(await tempDir(), 'acme'), { passphrase: PASS });
+  let workspace = await initOffline(join(await tempDir(), 'acme'), { passphrase: PASS });
+  const rootKeys = await rootKeysOf(workspace, PASS);
   const alice = await addApprover(workspace, 'alice', PASS, passphrases);
   assert.equal(alice.delegationVersion, null, 'one approver is not enough for a delegation');
-  const bob = await addApprover(alice.workspace, 'bob', PASS, passphrases);
+  const bob = await addApprover(alice.workspace, 'bob', PASS, passphrases, { rootKeys });
   assert.equal(bob.delegationVersion, 1);
   workspace = bob.workspace;
   const root = decodeRootFile(new Uint8Array(await readFile(workspace.rootTrustPath)));
@@ -52,15 +67,23 @@ test('approvers get keys of their own, and root signs them into a new delegation
     delegation.keys.map((k) => toHex(keyIdOf(k))).sort(),
     [alice.publicKey, bob.publicKey].map((k) => toHex(keyIdOf(k))).sort(),
   );
-  const carol = await addApprover(workspace, 'carol', PASS, passphrases);
+  await assert.rejects(addApprover(workspace, 'carol', PASS, passphrases), {
+    code: 'USAGE',
+    message: /signed by 1 of the current root keys .*0 given: pass --root-key/,
+  });
+  const carol = await addApprover(workspace, 'carol', PASS, passphrases, { rootKeys });
   assert.equal(carol.delegationVersion, 2);
-  await assert.rejects(addApprover(carol.workspace, 'carol', PASS, passphrases), { code: 'USAGE' });
-  await assert.rejects(addApprover(carol.workspace, 'root-1', PASS, passphrases), { code: 'USAGE' });
+  await assert.rejects(addApprover(carol.workspace, 'carol', PASS, passphrases, { rootKeys }), {
+    code: 'USAGE',
+  });
+  await assert.rejects(addApprover(carol.workspace, 'root-1', PASS, passphrases, { rootKeys }), {
+    code: 'USAGE',
+  });
 });
 
 test('a broken sihl.json is refused with every problem named at once', async () => {
   const dir = join(await tempDir(), 'acme');
-  const workspace = await initWorkspace(dir, { passphrase: PASS });
+  const workspace = await initOffline(dir, { passphrase: PASS });
   const config = JSON.parse(await readFile(workspace.configPath, 'utf8'));
   config.roles.root.threshold = 5;
   config.store = '';
@@ -82,13 +105,17 @@ test('the CLI makes a workspace, adds two approvers and lists the keys', async (
   const env = { SIHL_PASSPHRASE: PASS };
   const out: string[] = [];
   const io = { out: (t: string) => void out.push(t), err: (t: string) => void out.push(t) };
-  assert.equal(await main(['init', 'acme'], io, { cwd, env }), 0);
+  assert.equal(await main([...INIT], io, { cwd, env }), 0);
   for (const name of ['alice', 'bob']) {
     assert.equal(
-      await main(['keys', 'add', '--role', 'targets', '--name', name, '--workspace', 'acme'], io, {
-        cwd,
-        env,
-      }),
+      await main(
+        ['keys', 'add', '--role', 'targets', '--name', name, ...ROOT_KEY, '--workspace', 'acme'],
+        io,
+        {
+          cwd,
+          env,
+        },
+      ),
       0,
     );
   }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { nginxConfig } from '../../src/server/nginx-config.ts';
 import { tempDir } from '../helpers.ts';
-import { ok, sihl } from '../support/cli.ts';
+import { INIT, ok, sihl } from '../support/cli.ts';
 import { NGINX, nginxMissing } from '../support/nginx.ts';
 
 const base = {
@@ -36,7 +36,7 @@ test('a path that nginx would read as syntax is refused, naming it', () => {
 
 test('nginx -t accepts the configuration sihl nginx-config writes', { skip: nginxMissing() }, async () => {
   const cwd = await tempDir();
-  await ok(cwd, ['init', 'acme']);
+  await ok(cwd, [...INIT]);
   const out = JSON.parse(
     await ok(cwd, ['nginx-config', '-o', 'site.conf', '--port', '9443', '--workspace', 'acme', '--json']),
   );

@@ -4,7 +4,7 @@
 // (test/support/template.ts) and copied per test, so tests stay independent and pay the build once.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { approveBy, ok, provisionSimDevice, releaseCreate, startWorkspace } from './cli.ts';
+import { approveBy, ok, provisionSimDevice, type RootCustody, releaseCreate, startWorkspace } from './cli.ts';
 import { fromTemplate } from './template.ts';
 
 export const WS = ['--workspace', 'acme'] as const;
@@ -36,6 +36,8 @@ type Step =
 interface Plan {
   readonly approvers: readonly string[];
   readonly approvals?: number;
+  /** Root keys held by custodians (custodian-N/root-N.key) instead of one in offline/. */
+  readonly custody?: RootCustody;
   readonly steps: readonly Step[];
 }
 
@@ -50,6 +52,11 @@ export class WorldPlan {
   /** The workspace's approvers instead of alice and bob (and how many a release needs, default all). */
   withApprovers(names: readonly string[], approvals?: number): WorldPlan {
     return new WorldPlan({ ...this.#plan, approvers: names, ...(approvals ? { approvals } : {}) });
+  }
+
+  /** `keys` root keys, `threshold` of which must sign, each in its custodian's folder (custodian-N/). */
+  withRootKeys(keys: number, threshold: number): WorldPlan {
+    return new WorldPlan({ ...this.#plan, custody: { keys, threshold } });
   }
 
   /** `count` simulated movehubs running `version` (7.27.0 or 7.28.0), provisioned as hub-N. */
@@ -116,7 +123,7 @@ export async function shipRelease(
 
 /** Builds `plan` in `cwd`, with world.json naming its devices (folders relative to `cwd`) and targets. */
 async function buildWorld(cwd: string, plan: Plan): Promise<void> {
-  await startWorkspace(cwd, plan.approvers, plan.approvals);
+  await startWorkspace(cwd, plan.approvers, plan.approvals, plan.custody);
   const devices: WorldDevice[] = [];
   const targets: Record<string, string> = {};
   for (const step of plan.steps) {

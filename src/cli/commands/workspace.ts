@@ -1,11 +1,14 @@
 // sihl init, sihl keys add | rotate | remove | list: a vendor's workspace and its keys by role.
 
-import { keyIdOf } from '../../core/crypto/index.ts';
+import { closeSigners, keyIdOf } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
+import { planCeremony } from '../../publisher/ceremony.ts';
+import type { Mirrored } from '../../publisher/cloud-store.ts';
+import type { TokenKeyOption } from '../../publisher/fresh-key.ts';
 import { type KeyListing, listKeys } from '../../publisher/role-keys.ts';
-import { changeKeys, type KeyChangeResult } from '../../publisher/rotation.ts';
-import { addApprover, initWorkspace } from '../../publisher/setup.ts';
+import { changeKeys, type KeyChange, type KeyChangeResult } from '../../publisher/rotation.ts';
+import { initWorkspace } from '../../publisher/setup.ts';
 import { ROLES, type Role, Workspace } from '../../publisher/workspace.ts';
 import {
   type Command,
@@ -13,11 +16,14 @@ import {
   integer,
   optionalString,
   requireString,
+  strings,
   type Values,
 } from '../command.ts';
 import { pathIn } from '../files.ts';
 import { keyPassphrase, ownPassphrase, passphraseFor } from '../passphrase.ts';
-import { tokenKeyOption } from '../tokens.ts';
+import { isPkcs11Reference, tokenKeyOption } from '../tokens.ts';
+import { type PlannedCeremony, plannedCeremony, renderPlanned } from './ceremony-view.ts';
+import { ceremonyOption, openRootKeys, rootKeyOption } from './root-key-option.ts';
 import { renderPushed, storeChoice, storeOption } from './store-option.ts';
 
 export const workspaceOption = {
@@ -38,6 +44,7 @@ const passphrasesFor = (context: Context) => (name: string) => keyPassphrase(con
 interface InitResult {
   workspace: string;
   rootKeys: string[];
+  rootDirs: string[];
   rootThreshold: number;
   approvals: number;
   trust: string;
@@ -46,14 +53,24 @@ interface InitResult {
 export const init: Command<InitResult> = {
   path: ['init'],
   summary: 'Make a workspace: sihl.json, root keys, the online snapshot and timestamp keys, a local store.',
-  usage: 'init [DIR] [--root-keys N] [--root-threshold K] [--approvals K] [--root-key pkcs11:…]',
+  usage:
+    'init [DIR] --root-dir DIR [--root-dir DIR …] [--root-keys N] [--root-threshold K] [--approvals K] | --root-key pkcs11:…',
   details:
-    'Each private key is locked with its own passphrase (SIHL_PASSPHRASE_ROOT_1, SIHL_PASSPHRASE_SNAPSHOT,\n' +
-    'SIHL_PASSPHRASE_TIMESTAMP or their _FILE_ forms), else the shared SIHL_PASSPHRASE or a prompt; a root key\n' +
-    "given its own passphrase may not share the online keys'. --root-key keeps root on a PKCS#11 token.\n" +
-    'trust/root.json is what\n' +
-    'devices pin. Add the release approvers next with `sihl keys add --role targets --name NAME`.',
+    'Root private keys never go into the workspace: --root-dir names the folder they are written to (removable\n' +
+    'media), outside the workspace; give it once for all root keys or once per root key (root-1 into the first,\n' +
+    'and so on: one per custodian). The workspace keeps only their public halves. --root-key pkcs11:… makes\n' +
+    'the root key on a PKCS#11 token instead. Each private key is locked with its own passphrase\n' +
+    '(SIHL_PASSPHRASE_ROOT_1, SIHL_PASSPHRASE_SNAPSHOT, SIHL_PASSPHRASE_TIMESTAMP or their _FILE_ forms), else\n' +
+    "the shared SIHL_PASSPHRASE or a prompt; a root key given its own passphrase may not share the online keys'.\n" +
+    'trust/root.json is what devices pin. Add the release approvers next with\n' +
+    '`sihl keys add --role targets --name NAME --root-key DIR/root-1.key`.',
   options: {
+    'root-dir': {
+      type: 'string',
+      multiple: true,
+      value: 'DIR',
+      help: 'folder outside the workspace for the root private keys (once, or once per root key)',
+    },
     'root-keys': {
       type: 'string',
       value: 'N',
@@ -68,6 +85,12 @@ export const init: Command<InitResult> = {
     const dir = pathIn(context, positionals[0] ?? '.');
     const rootKeys = integer(values, 'root-keys', 1, 1, 16);
     const rootKey = optionalString(values, 'root-key');
+    if (rootKey !== undefined && !isPkcs11Reference(rootKey)) {
+      throw new SihlError(
+        'USAGE',
+        'at init, --root-key names a key on a token (pkcs11:…); root key files are made with --root-dir DIR',
+      );
+    }
     const names = [...Array.from({ length: rootKeys }, (_, i) => `root-${i + 1}`), 'snapshot', 'timestamp'];
     const own: Record<string, string> = {};
     for (const name of names) {
@@ -80,6 +103,7 @@ export const init: Command<InitResult> = {
       : await passphraseFor(context, 'for the new workspace keys', true);
     const workspace = await initWorkspace(dir, {
       ...(rootKey ? { rootToken: tokenKeyOption(context, rootKey) } : {}),
+      rootDirs: strings(values, 'root-dir').map((d) => pathIn(context, d)),
       own,
       rootKeys,
       rootThreshold: integer(values, 'root-threshold', 1, 1, 16),
@@ -90,6 +114,7 @@ export const init: Command<InitResult> = {
     return {
       workspace: workspace.dir,
       rootKeys: [...roles.root.keys],
+      rootDirs: strings(values, 'root-dir').map((d) => pathIn(context, d)),
       rootThreshold: roles.root.threshold,
       approvals: roles.targets.threshold,
       trust: workspace.rootTrustPath,
@@ -97,7 +122,11 @@ export const init: Command<InitResult> = {
   },
   render: (r) =>
     `made a workspace in ${r.workspace}: ${r.rootThreshold} of ${r.rootKeys.length} root key(s), ` +
-    `releases need ${r.approvals} approvals\ndevices pin ${r.trust}\nnext: sihl keys add --role targets --name NAME`,
+    `releases need ${r.approvals} approvals\n` +
+    (r.rootDirs.length > 0
+      ? `root private keys in ${r.rootDirs.join(', ')}: keep them offline (not in the workspace)\n`
+      : '') +
+    `devices pin ${r.trust}\nnext: sihl keys add --role targets --name NAME --root-key ROOT.key`,
 };
 
 interface AddResult {
@@ -110,14 +139,53 @@ interface AddResult {
   store?: { location: string; uploaded: number; unchanged: number; bytes: number };
 }
 
-export const keysAdd: Command<AddResult> = {
+const ROOT_KEYS_DETAILS =
+  'Root signs the change with --root-key (repeat it for a threshold of root keys: key files from offline\n' +
+  'storage, each with its own SIHL_PASSPHRASE_<NAME>, or pkcs11: URIs); root keys are never read from the\n' +
+  'workspace. With --ceremony FILE instead, the change is planned into FILE for the root key holders to sign\n' +
+  'in turn (sihl ceremony sign), then applied with sihl ceremony apply.';
+
+type Planned = { ceremony: PlannedCeremony };
+
+/** Signs and applies the change with the root keys given, or plans it into a ceremony file. */
+async function changeOrPlan(
+  values: Values,
+  context: Context,
+  workspace: Workspace,
+  change: KeyChange,
+  fresh: { passphrase?: string; token?: TokenKeyOption; rootDir?: string },
+): Promise<Planned | { result: Mirrored<KeyChangeResult> }> {
+  const rootKeys = await openRootKeys(values, context, workspace.dir);
+  try {
+    const ceremony = optionalString(values, 'ceremony');
+    if (ceremony !== undefined) {
+      const file = pathIn(context, ceremony);
+      return {
+        ceremony: plannedCeremony(file, await planCeremony(workspace, change, file, { ...fresh, rootKeys })),
+      };
+    }
+    const result = await changeKeys(workspace, change, {
+      ...fresh,
+      rootKeys,
+      passphrases: passphrasesFor(context),
+      ...storeChoice(values, context),
+    });
+    return { result };
+  } finally {
+    closeSigners(rootKeys);
+  }
+}
+
+export const keysAdd: Command<AddResult | Planned> = {
   path: ['keys', 'add'],
   summary: 'Give a release approver a key of their own (role targets).',
-  usage: 'keys add --role targets --name NAME [--token pkcs11:…] [--store LOCATION] [--workspace DIR]',
+  usage:
+    'keys add --role targets --name NAME [--token pkcs11:…] (--root-key FILE|URI … | --ceremony FILE) [--store LOCATION] [--workspace DIR]',
   details:
     'Once there are as many approvers as approvals, root signs them into a new delegation version, which\n' +
     'every image carries so that bootloaders can check approvals with nothing but the root keys.\n' +
-    'With --token the key is the one under that label on a PKCS#11 token (made there if the label is free).',
+    'With --token the key is the one under that label on a PKCS#11 token (made there if the label is free).\n' +
+    ROOT_KEYS_DETAILS,
   options: {
     role: { type: 'string', value: 'ROLE', help: 'targets (the approvers)' },
     name: {
@@ -126,6 +194,8 @@ export const keysAdd: Command<AddResult> = {
       help: "the approver's name; the key files are keys/NAME.key and .pub",
     },
     token: { type: 'string', value: 'REF', help: "the approver's key on a PKCS#11 token (RFC 7512 URI)" },
+    ...rootKeyOption,
+    ...ceremonyOption,
     ...storeOption,
     ...workspaceOption,
   },
@@ -141,15 +211,20 @@ export const keysAdd: Command<AddResult> = {
     const tokenRef = optionalString(values, 'token');
     const token = tokenRef ? tokenKeyOption(context, tokenRef) : undefined;
     const passphrase = token ? '' : await keyPassphrase(context, name, true);
-    const result = await addApprover(workspace, name, passphrase, passphrasesFor(context), {
-      ...storeChoice(values, context),
-      ...(token ? { token } : {}),
-    });
+    const done = await changeOrPlan(
+      values,
+      context,
+      workspace,
+      { kind: 'add', name },
+      token ? { token } : { passphrase },
+    );
+    if ('ceremony' in done) return done;
+    const { result } = done;
     const targets = result.workspace.config.roles.targets;
     return {
       name,
       role,
-      keyId: toHex(keyIdOf(result.publicKey)),
+      keyId: toHex(keyIdOf(result.publicKey as Uint8Array)),
       approvers: targets.keys.length,
       approvals: targets.threshold,
       delegationVersion: result.delegationVersion,
@@ -157,15 +232,17 @@ export const keysAdd: Command<AddResult> = {
     };
   },
   render: (r) =>
-    `added approver ${r.name} (key id ${r.keyId.slice(0, 16)}…): ${r.approvers} approver(s), releases need ${r.approvals}` +
-    (r.delegationVersion === null
-      ? `\nadd ${r.approvals - r.approvers} more before a release can be approved`
-      : `\nroot signed delegation version ${r.delegationVersion}`) +
-    renderPushed(r.store),
+    'ceremony' in r
+      ? renderPlanned(r.ceremony)
+      : `added approver ${r.name} (key id ${r.keyId.slice(0, 16)}…): ${r.approvers} approver(s), releases need ${r.approvals}` +
+        (r.delegationVersion === null
+          ? `\nadd ${r.approvals - r.approvers} more before a release can be approved`
+          : `\nroot signed delegation version ${r.delegationVersion}`) +
+        renderPushed(r.store),
 };
 
-interface ChangeResult {
-  change: 'rotate' | 'remove';
+export interface ChangeResult {
+  change: 'rotate' | 'remove' | 'add';
   role: string;
   name: string;
   keyId?: string;
@@ -176,7 +253,7 @@ interface ChangeResult {
   store?: { location: string; uploaded: number; unchanged: number; bytes: number };
 }
 
-function changeResult(
+export function changeResult(
   change: ChangeResult['change'],
   result: KeyChangeResult & Pick<ChangeResult, 'store'>,
 ): ChangeResult {
@@ -193,14 +270,19 @@ function changeResult(
   };
 }
 
-function renderChange(r: ChangeResult): string {
-  const lines = [
-    r.change === 'rotate'
-      ? `rotated ${r.role} key ${r.name}: ${r.retiredKeyId?.slice(0, 16)}… retired, ${r.keyId?.slice(0, 16)}… in its place`
-      : `removed approver ${r.name} (key ${r.retiredKeyId?.slice(0, 16)}…)`,
-  ];
-  if (r.role === 'root')
+function changeLine(r: ChangeResult): string {
+  if (r.change === 'add') return `added approver ${r.name} (key id ${r.keyId?.slice(0, 16)}…)`;
+  return r.change === 'rotate'
+    ? `rotated ${r.role} key ${r.name}: ${r.retiredKeyId?.slice(0, 16)}… retired, ${r.keyId?.slice(0, 16)}… in its place`
+    : `removed approver ${r.name} (key ${r.retiredKeyId?.slice(0, 16)}…)`;
+}
+
+export function renderChange(r: ChangeResult): string {
+  const lines = [changeLine(r)];
+  if (r.role === 'root') {
     lines.push(`devices now pin root version ${r.rootVersion} (images carry the chain to it)`);
+    lines.push(`destroy the old ${r.name} key file (or token key) once every device has updated`);
+  }
   if (r.delegationVersion !== null) lines.push(`root signed delegation version ${r.delegationVersion}`);
   lines.push(
     r.publishedRootVersion === null
@@ -212,21 +294,30 @@ function renderChange(r: ChangeResult): string {
   return lines.join('\n') + renderPushed(r.store);
 }
 
-export const keysRotate: Command<ChangeResult> = {
+const renderEither = (r: ChangeResult | Planned) =>
+  'ceremony' in r ? renderPlanned(r.ceremony) : renderChange(r);
+
+export const keysRotate: Command<ChangeResult | Planned> = {
   path: ['keys', 'rotate'],
   summary:
     'Replace a key with a new one: a new root version, and a new delegation for approver or root keys.',
-  usage: 'keys rotate --role ROLE [--name NAME] [--store LOCATION] [--workspace DIR]',
+  usage:
+    'keys rotate --role ROLE [--name NAME] [--root-dir DIR] (--root-key FILE|URI … | --ceremony FILE) [--store LOCATION] [--workspace DIR]',
   details:
     'ROLE is root, targets, snapshot or timestamp; NAME may be left out when the role has one key. The old\n' +
     'private key file is deleted and its public file kept in keys/retired. The TUF root that follows is\n' +
     'signed by a threshold of the old root keys and of the new ones. Rotating an approver (targets) signs a\n' +
     'new delegation version: devices that installed an image carrying it refuse the old key. Rotating a\n' +
     'root key adds a statement to trust/root-chain.bin, signed by old and new root keys, which every image\n' +
-    'carries, so a device that pinned an older root walks to the new one and pins it.',
+    'carries, so a device that pinned an older root walks to the new one and pins it. The new root key is\n' +
+    'written into --root-dir (outside the workspace; its passphrase from SIHL_PASSPHRASE_<NAME>) and signs too.\n' +
+    ROOT_KEYS_DETAILS,
   options: {
     role: { type: 'string', value: 'ROLE', help: 'root, targets, snapshot or timestamp' },
     name: { type: 'string', value: 'NAME', help: 'which key of the role' },
+    'root-dir': { type: 'string', value: 'DIR', help: 'folder outside the workspace for a new root key' },
+    ...rootKeyOption,
+    ...ceremonyOption,
     ...storeOption,
     ...workspaceOption,
   },
@@ -236,27 +327,36 @@ export const keysRotate: Command<ChangeResult> = {
       throw new SihlError('USAGE', `--role must be one of ${ROLES.join(', ')}`);
     const name = optionalString(values, 'name');
     const workspace = await openWorkspace(values, context);
-    const passphrase = await passphraseFor(context, `for the new ${role} key`, true);
-    const result = await changeKeys(
-      workspace,
-      { kind: 'rotate', role: role as Role, ...(name === undefined ? {} : { name }) },
-      { passphrase, passphrases: passphrasesFor(context), ...storeChoice(values, context) },
-    );
-    return changeResult('rotate', result);
+    const keys = workspace.config.roles[role as Role].keys;
+    const keyName = name ?? (keys.length === 1 ? keys[0] : undefined);
+    const passphrase = keyName
+      ? await keyPassphrase(context, keyName, true)
+      : await passphraseFor(context, `for the new ${role} key`, true);
+    const rootDir = optionalString(values, 'root-dir');
+    const change: KeyChange = { kind: 'rotate', role: role as Role, ...(name === undefined ? {} : { name }) };
+    const done = await changeOrPlan(values, context, workspace, change, {
+      passphrase,
+      ...(rootDir ? { rootDir: pathIn(context, rootDir) } : {}),
+    });
+    return 'ceremony' in done ? done : changeResult('rotate', done.result);
   },
-  render: renderChange,
+  render: renderEither,
 };
 
-export const keysRemove: Command<ChangeResult> = {
+export const keysRemove: Command<ChangeResult | Planned> = {
   path: ['keys', 'remove'],
   summary: 'Remove a release approver: a new delegation version and a new root version without their key.',
-  usage: 'keys remove --role targets --name NAME [--store LOCATION] [--workspace DIR]',
+  usage:
+    'keys remove --role targets --name NAME (--root-key FILE|URI … | --ceremony FILE) [--store LOCATION] [--workspace DIR]',
   details:
     'The remaining approvers must still reach the approvals a release needs. The private key file is\n' +
-    'deleted and the public one kept in keys/retired.',
+    'deleted and the public one kept in keys/retired.\n' +
+    ROOT_KEYS_DETAILS,
   options: {
     role: { type: 'string', value: 'ROLE', help: 'targets (the approvers)' },
     name: { type: 'string', value: 'NAME', help: 'the approver to remove' },
+    ...rootKeyOption,
+    ...ceremonyOption,
     ...storeOption,
     ...workspaceOption,
   },
@@ -268,14 +368,10 @@ export const keysRemove: Command<ChangeResult> = {
       );
     const name = requireString(values, 'name');
     const workspace = await openWorkspace(values, context);
-    const result = await changeKeys(
-      workspace,
-      { kind: 'remove', name },
-      { passphrases: passphrasesFor(context), ...storeChoice(values, context) },
-    );
-    return changeResult('remove', result);
+    const done = await changeOrPlan(values, context, workspace, { kind: 'remove', name }, {});
+    return 'ceremony' in done ? done : changeResult('remove', done.result);
   },
-  render: renderChange,
+  render: renderEither,
 };
 
 export const keysList: Command<{ roles: KeyListing[]; delegationVersion: number; rootVersion: number }> = {
