@@ -21,7 +21,7 @@ import { freshKey, type TokenKeyOption } from './fresh-key.ts';
 import { type KeyChange, plan } from './key-change-plan.ts';
 import { type Published, readPublished } from './published.ts';
 import type { Passphrases } from './role-keys.ts';
-import { checkGivenRootKeys, refuseMisplacedRootKeys } from './root-keys.ts';
+import { checkGivenRootKeys, refuseMisplacedRootKeys, rootSet } from './root-keys.ts';
 import {
   messagesOf,
   missingSignatures,
@@ -110,6 +110,8 @@ export async function planCeremony(
     throw new SihlError('FILE_EXISTS', 'a ceremony file is already there: name another', { subject: file });
   }
   const p = plan(workspace, change);
+  const given = options.rootKeys ?? [];
+  checkGivenRootKeys(given, (await rootSet(workspace)).keys);
   const published = await readPublished(workspace.storeDir);
   if (!rootSigns(p, published)) {
     throw new SihlError('USAGE', 'root signs nothing for this change: run it without --ceremony');
@@ -120,8 +122,6 @@ export async function planCeremony(
   try {
     const newKey = fresh ? { name: fresh.name, publicKey: fresh.pair.publicKey } : undefined;
     const prepared = await prepareChange(workspace, p, newKey, published, () => plannedAt);
-    const given = options.rootKeys ?? [];
-    checkGivenRootKeys(given, [...prepared.work.current.keys, ...prepared.work.next.keys]);
     const signers = fresh && p.role === 'root' ? [fresh.pair, ...given] : given;
     const planned: Planned = {
       change,

@@ -3,7 +3,7 @@
 // custodian) or keeps root on a token; the workspace keeps only their public halves. Every root operation
 // is handed its root keys (key files from anywhere, or tokens) and matches them to the workspace's root
 // public keys by key id. A root private key found in the workspace's keys/ is refused.
-import { readdir, realpath } from 'node:fs/promises';
+import { readdir, readlink, realpath } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { equalBytes, keyIdOf, type SigningKey } from '../core/crypto/index.ts';
 import { naming, SihlError } from '../core/errors.ts';
@@ -26,14 +26,19 @@ export interface RootSet {
   readonly keys: readonly RootKey[];
 }
 
-/** The path with every folder that exists resolved through symbolic links. */
-async function realPathOf(path: string): Promise<string> {
+/** The path with every folder that exists, and every link even to one that does not yet, resolved. */
+async function realPathOf(path: string, depth = 0): Promise<string> {
   const absolute = resolve(path);
   try {
     return await realpath(absolute);
+  } catch {}
+  const parent = dirname(absolute);
+  if (parent === absolute || depth > 40) return absolute;
+  const here = join(await realPathOf(parent, depth + 1), basename(absolute));
+  try {
+    return await realPathOf(resolve(dirname(here), await readlink(here)), depth + 1);
   } catch {
-    const parent = dirname(absolute);
-    return parent === absolute ? absolute : join(await realPathOf(parent), basename(absolute));
+    return here;
   }
 }
 

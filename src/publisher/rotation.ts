@@ -345,14 +345,15 @@ async function changeInStaging(
   const p = plan(workspace, change);
   const published = await readPublished(workspace.storeDir);
   const given = options.rootKeys ?? [];
+  const current = await rootSet(workspace);
+  checkGivenRootKeys(given, current.keys);
   const signs = rootSigns(p, published);
-  if (signs) requireThreshold(await rootSet(workspace), given, 'current');
+  if (signs) requireThreshold(current, given, 'current');
   if (p.role === 'root') await checkNewRootKeyPlace(workspace, p.name, options);
   const fresh = p.makesKey ? await freshKey(p.name, p.role, options) : undefined;
   try {
     const newKey = fresh ? { name: fresh.name, publicKey: fresh.pair.publicKey } : undefined;
     const prepared = await prepareChange(workspace, p, newKey, published, options.now);
-    checkGivenRootKeys(given, [...prepared.work.current.keys, ...prepared.work.next.keys]);
     const signers = fresh && p.role === 'root' ? [fresh.pair, ...given] : given;
     if (signs) requireThreshold(prepared.work.next, signers, 'new');
     return await applyChange(workspace, prepared, signWork(prepared.work, signers), {

@@ -170,3 +170,42 @@ test('a changed ceremony file is refused by sign and apply; a workspace changed 
   assert.match(stale.err, /the workspace changed since this ceremony was planned.*CEREMONY_STALE/);
   assert.deepEqual(changes(afterDave, await fileHashes(join(cwd, 'acme'))), [], 'nothing changed');
 });
+
+test('a root key rotated by ceremony: the new key, made onto new media, signs with 2 of the old; devices walk to it', async () => {
+  const w = await world()
+    .withRootKeys(3, 2)
+    .withDevicesRunning('7.27.0', 1)
+    .withReleasePublished('7.28.0')
+    .build();
+  const { cwd } = w;
+  const plan = ['keys', 'rotate', '--role', 'root', '--name', 'root-3', '--ceremony', 'rotate.json', ...WS];
+  const nowhere = await sihl(cwd, plan, custodianEnv(3));
+  assert.match(nowhere.err, /the new root-3 is written outside the workspace: pass --root-dir/);
+  const planned = await ok(cwd, [...plan, '--root-dir', 'custodian-3-new'], custodianEnv(3));
+  assert.match(planned, /replace the root key root-3 with a new key/);
+  assert.match(planned, /root-chain statement .*: root version 2 that devices walk to/);
+  assert.match(planned, /signed by: root-3 [0-9a-f]{16}…/, 'the new key signed at planning');
+  await stat(join(cwd, 'custodian-3-new', 'root-3.key'));
+  await assert.rejects(stat(join(cwd, 'acme', 'keys', 'root-3.key')), 'never in the workspace');
+  for (const n of [1, 2]) {
+    await handOver(cwd, '.', custodianDir(n), 'rotate.json');
+    const signed = await custodianSigns(cwd, n, 'rotate.json');
+    assert.equal(signed.code, 0, signed.err);
+    await handOver(cwd, custodianDir(n), '.', 'rotate.json');
+  }
+  const applied = JSON.parse(await ok(cwd, ['ceremony', 'apply', 'rotate.json', '--json', ...WS]));
+  assert.deepEqual([applied.change, applied.rootVersion, applied.publishedRootVersion], ['rotate', 2, 2]);
+
+  // The device that pinned root version 1 installs a release made after it, and pins version 2.
+  const target = await shipRelease(cwd, '7.28.1');
+  const server = await serveStore(w.store);
+  const device = w.devices[0] as Fleet['devices'][number];
+  await configure({ ...w, target, image: new Uint8Array(), firmware: new Uint8Array() }, device, server);
+  const { agent, sim } = await openAgent(device);
+  assert.equal((await agent.poll()).outcome, 'staged');
+  const boot = await sim.boot();
+  assert.deepEqual([boot.outcome, boot.running.version], ['booted', '7.28.1']);
+  if (boot.trial) sim.confirm(); // the new firmware's self-test passes: the install completes
+  assert.equal(sim.secureElement.trust().rootVersion, 2);
+  await server.close();
+});

@@ -1,7 +1,8 @@
 // Key files at rest: root and approver keys cost an attacker MODERATE Argon2id per guess, key files others
 // can read are refused, every key has its own passphrase, and unlocked keys are wiped after use.
 import assert from 'node:assert/strict';
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, copyFile, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -13,9 +14,11 @@ import {
 } from '../../src/core/crypto/index.ts';
 import { openSigningKey } from '../../src/core/keys.ts';
 import { HeldKeys } from '../../src/publisher/role-keys.ts';
+import { changes, fileHashes } from '../bad-input/support.ts';
 import { tempDir } from '../helpers.ts';
-import { INIT, ROOT_DIR, ROOT_KEY, sihl } from '../support/cli.ts';
+import { INIT, ok, ROOT_DIR, ROOT_KEY, sihl } from '../support/cli.ts';
 import { initOffline, rootDirOf } from '../support/offline-root.ts';
+import { WS, world } from '../support/world.ts';
 
 async function kdfOf(path: string): Promise<{ opslimit: number; memlimit: number }> {
   return JSON.parse(await readFile(path, 'utf8')).kdf;
@@ -138,4 +141,105 @@ test('keys held for an operation are wiped when it ends, also when it fails', ()
     throw new Error('signing failed');
   }, /signing failed/);
   assert.ok(failed.secretKey.every((b) => b === 0));
+});
+
+test('init writes root private keys only into --root-dir outside the workspace, and refuses one inside it', async () => {
+  const dir = await tempDir();
+  const env = { SIHL_PASSPHRASE: 'shared for this test only' };
+  const none = await sihl(dir, ['init', 'acme'], env);
+  assert.equal(none.code, 2);
+  assert.match(
+    none.err,
+    /root private keys are kept outside the workspace: pass --root-dir DIR .*or --root-key pkcs11:/,
+  );
+  await mkdir(join(dir, 'elsewhere'));
+  await symlink(join(dir, 'acme'), join(dir, 'elsewhere', 'link'));
+  for (const inside of ['acme', 'acme/keys', 'acme/offline', 'elsewhere/link/usb']) {
+    const r = await sihl(dir, ['init', 'acme', '--root-dir', inside], env);
+    assert.match(r.err, /root private keys may not be kept in the workspace .*KEY_FILE_MISPLACED/, inside);
+    await assert.rejects(stat(join(dir, 'acme')), 'nothing written');
+  }
+  const made = ['init', 'acme', '--root-keys', '3', '--root-threshold', '2', '--root-dir', 'usb'];
+  assert.equal((await sihl(dir, made, env)).code, 0);
+  const privateInWorkspace = (await readdir(join(dir, 'acme/keys'))).filter((f) => /\.(key|pkcs11)$/.test(f));
+  assert.deepEqual(privateInWorkspace.sort(), ['snapshot.key', 'timestamp.key']);
+  assert.deepEqual((await readdir(join(dir, 'usb'))).sort(), [
+    ...['root-1.key', 'root-1.pub', 'root-2.key', 'root-2.pub', 'root-3.key', 'root-3.pub'],
+  ]);
+  for (const n of [1, 2, 3]) {
+    const there = await readFile(join(dir, `usb/root-${n}.pub`), 'utf8');
+    assert.equal(await readFile(join(dir, `acme/keys/root-${n}.pub`), 'utf8'), there, 'the public half');
+  }
+  // One folder per root key, or one for all: nothing in between.
+  const two = await sihl(dir, ['init', 'b', '--root-keys', '3', '--root-dir', 'x', '--root-dir', 'y'], env);
+  assert.match(two.err, /give one --root-dir for all 3 root keys, or one for each/);
+});
+
+test('a root private key in the workspace is refused wherever it sits, naming the file and where it belongs', async () => {
+  const { cwd } = await world().build();
+  const add = ['keys', 'add', '--role', 'targets', '--name', 'carol', ...WS];
+  await copyFile(join(cwd, ROOT_DIR, 'root-1.key'), join(cwd, 'acme/keys/backup.key'));
+  const copied = await sihl(cwd, [...add, ...ROOT_KEY]);
+  assert.match(
+    copied.err,
+    /acme\/keys\/backup\.key: a root private key does not belong in the workspace: move it to offline storage .*KEY_FILE_MISPLACED/,
+  );
+  await rm(join(cwd, 'acme/keys/backup.key'));
+  await copyFile(join(cwd, ROOT_DIR, 'root-1.key'), join(cwd, 'acme/root-1.key'), constants.COPYFILE_EXCL);
+  const handed = await sihl(cwd, [...add, '--root-key', 'acme/root-1.key']);
+  assert.match(
+    handed.err,
+    /acme\/root-1\.key: a root private key does not belong in the workspace.*KEY_FILE_MISPLACED/,
+  );
+  await rm(join(cwd, 'acme/root-1.key'));
+  assert.equal((await sihl(cwd, [...add, ...ROOT_KEY])).code, 0);
+});
+
+test('with the workspace and every online and approver secret but no root key, approvers and root stay as they are', async () => {
+  const { cwd } = await world().withDevicesRunning('7.27.0', 1).withReleasePublished('7.28.0').build();
+  await rm(join(cwd, ROOT_DIR), { recursive: true }); // the root key is offline, not on this machine
+  const before = await fileHashes(join(cwd, 'acme'));
+  const said = async (args: string[]) => {
+    const r = await sihl(cwd, [...args, ...WS]); // SIHL_PASSPHRASE opens snapshot, timestamp, alice and bob
+    assert.notEqual(r.code, 0, args.join(' '));
+    return r.err;
+  };
+  const noRoot =
+    /must be signed by 1 of the current root keys \(root-1 [0-9a-f]{16}…\); 0 given: pass --root-key/;
+  assert.match(await said(['keys', 'add', '--role', 'targets', '--name', 'mallory']), noRoot);
+  assert.match(await said(['keys', 'rotate', '--role', 'targets', '--name', 'alice']), noRoot);
+  assert.match(await said(['keys', 'rotate', '--role', 'root', '--root-dir', '../evil']), noRoot);
+  assert.match(await said(['keys', 'rotate', '--role', 'timestamp']), noRoot);
+  // A root key of their own making is not one of the workspace's.
+  await mkdir(join(cwd, 'evil'));
+  await ok(cwd, ['keys', 'generate', '--name', 'root-1', '--out', 'evil']);
+  const own = await said([
+    'keys',
+    'add',
+    '--role',
+    'targets',
+    '--name',
+    'mallory',
+    '--root-key',
+    'evil/root-1.key',
+  ]);
+  assert.match(
+    own,
+    /the key [0-9a-f]{16}… is not a root key of this workspace \(root-1 [0-9a-f]{16}…\) \[SIGNATURE_UNKNOWN_KEY\]/,
+  );
+  // Nor does a ceremony get them anywhere: their key cannot sign it and it cannot be applied unsigned.
+  const plan = ['keys', 'add', '--role', 'targets', '--name', 'mallory', '--ceremony', 'mallory.json'];
+  assert.equal((await sihl(cwd, [...plan, ...WS])).code, 0);
+  const signed = await sihl(cwd, ['ceremony', 'sign', 'mallory.json', '--root-key', 'evil/root-1.key']);
+  assert.match(signed.err, /not one of the root keys the ceremony names \(root-1\)/);
+  assert.match(
+    await said(['ceremony', 'apply', 'mallory.json']),
+    /not signed by enough root keys yet.*SIGNATURE_THRESHOLD/,
+  );
+  const changed = changes(before, await fileHashes(join(cwd, 'acme')));
+  assert.deepEqual(
+    changed.filter((f) => !f.startsWith('+ keys/pending/')),
+    [],
+    'nothing changed but the planned key waiting in keys/pending',
+  );
 });
