@@ -46,11 +46,13 @@ async function sihl(args: string[]): Promise<string> {
 }
 
 const ws = ['--workspace', 'acme'];
-say(`${stamp()}  workspace acme in ${dir}: root, snapshot and timestamp keys, a server certificate`);
-await sihl(['init', 'acme']);
-say(`${stamp()}  two approvers, alice and bob; a release needs both`);
-await sihl(['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
-await sihl(['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+say(`${stamp()}  workspace acme in ${dir}: snapshot and timestamp keys, a server certificate`);
+say(`${stamp()}  the root key goes to offline-root/ (removable media in real life), never into the workspace`);
+await sihl(['init', 'acme', '--root-dir', 'offline-root']);
+say(`${stamp()}  two approvers, alice and bob; a release needs both; the root key signs them in`);
+const root = ['--root-key', 'offline-root/root-1.key'];
+await sihl(['keys', 'add', '--role', 'targets', '--name', 'alice', ...root, ...ws]);
+await sihl(['keys', 'add', '--role', 'targets', '--name', 'bob', ...root, ...ws]);
 
 await writeFile(join(dir, 'pybricks-7.27.0.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, HUB));
 await writeFile(join(dir, 'pybricks-7.28.0.bin'), await pybricksFirmware(PYBRICKS, HUB));
