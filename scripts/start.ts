@@ -47,7 +47,9 @@ async function sihl(args: string[]): Promise<string> {
 
 const ws = ['--workspace', 'acme'];
 say(`${stamp()}  workspace acme in ${dir}: snapshot and timestamp keys, a server certificate`);
-say(`${stamp()}  the root key goes to offline-root/ (removable media in real life), never into the workspace`);
+say(
+  `${stamp()}  the root key goes to offline-root/ (removable media in real life), never into the workspace`,
+);
 await sihl(['init', 'acme', '--root-dir', 'offline-root']);
 say(`${stamp()}  two approvers, alice and bob; a release needs both; the root key signs them in`);
 const root = ['--root-key', 'offline-root/root-1.key'];

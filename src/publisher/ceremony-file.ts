@@ -235,6 +235,22 @@ function signaturesOf(p: Planned, value: unknown): RootSignature[] {
   return out;
 }
 
+/** The new key the change names is the one its bytes carry (in the delegation, or the new root keys). */
+function checkNewKey(p: Planned): void {
+  const { change, newKey } = p;
+  if ((change.kind !== 'remove') !== Boolean(newKey)) invalid('the new key does not fit the change');
+  if (!newKey) return;
+  const inKeys = (keys: readonly Uint8Array[]) => keys.some((k) => equalBytes(k, newKey.publicKey));
+  if (change.kind === 'rotate' && change.role === 'root') {
+    if (!inKeys(p.next.keys.map((k) => k.publicKey))) invalid('the new root keys leave out the new key');
+    return;
+  }
+  const delegation = p.messages.find((m) => m.kind === 'delegation');
+  if (change.kind === 'rotate' && change.role !== 'targets') return;
+  const body = delegation?.bytes.subarray(delegationMessage(new Uint8Array()).length);
+  if (body && !inKeys(decodeDelegationBody(body).keys)) invalid('the delegation leaves out the new key');
+}
+
 export function decodeCeremony(bytes: Uint8Array): CeremonyFile {
   let f: Record<string, unknown>;
   try {
@@ -244,6 +260,7 @@ export function decodeCeremony(bytes: Uint8Array): CeremonyFile {
   }
   if (f?.sihl !== 'ceremony' || f.version !== 1) invalid('not a sihl ceremony file, version 1');
   const planned = plannedOf(f);
+  checkNewKey(planned);
   if (f.id !== idOf(planned))
     invalid('its id does not match its content: the file was changed after it was planned');
   const summary = describePlanned(planned);

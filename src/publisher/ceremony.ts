@@ -26,6 +26,8 @@ import {
   messagesOf,
   missingSignatures,
   type RootSignature,
+  type RootWork,
+  sameSet,
   signMessages,
   signWork,
 } from './root-signatures.ts';
@@ -203,7 +205,7 @@ export function applyCeremony(
     }
     const p = plan(workspace, planned.change);
     const prepared = await prepareChange(workspace, p, planned.newKey, published, () => planned.plannedAt);
-    checkSameWork(planned, messagesOf(prepared.work), files[0] as string);
+    checkSameWork(planned, prepared.work, files[0] as string);
     const missing = stillMissing(ceremony);
     if (missing.length > 0) {
       throw new SihlError(
@@ -243,9 +245,12 @@ async function mergedCeremony(files: readonly string[]): Promise<CeremonyFile> {
   return { ...first, signatures };
 }
 
-/** Refuses a ceremony whose bytes are not what this workspace works the change out to. */
-function checkSameWork(planned: Planned, messages: ReturnType<typeof messagesOf>, file: string): void {
+/** Refuses a ceremony whose root keys or bytes are not what this workspace works the change out to. */
+function checkSameWork(planned: Planned, work: RootWork, file: string): void {
+  const messages = messagesOf(work);
   const same =
+    sameSet(planned.current, work.current) &&
+    sameSet(planned.next, work.next) &&
     messages.length === planned.messages.length &&
     messages.every((m, i) => {
       const theirs = planned.messages[i];
@@ -256,7 +261,7 @@ function checkSameWork(planned: Planned, messages: ReturnType<typeof messagesOf>
   if (!same) {
     throw new SihlError(
       'CEREMONY_INVALID',
-      'the bytes to sign are not what this change works out to in this workspace: the file was changed; plan again',
+      'the root keys or bytes to sign are not what this change works out to in this workspace: the file was changed; plan again',
       { subject: file },
     );
   }

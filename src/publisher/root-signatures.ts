@@ -56,7 +56,8 @@ export interface RootSignature {
   readonly signature: Uint8Array;
 }
 
-const sameSet = (a: RootSet, b: RootSet) =>
+/** The same keys in the same order, and the same threshold. */
+export const sameSet = (a: RootSet, b: RootSet) =>
   a.threshold === b.threshold &&
   a.keys.length === b.keys.length &&
   a.keys.every((k, i) => equalBytes(k.publicKey, (b.keys[i] as RootKey).publicKey));

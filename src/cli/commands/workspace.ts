@@ -52,7 +52,8 @@ interface InitResult {
 
 export const init: Command<InitResult> = {
   path: ['init'],
-  summary: 'Make a workspace: sihl.json, root keys, the online snapshot and timestamp keys, a local store.',
+  summary:
+    'Make a workspace: sihl.json, root keys (private halves outside it), online snapshot and timestamp keys, a store.',
   usage:
     'init [DIR] --root-dir DIR [--root-dir DIR …] [--root-keys N] [--root-threshold K] [--approvals K] | --root-key pkcs11:…',
   details:
@@ -333,6 +334,8 @@ export const keysRotate: Command<ChangeResult | Planned> = {
       ? await keyPassphrase(context, keyName, true)
       : await passphraseFor(context, `for the new ${role} key`, true);
     const rootDir = optionalString(values, 'root-dir');
+    if (rootDir !== undefined && role !== 'root')
+      throw new SihlError('USAGE', '--root-dir is where a new root key goes: only with --role root');
     const change: KeyChange = { kind: 'rotate', role: role as Role, ...(name === undefined ? {} : { name }) };
     const done = await changeOrPlan(values, context, workspace, change, {
       passphrase,
