@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { changes, fileHashes } from '../bad-input/support.ts';
 import { configure, type Fleet, openAgent, serveStore } from '../device/agent/support.ts';
 import { custodianDir, custodianEnv, ok, sihl, sihlProcess } from '../support/cli.ts';
-import { shipRelease, WS, world } from '../support/world.ts';
+import { shipRelease, type World, WS, world } from '../support/world.ts';
 
 /** Custodian `n` signs the ceremony file in their own folder, in a process of their own. */
 async function custodianSigns(cwd: string, n: number, file = 'add-carol.json') {
@@ -21,6 +21,25 @@ async function custodianSigns(cwd: string, n: number, file = 'add-carol.json') {
 /** A copy of the ceremony file from `from` (a folder of `cwd`) to `to`: handed over on a USB stick. */
 async function handOver(cwd: string, from: string, to: string, file = 'add-carol.json') {
   await copyFile(join(cwd, from, file), join(cwd, to, file));
+}
+
+/** The world's first device polls its store over HTTPS, stages what is new, and boots. */
+async function pollAndBoot(w: World) {
+  const server = await serveStore(w.store);
+  try {
+    const device = w.devices[0] as Fleet['devices'][number];
+    await configure(
+      { ...w, target: '', image: new Uint8Array(), firmware: new Uint8Array() },
+      device,
+      server,
+    );
+    const { agent, sim } = await openAgent(device);
+    const polled = await agent.poll();
+    assert.deepEqual([polled.outcome, polled.version], ['staged', '7.28.1'], JSON.stringify(polled));
+    return { boot: await sim.boot(), sim };
+  } finally {
+    await server.close();
+  }
 }
 
 test('2 of 3 custodians sign a ceremony adding carol; apply works and a device accepts her approval', async () => {
@@ -94,16 +113,9 @@ test('2 of 3 custodians sign a ceremony adding carol; apply works and a device a
   await stat(join(cwd, 'acme', 'keys', 'carol.key'));
 
   // Carol and alice approve 7.28.1 (bob does not); the device walks to the new TUF root and installs it.
-  const target = await shipRelease(cwd, '7.28.1', { approvers: ['carol', 'alice'] });
-  const server = await serveStore(w.store);
-  const device = w.devices[0] as Fleet['devices'][number];
-  await configure({ ...w, target, image: new Uint8Array(), firmware: new Uint8Array() }, device, server);
-  const { agent, sim } = await openAgent(device);
-  const polled = await agent.poll();
-  assert.deepEqual([polled.outcome, polled.version], ['staged', '7.28.1'], JSON.stringify(polled));
-  const boot = await sim.boot();
+  await shipRelease(cwd, '7.28.1', { approvers: ['carol', 'alice'] });
+  const { boot } = await pollAndBoot(w);
   assert.deepEqual([boot.outcome, boot.installed, boot.running.version], ['booted', true, '7.28.1']);
-  await server.close();
 });
 
 test('a changed ceremony file is refused by sign and apply; a workspace changed since planning is refused', async () => {
@@ -197,15 +209,9 @@ test('a root key rotated by ceremony: the new key, made onto new media, signs wi
   assert.deepEqual([applied.change, applied.rootVersion, applied.publishedRootVersion], ['rotate', 2, 2]);
 
   // The device that pinned root version 1 installs a release made after it, and pins version 2.
-  const target = await shipRelease(cwd, '7.28.1');
-  const server = await serveStore(w.store);
-  const device = w.devices[0] as Fleet['devices'][number];
-  await configure({ ...w, target, image: new Uint8Array(), firmware: new Uint8Array() }, device, server);
-  const { agent, sim } = await openAgent(device);
-  assert.equal((await agent.poll()).outcome, 'staged');
-  const boot = await sim.boot();
+  await shipRelease(cwd, '7.28.1');
+  const { boot, sim } = await pollAndBoot(w);
   assert.deepEqual([boot.outcome, boot.running.version], ['booted', '7.28.1']);
   if (boot.trial) sim.confirm(); // the new firmware's self-test passes: the install completes
   assert.equal(sim.secureElement.trust().rootVersion, 2);
-  await server.close();
 });
