@@ -187,6 +187,19 @@ test('a refresh that fails is reported and tried again; the server keeps serving
   assert.ok(served.port > 0);
 });
 
-test.todo(
-  'halt, advance and resume from the online folder with only online keys (needs the online rollout role signing targets: enable once it is merged)',
-);
+test('halt, resume and advance run from the online folder with only online keys', {
+  todo: 'needs the online rollout role signing targets (approvers then sign images only); drop this todo once it is merged',
+}, async () => {
+  const fleet = await makeFleet({ rollout: 10 });
+  await onlineFolder(fleet.cwd);
+  const env = { ...ONLINE_ENV, SIHL_PASSPHRASE_MOVEHUB_7_28_0_CONTENT_KEY: PASSPHRASE };
+  const rollout = async (verb: string) => {
+    const args = ['rollout', verb, 'movehub-7.28.0', '--workspace', 'online', '--json'];
+    const r = await sihl(fleet.cwd, args, env);
+    assert.equal(r.code, 0, `rollout ${verb}: ${r.err}${r.out}`);
+    return JSON.parse(r.out);
+  };
+  assert.equal((await rollout('halt')).status, 'halted');
+  assert.equal((await rollout('resume')).status, 'active');
+  assert.equal((await rollout('advance')).percent, 50);
+});
