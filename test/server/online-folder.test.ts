@@ -39,7 +39,7 @@ async function onlineFolder(cwd: string): Promise<string> {
   return made.dir;
 }
 
-test('the online folder holds no root or approver private key, and a device installs through `sihl serve` run from it', async () => {
+test('the online folder holds no root or approver private key, and a device installs through serve run from it', async () => {
   const fleet = await makeFleet();
   const dir = await onlineFolder(fleet.cwd);
   assert.deepEqual(await privateKeysUnder(dir), [
@@ -67,7 +67,7 @@ test('the online folder holds no root or approver private key, and a device inst
   assert.equal((await sim.boot()).running.version, '7.28.0');
 });
 
-test('`sihl serve` and `sihl timestamp refresh` refuse a folder with a root or approver key, and a store holding a key file', async () => {
+test('serve and timestamp refresh refuse a folder with a root or approver key, and a store holding a key file', async () => {
   const fleet = await makeFleet();
   const { cwd } = fleet;
   const refused = async (args: string[], file: RegExp) => {
@@ -95,7 +95,7 @@ test('`sihl serve` and `sihl timestamp refresh` refuse a folder with a root or a
   await refused(['timestamp', 'refresh', '--workspace', 'online'], /targets\/notes\.json/);
 });
 
-test('a workspace whose store is the workspace itself is never served: `sihl serve` refuses before listening', async () => {
+test('a workspace whose store is the workspace itself is never served: serve refuses before listening', async () => {
   const fleet = await makeFleet();
   const config = join(fleet.cwd, 'acme', 'sihl.json');
   const parsed = JSON.parse(await readFile(config, 'utf8'));
@@ -108,7 +108,7 @@ test('a workspace whose store is the workspace itself is never served: `sihl ser
   }
 });
 
-test('`sihl timestamp refresh` runs from the online folder with the online keys only', async () => {
+test('timestamp refresh runs from the online folder with the online keys only', async () => {
   const fleet = await makeFleet();
   await onlineFolder(fleet.cwd);
   const r = await sihl(fleet.cwd, ['timestamp', 'refresh', '--workspace', 'online', '--json'], ONLINE_ENV);
