@@ -7,10 +7,12 @@ import { copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { after, test } from 'node:test';
 import { serve } from '../../src/cli/commands/serve.ts';
+import { refuseOfflineKeys } from '../../src/publisher/online-keys.ts';
 import { refreshTimestamp } from '../../src/publisher/timestamp.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
 import { configure, deviceAt, makeFleet, openAgent } from '../device/agent/support.ts';
 import { ok, PASSPHRASE, sihl } from '../support/cli.ts';
+import { refusesAsync } from '../support/refuses.ts';
 import { serveWorkspace } from '../support/server.ts';
 
 /** The online keys' own passphrases: what a server's environment holds (the world locks all with one). */
@@ -106,6 +108,42 @@ test('a workspace whose store is the workspace itself is never served: serve ref
     assert.match(r.err, /is the workspace or holds it/);
     assert.doesNotMatch(r.out, /serving/);
   }
+  // Past the configuration check (a Workspace made in code), the serving check still finds keys/.
+  const past = new Workspace(join(fleet.cwd, 'acme'), { ...parsed, store: '.' });
+  await refusesAsync(() => refuseOfflineKeys(past), 'KEY_FILE_EXPOSED', /online folder/);
+});
+
+test('online create again brings the folder up to date, keeps its rollout state, and never writes into a workspace', async () => {
+  const fleet = await makeFleet();
+  const { cwd } = fleet;
+  const dir = await onlineFolder(cwd);
+  const state = join(dir, 'releases', 'movehub-7.28.0', 'rollout.json');
+  await writeFile(state, '{"halted here": true}');
+  await writeFile(
+    join(dir, 'sihl.json'),
+    (await readFile(join(dir, 'sihl.json'), 'utf8')).replace(
+      '"delegationVersion": 1',
+      '"delegationVersion": 0',
+    ),
+  );
+  const again = JSON.parse(await ok(cwd, ['online', 'create', 'online', '--workspace', 'acme', '--json']));
+  assert.equal(again.updated, true);
+  assert.deepEqual(again.releases, ['movehub-7.28.0']);
+  assert.equal(await readFile(state, 'utf8'), '{"halted here": true}', 'the rollout state there is kept');
+  assert.equal(JSON.parse(await readFile(join(dir, 'sihl.json'), 'utf8')).delegationVersion, 1);
+  for (const [target, message] of [
+    ['acme', /outside the workspace/],
+    ['acme/online', /outside the workspace/],
+    ['.', /outside the workspace/],
+  ] as const) {
+    const r = await sihl(cwd, ['online', 'create', target, '--workspace', 'acme']);
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.err, message);
+  }
+  await ok(cwd, ['init', 'beta']);
+  const r = await sihl(cwd, ['online', 'create', 'beta', '--workspace', 'acme']);
+  assert.match(r.err, /not an online folder; name another folder \[FILE_EXISTS\]/);
+  assert.ok((await filesUnder(join(cwd, 'beta'))).includes('keys/root-1.key'), 'beta is left as it was');
 });
 
 test('timestamp refresh runs from the online folder with the online keys only', async () => {
