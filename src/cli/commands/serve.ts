@@ -10,6 +10,7 @@ import type { Workspace } from '../../publisher/workspace.ts';
 import type { Console } from '../../server/console/console.ts';
 import { DEFAULT_LIMITS, type RequestLog } from '../../server/server.ts';
 import { startService } from '../../server/service.ts';
+import { TIMESTAMP_CHECK_MS } from '../../server/timestamp-keeper.ts';
 import { formatLocation } from '../../storage/locations.ts';
 import { type Command, type Context, integer, optionalString } from '../command.ts';
 import { keyVariable, ownPassphrase } from '../passphrase.ts';
@@ -111,7 +112,10 @@ export const serve: Command<ServeResult> = {
             timestamp: {
               passphrases,
               onRefresh: (r) => logLine(`timestamp refreshed: version ${r.version}, expires ${r.expires}`),
-              onError: (e) => logLine(`timestamp refresh failed, tried again in 10 minutes: ${String(e)}`),
+              onError: (e) =>
+                logLine(
+                  `timestamp refresh failed, tried again in ${TIMESTAMP_CHECK_MS / 60_000} minutes: ${String(e)}`,
+                ),
             },
           }
         : {}),
