@@ -15,7 +15,7 @@ import { readPublished, targetEntries } from './published.ts';
 import { openRelease, releasePaths } from './release.ts';
 import { ROLLOUT_FILE } from './rollout.ts';
 import { tokenReferencePath } from './token-keys.ts';
-import { CONFIG_FILE, ROLES, Workspace, type WorkspaceConfig } from './workspace.ts';
+import { CONFIG_FILE, ROLES, Workspace, type WorkspaceConfig, within } from './workspace.ts';
 
 export interface OnlineFolder {
   readonly dir: string;
@@ -68,15 +68,22 @@ export async function createOnlineFolder(workspace: Workspace, dir: string): Pro
 
 /** The folder may be new, empty, or an online folder; never the workspace, inside it, or around it. */
 async function checkTarget(workspace: Workspace, target: string): Promise<boolean> {
-  const inside = (a: string, b: string) => a === b || a.startsWith(`${b}/`);
-  if (inside(target, workspace.dir) || inside(workspace.dir, target)) {
+  if (within(target, workspace.dir) || within(workspace.dir, target)) {
     throw new SihlError(
       'USAGE',
       "the online folder must lie outside the workspace (and not hold it): it is what the server's account may read",
       { subject: target },
     );
   }
-  if (!(await exists(join(target, CONFIG_FILE)))) return false;
+  if (!(await exists(join(target, CONFIG_FILE)))) {
+    const there = await readdir(target).catch(() => [] as string[]);
+    if (there.length > 0) {
+      throw new SihlError('FILE_EXISTS', 'the folder holds other files; name a new or empty folder', {
+        subject: target,
+      });
+    }
+    return false;
+  }
   const existing = await Workspace.open(target);
   if (existing.config.online !== true) {
     throw new SihlError(

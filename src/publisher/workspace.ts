@@ -173,8 +173,8 @@ export async function checkStoreApart(workspace: Workspace): Promise<void> {
   }
 }
 
-/** Whether `inner` is `outer` or lies inside it. */
-function within(inner: string, outer: string): boolean {
+/** Whether the folder `inner` is `outer` or lies inside it (both absolute). */
+export function within(inner: string, outer: string): boolean {
   const path = relative(outer, inner);
   return path === '' || (path !== '..' && !path.startsWith(`..${sep}`) && !isAbsolute(path));
 }

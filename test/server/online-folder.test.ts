@@ -140,6 +140,8 @@ test('online create again brings the folder up to date, keeps its rollout state,
     assert.equal(r.code, 2, r.out);
     assert.match(r.err, message);
   }
+  const other = await sihl(cwd, ['online', 'create', 'hub-1', '--workspace', 'acme']);
+  assert.match(other.err, /hub-1: the folder holds other files; name a new or empty folder \[FILE_EXISTS\]/);
   await ok(cwd, ['init', 'beta']);
   const r = await sihl(cwd, ['online', 'create', 'beta', '--workspace', 'acme']);
   assert.match(r.err, /not an online folder; name another folder \[FILE_EXISTS\]/);
