@@ -69,7 +69,7 @@ test('the online folder holds no root or approver private key, and a device inst
   assert.equal((await sim.boot()).running.version, '7.28.0');
 });
 
-test('serve and timestamp refresh refuse a folder with a root or approver key, and a store holding a key file', async () => {
+test('serve, timestamp refresh and rollout check refuse a folder with a root or approver key, and a store holding a key file', async () => {
   const fleet = await makeFleet();
   const { cwd } = fleet;
   const refused = async (args: string[], file: RegExp) => {
@@ -90,7 +90,9 @@ test('serve and timestamp refresh refuse a folder with a root or approver key, a
   await copyFile(join(cwd, 'acme', 'keys', 'root-1.key'), join(dir, 'keys', 'root-1.key'));
   await refused(['serve', '--port', '0', '--workspace', 'online'], /keys\/root-1\.key/);
   await refused(['timestamp', 'refresh', '--workspace', 'online'], /keys\/root-1\.key/);
+  await refused(['rollout', 'check', 'movehub-7.28.0', '--workspace', 'online'], /keys\/root-1\.key/);
   await rm(join(dir, 'keys', 'root-1.key'));
+  await ok(cwd, ['rollout', 'check', 'movehub-7.28.0', '--workspace', 'online']);
   // An approver's key file dropped into the store, under a name that does not say what it is.
   await copyFile(join(cwd, 'acme', 'keys', 'alice.key'), join(fleet.store, 'targets', 'notes.json'));
   await refused(['serve', '--port', '0', '--workspace', 'online'], /targets\/notes\.json/);
