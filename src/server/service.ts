@@ -40,7 +40,7 @@ export interface ServiceOptions {
   readonly onRequest?: (entry: RequestLog) => void;
   readonly onError?: (error: unknown, request: string) => void;
   /** The server refreshes the timestamp itself before it expires, with these online keys' passphrases. */
-  readonly timestamp?: Omit<TimestampKeeperOptions, 'workspace' | 'env' | 'now'>;
+  readonly timestamp?: Omit<TimestampKeeperOptions, 'workspace' | 'env' | 'now' | 'queue'>;
 }
 
 export interface Service {
@@ -60,14 +60,6 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   let web: Console | undefined;
   let keeper: TimestampKeeper | undefined;
   try {
-    if (options.timestamp) {
-      keeper = await startTimestampKeeper({
-        workspace,
-        env,
-        ...options.timestamp,
-        ...pick(options, ['now']),
-      });
-    }
     if (options.console !== false) {
       web = await openConsole({
         workspace,
@@ -75,6 +67,16 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         deviceLogs: logStore,
         store: { env, cwd: workspace.dir },
         ...pick(options, ['passphrases', 'now', 'checkDelayMs', 'checkEveryMs', 'onEvent']),
+      });
+    }
+    if (options.timestamp) {
+      const monitor = web?.monitor;
+      keeper = await startTimestampKeeper({
+        workspace,
+        env,
+        ...options.timestamp,
+        ...pick(options, ['now']),
+        ...(monitor ? { queue: (work) => monitor.run(work) } : {}),
       });
     }
     const server = await startServer({

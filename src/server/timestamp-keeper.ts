@@ -25,6 +25,8 @@ export interface TimestampKeeperOptions {
   readonly everyMs?: number;
   readonly onRefresh?: (refresh: Mirrored<TimestampRefresh>) => void;
   readonly onError?: (error: unknown) => void;
+  /** Runs a refresh after the server's other publications (the console's queue), so none race. */
+  readonly queue?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 export interface TimestampKeeper {
@@ -62,11 +64,9 @@ export async function startTimestampKeeper(options: TimestampKeeperOptions): Pro
   const look = async () => {
     const expires = await servedExpiry(workspace);
     if (expires === undefined || now().getTime() < expires.getTime() - TIMESTAMP_LIFETIME_MS / 2) return;
-    const refreshed = await refreshTimestamp(workspace, passphrases, {
-      now,
-      cwd: workspace.dir,
-      env: options.env,
-    });
+    const refresh = () =>
+      refreshTimestamp(workspace, passphrases, { now, cwd: workspace.dir, env: options.env });
+    const refreshed = await (options.queue ? options.queue(refresh) : refresh());
     options.onRefresh?.(refreshed);
   };
   const check = () => {

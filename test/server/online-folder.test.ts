@@ -168,7 +168,9 @@ test('serve re-signs the timestamp before it expires: a device still updates aft
   await refreshTimestamp(online, async () => PASSPHRASE, { now });
   const refreshed: { version: number; expires: string }[] = [];
   const errors: unknown[] = [];
+  // With the console: refreshes go through its queue, after the monitor's halts and advances.
   const server = await serveWorkspace(online, {
+    console: true,
     now,
     timestamp: {
       passphrases: async () => PASSPHRASE,
