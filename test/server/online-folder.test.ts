@@ -156,6 +156,11 @@ test('timestamp refresh runs from the online folder with the online keys only', 
   const r = await sihl(fleet.cwd, ['timestamp', 'refresh', '--workspace', 'online', '--json'], ONLINE_ENV);
   assert.equal(r.code, 0, r.err);
   assert.equal(JSON.parse(r.out).version, 2);
+  // Without the online keys' passphrases, serve says that it leaves the refresh to a job.
+  const server = await serve.run({ port: '0', workspace: 'online' }, [], { cwd: fleet.cwd, env: {} });
+  after(() => server.stop());
+  assert.equal(server.timestampRefresh, false);
+  assert.match(serve.render(server), /not re-signed here: set SIHL_PASSPHRASE_TIMESTAMP/);
 });
 
 test('serve re-signs the timestamp before it expires: a device still updates after the first one expired', async () => {
