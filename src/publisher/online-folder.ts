@@ -116,12 +116,12 @@ function onlineConfig(workspace: Workspace): WorkspaceConfig {
   };
 }
 
-/** Every role's public keys; the private key files (or token references) of the online roles only. */
+/** Every role's public key files; the private key files (or token references) of the online roles only. */
 async function copyKeys(workspace: Workspace, online: Workspace): Promise<string[]> {
   const copied: string[] = [];
   for (const role of ROLES) {
     for (const name of workspace.config.roles[role].keys) {
-      await copy(workspace.keyPath(name, 'pub'), online.keyPath(name, 'pub'));
+      await copyIfThere(workspace.keyPath(name, 'pub'), online.keyPath(name, 'pub'));
       if (!SERVING_ROLES.includes(role)) continue;
       if (await copyIfThere(workspace.keyPath(name, 'key'), online.keyPath(name, 'key'), 0o600))
         copied.push(name);
