@@ -170,6 +170,11 @@ export const verbs: readonly Verb[] = [
     async () => (await import('./commands/serve.ts')).serve,
   ),
   verb(
+    ['online', 'create'],
+    'Make the online folder that `sihl serve` and scheduled jobs run from: online keys only.',
+    async () => (await import('./commands/online.ts')).onlineCreate,
+  ),
+  verb(
     ['nginx-config'],
     'Write an nginx configuration that serves the store and passes reports and the console to sihl.',
     async () => (await import('./commands/nginx-config.ts')).nginxConfigCommand,

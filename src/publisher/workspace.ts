@@ -2,7 +2,7 @@
 // threshold, where the store and the device registry are, and the current delegation version. Keys live
 // in `keys/`, each private key locked with a passphrase; `trust/root.json` is what devices pin.
 import { mkdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { naming, SihlError } from '../core/errors.ts';
 import { NAME_PATTERN } from '../core/format/target.ts';
 import { exists, writeFileAtomic } from '../core/fs.ts';
@@ -47,6 +47,8 @@ export interface WorkspaceConfig {
   readonly models?: Readonly<Record<string, ModelConfig>>;
   /** The vendor's own checks the gate runs on the firmware (vendor-checks). */
   readonly checks?: readonly VendorCheckConfig[];
+  /** An online folder (`sihl online create`, docs/SERVER.md): online keys only, for `serve` and jobs. */
+  readonly online?: true;
 }
 
 export const CONFIG_FILE = 'sihl.json';
@@ -148,7 +150,54 @@ export class Workspace {
     } catch (error) {
       throw new SihlError('USAGE', `not valid JSON: ${(error as Error).message}`, { subject: path });
     }
-    return new Workspace(resolve(dir), checkConfig(parsed, path));
+    const workspace = new Workspace(resolve(dir), checkConfig(parsed, path));
+    await checkStoreApart(workspace);
+    return workspace;
+  }
+}
+
+/**
+ * Refuses a store folder (or a cloud store's staging copy) that holds a workspace's `keys/` or sihl.json:
+ * `sihl serve` would hand them to anyone who asks. checkConfig refuses the paths that name the workspace.
+ */
+export async function checkStoreApart(workspace: Workspace): Promise<void> {
+  for (const name of ['keys', CONFIG_FILE]) {
+    const path = join(workspace.storeDir, name);
+    if (await exists(path)) {
+      throw new SihlError(
+        'USAGE',
+        `the store holds ${name}: a store is served to anyone, so it may never hold a workspace's keys or sihl.json; give the store a folder of its own (sihl.json "store")`,
+        { subject: path },
+      );
+    }
+  }
+}
+
+/** Whether the folder `inner` is `outer` or lies inside it (both absolute). */
+export function within(inner: string, outer: string): boolean {
+  const path = relative(outer, inner);
+  return path === '' || (path !== '..' && !path.startsWith(`..${sep}`) && !isAbsolute(path));
+}
+
+/** The store (and a cloud store's staging copy) may not be the workspace, nor a folder that holds it. */
+function checkStoreNotWorkspace(c: Partial<WorkspaceConfig>, path: string, problems: string[]): void {
+  const dir = dirname(resolve(path));
+  for (const field of ['store', 'staging'] as const) {
+    const value = c[field];
+    if (typeof value !== 'string' || value === '') continue;
+    let folder: string;
+    try {
+      const location = parseStoreLocation(value, dir);
+      if (location.kind !== 'local') continue;
+      folder = location.path;
+    } catch {
+      continue;
+    }
+    if (within(dir, folder)) {
+      problems.push(
+        `"${field}": ${JSON.stringify(value)} is the workspace or holds it, so \`sihl serve\` would serve keys/ and sihl.json; use a folder of its own, such as "store"`,
+      );
+    }
   }
 }
 
@@ -180,12 +229,14 @@ export function checkConfig(value: unknown, path: string): WorkspaceConfig {
     }
   };
   where('store', (text) => parseStoreLocation(text, '/'));
+  checkStoreNotWorkspace(c, path, problems);
   if (c.log !== undefined && (typeof c.log !== 'string' || c.log === ''))
     problems.push('"log" must be a location');
   where('log', (text) => parseLogLocation(text, '/'));
   if (c.staging !== undefined && (typeof c.staging !== 'string' || c.staging === '')) {
     problems.push('"staging" must be a path');
   }
+  if (c.online !== undefined && c.online !== true) problems.push('"online" must be true when present');
   const roles = (c.roles ?? {}) as Partial<Record<Role, RoleConfig>>;
   const seen = new Set<string>();
   for (const role of ROLES) {

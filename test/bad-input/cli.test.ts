@@ -127,10 +127,20 @@ export const ROWS: Row[] = [
   },
   {
     name: 'a wrong passphrase for the timestamp key',
-    args: ['timestamp', 'refresh', ...WS],
+    args: ['timestamp', 'refresh', '--workspace', 'online'],
     env: { SIHL_PASSPHRASE: 'not the passphrase' },
     code: EXIT.usage,
     err: /timestamp\.key: wrong passphrase/,
+    arrange: async (cwd) => {
+      await sihl(cwd, ['online', 'create', 'online', ...WS]);
+    },
+    restore: async (cwd) => rm(join(cwd, 'online'), { recursive: true, force: true }),
+  },
+  {
+    name: 'the timestamp job run from a workspace that holds approver and root keys',
+    args: ['timestamp', 'refresh', ...WS],
+    code: EXIT.usage,
+    err: /keys\/alice\.key: .*online folder .*\[KEY_FILE_EXPOSED\]/,
   },
   {
     name: 'no passphrase at all and no terminal',

@@ -6,7 +6,7 @@
 //   it had acknowledged with 204 must be in logs.db afterwards.
 // Used by test/load/load.test.ts (short runs) and test/load/run.ts (`npm run load`: 10,000 for 60 s).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, get, request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -36,6 +36,8 @@ export interface ServeWorkspace {
 /** A workspace with its certificate and a signed timestamp.json: all a poll needs. */
 export async function serveWorkspace(dir: string): Promise<ServeWorkspace> {
   const workspace = await initWorkspace(dir, { passphrase: 'load passphrase' });
+  // `sihl serve` refuses a folder that holds a root key: this one only serves.
+  await rm(workspace.keyPath('root-1', 'key'));
   const timestamp = signWith(
     makeTimestamp({ version: 1, snapshot: { version: 1, length: 600, sha256: 'ab'.repeat(32) } }),
     [signerFrom(testKey('load timestamp'))],

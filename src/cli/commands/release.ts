@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { SihlError } from '../../core/errors.ts';
 import { NAME_PATTERN } from '../../core/format/target.ts';
 import { requirePolicy } from '../../publisher/gate.ts';
+import { refuseOfflineKeys } from '../../publisher/online-keys.ts';
 import { POLICY_RULES } from '../../publisher/policy.ts';
 import { publishRelease } from '../../publisher/publish-release.ts';
 import { approveRelease, createRelease, openRelease } from '../../publisher/release.ts';
@@ -219,10 +220,14 @@ export const timestampRefresh: Command<{
   path: ['timestamp', 'refresh'],
   summary: 'Re-sign the timestamp metadata (it expires in a day) with the online timestamp key.',
   usage: 'timestamp refresh [--store LOCATION] [--workspace DIR]',
-  details: 'Run it from a scheduled job: devices refuse an expired timestamp, so a frozen store is noticed.',
+  details:
+    'Run it from a scheduled job in the online folder (`sihl online create DIR`): devices refuse an\n' +
+    'expired timestamp, so a frozen store is noticed. It refuses a folder or store where a root or\n' +
+    'approver private key is readable. `sihl serve` with SIHL_PASSPHRASE_TIMESTAMP does it by itself.',
   options: { ...storeOption, ...workspaceOption },
   async run(values, _positionals, context) {
     const workspace = await openWorkspace(values, context);
+    await refuseOfflineKeys(workspace);
     return refreshTimestamp(workspace, (key) => keyPassphrase(context, key), {
       ...storeChoice(values, context),
     });

@@ -3,6 +3,7 @@
 
 import { SihlError } from '../../core/errors.ts';
 import type { Mirrored, Pushed } from '../../publisher/cloud-store.ts';
+import { refuseOfflineKeys } from '../../publisher/online-keys.ts';
 import {
   type Decision,
   failureRate,
@@ -193,5 +194,10 @@ export const rolloutResume = rolloutCommand(
 export const rolloutCheck = rolloutCommand(
   'check',
   'One automatic step: halt if failures reached the threshold, advance if the schedule says so.',
-  (workspace, name, o, counts) => checkRollout(workspace, name, counts(), o),
+  async (workspace, name, o, counts) => {
+    // The cron job's folder: an online folder holds no root or approver key (docs/SERVER.md). A workspace
+    // is not refused yet, since halting still needs the approvers' keys there.
+    if (workspace.config.online) await refuseOfflineKeys(workspace);
+    return checkRollout(workspace, name, counts(), o);
+  },
 );
