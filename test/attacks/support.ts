@@ -430,8 +430,7 @@ export async function forgeImage(
   const block = encodeSignatureBlock(
     sortedByKeyId(options.signers.map((s) => signEntry(s.secretKey, s.publicKey, message))),
   );
-  const delegation =
-    options.delegation ?? new Uint8Array(await readFile(bench.workspace.delegationPath));
+  const delegation = options.delegation ?? new Uint8Array(await readFile(bench.workspace.delegationPath));
   const header = encodeHeader({
     manifestLength: manifestBytes.length,
     delegationLength: delegation.length,
@@ -447,6 +446,8 @@ export interface Forgery {
   readonly add?: { name: string; bytes: Uint8Array; custom: TargetEntry['custom'] }[];
   /** Signers of the targets metadata; by default the online rollout key (the TUF targets role). */
   readonly targetsSigners?: SigningKeyPair[];
+  /** Versions above the published ones (default 1): an attacker's second forgery goes 2 ahead. */
+  readonly ahead?: number;
   /** The entries already published, replaced; by default they stay. */
   readonly entries?: TargetEntry[];
   /** Version of the forged timestamp; by default the next. */
@@ -471,12 +472,13 @@ export async function forgeRepository(bench: Bench, forgery: Forgery): Promise<M
     files.set(targetFilePath(add.name, entry.sha256), add.bytes);
   }
   const expiry = forgery.now ? { now: forgery.now } : {};
-  const targetsVersion = (published.targets as Metadata<Targets>).signed.version + 1;
+  const ahead = forgery.ahead ?? 1;
+  const targetsVersion = (published.targets as Metadata<Targets>).signed.version + ahead;
   const targets = signWith(
     makeTargets({ version: targetsVersion, targets: entries, ...expiry }),
     (forgery.targetsSigners ?? (await signingKeys(bench, 'rollout'))).map(signerFrom),
   );
-  const snapshotVersion = published.snapshotVersion + 1;
+  const snapshotVersion = published.snapshotVersion + ahead;
   const snapshot = signWith(
     makeSnapshot({ version: snapshotVersion, targets: metaFileOf(targets), ...expiry }),
     (await roleSigners(bench.workspace, 'snapshot', passphrases)).map(signerFrom),
@@ -484,7 +486,7 @@ export async function forgeRepository(bench: Bench, forgery: Forgery): Promise<M
   const snapshotMeta = metaFileOf(snapshot);
   const timestamp = signWith(
     makeTimestamp({
-      version: forgery.timestampVersion ?? published.timestampVersion + 1,
+      version: forgery.timestampVersion ?? published.timestampVersion + ahead,
       snapshot: { ...snapshotMeta, version: forgery.snapshotVersion ?? snapshotMeta.version },
       ...expiry,
     }),
