@@ -36,9 +36,10 @@ import { tokenReferencePath } from './token-keys.ts';
 import type { Repository } from './tuf/check-repository.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
+import { makeRoot } from './tuf/metadata.ts';
 import { publishRepository, publishRoots } from './tuf/publish.ts';
-import { rotateRoot } from './tuf/signing.ts';
-import { readTufRoots, rootsToPublish, tufRolesOf, writeTufRoot } from './tuf-roots.ts';
+import { rotateRoot, signWith } from './tuf/signing.ts';
+import { adoptTufRoots, tufRolesOf, unpublishedRoots, writeTufRoot } from './tuf-roots.ts';
 import { type OnlineRole, ROLES, type Role, Workspace } from './workspace.ts';
 
 export type { KeyChange } from './key-change-plan.ts';
@@ -196,15 +197,13 @@ async function nextTufRoot(
 ): Promise<Pick<SignedChange, 'tufRoot' | 'store'>> {
   const expiry = options.now ? { now: options.now } : {};
   const { roles } = p;
-  const pending = await rootsToPublish(workspace, published);
-  const current = (await readTufRoots(workspace)).at(-1) as Metadata<Root>;
-  const tufRoot = rotateRoot(
-    current,
-    tufRolesOf(u.keys, roles),
-    u.oldRoots.map(signerFrom),
-    u.newRoots.map(signerFrom),
-    expiry,
-  );
+  const kept = await adoptTufRoots(workspace);
+  const pending = unpublishedRoots(workspace, kept, published);
+  const current = kept.at(-1);
+  const tufRoles = tufRolesOf(u.keys, roles);
+  const tufRoot = current
+    ? rotateRoot(current, tufRoles, u.oldRoots.map(signerFrom), u.newRoots.map(signerFrom), expiry)
+    : signWith(makeRoot({ version: 1, roles: tufRoles, ...expiry }), u.newRoots.map(signerFrom));
   const roots = [...pending, tufRoot];
   if (!published.targets) return { tufRoot, store: { roots } };
   using held = new HeldKeys();

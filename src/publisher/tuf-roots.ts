@@ -16,7 +16,7 @@ import type { Clock } from './tuf/expiry.ts';
 import { signerFrom, tufKeyIdOf } from './tuf/keys.ts';
 import { makeRoot, parseMetadata, serialize, type TopLevelRoles } from './tuf/metadata.ts';
 import { publishRoots } from './tuf/publish.ts';
-import { signWith } from './tuf/signing.ts';
+import { checkRootSuccession, checkThreshold, signWith } from './tuf/signing.ts';
 import type { Role, RoleConfig, Workspace } from './workspace.ts';
 
 /** The TUF roles for the workspace's keys: TUF `targets` is the rollout role, not the approvers. */
@@ -50,13 +50,50 @@ export async function readTufRoots(workspace: Workspace): Promise<Metadata<Root>
       });
     roots.push(root);
   }
+  return roots;
+}
+
+/** As readTufRoots, but a workspace without TUF roots is refused, saying where they come from. */
+async function requireTufRoots(workspace: Workspace): Promise<Metadata<Root>[]> {
+  const roots = await readTufRoots(workspace);
   if (roots.length === 0) {
     throw new SihlError(
       'FILE_NOT_FOUND',
-      'the workspace holds no TUF root (trust/tuf/1.root.json): `sihl init` makes it, signed by the root keys',
-      { subject: join(dir, '1.root.json') },
+      'the workspace holds no TUF root: `sihl init` makes version 1; a workspace made before TUF roots ' +
+        'were kept gets them from `sihl keys rotate --role rollout` (the root keys sign the next one)',
+      { subject: workspace.tufRootPath(1) },
     );
   }
+  return roots;
+}
+
+/**
+ * The workspace's TUF roots. A workspace made before they were kept in trust/tuf adopts the ones its
+ * store publishes, after walking them as a client would (none at all: an empty list).
+ */
+export async function adoptTufRoots(workspace: Workspace): Promise<Metadata<Root>[]> {
+  const kept = await readTufRoots(workspace);
+  if (kept.length > 0) return kept;
+  const store = join(workspace.storeDir, 'metadata');
+  const count = (await readdir(store).catch(() => [] as string[])).filter((n) =>
+    /^[1-9]\d*\.root\.json$/.test(n),
+  ).length;
+  const roots: Metadata<Root>[] = [];
+  for (let version = 1; version <= count; version++) {
+    roots.push(
+      parseMetadata(
+        'root',
+        await readSmallFile(join(store, `${version}.root.json`), CLIENT_LIMITS.rootBytes),
+      ),
+    );
+  }
+  // Walked as a client would (expiry aside: a rotation is how an expired root is replaced).
+  roots.forEach((root, i) => {
+    const previous = roots[i - 1];
+    if (previous) checkRootSuccession(previous, root);
+    else checkThreshold(root.signed, 'root', root, 'root version 1');
+  });
+  for (const root of roots) await writeTufRoot(workspace, root);
   return roots;
 }
 
@@ -99,7 +136,7 @@ export function rootNames(root: Metadata<Root>, roles: TopLevelRoles): boolean {
  * the workspace's own and that the workspace's newest names the keys in sihl.json. Opens no key.
  */
 export async function rootsToPublish(workspace: Workspace, published: Published): Promise<Metadata<Root>[]> {
-  const roots = await readTufRoots(workspace);
+  const roots = await requireTufRoots(workspace);
   const newest = roots.at(-1) as Metadata<Root>;
   if (!rootNames(newest, await workspaceTufRoles(workspace))) {
     throw new SihlError(
@@ -108,6 +145,15 @@ export async function rootsToPublish(workspace: Workspace, published: Published)
       { subject: workspace.tufRootPath(newest.signed.version) },
     );
   }
+  return unpublishedRoots(workspace, roots, published);
+}
+
+/** `roots` (the workspace's) that the store lacks, once the store's newest is known to be one of them. */
+export function unpublishedRoots(
+  workspace: Workspace,
+  roots: readonly Metadata<Root>[],
+  published: Published,
+): Metadata<Root>[] {
   const inStore = published.root?.signed.version ?? 0;
   const ours = roots[inStore - 1];
   if (published.root && !(ours && equalBytes(serialize(ours), serialize(published.root)))) {

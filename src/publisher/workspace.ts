@@ -168,8 +168,9 @@ export class Workspace {
 
 const MISSING_ROLLOUT =
   'roles.rollout is missing: this workspace was made before TUF targets were signed by an online ' +
-  'rollout key instead of the approvers. Make a new workspace with `sihl init` (it makes the rollout key ' +
-  'and TUF root version 1) and add the approvers to it; devices provisioned from the old one keep its root';
+  'rollout key instead of the approvers. Add it: put "rollout": { "threshold": 1, "keys": ["rollout"] } ' +
+  'in "roles", run `sihl keys generate --name rollout --out keys` in the workspace, then ' +
+  '`sihl keys rotate --role rollout` (the root keys sign a TUF root that names the new key)';
 
 /** Every problem with a configuration, listed at once. */
 export function checkConfig(value: unknown, path: string): WorkspaceConfig {
