@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { sha256 } from '../../src/core/crypto/index.ts';
 import { toHex } from '../../src/core/format/bytes.ts';
 import { readPublished, targetEntries } from '../../src/publisher/published.ts';
@@ -18,7 +18,9 @@ import { checkRollout } from '../../src/publisher/rollout-publish.ts';
 import { changeKeys } from '../../src/publisher/rotation.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
 import { tempDir, testKey } from '../helpers.ts';
+import { https } from '../publisher/rollout-support.ts';
 import { ok, PASSPHRASE, releaseCreate, sihl } from '../support/cli.ts';
+import { serveWorkspace } from '../support/server.ts';
 import {
   assertRefusedByAgent,
   type Bench,
@@ -88,7 +90,7 @@ async function installOffered(v: Victim, version: string): Promise<void> {
   v.agent.confirm();
 }
 
-test('the online host alone publishes, halts, advances and resumes (CLI and monitor) and refreshes the timestamp; a device installs', async () => {
+test('the online host alone publishes, halts, advances and resumes (CLI, console and monitor) and refreshes the timestamp; a device installs', async () => {
   const bench = await shared;
   const cwd = await onlineHost(bench, ['alice', 'bob']);
   await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.30.0', '1'), ...WS]);
@@ -106,8 +108,20 @@ test('the online host alone publishes, halts, advances and resumes (CLI and moni
   await ok(cwd, ['release', 'publish', 'movehub-7.30.0', '--rollout', '10', ...WS]);
   await ok(cwd, ['rollout', 'halt', 'movehub-7.30.0', ...WS]);
   await ok(cwd, ['rollout', 'resume', 'movehub-7.30.0', ...WS]);
-  // The automatic monitor's step halts on failures, with the same keys.
+  // The console of `sihl serve` on the host's folder, holding the online passphrases.
   const workspace = await Workspace.open(join(cwd, 'acme'));
+  const served = await serveWorkspace(workspace, { console: true, passphrases, checkEveryMs: 0 });
+  const http = https(served.url, served.cert);
+  after(() => http.close());
+  const token = (await readFile(join(cwd, 'acme', 'console', 'operator.token'), 'utf8')).trim();
+  for (const action of ['halt', 'resume']) {
+    const bearer = { authorization: `Bearer ${token}` };
+    const r = await http.request('POST', `/console/api/releases/movehub-7.30.0/${action}`, bearer);
+    assert.equal(r.status, 200, `${action}: ${r.body.toString()}`);
+    const entry = targetEntries((await readPublished(workspace.storeDir)).targets).at(-1);
+    assert.equal(entry?.custom?.halted, action === 'halt' ? true : undefined, action);
+  }
+  // The automatic monitor's step halts on failures, with the same keys.
   const counts = { reported: 10, succeeded: 0, failed: 10 };
   const auto = await checkRollout(workspace, 'movehub-7.30.0', counts, { passphrases });
   assert.equal(auto.decision.action, 'halt');
