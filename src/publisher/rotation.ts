@@ -132,6 +132,8 @@ interface SignedChange {
   readonly delegation?: Uint8Array;
   /** The next TUF root (root, rollout, snapshot or timestamp keys changed), for trust/tuf and the store. */
   readonly tufRoot?: Metadata<Root>;
+  /** The store's TUF roots, taken into trust/tuf by a workspace made before it kept them. */
+  readonly adopted?: Metadata<Root>[];
   /** Roots for the store, and with something published new targets, snapshot and timestamp too. */
   readonly store?: { readonly roots: Metadata<Root>[]; readonly rest?: Omit<Repository, 'roots'> };
 }
@@ -194,10 +196,10 @@ async function nextTufRoot(
   u: Unlocked,
   options: KeyChangeOptions,
   published: Published,
-): Promise<Pick<SignedChange, 'tufRoot' | 'store'>> {
+): Promise<Pick<SignedChange, 'tufRoot' | 'store' | 'adopted'>> {
   const expiry = options.now ? { now: options.now } : {};
   const { roles } = p;
-  const kept = await adoptTufRoots(workspace);
+  const { roots: kept, adopted } = await adoptTufRoots(workspace);
   const pending = unpublishedRoots(workspace, kept, published);
   const current = kept.at(-1);
   const tufRoles = tufRolesOf(u.keys, roles);
@@ -205,7 +207,8 @@ async function nextTufRoot(
     ? rotateRoot(current, tufRoles, u.oldRoots.map(signerFrom), u.newRoots.map(signerFrom), expiry)
     : signWith(makeRoot({ version: 1, roles: tufRoles, ...expiry }), u.newRoots.map(signerFrom));
   const roots = [...pending, tufRoot];
-  if (!published.targets) return { tufRoot, store: { roots } };
+  const taken = adopted ? { adopted: kept } : {};
+  if (!published.targets) return { tufRoot, store: { roots }, ...taken };
   using held = new HeldKeys();
   const signersOf = async (role: OnlineRole) =>
     held
@@ -217,7 +220,7 @@ async function nextTufRoot(
     timestamp: await signersOf('timestamp'),
   };
   const rest = nextTopLevel(published, targetEntries(published.targets), signers, expiry);
-  return { tufRoot, store: { roots, rest } };
+  return { tufRoot, store: { roots, rest }, ...taken };
 }
 
 /** 3. Write: keys, trust files, configuration, store. Returns the workspace as it is now. */
@@ -246,7 +249,8 @@ async function writeChange(
   if (s.rootChain) await writeFileAtomic(next.rootChainPath, s.rootChain, { overwrite: true });
   if (p.role === 'root') await writeRootTrust(next);
   if (s.delegation) await writeFileAtomic(next.delegationPath, s.delegation, { overwrite: true });
-  if (s.tufRoot) await writeTufRoot(next, s.tufRoot);
+  for (const root of [...(s.adopted ?? []), ...(s.tufRoot ? [s.tufRoot] : [])])
+    await writeTufRoot(next, root);
   await next.save();
   next = await Workspace.open(next.dir);
   const expiry = options.now ? { now: options.now } : {};

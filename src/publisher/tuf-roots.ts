@@ -68,12 +68,15 @@ async function requireTufRoots(workspace: Workspace): Promise<Metadata<Root>[]> 
 }
 
 /**
- * The workspace's TUF roots. A workspace made before they were kept in trust/tuf adopts the ones its
- * store publishes, after walking them as a client would (none at all: an empty list).
+ * The workspace's TUF roots. A workspace made before they were kept in trust/tuf takes the ones its
+ * store publishes, after walking them as a client would (none at all: an empty list); `adopted` says
+ * they are still to be written to trust/tuf.
  */
-export async function adoptTufRoots(workspace: Workspace): Promise<Metadata<Root>[]> {
+export async function adoptTufRoots(
+  workspace: Workspace,
+): Promise<{ roots: Metadata<Root>[]; adopted: boolean }> {
   const kept = await readTufRoots(workspace);
-  if (kept.length > 0) return kept;
+  if (kept.length > 0) return { roots: kept, adopted: false };
   const store = join(workspace.storeDir, 'metadata');
   const count = (await readdir(store).catch(() => [] as string[])).filter((n) =>
     /^[1-9]\d*\.root\.json$/.test(n),
@@ -93,8 +96,7 @@ export async function adoptTufRoots(workspace: Workspace): Promise<Metadata<Root
     if (previous) checkRootSuccession(previous, root);
     else checkThreshold(root.signed, 'root', root, 'root version 1');
   });
-  for (const root of roots) await writeTufRoot(workspace, root);
-  return roots;
+  return { roots, adopted: roots.length > 0 };
 }
 
 export async function writeTufRoot(workspace: Workspace, root: Metadata<Root>): Promise<void> {
