@@ -46,7 +46,9 @@ async function sihl(args: string[]): Promise<string> {
 }
 
 const ws = ['--workspace', 'acme'];
-say(`${stamp()}  workspace acme in ${dir}: root, snapshot and timestamp keys, a server certificate`);
+say(
+  `${stamp()}  workspace acme in ${dir}: root keys, the online rollout, snapshot and timestamp keys, TUF root version 1, a server certificate`,
+);
 await sihl(['init', 'acme']);
 say(`${stamp()}  two approvers, alice and bob; a release needs both`);
 await sihl(['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);

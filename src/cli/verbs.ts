@@ -16,7 +16,7 @@ function verb<R>(path: readonly string[], summary: string, load: () => Promise<C
 export const verbs: readonly Verb[] = [
   verb(
     ['init'],
-    'Make a workspace: sihl.json, root keys, the online snapshot and timestamp keys, a local store.',
+    'Make a workspace: sihl.json, root keys, the online rollout, snapshot and timestamp keys, TUF root version 1, a local store.',
     async () => (await import('./commands/workspace.ts')).init,
   ),
   verb(

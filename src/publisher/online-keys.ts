@@ -5,12 +5,12 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SihlError } from '../core/errors.ts';
 import { readSmallFile } from '../core/fs.ts';
-import { CONFIG_FILE, ROLES, type Role, type Workspace } from './workspace.ts';
+import { CONFIG_FILE, ONLINE_ROLES, type Role, type Workspace } from './workspace.ts';
 
 /** Roles whose private keys never reach a serving host. */
 export const OFFLINE_ROLES: readonly Role[] = ['root', 'targets'];
-/** Every other role: what a serving host signs with (ONLINE_ROLES of workspace.ts, rollout among them). */
-export const SERVING_ROLES: readonly Role[] = ROLES.filter((role) => !OFFLINE_ROLES.includes(role));
+/** What a serving host signs with: the online roles (rollout, snapshot, timestamp). */
+export const SERVING_ROLES: readonly Role[] = ONLINE_ROLES;
 
 const PRIVATE_SUFFIXES = ['.key', '.pkcs11'];
 /** Files this small in the store are read to see whether they are a sihl private key. */

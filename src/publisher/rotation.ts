@@ -1,14 +1,15 @@
 // Changing the workspace's keys: `sihl keys add`, `keys rotate` and `keys remove` (docs/WORKSPACE.md
 // §Keys). One path for all three. Every key that must sign is unlocked and everything new is signed in
 // memory first, so a wrong passphrase or a refused change leaves nothing behind. Then, in this order:
-// the key files, the trust files devices and images use (root chain, root.json, delegation), sihl.json,
-// and, once anything is published, the store: a new TUF root version signed by a threshold of the old
-// root keys and of the new ones, and targets, snapshot and timestamp signed again under it.
+// the key files, the trust files devices and images use (root chain, root.json, delegation, the TUF root),
+// sihl.json, then the store. An approver change signs only a new delegation (root keys); a change of a
+// root, rollout, snapshot or timestamp key signs a new TUF root version (a threshold of the old root keys
+// and of the new ones), kept in trust/tuf and published with targets, snapshot and timestamp signed
+// again by the online keys after it.
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Metadata, Root } from '@tufjs/models';
 import { closeSigners, keyIdOf, type SigningKey } from '../core/crypto/index.ts';
-import { SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
 import {
   decodeRootChain,
@@ -32,12 +33,14 @@ import {
   writeRootTrust,
 } from './role-keys.ts';
 import { tokenReferencePath } from './token-keys.ts';
+import type { Repository } from './tuf/check-repository.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
-import type { TopLevelRoles } from './tuf/metadata.ts';
-import { publishRepository } from './tuf/publish.ts';
-import { rotateRoot } from './tuf/signing.ts';
-import { ROLES, type Role, Workspace } from './workspace.ts';
+import { makeRoot } from './tuf/metadata.ts';
+import { publishRepository, publishRoots } from './tuf/publish.ts';
+import { rotateRoot, signWith } from './tuf/signing.ts';
+import { adoptTufRoots, tufRolesOf, unpublishedRoots, writeTufRoot } from './tuf-roots.ts';
+import { type OnlineRole, ROLES, type Role, Workspace } from './workspace.ts';
 
 export type { KeyChange } from './key-change-plan.ts';
 
@@ -127,8 +130,24 @@ interface SignedChange {
   /** The delegation version signed now, or null. */
   readonly delegationVersion: number | null;
   readonly delegation?: Uint8Array;
-  /** New TUF metadata, when something is published already. */
-  readonly repository?: Parameters<typeof publishRepository>[1];
+  /** The next TUF root (root, rollout, snapshot or timestamp keys changed), for trust/tuf and the store. */
+  readonly tufRoot?: Metadata<Root>;
+  /** The store's TUF roots, taken into trust/tuf by a workspace made before it kept them. */
+  readonly adopted?: Metadata<Root>[];
+  /** Roots for the store, and with something published new targets, snapshot and timestamp too. */
+  readonly store?: { readonly roots: Metadata<Root>[]; readonly rest?: Omit<Repository, 'roots'> };
+}
+
+/** Root rotation: the statement that images carry, so a device walks from its pinned root to the new one. */
+async function nextRootChain(workspace: Workspace, p: Plan, u: Unlocked): Promise<Uint8Array> {
+  const statement: RootStatement = makeRootStatement(
+    { version: workspace.rootVersion + 1, threshold: p.roles.root.threshold, keys: u.keys.root },
+    (message) => ({
+      previous: u.oldRoots.map((k) => entryFrom(k, message)),
+      own: u.newRoots.map((k) => entryFrom(k, message)),
+    }),
+  );
+  return encodeRootChain([...decodeRootChain(await readRootChain(workspace)), statement]);
 }
 
 /** 2. Sign everything new, in memory. */
@@ -140,21 +159,9 @@ async function signChange(
   published: Published,
 ): Promise<SignedChange> {
   const { roles } = p;
-  const _expiry = options.now ? { now: options.now } : {};
   const rootRotates = p.role === 'root';
-  let rootVersion = workspace.rootVersion;
-  let rootChain: Uint8Array | undefined;
-  if (rootRotates) {
-    rootVersion += 1;
-    const statement: RootStatement = makeRootStatement(
-      { version: rootVersion, threshold: roles.root.threshold, keys: u.keys.root },
-      (message) => ({
-        previous: u.oldRoots.map((k) => entryFrom(k, message)),
-        own: u.newRoots.map((k) => entryFrom(k, message)),
-      }),
-    );
-    rootChain = encodeRootChain([...decodeRootChain(await readRootChain(workspace)), statement]);
-  }
+  const rootVersion = workspace.rootVersion + (rootRotates ? 1 : 0);
+  const rootChain = rootRotates ? await nextRootChain(workspace, p, u) : undefined;
   const delegationVersion = delegationChanges(p) ? workspace.config.delegationVersion + 1 : null;
   const delegation =
     delegationVersion === null
@@ -164,50 +171,56 @@ async function signChange(
           u.keys.targets,
           u.newRoots,
         );
-  const repository = published.root ? await nextRepository(workspace, p, u, options, published) : undefined;
+  const tuf = tufRootChanges(p) ? await nextTufRoot(workspace, p, u, options, published) : undefined;
   return {
     rootVersion,
     delegationVersion,
     ...(rootChain ? { rootChain } : {}),
     ...(delegation ? { delegation } : {}),
-    ...(repository ? { repository } : {}),
+    ...(tuf ?? {}),
   };
 }
 
-/** The rotated TUF root and the next targets, snapshot and timestamp signed with the new keys. */
-async function nextRepository(
+/** Approver changes touch only the delegation; every other key is named in the TUF root. */
+function tufRootChanges(p: Plan): boolean {
+  return p.role !== 'targets';
+}
+
+/**
+ * The next TUF root, signed by a threshold of the old root keys and of the new ones, and (once
+ * something is published) the next targets, snapshot and timestamp signed by the online keys after it.
+ */
+async function nextTufRoot(
   workspace: Workspace,
   p: Plan,
   u: Unlocked,
   options: KeyChangeOptions,
   published: Published,
-): Promise<Parameters<typeof publishRepository>[1]> {
-  if (!published.root || !published.targets) {
-    throw new SihlError('TUF_METADATA_INCONSISTENT', 'the store has a root but no targets metadata');
-  }
+): Promise<Pick<SignedChange, 'tufRoot' | 'store' | 'adopted'>> {
   const expiry = options.now ? { now: options.now } : {};
   const { roles } = p;
-  const tufRoles = Object.fromEntries(
-    ROLES.map((r) => [r, { keys: u.keys[r], threshold: roles[r].threshold }]),
-  ) as unknown as TopLevelRoles;
-  const root: Metadata<Root> = rotateRoot(
-    published.root,
-    tufRoles,
-    u.oldRoots.map(signerFrom),
-    u.newRoots.map(signerFrom),
-    expiry,
-  );
+  const { roots: kept, adopted } = await adoptTufRoots(workspace);
+  const pending = unpublishedRoots(workspace, kept, published);
+  const current = kept.at(-1);
+  const tufRoles = tufRolesOf(u.keys, roles);
+  const tufRoot = current
+    ? rotateRoot(current, tufRoles, u.oldRoots.map(signerFrom), u.newRoots.map(signerFrom), expiry)
+    : signWith(makeRoot({ version: 1, roles: tufRoles, ...expiry }), u.newRoots.map(signerFrom));
+  const roots = [...pending, tufRoot];
+  const taken = adopted ? { adopted: kept } : {};
+  if (!published.targets) return { tufRoot, store: { roots }, ...taken };
   using held = new HeldKeys();
-  const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') =>
+  const signersOf = async (role: OnlineRole) =>
     held
       .hold(await roleSigners(workspace, role, options.passphrases, { roles, fresh: u.fresh }))
       .map(signerFrom);
   const signers = {
-    targets: await signersOf('targets'),
+    targets: await signersOf('rollout'),
     snapshot: await signersOf('snapshot'),
     timestamp: await signersOf('timestamp'),
   };
-  return { roots: [root], ...nextTopLevel(published, targetEntries(published.targets), signers, expiry) };
+  const rest = nextTopLevel(published, targetEntries(published.targets), signers, expiry);
+  return { tufRoot, store: { roots, rest }, ...taken };
 }
 
 /** 3. Write: keys, trust files, configuration, store. Returns the workspace as it is now. */
@@ -236,10 +249,14 @@ async function writeChange(
   if (s.rootChain) await writeFileAtomic(next.rootChainPath, s.rootChain, { overwrite: true });
   if (p.role === 'root') await writeRootTrust(next);
   if (s.delegation) await writeFileAtomic(next.delegationPath, s.delegation, { overwrite: true });
+  for (const root of [...(s.adopted ?? []), ...(s.tufRoot ? [s.tufRoot] : [])])
+    await writeTufRoot(next, root);
   await next.save();
   next = await Workspace.open(next.dir);
-  if (s.repository)
-    await publishRepository(next.storeDir, s.repository, options.now ? { now: options.now } : {});
+  const expiry = options.now ? { now: options.now } : {};
+  if (s.store?.rest)
+    await publishRepository(next.storeDir, { roots: s.store.roots, ...s.store.rest }, expiry);
+  else if (s.store) await publishRoots(next.storeDir, s.store.roots, expiry);
   return next;
 }
 
@@ -250,7 +267,7 @@ async function changeInStaging(
 ): Promise<KeyChangeResult> {
   const p = plan(workspace, change);
   const published = await readPublished(workspace.storeDir);
-  const signsRoot = p.role === 'root' || delegationChanges(p) || Boolean(published.root);
+  const signsRoot = p.role === 'root' || delegationChanges(p) || tufRootChanges(p);
   const u = await unlock(workspace, p, options, signsRoot);
   try {
     const signed = await signChange(workspace, p, u, options, published);
@@ -263,7 +280,7 @@ async function changeInStaging(
       ...(u.oldKeyId ? { retiredKeyId: u.oldKeyId } : {}),
       delegationVersion: signed.delegationVersion,
       rootVersion: signed.rootVersion,
-      publishedRootVersion: signed.repository ? (signed.repository.roots[0]?.signed.version ?? null) : null,
+      publishedRootVersion: signed.tufRoot?.signed.version ?? null,
     };
   } finally {
     closeSigners([...u.oldRoots, ...u.newRoots, ...(u.fresh ? [u.fresh.pair] : [])]);

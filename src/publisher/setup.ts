@@ -1,13 +1,16 @@
-// Setting up a workspace and its approvers: `sihl init` and `sihl keys add`.
+// Setting up a workspace and its approvers: `sihl init` (keys, trust files, TUF root version 1) and
+// `sihl keys add`.
+import { closeSigners, type SigningKey } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Mirrored, StoreChoice } from './cloud-store.ts';
 import type { TokenKeyOption } from './fresh-key.ts';
 import { openRegistry } from './registry.ts';
-import { kdfCostOf, makeKey, type Passphrases, writeRootTrust } from './role-keys.ts';
+import { kdfCostOf, makeKey, type Passphrases, roleSigners, writeRootTrust } from './role-keys.ts';
 import { changeKeys } from './rotation.ts';
 import { tokenKeyFor, writeTokenKeyFiles } from './token-keys.ts';
-import { Workspace } from './workspace.ts';
+import { makeFirstTufRoot } from './tuf-roots.ts';
+import { ONLINE_ROLES, Workspace } from './workspace.ts';
 
 export interface InitOptions {
   /** Root keys to make (n), and how many must sign (k); 1 of 1 is for a trial. */
@@ -25,7 +28,7 @@ export interface InitOptions {
 /** Root must not open with the secret the online host holds (docs/THREATS.md §Keys). */
 function checkSeparateSecrets(rootNames: readonly string[], secretOf: (name: string) => string, own: object) {
   if (Object.keys(own).length === 0) return; // the shared passphrase alone: the compatibility path
-  const online = new Set(['snapshot', 'timestamp'].map(secretOf));
+  const online = new Set(ONLINE_ROLES.map(secretOf));
   for (const name of rootNames) {
     if (online.has(secretOf(name))) {
       throw new SihlError(
@@ -59,6 +62,7 @@ export async function initWorkspace(dir: string, options: InitOptions): Promise<
     roles: {
       root: { threshold: k, keys: rootNames },
       targets: { threshold: approvals, keys: [] },
+      rollout: { threshold: 1, keys: ['rollout'] },
       snapshot: { threshold: 1, keys: ['snapshot'] },
       timestamp: { threshold: 1, keys: ['timestamp'] },
     },
@@ -66,20 +70,24 @@ export async function initWorkspace(dir: string, options: InitOptions): Promise<
     store: 'store',
     registry: 'registry.db',
   });
-  if (options.rootToken) {
-    const { ref } = options.rootToken;
-    const signer = await tokenKeyFor('root-1', ref, options.rootToken.pin);
-    try {
+  // The root keys sign TUF root version 1 here, once: nothing later that runs with online keys needs them.
+  const roots: SigningKey[] = [];
+  try {
+    if (options.rootToken) {
+      const { ref } = options.rootToken;
+      const signer = await tokenKeyFor('root-1', ref, options.rootToken.pin);
+      roots.push(signer);
       await writeTokenKeyFiles(workspace, 'root-1', ref, signer.publicKey);
-    } finally {
-      signer.close();
+    } else {
+      for (const name of rootNames) await makeKey(workspace, name, secretOf(name), kdfCostOf('root'));
+      roots.push(...(await roleSigners(workspace, 'root', async (name) => secretOf(name))));
     }
-  } else {
-    for (const name of rootNames) await makeKey(workspace, name, secretOf(name), kdfCostOf('root'));
+    for (const role of ONLINE_ROLES) await makeKey(workspace, role, secretOf(role), kdfCostOf(role));
+    await writeRootTrust(workspace);
+    await makeFirstTufRoot(workspace, roots);
+  } finally {
+    closeSigners(roots);
   }
-  for (const role of ['snapshot', 'timestamp'] as const)
-    await makeKey(workspace, role, secretOf(role), kdfCostOf(role));
-  await writeRootTrust(workspace);
   openRegistry(workspace.registryPath).close(); // the device registry, empty
   await (await import('./certificate-files.ts')).ensureServerCertificate(workspace);
   await workspace.save();

@@ -1,6 +1,7 @@
 // A vendor's workspace (docs/WORKSPACE.md): `sihl.json` says which keys hold which role and with what
 // threshold, where the store and the device registry are, and the current delegation version. Keys live
-// in `keys/`, each private key locked with a passphrase; `trust/root.json` is what devices pin.
+// in `keys/`, each private key locked with a passphrase; `trust/root.json` is what devices pin, and
+// `trust/tuf/N.root.json` every TUF root version, signed by root keys and copied into the store.
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { naming, SihlError } from '../core/errors.ts';
@@ -15,8 +16,16 @@ import {
 } from '../storage/locations.ts';
 import { checkGateConfig, type ModelConfig, type VendorCheckConfig } from './gate-config.ts';
 
-export type Role = 'root' | 'targets' | 'snapshot' | 'timestamp';
-export const ROLES: readonly Role[] = ['root', 'targets', 'snapshot', 'timestamp'];
+/**
+ * `targets` are the release approvers: they sign images (and root signs their delegation), never TUF
+ * metadata. `rollout` is the online key that signs TUF targets.json (which approved image each device is
+ * offered): the TUF root names it as its targets role.
+ */
+export type Role = 'root' | 'targets' | 'rollout' | 'snapshot' | 'timestamp';
+export const ROLES: readonly Role[] = ['root', 'targets', 'rollout', 'snapshot', 'timestamp'];
+/** The keys publishing, rollouts, `sihl serve` and the timestamp job use: none can ship firmware. */
+export const ONLINE_ROLES = ['rollout', 'snapshot', 'timestamp'] as const;
+export type OnlineRole = (typeof ONLINE_ROLES)[number];
 
 export interface RoleConfig {
   readonly threshold: number;
@@ -73,6 +82,11 @@ export class Workspace {
 
   get rootTrustPath(): string {
     return join(this.dir, 'trust', 'root.json');
+  }
+
+  /** TUF root version `version` (docs/WORKSPACE.md): made by root keys, published by online ones. */
+  tufRootPath(version: number): string {
+    return join(this.dir, 'trust', 'tuf', `${version}.root.json`);
   }
 
   get delegationPath(): string {
@@ -201,6 +215,12 @@ function checkStoreNotWorkspace(c: Partial<WorkspaceConfig>, path: string, probl
   }
 }
 
+const MISSING_ROLLOUT =
+  'roles.rollout is missing: this workspace was made before TUF targets were signed by an online ' +
+  'rollout key instead of the approvers. Add it: put "rollout": { "threshold": 1, "keys": ["rollout"] } ' +
+  'in "roles", run `sihl keys generate --name rollout --out keys` in the workspace, then ' +
+  '`sihl keys rotate --role rollout` (the root keys sign a TUF root that names the new key)';
+
 /** Every problem with a configuration, listed at once. */
 export function checkConfig(value: unknown, path: string): WorkspaceConfig {
   const problems: string[] = [];
@@ -241,6 +261,10 @@ export function checkConfig(value: unknown, path: string): WorkspaceConfig {
   const seen = new Set<string>();
   for (const role of ROLES) {
     const r = roles[role];
+    if (role === 'rollout' && r === undefined && typeof c.roles === 'object') {
+      problems.push(MISSING_ROLLOUT);
+      continue;
+    }
     if (!r || !Array.isArray(r.keys) || !Number.isInteger(r.threshold)) {
       problems.push(`roles.${role} needs "keys" (a list of names) and "threshold"`);
       continue;

@@ -29,11 +29,11 @@ test('root keys are locked at MODERATE cost and the online keys at INTERACTIVE, 
     await initWorkspace(dir, { passphrase: 'shared for this test only' });
     const root = await kdfOf(join(dir, 'keys/root-1.key'));
     assert.deepEqual([root.opslimit, root.memlimit], [3, 256 * 1024 * 1024]);
-    for (const online of ['snapshot', 'timestamp']) {
+    for (const online of ['rollout', 'snapshot', 'timestamp']) {
       const kdf = await kdfOf(join(dir, `keys/${online}.key`));
       assert.deepEqual([kdf.opslimit, kdf.memlimit], [2, 64 * 1024 * 1024]);
     }
-    for (const name of ['root-1', 'snapshot', 'timestamp']) {
+    for (const name of ['root-1', 'rollout', 'snapshot', 'timestamp']) {
       assert.equal((await stat(join(dir, `keys/${name}.key`))).mode & 0o777, 0o600);
     }
   } finally {
@@ -78,6 +78,7 @@ test('init refuses to lock root under the passphrase of an online key', async ()
   const dir = await tempDir();
   const same = {
     SIHL_PASSPHRASE_ROOT_1: 'one',
+    SIHL_PASSPHRASE_ROLLOUT: 'two',
     SIHL_PASSPHRASE_SNAPSHOT: 'one',
     SIHL_PASSPHRASE_TIMESTAMP: 'two',
   };
@@ -91,6 +92,7 @@ test('each key opens with its own passphrase; the online secret does not open ro
   const dir = await tempDir();
   const own = {
     SIHL_PASSPHRASE_ROOT_1: 'root',
+    SIHL_PASSPHRASE_ROLLOUT: 'roll',
     SIHL_PASSPHRASE_SNAPSHOT: 'snap',
     SIHL_PASSPHRASE_TIMESTAMP: 'time',
   };

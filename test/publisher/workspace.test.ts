@@ -29,7 +29,7 @@ test('init makes a workspace with locked root, snapshot and timestamp keys and t
       ['root-1', 'root-2', 'root-3'].map(async (n) => toHex(await publicKeyOf(workspace, n))),
     ),
   );
-  for (const name of ['root-1', 'snapshot', 'timestamp']) {
+  for (const name of ['root-1', 'rollout', 'snapshot', 'timestamp']) {
     const file = new Uint8Array(await readFile(workspace.keyPath(name, 'key')));
     await assert.rejects(openSigningKey(file, 'not the passphrase'), { code: 'PASSPHRASE_WRONG' });
     assert.ok((await openSigningKey(file, PASS)).publicKey.length === 32);

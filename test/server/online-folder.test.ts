@@ -236,9 +236,7 @@ test('a refresh that fails is reported and tried again; the server keeps serving
   assert.ok(served.port > 0);
 });
 
-test('halt, resume and advance run from the online folder with only online keys', {
-  todo: 'needs the online rollout role signing targets (approvers then sign images only); drop this todo once it is merged',
-}, async () => {
+test('halt, resume and advance run from the online folder with only online keys', async () => {
   const fleet = await makeFleet({ rollout: 10 });
   await onlineFolder(fleet.cwd);
   const env = { ...ONLINE_ENV, SIHL_PASSPHRASE_MOVEHUB_7_28_0_CONTENT_KEY: PASSPHRASE };

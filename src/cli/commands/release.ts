@@ -177,8 +177,9 @@ export const releasePublish: Command<PublishResult> = {
   usage: 'release publish RELEASE [--channel C] [--rollout PERCENT] [--store LOCATION] [--workspace DIR]',
   details:
     'Writes into the workspace store: targets/ (the image, content-addressed), releases/M-V/envelopes/\n' +
-    '(each device finds its envelope by its registration index), metadata/ (root, targets signed by the\n' +
-    'approvers, snapshot and timestamp signed by the online keys). Revoked devices, devices of other\n' +
+    '(each device finds its envelope by its registration index), metadata/ (TUF roots copied from\n' +
+    'trust/tuf; targets, snapshot and timestamp signed by the online rollout, snapshot and timestamp keys:\n' +
+    'no root or approver key is opened). Revoked devices, devices of other\n' +
     'models and devices outside the rollout get no envelope. With a cloud store (sihl.json or --store),\n' +
     'the store folder is the staging copy: new files are uploaded, metadata/timestamp.json last.',
   options: {

@@ -128,8 +128,9 @@ function rolloutCommand(verb: string, summary: string, action: Action): Command<
     usage: `rollout ${verb} RELEASE [--stages LIST] [--failure-rate P] [--min-failures N] [--advance-after D] [--store LOCATION] [--workspace DIR] [--json]`,
     details:
       'RELEASE is MODEL-VERSION (a folder under releases/). Advance, halt and resume publish new targets,\n' +
-      'snapshot and timestamp metadata, signed by the approvers and the online keys: their passphrases\n' +
-      'come from SIHL_PASSPHRASE or a prompt. Advance and resume also seal envelopes for the new cohort.\n' +
+      'snapshot and timestamp metadata, signed by the online rollout, snapshot and timestamp keys (no root\n' +
+      'or approver key): their passphrases come from SIHL_PASSPHRASE_ROLLOUT and the like, SIHL_PASSPHRASE\n' +
+      'or a prompt. Advance and resume also seal envelopes for the new cohort (the content key).\n' +
       'Every change is mirrored to the store devices read (sihl.json "store" or --store). Counts come from\n' +
       'the device logs: sihl.json "log" (an Azure table) or logs.db of `sihl serve`.',
     options,

@@ -6,7 +6,7 @@ import { toHex } from '../../core/format/bytes.ts';
 import { type KeyListing, listKeys } from '../../publisher/role-keys.ts';
 import { changeKeys, type KeyChangeResult } from '../../publisher/rotation.ts';
 import { addApprover, initWorkspace } from '../../publisher/setup.ts';
-import { ROLES, type Role, Workspace } from '../../publisher/workspace.ts';
+import { ONLINE_ROLES, ROLES, type Role, Workspace } from '../../publisher/workspace.ts';
 import {
   type Command,
   type Context,
@@ -45,14 +45,17 @@ interface InitResult {
 
 export const init: Command<InitResult> = {
   path: ['init'],
-  summary: 'Make a workspace: sihl.json, root keys, the online snapshot and timestamp keys, a local store.',
+  summary:
+    'Make a workspace: sihl.json, root keys, the online rollout, snapshot and timestamp keys, TUF root version 1, a local store.',
   usage: 'init [DIR] [--root-keys N] [--root-threshold K] [--approvals K] [--root-key pkcs11:…]',
   details:
-    'Each private key is locked with its own passphrase (SIHL_PASSPHRASE_ROOT_1, SIHL_PASSPHRASE_SNAPSHOT,\n' +
-    'SIHL_PASSPHRASE_TIMESTAMP or their _FILE_ forms), else the shared SIHL_PASSPHRASE or a prompt; a root key\n' +
+    'Each private key is locked with its own passphrase (SIHL_PASSPHRASE_ROOT_1, SIHL_PASSPHRASE_ROLLOUT,\n' +
+    'SIHL_PASSPHRASE_SNAPSHOT, SIHL_PASSPHRASE_TIMESTAMP or their _FILE_ forms), else the shared\n' +
+    'SIHL_PASSPHRASE or a prompt; a root key\n' +
     "given its own passphrase may not share the online keys'. --root-key keeps root on a PKCS#11 token.\n" +
     'trust/root.json is what\n' +
-    'devices pin. Add the release approvers next with `sihl keys add --role targets --name NAME`.',
+    'devices pin. The root keys sign TUF root version 1 (trust/tuf/1.root.json, copied into the store) here:\n' +
+    'publishing and rollouts then need only the online keys. Add the release approvers next with `sihl keys add --role targets --name NAME`.',
   options: {
     'root-keys': {
       type: 'string',
@@ -68,13 +71,13 @@ export const init: Command<InitResult> = {
     const dir = pathIn(context, positionals[0] ?? '.');
     const rootKeys = integer(values, 'root-keys', 1, 1, 16);
     const rootKey = optionalString(values, 'root-key');
-    const names = [...Array.from({ length: rootKeys }, (_, i) => `root-${i + 1}`), 'snapshot', 'timestamp'];
+    const names = [...Array.from({ length: rootKeys }, (_, i) => `root-${i + 1}`), ...ONLINE_ROLES];
     const own: Record<string, string> = {};
     for (const name of names) {
       const value = await ownPassphrase(context, name);
       if (value !== undefined) own[name] = value;
     }
-    const needed = rootKey ? ['snapshot', 'timestamp'] : names;
+    const needed: readonly string[] = rootKey ? ONLINE_ROLES : names;
     const passphrase = needed.every((name) => own[name] !== undefined)
       ? ''
       : await passphraseFor(context, 'for the new workspace keys', true);
@@ -204,8 +207,8 @@ function renderChange(r: ChangeResult): string {
   if (r.delegationVersion !== null) lines.push(`root signed delegation version ${r.delegationVersion}`);
   lines.push(
     r.publishedRootVersion === null
-      ? 'nothing is published yet: the store is unchanged'
-      : `published TUF root version ${r.publishedRootVersion}, with targets, snapshot and timestamp signed again`,
+      ? 'the TUF root is unchanged (approvers sign images, not TUF metadata)'
+      : `TUF root version ${r.publishedRootVersion} kept in trust/tuf and published (with targets, snapshot and timestamp signed again once a release is out)`,
   );
   if (r.delegationVersion !== null || r.role === 'root')
     lines.push('releases created before this must be created again');
@@ -218,14 +221,15 @@ export const keysRotate: Command<ChangeResult> = {
     'Replace a key with a new one: a new root version, and a new delegation for approver or root keys.',
   usage: 'keys rotate --role ROLE [--name NAME] [--store LOCATION] [--workspace DIR]',
   details:
-    'ROLE is root, targets, snapshot or timestamp; NAME may be left out when the role has one key. The old\n' +
-    'private key file is deleted and its public file kept in keys/retired. The TUF root that follows is\n' +
-    'signed by a threshold of the old root keys and of the new ones. Rotating an approver (targets) signs a\n' +
-    'new delegation version: devices that installed an image carrying it refuse the old key. Rotating a\n' +
+    'ROLE is root, targets, rollout, snapshot or timestamp; NAME may be left out when the role has one key.\n' +
+    'The old private key file is deleted and its public file kept in keys/retired. Rotating a root, rollout,\n' +
+    'snapshot or timestamp key makes a TUF root version signed by a threshold of the old root keys and of\n' +
+    'the new ones. Rotating an approver (targets) signs a new delegation version and leaves the TUF root\n' +
+    'as it is: devices that installed an image carrying it refuse the old key. Rotating a\n' +
     'root key adds a statement to trust/root-chain.bin, signed by old and new root keys, which every image\n' +
     'carries, so a device that pinned an older root walks to the new one and pins it.',
   options: {
-    role: { type: 'string', value: 'ROLE', help: 'root, targets, snapshot or timestamp' },
+    role: { type: 'string', value: 'ROLE', help: 'root, targets, rollout, snapshot or timestamp' },
     name: { type: 'string', value: 'NAME', help: 'which key of the role' },
     ...storeOption,
     ...workspaceOption,
