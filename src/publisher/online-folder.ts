@@ -49,6 +49,7 @@ export async function createOnlineFolder(workspace: Workspace, dir: string): Pro
   for (const name of ['root.json', 'delegation.bin', 'root-chain.bin']) {
     await copyIfThere(join(workspace.dir, 'trust', name), join(target, 'trust', name));
   }
+  await copyTufRoots(workspace, target);
   const certificate = await ensureServerCertificate(workspace);
   await copy(certificate.certPath, join(target, 'tls', 'server.crt'));
   await copy(certificate.keyPath, join(target, 'tls', 'server.key'), 0o600);
@@ -164,6 +165,16 @@ async function copy(from: string, to: string, mode?: number): Promise<void> {
     throw naming(from, error);
   }
   await writeFileAtomic(to, bytes, { overwrite: true, ...(mode === undefined ? {} : { mode }) });
+}
+
+/** trust/tuf/N.root.json: every TUF root version the workspace signed, which publishing re-checks. */
+async function copyTufRoots(workspace: Workspace, target: string): Promise<void> {
+  const from = join(workspace.dir, 'trust', 'tuf');
+  if (!(await exists(from))) return;
+  await mkdir(join(target, 'trust', 'tuf'), { recursive: true, mode: 0o755 });
+  for (const name of await readdir(from)) {
+    if (/^\d+\.root\.json$/.test(name)) await copy(join(from, name), join(target, 'trust', 'tuf', name));
+  }
 }
 
 async function copyIfThere(from: string, to: string, mode?: number): Promise<boolean> {

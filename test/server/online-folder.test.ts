@@ -16,7 +16,11 @@ import { refusesAsync } from '../support/refuses.ts';
 import { serveWorkspace } from '../support/server.ts';
 
 /** The online keys' own passphrases: what a server's environment holds (the world locks all with one). */
-const ONLINE_ENV = { SIHL_PASSPHRASE_TIMESTAMP: PASSPHRASE, SIHL_PASSPHRASE_SNAPSHOT: PASSPHRASE };
+const ONLINE_ENV = {
+  SIHL_PASSPHRASE_ROLLOUT: PASSPHRASE,
+  SIHL_PASSPHRASE_TIMESTAMP: PASSPHRASE,
+  SIHL_PASSPHRASE_SNAPSHOT: PASSPHRASE,
+};
 const DAY = 86_400_000;
 
 async function filesUnder(dir: string): Promise<string[]> {
@@ -45,6 +49,7 @@ test('the online folder holds no root or approver private key, and a device inst
   const fleet = await makeFleet();
   const dir = await onlineFolder(fleet.cwd);
   assert.deepEqual(await privateKeysUnder(dir), [
+    'keys/rollout.key: signing',
     'keys/snapshot.key: signing',
     'keys/timestamp.key: signing',
     'releases/movehub-7.28.0/content.key: content',
