@@ -1,0 +1,84 @@
+// The approval flow between people, for tests: the release manager writes a request in the workspace,
+// each approver signs it in a `sihl` process of their own, in their own folder (approverHome), with only
+// their own key and passphrase and no workspace; the release manager adds the approval files.
+import assert from 'node:assert/strict';
+import { copyFile, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { approverEnv, approverHome, ok, PASSPHRASE, sihl, sihlProcess } from './cli.ts';
+
+/** `sihl release request RELEASE` in `cwd`'s workspace; returns the request file (relative to `cwd`). */
+export async function requestApprovals(cwd: string, release: string, ws: readonly string[]): Promise<string> {
+  const file = `${release}.request.json`;
+  await ok(cwd, ['release', 'request', release, '--out', file, '--force', ...ws]);
+  return file;
+}
+
+/**
+ * Approver `name` receives the request (and anything in `handed`, such as the image) into their folder
+ * and runs `sihl release approve --request … --key KEY MORE…` there, as a process of their own. KEY is
+ * their key file unless `more` names one. Returns the run and the approval file (relative to `cwd`).
+ */
+export async function approveAway(
+  cwd: string,
+  name: string,
+  request: string,
+  options: {
+    readonly key?: string;
+    readonly more?: readonly string[];
+    readonly handed?: readonly string[];
+    readonly env?: Record<string, string>;
+  } = {},
+) {
+  const home = join(cwd, approverHome(name));
+  for (const file of [request, ...(options.handed ?? [])])
+    await copyFile(join(cwd, file), join(home, basename(file)));
+  const out = `${basename(request).replace(/\.request\.json$/, '')}.${name}.approval.json`;
+  const args = ['release', 'approve', '--request', basename(request), '--key', options.key ?? `${name}.key`];
+  const run = await sihlProcess(home, [...args, '--out', out, '--force', ...(options.more ?? [])], {
+    ...approverEnv(name),
+    ...options.env,
+  });
+  return { ...run, file: join(approverHome(name), out) };
+}
+
+/**
+ * `sihl release publish RELEASE`, with no approver key in the workspace. TODO(issue 14, online rollout
+ * role): while `release publish` still signs TUF targets with the approvers' keys, it refuses without
+ * them; only then, and only for this step, the approvers' keys (`keys`: a key file in their folder, or
+ * a pkcs11: reference) are put into the workspace, and taken out again. Delete the fallback once
+ * publishing needs no approver key.
+ */
+export async function publishWithoutApproverKeys(
+  cwd: string,
+  release: string,
+  ws: readonly string[],
+  keys: Readonly<Record<string, string>>,
+  env: Record<string, string> = {},
+) {
+  const publish = ['release', 'publish', release, '--json', ...ws];
+  const first = await sihl(cwd, publish, { SIHL_PASSPHRASE: PASSPHRASE, ...env });
+  if (first.code === 0 || !/the targets role needs \d+ key\(s\) to sign/.test(first.err + first.out))
+    return first;
+  const workspace = join(cwd, ws[1] as string);
+  const placed: string[] = [];
+  let passphrases = {};
+  for (const [name, key] of Object.entries(keys)) {
+    const path = join(workspace, 'keys', key.startsWith('pkcs11:') ? `${name}.pkcs11` : `${name}.key`);
+    if (key.startsWith('pkcs11:')) await writeFile(path, `${key}\n`, { mode: 0o600 });
+    else await copyFile(join(cwd, approverHome(name), key), path);
+    placed.push(path);
+    passphrases = { ...passphrases, ...approverEnv(name) };
+  }
+  try {
+    return await sihl(cwd, publish, { SIHL_PASSPHRASE: PASSPHRASE, ...env, ...passphrases });
+  } finally {
+    for (const path of placed) await rm(path, { force: true });
+  }
+}
+
+/** Asserts a `sihl` run was refused with error `code` and a message matching `pattern`. */
+export function refusedRun(run: { code: number; err: string }, code: string, pattern: RegExp): void {
+  assert.notEqual(run.code, 0, `expected ${code}, the run succeeded`);
+  assert.ok(run.err.includes(`[${code}]`), run.err);
+  assert.match(run.err, pattern);
+}
