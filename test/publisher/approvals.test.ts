@@ -128,3 +128,32 @@ test('an approval made before the approvers changed, and an image other than the
     /image\.sihl: the image is movehub 7\.29\.0 with another manifest/,
   );
 });
+
+test('an approver whose key is in the workspace approves there, and release show and check list who, when and why', async () => {
+  const { cwd } = await world().withDevicesRunning('7.27.0', 1).build();
+  await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...WS]);
+  await ok(cwd, ['release', 'approve', R, '--key', 'alice', '--note', 'bench test 7 passed', ...WS]);
+  refusedRun(
+    await sihl(cwd, ['release', 'approve', R, '--key', 'bob', '--key', 'alice', ...WS]),
+    'USAGE',
+    /one approver per process/,
+  );
+  await ok(cwd, ['release', 'approve', R, '--key', 'bob', ...WS]);
+  const shown = JSON.parse(await ok(cwd, ['release', 'show', R, '--json', ...WS]));
+  assert.deepEqual(
+    shown.approvals.map((a: { approver: string; note: string; via: string }) => [a.approver, a.note, a.via]),
+    [
+      ['alice', 'bench test 7 passed', 'workspace-key'],
+      ['bob', '', 'workspace-key'],
+    ],
+  );
+  assert.match(
+    await ok(cwd, ['release', 'show', R, ...WS]),
+    /2 of 2 approvals\n {2}alice \(key [0-9a-f]{16}…\) approved at \S+ with a workspace key: "bench test 7 passed"/,
+  );
+  const checked = JSON.parse(await ok(cwd, ['release', 'check', R, '--json', ...WS]));
+  assert.deepEqual(
+    checked.approvals.map((a: { approver: string }) => a.approver),
+    ['alice', 'bob'],
+  );
+});
