@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { serveStore } from '../device/agent/support.ts';
 import { tempDir } from '../helpers.ts';
 import {
   approveAway,
+  installOnce,
   publishWithoutApproverKeys,
   refusedRun,
   requestApprovals,
@@ -72,13 +72,7 @@ test('alice and bob approve from folders of their own, each in their own process
   }
 
   const device = fleet.devices[0] as { dir: string; idx: number };
-  const server = await serveStore(fleet.store);
-  await writeFile(join(cwd, 'server.pem'), server.certificate);
-  await ok(cwd, [
-    ...['sim', 'device', 'configure', device.dir, '--server', server.url, '--certificate', 'server.pem'],
-    ...['--root', join('acme', 'store', 'metadata', '1.root.json'), '--index', String(device.idx)],
-  ]);
-  const run = await json(cwd, ['sim', 'device', 'run', device.dir, '--once']);
+  const run = await installOnce(cwd, fleet.store, device);
   assert.equal(run.running, '7.28.0', JSON.stringify(run));
   assert.deepEqual(run.installed, [JSON.parse(published.out).target]);
 });

@@ -9,9 +9,13 @@ import { test } from 'node:test';
 import { keyIdOf } from '../../src/core/crypto/index.ts';
 import { toHex } from '../../src/core/format/bytes.ts';
 import { decodePublicKeyFile, decodeRootFile } from '../../src/core/keys.ts';
-import { serveStore } from '../device/agent/support.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware, tempDir } from '../helpers.ts';
-import { approveAway, publishWithoutApproverKeys, requestApprovals } from '../support/approvals.ts';
+import {
+  approveAway,
+  installOnce,
+  publishWithoutApproverKeys,
+  requestApprovals,
+} from '../support/approvals.ts';
 import { approverHome, ok, releaseCreate, sihl } from '../support/cli.ts';
 import { softHsmMissing, softHsmToken } from '../support/softhsm.ts';
 import { WS, world } from '../support/world.ts';
@@ -218,12 +222,6 @@ test('an approver whose key is on a token approves a request with --key pkcs11:â
   );
   assert.equal(published.code, 0, published.err + published.out);
   const device = fleet.devices[0] as { dir: string; idx: number };
-  const server = await serveStore(fleet.store);
-  await writeFile(join(cwd, 'server.pem'), server.certificate);
-  await ok(cwd, [
-    ...['sim', 'device', 'configure', device.dir, '--server', server.url, '--certificate', 'server.pem'],
-    ...['--root', join('acme', 'store', 'metadata', '1.root.json'), '--index', String(device.idx)],
-  ]);
-  const run = await json(cwd, ['sim', 'device', 'run', device.dir, '--once']);
+  const run = await installOnce(cwd, fleet.store, device);
   assert.equal(run.running, '7.28.0', JSON.stringify(run));
 });

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { copyFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { serveStore } from '../device/agent/support.ts';
 import { approverEnv, approverHome, ok, PASSPHRASE, sihl, sihlProcess } from './cli.ts';
 
 /** `sihl release request RELEASE` in `cwd`'s workspace; returns the request file (relative to `cwd`). */
@@ -81,4 +82,18 @@ export function refusedRun(run: { code: number; err: string }, code: string, pat
   assert.notEqual(run.code, 0, `expected ${code}, the run succeeded`);
   assert.ok(run.err.includes(`[${code}]`), run.err);
   assert.match(run.err, pattern);
+}
+
+/**
+ * Device `device` of `cwd` polls `store` (served over HTTPS) once with `sihl sim device run --once`,
+ * installing what it finds; returns the run's JSON.
+ */
+export async function installOnce(cwd: string, store: string, device: { dir: string; idx: number }) {
+  const server = await serveStore(store);
+  await writeFile(join(cwd, 'server.pem'), server.certificate);
+  await ok(cwd, [
+    ...['sim', 'device', 'configure', device.dir, '--server', server.url, '--certificate', 'server.pem'],
+    ...['--root', join('acme', 'store', 'metadata', '1.root.json'), '--index', String(device.idx)],
+  ]);
+  return JSON.parse(await ok(cwd, ['sim', 'device', 'run', device.dir, '--once', '--json']));
 }
