@@ -67,7 +67,7 @@ export const verbs: readonly Verb[] = [
   verb(
     ['release', 'approve'],
     "Sign off a release with one approver's own key, where the approver is.",
-    async () => (await import('./commands/release-approvals.ts')).releaseApprove,
+    async () => (await import('./commands/release-approve.ts')).releaseApprove,
   ),
   verb(
     ['release', 'add-approval'],
