@@ -28,9 +28,15 @@ import type { Workspace } from './workspace.ts';
 
 type Now = () => Date;
 const clock = (now?: Now) => (now ?? (() => new Date()))();
+const short = (bytes: Uint8Array) => `${toHex(bytes).slice(0, 16)}…`;
+const mismatch = (message: string) => new SihlError('APPROVAL_MISMATCH', message);
 
-/** Makes an approval request for the release's image and records its digest in release.json. */
+/**
+ * Makes an approval request for the release's image and records its digest in release.json. Refuses a
+ * release whose image carries an older delegation than the workspace's: no approval could count.
+ */
 export async function requestApproval(
+  workspace: Workspace,
   release: Release,
   options: { readonly now?: Now } = {},
 ): Promise<{ request: ApprovalRequest; file: string; sha256: string; release: Release }> {
@@ -38,6 +44,12 @@ export async function requestApproval(
     image: await readImage(source),
     imageSha256: await digestRange(source, 0, source.size),
   }));
+  const carried = image.delegation.delegation.version;
+  if (carried !== workspace.config.delegationVersion) {
+    throw mismatch(
+      `${releaseName(release.info)} carries delegation version ${carried}; the approvers changed since (version ${workspace.config.delegationVersion}): create the release again`,
+    );
+  }
   const request: ApprovalRequest = {
     release: releaseName(release.info),
     manifestBytes: image.manifestBytes,
@@ -76,9 +88,6 @@ async function currentApprovers(workspace: Workspace): Promise<Approver[]> {
   }
   return out;
 }
-
-const short = (bytes: Uint8Array) => `${toHex(bytes).slice(0, 16)}…`;
-const mismatch = (message: string) => new SihlError('APPROVAL_MISMATCH', message);
 
 /** Which release, which request, which image: refuses an approval made for anything else. */
 function checkTarget(workspace: Workspace, release: Release, image: ParsedImage, a: Approval): void {

@@ -115,6 +115,11 @@ test('an approval made before the approvers changed, and an image other than the
   const alice = await approved(cwd, 'alice', request);
   await addApproverAway(cwd, 'carol', WS); // a new delegation version: the release must be made again
   refusedRun(await add(cwd, alice), 'APPROVAL_MISMATCH', /the approvers changed since the request was made/);
+  refusedRun(
+    await sihl(cwd, ['release', 'request', R, '--out', 'again.json', ...WS]),
+    'APPROVAL_MISMATCH',
+    /carries delegation version 1; the approvers changed since \(version 2\): create the release again/,
+  );
 
   await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.29.0', '1'), ...WS]);
   const image = join('acme', 'releases', 'movehub-7.29.0', 'image.sihl');

@@ -39,14 +39,14 @@ export const releaseRequest: Command<{
     ...workspaceOption,
   },
   async run(values, positionals, context) {
-    const { release } = await findRelease(values, positionals, context);
+    const { workspace, release } = await findRelease(values, positionals, context);
     const out = pathIn(context, optionalString(values, 'out') ?? `${releaseName(release.info)}.request.json`);
     if (values.force !== true && (await exists(out))) {
       throw new SihlError('FILE_EXISTS', 'file already exists; choose another name or pass --force', {
         subject: out,
       });
     }
-    const made = await requestApproval(release);
+    const made = await requestApproval(workspace, release);
     await writeFileAtomic(out, made.file, { overwrite: values.force === true });
     const m = made.request.manifest;
     return {
