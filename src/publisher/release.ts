@@ -15,7 +15,7 @@ import { exists, readSmallFile, writeFileAtomic } from '../core/fs.ts';
 import { packImage, signImage } from '../core/image/index.ts';
 import { contentKeyFile } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
-import { loadKey, type Passphrases, readRootChain } from './role-keys.ts';
+import { holdsPrivateKey, loadKey, type Passphrases, readRootChain } from './role-keys.ts';
 import { type Finding, scanSecretsStream } from './secret-scan.ts';
 import type { Workspace } from './workspace.ts';
 
@@ -232,6 +232,13 @@ export async function approveRelease(
     throw new SihlError('USAGE', `"${keyName}" is not an approver in this workspace`);
   }
   const note = checkNote(options.note ?? '');
+  if (!(await holdsPrivateKey(workspace, keyName))) {
+    throw new SihlError(
+      'USAGE',
+      `${keyName}'s key is not in this workspace: make a request (sihl release request ${releaseName(release.info)}), ` +
+        `${keyName} signs it with \`sihl release approve --request\` where they are, then add it with \`sihl release add-approval\``,
+    );
+  }
   const key = await loadKey(workspace, keyName, passphrases);
   try {
     const result = await signImage(release.imagePath, [key]);
