@@ -59,6 +59,21 @@ test('an approval for another release, or by a key that is not an approver, is r
 
 test('the same approver twice is refused, in one call or two', async () => {
   const { cwd, request } = await requested();
+  refusedRun(
+    await sihl(cwd, [
+      'keys',
+      'add',
+      '--role',
+      'targets',
+      '--name',
+      'alice2',
+      '--public',
+      'alice-home/alice.pub',
+      ...WS,
+    ]),
+    'USAGE',
+    /alice\.pub: this is the key of alice \(role targets\) already/,
+  );
   const alice = await approved(cwd, 'alice', request);
   const before = await snapshot(cwd);
   refusedRun(

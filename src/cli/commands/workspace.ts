@@ -100,13 +100,26 @@ export const init: Command<InitResult> = {
     `releases need ${r.approvals} approvals\ndevices pin ${r.trust}\nnext: sihl keys add --role targets --name NAME`,
 };
 
-/** The Ed25519 key of a signing public key file (`sihl keys generate` writes one beside the private key). */
-async function approverPublicKey(context: Context, path: string): Promise<Uint8Array> {
+/**
+ * The Ed25519 key of a signing public key file (`sihl keys generate` writes one beside the private key),
+ * refused when a key of the workspace is that key already: one person would count as two approvers.
+ */
+async function approverPublicKey(context: Context, workspace: Workspace, path: string): Promise<Uint8Array> {
   const info = await loadPublicKey(context, path);
+  const subject = pathIn(context, path);
   if (info.kind !== 'signing' || !info.sign) {
     throw new SihlError('KEY_WRONG_KIND', `expected a signing public key, found a ${info.kind} key`, {
-      subject: pathIn(context, path),
+      subject,
     });
+  }
+  const id = toHex(keyIdOf(info.sign));
+  for (const listing of await listKeys(workspace)) {
+    const same = listing.keys.find((k) => k.keyId === id);
+    if (same) {
+      throw new SihlError('USAGE', `this is the key of ${same.name} (role ${listing.role}) already`, {
+        subject,
+      });
+    }
   }
   return info.sign;
 }
@@ -161,7 +174,7 @@ export const keysAdd: Command<AddResult> = {
     const publicPath = optionalString(values, 'public');
     if (tokenRef && publicPath) throw new SihlError('USAGE', 'give --public or --token, not both');
     const token = tokenRef ? tokenKeyOption(context, tokenRef) : undefined;
-    const publicKey = publicPath ? await approverPublicKey(context, publicPath) : undefined;
+    const publicKey = publicPath ? await approverPublicKey(context, workspace, publicPath) : undefined;
     const passphrase = token || publicKey ? '' : await keyPassphrase(context, name, true);
     const result = await addApprover(workspace, name, passphrase, passphrasesFor(context), {
       ...storeChoice(values, context),
