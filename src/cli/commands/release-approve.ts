@@ -169,7 +169,7 @@ export const releaseApprove: Command<SignedResult | WorkspaceResult> = {
     request: { type: 'string', value: 'FILE', help: 'the approval request to sign (no workspace needed)' },
     key: {
       type: 'string',
-      multiple: true,
+      once: true,
       value: 'KEY',
       help: 'your key file or pkcs11: reference; with RELEASE, your key name in the workspace',
     },
