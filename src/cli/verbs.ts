@@ -60,9 +60,24 @@ export const verbs: readonly Verb[] = [
     async () => (await import('./commands/release.ts')).releaseCreate,
   ),
   verb(
+    ['release', 'request'],
+    'Write the approval request that each approver signs where they are, with their own key.',
+    async () => (await import('./commands/release-approvals.ts')).releaseRequest,
+  ),
+  verb(
     ['release', 'approve'],
-    "Sign off a release with one approver's own key.",
-    async () => (await import('./commands/release.ts')).releaseApprove,
+    "Sign off a release with one approver's own key, where the approver is.",
+    async () => (await import('./commands/release-approve.ts')).releaseApprove,
+  ),
+  verb(
+    ['release', 'add-approval'],
+    "Add approvers' approval files to a release: each checked, its signature added to the image.",
+    async () => (await import('./commands/release-approvals.ts')).releaseAddApproval,
+  ),
+  verb(
+    ['release', 'show'],
+    'Show a release: what it is, the approval requests made, and who approved it, when and why.',
+    async () => (await import('./commands/release-approvals.ts')).releaseShow,
   ),
   verb(
     ['release', 'check'],

@@ -45,7 +45,9 @@ export type VerificationCode =
   | 'REPORT_MALFORMED'
   | 'KEY_INVALID'
   | 'SECURE_ELEMENT_DAMAGED'
-  | 'POLICY_FAILED';
+  | 'POLICY_FAILED'
+  | 'APPROVAL_MALFORMED'
+  | 'APPROVAL_MISMATCH';
 
 /** The request could not be carried out: bad arguments, missing files, a wrong passphrase. */
 export type UsageCode =

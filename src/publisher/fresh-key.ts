@@ -1,10 +1,10 @@
 // A role's new key during a key change (rotation.ts): locked in a key file under its own passphrase, or
 // made (or found) on a PKCS#11 token. It signs in memory first; write() puts it into keys/ at the end.
 import { rm } from 'node:fs/promises';
-import type { SigningKey } from '../core/crypto/index.ts';
+import { keyIdOf, type Signer, type SigningKey } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs.ts';
-import { newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
+import { encodePublicKeyFile, newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
 import type { Pkcs11Reference } from '../core/token/pkcs11-uri.ts';
 import { kdfCostOf } from './role-keys.ts';
 import { type TokenPin, tokenKeyFor, tokenReferencePath, writeTokenKeyFiles } from './token-keys.ts';
@@ -19,6 +19,8 @@ export interface TokenKeyOption {
 export interface FreshKey {
   readonly name: string;
   readonly pair: SigningKey;
+  /** Only the public key is here (an approver who holds their key elsewhere): `pair` cannot sign. */
+  readonly publicOnly?: true;
   /** Writes the key's files into the workspace, replacing those of a key it rotates out. */
   write(workspace: Workspace): Promise<void>;
 }
@@ -26,9 +28,14 @@ export interface FreshKey {
 export async function freshKey(
   name: string,
   role: Role,
-  options: { readonly passphrase?: string; readonly token?: TokenKeyOption },
+  options: {
+    readonly passphrase?: string;
+    readonly token?: TokenKeyOption;
+    readonly publicKey?: Uint8Array;
+  },
 ): Promise<FreshKey> {
-  const { token, passphrase } = options;
+  const { token, passphrase, publicKey } = options;
+  if (publicKey) return publicOnlyKey(name, publicKey);
   if (token) {
     const signer = await tokenKeyFor(name, token.ref, token.pin);
     return {
@@ -52,6 +59,32 @@ export async function freshKey(
         overwrite: true,
       });
       await writeFileAtomic(workspace.keyPath(name, 'pub'), files.publicFile, { overwrite: true });
+      await rm(tokenReferencePath(workspace, name), { force: true });
+    },
+  };
+}
+
+/** An approver's key held where the approver is: the workspace gets keys/NAME.pub and nothing else. */
+function publicOnlyKey(name: string, publicKey: Uint8Array): FreshKey {
+  const pair: Signer = {
+    publicKey,
+    keyId: keyIdOf(publicKey),
+    sign() {
+      throw new SihlError('USAGE', `the private key of ${name} is not in this workspace`);
+    },
+    close() {},
+  };
+  return {
+    name,
+    pair,
+    publicOnly: true,
+    async write(workspace) {
+      await writeFileAtomic(
+        workspace.keyPath(name, 'pub'),
+        encodePublicKeyFile({ kind: 'signing', name, sign: publicKey }),
+        { overwrite: true },
+      );
+      await rm(workspace.keyPath(name, 'key'), { force: true });
       await rm(tokenReferencePath(workspace, name), { force: true });
     },
   };

@@ -49,6 +49,8 @@ export interface KeyChangeOptions extends StoreChoice {
   readonly passphrase?: string;
   /** Or the token the new key is on (made there if the label is free). */
   readonly token?: TokenKeyOption;
+  /** Or only the new approver's public key: their private key stays where they are. */
+  readonly publicKey?: Uint8Array;
   /** Passphrases of the keys that must sign. */
   readonly passphrases: Passphrases;
   readonly now?: Clock;
@@ -212,7 +214,12 @@ async function nextTufRoot(
   using held = new HeldKeys();
   const signersOf = async (role: OnlineRole) =>
     held
-      .hold(await roleSigners(workspace, role, options.passphrases, { roles, fresh: u.fresh }))
+      .hold(
+        await roleSigners(workspace, role, options.passphrases, {
+          roles,
+          ...(u.fresh && !u.fresh.publicOnly ? { fresh: u.fresh } : {}),
+        }),
+      )
       .map(signerFrom);
   const signers = {
     targets: await signersOf('rollout'),

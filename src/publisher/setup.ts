@@ -107,14 +107,11 @@ export async function addApprover(
   name: string,
   passphrase: string,
   passphrases: Passphrases,
-  choice: StoreChoice & { readonly token?: TokenKeyOption } = {},
+  choice: StoreChoice & { readonly token?: TokenKeyOption; readonly publicKey?: Uint8Array } = {},
 ): Promise<Mirrored<AddApproverResult>> {
-  const { token, ...store } = choice;
-  const result = await changeKeys(
-    workspace,
-    { kind: 'add', name },
-    { passphrases, ...store, ...(token ? { token } : { passphrase }) },
-  );
+  const { token, publicKey, ...store } = choice;
+  const key = publicKey ? { publicKey } : token ? { token } : { passphrase };
+  const result = await changeKeys(workspace, { kind: 'add', name }, { passphrases, ...store, ...key });
   return {
     ...(result.store ? { store: result.store } : {}),
     workspace: result.workspace,

@@ -1,8 +1,11 @@
 // Running the CLI in-process in tests, as `sihl ARGS` in a folder, and the common trust set-up.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/main.ts';
+import { keyVariable } from '../../src/cli/passphrase.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from './fixtures.ts';
 
 export const PASSPHRASE = 'correct horse battery staple';
@@ -21,6 +24,48 @@ export async function sihl(
     { cwd, env },
   );
   return { code, out: out.join(''), err: err.join('') };
+}
+
+const BIN = fileURLToPath(new URL('../../bin/sihl.js', import.meta.url));
+
+/**
+ * `sihl ARGS` as a process of its own in `cwd`, as a person at another machine would run it: its
+ * environment is `env` and PATH only (and the test KDF switch), nothing of the test's own secrets.
+ */
+export function sihlProcess(
+  cwd: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; out: string; err: string }> {
+  const fast = process.env.SIHL_INSECURE_TEST_KDF;
+  const full = { PATH: process.env.PATH ?? '', ...(fast ? { SIHL_INSECURE_TEST_KDF: fast } : {}), ...env };
+  return new Promise((done) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, env: full }, (error, out, err) => {
+      const code = error ? Number((error as { code?: unknown }).code ?? 1) : 0;
+      done({ code, out, err });
+    });
+  });
+}
+
+/** An approver's own key passphrase in tests, in their own variable (SIHL_PASSPHRASE_ALICE). */
+export function approverEnv(name: string): Record<string, string> {
+  return { [`SIHL_PASSPHRASE_${keyVariable(name)}`]: `${name}'s own passphrase` };
+}
+
+/** The folder of `cwd` where approver `name` keeps their key, outside any workspace. */
+export const approverHome = (name: string) => `${name}-home`;
+
+/**
+ * Approver `name` makes their key in a folder of their own under their own passphrase; the workspace
+ * gets only NAME.pub (`keys add --public`).
+ */
+export async function addApproverAway(cwd: string, name: string, ws: readonly string[]): Promise<void> {
+  const home = join(cwd, approverHome(name));
+  await mkdir(home, { recursive: true });
+  const made = await sihl(home, ['keys', 'generate', '--name', name], approverEnv(name));
+  assert.equal(made.code, 0, made.err);
+  const pub = join(approverHome(name), `${name}.pub`);
+  await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, '--public', pub, ...ws]);
 }
 
 export async function ok(cwd: string, args: string[]): Promise<string> {
@@ -105,19 +150,23 @@ export async function approveBy(
 
 /**
  * The default world's start in `cwd`: Pybricks 7.27.0 as old.bin and 7.28.0 as new.bin for a movehub,
- * a workspace `acme` and its approvers (alice and bob unless told). Returns new.bin's bytes.
+ * a workspace `acme` and its approvers (alice and bob unless told; `away`: each with their key in a folder
+ * of their own, the workspace holding only their public keys). Returns new.bin's bytes.
  */
 export async function startWorkspace(
   cwd: string,
   approvers: readonly string[] = ['alice', 'bob'],
   approvals?: number,
+  away = false,
 ) {
   await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
   const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
   await writeFile(join(cwd, 'new.bin'), firmware);
   await ok(cwd, ['init', 'acme', ...(approvals === undefined ? [] : ['--approvals', String(approvals)])]);
-  for (const name of approvers)
-    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, '--workspace', 'acme']);
+  for (const name of approvers) {
+    if (away) await addApproverAway(cwd, name, ['--workspace', 'acme']);
+    else await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, '--workspace', 'acme']);
+  }
   return firmware;
 }
 

@@ -36,6 +36,8 @@ type Step =
 interface Plan {
   readonly approvers: readonly string[];
   readonly approvals?: number;
+  /** Approvers keep their keys in folders of their own (NAME-home/); the workspace has only NAME.pub. */
+  readonly away?: boolean;
   readonly steps: readonly Step[];
 }
 
@@ -50,6 +52,15 @@ export class WorldPlan {
   /** The workspace's approvers instead of alice and bob (and how many a release needs, default all). */
   withApprovers(names: readonly string[], approvals?: number): WorldPlan {
     return new WorldPlan({ ...this.#plan, approvers: names, ...(approvals ? { approvals } : {}) });
+  }
+
+  /**
+   * Each approver makes their key in a folder of their own (NAME-home/, outside the workspace) under
+   * their own passphrase (approverEnv); the workspace holds only keys/NAME.pub. Such a world's releases
+   * are approved with `release request` and `release approve --request`, not withReleasePublished.
+   */
+  withApproversAway(): WorldPlan {
+    return new WorldPlan({ ...this.#plan, away: true });
   }
 
   /** `count` simulated movehubs running `version` (7.27.0 or 7.28.0), provisioned as hub-N. */
@@ -116,7 +127,7 @@ export async function shipRelease(
 
 /** Builds `plan` in `cwd`, with world.json naming its devices (folders relative to `cwd`) and targets. */
 async function buildWorld(cwd: string, plan: Plan): Promise<void> {
-  await startWorkspace(cwd, plan.approvers, plan.approvals);
+  await startWorkspace(cwd, plan.approvers, plan.approvals, plan.away === true);
   const devices: WorldDevice[] = [];
   const targets: Record<string, string> = {};
   for (const step of plan.steps) {

@@ -15,7 +15,7 @@ import {
   requireString,
   type Values,
 } from '../command.ts';
-import { pathIn } from '../files.ts';
+import { loadPublicKey, pathIn } from '../files.ts';
 import { keyPassphrase, ownPassphrase, passphraseFor } from '../passphrase.ts';
 import { tokenKeyOption } from '../tokens.ts';
 import { renderPushed, storeChoice, storeOption } from './store-option.ts';
@@ -103,6 +103,30 @@ export const init: Command<InitResult> = {
     `releases need ${r.approvals} approvals\ndevices pin ${r.trust}\nnext: sihl keys add --role targets --name NAME`,
 };
 
+/**
+ * The Ed25519 key of a signing public key file (`sihl keys generate` writes one beside the private key),
+ * refused when a key of the workspace is that key already: one person would count as two approvers.
+ */
+async function approverPublicKey(context: Context, workspace: Workspace, path: string): Promise<Uint8Array> {
+  const info = await loadPublicKey(context, path);
+  const subject = pathIn(context, path);
+  if (info.kind !== 'signing' || !info.sign) {
+    throw new SihlError('KEY_WRONG_KIND', `expected a signing public key, found a ${info.kind} key`, {
+      subject,
+    });
+  }
+  const id = toHex(keyIdOf(info.sign));
+  for (const listing of await listKeys(workspace)) {
+    const same = listing.keys.find((k) => k.keyId === id);
+    if (same) {
+      throw new SihlError('USAGE', `this is the key of ${same.name} (role ${listing.role}) already`, {
+        subject,
+      });
+    }
+  }
+  return info.sign;
+}
+
 interface AddResult {
   name: string;
   role: string;
@@ -116,11 +140,14 @@ interface AddResult {
 export const keysAdd: Command<AddResult> = {
   path: ['keys', 'add'],
   summary: 'Give a release approver a key of their own (role targets).',
-  usage: 'keys add --role targets --name NAME [--token pkcs11:…] [--store LOCATION] [--workspace DIR]',
+  usage:
+    'keys add --role targets --name NAME [--public NAME.pub | --token pkcs11:…] [--store LOCATION] [--workspace DIR]',
   details:
     'Once there are as many approvers as approvals, root signs them into a new delegation version, which\n' +
     'every image carries so that bootloaders can check approvals with nothing but the root keys.\n' +
-    'With --token the key is the one under that label on a PKCS#11 token (made there if the label is free).',
+    'With --token the key is the one under that label on a PKCS#11 token (made there if the label is free).\n' +
+    'With --public the approver keeps their key where they are (made with `sihl keys generate` or on their\n' +
+    'own token); the workspace gets only keys/NAME.pub, and they sign with `sihl release approve --request`.',
   options: {
     role: { type: 'string', value: 'ROLE', help: 'targets (the approvers)' },
     name: {
@@ -129,6 +156,11 @@ export const keysAdd: Command<AddResult> = {
       help: "the approver's name; the key files are keys/NAME.key and .pub",
     },
     token: { type: 'string', value: 'REF', help: "the approver's key on a PKCS#11 token (RFC 7512 URI)" },
+    public: {
+      type: 'string',
+      value: 'FILE',
+      help: "the approver's public key file: their private key stays with them",
+    },
     ...storeOption,
     ...workspaceOption,
   },
@@ -142,11 +174,15 @@ export const keysAdd: Command<AddResult> = {
     const name = requireString(values, 'name');
     const workspace = await openWorkspace(values, context);
     const tokenRef = optionalString(values, 'token');
+    const publicPath = optionalString(values, 'public');
+    if (tokenRef && publicPath) throw new SihlError('USAGE', 'give --public or --token, not both');
     const token = tokenRef ? tokenKeyOption(context, tokenRef) : undefined;
-    const passphrase = token ? '' : await keyPassphrase(context, name, true);
+    const publicKey = publicPath ? await approverPublicKey(context, workspace, publicPath) : undefined;
+    const passphrase = token || publicKey ? '' : await keyPassphrase(context, name, true);
     const result = await addApprover(workspace, name, passphrase, passphrasesFor(context), {
       ...storeChoice(values, context),
       ...(token ? { token } : {}),
+      ...(publicKey ? { publicKey } : {}),
     });
     const targets = result.workspace.config.roles.targets;
     return {
