@@ -46,7 +46,9 @@ async function sihl(args: string[]): Promise<string> {
 }
 
 const ws = ['--workspace', 'acme'];
-say(`${stamp()}  workspace acme in ${dir}: snapshot and timestamp keys, a server certificate`);
+say(
+  `${stamp()}  workspace acme in ${dir}: the online rollout, snapshot and timestamp keys, TUF root version 1, a server certificate`,
+);
 say(
   `${stamp()}  the root key goes to offline-root/ (removable media in real life), never into the workspace`,
 );
@@ -82,8 +84,12 @@ await sihl(['release', 'approve', `${HUB}-7.28.0`, '--key', 'bob', ...ws]);
 say(`${stamp()}  published to 100 %: TUF metadata signed, the content key sealed to each device`);
 await sihl(['release', 'publish', `${HUB}-7.28.0`, '--rollout', '100', ...ws]);
 
-// `sihl serve`, in this process; it returns once it listens.
-const server = await serve.run({ port: keep ? '8443' : '0', workspace: 'acme' }, [], { cwd: dir, env });
+say(
+  `${stamp()}  the online folder: the store, registry and logs, the online keys only (no root or approver key)`,
+);
+await sihl(['online', 'create', 'online', ...ws]);
+// `sihl serve` from it, in this process; it returns once it listens.
+const server = await serve.run({ port: keep ? '8443' : '0', workspace: 'online' }, [], { cwd: dir, env });
 say(`${stamp()}  sihl serve: ${server.url} (certificate SHA-256 ${server.fingerprint.slice(0, 16)}…)`);
 say(
   `${stamp()}  the devices poll every 2 s, download, install at reboot (${Number(POWER_CUT_RATE) * 100} % lose power during it), report`,
@@ -155,6 +161,6 @@ if (keep) {
   await server.stop();
   console.log(
     `The server at ${server.url} is stopped; \`npm start -- --keep-serving\` keeps it up, or run\n` +
-      `  npx sihl serve --workspace ${join(dir, 'acme')}`,
+      `  npx sihl serve --workspace ${join(dir, 'online')}`,
   );
 }

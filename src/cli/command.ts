@@ -7,6 +7,8 @@ export interface OptionSpec {
   readonly type: 'string' | 'boolean';
   readonly short?: string;
   readonly multiple?: boolean;
+  /** Collected like `multiple` so that the command can refuse a second one (parseArgs keeps the last). */
+  readonly once?: boolean;
   readonly help: string;
   /** Shown in help as the value's name. */
   readonly value?: string;
@@ -50,7 +52,7 @@ export function parse(command: Command, args: string[]): { values: Values; posit
     options[name] = {
       type: spec.type,
       ...(spec.short ? { short: spec.short } : {}),
-      ...(spec.multiple ? { multiple: true } : {}),
+      ...(spec.multiple || spec.once ? { multiple: true } : {}),
     };
   }
   try {
@@ -72,7 +74,9 @@ export function helpText(command: Command): string {
   ];
   for (const [name, spec] of all) {
     const flag = `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.type === 'string' ? ` ${spec.value ?? 'VALUE'}` : ''}`;
-    lines.push(`  ${flag.padEnd(34)} ${spec.help}${spec.multiple ? ' (repeatable)' : ''}`);
+    lines.push(
+      `  ${flag.padEnd(34)} ${spec.help}${spec.multiple ? ' (repeatable)' : spec.once ? ' (once)' : ''}`,
+    );
   }
   return lines.join('\n');
 }

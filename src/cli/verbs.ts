@@ -16,7 +16,7 @@ function verb<R>(path: readonly string[], summary: string, load: () => Promise<C
 export const verbs: readonly Verb[] = [
   verb(
     ['init'],
-    'Make a workspace: sihl.json, root keys (private halves outside it), online snapshot and timestamp keys, a store.',
+    'Make a workspace: sihl.json, root keys (kept outside it), online rollout, snapshot and timestamp keys, TUF root 1, a store.',
     async () => (await import('./commands/workspace.ts')).init,
   ),
   verb(
@@ -75,9 +75,24 @@ export const verbs: readonly Verb[] = [
     async () => (await import('./commands/release.ts')).releaseCreate,
   ),
   verb(
+    ['release', 'request'],
+    'Write the approval request that each approver signs where they are, with their own key.',
+    async () => (await import('./commands/release-approvals.ts')).releaseRequest,
+  ),
+  verb(
     ['release', 'approve'],
-    "Sign off a release with one approver's own key.",
-    async () => (await import('./commands/release.ts')).releaseApprove,
+    "Sign off a release with one approver's own key, where the approver is.",
+    async () => (await import('./commands/release-approve.ts')).releaseApprove,
+  ),
+  verb(
+    ['release', 'add-approval'],
+    "Add approvers' approval files to a release: each checked, its signature added to the image.",
+    async () => (await import('./commands/release-approvals.ts')).releaseAddApproval,
+  ),
+  verb(
+    ['release', 'show'],
+    'Show a release: what it is, the approval requests made, and who approved it, when and why.',
+    async () => (await import('./commands/release-approvals.ts')).releaseShow,
   ),
   verb(
     ['release', 'check'],
@@ -183,6 +198,11 @@ export const verbs: readonly Verb[] = [
     ['serve'],
     'Serve the store to devices over HTTPS and accept their signed status reports.',
     async () => (await import('./commands/serve.ts')).serve,
+  ),
+  verb(
+    ['online', 'create'],
+    'Make the online folder that `sihl serve` and scheduled jobs run from: online keys only.',
+    async () => (await import('./commands/online.ts')).onlineCreate,
   ),
   verb(
     ['nginx-config'],

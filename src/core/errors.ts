@@ -46,7 +46,9 @@ export type VerificationCode =
   | 'KEY_INVALID'
   | 'CEREMONY_INVALID'
   | 'SECURE_ELEMENT_DAMAGED'
-  | 'POLICY_FAILED';
+  | 'POLICY_FAILED'
+  | 'APPROVAL_MALFORMED'
+  | 'APPROVAL_MISMATCH';
 
 /** The request could not be carried out: bad arguments, missing files, a wrong passphrase. */
 export type UsageCode =

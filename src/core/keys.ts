@@ -130,6 +130,12 @@ export function decodePublicKeyFile(bytes: Uint8Array): PublicKeyInfo {
   return parsePublic(parseJson(bytes, 'public-key'));
 }
 
+/** The public part a private key file keeps in clear (its name, kind and public key), read without its passphrase. */
+export function privateKeyInfo(bytes: Uint8Array): PublicKeyInfo {
+  if (bytes.length > LIMITS.keyFileBytes) throw new SihlError('LIMIT_EXCEEDED', 'key file is too large');
+  return parsePublic(parseJson(bytes, 'private-key'));
+}
+
 async function encodePrivateKeyFile(
   info: PublicKeyInfo,
   secret: Uint8Array,

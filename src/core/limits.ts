@@ -36,4 +36,9 @@ export const LIMITS = {
   keyFileBytes: 16 * 1024,
   /** A trust file (root keys) on disk. */
   trustFileBytes: 64 * 1024,
+  /** An approval request (a manifest in base64 and a summary) and an approval file. */
+  approvalRequestBytes: 16 * 1024,
+  approvalBytes: 8 * 1024,
+  /** An approver's note, in bytes of UTF-8. */
+  approvalNoteBytes: 1024,
 } as const;

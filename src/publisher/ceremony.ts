@@ -16,7 +16,6 @@ import { LIMITS } from '../core/limits.ts';
 import { parsePkcs11Reference } from '../core/token/pkcs11-uri.ts';
 import { type CeremonyFile, decodeCeremony, encodeCeremony, type Planned } from './ceremony-file.ts';
 import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
-import { firstRootPath } from './first-root.ts';
 import { freshKey, type TokenKeyOption } from './fresh-key.ts';
 import { type KeyChange, plan } from './key-change-plan.ts';
 import { type Published, readPublished } from './published.ts';
@@ -43,6 +42,7 @@ import {
 import { openTokenKey } from './token-keys.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { serialize } from './tuf/metadata.ts';
+import { readTufRoots } from './tuf-roots.ts';
 import type { Workspace } from './workspace.ts';
 
 export type { CeremonyFile } from './ceremony-file.ts';
@@ -63,7 +63,7 @@ export async function workspaceState(workspace: Workspace, published: Published)
     workspace.rootTrustPath,
     workspace.delegationPath,
     workspace.rootChainPath,
-    firstRootPath(workspace),
+    ...(await readTufRoots(workspace)).map((root) => workspace.tufRootPath(root.signed.version)),
     ...names.map((name) => workspace.keyPath(name, 'pub')),
   ];
   const parts: Uint8Array[] = [];
@@ -90,6 +90,8 @@ export interface PlanCeremonyOptions {
   /** The new key's passphrase or token (add, rotate). */
   readonly passphrase?: string;
   readonly token?: TokenKeyOption;
+  /** Or only the new approver's public key (keys add --public). */
+  readonly publicKey?: Uint8Array;
   /** A new root key's folder, outside the workspace (root rotation). */
   readonly rootDir?: string;
   /** Root keys at hand now; they sign at planning. */
@@ -115,7 +117,7 @@ export async function planCeremony(
   const given = options.rootKeys ?? [];
   checkGivenRootKeys(given, (await rootSet(workspace)).keys);
   const published = await readPublished(workspace.storeDir);
-  if (!rootSigns(p, published)) {
+  if (!rootSigns(p)) {
     throw new SihlError('USAGE', 'root signs nothing for this change: run it without --ceremony');
   }
   if (p.role === 'root') await checkNewRootKeyPlace(workspace, p.name, options);
@@ -289,8 +291,10 @@ async function pendingKey(
     });
   }
   const files = (await readdir(dir)).filter((f) => f.startsWith(`${name}.`) && /\.(key|pkcs11|pub)$/.test(f));
-  // Published metadata is signed again with the new key at apply, so it is unlocked now.
-  const pair = published.root ? await openPending(dir, name, options.passphrases) : undefined;
+  // A new online key signs the published metadata again at apply, so it is unlocked now.
+  const { change } = planned;
+  const online = change.kind === 'rotate' && change.role !== 'targets' && change.role !== 'root';
+  const pair = online && published.targets ? await openPending(dir, name, options.passphrases) : undefined;
   return {
     name,
     ...(pair ? { pair } : {}),

@@ -3,10 +3,10 @@
 // into another folder: keys/pending/ while a ceremony is signed, a root key's folder outside the workspace.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SigningKey } from '../core/crypto/index.ts';
+import { keyIdOf, type Signer, type SigningKey } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs.ts';
-import { newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
+import { encodePublicKeyFile, newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
 import type { Pkcs11Reference } from '../core/token/pkcs11-uri.ts';
 import { kdfCostOf } from './role-keys.ts';
 import { type TokenPin, tokenKeyFor, writeTokenKeyFiles } from './token-keys.ts';
@@ -21,6 +21,8 @@ export interface TokenKeyOption {
 export interface FreshKey {
   readonly name: string;
   readonly pair: SigningKey;
+  /** Only the public key is here (an approver who holds their key elsewhere): `pair` cannot sign. */
+  readonly publicOnly?: true;
   /** Writes the key's files into `folder` (default: the workspace's keys/), replacing a rotated key's. */
   write(workspace: Workspace, folder?: string): Promise<void>;
 }
@@ -30,9 +32,14 @@ const keysOf = (workspace: Workspace, folder: string | undefined) => folder ?? j
 export async function freshKey(
   name: string,
   role: Role,
-  options: { readonly passphrase?: string; readonly token?: TokenKeyOption },
+  options: {
+    readonly passphrase?: string;
+    readonly token?: TokenKeyOption;
+    readonly publicKey?: Uint8Array;
+  },
 ): Promise<FreshKey> {
-  const { token, passphrase } = options;
+  const { token, passphrase, publicKey } = options;
+  if (publicKey) return publicOnlyKey(name, publicKey);
   if (token) {
     const signer = await tokenKeyFor(name, token.ref, token.pin);
     return {
@@ -55,6 +62,33 @@ export async function freshKey(
       const dir = keysOf(workspace, folder);
       await writeFileAtomic(join(dir, `${name}.key`), files.privateFile, { mode: 0o600, overwrite: true });
       await writeFileAtomic(join(dir, `${name}.pub`), files.publicFile, { overwrite: true });
+      await rm(join(dir, `${name}.pkcs11`), { force: true });
+    },
+  };
+}
+
+/** An approver's key held where the approver is: the workspace gets keys/NAME.pub and nothing else. */
+function publicOnlyKey(name: string, publicKey: Uint8Array): FreshKey {
+  const pair: Signer = {
+    publicKey,
+    keyId: keyIdOf(publicKey),
+    sign() {
+      throw new SihlError('USAGE', `the private key of ${name} is not in this workspace`);
+    },
+    close() {},
+  };
+  return {
+    name,
+    pair,
+    publicOnly: true,
+    async write(workspace, folder) {
+      const dir = keysOf(workspace, folder);
+      await writeFileAtomic(
+        join(dir, `${name}.pub`),
+        encodePublicKeyFile({ kind: 'signing', name, sign: publicKey }),
+        { overwrite: true },
+      );
+      await rm(join(dir, `${name}.key`), { force: true });
       await rm(join(dir, `${name}.pkcs11`), { force: true });
     },
   };

@@ -1,9 +1,8 @@
 // `sihl release publish`: the policy gate, then into the store: the image (a content-addressed TUF
 // target), one key envelope per eligible device (envelope tables), and new targets, snapshot and
-// timestamp metadata. The first publication also publishes root version 1.
+// timestamp metadata, signed by the online keys. TUF roots the store lacks are copied from trust/tuf.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Metadata, Root } from '@tufjs/models';
 import { equalBytes, wipe } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
@@ -18,17 +17,17 @@ import type { Env } from '../storage/locations.ts';
 import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
 import { CREDENTIAL_FOLDER, publishCredentials } from './credentials.ts';
 import { publishEnvelopes } from './envelopes.ts';
-import { firstRootPath, readFirstRoot } from './first-root.ts';
 import { requirePolicy } from './gate.ts';
 import { nextTopLevel, type Published, readPublished, targetEntries } from './published.ts';
 import { openRegistry } from './registry.ts';
 import type { Release } from './release.ts';
-import { HeldKeys, type Passphrases, roleKeys, roleSigners } from './role-keys.ts';
+import { HeldKeys, type Passphrases, roleSigners } from './role-keys.ts';
 import type { Clock } from './tuf/expiry.ts';
-import { signerFrom, tufKeyIdOf } from './tuf/keys.ts';
-import type { TargetEntry, TopLevelRoles } from './tuf/metadata.ts';
+import { signerFrom } from './tuf/keys.ts';
+import type { TargetEntry } from './tuf/metadata.ts';
 import { publishRepository } from './tuf/publish.ts';
-import { ROLES, type Workspace } from './workspace.ts';
+import { rootsToPublish } from './tuf-roots.ts';
+import type { OnlineRole, Workspace } from './workspace.ts';
 
 /** The log SAS issuer when device logs are in an Azure table; its account key comes from `env`. */
 export async function logCredentialIssuer(
@@ -66,60 +65,24 @@ export interface PublishReleaseResult {
 
 export { inRollout } from '../core/rollout.ts';
 
-async function workspaceRoles(workspace: Workspace): Promise<TopLevelRoles> {
-  const roles: Partial<Record<(typeof ROLES)[number], { keys: Uint8Array[]; threshold: number }>> = {};
-  for (const role of ROLES)
-    roles[role] = {
-      keys: await roleKeys(workspace, role),
-      threshold: workspace.config.roles[role].threshold,
-    };
-  return roles as TopLevelRoles;
-}
-
-/** The published root still names exactly the workspace's keys and thresholds. */
-function rootMatches(root: Metadata<Root>, roles: TopLevelRoles): boolean {
-  return ROLES.every((name) => {
-    const role = root.signed.roles[name];
-    const ids = roles[name].keys.map(tufKeyIdOf).sort();
-    return (
-      role !== undefined &&
-      role.threshold === roles[name].threshold &&
-      [...role.keyIDs].sort().join() === ids.join()
-    );
-  });
-}
-
-/** Every key publishing needs, unlocked before any work: a wrong passphrase costs nothing, leaves nothing. */
+/**
+ * Every key publishing needs, unlocked before any work: a wrong passphrase costs nothing, leaves nothing.
+ * Online keys only (rollout, snapshot, timestamp): TUF roots come signed from trust/tuf, and the image
+ * carries its approvers' signatures.
+ */
 async function unlockSigners(
   workspace: Workspace,
   published: Published,
   options: PublishReleaseOptions,
   held: HeldKeys,
 ) {
-  const roles = await workspaceRoles(workspace);
-  const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') =>
+  const roots = await rootsToPublish(workspace, published);
+  const signersOf = async (role: OnlineRole) =>
     held.hold(await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
-  const roots: Metadata<Root>[] = [];
-  if (!published.root) {
-    // Root version 1 was signed offline by root keys at the last key change (first-root.ts).
-    const first = await readFirstRoot(workspace);
-    if (!rootMatches(first, roles)) {
-      throw new SihlError(
-        'TUF_METADATA_INCONSISTENT',
-        `${firstRootPath(workspace)} names other keys than sihl.json; change the keys with sihl keys to have root sign it again`,
-      );
-    }
-    roots.push(first);
-  } else if (!rootMatches(published.root, roles)) {
-    throw new SihlError(
-      'USAGE',
-      `the workspace keys differ from root version ${published.root.signed.version} in the store; publishing a rotated root is not built yet`,
-    );
-  }
   return {
     roots,
     signers: {
-      targets: await signersOf('targets'),
+      targets: await signersOf('rollout'),
       snapshot: await signersOf('snapshot'),
       timestamp: await signersOf('timestamp'),
     },
@@ -261,7 +224,7 @@ async function publishIntoStaging(
     const envelopes = await sealEnvelopes(workspace, release, image, options);
     const credentials = await sealCredentials(workspace, image, options, issue);
     const entry = targetEntry(image, options, { envelopes, credentials });
-    // TUF targets are signed by the approvers (the targets role); snapshot and timestamp by online keys.
+    // TUF targets, snapshot and timestamp are signed by online keys; the image by its approvers.
     const next = nextTopLevel(published, [...earlier, entry], signers, expiry);
     await publishRepository(
       store,
@@ -271,7 +234,7 @@ async function publishIntoStaging(
     return {
       target: image.name,
       targetsVersion: next.targets.signed.version,
-      rootVersion: roots[0]?.signed.version ?? (published.root?.signed.version as number),
+      rootVersion: roots.at(-1)?.signed.version ?? (published.root?.signed.version as number),
       envelopes,
       credentials,
     };

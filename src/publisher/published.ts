@@ -83,7 +83,7 @@ export function newestPublished(
 }
 
 export interface TopLevelSigners {
-  /** A threshold of approvers. */
+  /** The online rollout key(s): the TUF root's targets role (approvers sign images, not TUF metadata). */
   readonly targets: readonly Signer[];
   readonly snapshot: readonly Signer[];
   readonly timestamp: readonly Signer[];

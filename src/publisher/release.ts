@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Clock } from '../core/clock.ts';
 import { closeSigners, keyIdOf, wipe } from '../core/crypto/index.ts';
 import { naming, SihlError } from '../core/errors.ts';
+import { checkNote } from '../core/format/approval.ts';
 import { toHex } from '../core/format/bytes.ts';
 import { checkModel, checkVersion, streamBinding } from '../core/format/manifest.ts';
 import { parseSemver } from '../core/format/semver.ts';
@@ -14,7 +15,7 @@ import { exists, readSmallFile, writeFileAtomic } from '../core/fs.ts';
 import { packImage, signImage } from '../core/image/index.ts';
 import { contentKeyFile } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
-import { loadKey, type Passphrases, readRootChain } from './role-keys.ts';
+import { holdsPrivateKey, loadKey, type Passphrases, readRootChain } from './role-keys.ts';
 import { type Finding, scanSecretsStream } from './secret-scan.ts';
 import type { Workspace } from './workspace.ts';
 
@@ -31,6 +32,31 @@ export interface ReleaseInfo {
   readonly releaseId: string;
   /** What the secret scan found in the firmware at create time (excerpts redacted). */
   readonly secrets: { readonly findings: readonly Finding[]; readonly omitted: number };
+  /** Approval requests made for this release (`release request`), by the SHA-256 of their file. */
+  readonly requests?: readonly ApprovalRequestRecord[];
+  /** Who approved, when, and their note, in the order their signatures were added. */
+  readonly approvals?: readonly ApprovalRecord[];
+}
+
+export interface ApprovalRequestRecord {
+  readonly sha256: string;
+  readonly requested: string;
+  readonly delegationVersion: number;
+}
+
+export interface ApprovalRecord {
+  /** The approver's key name in the workspace (sihl.json roles.targets). */
+  readonly approver: string;
+  readonly keyId: string;
+  /** When the approver signed (ISO 8601, UTC). */
+  readonly approved: string;
+  readonly note: string;
+  /** How the signature came: an approval file made where the approver is, or a key this workspace holds. */
+  readonly via: 'approval-file' | 'workspace-key';
+  /** The SHA-256 of the request the approval file answers. */
+  readonly request?: string;
+  /** When the signature was added to the release's image. */
+  readonly added: string;
 }
 
 export interface Release {
@@ -170,7 +196,9 @@ export async function openRelease(dir: string): Promise<Release> {
   if (
     typeof info.model !== 'string' ||
     typeof info.firmwareVersion !== 'string' ||
-    !Array.isArray(info.secrets?.findings)
+    !Array.isArray(info.secrets?.findings) ||
+    !(info.approvals === undefined || Array.isArray(info.approvals)) ||
+    !(info.requests === undefined || Array.isArray(info.requests))
   ) {
     throw new SihlError('USAGE', 'release.json is incomplete; create the release again', {
       subject: paths.info,
@@ -179,20 +207,56 @@ export async function openRelease(dir: string): Promise<Release> {
   return { dir, info, imagePath: paths.image, contentKeyPath: paths.contentKey };
 }
 
-/** One approver signs the release's image with their own key. */
+/** Replaces release.json (atomically) with `info`. */
+export async function saveReleaseInfo(release: Release, info: ReleaseInfo): Promise<Release> {
+  await writeFileAtomic(releasePaths(release.dir).info, `${JSON.stringify(info, null, 2)}\n`, {
+    overwrite: true,
+  });
+  return { ...release, info };
+}
+
+/** The release's name: MODEL-VERSION, as its folder is named. */
+export function releaseName(info: Pick<ReleaseInfo, 'model' | 'firmwareVersion'>): string {
+  return `${info.model}-${info.firmwareVersion}`;
+}
+
+/** One approver whose key this workspace holds signs the release's image, and release.json records it. */
 export async function approveRelease(
   workspace: Workspace,
   release: Release,
   keyName: string,
   passphrases: Passphrases,
-): Promise<{ keyId: string; signatures: number; threshold: number }> {
+  options: { readonly note?: string; readonly now?: () => Date } = {},
+): Promise<{ keyId: string; signatures: number; threshold: number; approval: ApprovalRecord }> {
   if (!workspace.config.roles.targets.keys.includes(keyName)) {
     throw new SihlError('USAGE', `"${keyName}" is not an approver in this workspace`);
+  }
+  const note = checkNote(options.note ?? '');
+  if (!(await holdsPrivateKey(workspace, keyName))) {
+    throw new SihlError(
+      'USAGE',
+      `${keyName}'s key is not in this workspace: make a request (sihl release request ${releaseName(release.info)}), ` +
+        `${keyName} signs it with \`sihl release approve --request\` where they are, then add it with \`sihl release add-approval\``,
+    );
   }
   const key = await loadKey(workspace, keyName, passphrases);
   try {
     const result = await signImage(release.imagePath, [key]);
-    return { keyId: toHex(keyIdOf(key.publicKey)), ...result };
+    const when = (options.now ?? (() => new Date()))().toISOString();
+    const keyId = toHex(keyIdOf(key.publicKey));
+    const approval: ApprovalRecord = {
+      approver: keyName,
+      keyId,
+      approved: when,
+      note,
+      via: 'workspace-key',
+      added: when,
+    };
+    await saveReleaseInfo(release, {
+      ...release.info,
+      approvals: [...(release.info.approvals ?? []), approval],
+    });
+    return { keyId, ...result, approval };
   } finally {
     closeSigners([key]);
   }

@@ -22,17 +22,25 @@ import { exists, readPrivateKeyFile, readSmallFile, writeFileAtomic } from '../c
 import { decodePublicKeyFile, encodeRootFile, newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import { openTokenKey, tokenReferenceOf, tokenReferencePath } from './token-keys.ts';
-import { checkKeyName, ROLES, type Role, type RoleConfig, type Workspace } from './workspace.ts';
+import {
+  checkKeyName,
+  ONLINE_ROLES,
+  ROLES,
+  type Role,
+  type RoleConfig,
+  type Workspace,
+} from './workspace.ts';
 
 /** Supplies the passphrase of a named key (the CLI asks SIHL_PASSPHRASE or the terminal). */
 export type Passphrases = (keyName: string) => Promise<string>;
 
 /**
- * How hard a role's key files are to guess: the online keys (snapshot, timestamp) are opened unattended
- * by the server and its jobs, so they keep libsodium's INTERACTIVE cost; root and approvers get MODERATE.
+ * How hard a role's key files are to guess: the online keys (rollout, snapshot, timestamp) are opened
+ * unattended by the server and its jobs, so they keep libsodium's INTERACTIVE cost; root and approvers
+ * get MODERATE.
  */
 export function kdfCostOf(role: Role): KdfCost {
-  return role === 'snapshot' || role === 'timestamp' ? DEFAULT_KDF_COST : SIGNING_KDF_COST;
+  return (ONLINE_ROLES as readonly Role[]).includes(role) ? DEFAULT_KDF_COST : SIGNING_KDF_COST;
 }
 
 export async function makeKey(

@@ -20,7 +20,8 @@ import type { Clock } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
 import type { JsonValue, TargetEntry } from './tuf/metadata.ts';
 import { publishRepository } from './tuf/publish.ts';
-import type { Workspace } from './workspace.ts';
+import { rootsToPublish } from './tuf-roots.ts';
+import type { OnlineRole, Workspace } from './workspace.ts';
 
 export function publishedEntry(entries: TargetEntry[], target: string): TargetEntry {
   const entry = entries.find((e) => e.name === target);
@@ -102,16 +103,18 @@ export async function republish(
     };
   });
   const expiry = options.now ? { now: options.now } : {};
+  const roots = await rootsToPublish(workspace, published);
+  // Online keys only: the rollout key signs targets (which approved image each device is offered).
   using held = new HeldKeys();
-  const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') =>
+  const signersOf = async (role: OnlineRole) =>
     held.hold(await roleSigners(workspace, role, options.passphrases)).map(signerFrom);
   const signers = {
-    targets: await signersOf('targets'),
+    targets: await signersOf('rollout'),
     snapshot: await signersOf('snapshot'),
     timestamp: await signersOf('timestamp'),
   };
   const { targets, snapshot, timestamp } = nextTopLevel(published, next, signers, expiry);
-  await publishRepository(store, { roots: [], targets, snapshot, timestamp }, expiry);
+  await publishRepository(store, { roots, targets, snapshot, timestamp }, expiry);
   if (typeof before === 'string' && change.envelopes && before !== change.envelopes)
     await rm(join(store, before), { recursive: true, force: true });
   return targets.signed.version;

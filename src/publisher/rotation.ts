@@ -4,9 +4,10 @@
 // hands them over (key files from offline storage, or tokens), or a ceremony (ceremony.ts) collects
 // their signatures one holder at a time. Everything new is signed in memory before anything is written,
 // so a wrong passphrase or a refused change leaves nothing behind. Then, in this order: the key files,
-// the trust files devices and images use (root chain, root.json, delegation, TUF root 1 while nothing is
-// published), sihl.json, and, once anything is published, the store: the new TUF root version signed by a
-// threshold of the old root keys and of the new ones, and targets, snapshot and timestamp signed again.
+// the trust files devices and images use (root chain, root.json, delegation, the TUF root in trust/tuf),
+// sihl.json, then the store. An approver change signs only a new delegation (root keys); a change of a
+// root, rollout, snapshot or timestamp key signs a new TUF root version (a threshold of the old root keys
+// and of the new ones), published with targets, snapshot and timestamp signed again by the online keys.
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Metadata, Root } from '@tufjs/models';
@@ -18,7 +19,6 @@ import { decodeRootChain, encodeRootBody, encodeRootChain } from '../core/format
 import { exists, writeFileAtomic } from '../core/fs.ts';
 import { encodePublicKeyFile } from '../core/keys.ts';
 import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
-import { writeFirstRoot } from './first-root.ts';
 import { type FreshKey, freshKey, type TokenKeyOption } from './fresh-key.ts';
 import { delegationChanges, type KeyChange, type Plan, plan } from './key-change-plan.ts';
 import { nextTopLevel, type Published, readPublished, targetEntries } from './published.ts';
@@ -42,9 +42,10 @@ import {
 import { assemble, type RootSignature, type RootSigned, type RootWork, signWork } from './root-signatures.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
-import { makeRoot, type TopLevelRoles } from './tuf/metadata.ts';
-import { publishRepository } from './tuf/publish.ts';
-import { ROLES, type Role, Workspace } from './workspace.ts';
+import { makeRoot } from './tuf/metadata.ts';
+import { publishRepository, publishRoots } from './tuf/publish.ts';
+import { adoptTufRoots, tufRolesOf, unpublishedRoots, writeTufRoot } from './tuf-roots.ts';
+import { type OnlineRole, ROLES, type Role, Workspace } from './workspace.ts';
 
 export type { KeyChange } from './key-change-plan.ts';
 
@@ -53,6 +54,8 @@ export interface KeyChangeOptions extends StoreChoice {
   readonly passphrase?: string;
   /** Or the token the new key is on (made there if the label is free). */
   readonly token?: TokenKeyOption;
+  /** Or only the new approver's public key: their private key stays where they are. */
+  readonly publicKey?: Uint8Array;
   /** Where a new root key's private file goes (root rotation): a folder outside the workspace. */
   readonly rootDir?: string;
   /** The root keys that sign, opened by the caller from outside the workspace (key files or tokens). */
@@ -88,6 +91,9 @@ export interface PreparedChange {
   readonly rootVersion: number;
   readonly delegationVersion: number | null;
   readonly work: RootWork;
+  /** The workspace's TUF roots the store lacks, and those taken from the store to keep in trust/tuf. */
+  readonly pendingRoots: readonly Metadata<Root>[];
+  readonly adoptedRoots: readonly Metadata<Root>[];
 }
 
 /** The new key's files, written when the change is applied. */
@@ -98,11 +104,12 @@ export interface NewKeyFiles {
   write(workspace: Workspace): Promise<void>;
 }
 
-const rolesComplete = (roles: Plan['roles']) => roles.targets.keys.length >= roles.targets.threshold;
+/** Approver changes touch only the delegation; every other key is named in the TUF root. */
+const tufRootChanges = (p: Plan) => p.role !== 'targets';
 
 /** Whether root signs anything for this change (a delegation, a root statement, a TUF root). */
-export function rootSigns(p: Plan, published: Published): boolean {
-  return p.role === 'root' || Boolean(published.root) || rolesComplete(p.roles);
+export function rootSigns(p: Plan): boolean {
+  return tufRootChanges(p) || delegationChanges(p);
 }
 
 /** The public keys of every role after the change; `fresh` is the new key under its name. */
@@ -121,14 +128,20 @@ async function publicKeys(
   return out;
 }
 
-/** The TUF root that follows the published one, or root version 1 while nothing is published. */
-function nextTufRoot(p: Plan, keys: Record<Role, Uint8Array[]>, published: Published, now?: Clock) {
-  if (!published.root && !rolesComplete(p.roles)) return undefined;
-  const roles = Object.fromEntries(
-    ROLES.map((r) => [r, { keys: keys[r], threshold: p.roles[r].threshold }]),
-  ) as unknown as TopLevelRoles;
-  const version = (published.root?.signed.version ?? 0) + 1;
-  return makeRoot({ version, roles, ...(now ? { now } : {}) });
+/** The next TUF root (unsigned) after the workspace's newest, and the roots the store still lacks. */
+async function nextTufRoot(
+  workspace: Workspace,
+  p: Plan,
+  keys: Record<Role, Uint8Array[]>,
+  published: Published,
+  now?: Clock,
+) {
+  const { roots: kept, adopted } = await adoptTufRoots(workspace);
+  const pending = unpublishedRoots(workspace, kept, published);
+  const current = kept.at(-1);
+  const version = (current?.signed.version ?? 0) + 1;
+  const tufRoot = makeRoot({ version, roles: tufRolesOf(keys, p.roles), ...(now ? { now } : {}) });
+  return { tufRoot, previous: current, pending, adopted: adopted ? kept : [] };
 }
 
 /**
@@ -159,14 +172,14 @@ export async function prepareChange(
     delegationVersion === null
       ? undefined
       : encodeDelegationBody({ version: delegationVersion, threshold, keys: keys.targets });
-  const tufRoot = nextTufRoot(p, keys, published, now);
+  const tuf = tufRootChanges(p) ? await nextTufRoot(workspace, p, keys, published, now) : undefined;
   const work: RootWork = {
     current: await rootSet(workspace),
     next,
     ...(delegation ? { delegation } : {}),
     ...(statement ? { statement } : {}),
-    ...(tufRoot ? { tufRoot } : {}),
-    ...(published.root && tufRoot ? { previousTufRoot: published.root } : {}),
+    ...(tuf ? { tufRoot: tuf.tufRoot } : {}),
+    ...(tuf?.previous ? { previousTufRoot: tuf.previous } : {}),
   };
   return {
     plan: p,
@@ -177,6 +190,8 @@ export async function prepareChange(
     rootVersion,
     delegationVersion,
     work,
+    pendingRoots: tuf?.pending ?? [],
+    adoptedRoots: tuf?.adopted ?? [],
   };
 }
 
@@ -188,15 +203,13 @@ async function nextRepository(
   options: ApplyOptions,
 ): Promise<Parameters<typeof publishRepository>[1]> {
   const { published } = prepared;
-  if (!published.targets) {
-    throw new SihlError('TUF_METADATA_INCONSISTENT', 'the store has a root but no targets metadata');
-  }
+  if (!published.targets) throw new SihlError('INTERNAL', 'nothing is published to sign again');
   const expiry = options.now ? { now: options.now } : {};
   const { roles } = prepared.plan;
   const pair = options.newKey?.pair;
   const fresh = pair ? { name: options.newKey?.name as string, pair } : undefined;
   using held = new HeldKeys();
-  const signersOf = async (role: 'targets' | 'snapshot' | 'timestamp') => {
+  const signersOf = async (role: OnlineRole) => {
     const keys = await roleSigners(workspace, role, options.passphrases, {
       roles,
       ...(fresh ? { fresh } : {}),
@@ -205,11 +218,12 @@ async function nextRepository(
     return keys.map(signerFrom);
   };
   const signers = {
-    targets: await signersOf('targets'),
+    targets: await signersOf('rollout'),
     snapshot: await signersOf('snapshot'),
     timestamp: await signersOf('timestamp'),
   };
-  return { roots: [root], ...nextTopLevel(published, targetEntries(published.targets), signers, expiry) };
+  const roots = [...prepared.pendingRoots, root];
+  return { roots, ...nextTopLevel(published, targetEntries(published.targets), signers, expiry) };
 }
 
 export interface ApplyOptions {
@@ -227,11 +241,14 @@ export async function applyChange(
 ): Promise<KeyChangeResult> {
   const signed = assemble(prepared.work, signatures);
   const repository =
-    prepared.published.root && signed.tufRoot
+    prepared.published.targets && signed.tufRoot
       ? await nextRepository(workspace, prepared, signed.tufRoot, options)
       : undefined;
   const next = await writeChange(workspace, prepared, signed, options);
-  if (repository) await publishRepository(next.storeDir, repository, options.now ? { now: options.now } : {});
+  const expiry = options.now ? { now: options.now } : {};
+  if (repository) await publishRepository(next.storeDir, repository, expiry);
+  else if (signed.tufRoot)
+    await publishRoots(next.storeDir, [...prepared.pendingRoots, signed.tufRoot], expiry);
   const { plan: p } = prepared;
   return {
     workspace: next,
@@ -241,7 +258,7 @@ export async function applyChange(
     ...(prepared.oldKeyId ? { retiredKeyId: prepared.oldKeyId } : {}),
     delegationVersion: prepared.delegationVersion,
     rootVersion: prepared.rootVersion,
-    publishedRootVersion: repository ? (repository.roots[0]?.signed.version ?? null) : null,
+    publishedRootVersion: signed.tufRoot?.signed.version ?? null,
   };
 }
 
@@ -275,7 +292,8 @@ async function writeChange(
   }
   if (p.role === 'root') await writeRootTrust(next);
   if (signed.delegation) await writeFileAtomic(next.delegationPath, signed.delegation, { overwrite: true });
-  if (!prepared.published.root) await writeFirstRoot(next, signed.tufRoot);
+  for (const root of [...prepared.adoptedRoots, ...(signed.tufRoot ? [signed.tufRoot] : [])])
+    await writeTufRoot(next, root);
   await next.save();
   return Workspace.open(next.dir);
 }
@@ -318,7 +336,10 @@ export async function checkNewRootKeyPlace(
  * file goes into its folder outside the workspace, and only its public half into keys/.
  */
 export function newKeyFiles(fresh: FreshKey, role: Role, rootDir?: string, folder?: string): NewKeyFiles {
-  if (role !== 'root') return { name: fresh.name, pair: fresh.pair, write: (ws) => fresh.write(ws, folder) };
+  if (role !== 'root') {
+    const pair = fresh.publicOnly ? {} : { pair: fresh.pair }; // a key held elsewhere signs nothing here
+    return { name: fresh.name, ...pair, write: (ws) => fresh.write(ws, folder) };
+  }
   return {
     name: fresh.name,
     async write(workspace) {
@@ -347,7 +368,7 @@ async function changeInStaging(
   const given = options.rootKeys ?? [];
   const current = await rootSet(workspace);
   checkGivenRootKeys(given, current.keys);
-  const signs = rootSigns(p, published);
+  const signs = rootSigns(p);
   if (signs) requireThreshold(current, given, 'current');
   if (p.role === 'root') await checkNewRootKeyPlace(workspace, p.name, options);
   const fresh = p.makesKey ? await freshKey(p.name, p.role, options) : undefined;

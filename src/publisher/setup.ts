@@ -1,10 +1,11 @@
-// Setting up a workspace and its approvers: `sihl init` and `sihl keys add`.
+// Setting up a workspace and its approvers: `sihl init` (keys, trust files, TUF root version 1; the root
+// private keys outside the workspace) and `sihl keys add`.
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { SigningKey } from '../core/crypto/index.ts';
+import { closeSigners, type SigningKey } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
 import { exists, writeFileAtomic } from '../core/fs.ts';
-import { newSigningKeyFiles } from '../core/keys.ts';
+import { newSigningKeyFiles, openSigningKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Mirrored, StoreChoice } from './cloud-store.ts';
 import type { TokenKeyOption } from './fresh-key.ts';
@@ -13,7 +14,8 @@ import { kdfCostOf, makeKey, type Passphrases, writeRootTrust } from './role-key
 import { checkOutsideWorkspace } from './root-keys.ts';
 import { changeKeys, writePublicKey } from './rotation.ts';
 import { tokenKeyFor } from './token-keys.ts';
-import { CONFIG_FILE, Workspace } from './workspace.ts';
+import { makeFirstTufRoot } from './tuf-roots.ts';
+import { CONFIG_FILE, ONLINE_ROLES, Workspace } from './workspace.ts';
 
 export interface InitOptions {
   /** Root keys to make (n), and how many must sign (k); 1 of 1 is for a trial. */
@@ -36,7 +38,7 @@ export interface InitOptions {
 /** Root must not open with the secret the online host holds (docs/THREATS.md §Keys). */
 function checkSeparateSecrets(rootNames: readonly string[], secretOf: (name: string) => string, own: object) {
   if (Object.keys(own).length === 0) return; // the shared passphrase alone: the compatibility path
-  const online = new Set(['snapshot', 'timestamp'].map(secretOf));
+  const online = new Set(ONLINE_ROLES.map(secretOf));
   for (const name of rootNames) {
     if (online.has(secretOf(name))) {
       throw new SihlError(
@@ -95,18 +97,23 @@ async function rootFolders(
   return folders;
 }
 
-/** Makes the root keys: private files into their folders, public halves into the workspace's keys/ too. */
+/**
+ * Makes the root keys: private files into their folders, public halves into the workspace's keys/ too.
+ * Returns them opened, for what init signs; the caller wipes them.
+ */
 async function makeRootKeys(
   workspace: Workspace,
   rootNames: readonly string[],
   folders: readonly string[],
   secretOf: (name: string) => string,
+  roots: SigningKey[],
 ): Promise<void> {
   const made = [];
   for (const name of rootNames) made.push(await newSigningKeyFiles(name, secretOf(name), kdfCostOf('root')));
   for (const [i, files] of made.entries()) {
     const name = rootNames[i] as string;
     const folder = folders[i] as string;
+    roots.push(await openSigningKey(new TextEncoder().encode(files.privateFile), secretOf(name)));
     await mkdir(folder, { recursive: true });
     await writeFileAtomic(join(folder, `${name}.key`), files.privateFile, { mode: 0o600 });
     await writeFileAtomic(join(folder, `${name}.pub`), files.publicFile);
@@ -135,6 +142,7 @@ export async function initWorkspace(dir: string, options: InitOptions): Promise<
     roles: {
       root: { threshold: k, keys: rootNames },
       targets: { threshold: approvals, keys: [] },
+      rollout: { threshold: 1, keys: ['rollout'] },
       snapshot: { threshold: 1, keys: ['snapshot'] },
       timestamp: { threshold: 1, keys: ['timestamp'] },
     },
@@ -142,20 +150,23 @@ export async function initWorkspace(dir: string, options: InitOptions): Promise<
     store: 'store',
     registry: 'registry.db',
   });
-  if (options.rootToken) {
-    const { ref } = options.rootToken;
-    const signer = await tokenKeyFor('root-1', ref, options.rootToken.pin);
-    try {
+  // The root keys sign TUF root version 1 here, in memory, and are wiped: the workspace never holds them.
+  const roots: SigningKey[] = [];
+  try {
+    if (options.rootToken) {
+      const { ref } = options.rootToken;
+      const signer = await tokenKeyFor('root-1', ref, options.rootToken.pin);
+      roots.push(signer);
       await writePublicKey(workspace, 'root-1', signer.publicKey); // the token keeps the key; no reference here
-    } finally {
-      signer.close();
+    } else {
+      await makeRootKeys(workspace, rootNames, folders, secretOf, roots);
     }
-  } else {
-    await makeRootKeys(workspace, rootNames, folders, secretOf);
+    for (const role of ONLINE_ROLES) await makeKey(workspace, role, secretOf(role), kdfCostOf(role));
+    await writeRootTrust(workspace);
+    await makeFirstTufRoot(workspace, roots);
+  } finally {
+    closeSigners(roots);
   }
-  for (const role of ['snapshot', 'timestamp'] as const)
-    await makeKey(workspace, role, secretOf(role), kdfCostOf(role));
-  await writeRootTrust(workspace);
   openRegistry(workspace.registryPath).close(); // the device registry, empty
   await (await import('./certificate-files.ts')).ensureServerCertificate(workspace);
   await workspace.save();
@@ -175,13 +186,18 @@ export async function addApprover(
   name: string,
   passphrase: string,
   passphrases: Passphrases,
-  choice: StoreChoice & { readonly token?: TokenKeyOption; readonly rootKeys?: readonly SigningKey[] } = {},
+  choice: StoreChoice & {
+    readonly token?: TokenKeyOption;
+    readonly publicKey?: Uint8Array;
+    readonly rootKeys?: readonly SigningKey[];
+  } = {},
 ): Promise<Mirrored<AddApproverResult>> {
-  const { token, rootKeys, ...store } = choice;
+  const { token, publicKey, rootKeys, ...store } = choice;
+  const key = publicKey ? { publicKey } : token ? { token } : { passphrase };
   const result = await changeKeys(
     workspace,
     { kind: 'add', name },
-    { passphrases, ...store, ...(rootKeys ? { rootKeys } : {}), ...(token ? { token } : { passphrase }) },
+    { passphrases, ...store, ...(rootKeys ? { rootKeys } : {}), ...key },
   );
   return {
     ...(result.store ? { store: result.store } : {}),

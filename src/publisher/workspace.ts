@@ -1,8 +1,9 @@
 // A vendor's workspace (docs/WORKSPACE.md): `sihl.json` says which keys hold which role and with what
 // threshold, where the store and the device registry are, and the current delegation version. Keys live
-// in `keys/`, each private key locked with a passphrase; `trust/root.json` is what devices pin.
+// in `keys/`, each private key locked with a passphrase; `trust/root.json` is what devices pin, and
+// `trust/tuf/N.root.json` every TUF root version, signed by root keys and copied into the store.
 import { mkdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { naming, SihlError } from '../core/errors.ts';
 import { NAME_PATTERN } from '../core/format/target.ts';
 import { exists, writeFileAtomic } from '../core/fs.ts';
@@ -15,8 +16,16 @@ import {
 } from '../storage/locations.ts';
 import { checkGateConfig, type ModelConfig, type VendorCheckConfig } from './gate-config.ts';
 
-export type Role = 'root' | 'targets' | 'snapshot' | 'timestamp';
-export const ROLES: readonly Role[] = ['root', 'targets', 'snapshot', 'timestamp'];
+/**
+ * `targets` are the release approvers: they sign images (and root signs their delegation), never TUF
+ * metadata. `rollout` is the online key that signs TUF targets.json (which approved image each device is
+ * offered): the TUF root names it as its targets role.
+ */
+export type Role = 'root' | 'targets' | 'rollout' | 'snapshot' | 'timestamp';
+export const ROLES: readonly Role[] = ['root', 'targets', 'rollout', 'snapshot', 'timestamp'];
+/** The keys publishing, rollouts, `sihl serve` and the timestamp job use: none can ship firmware. */
+export const ONLINE_ROLES = ['rollout', 'snapshot', 'timestamp'] as const;
+export type OnlineRole = (typeof ONLINE_ROLES)[number];
 
 export interface RoleConfig {
   readonly threshold: number;
@@ -47,6 +56,8 @@ export interface WorkspaceConfig {
   readonly models?: Readonly<Record<string, ModelConfig>>;
   /** The vendor's own checks the gate runs on the firmware (vendor-checks). */
   readonly checks?: readonly VendorCheckConfig[];
+  /** An online folder (`sihl online create`, docs/SERVER.md): online keys only, for `serve` and jobs. */
+  readonly online?: true;
 }
 
 export const CONFIG_FILE = 'sihl.json';
@@ -71,6 +82,11 @@ export class Workspace {
 
   get rootTrustPath(): string {
     return join(this.dir, 'trust', 'root.json');
+  }
+
+  /** TUF root version `version` (docs/WORKSPACE.md): made by root keys, published by online ones. */
+  tufRootPath(version: number): string {
+    return join(this.dir, 'trust', 'tuf', `${version}.root.json`);
   }
 
   get delegationPath(): string {
@@ -148,9 +164,62 @@ export class Workspace {
     } catch (error) {
       throw new SihlError('USAGE', `not valid JSON: ${(error as Error).message}`, { subject: path });
     }
-    return new Workspace(resolve(dir), checkConfig(parsed, path));
+    const workspace = new Workspace(resolve(dir), checkConfig(parsed, path));
+    await checkStoreApart(workspace);
+    return workspace;
   }
 }
+
+/**
+ * Refuses a store folder (or a cloud store's staging copy) that holds a workspace's `keys/` or sihl.json:
+ * `sihl serve` would hand them to anyone who asks. checkConfig refuses the paths that name the workspace.
+ */
+export async function checkStoreApart(workspace: Workspace): Promise<void> {
+  for (const name of ['keys', CONFIG_FILE]) {
+    const path = join(workspace.storeDir, name);
+    if (await exists(path)) {
+      throw new SihlError(
+        'USAGE',
+        `the store holds ${name}: a store is served to anyone, so it may never hold a workspace's keys or sihl.json; give the store a folder of its own (sihl.json "store")`,
+        { subject: path },
+      );
+    }
+  }
+}
+
+/** Whether the folder `inner` is `outer` or lies inside it (both absolute). */
+export function within(inner: string, outer: string): boolean {
+  const path = relative(outer, inner);
+  return path === '' || (path !== '..' && !path.startsWith(`..${sep}`) && !isAbsolute(path));
+}
+
+/** The store (and a cloud store's staging copy) may not be the workspace, nor a folder that holds it. */
+function checkStoreNotWorkspace(c: Partial<WorkspaceConfig>, path: string, problems: string[]): void {
+  const dir = dirname(resolve(path));
+  for (const field of ['store', 'staging'] as const) {
+    const value = c[field];
+    if (typeof value !== 'string' || value === '') continue;
+    let folder: string;
+    try {
+      const location = parseStoreLocation(value, dir);
+      if (location.kind !== 'local') continue;
+      folder = location.path;
+    } catch {
+      continue;
+    }
+    if (within(dir, folder)) {
+      problems.push(
+        `"${field}": ${JSON.stringify(value)} is the workspace or holds it, so \`sihl serve\` would serve keys/ and sihl.json; use a folder of its own, such as "store"`,
+      );
+    }
+  }
+}
+
+const MISSING_ROLLOUT =
+  'roles.rollout is missing: this workspace was made before TUF targets were signed by an online ' +
+  'rollout key instead of the approvers. Add it: put "rollout": { "threshold": 1, "keys": ["rollout"] } ' +
+  'in "roles", run `sihl keys generate --name rollout --out keys` in the workspace, then ' +
+  '`sihl keys rotate --role rollout` (the root keys sign a TUF root that names the new key)';
 
 /** Every problem with a configuration, listed at once. */
 export function checkConfig(value: unknown, path: string): WorkspaceConfig {
@@ -180,16 +249,22 @@ export function checkConfig(value: unknown, path: string): WorkspaceConfig {
     }
   };
   where('store', (text) => parseStoreLocation(text, '/'));
+  checkStoreNotWorkspace(c, path, problems);
   if (c.log !== undefined && (typeof c.log !== 'string' || c.log === ''))
     problems.push('"log" must be a location');
   where('log', (text) => parseLogLocation(text, '/'));
   if (c.staging !== undefined && (typeof c.staging !== 'string' || c.staging === '')) {
     problems.push('"staging" must be a path');
   }
+  if (c.online !== undefined && c.online !== true) problems.push('"online" must be true when present');
   const roles = (c.roles ?? {}) as Partial<Record<Role, RoleConfig>>;
   const seen = new Set<string>();
   for (const role of ROLES) {
     const r = roles[role];
+    if (role === 'rollout' && r === undefined && typeof c.roles === 'object') {
+      problems.push(MISSING_ROLLOUT);
+      continue;
+    }
     if (!r || !Array.isArray(r.keys) || !Number.isInteger(r.threshold)) {
       problems.push(`roles.${role} needs "keys" (a list of names) and "threshold"`);
       continue;

@@ -12,6 +12,11 @@ import type { Env } from '../storage/locations.ts';
 import type { LogStore } from '../storage/log-store.ts';
 import { type Console, openConsole } from './console/console.ts';
 import { type RequestLog, type RunningServer, type ServerLimits, startServer } from './server.ts';
+import {
+  startTimestampKeeper,
+  type TimestampKeeper,
+  type TimestampKeeperOptions,
+} from './timestamp-keeper.ts';
 
 export interface ServiceOptions {
   readonly workspace: Workspace;
@@ -34,6 +39,8 @@ export interface ServiceOptions {
   readonly onEvent?: (event: { release: string; action: string; why: string }) => void;
   readonly onRequest?: (entry: RequestLog) => void;
   readonly onError?: (error: unknown, request: string) => void;
+  /** The server refreshes the timestamp itself before it expires, with these online keys' passphrases. */
+  readonly timestamp?: Omit<TimestampKeeperOptions, 'workspace' | 'env' | 'now' | 'queue'>;
 }
 
 export interface Service {
@@ -51,6 +58,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const logStore = await openWorkspaceLogStore(workspace, env);
   const registry = openRegistry(workspace.registryPath);
   let web: Console | undefined;
+  let keeper: TimestampKeeper | undefined;
   try {
     if (options.console !== false) {
       web = await openConsole({
@@ -59,6 +67,16 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         deviceLogs: logStore,
         store: { env, cwd: workspace.dir },
         ...pick(options, ['passphrases', 'now', 'checkDelayMs', 'checkEveryMs', 'onEvent']),
+      });
+    }
+    if (options.timestamp) {
+      const monitor = web?.monitor;
+      keeper = await startTimestampKeeper({
+        workspace,
+        env,
+        ...options.timestamp,
+        ...pick(options, ['now']),
+        ...(monitor ? { queue: (work) => monitor.run(work) } : {}),
       });
     }
     const server = await startServer({
@@ -80,6 +98,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       close() {
         closing ??= server
           .close()
+          .then(() => keeper?.close())
           .then(() => web?.close())
           .finally(() => {
             registry.close();
@@ -89,6 +108,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       },
     };
   } catch (error) {
+    await keeper?.close();
     await web?.close();
     registry.close();
     await logStore.close();

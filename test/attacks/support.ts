@@ -3,7 +3,8 @@
 // passes requests through or alters the answers. Each attack gets its own copy of one provisioned device
 // (a copy costs a few milliseconds; a new device through the CLI costs seconds), so attacks do not see
 // each other's state. Forged metadata and images are signed with the workspace's own keys: the test
-// plays an attacker who stole exactly the keys it names.
+// plays an attacker who stole exactly the keys it names (the online rollout, snapshot and timestamp keys
+// sign TUF metadata; approver keys sign images).
 import assert from 'node:assert/strict';
 import { cp, readFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
@@ -397,6 +398,8 @@ export async function forgeImage(
     payload?: Uint8Array;
     /** The size and digest the manifest claims; by default those of the firmware. */
     firmware?: Uint8Array;
+    /** The signed delegation the image carries; by default the workspace's. */
+    delegation?: Uint8Array;
   },
 ): Promise<Uint8Array> {
   const firmware = options.firmware ?? bench.fleet.firmware;
@@ -427,7 +430,7 @@ export async function forgeImage(
   const block = encodeSignatureBlock(
     sortedByKeyId(options.signers.map((s) => signEntry(s.secretKey, s.publicKey, message))),
   );
-  const delegation = new Uint8Array(await readFile(bench.workspace.delegationPath));
+  const delegation = options.delegation ?? new Uint8Array(await readFile(bench.workspace.delegationPath));
   const header = encodeHeader({
     manifestLength: manifestBytes.length,
     delegationLength: delegation.length,
@@ -441,8 +444,12 @@ export async function forgeImage(
 export interface Forgery {
   /** Target files to add: name (movehub/movehub-X.sihl), bytes and custom fields. */
   readonly add?: { name: string; bytes: Uint8Array; custom: TargetEntry['custom'] }[];
-  /** Signers of the targets metadata; by default the two approvers. */
+  /** Signers of the targets metadata; by default the online rollout key (the TUF targets role). */
   readonly targetsSigners?: SigningKeyPair[];
+  /** Versions above the published ones (default 1): an attacker's second forgery goes 2 ahead. */
+  readonly ahead?: number;
+  /** The entries already published, replaced; by default they stay. */
+  readonly entries?: TargetEntry[];
   /** Version of the forged timestamp; by default the next. */
   readonly timestampVersion?: number;
   /** Snapshot version the timestamp names; by default the forged snapshot's. */
@@ -458,19 +465,20 @@ export interface Forgery {
 export async function forgeRepository(bench: Bench, forgery: Forgery): Promise<Map<string, Uint8Array>> {
   const published = await readPublished(bench.fleet.store);
   const files = new Map<string, Uint8Array>();
-  const entries: TargetEntry[] = targetEntries(published.targets);
+  const entries: TargetEntry[] = forgery.entries ?? targetEntries(published.targets);
   for (const add of forgery.add ?? []) {
     const entry = { name: add.name, length: add.bytes.length, sha256: toHex(sha256(add.bytes)) };
     entries.push(add.custom ? { ...entry, custom: add.custom } : entry);
     files.set(targetFilePath(add.name, entry.sha256), add.bytes);
   }
   const expiry = forgery.now ? { now: forgery.now } : {};
-  const targetsVersion = (published.targets as Metadata<Targets>).signed.version + 1;
+  const ahead = forgery.ahead ?? 1;
+  const targetsVersion = (published.targets as Metadata<Targets>).signed.version + ahead;
   const targets = signWith(
     makeTargets({ version: targetsVersion, targets: entries, ...expiry }),
-    (forgery.targetsSigners ?? (await signingKeys(bench, 'alice', 'bob'))).map(signerFrom),
+    (forgery.targetsSigners ?? (await signingKeys(bench, 'rollout'))).map(signerFrom),
   );
-  const snapshotVersion = published.snapshotVersion + 1;
+  const snapshotVersion = published.snapshotVersion + ahead;
   const snapshot = signWith(
     makeSnapshot({ version: snapshotVersion, targets: metaFileOf(targets), ...expiry }),
     (await roleSigners(bench.workspace, 'snapshot', passphrases)).map(signerFrom),
@@ -478,7 +486,7 @@ export async function forgeRepository(bench: Bench, forgery: Forgery): Promise<M
   const snapshotMeta = metaFileOf(snapshot);
   const timestamp = signWith(
     makeTimestamp({
-      version: forgery.timestampVersion ?? published.timestampVersion + 1,
+      version: forgery.timestampVersion ?? published.timestampVersion + ahead,
       snapshot: { ...snapshotMeta, version: forgery.snapshotVersion ?? snapshotMeta.version },
       ...expiry,
     }),

@@ -127,10 +127,20 @@ export const ROWS: Row[] = [
   },
   {
     name: 'a wrong passphrase for the timestamp key',
-    args: ['timestamp', 'refresh', ...WS],
+    args: ['timestamp', 'refresh', '--workspace', 'online'],
     env: { SIHL_PASSPHRASE: 'not the passphrase' },
     code: EXIT.usage,
     err: /timestamp\.key: wrong passphrase/,
+    arrange: async (cwd) => {
+      await sihl(cwd, ['online', 'create', 'online', ...WS]);
+    },
+    restore: async (cwd) => rm(join(cwd, 'online'), { recursive: true, force: true }),
+  },
+  {
+    name: 'the timestamp job run from a workspace that holds approver and root keys',
+    args: ['timestamp', 'refresh', ...WS],
+    code: EXIT.usage,
+    err: /keys\/alice\.key: .*online folder .*\[KEY_FILE_EXPOSED\]/,
   },
   {
     name: 'no passphrase at all and no terminal',
@@ -138,6 +148,25 @@ export const ROWS: Row[] = [
     env: {},
     code: EXIT.usage,
     err: /SIHL_PASSPHRASE/,
+  },
+  {
+    name: 'a request file given where an approval file is expected',
+    arrange: put('alice.approval.json', '{"sihl": "approval-request", "version": 1}'),
+    restore: remove('alice.approval.json'),
+    args: ['release', 'add-approval', 'movehub-7.28.0', '--approval', 'alice.approval.json', ...WS],
+    code: EXIT.refused,
+    err: /alice\.approval\.json: expected a sihl approval file, found a sihl approval-request file \[APPROVAL_MALFORMED\]/,
+  },
+  {
+    name: 'an oversized approval request (1 MiB)',
+    arrange: async (cwd) => {
+      await writeFile(join(cwd, 'huge.request.json'), '');
+      await truncate(join(cwd, 'huge.request.json'), 1024 * 1024);
+    },
+    restore: remove('huge.request.json'),
+    args: ['release', 'approve', '--request', 'huge.request.json', '--key', 'acme/keys/alice.key'],
+    code: EXIT.refused,
+    err: /huge\.request\.json: file is larger than the limit of 16384 bytes \[LIMIT_EXCEEDED\]/,
   },
   {
     name: 'an approver name that is not in the workspace',

@@ -1,16 +1,24 @@
 // Root and approver keys on a PKCS#11 token (SoftHSM2), through the CLI as a user would: the token keys
 // sign delegations and images exactly like key files, a device installs an image approved by one token
-// key and one key file, and refuses one that only the token key signed.
+// key and one key file, and refuses one that only the token key signed; an approver away from the
+// workspace approves a request with the key on their token.
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { keyIdOf } from '../../src/core/crypto/index.ts';
 import { toHex } from '../../src/core/format/bytes.ts';
 import { decodePublicKeyFile, decodeRootFile } from '../../src/core/keys.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware, tempDir } from '../helpers.ts';
-import { ok, sihl } from '../support/cli.ts';
+import {
+  approveAway,
+  installOnce,
+  publishWithoutApproverKeys,
+  requestApprovals,
+} from '../support/approvals.ts';
+import { approverHome, ok, releaseCreate, sihl } from '../support/cli.ts';
 import { softHsmMissing, softHsmToken } from '../support/softhsm.ts';
+import { WS, world } from '../support/world.ts';
 
 const skip = softHsmMissing();
 const json = async (cwd: string, args: string[]) => JSON.parse(await ok(cwd, [...args, '--json']));
@@ -154,4 +162,70 @@ test('a token reference with a PIN inside is refused before the token is touched
   assert.notEqual(r.code, 0);
   assert.match(r.err, /pin-value is refused/);
   assert.doesNotMatch(r.err, new RegExp(token.pin));
+});
+
+test('an approver whose key is on a token approves a request with --key pkcs11:…, and the release installs', {
+  skip,
+}, async () => {
+  const token = await softHsmToken();
+  const fleet = await world()
+    .withApprovers(['alice'], 2)
+    .withApproversAway()
+    .withDevicesRunning('7.27.0', 1)
+    .build();
+  const { cwd } = fleet;
+  // carol makes her key on her token, in her own folder; the workspace gets only carol.pub.
+  const home = join(cwd, approverHome('carol'));
+  await mkdir(home);
+  await ok(home, ['keys', 'generate', '--name', 'carol', '--token', token.ref('carol')]);
+  await ok(cwd, [
+    'keys',
+    'add',
+    '--role',
+    'targets',
+    '--name',
+    'carol',
+    '--public',
+    'carol-home/carol.pub',
+    ...WS,
+  ]);
+  const release = 'movehub-7.28.0';
+  await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...WS]);
+  const request = await requestApprovals(cwd, release, WS);
+  const alice = await approveAway(cwd, 'alice', request);
+  assert.equal(alice.code, 0, alice.err);
+  const softhsm = { SOFTHSM2_CONF: process.env.SOFTHSM2_CONF as string };
+  const carol = await approveAway(cwd, 'carol', request, { key: token.ref('carol'), env: softhsm });
+  assert.equal(carol.code, 0, carol.err);
+  assert.match(carol.out, /movehub 7\.28\.0, security version 1/);
+  assert.equal(
+    JSON.parse(await readFile(join(cwd, carol.file), 'utf8')).keyId,
+    await keyIdIn(join(home, 'carol.pub')),
+  );
+
+  const added = await json(cwd, [
+    'release',
+    'add-approval',
+    release,
+    '--approval',
+    alice.file,
+    '--approval',
+    carol.file,
+    ...WS,
+  ]);
+  assert.deepEqual(
+    added.added.map((a: { approver: string }) => a.approver),
+    ['alice', 'carol'],
+  );
+  const published = await publishWithoutApproverKeys(
+    cwd,
+    release,
+    WS,
+    { alice: 'alice.key', carol: token.ref('carol') },
+    softhsm,
+  );
+  assert.equal(published.code, 0, published.err + published.out);
+  const device = fleet.devices[0] as { dir: string; idx: number };
+  const run = await installOnce(cwd, fleet.store, device);
+  assert.equal(run.running, '7.28.0', JSON.stringify(run));
 });

@@ -36,7 +36,9 @@ test('devices install a release published to an S3 bucket and report to Table St
   const published = await run(fleet, ['release', 'publish', 'movehub-7.28.0', ...WS]);
   assert.equal(published.store.location, 's3://firmware/acme');
   // Publishing again changes nothing in the bucket: the timestamp is refreshed, nothing else re-uploaded.
-  const refreshed = await run(fleet, ['timestamp', 'refresh', ...WS]);
+  // The timestamp job runs from the online folder: it mirrors to the same bucket from the same staging copy.
+  await run(fleet, ['online', 'create', 'online', ...WS]);
+  const refreshed = await run(fleet, ['timestamp', 'refresh', '--workspace', 'online']);
   assert.equal(refreshed.store.uploaded, 1);
   assert.ok(refreshed.store.unchanged >= 6);
 

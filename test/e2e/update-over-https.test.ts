@@ -65,7 +65,9 @@ test('three devices update 7.27.0 → 7.28.0 through sihl serve: one resumes a c
   const image = await readFile(join(cwd, 'acme', 'releases', 'movehub-7.28.0', 'image.sihl'));
 
   // `sihl serve --port 0`, in this process: the command returns once it listens.
-  const server = await serve.run({ port: '0', workspace: 'acme' }, [], {
+  // From the online folder: `sihl serve` refuses a folder that holds root or approver keys.
+  await ok(cwd, ['online', 'create', 'online', ...ws]);
+  const server = await serve.run({ port: '0', workspace: 'online' }, [], {
     cwd,
     env: { SIHL_PASSPHRASE: PASSPHRASE },
   });

@@ -63,7 +63,8 @@ test('a device updates 7.27.0 → 7.28.0 through nginx in front of sihl serve', 
   const cwd = await tempDir();
   const { firmware, idx } = await publishedFleet(cwd);
   const [port, upstream] = [await freePort(), await freePort()];
-  const server = await serve.run({ port: String(upstream), workspace: 'acme' }, [], {
+  await ok(cwd, ['online', 'create', 'online', ...ws]);
+  const server = await serve.run({ port: String(upstream), workspace: 'online' }, [], {
     cwd,
     env: { SIHL_PASSPHRASE: PASSPHRASE },
   });

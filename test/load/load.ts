@@ -35,6 +35,7 @@ export interface ServeWorkspace {
 
 /** A workspace with its certificate and a signed timestamp.json: all a poll needs. */
 export async function serveWorkspace(dir: string): Promise<ServeWorkspace> {
+  // The root key goes beside the workspace, never into it: `sihl serve` refuses a folder that holds one.
   const workspace = await initWorkspace(dir, { passphrase: 'load passphrase', rootDirs: [`${dir}-root`] });
   const timestamp = signWith(
     makeTimestamp({ version: 1, snapshot: { version: 1, length: 600, sha256: 'ab'.repeat(32) } }),

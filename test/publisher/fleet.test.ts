@@ -41,7 +41,9 @@ test('fleet status shows what devices reported through sihl serve, and flags ent
   assert.equal(key.mode & 0o777, 0o600, 'the TLS key is readable by its owner only');
   const [id1, id2] = devices.map((d) => d.id) as [string, string];
 
-  const served = (await serve.run({ workspace: 'acme', port: '0' }, [], {
+  // The server runs from the online folder, which shares the workspace's store, registry and log store.
+  await ok(cwd, ['online', 'create', 'online', '--workspace', 'acme']);
+  const served = (await serve.run({ workspace: 'online', port: '0' }, [], {
     cwd,
     env: { SIHL_PASSPHRASE: PASSPHRASE },
   })) as ServeResult;

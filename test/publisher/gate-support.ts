@@ -1,6 +1,6 @@
 // A workspace with a release ready for the gate, for the gate's tests.
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { generateBoxKeyPair, generateSigningKeyPair } from '../../src/core/crypto/index.ts';
 import { openRegistry } from '../../src/publisher/registry.ts';
 import { tempDir } from '../helpers.ts';
@@ -39,4 +39,14 @@ export async function editConfig(cwd: string, change: Record<string, unknown>): 
   const path = join(cwd, 'acme', 'sihl.json');
   const config = JSON.parse(await readFile(path, 'utf8'));
   await writeFile(path, JSON.stringify({ ...config, ...change }, null, 2));
+}
+
+/** Every file in the workspace's store, relative to it and sorted (TUF root 1 is there from `init`). */
+export async function storeFiles(cwd: string): Promise<string[]> {
+  const store = join(cwd, 'acme', 'store');
+  const entries = await readdir(store, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(store, join(e.parentPath, e.name)))
+    .sort();
 }

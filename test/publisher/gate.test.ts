@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { tempDir } from '../helpers.ts';
 import { INIT, ok, ROOT_KEY, sihl } from '../support/cli.ts';
 import { PYBRICKS, pybricksFirmware } from '../support/fixtures.ts';
-import { approvedRelease, editConfig, WS } from './gate-support.ts';
+import { approvedRelease, editConfig, storeFiles, WS } from './gate-support.ts';
 
 test('an approved image with one byte flipped fails release check and release publish, and nothing is published', async () => {
   const { cwd, release } = await approvedRelease();
@@ -28,7 +28,7 @@ test('an approved image with one byte flipped fails release check and release pu
   const published = await sihl(cwd, ['release', 'publish', 'movehub-1.0.0', ...WS]);
   assert.equal(published.code, 1);
   assert.match(published.err, /PAYLOAD_DIGEST_MISMATCH/);
-  assert.deepEqual(await readdir(join(cwd, 'acme', 'store')), [], 'the store stays empty');
+  assert.deepEqual(await storeFiles(cwd), ['metadata/1.root.json'], 'the store holds what init put there');
 });
 
 test('fits-slot says "not checked" without a slot size, and fails when the firmware is larger than the slot', async () => {

@@ -32,11 +32,11 @@ test('root keys are locked at MODERATE cost and the online keys at INTERACTIVE, 
     await initOffline(dir, { passphrase: 'shared for this test only' });
     const root = await kdfOf(join(rootDirOf(dir), 'root-1.key'));
     assert.deepEqual([root.opslimit, root.memlimit], [3, 256 * 1024 * 1024]);
-    for (const online of ['snapshot', 'timestamp']) {
+    for (const online of ['rollout', 'snapshot', 'timestamp']) {
       const kdf = await kdfOf(join(dir, `keys/${online}.key`));
       assert.deepEqual([kdf.opslimit, kdf.memlimit], [2, 64 * 1024 * 1024]);
     }
-    for (const path of ['snapshot', 'timestamp'].map((n) => join(dir, `keys/${n}.key`))) {
+    for (const path of ['rollout', 'snapshot', 'timestamp'].map((n) => join(dir, `keys/${n}.key`))) {
       assert.equal((await stat(path)).mode & 0o777, 0o600);
     }
     assert.equal((await stat(join(rootDirOf(dir), 'root-1.key'))).mode & 0o777, 0o600);
@@ -82,6 +82,7 @@ test('init refuses to lock root under the passphrase of an online key', async ()
   const dir = await tempDir();
   const same = {
     SIHL_PASSPHRASE_ROOT_1: 'one',
+    SIHL_PASSPHRASE_ROLLOUT: 'two',
     SIHL_PASSPHRASE_SNAPSHOT: 'one',
     SIHL_PASSPHRASE_TIMESTAMP: 'two',
   };
@@ -96,6 +97,7 @@ test('each key opens with its own passphrase; the online secret does not open ro
   const dir = await tempDir();
   const own = {
     SIHL_PASSPHRASE_ROOT_1: 'root',
+    SIHL_PASSPHRASE_ROLLOUT: 'roll',
     SIHL_PASSPHRASE_SNAPSHOT: 'snap',
     SIHL_PASSPHRASE_TIMESTAMP: 'time',
   };

@@ -73,7 +73,9 @@ test('a release that only approved, registered devices install', async () => {
   }
 
   // The timestamp expires in a day; a refresh re-signs it and clients follow.
-  const refreshed = JSON.parse(await ok(cwd, ['timestamp', 'refresh', '--json', ...ws]));
+  // The scheduled job runs from the online folder, which holds the online keys only.
+  await ok(cwd, ['online', 'create', 'online', ...ws]);
+  const refreshed = JSON.parse(await ok(cwd, ['timestamp', 'refresh', '--json', '--workspace', 'online']));
   assert.equal(refreshed.version, 2);
   const second = await client(base, rootV1);
   assert.deepEqual(await fetchTarget(second.updater, published.target), image);

@@ -4,7 +4,7 @@
 // stock tuf-js client that trusts only root version 1 follows the published root rotation.
 // tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
-import { copyFile, open, readFile, stat, writeFile } from 'node:fs/promises';
+import { copyFile, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { keyIdOf, type SigningKeyPair } from '../../src/core/crypto/index.ts';
@@ -158,7 +158,11 @@ test('after keys rotate --role targets, the old approver key can no longer ship 
     await ok(cwd, ['keys', 'rotate', '--role', 'targets', '--name', 'alice', ...ROOT_KEY, '--json', ...ws]),
   );
   assert.equal(rotated.delegationVersion, 2);
-  assert.equal(rotated.publishedRootVersion, 2, 'the store gets a new TUF root naming the new key');
+  assert.equal(
+    rotated.publishedRootVersion,
+    null,
+    'approvers sign images, not TUF metadata: no new TUF root',
+  );
   const after = JSON.parse(await ok(cwd, ['keys', 'list', '--json', ...ws]));
   const aliceId = (listing: { roles: { role: string; keys: { name: string; keyId: string }[] }[] }) =>
     listing.roles.find((r) => r.role === 'targets')?.keys.find((k) => k.name === 'alice')?.keyId;
@@ -186,7 +190,7 @@ test('after keys rotate --role targets, the old approver key can no longer ship 
   const mixed = await attack(cwd, 'hub', current, [stolen, bob], '9.0.1');
   assert.deepEqual([mixed.outcome, mixed.reason], ['rejected', 'SIGNATURE_UNKNOWN_KEY']);
 
-  // The stock TUF client that trusts only root version 1 follows the new root to the new targets.
+  // The stock TUF client that trusts root version 1 still reaches the new targets.
   const store = join(cwd, 'acme', 'store');
   const { updater } = await client(
     await serve(store),
@@ -211,7 +215,7 @@ test('after keys rotate --role targets, the old approver key can no longer ship 
   const removed = JSON.parse(
     await ok(cwd, ['keys', 'remove', '--role', 'targets', '--name', 'bob', ...ROOT_KEY, '--json', ...ws]),
   );
-  assert.deepEqual([removed.delegationVersion, removed.publishedRootVersion], [4, 4]);
+  assert.deepEqual([removed.delegationVersion, removed.publishedRootVersion], [4, null]);
   const bobGone = await sihl(cwd, ['release', 'approve', `${MODEL}-7.28.1`, '--key', 'bob', ...ws]);
   assert.notEqual(bobGone.code, 0, 'a removed approver cannot approve');
 });
@@ -276,6 +280,42 @@ test('after root rotation, a device that pinned the old root still verifies the 
   );
 
   // The stock TUF client trusting root version 1 walks to version 2 and downloads the new release.
+  const store = join(cwd, 'acme', 'store');
+  const { updater } = await client(
+    await serve(store),
+    new Uint8Array(await readFile(join(store, 'metadata', '1.root.json'))),
+  );
+  assert.ok((await fetchTarget(updater, published.target)).length > 0);
+});
+
+test('a workspace made before the rollout role is refused, saying how to add it; after those steps it publishes and the stock client walks to the new TUF root', async () => {
+  const { cwd } = await setUp(['hub']);
+  await release(cwd, '7.28.0');
+  // The shape of such a workspace: no rollout role or key, no trust/tuf (its TUF roots are in the store).
+  const configPath = join(cwd, 'acme', 'sihl.json');
+  const config = JSON.parse(await readFile(configPath, 'utf8'));
+  delete config.roles.rollout;
+  await writeFile(configPath, JSON.stringify(config));
+  for (const file of ['keys/rollout.key', 'keys/rollout.pub', 'trust/tuf'])
+    await rm(join(cwd, 'acme', file), { recursive: true });
+  const refused = await sihl(cwd, ['release', 'publish', `${MODEL}-7.28.0`, ...ws]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.err, /roles\.rollout is missing/);
+
+  // The steps the message names.
+  const steps =
+    /put (.*) in "roles", run `sihl (keys generate [^`]*)` in the workspace, then `sihl (keys rotate [^`]*)`/.exec(
+      refused.err,
+    );
+  assert.ok(steps, refused.err);
+  Object.assign(config.roles, JSON.parse(`{${steps[1]}}`));
+  await writeFile(configPath, JSON.stringify(config));
+  await ok(join(cwd, 'acme'), (steps[2] as string).split(' '));
+  const rotated = JSON.parse(await ok(cwd, [...(steps[3] as string).split(' '), '--json', ...ws]));
+  assert.equal(rotated.publishedRootVersion, 2);
+  await stat(join(cwd, 'acme', 'trust', 'tuf', '2.root.json'));
+
+  const published = await release(cwd, '7.28.1');
   const store = join(cwd, 'acme', 'store');
   const { updater } = await client(
     await serve(store),

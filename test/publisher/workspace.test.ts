@@ -1,6 +1,6 @@
 // tag: slow (key files locked with Argon2id, many of them)
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { main } from '../../src/cli/main.ts';
@@ -38,7 +38,7 @@ test('init makes a workspace with locked root, snapshot and timestamp keys and t
       'no root key in the workspace',
     );
   }
-  const files = ['root-1', 'snapshot', 'timestamp'].map((name) =>
+  const files = ['root-1', 'rollout', 'snapshot', 'timestamp'].map((name) =>
     name.startsWith('root') ? join(rootDirOf(dir), `${name}.key`) : workspace.keyPath(name, 'key'),
   );
   for (const path of files) {
@@ -98,6 +98,37 @@ test('a broken sihl.json is refused with every problem named at once', async () 
   });
   await writeFile(workspace.configPath, '{ not json');
   await assert.rejects(Workspace.open(dir), { code: 'USAGE', message: /not valid JSON/ });
+});
+
+test('a store that is the workspace, holds it, or holds keys/ or sihl.json is refused', async () => {
+  const parent = await tempDir();
+  const dir = join(parent, 'acme');
+  const workspace = await initOffline(dir, { passphrase: PASS });
+  const config = JSON.parse(await readFile(workspace.configPath, 'utf8'));
+  for (const [field, value] of [
+    ['store', '.'],
+    ['store', './'],
+    ['store', dir],
+    ['store', '..'],
+    ['store', parent],
+    ['staging', '.'],
+  ] as const) {
+    await writeFile(workspace.configPath, JSON.stringify({ ...config, [field]: value }));
+    await assert.rejects(Workspace.open(dir), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'USAGE', `${field}: ${value}`);
+      assert.match(error.message, new RegExp(`"${field}": .* is the workspace or holds it`));
+      return true;
+    });
+  }
+  // A folder of its own that holds a workspace's keys/ or sihl.json is refused as well.
+  await writeFile(workspace.configPath, JSON.stringify({ ...config, store: 'other' }));
+  await mkdir(join(dir, 'other', 'keys'), { recursive: true });
+  await assert.rejects(Workspace.open(dir), { code: 'USAGE', message: /the store holds keys/ });
+  await rm(join(dir, 'other', 'keys'), { recursive: true });
+  await writeFile(join(dir, 'other', 'sihl.json'), '{}');
+  await assert.rejects(Workspace.open(dir), { code: 'USAGE', message: /the store holds sihl\.json/ });
+  await rm(join(dir, 'other', 'sihl.json'));
+  assert.equal((await Workspace.open(dir)).storeDir, join(dir, 'other'));
 });
 
 test('the CLI makes a workspace, adds two approvers and lists the keys', async () => {

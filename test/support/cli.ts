@@ -1,14 +1,14 @@
 // Running the CLI in-process in tests, as `sihl ARGS` in a folder, and the common trust set-up.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/main.ts';
+import { keyVariable } from '../../src/cli/passphrase.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from './fixtures.ts';
 
 export const PASSPHRASE = 'correct horse battery staple';
-
-const SIHL_BIN = new URL('../../bin/sihl.js', import.meta.url).pathname;
 
 /**
  * Tests keep workspace `acme`'s root key in `offline/` beside it (removable media in real life): `sihl
@@ -34,6 +34,54 @@ export async function sihl(
     { cwd, env },
   );
   return { code, out: out.join(''), err: err.join('') };
+}
+
+const BIN = fileURLToPath(new URL('../../bin/sihl.js', import.meta.url));
+
+/**
+ * `sihl ARGS` as a process of its own in `cwd`, as a person at another machine would run it: its
+ * environment is `env` and PATH only (and the test KDF switch), nothing of the test's own secrets.
+ */
+export function sihlProcess(
+  cwd: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; out: string; err: string }> {
+  const fast = process.env.SIHL_INSECURE_TEST_KDF;
+  const full = { PATH: process.env.PATH ?? '', ...(fast ? { SIHL_INSECURE_TEST_KDF: fast } : {}), ...env };
+  return new Promise((done) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, env: full }, (error, out, err) => {
+      const code = error ? Number((error as { code?: unknown }).code ?? 1) : 0;
+      done({ code, out, err });
+    });
+  });
+}
+
+/** An approver's own key passphrase in tests, in their own variable (SIHL_PASSPHRASE_ALICE). */
+export function approverEnv(name: string): Record<string, string> {
+  return { [`SIHL_PASSPHRASE_${keyVariable(name)}`]: `${name}'s own passphrase` };
+}
+
+/** The folder of `cwd` where approver `name` keeps their key, outside any workspace. */
+export const approverHome = (name: string) => `${name}-home`;
+
+/**
+ * Approver `name` makes their key in a folder of their own under their own passphrase; the workspace
+ * gets only NAME.pub (`keys add --public`).
+ */
+export async function addApproverAway(
+  cwd: string,
+  name: string,
+  ws: readonly string[],
+  root: { sign: readonly string[]; env: Record<string, string> } = { sign: ROOT_KEY, env: {} },
+): Promise<void> {
+  const home = join(cwd, approverHome(name));
+  await mkdir(home, { recursive: true });
+  const made = await sihl(home, ['keys', 'generate', '--name', name], approverEnv(name));
+  assert.equal(made.code, 0, made.err);
+  const pub = join(approverHome(name), `${name}.pub`);
+  const add = ['keys', 'add', '--role', 'targets', '--name', name, '--public', pub, ...root.sign, ...ws];
+  await ok(cwd, add, { SIHL_PASSPHRASE: PASSPHRASE, ...root.env });
 }
 
 export async function ok(cwd: string, args: string[], env?: Record<string, string>): Promise<string> {
@@ -145,13 +193,15 @@ export function custodyArgs(custody?: RootCustody) {
 
 /**
  * The default world's start in `cwd`: Pybricks 7.27.0 as old.bin and 7.28.0 as new.bin for a movehub,
- * a workspace `acme` and its approvers (alice and bob unless told), its root key in offline/ (or held by
+ * a workspace `acme` and its approvers (alice and bob unless told; `away`: each with their key in a folder
+ * of their own, the workspace holding only their public keys), its root key in offline/ (or held by
  * custodians). Returns new.bin's bytes.
  */
 export async function startWorkspace(
   cwd: string,
   approvers: readonly string[] = ['alice', 'bob'],
   approvals?: number,
+  away = false,
   custody?: RootCustody,
 ) {
   await writeFile(join(cwd, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub'));
@@ -161,32 +211,14 @@ export async function startWorkspace(
   const env = { SIHL_PASSPHRASE: PASSPHRASE, ...root.env };
   const more = approvals === undefined ? [] : ['--approvals', String(approvals)];
   await ok(cwd, ['init', 'acme', ...root.init, ...more], env);
-  for (const name of approvers)
-    await ok(
-      cwd,
-      ['keys', 'add', '--role', 'targets', '--name', name, ...root.sign, '--workspace', 'acme'],
-      env,
-    );
+  for (const name of approvers) {
+    if (away) await addApproverAway(cwd, name, ['--workspace', 'acme'], root);
+    else {
+      const add = ['keys', 'add', '--role', 'targets', '--name', name, ...root.sign, '--workspace', 'acme'];
+      await ok(cwd, add, env);
+    }
+  }
   return firmware;
-}
-
-/** `sihl ARGS` as a process of its own in `cwd`, with exactly `env` (and PATH): another person's machine. */
-export function sihlProcess(
-  cwd: string,
-  args: readonly string[],
-  env: Record<string, string>,
-): Promise<{ code: number; out: string; err: string }> {
-  const test = process.env.SIHL_INSECURE_TEST_KDF
-    ? { SIHL_INSECURE_TEST_KDF: process.env.SIHL_INSECURE_TEST_KDF }
-    : {};
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [SIHL_BIN, ...args],
-      { cwd, env: { PATH: process.env.PATH ?? '', ...test, ...env } },
-      (error, out, err) => resolve({ code: error ? Number(error.code ?? 1) : 0, out, err }),
-    );
-  });
 }
 
 /**

@@ -36,6 +36,8 @@ type Step =
 interface Plan {
   readonly approvers: readonly string[];
   readonly approvals?: number;
+  /** Approvers keep their keys in folders of their own (NAME-home/); the workspace has only NAME.pub. */
+  readonly away?: boolean;
   /** Root keys held by custodians (custodian-N/root-N.key) instead of one in offline/. */
   readonly custody?: RootCustody;
   readonly steps: readonly Step[];
@@ -52,6 +54,15 @@ export class WorldPlan {
   /** The workspace's approvers instead of alice and bob (and how many a release needs, default all). */
   withApprovers(names: readonly string[], approvals?: number): WorldPlan {
     return new WorldPlan({ ...this.#plan, approvers: names, ...(approvals ? { approvals } : {}) });
+  }
+
+  /**
+   * Each approver makes their key in a folder of their own (NAME-home/, outside the workspace) under
+   * their own passphrase (approverEnv); the workspace holds only keys/NAME.pub. Such a world's releases
+   * are approved with `release request` and `release approve --request`, not withReleasePublished.
+   */
+  withApproversAway(): WorldPlan {
+    return new WorldPlan({ ...this.#plan, away: true });
   }
 
   /** `keys` root keys, `threshold` of which must sign, each in its custodian's folder (custodian-N/). */
@@ -123,7 +134,7 @@ export async function shipRelease(
 
 /** Builds `plan` in `cwd`, with world.json naming its devices (folders relative to `cwd`) and targets. */
 async function buildWorld(cwd: string, plan: Plan): Promise<void> {
-  await startWorkspace(cwd, plan.approvers, plan.approvals, plan.custody);
+  await startWorkspace(cwd, plan.approvers, plan.approvals, plan.away === true, plan.custody);
   const devices: WorldDevice[] = [];
   const targets: Record<string, string> = {};
   for (const step of plan.steps) {

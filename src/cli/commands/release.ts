@@ -1,12 +1,12 @@
-// sihl release create | approve | check | publish: a release folder in the workspace, each approver's
-// sign-off, the policy gate, and publication into the store.
+// sihl release create | check | publish: a release folder in the workspace, the policy gate, and
+// publication into the store (sign-offs: release-approvals.ts).
 import { join } from 'node:path';
-import { SihlError } from '../../core/errors.ts';
-import { NAME_PATTERN } from '../../core/format/target.ts';
+import { releaseApprovals } from '../../publisher/approvals.ts';
 import { requirePolicy } from '../../publisher/gate.ts';
+import { refuseOfflineKeys } from '../../publisher/online-keys.ts';
 import { POLICY_RULES } from '../../publisher/policy.ts';
 import { publishRelease } from '../../publisher/publish-release.ts';
-import { approveRelease, createRelease, openRelease } from '../../publisher/release.ts';
+import { type ApprovalRecord, createRelease, openRelease } from '../../publisher/release.ts';
 import { refreshTimestamp } from '../../publisher/timestamp.ts';
 import {
   type Command,
@@ -36,6 +36,8 @@ interface ReleaseCheckResult {
   passed: readonly string[];
   notChecked: readonly { rule: string; why: string }[];
   checks: readonly { name: string; status: string; log: string }[];
+  /** Who approved, when and why (release.json), for the signatures the image carries. */
+  approvals: readonly ApprovalRecord[];
 }
 
 interface CreateResult {
@@ -52,7 +54,9 @@ export const releaseCreate: Command<CreateResult> = {
   summary: 'Pack firmware into a new release: compressed, encrypted, carrying the current delegation.',
   usage:
     'release create FIRMWARE --model M --version V [--security-version N] [--no-encrypt] [--workspace DIR]',
-  details: 'The release is releases/M-V/ in the workspace. Next, each approver runs `sihl release approve`.',
+  details:
+    'The release is releases/M-V/ in the workspace. Next, `sihl release request` writes what each approver\n' +
+    'signs with `sihl release approve --request`, wherever they are.',
   options: {
     model: { type: 'string', value: 'M', help: 'device model' },
     version: { type: 'string', value: 'V', help: 'firmware version (semantic versioning, e.g. 7.28.0)' },
@@ -89,36 +93,6 @@ export const releaseCreate: Command<CreateResult> = {
     `created release ${r.model} ${r.version} (security version ${r.securityVersion}, ${r.encrypted ? 'encrypted' : 'signed only'}) in ${r.release}`,
 };
 
-export const releaseApprove: Command<{
-  release: string;
-  approver: string;
-  signatures: number;
-  threshold: number;
-}> = {
-  path: ['release', 'approve'],
-  summary: "Sign off a release with one approver's own key.",
-  usage: 'release approve RELEASE --key NAME [--workspace DIR]',
-  options: {
-    key: { type: 'string', value: 'NAME', help: "the approver's key name in the workspace" },
-    ...workspaceOption,
-  },
-  async run(values, positionals, context) {
-    const { workspace, release } = await findRelease(values, positionals, context);
-    const name = requireString(values, 'key');
-    if (!NAME_PATTERN.test(name)) throw new SihlError('USAGE', '--key is a key name, not a path');
-    const result = await approveRelease(workspace, release, name, (key) => keyPassphrase(context, key));
-    return {
-      release: release.dir,
-      approver: name,
-      signatures: result.signatures,
-      threshold: result.threshold,
-    };
-  },
-  render: (r) =>
-    `${r.approver} approved ${r.release}: ${r.signatures} of ${r.threshold} approvals` +
-    (r.signatures >= r.threshold ? '' : ` (${r.threshold - r.signatures} more needed)`),
-};
-
 export const releaseCheck: Command<ReleaseCheckResult> = {
   path: ['release', 'check'],
   summary: 'The policy gate: every rule a release must pass before it is published, all failures at once.',
@@ -140,6 +114,7 @@ export const releaseCheck: Command<ReleaseCheckResult> = {
       contentKeyPassphrase: () => passphraseFor(context, "for the release's content key"),
     });
     const skipped = new Set(result.notChecked.map((n) => n.rule));
+    const { approvals } = await releaseApprovals(workspace, release);
     return {
       release: release.dir,
       ok: true,
@@ -150,6 +125,7 @@ export const releaseCheck: Command<ReleaseCheckResult> = {
         status: c.status,
         log: join(release.dir, c.log),
       })),
+      approvals,
     };
   },
   render: (r) =>
@@ -157,6 +133,10 @@ export const releaseCheck: Command<ReleaseCheckResult> = {
       `${r.release} passes ${r.passed.length} rule(s): ${r.passed.join(', ')}`,
       ...r.notChecked.map((n) => `not checked: ${n.rule}: ${n.why}`),
       ...r.checks.map((c) => `check ${c.name}: ${c.status}, output in ${c.log}`),
+      ...r.approvals.map(
+        (a) =>
+          `approved by ${a.approver} (key ${a.keyId.slice(0, 16)}…) at ${a.approved}${a.note ? `: ${JSON.stringify(a.note)}` : ''}`,
+      ),
     ].join('\n'),
 };
 
@@ -176,8 +156,9 @@ export const releasePublish: Command<PublishResult> = {
   usage: 'release publish RELEASE [--channel C] [--rollout PERCENT] [--store LOCATION] [--workspace DIR]',
   details:
     'Writes into the workspace store: targets/ (the image, content-addressed), releases/M-V/envelopes/\n' +
-    '(each device finds its envelope by its registration index), metadata/ (root, targets signed by the\n' +
-    'approvers, snapshot and timestamp signed by the online keys). Revoked devices, devices of other\n' +
+    '(each device finds its envelope by its registration index), metadata/ (TUF roots copied from\n' +
+    'trust/tuf; targets, snapshot and timestamp signed by the online rollout, snapshot and timestamp keys:\n' +
+    'no root or approver key is opened). Revoked devices, devices of other\n' +
     'models and devices outside the rollout get no envelope. With a cloud store (sihl.json or --store),\n' +
     'the store folder is the staging copy: new files are uploaded, metadata/timestamp.json last.',
   options: {
@@ -219,10 +200,14 @@ export const timestampRefresh: Command<{
   path: ['timestamp', 'refresh'],
   summary: 'Re-sign the timestamp metadata (it expires in a day) with the online timestamp key.',
   usage: 'timestamp refresh [--store LOCATION] [--workspace DIR]',
-  details: 'Run it from a scheduled job: devices refuse an expired timestamp, so a frozen store is noticed.',
+  details:
+    'Run it from a scheduled job in the online folder (`sihl online create DIR`): devices refuse an\n' +
+    'expired timestamp, so a frozen store is noticed. It refuses a folder or store where a root or\n' +
+    'approver private key is readable. `sihl serve` with SIHL_PASSPHRASE_TIMESTAMP does it by itself.',
   options: { ...storeOption, ...workspaceOption },
   async run(values, _positionals, context) {
     const workspace = await openWorkspace(values, context);
+    await refuseOfflineKeys(workspace);
     return refreshTimestamp(workspace, (key) => keyPassphrase(context, key), {
       ...storeChoice(values, context),
     });

@@ -3,6 +3,7 @@
 
 import { SihlError } from '../../core/errors.ts';
 import type { Mirrored, Pushed } from '../../publisher/cloud-store.ts';
+import { refuseOfflineKeys } from '../../publisher/online-keys.ts';
 import {
   type Decision,
   failureRate,
@@ -127,8 +128,9 @@ function rolloutCommand(verb: string, summary: string, action: Action): Command<
     usage: `rollout ${verb} RELEASE [--stages LIST] [--failure-rate P] [--min-failures N] [--advance-after D] [--store LOCATION] [--workspace DIR] [--json]`,
     details:
       'RELEASE is MODEL-VERSION (a folder under releases/). Advance, halt and resume publish new targets,\n' +
-      'snapshot and timestamp metadata, signed by the approvers and the online keys: their passphrases\n' +
-      'come from SIHL_PASSPHRASE or a prompt. Advance and resume also seal envelopes for the new cohort.\n' +
+      'snapshot and timestamp metadata, signed by the online rollout, snapshot and timestamp keys (no root\n' +
+      'or approver key): their passphrases come from SIHL_PASSPHRASE_ROLLOUT and the like, SIHL_PASSPHRASE\n' +
+      'or a prompt. Advance and resume also seal envelopes for the new cohort (the content key).\n' +
       'Every change is mirrored to the store devices read (sihl.json "store" or --store). Counts come from\n' +
       'the device logs: sihl.json "log" (an Azure table) or logs.db of `sihl serve`.',
     options,
@@ -193,5 +195,10 @@ export const rolloutResume = rolloutCommand(
 export const rolloutCheck = rolloutCommand(
   'check',
   'One automatic step: halt if failures reached the threshold, advance if the schedule says so.',
-  (workspace, name, o, counts) => checkRollout(workspace, name, counts(), o),
+  async (workspace, name, o, counts) => {
+    // The cron job's folder: an online folder holds no root or approver key (docs/SERVER.md). A workspace
+    // is not refused yet, since halting still needs the approvers' keys there.
+    if (workspace.config.online) await refuseOfflineKeys(workspace);
+    return checkRollout(workspace, name, counts(), o);
+  },
 );

@@ -9,7 +9,7 @@ import type { TokenKeyOption } from '../../publisher/fresh-key.ts';
 import { type KeyListing, listKeys } from '../../publisher/role-keys.ts';
 import { changeKeys, type KeyChange, type KeyChangeResult } from '../../publisher/rotation.ts';
 import { initWorkspace } from '../../publisher/setup.ts';
-import { ROLES, type Role, Workspace } from '../../publisher/workspace.ts';
+import { ONLINE_ROLES, ROLES, type Role, Workspace } from '../../publisher/workspace.ts';
 import {
   type Command,
   type Context,
@@ -19,7 +19,7 @@ import {
   strings,
   type Values,
 } from '../command.ts';
-import { pathIn } from '../files.ts';
+import { loadPublicKey, pathIn } from '../files.ts';
 import { keyPassphrase, ownPassphrase, passphraseFor } from '../passphrase.ts';
 import { isPkcs11Reference, tokenKeyOption } from '../tokens.ts';
 import { type PlannedCeremony, plannedCeremony, renderPlanned } from './ceremony-view.ts';
@@ -53,7 +53,7 @@ interface InitResult {
 export const init: Command<InitResult> = {
   path: ['init'],
   summary:
-    'Make a workspace: sihl.json, root keys (private halves outside it), online snapshot and timestamp keys, a store.',
+    'Make a workspace: sihl.json, root keys (kept outside it), online rollout, snapshot and timestamp keys, TUF root 1, a store.',
   usage:
     'init [DIR] --root-dir DIR [--root-dir DIR …] [--root-keys N] [--root-threshold K] [--approvals K] | --root-key pkcs11:…',
   details:
@@ -61,9 +61,11 @@ export const init: Command<InitResult> = {
     'media), outside the workspace; give it once for all root keys or once per root key (root-1 into the first,\n' +
     'and so on: one per custodian). The workspace keeps only their public halves. --root-key pkcs11:… makes\n' +
     'the root key on a PKCS#11 token instead. Each private key is locked with its own passphrase\n' +
-    '(SIHL_PASSPHRASE_ROOT_1, SIHL_PASSPHRASE_SNAPSHOT, SIHL_PASSPHRASE_TIMESTAMP or their _FILE_ forms), else\n' +
-    "the shared SIHL_PASSPHRASE or a prompt; a root key given its own passphrase may not share the online keys'.\n" +
-    'trust/root.json is what devices pin. Add the release approvers next with\n' +
+    '(SIHL_PASSPHRASE_ROOT_1, SIHL_PASSPHRASE_ROLLOUT, SIHL_PASSPHRASE_SNAPSHOT, SIHL_PASSPHRASE_TIMESTAMP or\n' +
+    'their _FILE_ forms), else the shared SIHL_PASSPHRASE or a prompt; a root key given its own passphrase\n' +
+    "may not share the online keys'. trust/root.json is what devices pin. The root keys sign TUF root\n" +
+    'version 1 (trust/tuf/1.root.json, copied into the store) here, in memory, and are wiped: publishing and\n' +
+    'rollouts then need only the online keys. Add the release approvers next with\n' +
     '`sihl keys add --role targets --name NAME --root-key DIR/root-1.key`.',
   options: {
     'root-dir': {
@@ -92,13 +94,13 @@ export const init: Command<InitResult> = {
         'at init, --root-key names a key on a token (pkcs11:…); root key files are made with --root-dir DIR',
       );
     }
-    const names = [...Array.from({ length: rootKeys }, (_, i) => `root-${i + 1}`), 'snapshot', 'timestamp'];
+    const names = [...Array.from({ length: rootKeys }, (_, i) => `root-${i + 1}`), ...ONLINE_ROLES];
     const own: Record<string, string> = {};
     for (const name of names) {
       const value = await ownPassphrase(context, name);
       if (value !== undefined) own[name] = value;
     }
-    const needed = rootKey ? ['snapshot', 'timestamp'] : names;
+    const needed: readonly string[] = rootKey ? ONLINE_ROLES : names;
     const passphrase = needed.every((name) => own[name] !== undefined)
       ? ''
       : await passphraseFor(context, 'for the new workspace keys', true);
@@ -130,6 +132,30 @@ export const init: Command<InitResult> = {
     `devices pin ${r.trust}\nnext: sihl keys add --role targets --name NAME --root-key ROOT.key`,
 };
 
+/**
+ * The Ed25519 key of a signing public key file (`sihl keys generate` writes one beside the private key),
+ * refused when a key of the workspace is that key already: one person would count as two approvers.
+ */
+async function approverPublicKey(context: Context, workspace: Workspace, path: string): Promise<Uint8Array> {
+  const info = await loadPublicKey(context, path);
+  const subject = pathIn(context, path);
+  if (info.kind !== 'signing' || !info.sign) {
+    throw new SihlError('KEY_WRONG_KIND', `expected a signing public key, found a ${info.kind} key`, {
+      subject,
+    });
+  }
+  const id = toHex(keyIdOf(info.sign));
+  for (const listing of await listKeys(workspace)) {
+    const same = listing.keys.find((k) => k.keyId === id);
+    if (same) {
+      throw new SihlError('USAGE', `this is the key of ${same.name} (role ${listing.role}) already`, {
+        subject,
+      });
+    }
+  }
+  return info.sign;
+}
+
 interface AddResult {
   name: string;
   role: string;
@@ -154,7 +180,7 @@ async function changeOrPlan(
   context: Context,
   workspace: Workspace,
   change: KeyChange,
-  fresh: { passphrase?: string; token?: TokenKeyOption; rootDir?: string },
+  fresh: { passphrase?: string; token?: TokenKeyOption; publicKey?: Uint8Array; rootDir?: string },
 ): Promise<Planned | { result: Mirrored<KeyChangeResult> }> {
   const rootKeys = await openRootKeys(values, context, workspace.dir);
   try {
@@ -181,11 +207,13 @@ export const keysAdd: Command<AddResult | Planned> = {
   path: ['keys', 'add'],
   summary: 'Give a release approver a key of their own (role targets).',
   usage:
-    'keys add --role targets --name NAME [--token pkcs11:…] (--root-key FILE|URI … | --ceremony FILE) [--store LOCATION] [--workspace DIR]',
+    'keys add --role targets --name NAME [--public NAME.pub | --token pkcs11:…] (--root-key FILE|URI … | --ceremony FILE) [--store LOCATION] [--workspace DIR]',
   details:
     'Once there are as many approvers as approvals, root signs them into a new delegation version, which\n' +
     'every image carries so that bootloaders can check approvals with nothing but the root keys.\n' +
     'With --token the key is the one under that label on a PKCS#11 token (made there if the label is free).\n' +
+    'With --public the approver keeps their key where they are (made with `sihl keys generate` or on their\n' +
+    'own token); the workspace gets only keys/NAME.pub, and they sign with `sihl release approve --request`.\n' +
     ROOT_KEYS_DETAILS,
   options: {
     role: { type: 'string', value: 'ROLE', help: 'targets (the approvers)' },
@@ -195,6 +223,11 @@ export const keysAdd: Command<AddResult | Planned> = {
       help: "the approver's name; the key files are keys/NAME.key and .pub",
     },
     token: { type: 'string', value: 'REF', help: "the approver's key on a PKCS#11 token (RFC 7512 URI)" },
+    public: {
+      type: 'string',
+      value: 'FILE',
+      help: "the approver's public key file: their private key stays with them",
+    },
     ...rootKeyOption,
     ...ceremonyOption,
     ...storeOption,
@@ -210,15 +243,13 @@ export const keysAdd: Command<AddResult | Planned> = {
     const name = requireString(values, 'name');
     const workspace = await openWorkspace(values, context);
     const tokenRef = optionalString(values, 'token');
+    const publicPath = optionalString(values, 'public');
+    if (tokenRef && publicPath) throw new SihlError('USAGE', 'give --public or --token, not both');
     const token = tokenRef ? tokenKeyOption(context, tokenRef) : undefined;
-    const passphrase = token ? '' : await keyPassphrase(context, name, true);
-    const done = await changeOrPlan(
-      values,
-      context,
-      workspace,
-      { kind: 'add', name },
-      token ? { token } : { passphrase },
-    );
+    const publicKey = publicPath ? await approverPublicKey(context, workspace, publicPath) : undefined;
+    const passphrase = token || publicKey ? '' : await keyPassphrase(context, name, true);
+    const key = publicKey ? { publicKey } : token ? { token } : { passphrase };
+    const done = await changeOrPlan(values, context, workspace, { kind: 'add', name }, key);
     if ('ceremony' in done) return done;
     const { result } = done;
     const targets = result.workspace.config.roles.targets;
@@ -287,8 +318,8 @@ export function renderChange(r: ChangeResult): string {
   if (r.delegationVersion !== null) lines.push(`root signed delegation version ${r.delegationVersion}`);
   lines.push(
     r.publishedRootVersion === null
-      ? 'nothing is published yet: the store is unchanged'
-      : `published TUF root version ${r.publishedRootVersion}, with targets, snapshot and timestamp signed again`,
+      ? 'the TUF root is unchanged (approvers sign images, not TUF metadata)'
+      : `TUF root version ${r.publishedRootVersion} kept in trust/tuf and published (with targets, snapshot and timestamp signed again once a release is out)`,
   );
   if (r.delegationVersion !== null || r.role === 'root')
     lines.push('releases created before this must be created again');
@@ -305,16 +336,17 @@ export const keysRotate: Command<ChangeResult | Planned> = {
   usage:
     'keys rotate --role ROLE [--name NAME] [--root-dir DIR] (--root-key FILE|URI … | --ceremony FILE) [--store LOCATION] [--workspace DIR]',
   details:
-    'ROLE is root, targets, snapshot or timestamp; NAME may be left out when the role has one key. The old\n' +
-    'private key file is deleted and its public file kept in keys/retired. The TUF root that follows is\n' +
-    'signed by a threshold of the old root keys and of the new ones. Rotating an approver (targets) signs a\n' +
-    'new delegation version: devices that installed an image carrying it refuse the old key. Rotating a\n' +
+    'ROLE is root, targets, rollout, snapshot or timestamp; NAME may be left out when the role has one key.\n' +
+    'The old private key file is deleted and its public file kept in keys/retired. Rotating a root, rollout,\n' +
+    'snapshot or timestamp key makes a TUF root version signed by a threshold of the old root keys and of\n' +
+    'the new ones. Rotating an approver (targets) signs a new delegation version and leaves the TUF root\n' +
+    'as it is: devices that installed an image carrying it refuse the old key. Rotating a\n' +
     'root key adds a statement to trust/root-chain.bin, signed by old and new root keys, which every image\n' +
     'carries, so a device that pinned an older root walks to the new one and pins it. The new root key is\n' +
     'written into --root-dir (outside the workspace; its passphrase from SIHL_PASSPHRASE_<NAME>) and signs too.\n' +
     ROOT_KEYS_DETAILS,
   options: {
-    role: { type: 'string', value: 'ROLE', help: 'root, targets, snapshot or timestamp' },
+    role: { type: 'string', value: 'ROLE', help: 'root, targets, rollout, snapshot or timestamp' },
     name: { type: 'string', value: 'NAME', help: 'which key of the role' },
     'root-dir': { type: 'string', value: 'DIR', help: 'folder outside the workspace for a new root key' },
     ...rootKeyOption,

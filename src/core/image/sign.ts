@@ -2,7 +2,7 @@
 // ("two persons need to sign off"); the image is rewritten atomically with the longer signature block.
 
 import { equalBytes } from '../crypto/hash.ts';
-import { keyIdOf } from '../crypto/sign.ts';
+import { keyIdOf, verify } from '../crypto/sign.ts';
 import { asSigner, type SigningKey } from '../crypto/signer.ts';
 import { SihlError } from '../errors.ts';
 import { toHex } from '../format/bytes.ts';
@@ -20,7 +20,7 @@ import { PositionalWriter } from './write.ts';
  */
 export function checkSigners(
   delegation: Delegation,
-  signers: readonly SigningKey[],
+  signers: readonly { readonly publicKey: Uint8Array }[],
   existing: readonly SignatureEntry[],
 ): void {
   const ids = existing.map((e) => e.keyId);
@@ -56,10 +56,42 @@ export interface SignResult {
 
 /** Adds signatures to the image at `path`, in place (through a temporary file and a rename). */
 export async function signImage(path: string, signers: readonly SigningKey[]): Promise<SignResult> {
+  return rewriteSignatures(path, (image) => {
+    checkSigners(image.delegation.delegation, signers, image.signatures);
+    return signaturesFor(imageMessage(image.manifestBytes), signers);
+  });
+}
+
+/**
+ * Adds signatures made elsewhere (an approver's approval file) to the image at `path`: each must be by a
+ * key of the image's delegation that has not signed yet, and verify over the image message.
+ */
+export async function addImageSignatures(
+  path: string,
+  entries: readonly { readonly publicKey: Uint8Array; readonly signature: Uint8Array }[],
+): Promise<SignResult> {
+  return rewriteSignatures(path, (image) => {
+    checkSigners(image.delegation.delegation, entries, image.signatures);
+    const message = imageMessage(image.manifestBytes);
+    return entries.map((e) => {
+      if (!verify(e.publicKey, message, e.signature)) {
+        throw new SihlError(
+          'SIGNATURE_INVALID',
+          `the signature by key ${toHex(keyIdOf(e.publicKey)).slice(0, 16)}… does not verify over this image`,
+        );
+      }
+      return { keyId: keyIdOf(e.publicKey), signature: e.signature };
+    });
+  });
+}
+
+async function rewriteSignatures(
+  path: string,
+  more: (image: Awaited<ReturnType<typeof readImage>>) => SignatureEntry[],
+): Promise<SignResult> {
   return withFileSource(path, async (source) => {
     const image = await readImage(source);
-    checkSigners(image.delegation.delegation, signers, image.signatures);
-    const entries = [...image.signatures, ...signaturesFor(imageMessage(image.manifestBytes), signers)];
+    const entries = [...image.signatures, ...more(image)];
     const block = encodeSignatureBlock(entries);
     const prefix = Buffer.concat([
       encodeHeader({ ...image.header, signatureBlockLength: block.length }),

@@ -281,7 +281,8 @@ export class UpdateAgent {
         pieceBytes: this.#options.pieceBytes ?? AGENT_LIMITS.pieceBytes,
         ...(this.#options.onProgress ? { onProgress: this.#options.onProgress } : {}),
       });
-      return await verifyStaged(device, plan.length, plan.envelope, custom);
+      const running = device.bootState()?.running.version ?? 'unknown';
+      return await verifyStaged(device, plan.length, plan.envelope, { version: custom.version, running });
     } catch (error) {
       if (error instanceof SihlError && error.family === 'verification') {
         // Refused bytes leave staging, and the next attempt starts from nothing.

@@ -1,21 +1,40 @@
 // The check before anything is marked pending: the staged image is verified as the bootloader will
 // verify it (docs/FORMAT.md §Verification: root chain, delegation, approvers' threshold, model,
-// anti-rollback counter, payload digest), from the device's own pinned trust, and its envelope is
-// checked to belong to it. A tampered or foreign image never reaches the bootloader; the digest of its
-// manifest is what the pending record binds the bootloader to.
+// anti-rollback counter, version above the running one, payload digest), from the device's own pinned
+// trust, and its envelope is checked to belong to it. Every decision that matters is taken on the signed
+// manifest, never on the target's custom fields, which only the online rollout key signs. A tampered,
+// foreign or older image never reaches the bootloader; the digest of its manifest is what the pending
+// record binds the bootloader to.
 import { equalBytes, sha256 } from '../../core/crypto/hash.ts';
 import { SihlError } from '../../core/errors.ts';
 import { decodeEnvelope, ENVELOPE_BYTES } from '../../core/format/envelope.ts';
-import { streamBinding } from '../../core/format/manifest.ts';
+import { type Manifest, streamBinding } from '../../core/format/manifest.ts';
+import { compareSemver, parseSemver } from '../../core/format/semver.ts';
 import type { ByteSource } from '../../core/image/source.ts';
 import { verifyImage } from '../../core/image/verify.ts';
 import type { AgentDevice } from './staging.ts';
+
+/**
+ * The bootloader's rule (docs/BOOT.md §Install), on the signed manifest: a version above the running one,
+ * unless the approvers signed this image as a downgrade. Firmware of unknown version has no floor.
+ */
+function checkVersionRises(manifest: Manifest, running: string): void {
+  const now = parseSemver(running);
+  if (now === undefined || manifest.downgrade === true) return;
+  const next = parseSemver(manifest.version);
+  if (next === undefined || compareSemver(next, now) <= 0) {
+    throw new SihlError(
+      'VERSION_ROLLBACK',
+      `the signed image is version ${manifest.version}, not above the running ${running}`,
+    );
+  }
+}
 
 export async function verifyStaged(
   device: AgentDevice,
   length: number,
   envelope: Uint8Array,
-  expected: { readonly version: string },
+  expected: { readonly version: string; readonly running: string },
 ): Promise<Uint8Array> {
   const source: ByteSource = {
     size: length,
@@ -35,6 +54,7 @@ export async function verifyStaged(
       readBytes: device.stagingGeometry.sectorSize,
     },
   );
+  checkVersionRises(image.manifest, expected.running);
   // The targets role and the signed manifest must agree, or the agent would fetch the same image forever.
   if (image.manifest.version !== expected.version) {
     throw new SihlError(

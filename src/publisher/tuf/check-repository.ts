@@ -55,15 +55,14 @@ function checkSize(metadata: AnyMetadata, limit: number, what: string): void {
 }
 
 /**
- * Throws unless clients that trust `previousRoot` (or nothing, when the first root is version 1) would
- * accept every root in `roots` and then the timestamp, snapshot and targets, at time `now`.
+ * Throws unless clients that trust `previousRoot` (or nothing, when the first is version 1) would walk
+ * to every root in `roots` and accept the last one at time `now`. Returns that root.
  */
-export function checkRepository(
-  repository: Repository,
+export function checkRoots(
+  roots: readonly Metadata<Root>[],
   previousRoot: Metadata<Root> | undefined,
   now: Date,
-): void {
-  const { roots, targets, snapshot, timestamp } = repository;
+): Metadata<Root> {
   const root = roots.at(-1) ?? previousRoot;
   if (!root) throw new SihlError('USAGE', 'a repository needs root metadata');
   let trusted = previousRoot;
@@ -86,6 +85,20 @@ export function checkRepository(
   if (!root.signed.consistentSnapshot) throw new SihlError('USAGE', 'root must set consistent_snapshot');
   // §5.3.10: the final root must not be expired.
   checkNotExpired(root, `root version ${root.signed.version}`, now);
+  return root;
+}
+
+/**
+ * Throws unless clients that trust `previousRoot` (or nothing, when the first root is version 1) would
+ * accept every root in `roots` and then the timestamp, snapshot and targets, at time `now`.
+ */
+export function checkRepository(
+  repository: Repository,
+  previousRoot: Metadata<Root> | undefined,
+  now: Date,
+): void {
+  const { targets, snapshot, timestamp } = repository;
+  const root = checkRoots(repository.roots, previousRoot, now);
 
   // §5.4.2 and §5.4.4: timestamp signed by its role and fresh.
   checkSize(timestamp, CLIENT_LIMITS.timestampBytes, 'timestamp');
@@ -101,7 +114,7 @@ export function checkRepository(
   const targetsMeta = snapshot.signed.meta['targets.json'];
   if (!targetsMeta) throw new SihlError('TUF_METADATA_INCONSISTENT', 'snapshot does not list targets.json');
   checkDescribes(metaFileOf(targets), { ...targetsMeta, sha256: targetsMeta.hashes?.sha256 }, 'snapshot');
-  // §5.6.3 and §5.6.5: targets signed by a threshold of approvers and fresh.
+  // §5.6.3 and §5.6.5: targets signed by a threshold of its role (the online rollout key) and fresh.
   checkThreshold(root.signed, 'targets', targets, 'targets');
   checkNotExpired(targets, 'targets', now);
 }

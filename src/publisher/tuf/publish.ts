@@ -11,7 +11,7 @@ import { naming, SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
 import { targetFilePath as consistentTargetPath } from '../../core/format/target.ts';
 import { exists, readSmallFile, writeAtomically, writeFileAtomic } from '../../core/fs.ts';
-import { CLIENT_LIMITS, checkRepository, type Repository } from './check-repository.ts';
+import { CLIENT_LIMITS, checkRepository, checkRoots, type Repository } from './check-repository.ts';
 import { type Clock, systemClock } from './expiry.ts';
 import { checkTargetName, parseMetadata, serialize } from './metadata.ts';
 import { replaceTimestampFile } from './timestamp-file.ts';
@@ -58,11 +58,14 @@ async function readMetadata(dir: string, path: string, limit: number): Promise<U
 }
 
 /** The published root the new roots must follow, or the current one when no root is being added. */
-async function previousRootFor(dir: string, input: PublishInput): Promise<Metadata<Root> | undefined> {
+async function previousRootFor(
+  dir: string,
+  roots: readonly Metadata<Root>[],
+): Promise<Metadata<Root> | undefined> {
   const published = await rootVersionsIn(dir);
   const newest = Math.max(0, ...published);
-  const first = input.roots[0]?.signed.version ?? newest + 1;
-  const last = input.roots.at(-1)?.signed.version ?? newest;
+  const first = roots[0]?.signed.version ?? newest + 1;
+  const last = roots.at(-1)?.signed.version ?? newest;
   if (last < newest) {
     throw new SihlError(
       'USAGE',
@@ -227,7 +230,7 @@ export async function publishRepository(
   input: PublishInput,
   options: { readonly now?: Clock } = {},
 ): Promise<PublishResult> {
-  const previousRoot = await previousRootFor(dir, input);
+  const previousRoot = await previousRootFor(dir, input.roots);
   checkRepository(input, previousRoot, (options.now ?? systemClock)());
   const replaceTimestamp = await timestampChanges(dir, input.timestamp);
   const entries = input.targets.signed.targets;
@@ -266,6 +269,33 @@ export async function publishRepository(
     result.written.push(TIMESTAMP_PATH);
   } else {
     result.unchanged.push(TIMESTAMP_PATH);
+  }
+  return result;
+}
+
+/**
+ * Root versions alone, before any targets are published (`sihl init`, a key rotation before the first
+ * release): checked as a client would walk them from the newest root in `dir`, then written.
+ */
+export async function publishRoots(
+  dir: string,
+  roots: readonly Metadata<Root>[],
+  options: { readonly now?: Clock } = {},
+): Promise<PublishResult> {
+  const result: PublishResult = { written: [], unchanged: [] };
+  if (roots.length === 0) return result;
+  checkRoots(roots, await previousRootFor(dir, roots), (options.now ?? systemClock)());
+  await mkdir(join(dir, METADATA_DIR), { recursive: true });
+  for (const root of roots) {
+    const path = metadataFilePath('root', root.signed.version);
+    const bytes = serialize(root);
+    if (await alreadyPublished(dir, path, bytes)) result.unchanged.push(path);
+    else {
+      await writeFileAtomic(join(dir, path), bytes).catch((error) => {
+        throw raced(error, join(dir, path));
+      });
+      result.written.push(path);
+    }
   }
   return result;
 }
