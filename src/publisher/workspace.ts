@@ -219,7 +219,7 @@ const MISSING_ROLLOUT =
   'roles.rollout is missing: this workspace was made before TUF targets were signed by an online ' +
   'rollout key instead of the approvers. Add it: put "rollout": { "threshold": 1, "keys": ["rollout"] } ' +
   'in "roles", run `sihl keys generate --name rollout --out keys` in the workspace, then ' +
-  '`sihl keys rotate --role rollout` (the root keys sign a TUF root that names the new key)';
+  '`sihl keys rotate --role rollout --root-key ROOT.key` (the root keys sign a TUF root that names the new key)';
 
 /** Every problem with a configuration, listed at once. */
 export function checkConfig(value: unknown, path: string): WorkspaceConfig {

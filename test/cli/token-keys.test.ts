@@ -16,7 +16,7 @@ import {
   publishWithoutApproverKeys,
   requestApprovals,
 } from '../support/approvals.ts';
-import { approverHome, ok, releaseCreate, sihl } from '../support/cli.ts';
+import { approverHome, ok, ROOT_KEY, releaseCreate, sihl } from '../support/cli.ts';
 import { softHsmMissing, softHsmToken } from '../support/softhsm.ts';
 import { WS, world } from '../support/world.ts';
 
@@ -187,6 +187,7 @@ test('an approver whose key is on a token approves a request with --key pkcs11:â
     'carol',
     '--public',
     'carol-home/carol.pub',
+    ...ROOT_KEY,
     ...WS,
   ]);
   const release = 'movehub-7.28.0';

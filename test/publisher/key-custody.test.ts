@@ -164,7 +164,7 @@ test('init writes root private keys only into --root-dir outside the workspace, 
   const made = ['init', 'acme', '--root-keys', '3', '--root-threshold', '2', '--root-dir', 'usb'];
   assert.equal((await sihl(dir, made, env)).code, 0);
   const privateInWorkspace = (await readdir(join(dir, 'acme/keys'))).filter((f) => /\.(key|pkcs11)$/.test(f));
-  assert.deepEqual(privateInWorkspace.sort(), ['snapshot.key', 'timestamp.key']);
+  assert.deepEqual(privateInWorkspace.sort(), ['rollout.key', 'snapshot.key', 'timestamp.key']);
   assert.deepEqual((await readdir(join(dir, 'usb'))).sort(), [
     ...['root-1.key', 'root-1.pub', 'root-2.key', 'root-2.pub', 'root-3.key', 'root-3.pub'],
   ]);

@@ -311,7 +311,10 @@ test('a workspace made before the rollout role is refused, saying how to add it;
   Object.assign(config.roles, JSON.parse(`{${steps[1]}}`));
   await writeFile(configPath, JSON.stringify(config));
   await ok(join(cwd, 'acme'), (steps[2] as string).split(' '));
-  const rotated = JSON.parse(await ok(cwd, [...(steps[3] as string).split(' '), '--json', ...ws]));
+  const rotate = (steps[3] as string)
+    .split(' ')
+    .map((w) => (w === 'ROOT.key' ? `${ROOT_DIR}/root-1.key` : w));
+  const rotated = JSON.parse(await ok(cwd, [...rotate, '--json', ...ws]));
   assert.equal(rotated.publishedRootVersion, 2);
   await stat(join(cwd, 'acme', 'trust', 'tuf', '2.root.json'));
 
