@@ -4,6 +4,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Metadata, Root } from '@tufjs/models';
+import { crashPoint } from '../core/crash-points.ts';
 import { equalBytes, wipe } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
@@ -253,6 +254,7 @@ async function publishIntoStaging(
   try {
     const envelopes = await sealEnvelopes(workspace, release, image, options);
     const credentials = await sealCredentials(workspace, image, options, issue);
+    await crashPoint('sealed tables');
     const entry = targetEntry(image, options, { envelopes, credentials });
     // TUF targets are signed by the approvers (the targets role); snapshot and timestamp by online keys.
     const next = nextTopLevel(published, [...earlier, entry], signers, expiry);

@@ -4,6 +4,7 @@
 // of the new cohort; halting removes the release's envelope tables after the metadata went out.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crashPoint } from '../core/crash-points.ts';
 import { SihlError } from '../core/errors.ts';
 import { targetNameOf } from '../core/format/target.ts';
 import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
@@ -24,6 +25,7 @@ import {
   type RolloutPolicy,
   type RolloutState,
   readRollout,
+  reconciled,
   resumed,
   writeRollout,
 } from './rollout.ts';
@@ -61,11 +63,18 @@ export async function openRollout(
   const release = await openRelease(releaseDirOf(workspace, name));
   const { model, firmwareVersion } = release.info;
   let state = await readRollout(release.dir);
+  const target = targetNameOf(model, firmwareVersion);
+  const entry = publishedEntry(targetEntries((await readPublished(workspace.storeDir)).targets), target);
+  const percent = Number(entry.custom?.rollout ?? 100);
+  const now = (options.now ?? systemClock)();
+  const recovered =
+    state && reconciled(state, { rollout: percent, halted: entry.custom?.halted === true }, now);
+  if (recovered) {
+    state = recovered;
+    await writeRollout(release.dir, state);
+  }
   if (!state) {
-    const target = targetNameOf(model, firmwareVersion);
-    const entry = publishedEntry(targetEntries((await readPublished(workspace.storeDir)).targets), target);
-    const percent = Number(entry.custom?.rollout ?? 100);
-    const at = (options.now ?? systemClock)().toISOString();
+    const at = now.toISOString();
     state = {
       sihl: 'rollout',
       version: 1,
@@ -142,6 +151,7 @@ async function haltInStaging(workspace: Workspace, name: string, options: HaltOp
   const { release, state } = await openRollout(workspace, name, options);
   if (state.status === 'halted') return { release, name, state };
   await republish(workspace, state.target, { rollout: 0, halted: true }, options);
+  await crashPoint('halt published');
   const { model, firmwareVersion } = release.info;
   // Envelope tables (and any credential tables beside them): nothing may open the release any more.
   await rm(join(workspace.storeDir, 'releases', `${model}-${firmwareVersion}`), {

@@ -195,6 +195,30 @@ export function resumed(state: RolloutState, now: Date): RolloutState {
   };
 }
 
+/**
+ * The state after a change that published its metadata but died before it saved rollout.json: the
+ * published entry is what devices see, so the state follows it. Undefined when they agree.
+ */
+export function reconciled(
+  state: RolloutState,
+  entry: { readonly rollout: number; readonly halted: boolean },
+  now: Date,
+): RolloutState | undefined {
+  const note = 'recorded after the command that published it was interrupted';
+  if (entry.halted) {
+    if (state.status === 'halted') return undefined;
+    const at = now.toISOString();
+    const halt = { at, by: 'operator', percent: state.percent, failed: 0, reported: 0 } as const;
+    return halted(state, { ...halt, rate: 0, reason: `halted; ${note}` });
+  }
+  if (state.status !== 'halted' && entry.rollout === state.percent) return undefined;
+  const back = state.status === 'halted' ? resumed({ ...state, percent: entry.rollout }, now) : state;
+  if (entry.rollout === back.percent) return back;
+  const next = advanced(back, entry.rollout, 'operator', now);
+  const last = next.history.at(-1) as HistoryEntry;
+  return { ...next, history: [...next.history.slice(0, -1), { ...last, note }] };
+}
+
 export function rolloutPath(releaseDir: string): string {
   return join(releaseDir, ROLLOUT_FILE);
 }
