@@ -18,7 +18,7 @@ import {
   DEFAULT_POLICY,
   DEFAULT_STAGES,
   decide,
-  failureRate,
+  failurePercent,
   halted,
   nextStage,
   type RolloutCounts,
@@ -85,7 +85,8 @@ export async function openRollout(
       status: entry.custom?.halted === true ? 'halted' : percent >= 100 ? 'complete' : 'active',
       policy: DEFAULT_POLICY,
       stageSince: at,
-      countSince: at,
+      // Every report naming the release counts, also those before this first use: it is published once.
+      countSince: new Date(0).toISOString(),
       history: [{ at, action: 'start', by: 'operator', percent }],
     };
   } else if (!options.stages && !options.policy) {
@@ -158,14 +159,14 @@ async function haltInStaging(workspace: Workspace, name: string, options: HaltOp
     recursive: true,
     force: true,
   });
-  const counts = options.counts ?? { reported: 0, succeeded: 0, failed: 0 };
+  const counts = options.counts ?? { offered: 0, reported: 0, succeeded: 0, failed: 0 };
   const next = halted(state, {
     at: (options.now ?? systemClock)().toISOString(),
     by: options.by ?? 'operator',
     percent: state.percent,
     failed: counts.failed,
     reported: counts.reported,
-    rate: failureRate(counts),
+    failurePercent: failurePercent(counts),
     reason: options.reason ?? 'halted by an operator',
   });
   await writeRollout(release.dir, next);

@@ -33,27 +33,35 @@ const later = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
 
 test('the planner halts once failures reach the rate and the minimum count, not before', () => {
   assert.equal(
-    decide(state(), { reported: 4, succeeded: 0, failed: 4 }, T0).action,
+    decide(state(), { offered: 100, reported: 4, succeeded: 0, failed: 4 }, T0).action,
     'none',
     'four is under five',
   );
   assert.equal(
-    decide(state(), { reported: 100, succeeded: 81, failed: 19 }, T0).action,
+    decide(state(), { offered: 100, reported: 100, succeeded: 81, failed: 19 }, T0).action,
     'none',
     '19 % < 20 %',
   );
-  const halt = decide(state(), { reported: 25, succeeded: 20, failed: 5 }, T0);
+  const halt = decide(state(), { offered: 100, reported: 25, succeeded: 20, failed: 5 }, T0);
   assert.equal(halt.action, 'halt');
   assert.match(halt.why, /5 of 25 devices failed \(20 %/);
   assert.equal(
-    decide(state({ status: 'halted' }), { reported: 9, succeeded: 0, failed: 9 }, T0).action,
+    decide(state({ status: 'halted' }), { offered: 100, reported: 9, succeeded: 0, failed: 9 }, T0).action,
     'none',
   );
+  // A complete rollout (100 %) still reaches devices that have not installed it: it halts too.
+  const complete = decide(
+    state({ percent: 100, status: 'complete' }),
+    { offered: 20, reported: 20, succeeded: 12, failed: 8 },
+    T0,
+  );
+  assert.equal(complete.action, 'halt');
+  assert.match(complete.why, /8 of 20 devices failed \(40 %, threshold 20 %/);
 });
 
 test('the planner advances on schedule only with enough healthy reports', () => {
   const timed = state({ policy: { ...DEFAULT_POLICY, advanceAfterSeconds: 3600, minReports: 10 } });
-  const healthy = { reported: 30, succeeded: 29, failed: 1 };
+  const healthy = { offered: 100, reported: 30, succeeded: 29, failed: 1 };
   assert.equal(decide(timed, healthy, later(3599)).action, 'none', 'too early');
   assert.deepEqual(decide(timed, healthy, later(3600)), {
     action: 'advance',
@@ -61,7 +69,7 @@ test('the planner advances on schedule only with enough healthy reports', () => 
     why: '29 of 30 succeeded',
   });
   assert.equal(
-    decide(timed, { reported: 9, succeeded: 9, failed: 0 }, later(7200)).action,
+    decide(timed, { offered: 100, reported: 9, succeeded: 9, failed: 0 }, later(7200)).action,
     'none',
     'too few',
   );

@@ -177,7 +177,7 @@ export async function makeFleet(
 export async function configure(
   fleet: Pick<Fleet, 'store'>,
   device: FleetDevice,
-  server: StoreServer,
+  server: Pick<StoreServer, 'url' | 'certificate'>,
 ): Promise<void> {
   const root = new Uint8Array(await readFile(join(fleet.store, 'metadata', '1.root.json')));
   await writeAgentConfig(
