@@ -7,11 +7,12 @@
 // publish lock) removes them, rolling the unfinished one back; a run that got as far as timestamp.json
 // had finished, and what it left (old tables, the mirror) is finished by the next one.
 import type { Dirent } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { targetFilePath } from '../core/format/target.ts';
 import { readPublished, targetEntries } from './published.ts';
-import { METADATA_DIR, TARGETS_DIR } from './tuf/publish.ts';
+import { parseMetadata } from './tuf/metadata.ts';
+import { METADATA_DIR, metadataFilePath, TARGETS_DIR } from './tuf/publish.ts';
 
 /** Names writeAtomically gives its temporary files (src/core/fs.ts). */
 const TEMPORARY = /^\..+\.[0-9a-f]{12}\.tmp$/;
@@ -47,16 +48,29 @@ async function unkept(store: string, rel: string, keep: readonly string[]): Prom
   return out;
 }
 
+/** The version of each role's metadata the published snapshot names (targets and delegations), and its own. */
+async function referencedVersions(store: string, snapshotVersion: number): Promise<Map<string, number>> {
+  const versions = new Map([['snapshot', snapshotVersion]]);
+  if (snapshotVersion === 0) return versions;
+  const path = join(store, ...metadataFilePath('snapshot', snapshotVersion).split('/'));
+  // The staging copy's own snapshot, which readPublished just read whole too.
+  const snapshot = parseMetadata('snapshot', new Uint8Array(await readFile(path)));
+  for (const [name, meta] of Object.entries(snapshot.signed.meta))
+    versions.set(name.replace(/\.json$/, ''), meta.version);
+  return versions;
+}
+
 /** Store-relative paths that the published metadata does not lead to and a publication may have left. */
 export async function leftovers(store: string): Promise<string[]> {
   const published = await readPublished(store);
-  const targetsVersion = published.targets?.signed.version ?? 0;
+  const referenced = await referencedVersions(store, published.snapshotVersion);
   const found: string[] = [];
   for (const entry of await entriesOf(join(store, METADATA_DIR))) {
-    const m = /^([1-9]\d*)\.(targets|snapshot)\.json$/.exec(entry.name);
-    const referenced = m?.[2] === 'targets' ? targetsVersion : published.snapshotVersion;
-    if ((m && Number(m[1]) > referenced) || TEMPORARY.test(entry.name))
-      found.push(`${METADATA_DIR}/${entry.name}`);
+    // Roots stay: a client fetches N+1.root.json without being led to it, so one may have seen it.
+    const m = /^([1-9]\d*)\.(.+)\.json$/.exec(entry.name);
+    const role = m?.[2];
+    const above = m !== null && role !== 'root' && Number(m[1]) > (referenced.get(role as string) ?? 0);
+    if (above || TEMPORARY.test(entry.name)) found.push(`${METADATA_DIR}/${entry.name}`);
   }
   const entries = targetEntries(published.targets);
   const images = new Set(entries.map((e) => targetFilePath(e.name, e.sha256)));

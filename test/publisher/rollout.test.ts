@@ -2,7 +2,7 @@
 // release through new signed metadata and envelope tables.
 // tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fromHex } from '../../src/core/format/bytes.ts';
@@ -11,6 +11,7 @@ import { inRollout } from '../../src/core/rollout.ts';
 import { envelopeSlot } from '../../src/device/agent/envelope.ts';
 import { readPublished, targetEntries } from '../../src/publisher/published.ts';
 import { DEFAULT_POLICY, decide, type RolloutState, readRollout } from '../../src/publisher/rollout.ts';
+import { tempDir } from '../helpers.ts';
 import { ok, sihl } from '../support/cli.ts';
 import { makeRolloutFleet, RELEASE, TARGET } from './rollout-support.ts';
 
@@ -75,6 +76,27 @@ test('the planner advances on schedule only with enough healthy reports', () => 
   );
   assert.equal(decide(state(), healthy, later(1e6)).action, 'none', 'by hand unless a schedule is set');
   assert.equal(decide(state({ percent: 100, status: 'complete' }), healthy, later(1e6)).action, 'none');
+});
+
+test('failure rates are percentages; a rollout.json of an older sihl, which kept fractions, is read as such', async () => {
+  assert.equal(DEFAULT_POLICY.failurePercent, 20);
+  const dir = await tempDir();
+  const { failurePercent: _p, ...policy } = DEFAULT_POLICY;
+  const halt = {
+    at: T0.toISOString(),
+    by: 'auto',
+    percent: 10,
+    failed: 6,
+    reported: 12,
+    rate: 0.5,
+    reason: 'x',
+  };
+  const older = { ...state({ status: 'halted' }), policy: { ...policy, failureRate: 0.3 }, halt };
+  await writeFile(join(dir, 'rollout.json'), JSON.stringify(older));
+  const read = await readRollout(dir);
+  assert.equal(read?.policy.failurePercent, 30);
+  assert.equal(read?.halt?.failurePercent, 50);
+  assert.equal(decide(state(), { offered: 30, reported: 10, succeeded: 8, failed: 2 }, T0).action, 'none');
 });
 
 async function entry(store: string) {

@@ -104,6 +104,7 @@ export class RolloutMonitor {
     if (!passphrases) return [];
     if (this.#o.logStore) await index.catchUp(this.#o.logStore);
     const done: { release: string; action: string; why: string }[] = [];
+    let failed: string | undefined;
     for (const ref of await publishedReleases(workspace)) {
       let state: RolloutState | undefined;
       try {
@@ -119,19 +120,21 @@ export class RolloutMonitor {
         ...this.#o.store,
         ...(this.#o.now ? { now: this.#o.now } : {}),
       };
-      const { decision } = await checkRollout(
-        workspace,
-        ref.name,
-        index.counts(cohortOf(ref, state)),
-        options,
-      );
-      if (decision.action !== 'none') {
-        const event = { release: ref.name, action: decision.action, why: decision.why };
-        done.push(event);
-        this.#o.onEvent?.(event);
+      // One release that cannot be checked (its folder gone, the publish lock held by the CLI) does not
+      // keep the others from their check; the first error is shown, and the next pass tries again.
+      try {
+        const counts = index.counts(cohortOf(ref, state));
+        const { decision } = await checkRollout(workspace, ref.name, counts, options);
+        if (decision.action !== 'none') {
+          const event = { release: ref.name, action: decision.action, why: decision.why };
+          done.push(event);
+          this.#o.onEvent?.(event);
+        }
+      } catch (error) {
+        failed ??= `${ref.name}: ${(error as Error).message}`;
       }
     }
-    this.lastError = undefined;
+    this.lastError = failed;
     return done;
   }
 
