@@ -75,6 +75,27 @@ test('five devices of another model post signed error reports naming the rollout
   assert.deepEqual([checked.counts.reported, checked.counts.failed], [0, 0]);
 });
 
+test('revoked devices that still write error reports into the log table are not counted', async () => {
+  const fleet = await makeRolloutFleet(20, 100);
+  const revoked = fleet.devices.slice(0, 5);
+  for (const d of revoked) await ok(fleet.cwd, ['device', 'revoke', d.id, ...WS]);
+  // The server refuses them (403); a log-table credential issued before the revocation still writes.
+  const logs = await openWorkspaceLogStore(fleet.workspace, {});
+  for (const d of revoked) {
+    const report = signedReport(d, {
+      running: '7.27.0',
+      outcome: 'error',
+      reason: 'APP_CRASHED',
+      target: TARGET,
+    });
+    await logs.append(d.id, [{ received: new Date(), report }]);
+  }
+  await logs.close();
+  const checked = await check(fleet.cwd);
+  assert.equal(checked.decision.action, 'none', checked.decision.why);
+  assert.deepEqual([checked.counts.offered, checked.counts.failed], [15, 0]);
+});
+
 test('fake installed reports from devices outside the stage do not dilute a real failure rate', async () => {
   const fleet = await makeRolloutFleet(80, 50);
   const inStage = await stageOf(fleet, 50);
