@@ -41,7 +41,9 @@ async function unkept(store: string, rel: string, keep: readonly string[]): Prom
     if (keep.some((folder) => `${path}/`.startsWith(folder))) continue;
     if (entry.isDirectory() && keep.some((folder) => folder.startsWith(`${path}/`))) {
       out.push(...(await unkept(store, path, keep)));
-    } else {
+    } else if (!entry.isDirectory() || (await filesUnder(store, path)).length > 0) {
+      // An empty folder is what a finished rollout change leaves (it removes the tables, not their
+      // folder): nothing to serve, nothing to tell.
       out.push(path);
     }
   }

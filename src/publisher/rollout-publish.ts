@@ -123,6 +123,7 @@ async function advanceInStaging(
   if (!Number.isInteger(to) || to <= state.percent || to > 100)
     throw new SihlError('USAGE', `a rollout only widens: from ${state.percent} % to at most 100 %`);
   const envelopes = await sealCohort(workspace, release, to, options.passphrases);
+  await crashPoint('sealed cohort');
   await republish(workspace, state.target, { rollout: to, halted: false, envelopes }, options);
   const next = advanced(state, to, options.by ?? 'operator', (options.now ?? systemClock)());
   await writeRollout(release.dir, next);

@@ -120,3 +120,29 @@ test('a halt killed at any step is finished by the next rollout command: status 
   }
   assert.ok(points.includes('halt published'), points.join(', '));
 });
+
+test('an advance killed at any step leaves nothing behind, and the rollout goes on from what devices see', async () => {
+  const staged = world().withDevicesRunning('7.27.0', 1).withReleasePublished('7.28.0', { rollout: 10 });
+  const points: string[] = [];
+  for (let n = 1; ; n++) {
+    const w = await staged.build();
+    await ok(w.cwd, ['rollout', 'status', 'movehub-7.28.0', '--stages', '10,50,100', ...WS]);
+    const killed = await killAt(w.cwd, ['rollout', 'advance', 'movehub-7.28.0', ...WS], n, 'SIGKILL');
+    if (killed.point === undefined) break;
+    points.push(killed.point);
+    const at = `killed at ${killed.point}`;
+    const entry = (await readPublished(w.store)).targets?.signed.targets['movehub/movehub-7.28.0.sihl'];
+    const status = JSON.parse(await ok(w.cwd, ['rollout', 'status', 'movehub-7.28.0', '--json', ...WS]));
+    assert.equal(status.percent, entry?.custom?.rollout, at);
+    const again = await sihl(w.cwd, ['rollout', 'advance', 'movehub-7.28.0', '--json', ...WS]);
+    assert.equal(again.code, 0, `${at}: ${again.err}`);
+    assert.equal(JSON.parse(again.out).percent, status.percent === 10 ? 50 : 100, at);
+    assert.deepEqual(await leftovers(w.store), [], at);
+  }
+  assert.ok(points.includes('sealed cohort'), points.join(', '));
+  process.stderr.write(`# advance killed at ${points.length} points: ${points.join(', ')}\n`);
+  assert.ok(
+    points.some((p) => /^wrote metadata\/\d+\.targets\.json$/.test(p)),
+    points.join(', '),
+  );
+});
