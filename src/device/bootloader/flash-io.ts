@@ -3,7 +3,7 @@
 
 import { Sha256 } from '../../core/crypto/hash.ts';
 import type { ByteSource } from '../../core/image/source.ts';
-import { ERASED, type Flash, type Region } from '../flash/flash.ts';
+import { ERASED, type Flash, isErased, type Region } from '../flash/flash.ts';
 
 /** A window of flash as a ByteSource; records the largest read (the largest single buffer, not a total). */
 export function flashSource(flash: Flash, region: Region, size: number, meter: Meter): ByteSource {
@@ -75,18 +75,6 @@ export class SectorWriter {
     if (this.#filled > 0) this.#flush();
     return this.#sector;
   }
-}
-
-const erasedSectors = new Map<number, Uint8Array>();
-
-/** Whether `bytes` are all 0xFF: compared natively against a cached erased buffer. */
-export function isErased(bytes: Uint8Array): boolean {
-  let erased = erasedSectors.get(bytes.length);
-  if (!erased) {
-    erased = new Uint8Array(bytes.length).fill(ERASED);
-    erasedSectors.set(bytes.length, erased);
-  }
-  return Buffer.compare(bytes, erased) === 0;
 }
 
 /**

@@ -25,3 +25,15 @@ export interface Region {
 }
 
 export const ERASED = 0xff;
+
+const erasedRuns = new Map<number, Uint8Array>();
+
+/** Whether `bytes` are all 0xFF: compared natively against a cached erased run of the same length. */
+export function isErased(bytes: Uint8Array): boolean {
+  let run = erasedRuns.get(bytes.length);
+  if (!run) {
+    run = new Uint8Array(bytes.length).fill(ERASED);
+    if (erasedRuns.size < 64) erasedRuns.set(bytes.length, run);
+  }
+  return Buffer.compare(bytes, run) === 0;
+}

@@ -3,7 +3,7 @@
 // leaves only some of its words programmed; an erase leaves the sector partly erased, with
 // indeterminate bytes). Every later operation fails, as it would on a device that has lost power.
 import { SihlError } from '../../core/errors.ts';
-import { ERASED, type Flash, type FlashGeometry } from './flash.ts';
+import { ERASED, type Flash, type FlashGeometry, isErased } from './flash.ts';
 
 /** Thrown by the flash when the simulated power goes. Not an error of the code under test. */
 export class PowerCut extends Error {
@@ -38,16 +38,28 @@ export function checkGeometry(g: FlashGeometry): FlashGeometry {
   return g;
 }
 
-const erasedRuns = new Map<number, Uint8Array>();
+/** Reads up to this size are copied into a shared slab: one allocation per many reads, not one each. */
+const SLAB_BYTES = 256 * 1024;
+const SLAB_READ_MAX = SLAB_BYTES / 8;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
 
-/** All 0xFF, compared natively against a cached erased run of the same length. */
-function isErased(bytes: Uint8Array): boolean {
-  let run = erasedRuns.get(bytes.length);
-  if (!run) {
-    run = new Uint8Array(bytes.length).fill(ERASED);
-    if (erasedRuns.size < 64) erasedRuns.set(bytes.length, run);
+/**
+ * A fresh copy of `bytes` that the caller owns: later reads and writes never change it, nor does the
+ * caller's changing it reach the flash. Small copies are carved out of a slab (their `buffer` is the
+ * slab: use `byteOffset`), which is left to the garbage collector once every copy in it is.
+ */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  if (bytes.length > SLAB_READ_MAX) return bytes.slice();
+  if (slabUsed + bytes.length > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
   }
-  return Buffer.compare(bytes, run) === 0;
+  const copy = slab.subarray(slabUsed, slabUsed + bytes.length);
+  // Aligned to 8 bytes, so a copy can be viewed as wider words like a fresh buffer can.
+  slabUsed += (bytes.length + 7) & ~7;
+  copy.set(bytes);
+  return copy;
 }
 
 export class SimulatedFlash implements Flash {
@@ -88,7 +100,7 @@ export class SimulatedFlash implements Flash {
     this.#inside(offset, length);
     this.reads++;
     this.bytesRead += length;
-    return this.memory.slice(offset, offset + length);
+    return copyOf(this.memory.subarray(offset, offset + length));
   }
 
   write(offset: number, data: Uint8Array): void {
