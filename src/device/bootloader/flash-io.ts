@@ -2,6 +2,7 @@
 // buffers.
 
 import { Sha256 } from '../../core/crypto/hash.ts';
+import { SihlError } from '../../core/errors.ts';
 import type { ByteSource } from '../../core/image/source.ts';
 import { ERASED, type Flash, isErased, type Region } from '../flash/flash.ts';
 
@@ -28,7 +29,8 @@ export class Meter {
 
 /**
  * Writes a stream into a region sector by sector: each sector is erased just before it is written,
- * through one sector-sized buffer. `finish` pads the last sector with 0xFF.
+ * through one sector-sized buffer, and read back right after: a sector that does not hold what was
+ * written stops the writer (docs/BOOT.md §Install step 12). `finish` pads the last sector with 0xFF.
  */
 export class SectorWriter {
   readonly #flash: Flash;
@@ -64,8 +66,13 @@ export class SectorWriter {
     const offset = this.#region.offset + this.#sector * this.#buffer.length;
     const length = Math.ceil(this.#filled / writeSize) * writeSize;
     this.#buffer.fill(ERASED, this.#filled, length);
+    const written = this.#buffer.subarray(0, length);
     this.#flash.erase(offset);
-    this.#flash.write(offset, this.#buffer.subarray(0, length));
+    this.#flash.write(offset, written);
+    if (Buffer.compare(this.#flash.read(offset, length), written) !== 0) {
+      // Flash that does not hold what was written: the caller's state stays as it was, to write again.
+      throw new SihlError('INTERNAL', `the sector at ${offset} does not read back as written`);
+    }
     this.#sector++;
     this.#filled = 0;
   }
