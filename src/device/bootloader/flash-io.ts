@@ -10,10 +10,10 @@ import { ERASED, type Flash, isErased, type Region } from '../flash/flash.ts';
 export function flashSource(flash: Flash, region: Region, size: number, meter: Meter): ByteSource {
   return {
     size,
-    read: async (offset, length) => {
+    read: async (offset, length, buffer) => {
       if (offset < 0 || offset + length > size) throw new RangeError('read outside the staged image');
       meter.note(length);
-      return flash.read(region.offset + offset, length);
+      return flash.read(region.offset + offset, length, buffer);
     },
   };
 }
@@ -36,6 +36,8 @@ export class SectorWriter {
   readonly #flash: Flash;
   readonly #region: Region;
   readonly #buffer: Uint8Array;
+  /** Where a written sector is read back. */
+  readonly #check: Uint8Array;
   #filled = 0;
   #sector = 0;
   written = 0;
@@ -44,6 +46,7 @@ export class SectorWriter {
     this.#flash = flash;
     this.#region = region;
     this.#buffer = new Uint8Array(flash.geometry.sectorSize);
+    this.#check = new Uint8Array(flash.geometry.sectorSize);
     meter.note(this.#buffer.length);
   }
 
@@ -69,7 +72,7 @@ export class SectorWriter {
     const written = this.#buffer.subarray(0, length);
     this.#flash.erase(offset);
     this.#flash.write(offset, written);
-    if (Buffer.compare(this.#flash.read(offset, length), written) !== 0) {
+    if (Buffer.compare(this.#flash.read(offset, length, this.#check), written) !== 0) {
       // Flash that does not hold what was written: the caller's state stays as it was, to write again.
       throw new SihlError('INTERNAL', `the sector at ${offset} does not read back as written`);
     }
@@ -90,8 +93,9 @@ export class SectorWriter {
  */
 export function eraseRange(flash: Flash, region: Region, from: number, to: number): void {
   const { sectorSize } = flash.geometry;
+  const buffer = new Uint8Array(sectorSize);
   for (let at = Math.ceil(from / sectorSize) * sectorSize; at < Math.min(to, region.size); at += sectorSize) {
-    if (!isErased(flash.read(region.offset + at, sectorSize))) flash.erase(region.offset + at);
+    if (!isErased(flash.read(region.offset + at, sectorSize, buffer))) flash.erase(region.offset + at);
   }
 }
 
@@ -100,8 +104,9 @@ export function digestOf(flash: Flash, region: Region, size: number, meter: Mete
   const hash = new Sha256();
   const step = flash.geometry.sectorSize;
   meter.note(Math.min(step, size));
+  const buffer = new Uint8Array(step);
   for (let at = 0; at < size; at += step)
-    hash.update(flash.read(region.offset + at, Math.min(step, size - at)));
+    hash.update(flash.read(region.offset + at, Math.min(step, size - at), buffer));
   return hash.digest();
 }
 
@@ -115,10 +120,11 @@ export function copySlot(flash: Flash, from: Region, to: Region, size: number, m
   const { sectorSize } = flash.geometry;
   meter.note(sectorSize);
   const hash = new Sha256();
+  const [sourceBuffer, targetBuffer] = [new Uint8Array(sectorSize), new Uint8Array(sectorSize)];
   for (let at = 0; at < size; at += sectorSize) {
-    const source = flash.read(from.offset + at, sectorSize);
+    const source = flash.read(from.offset + at, sectorSize, sourceBuffer);
     hash.update(source.subarray(0, Math.min(sectorSize, size - at)));
-    if (Buffer.compare(source, flash.read(to.offset + at, sectorSize)) === 0) continue;
+    if (Buffer.compare(source, flash.read(to.offset + at, sectorSize, targetBuffer)) === 0) continue;
     flash.erase(to.offset + at);
     if (!isErased(source)) flash.write(to.offset + at, source);
   }

@@ -12,7 +12,11 @@ export interface FlashGeometry {
 
 export interface Flash {
   readonly geometry: FlashGeometry;
-  read(offset: number, length: number): Uint8Array;
+  /**
+   * Reads `length` bytes: into `into` (from its start) when it is given and large enough, so a loop can
+   * reuse one buffer, else into a new one. Use the result, not `into`: a port may return a copy.
+   */
+  read(offset: number, length: number, into?: Uint8Array): Uint8Array;
   write(offset: number, data: Uint8Array): void;
   /** Erases the sector that starts at `offset`. */
   erase(offset: number): void;

@@ -38,30 +38,6 @@ export function checkGeometry(g: FlashGeometry): FlashGeometry {
   return g;
 }
 
-/** Reads up to this size are copied into a shared slab: one allocation per many reads, not one each. */
-const SLAB_BYTES = 256 * 1024;
-const SLAB_READ_MAX = SLAB_BYTES / 8;
-let slab = new Uint8Array(SLAB_BYTES);
-let slabUsed = 0;
-
-/**
- * A fresh copy of `bytes` that the caller owns: later reads and writes never change it, nor does the
- * caller's changing it reach the flash. Small copies are carved out of a slab (their `buffer` is the
- * slab: use `byteOffset`), which is left to the garbage collector once every copy in it is.
- */
-function copyOf(bytes: Uint8Array): Uint8Array {
-  if (bytes.length > SLAB_READ_MAX) return bytes.slice();
-  if (slabUsed + bytes.length > SLAB_BYTES) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const copy = slab.subarray(slabUsed, slabUsed + bytes.length);
-  // Aligned to 8 bytes, so a copy can be viewed as wider words like a fresh buffer can.
-  slabUsed += (bytes.length + 7) & ~7;
-  copy.set(bytes);
-  return copy;
-}
-
 export class SimulatedFlash implements Flash {
   readonly geometry: FlashGeometry;
   readonly memory: Uint8Array;
@@ -96,11 +72,16 @@ export class SimulatedFlash implements Flash {
     this.#cut = undefined;
   }
 
-  read(offset: number, length: number): Uint8Array {
+  read(offset: number, length: number, into?: Uint8Array): Uint8Array {
     this.#inside(offset, length);
     this.reads++;
     this.bytesRead += length;
-    return copyOf(this.memory.subarray(offset, offset + length));
+    const bytes = this.memory.subarray(offset, offset + length);
+    if (into === undefined || into.length < length) return bytes.slice();
+    // Into the caller's buffer: a copy all the same, which later writes and erases leave alone.
+    const out = into.subarray(0, length);
+    out.set(bytes);
+    return out;
   }
 
   write(offset: number, data: Uint8Array): void {
