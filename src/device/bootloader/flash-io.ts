@@ -51,28 +51,31 @@ export class SectorWriter {
   }
 
   async write(data: Uint8Array): Promise<void> {
+    const sector = this.#buffer.length;
     let at = 0;
     while (at < data.length) {
-      const take = Math.min(data.length - at, this.#buffer.length - this.#filled);
+      const take = Math.min(data.length - at, sector - this.#filled);
       if (this.written + take > this.#region.size)
         throw new RangeError('firmware larger than the executable slot');
-      this.#buffer.set(data.subarray(at, at + take), this.#filled);
-      this.#filled += take;
       this.written += take;
+      if (take === sector) {
+        // A whole sector of the stream is written from where it is, without a copy into the buffer.
+        this.#program(data.subarray(at, at + take));
+      } else {
+        this.#buffer.set(data.subarray(at, at + take), this.#filled);
+        this.#filled += take;
+        if (this.#filled === sector) this.#program(this.#buffer);
+      }
       at += take;
-      if (this.#filled === this.#buffer.length) this.#flush();
     }
   }
 
-  #flush(): void {
-    const { writeSize } = this.#flash.geometry;
+  /** Erases the next sector, writes `bytes` into it in one write and reads them back. */
+  #program(bytes: Uint8Array): void {
     const offset = this.#region.offset + this.#sector * this.#buffer.length;
-    const length = Math.ceil(this.#filled / writeSize) * writeSize;
-    this.#buffer.fill(ERASED, this.#filled, length);
-    const written = this.#buffer.subarray(0, length);
     this.#flash.erase(offset);
-    this.#flash.write(offset, written);
-    if (Buffer.compare(this.#flash.read(offset, length, this.#check), written) !== 0) {
+    this.#flash.write(offset, bytes);
+    if (Buffer.compare(this.#flash.read(offset, bytes.length, this.#check), bytes) !== 0) {
       // Flash that does not hold what was written: the caller's state stays as it was, to write again.
       throw new SihlError('INTERNAL', `the sector at ${offset} does not read back as written`);
     }
@@ -80,22 +83,31 @@ export class SectorWriter {
     this.#filled = 0;
   }
 
-  /** Writes what is left; returns how many sectors were written. */
+  /** Writes what is left, padded with 0xFF to a write-size multiple; returns how many sectors were written. */
   finish(): number {
-    if (this.#filled > 0) this.#flush();
+    if (this.#filled > 0) {
+      const { writeSize } = this.#flash.geometry;
+      const length = Math.ceil(this.#filled / writeSize) * writeSize;
+      this.#buffer.fill(ERASED, this.#filled, length);
+      this.#program(this.#buffer.subarray(0, length));
+    }
     return this.#sector;
   }
 }
 
 /**
  * Erases the sectors of a region that start at or after `from` and before `to`, skipping those that
- * are already erased (reading is free; erasing wears the flash and takes time).
+ * are already erased (reading is free; erasing wears the flash and takes time). A sector whose first
+ * word is not erased needs no more reading; only one whose first word is erased is read whole.
  */
 export function eraseRange(flash: Flash, region: Region, from: number, to: number): void {
-  const { sectorSize } = flash.geometry;
+  const { sectorSize, writeSize } = flash.geometry;
   const buffer = new Uint8Array(sectorSize);
   for (let at = Math.ceil(from / sectorSize) * sectorSize; at < Math.min(to, region.size); at += sectorSize) {
-    if (!isErased(flash.read(region.offset + at, sectorSize, buffer))) flash.erase(region.offset + at);
+    const erased =
+      isErased(flash.read(region.offset + at, writeSize, buffer)) &&
+      isErased(flash.read(region.offset + at, sectorSize, buffer));
+    if (!erased) flash.erase(region.offset + at);
   }
 }
 
