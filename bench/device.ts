@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { writeFirmwareLike } from './input.ts';
-import { deviceRows, flashTable, sizeLabel } from './report.ts';
+import { deviceRows, FLASH_NOTE, flashTable, sizeLabel } from './report.ts';
 import type { Operation, WorkerResult } from './worker.ts';
 
 export interface DeviceRun {
@@ -121,14 +121,19 @@ export function updateDocument(doc: string, bench: DeviceBench): string {
   let end = table;
   while (lines[end]?.startsWith('|')) end++;
   lines.splice(table, end - table, ...flashTable(bench.runs).split('\n'));
-  const note = lines.findIndex((l) => NOTE_STARTS.some((start) => l.startsWith(start)));
+  replaceParagraph(lines, 'Flash work of the boot that installed', FLASH_NOTE);
+  const replaced = NOTE_STARTS.some((start) => replaceParagraph(lines, start, deviceNote(bench)));
   const next = lines.indexOf('## Compression of the Pybricks corpus');
-  if (note >= 0) {
-    let after = note;
-    while ((lines[after] ?? '') !== '') after++;
-    lines.splice(note, after - note, deviceNote(bench));
-  } else if (next >= 0) {
-    lines = [...lines.slice(0, next), deviceNote(bench), '', ...lines.slice(next)];
-  }
+  if (!replaced && next >= 0) lines = [...lines.slice(0, next), deviceNote(bench), '', ...lines.slice(next)];
   return lines.join('\n');
+}
+
+/** Replaces the paragraph whose first line starts with `start`; false when there is none. */
+function replaceParagraph(lines: string[], start: string, text: string): boolean {
+  const at = lines.findIndex((l) => l.startsWith(start));
+  if (at < 0) return false;
+  let after = at;
+  while ((lines[after] ?? '') !== '') after++;
+  lines.splice(at, after - at, text);
+  return true;
 }

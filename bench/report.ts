@@ -292,11 +292,11 @@ record with TLS 1.3) and before whatever headers a CDN or object store adds (oft
   ].join('\n');
 }
 
-const FLASH_NOTE = `Flash work of the boot that installed the image (4 KiB sectors, 8-byte writes). A write is one
+export const FLASH_NOTE = `Flash work of the boot that installed the image (4 KiB sectors, 8-byte writes). A write is one
 program operation of up to one sector. The device ran 1 MiB of old firmware, which is first copied to
 the backup slot (256 erases and 256 writes per MiB of old firmware, read twice); each new firmware
-sector is then erased and written once, and the slot read back once; the staged image is read once and
-its sectors erased once installed; the other writes are records: *backup*, *writing*, *installed* and
+sector is then erased, written once and read back; the staged image is read once, and its sectors
+erased once installed (the first word of each read before, to see it is not erased); the other writes are records: *backup*, *writing*, *installed* and
 *trial* in the boot-state log (and an erase whenever a record log moves to its other sector). The
 counters move at confirmation, after this boot. Before format 2 (one slot, a verify pass, a dry run,
 the install decode and a read-back) the same 16 MiB install erased 6,599 sectors, wrote 4,100 and read
@@ -360,8 +360,8 @@ millions of firmware (plaintext) bytes per second, whatever the step reads or wr
   only its \`boot()\` is timed. That boot verifies the image's signatures reading flash one sector at
   a time, opens the envelope inside the secure element, copies the old firmware (1 MiB) to the backup
   slot and proves it, then makes one pass over staging that authenticates each chunk by the chain,
-  decrypts, decompresses and writes the executable slot sector by sector, proves the slot, erases the
-  staging slot and starts the new firmware on trial (the counters move at confirmation, after this
+  decrypts, decompresses and writes the executable slot sector by sector, reading each sector back as
+  it is written (with the plaintext digest, the slot's proof), erases the staging slot and starts the new firmware on trial (the counters move at confirmation, after this
   boot). Before image format 2 the boot decoded twice and hashed the payload three times, and took
   3.1 to 3.3 times **decode alone**; **decode alone** (the row its time is set beside) now also
   authenticates every chunk and skips a separate chain walk. Its peak RSS includes the simulated flash
