@@ -13,8 +13,13 @@ export interface DeviceRun {
   readonly size: number;
   readonly decode: WorkerResult;
   readonly install: WorkerResult;
-  /** Every run's seconds, in the order they ran. */
-  readonly tries: { readonly decode: readonly number[]; readonly install: readonly number[] };
+  /** Every run's wall-clock and CPU seconds, in the order they ran. */
+  readonly tries: { readonly decode: readonly Timing[]; readonly install: readonly Timing[] };
+}
+
+export interface Timing {
+  readonly seconds: number;
+  readonly cpuSeconds: number;
 }
 
 export interface DeviceBench {
@@ -59,7 +64,7 @@ export async function benchDevice(
         size,
         decode: median(tries.decode),
         install: median(tries.install),
-        tries: { decode: tries.decode.map((r) => r.seconds), install: tries.install.map((r) => r.seconds) },
+        tries: { decode: tries.decode.map(timing), install: tries.install.map(timing) },
       });
     } finally {
       for (const path of [input, image, `${image}.envelope`]) await rm(path, { force: true });
@@ -69,7 +74,9 @@ export async function benchDevice(
   return { runs, load: [started, ended], date: new Date().toISOString().slice(0, 10) };
 }
 
-const list = (values: readonly number[]) => values.map((s) => `${s.toFixed(3)} s`).join(', ');
+const timing = ({ seconds, cpuSeconds }: WorkerResult): Timing => ({ seconds, cpuSeconds });
+const list = (values: readonly Timing[]) =>
+  values.map((t) => `${t.seconds.toFixed(3)} s (CPU ${t.cpuSeconds.toFixed(3)} s)`).join(', ');
 
 /** How the device rows were measured, with the machine's load as it was. */
 export function deviceNote(bench: DeviceBench): string {
@@ -81,7 +88,8 @@ export function deviceNote(bench: DeviceBench): string {
   return (
     `The decode-alone and install rows of ${bench.runs.map((r) => sizeLabel(r.size)).join(', ')} and the flash ` +
     `table come from \`npm run bench -- --device --write\` on ${bench.date}: the two steps alternated, ` +
-    `three runs each, the median shown (${each.join('; ')}). The machine was shared with other jobs: ` +
+    `three runs each, the median wall-clock time shown (${each.join('; ')}; CPU counts every thread, ` +
+    `Brotli's included). The machine was shared with other jobs: ` +
     `load average ${bench.load[0].toFixed(1)} when the runs started and ${bench.load[1].toFixed(1)} when ` +
     `they ended, on ${availableParallelism()} cores. The other rows are from the last full run.`
   );
