@@ -51,7 +51,7 @@ const percent = (part: number, whole: number) => `${((100 * part) / whole).toFix
 const DECODE_STEP =
   'decode alone (verify signatures, open envelope, authenticate each chunk, decrypt, decompress, no output)';
 const INSTALL_STEP =
-  '**install** into simulated flash (the boot: verify signatures, back up the old firmware, one streaming pass that authenticates, decodes and writes, read back, erase staging)';
+  '**install** into simulated flash (the boot: verify signatures, back up the old firmware, one streaming pass that authenticates, decodes, writes and reads back each sector, erase staging)';
 
 function stepRow(input: string, step: string, r: WorkerResult, output: string, beside: string): string {
   return `| ${input} | ${step} | ${seconds(r.seconds)} | ${mbps(r)} | ${rss(r)} | ${output} | ${beside} |`;
@@ -292,17 +292,18 @@ record with TLS 1.3) and before whatever headers a CDN or object store adds (oft
   ].join('\n');
 }
 
-export const FLASH_NOTE = `Flash work of the boot that installed the image (4 KiB sectors, 8-byte writes). A write is one
-program operation of up to one sector. The device ran 1 MiB of old firmware, which is first copied to
-the backup slot (256 erases and 256 writes per MiB of old firmware, read twice); each new firmware
-sector is then erased, written once and read back; the staged image is read once, and its sectors
-erased once installed (the first word of each read before, to see it is not erased); the other writes are records: *backup*, *writing*, *installed* and
-*trial* in the boot-state log (and an erase whenever a record log moves to its other sector). The
-counters move at confirmation, after this boot. Before format 2 (one slot, a verify pass, a dry run,
-the install decode and a read-back) the same 16 MiB install erased 6,599 sectors, wrote 4,100 and read
-the staged image three times and the slot twice, about 4.7 MiB read per MiB of firmware. The largest bootloader buffer is the
-bootloader's own measure (\`BootReport.highWater\`): its largest single buffer, one stored chunk
-(chunk size + 17 + 32 bytes); docs/BOOT.md §Working memory adds up everything it holds at once.`;
+export const FLASH_NOTE = `Flash work of the boot that installed the image (4 KiB sectors, 8-byte writes). A write is one program
+operation of up to one sector. The device ran 1 MiB of old firmware, which is first copied to the
+backup slot (256 erases and 256 writes per MiB of old firmware, read twice); each new firmware sector
+is then erased, written once and read back; the staged image is read once, and its sectors erased once
+installed (the first word of each read before, to see it is not erased); the other writes are records:
+*backup*, *writing*, *installed* and *trial* in the boot-state log (and an erase whenever a record log
+moves to its other sector). The counters move at confirmation, after this boot. Before format 2 (one
+slot, a verify pass, a dry run, the install decode and a read-back) the same 16 MiB install erased
+6,599 sectors, wrote 4,100 and read the staged image three times and the slot twice, about 4.7 MiB read
+per MiB of firmware. The largest bootloader buffer is the bootloader's own measure
+(\`BootReport.highWater\`): its largest single buffer, one stored chunk (chunk size + 17 + 32 bytes);
+docs/BOOT.md §Working memory adds up everything it holds at once.`;
 
 /** The tables and the machine, as printed on stdout. */
 export function results(r: Report): string {
