@@ -48,6 +48,39 @@ const times = (a: WorkerResult, b: WorkerResult) => `${(a.seconds / b.seconds).t
 const grouped = (n: number) => n.toLocaleString('en-US');
 const percent = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)} %`;
 
+const DECODE_STEP =
+  'decode alone (verify signatures, open envelope, authenticate each chunk, decrypt, decompress, no output)';
+const INSTALL_STEP =
+  '**install** into simulated flash (the boot: verify signatures, back up the old firmware, one streaming pass that authenticates, decodes, writes and reads back each sector, erase staging)';
+
+function stepRow(input: string, step: string, r: WorkerResult, output: string, beside: string): string {
+  return `| ${input} | ${step} | ${seconds(r.seconds)} | ${mbps(r)} | ${rss(r)} | ${output} | ${beside} |`;
+}
+
+/** The rows of decode alone (beside Brotli decompress alone when measured) and of the install. */
+export function deviceRows(
+  size: number,
+  decode: WorkerResult,
+  install: WorkerResult | undefined,
+  decompress?: WorkerResult,
+): string[] {
+  const input = sizeLabel(size);
+  return [
+    stepRow(input, DECODE_STEP, decode, '—', decompress ? `${times(decode, decompress)} decompress` : '—'),
+    ...(install
+      ? [
+          stepRow(
+            input,
+            INSTALL_STEP,
+            install,
+            mib(install.outputBytes),
+            `${times(install, decode)} decode alone`,
+          ),
+        ]
+      : []),
+  ];
+}
+
 export function throughputTable(runs: readonly SizeRun[]): string {
   const lines = [
     '| Input | Step | Time | MB/s | Peak RSS | Output | Time beside Brotli alone |',
@@ -63,9 +96,7 @@ export function throughputTable(runs: readonly SizeRun[]): string {
     const quality = compress.details?.quality;
     const filter = pack.details?.filter;
     const row = (step: string, r: WorkerResult, output: string, beside: string) =>
-      lines.push(
-        `| ${input} | ${step} | ${seconds(r.seconds)} | ${mbps(r)} | ${rss(r)} | ${output} | ${beside} |`,
-      );
+      lines.push(stepRow(input, step, r, output, beside));
     row(`Brotli compress alone (q${quality}, 64 KiB window)`, compress, mib(compress.outputBytes), '—');
     row(
       `**pack** (${filter} filter, Brotli q${quality}, encrypt, 2 signatures)`,
@@ -81,20 +112,7 @@ export function throughputTable(runs: readonly SizeRun[]): string {
       `${times(unpack, decompress)} decompress`,
     );
     row('verify alone (signatures, payload digest)', verify, '—', `${times(verify, decompress)} decompress`);
-    row(
-      'decode alone (verify signatures, open envelope, authenticate each chunk, decrypt, decompress, no output)',
-      decode,
-      '—',
-      `${times(decode, decompress)} decompress`,
-    );
-    if (run.install) {
-      row(
-        '**install** into simulated flash (the boot: verify signatures, back up the old firmware, one streaming pass that authenticates, decodes and writes, read back, erase staging)',
-        run.install,
-        mib(run.install.outputBytes),
-        `${times(run.install, decode)} decode alone`,
-      );
-    }
+    lines.push(...deviceRows(run.size, decode, run.install, decompress));
   }
   return lines.join('\n');
 }
@@ -102,7 +120,12 @@ export function throughputTable(runs: readonly SizeRun[]): string {
 const detail = (r: WorkerResult, key: string) => Number(r.details?.[key] ?? Number.NaN);
 
 /** Erases and writes of the boot that installed each image, or '' when no install was measured. */
-export function flashTable(runs: readonly SizeRun[]): string {
+export function flashTable(
+  runs: readonly (
+    | { readonly size: number; readonly install?: WorkerResult }
+    | { readonly size: number; readonly skipped: string }
+  )[],
+): string {
   const lines = [
     '| Input | Firmware sectors | Staged sectors | Erases | Writes | Bytes read | Per MiB of firmware: erases, writes, MiB read | Most erases of one sector | Largest bootloader buffer |',
     '| --- | --: | --: | --: | --: | --: | --- | --: | --: |',
@@ -269,17 +292,18 @@ record with TLS 1.3) and before whatever headers a CDN or object store adds (oft
   ].join('\n');
 }
 
-const FLASH_NOTE = `Flash work of the boot that installed the image (4 KiB sectors, 8-byte writes). A write is one
-program operation of up to one sector. The device ran 1 MiB of old firmware, which is first copied to
-the backup slot (256 erases and 256 writes per MiB of old firmware, read twice); each new firmware
-sector is then erased and written once, and the slot read back once; the staged image is read once and
-its sectors erased once installed; the other writes are records: *backup*, *writing*, *installed* and
-*trial* in the boot-state log (and an erase whenever a record log moves to its other sector). The
-counters move at confirmation, after this boot. Before format 2 (one slot, a verify pass, a dry run,
-the install decode and a read-back) the same 16 MiB install erased 6,599 sectors, wrote 4,100 and read
-the staged image three times and the slot twice, about 4.7 MiB read per MiB of firmware. The largest bootloader buffer is the
-bootloader's own measure (\`BootReport.highWater\`): its largest single buffer, one encrypted
-message (chunk size + 17 bytes); docs/BOOT.md §Working memory adds up everything it holds at once.`;
+export const FLASH_NOTE = `Flash work of the boot that installed the image (4 KiB sectors, 8-byte writes). A write is one program
+operation of up to one sector. The device ran 1 MiB of old firmware, which is first copied to the
+backup slot (256 erases and 256 writes per MiB of old firmware, read twice); each new firmware sector
+is then erased, written once and read back; the staged image is read once, and its sectors erased once
+installed (the first word of each read before, to see it is not erased); the other writes are records:
+*backup*, *writing*, *installed* and *trial* in the boot-state log (and an erase whenever a record log
+moves to its other sector). The counters move at confirmation, after this boot. Before format 2 (one
+slot, a verify pass, a dry run, the install decode and a read-back) the same 16 MiB install erased
+6,599 sectors, wrote 4,100 and read the staged image three times and the slot twice, about 4.7 MiB read
+per MiB of firmware. The largest bootloader buffer is the bootloader's own measure
+(\`BootReport.highWater\`): its largest single buffer, one stored chunk (chunk size + 17 + 32 bytes);
+docs/BOOT.md §Working memory adds up everything it holds at once.`;
 
 /** The tables and the machine, as printed on stdout. */
 export function results(r: Report): string {
@@ -337,8 +361,8 @@ millions of firmware (plaintext) bytes per second, whatever the step reads or wr
   only its \`boot()\` is timed. That boot verifies the image's signatures reading flash one sector at
   a time, opens the envelope inside the secure element, copies the old firmware (1 MiB) to the backup
   slot and proves it, then makes one pass over staging that authenticates each chunk by the chain,
-  decrypts, decompresses and writes the executable slot sector by sector, proves the slot, erases the
-  staging slot and starts the new firmware on trial (the counters move at confirmation, after this
+  decrypts, decompresses and writes the executable slot sector by sector, reading each sector back as
+  it is written (with the plaintext digest, the slot's proof), erases the staging slot and starts the new firmware on trial (the counters move at confirmation, after this
   boot). Before image format 2 the boot decoded twice and hashed the payload three times, and took
   3.1 to 3.3 times **decode alone**; **decode alone** (the row its time is set beside) now also
   authenticates every chunk and skips a separate chain walk. Its peak RSS includes the simulated flash
@@ -349,7 +373,9 @@ millions of firmware (plaintext) bytes per second, whatever the step reads or wr
   64 KiB window but no filter, and xz -9e. Percentages are of the original size.
 
 \`--quick\` skips inputs above 16 MiB; \`SIHL_BENCH_SIZES=16M,256M,1G\` picks the input sizes. An input is
-skipped when the temporary folder has less than four times its size free.
+skipped when the temporary folder has less than four times its size free. \`--device\` runs only decode
+alone and the install (inputs up to 64 MiB), and with \`--write\` replaces only their rows, the flash
+table and the note on how they were measured.
 `;
 
 export function document(r: Report): string {

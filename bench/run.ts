@@ -5,10 +5,11 @@
 // devices updating through `sihl serve` (bench/fleet.ts; 1,000 with --quick), then LZMA2 beside Brotli and
 // xz on the corpus with the C decoder's RAM (bench/lzma2.ts), then the C bootloader on a
 // Cortex-M4 in QEMU (bench/cortex-m4.ts). Prints Markdown on
-// stdout (progress on stderr); `--write` also writes docs/BENCHMARKS.md.
+// stdout (progress on stderr); `--write` also writes docs/BENCHMARKS.md. `--device` measures only
+// decode alone and the install (bench/device.ts) and, with `--write`, replaces only their figures.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, release, tmpdir, totalmem, type } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,7 @@ import { pybricksCorpus } from '../test/support/fixtures.ts';
 import { benchCloud } from './cloud.ts';
 import { compareCorpus, xzVersion } from './corpus.ts';
 import { benchCortexM4 } from './cortex-m4.ts';
+import { benchDevice, deviceResults, updateDocument } from './device.ts';
 import { benchFleet, FLEET_DEVICES } from './fleet.ts';
 import { hashFile, writeFirmwareLike } from './input.ts';
 import { benchLzma2 } from './lzma2.ts';
@@ -59,11 +61,11 @@ function parseSize(text: string): number {
   return bytes;
 }
 
-function options(argv: readonly string[]): { write: boolean; sizes: number[] } {
-  const known = new Set(['--write', '--quick']);
+function options(argv: readonly string[]): { write: boolean; device: boolean; sizes: number[] } {
+  const known = new Set(['--write', '--quick', '--device']);
   const unknown = argv.filter((a) => !known.has(a));
   if (unknown.length > 0)
-    throw new Error(`unknown argument ${unknown.join(' ')}; use --write and/or --quick`);
+    throw new Error(`unknown argument ${unknown.join(' ')}; use --write, --quick and/or --device`);
   const env = process.env.SIHL_BENCH_SIZES;
   const sizes = env
     ? env
@@ -71,9 +73,11 @@ function options(argv: readonly string[]): { write: boolean; sizes: number[] } {
         .filter((s) => s.trim() !== '')
         .map(parseSize)
     : DEFAULT_SIZES;
+  const device = argv.includes('--device');
   return {
     write: argv.includes('--write'),
-    sizes: argv.includes('--quick') ? sizes.filter((s) => s <= QUICK_MAX) : sizes,
+    device,
+    sizes: sizes.filter((s) => s <= (device ? INSTALL_UP_TO : argv.includes('--quick') ? QUICK_MAX : s)),
   };
 }
 
@@ -191,8 +195,18 @@ function machine(xz: string | null): Machine {
   };
 }
 
+/** `--device`: decode alone and the install only; `--write` replaces only their figures. */
+async function deviceOnly(dir: string, sizes: readonly number[], write: boolean): Promise<void> {
+  const bench = await benchDevice(dir, sizes, await pybricksCorpus(), { measure, median, log });
+  process.stdout.write(`${deviceResults(bench)}\n`);
+  if (write) {
+    await writeFile(DOCUMENT, updateDocument(await readFile(DOCUMENT, 'utf8'), bench));
+    log(`updated ${DOCUMENT}`);
+  }
+}
+
 async function main(): Promise<void> {
-  const { write, sizes } = options(process.argv.slice(2));
+  const { write, device, sizes } = options(process.argv.slice(2));
   const dir = await mkdtemp(join(tmpdir(), 'sihl-bench-'));
   const interrupted = () => {
     running?.kill();
@@ -201,6 +215,7 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', interrupted);
   try {
+    if (device) return await deviceOnly(dir, sizes, write);
     const corpus = await pybricksCorpus();
     log(`baseline: a worker that only loads sihl`);
     const baseline = await measure('baseline');

@@ -22,6 +22,8 @@ export interface Context {
   readonly prompt?: (question: string) => Promise<string>;
   /** Progress of long work, for a terminal: bytes, unless `unit` names what is counted. */
   readonly progress?: (label: string, done: number, total: number, unit?: string) => void;
+  /** A line for the operator beside the result (stderr): no error, but worth knowing. */
+  readonly notice?: (text: string) => void;
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;

@@ -109,7 +109,10 @@ export async function main(
       io.out(helpText(command));
       return EXIT.ok;
     }
-    const result = await command.run(values, positionals, context);
+    const result = await command.run(values, positionals, {
+      notice: (text) => io.err(`sihl: ${text}`),
+      ...context,
+    });
     io.out(json ? JSON.stringify(result, null, 2) : command.render(result));
     return command.exitCode?.(result) ?? EXIT.ok;
   } catch (caught) {

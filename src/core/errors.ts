@@ -69,7 +69,8 @@ export type UsageCode =
   | 'STORE_CREDENTIALS_MISSING'
   | 'NETWORK_ERROR'
   | 'NETWORK_TIMEOUT'
-  | 'SERVER_ERROR';
+  | 'SERVER_ERROR'
+  | 'PUBLISH_LOCKED';
 
 /** Bugs: in sihl, or (FLASH_FAULT) a program that used flash the way hardware forbids. */
 export type InternalCode = 'INTERNAL' | 'FLASH_FAULT';
@@ -97,6 +98,7 @@ const usageCodes: ReadonlySet<string> = new Set<UsageCode>([
   'NETWORK_ERROR',
   'NETWORK_TIMEOUT',
   'SERVER_ERROR',
+  'PUBLISH_LOCKED',
 ]);
 
 export function familyOf(code: ErrorCode): ErrorFamily {

@@ -2,8 +2,10 @@
 // builds the next version in the workspace's local folder as always, then mirrors it (src/storage/mirror.ts).
 // The folder stays the staging copy that the next publication starts from, and what `sihl serve` serves.
 // Every use case that changes the store (publish, timestamp refresh, key changes, rollout changes) runs
-// inside `mirrored`, so nothing the workspace publishes stays behind in its staging copy.
+// inside `mirrored`, so nothing the workspace publishes stays behind in its staging copy, no two run at
+// once (publish-lock.ts), and each first clears what an interrupted one left (publish-recovery.ts).
 import { resolve } from 'node:path';
+import { crashPoint } from '../core/crash-points.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import {
   type Env,
@@ -13,6 +15,8 @@ import {
   type StoreLocation,
 } from '../storage/locations.ts';
 import { checkNotBehind, type MirrorResult, mirrorStore } from '../storage/mirror.ts';
+import { takePublishLock } from './publish-lock.ts';
+import { recoverStore } from './publish-recovery.ts';
 import type { Workspace } from './workspace.ts';
 
 export interface PublishTarget {
@@ -80,15 +84,35 @@ export interface StoreChoice {
   /** Cloud credentials come only from here. Default: the process environment. */
   readonly env?: Env;
   readonly onUpload?: (done: number, total: number) => void;
+  /** What the operator should know that is no error: a stale lock taken over, a leftover cleared. */
+  readonly onNotice?: (text: string) => void;
 }
 
 export type Mirrored<R> = R & { readonly store?: Pushed };
 
 /**
- * Runs `work`, which changes the staging copy, then mirrors the result to the configured store. The store
+ * Runs `work`, which changes the staging copy, then mirrors the result to the configured store, all
+ * under the workspace's publish lock and after clearing what an interrupted publication left. The store
  * is opened (and checked not to be ahead) before `work`, so a store out of reach changes nothing.
  */
 export async function mirrored<R extends object>(
+  workspace: Workspace,
+  choice: StoreChoice,
+  work: () => Promise<R>,
+): Promise<Mirrored<R>> {
+  const lock = await takePublishLock(workspace.dir);
+  try {
+    if (lock.tookOver) choice.onNotice?.(lock.tookOver);
+    await crashPoint('locked');
+    const recovered = await recoverStore(workspace.storeDir);
+    if (recovered) choice.onNotice?.(recovered);
+    return await mirroredLocked(workspace, choice, work);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function mirroredLocked<R extends object>(
   workspace: Workspace,
   choice: StoreChoice,
   work: () => Promise<R>,
@@ -104,6 +128,9 @@ export async function mirrored<R extends object>(
     await target?.store.close();
     throw error;
   }
+  await crashPoint('staged');
   if (target === null) return result;
-  return { ...result, store: await pushToStore(workspace, target, choice.onUpload) };
+  const store = await pushToStore(workspace, target, choice.onUpload);
+  await crashPoint('mirrored');
+  return { ...result, store };
 }

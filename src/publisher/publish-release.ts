@@ -3,6 +3,7 @@
 // timestamp metadata, signed by the online keys. TUF roots the store lacks are copied from trust/tuf.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crashPoint } from '../core/crash-points.ts';
 import { equalBytes, wipe } from '../core/crypto/index.ts';
 import { SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
@@ -223,6 +224,7 @@ async function publishIntoStaging(
   try {
     const envelopes = await sealEnvelopes(workspace, release, image, options);
     const credentials = await sealCredentials(workspace, image, options, issue);
+    await crashPoint('sealed tables');
     const entry = targetEntry(image, options, { envelopes, credentials });
     // TUF targets, snapshot and timestamp are signed by online keys; the image by its approvers.
     const next = nextTopLevel(published, [...earlier, entry], signers, expiry);

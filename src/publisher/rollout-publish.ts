@@ -4,6 +4,7 @@
 // of the new cohort; halting removes the release's envelope tables after the metadata went out.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crashPoint } from '../core/crash-points.ts';
 import { SihlError } from '../core/errors.ts';
 import { targetNameOf } from '../core/format/target.ts';
 import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
@@ -17,13 +18,14 @@ import {
   DEFAULT_POLICY,
   DEFAULT_STAGES,
   decide,
-  failureRate,
+  failurePercent,
   halted,
   nextStage,
   type RolloutCounts,
   type RolloutPolicy,
   type RolloutState,
   readRollout,
+  reconciled,
   resumed,
   writeRollout,
 } from './rollout.ts';
@@ -61,11 +63,18 @@ export async function openRollout(
   const release = await openRelease(releaseDirOf(workspace, name));
   const { model, firmwareVersion } = release.info;
   let state = await readRollout(release.dir);
+  const target = targetNameOf(model, firmwareVersion);
+  const entry = publishedEntry(targetEntries((await readPublished(workspace.storeDir)).targets), target);
+  const percent = Number(entry.custom?.rollout ?? 100);
+  const now = (options.now ?? systemClock)();
+  const recovered =
+    state && reconciled(state, { rollout: percent, halted: entry.custom?.halted === true }, now);
+  if (recovered) {
+    state = recovered;
+    await writeRollout(release.dir, state);
+  }
   if (!state) {
-    const target = targetNameOf(model, firmwareVersion);
-    const entry = publishedEntry(targetEntries((await readPublished(workspace.storeDir)).targets), target);
-    const percent = Number(entry.custom?.rollout ?? 100);
-    const at = (options.now ?? systemClock)().toISOString();
+    const at = now.toISOString();
     state = {
       sihl: 'rollout',
       version: 1,
@@ -76,7 +85,8 @@ export async function openRollout(
       status: entry.custom?.halted === true ? 'halted' : percent >= 100 ? 'complete' : 'active',
       policy: DEFAULT_POLICY,
       stageSince: at,
-      countSince: at,
+      // Every report naming the release counts, also those before this first use: it is published once.
+      countSince: new Date(0).toISOString(),
       history: [{ at, action: 'start', by: 'operator', percent }],
     };
   } else if (!options.stages && !options.policy) {
@@ -113,6 +123,7 @@ async function advanceInStaging(
   if (!Number.isInteger(to) || to <= state.percent || to > 100)
     throw new SihlError('USAGE', `a rollout only widens: from ${state.percent} % to at most 100 %`);
   const envelopes = await sealCohort(workspace, release, to, options.passphrases);
+  await crashPoint('sealed cohort');
   await republish(workspace, state.target, { rollout: to, halted: false, envelopes }, options);
   const next = advanced(state, to, options.by ?? 'operator', (options.now ?? systemClock)());
   await writeRollout(release.dir, next);
@@ -142,20 +153,21 @@ async function haltInStaging(workspace: Workspace, name: string, options: HaltOp
   const { release, state } = await openRollout(workspace, name, options);
   if (state.status === 'halted') return { release, name, state };
   await republish(workspace, state.target, { rollout: 0, halted: true }, options);
+  await crashPoint('halt published');
   const { model, firmwareVersion } = release.info;
   // Envelope tables (and any credential tables beside them): nothing may open the release any more.
   await rm(join(workspace.storeDir, 'releases', `${model}-${firmwareVersion}`), {
     recursive: true,
     force: true,
   });
-  const counts = options.counts ?? { reported: 0, succeeded: 0, failed: 0 };
+  const counts = options.counts ?? { offered: 0, reported: 0, succeeded: 0, failed: 0 };
   const next = halted(state, {
     at: (options.now ?? systemClock)().toISOString(),
     by: options.by ?? 'operator',
     percent: state.percent,
     failed: counts.failed,
     reported: counts.reported,
-    rate: failureRate(counts),
+    failurePercent: failurePercent(counts),
     reason: options.reason ?? 'halted by an operator',
   });
   await writeRollout(release.dir, next);

@@ -11,9 +11,10 @@ export const DEFAULT_STAGES: readonly number[] = [1, 10, 50, 100];
 /** At most this many stages, and history entries kept (the oldest go first). */
 export const ROLLOUT_LIMITS = { stages: 20, history: 200 } as const;
 
+/** Failure rates are percentages everywhere (CLI, JSON, rollout.json, console, docs): 20 is 20 %. */
 export interface RolloutPolicy {
-  /** Halt when failed / reported reaches this (0 < rate ≤ 1) ... */
-  readonly failureRate: number;
+  /** Halt when 100 × failed / reported reaches this percentage (0 < p ≤ 100) ... */
+  readonly failurePercent: number;
   /** ... and at least this many devices failed, so one unlucky device does not stop a release. */
   readonly minFailures: number;
   /** Advance by itself after a stage has run this long (0: advance only by hand). */
@@ -23,7 +24,7 @@ export interface RolloutPolicy {
 }
 
 export const DEFAULT_POLICY: RolloutPolicy = {
-  failureRate: 0.2,
+  failurePercent: 20,
   minFailures: 5,
   advanceAfterSeconds: 0,
   minReports: 10,
@@ -39,7 +40,8 @@ export interface HaltRecord {
   /** What the devices had reported when it halted. */
   readonly failed: number;
   readonly reported: number;
-  readonly rate: number;
+  /** 100 × failed / reported. */
+  readonly failurePercent: number;
   readonly reason: string;
 }
 
@@ -70,8 +72,13 @@ export interface RolloutState {
   readonly history: readonly HistoryEntry[];
 }
 
-/** What the devices that reported for the release said, each device counted once (its latest report). */
+/**
+ * What the devices of the release's cohort said, each counted once by its latest report naming the
+ * release (src/server/console/report-index.ts).
+ */
 export interface RolloutCounts {
+  /** Unrevoked devices of the release's model in the stage: those the release is offered to. */
+  readonly offered: number;
   readonly reported: number;
   readonly succeeded: number;
   readonly failed: number;
@@ -102,8 +109,8 @@ export function checkStages(stages: readonly number[]): readonly number[] {
 
 export function checkPolicy(policy: RolloutPolicy): RolloutPolicy {
   const problems: string[] = [];
-  if (!(policy.failureRate > 0 && policy.failureRate <= 1))
-    problems.push('failure rate must be above 0 and at most 1');
+  if (!(policy.failurePercent > 0 && policy.failurePercent <= 100))
+    problems.push('failurePercent must be above 0 and at most 100');
   for (const field of ['minFailures', 'advanceAfterSeconds', 'minReports'] as const) {
     if (!Number.isSafeInteger(policy[field]) || policy[field] < 0)
       problems.push(`${field} must be a whole number ≥ 0`);
@@ -117,19 +124,21 @@ export function nextStage(state: Pick<RolloutState, 'stages' | 'percent'>): numb
   return state.stages.find((s) => s > state.percent);
 }
 
-export function failureRate(counts: RolloutCounts): number {
-  return counts.reported === 0 ? 0 : counts.failed / counts.reported;
+/** 100 × failed / reported: a percentage, like every failure rate in sihl. */
+export function failurePercent(counts: RolloutCounts): number {
+  return counts.reported === 0 ? 0 : (100 * counts.failed) / counts.reported;
 }
 
 /** Whether to halt, advance or wait. Pure: `now` is given. */
 export function decide(state: RolloutState, counts: RolloutCounts, now: Date): Decision {
-  if (state.status !== 'active') return { action: 'none', why: `the rollout is ${state.status}` };
+  if (state.status === 'halted') return { action: 'none', why: 'the rollout is halted' };
   const { policy } = state;
-  const rate = failureRate(counts);
-  if (counts.failed >= Math.max(1, policy.minFailures) && rate >= policy.failureRate) {
+  const rate = failurePercent(counts);
+  // A complete rollout (100 %) is halted too: devices that have not installed it yet still would.
+  if (counts.failed >= Math.max(1, policy.minFailures) && rate >= policy.failurePercent) {
     return {
       action: 'halt',
-      why: `${counts.failed} of ${counts.reported} devices failed (${percentText(rate)}, threshold ${percentText(policy.failureRate)} with at least ${policy.minFailures})`,
+      why: `${counts.failed} of ${counts.reported} devices failed (${percentText(rate)}, threshold ${percentText(policy.failurePercent)} with at least ${policy.minFailures})`,
     };
   }
   const to = nextStage(state);
@@ -139,12 +148,39 @@ export function decide(state: RolloutState, counts: RolloutCounts, now: Date): D
   if (ran < policy.advanceAfterSeconds) return { action: 'none', why: 'the stage has not run long enough' };
   if (counts.reported < policy.minReports)
     return { action: 'none', why: `${counts.reported} of ${policy.minReports} reports needed` };
-  if (rate >= policy.failureRate) return { action: 'none', why: 'the failure rate is too high' };
+  if (rate >= policy.failurePercent) return { action: 'none', why: 'the failure rate is too high' };
   return { action: 'advance', to, why: `${counts.succeeded} of ${counts.reported} succeeded` };
 }
 
-export function percentText(rate: number): string {
-  return `${Math.round(rate * 1000) / 10} %`;
+/** A percentage as people read it: one decimal at most, e.g. "16.7 %". */
+export function percentText(percent: number): string {
+  return `${Math.round(percent * 10) / 10} %`;
+}
+
+/** Whom a release's counts are about: the cohort of its stage, from when reports count. */
+export interface Cohort {
+  /** The TUF target name, e.g. movehub/movehub-7.28.0.sihl. */
+  readonly target: string;
+  readonly model: string;
+  /** Hex, from the published entry (custom.releaseId). */
+  readonly releaseId: string;
+  /** The stage: devices with inRollout(releaseId, id, percent) are offered the release. */
+  readonly percent: number;
+  readonly since: Date;
+}
+
+/** The cohort of a published release: its rollout state's stage when it has one, else the entry's. */
+export function cohortOf(
+  release: { readonly target: string; readonly releaseId: string; readonly percent: number },
+  state?: RolloutState,
+): Cohort {
+  return {
+    target: release.target,
+    model: release.target.split('/')[0] ?? '',
+    releaseId: state?.releaseId ?? release.releaseId,
+    percent: state?.percent ?? release.percent,
+    since: new Date(state?.countSince ?? 0),
+  };
 }
 
 function withHistory(state: RolloutState, entry: HistoryEntry): readonly HistoryEntry[] {
@@ -195,6 +231,30 @@ export function resumed(state: RolloutState, now: Date): RolloutState {
   };
 }
 
+/**
+ * The state after a change that published its metadata but died before it saved rollout.json: the
+ * published entry is what devices see, so the state follows it. Undefined when they agree.
+ */
+export function reconciled(
+  state: RolloutState,
+  entry: { readonly rollout: number; readonly halted: boolean },
+  now: Date,
+): RolloutState | undefined {
+  const note = 'recorded after the command that published it was interrupted';
+  if (entry.halted) {
+    if (state.status === 'halted') return undefined;
+    const at = now.toISOString();
+    const halt = { at, by: 'operator', percent: state.percent, failed: 0, reported: 0 } as const;
+    return halted(state, { ...halt, failurePercent: 0, reason: `halted; ${note}` });
+  }
+  if (state.status !== 'halted' && entry.rollout === state.percent) return undefined;
+  const back = state.status === 'halted' ? resumed({ ...state, percent: entry.rollout }, now) : state;
+  if (entry.rollout === back.percent) return back;
+  const next = advanced(back, entry.rollout, 'operator', now);
+  const last = next.history.at(-1) as HistoryEntry;
+  return { ...next, history: [...next.history.slice(0, -1), { ...last, note }] };
+}
+
 export function rolloutPath(releaseDir: string): string {
   return join(releaseDir, ROLLOUT_FILE);
 }
@@ -217,9 +277,24 @@ export async function readRollout(releaseDir: string): Promise<RolloutState | un
   if (state?.sihl !== 'rollout' || state.version !== 1 || typeof state.target !== 'string') {
     throw new SihlError('USAGE', 'not a sihl rollout file', { subject: path });
   }
+  state = inPercent(state);
   checkStages(state.stages);
   checkPolicy(state.policy);
   return state;
+}
+
+/** A rollout.json written before rates were percentages held fractions (failureRate 0.2, halt rate). */
+function inPercent(state: RolloutState): RolloutState {
+  type Before = { failureRate?: number; rate?: number };
+  const { failureRate, ...policy } = state.policy as RolloutPolicy & Before;
+  const migrated: RolloutState = {
+    ...state,
+    policy: failureRate === undefined ? state.policy : { ...policy, failurePercent: failureRate * 100 },
+  };
+  const halt = state.halt as (HaltRecord & Before) | undefined;
+  if (halt?.rate === undefined) return migrated;
+  const { rate, ...rest } = halt;
+  return { ...migrated, halt: { ...rest, failurePercent: rate * 100 } };
 }
 
 /** Written whole, atomically: a reader sees the old state or the new one. */

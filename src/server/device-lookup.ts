@@ -6,6 +6,8 @@ export interface RegisteredDevice {
   readonly id: string;
   /** The registered Ed25519 public key its reports must verify under. */
   readonly sign: Uint8Array;
+  /** The model it is registered as: its reports must name it, and only its targets. */
+  readonly model: string;
   /** When it was revoked (epoch ms), or null. */
   readonly revokedAt: number | null;
 }

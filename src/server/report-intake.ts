@@ -3,7 +3,12 @@
 // number rises. Bodies are bounded before they are read; rates are limited per address and per device.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.ts';
-import { decodeSignedReport, REPORT_MAX_BYTES, verifySignedReport } from '../core/format/report.ts';
+import {
+  decodeSignedReport,
+  REPORT_MAX_BYTES,
+  type StatusReport,
+  verifySignedReport,
+} from '../core/format/report.ts';
 import type { LogStore } from '../storage/log-store.ts';
 import type { RegisteredDevice as Device, DeviceLookup } from './device-lookup.ts';
 import { type RateLimit, TokenBuckets } from './token-buckets.ts';
@@ -91,12 +96,18 @@ export class ReportIntake {
     // §Reports: registered and not revoked, and signed by the key registered for the id it claims.
     const device = this.#options.devices.get(deviceId);
     if (!device || device.revokedAt !== null) return send(res, { status: 403, text: 'refused' });
-    let seq: number;
+    let report: StatusReport;
     try {
-      seq = verifySignedReport(bytes, device.sign).seq;
+      report = verifySignedReport(bytes, device.sign);
     } catch {
       return send(res, { status: 403, text: 'refused' });
     }
+    // §Reports: a device speaks only for its registered model and that model's targets, so a device of
+    // one model cannot count towards (or against) another model's rollout.
+    const foreign =
+      report.model !== device.model || !(report.target ?? `${device.model}/`).startsWith(`${device.model}/`);
+    if (foreign) return send(res, { status: 403, text: `refused: not a report of a ${device.model} device` });
+    const seq = report.seq;
     // Only verified reports spend a device's tokens, so nobody can throttle another device.
     const limited = this.#perDevice.take(deviceId);
     if (!limited.ok) return tooMany(res, limited.retryAfter);

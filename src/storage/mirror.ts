@@ -2,6 +2,7 @@
 // directly. Immutable files go up first, each only if it is not there yet; metadata/timestamp.json goes up
 // last, so a device that sees the new timestamp finds everything it leads to already in place.
 import { join } from 'node:path';
+import { crashPoint } from '../core/crash-points.ts';
 import { SihlError } from '../core/errors.ts';
 import {
   type BlobInfo,
@@ -195,6 +196,7 @@ export async function mirrorStore(
       for (let file = small.shift(); file !== undefined; file = small.shift()) await upload(file);
     });
     await Promise.all(workers);
+    await crashPoint(`mirrored level ${level}`);
   }
   if (plan.timestampChanged && localTimestamp !== null) {
     await store.put(MUTABLE_KEY, localTimestamp, {

@@ -122,7 +122,7 @@ test('the online host alone publishes, halts, advances and resumes (CLI, console
     assert.equal(entry?.custom?.halted, action === 'halt' ? true : undefined, action);
   }
   // The automatic monitor's step halts on failures, with the same keys.
-  const counts = { reported: 10, succeeded: 0, failed: 10 };
+  const counts = { offered: 10, reported: 10, succeeded: 0, failed: 10 };
   const auto = await checkRollout(workspace, 'movehub-7.30.0', counts, { passphrases });
   assert.equal(auto.decision.action, 'halt');
   await ok(cwd, ['rollout', 'resume', 'movehub-7.30.0', ...WS]);

@@ -162,7 +162,7 @@ test('an error outside the verification family stops the boot instead of rejecti
   assert.deepEqual(device.executable(OLD.length), OLD);
 });
 
-test('an install writes backup, writing, installed, then trial; a slot that does not read back stops at writing', async () => {
+test('an install writes backup, writing, installed, then trial; a sector that does not read back stops it at writing', async () => {
   const device = fresh();
   device.stage(signedOnly.bytes);
   const report = await device.boot();
@@ -175,16 +175,25 @@ test('an install writes backup, writing, installed, then trial; a slot that does
     ['installed', 1, ''],
     ['trial', 1, ''],
   ]);
-  // Flash that drops a bit of every write into the executable slot.
+  // Flash that drops a bit of every write into the executable slot, under firmware of three sectors.
   const bad = fresh();
-  bad.stage(signedOnly.bytes);
+  const three = await packed(12_000, 16 * 1024);
+  bad.stage(
+    three.bytes,
+    envelopeOf(
+      { ...encrypted, ...three, manifestBytes: await manifestOf(three.bytes) },
+      bad.secureElement.identity().box,
+    ),
+  );
   const { executable } = bad.layout;
+  let slotWrites = 0;
   const flash = new Proxy(bad.flash, {
     get(target, property) {
       if (property === 'write')
         return (offset: number, data: Uint8Array) => {
           const copy = new Uint8Array(data);
           const inSlot = offset >= executable.offset && offset < executable.offset + executable.size;
+          if (inSlot) slotWrites++;
           const at = copy.findIndex((b) => b !== 0);
           // NOR flash can only clear bits: clear the lowest set bit of the first byte that has one.
           if (inSlot && at >= 0) copy[at] = (copy[at] as number) & ((copy[at] as number) - 1);
@@ -198,6 +207,8 @@ test('an install writes backup, writing, installed, then trial; a slot that does
     boot({ flash, layout: bad.layout, secureElement: bad.secureElement, model: MODEL }),
     (e) => e instanceof SihlError && e.code === 'INTERNAL' && /does not read back as written/.test(e.message),
   );
+  // Each sector is read back as it is written: the first that does not hold its bytes stops the pass.
+  assert.equal(slotWrites, 1, 'no sector is written after one that did not read back');
   const state = bad.bootState();
   assert.deepEqual([state?.phase, state?.attempts, state?.reason], ['writing', 1, '']);
 });

@@ -77,6 +77,29 @@ describe('the rules of NOR flash', () => {
       'nothing was written',
     );
   });
+
+  test('a read is a copy, into a buffer of the caller or a new one: writes and erases after it leave it alone', () => {
+    const f = flash();
+    f.write(0, filled(SECTOR, 0x5a));
+    const buffer = filled(2 * SECTOR, 0x11);
+    const into = f.read(0, SECTOR, buffer);
+    const fresh = f.read(0, SECTOR);
+    assert.equal(into.buffer, buffer.buffer, 'read into the buffer given');
+    assert.equal(into.length, SECTOR);
+    f.erase(0);
+    into[0] = 0;
+    fresh[1] = 0;
+    assert.deepEqual([into[1], fresh[0], buffer[SECTOR]], [0x5a, 0x5a, 0x11]);
+    assert.ok(
+      f.read(0, SECTOR).every((b) => b === 0xff),
+      'changing what was read changes no flash',
+    );
+    assert.equal(
+      f.read(0, 2 * SECTOR, filled(SECTOR, 0)).length,
+      2 * SECTOR,
+      'a buffer too small is not used',
+    );
+  });
 });
 
 describe('power cuts', () => {

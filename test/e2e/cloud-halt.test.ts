@@ -9,8 +9,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { generateBoxKeyPair, generateSigningKeyPair } from '../../src/core/crypto/index.ts';
-import { fromHex } from '../../src/core/format/bytes.ts';
+import { generateBoxKeyPair, generateSigningKeyPair, keyIdOf } from '../../src/core/crypto/index.ts';
+import { fromHex, toHex } from '../../src/core/format/bytes.ts';
 import { inRollout } from '../../src/core/rollout.ts';
 import { openRegistry } from '../../src/publisher/registry.ts';
 import { openRelease } from '../../src/publisher/release.ts';
@@ -41,9 +41,14 @@ const RELEASE = 'movehub-7.28.0';
 const TARGET = 'movehub/movehub-7.28.0.sihl';
 await provisionAzure(azurite, { table: 'devicelogs' });
 
-/** A device registered straight into the registry that files failure reports in the log table. */
-function failingDevice(workspace: Workspace): LightDevice {
-  const keys = { sign: generateSigningKeyPair(), box: generateBoxKeyPair() };
+/**
+ * A device of the stage (only those count: docs/ROLLOUTS.md §What counts), registered straight into the
+ * registry, that files failure reports in the log table.
+ */
+function failingDevice(workspace: Workspace, inStage: (id: string) => boolean): LightDevice {
+  let keys = { sign: generateSigningKeyPair(), box: generateBoxKeyPair() };
+  while (!inStage(toHex(keyIdOf(keys.sign.publicKey))))
+    keys = { sign: generateSigningKeyPair(), box: generateBoxKeyPair() };
   const registry = openRegistry(workspace.registryPath);
   const [p] = registry.provisionMany([
     { sign: keys.sign.publicKey, box: keys.box.publicKey, model: 'movehub', owner: 'ACME', now: 1 },
@@ -90,7 +95,9 @@ type SimDevice = CloudFleet['devices'][number];
  * A rollout under way (below 100 %, where the monitor watches) that includes one of the devices: the
  * device whose stable hash is lowest, and the smallest whole percent that takes it in.
  */
-async function rolloutWithOne(fleet: CloudFleet): Promise<{ device: SimDevice; percent: number }> {
+async function rolloutWithOne(
+  fleet: CloudFleet,
+): Promise<{ device: SimDevice; percent: number; inStage: (id: string) => boolean }> {
   const release = await openRelease(join(fleet.cwd, 'acme', 'releases', RELEASE));
   const releaseId = fromHex(release.info.releaseId);
   const percentFor = (d: SimDevice) => {
@@ -102,7 +109,7 @@ async function rolloutWithOne(fleet: CloudFleet): Promise<{ device: SimDevice; p
     .map((d) => ({ device: d, percent: percentFor(d) }))
     .sort((a, b) => a.percent - b.percent);
   assert.ok(best && best.percent < 100, 'one of two devices lands below 100 % (odds 9,999 in 10,000)');
-  return best;
+  return { ...best, inStage: (id) => inRollout(releaseId, id, best.percent) };
 }
 
 /** One poll of the sim device against the bucket; returns what it installed. */
@@ -112,7 +119,7 @@ async function poll(fleet: CloudFleet, device: SimDevice): Promise<string[]> {
 }
 
 async function haltsReachTheStore(fleet: CloudFleet, server: string): Promise<void> {
-  const { device, percent } = await rolloutWithOne(fleet);
+  const { device, percent, inStage } = await rolloutWithOne(fleet);
   await run(fleet, ['release', 'publish', RELEASE, '--rollout', String(percent), ...WS]);
   await run(fleet, ['rollout', 'status', RELEASE, '--min-failures', '1', ...WS]);
   await configureDevice(fleet, device, server);
@@ -146,7 +153,7 @@ async function haltsReachTheStore(fleet: CloudFleet, server: string): Promise<vo
     await consolePost(service.url, token, `/console/api/releases/${RELEASE}/resume`);
 
     // From the automatic monitor: it reads the log table devices write to.
-    await reportFailure(failingDevice(workspace));
+    await reportFailure(failingDevice(workspace, inStage));
     const deadline = Date.now() + 30_000;
     while (!events.some((e) => e.action === 'halt') && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 100));
@@ -161,7 +168,7 @@ async function haltsReachTheStore(fleet: CloudFleet, server: string): Promise<vo
   }
 
   // From `rollout check` (cron), reading the same log table.
-  await reportFailure(failingDevice(workspace));
+  await reportFailure(failingDevice(workspace, inStage));
   const checked = await run(fleet, ['rollout', 'check', RELEASE, ...WS]);
   assert.equal(checked.decision.action, 'halt', JSON.stringify(checked));
   assert.equal(checked.counts.failed, 1);

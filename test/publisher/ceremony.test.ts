@@ -28,11 +28,7 @@ async function pollAndBoot(w: World) {
   const server = await serveStore(w.store);
   try {
     const device = w.devices[0] as Fleet['devices'][number];
-    await configure(
-      { ...w, target: '', image: new Uint8Array(), firmware: new Uint8Array() },
-      device,
-      server,
-    );
+    await configure(w, device, server);
     const { agent, sim } = await openAgent(device);
     const polled = await agent.poll();
     assert.deepEqual([polled.outcome, polled.version], ['staged', '7.28.1'], JSON.stringify(polled));

@@ -64,7 +64,10 @@ test('1,000 devices at 10 %: failures halt the rollout by themselves, and nobody
   const saved = await readRollout(join(fleet.workspace.dir, 'releases', RELEASE));
   assert.equal(saved?.status, 'halted');
   assert.equal(saved?.halt?.by, 'auto');
-  assert.ok((saved?.halt?.failed ?? 0) >= 5 && (saved?.halt?.rate ?? 0) >= 0.2, JSON.stringify(saved?.halt));
+  assert.ok(
+    (saved?.halt?.failed ?? 0) >= 5 && (saved?.halt?.failurePercent ?? 0) >= 20,
+    JSON.stringify(saved?.halt),
+  );
 
   // After the halt even devices of the stage that had not polled yet are refused the release.
   const late = cohort.find((d) => !outcomes.has(d.id) || outcomes.get(d.id) === 'not-in-rollout');

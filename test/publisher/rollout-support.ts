@@ -46,31 +46,30 @@ export interface RolloutFleet {
   readonly devices: LightDevice[];
 }
 
-/** A workspace with `count` movehub devices on 7.27.0 and 7.28.0 published to `rollout` percent. */
-export async function makeRolloutFleet(count: number, rollout: number): Promise<RolloutFleet> {
-  const { cwd } = await world().build();
-  const workspace = await Workspace.open(join(cwd, 'acme'));
+/** `count` light devices of `model` running 7.27.0, registered straight into the workspace's registry. */
+export function registerLightDevices(workspace: Workspace, count: number, model = 'movehub'): LightDevice[] {
   const keys = Array.from({ length: count }, () => ({
     sign: generateSigningKeyPair(),
     box: generateBoxKeyPair(),
   }));
   const registry = openRegistry(workspace.registryPath);
   const provisioned = registry.provisionMany(
-    keys.map((k) => ({
-      sign: k.sign.publicKey,
-      box: k.box.publicKey,
-      model: 'movehub',
-      owner: 'ACME',
-      now: 1,
-    })),
+    keys.map((k) => ({ sign: k.sign.publicKey, box: k.box.publicKey, model, owner: 'ACME', now: 1 })),
   );
   registry.close();
-  const devices = provisioned.map((p, i) => ({
+  return provisioned.map((p, i) => ({
     ...p,
     ...(keys[i] as (typeof keys)[number]),
     running: '7.27.0',
     seq: 0,
   }));
+}
+
+/** A workspace with `count` movehub devices on 7.27.0 and 7.28.0 published to `rollout` percent. */
+export async function makeRolloutFleet(count: number, rollout: number): Promise<RolloutFleet> {
+  const { cwd } = await world().build();
+  const workspace = await Workspace.open(join(cwd, 'acme'));
+  const devices = registerLightDevices(workspace, count);
   await shipRelease(cwd, '7.28.0', { rollout });
   return { cwd, workspace, devices };
 }
@@ -119,9 +118,10 @@ export function https(url: string, cert: string, sockets = 32): Http {
   };
 }
 
+/** A report signed by `device`, of a movehub unless `fields` names another model. */
 export function signedReport(
   device: LightDevice,
-  fields: Omit<StatusReport, 'device' | 'seq' | 'time' | 'model'>,
+  fields: Omit<StatusReport, 'device' | 'seq' | 'time' | 'model'> & { readonly model?: string },
 ): Uint8Array {
   device.seq += 1;
   const body = encodeReport({

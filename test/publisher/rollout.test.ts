@@ -2,7 +2,7 @@
 // release through new signed metadata and envelope tables.
 // tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fromHex } from '../../src/core/format/bytes.ts';
@@ -11,6 +11,7 @@ import { inRollout } from '../../src/core/rollout.ts';
 import { envelopeSlot } from '../../src/device/agent/envelope.ts';
 import { readPublished, targetEntries } from '../../src/publisher/published.ts';
 import { DEFAULT_POLICY, decide, type RolloutState, readRollout } from '../../src/publisher/rollout.ts';
+import { tempDir } from '../helpers.ts';
 import { ok, sihl } from '../support/cli.ts';
 import { makeRolloutFleet, RELEASE, TARGET } from './rollout-support.ts';
 
@@ -33,27 +34,35 @@ const later = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
 
 test('the planner halts once failures reach the rate and the minimum count, not before', () => {
   assert.equal(
-    decide(state(), { reported: 4, succeeded: 0, failed: 4 }, T0).action,
+    decide(state(), { offered: 100, reported: 4, succeeded: 0, failed: 4 }, T0).action,
     'none',
     'four is under five',
   );
   assert.equal(
-    decide(state(), { reported: 100, succeeded: 81, failed: 19 }, T0).action,
+    decide(state(), { offered: 100, reported: 100, succeeded: 81, failed: 19 }, T0).action,
     'none',
     '19 % < 20 %',
   );
-  const halt = decide(state(), { reported: 25, succeeded: 20, failed: 5 }, T0);
+  const halt = decide(state(), { offered: 100, reported: 25, succeeded: 20, failed: 5 }, T0);
   assert.equal(halt.action, 'halt');
   assert.match(halt.why, /5 of 25 devices failed \(20 %/);
   assert.equal(
-    decide(state({ status: 'halted' }), { reported: 9, succeeded: 0, failed: 9 }, T0).action,
+    decide(state({ status: 'halted' }), { offered: 100, reported: 9, succeeded: 0, failed: 9 }, T0).action,
     'none',
   );
+  // A complete rollout (100 %) still reaches devices that have not installed it: it halts too.
+  const complete = decide(
+    state({ percent: 100, status: 'complete' }),
+    { offered: 20, reported: 20, succeeded: 12, failed: 8 },
+    T0,
+  );
+  assert.equal(complete.action, 'halt');
+  assert.match(complete.why, /8 of 20 devices failed \(40 %, threshold 20 %/);
 });
 
 test('the planner advances on schedule only with enough healthy reports', () => {
   const timed = state({ policy: { ...DEFAULT_POLICY, advanceAfterSeconds: 3600, minReports: 10 } });
-  const healthy = { reported: 30, succeeded: 29, failed: 1 };
+  const healthy = { offered: 100, reported: 30, succeeded: 29, failed: 1 };
   assert.equal(decide(timed, healthy, later(3599)).action, 'none', 'too early');
   assert.deepEqual(decide(timed, healthy, later(3600)), {
     action: 'advance',
@@ -61,12 +70,33 @@ test('the planner advances on schedule only with enough healthy reports', () => 
     why: '29 of 30 succeeded',
   });
   assert.equal(
-    decide(timed, { reported: 9, succeeded: 9, failed: 0 }, later(7200)).action,
+    decide(timed, { offered: 100, reported: 9, succeeded: 9, failed: 0 }, later(7200)).action,
     'none',
     'too few',
   );
   assert.equal(decide(state(), healthy, later(1e6)).action, 'none', 'by hand unless a schedule is set');
   assert.equal(decide(state({ percent: 100, status: 'complete' }), healthy, later(1e6)).action, 'none');
+});
+
+test('failure rates are percentages; a rollout.json of an older sihl, which kept fractions, is read as such', async () => {
+  assert.equal(DEFAULT_POLICY.failurePercent, 20);
+  const dir = await tempDir();
+  const { failurePercent: _p, ...policy } = DEFAULT_POLICY;
+  const halt = {
+    at: T0.toISOString(),
+    by: 'auto',
+    percent: 10,
+    failed: 6,
+    reported: 12,
+    rate: 0.5,
+    reason: 'x',
+  };
+  const older = { ...state({ status: 'halted' }), policy: { ...policy, failureRate: 0.3 }, halt };
+  await writeFile(join(dir, 'rollout.json'), JSON.stringify(older));
+  const read = await readRollout(dir);
+  assert.equal(read?.policy.failurePercent, 30);
+  assert.equal(read?.halt?.failurePercent, 50);
+  assert.equal(decide(state(), { offered: 30, reported: 10, succeeded: 8, failed: 2 }, T0).action, 'none');
 });
 
 async function entry(store: string) {

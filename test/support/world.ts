@@ -31,7 +31,8 @@ export interface World {
 type Step =
   | { readonly kind: 'devices'; readonly version: string; readonly count: number }
   | { readonly kind: 'revoke'; readonly device: number }
-  | { readonly kind: 'release'; readonly version: string; readonly rollout?: number };
+  | { readonly kind: 'release'; readonly version: string; readonly rollout?: number }
+  | { readonly kind: 'approve'; readonly version: string };
 
 interface Plan {
   readonly approvers: readonly string[];
@@ -87,6 +88,11 @@ export class WorldPlan {
     return this.#then({ kind: 'release', version, ...options });
   }
 
+  /** A movehub release of new.bin as `version`, approved by every approver, not published. */
+  withReleaseApproved(version: string): WorldPlan {
+    return this.#then({ kind: 'approve', version });
+  }
+
   /** A fresh copy of this world in a test's temporary folder. */
   async build(): Promise<World> {
     const plan = this.#plan;
@@ -125,11 +131,17 @@ export async function shipRelease(
     readonly rollout?: number;
   } = {},
 ): Promise<string> {
-  const release = `movehub-${version}`;
-  await ok(cwd, [...releaseCreate('new.bin', 'movehub', version, '1'), ...WS]);
-  await approveBy((args) => ok(cwd, args), release, options.approvers ?? ['alice', 'bob'], WS);
+  const release = await approveRelease(cwd, version, options.approvers ?? ['alice', 'bob']);
   const rollout = options.rollout === undefined ? [] : ['--rollout', String(options.rollout)];
   return JSON.parse(await ok(cwd, ['release', 'publish', release, ...rollout, '--json', ...WS])).target;
+}
+
+/** Creates release `version` of new.bin for movehub and has `approvers` approve it; returns its name. */
+async function approveRelease(cwd: string, version: string, approvers: readonly string[]): Promise<string> {
+  const release = `movehub-${version}`;
+  await ok(cwd, [...releaseCreate('new.bin', 'movehub', version, '1'), ...WS]);
+  await approveBy((args) => ok(cwd, args), release, approvers, WS);
+  return release;
 }
 
 /** Builds `plan` in `cwd`, with world.json naming its devices (folders relative to `cwd`) and targets. */
@@ -144,6 +156,8 @@ async function buildWorld(cwd: string, plan: Plan): Promise<void> {
         devices.push(await provisionSimDevice(cwd, `hub-${devices.length + 1}`, 'ACME', file, step.version));
     } else if (step.kind === 'revoke') {
       await ok(cwd, ['device', 'revoke', (devices[step.device] as WorldDevice).id, ...WS]);
+    } else if (step.kind === 'approve') {
+      await approveRelease(cwd, step.version, plan.approvers);
     } else {
       targets[step.version] = await shipRelease(cwd, step.version, { ...step, approvers: plan.approvers });
     }

@@ -5,8 +5,9 @@ import { SihlError } from '../../core/errors.ts';
 import type { Mirrored, Pushed } from '../../publisher/cloud-store.ts';
 import { refuseOfflineKeys } from '../../publisher/online-keys.ts';
 import {
+  cohortOf,
   type Decision,
-  failureRate,
+  failurePercent,
   nextStage,
   percentText,
   type RolloutCounts,
@@ -38,7 +39,8 @@ export interface RolloutResult {
   readonly stages: readonly number[];
   readonly policy: RolloutPolicy;
   readonly counts: RolloutCounts;
-  readonly failureRate: number;
+  /** 100 × failed / reported: failure rates are percentages everywhere. */
+  readonly failurePercent: number;
   readonly halt: RolloutState['halt'] | null;
   readonly history: RolloutState['history'];
   readonly decision?: Decision;
@@ -78,7 +80,7 @@ function settings(values: Values): Pick<RolloutOptions, 'stages' | 'policy'> {
   const stages = optionalString(values, 'stages');
   const policy: Partial<{ -readonly [K in keyof RolloutPolicy]: RolloutPolicy[K] }> = {};
   if (values['failure-rate'] !== undefined)
-    policy.failureRate = integer(values, 'failure-rate', 20, 1, 100) / 100;
+    policy.failurePercent = integer(values, 'failure-rate', 20, 1, 100);
   if (values['min-failures'] !== undefined)
     policy.minFailures = integer(values, 'min-failures', 5, 0, 1_000_000);
   if (values['min-reports'] !== undefined)
@@ -105,7 +107,7 @@ function result(rollout: Mirrored<Rollout>, counts: RolloutCounts, decision?: De
     stages: state.stages,
     policy: state.policy,
     counts,
-    failureRate: failureRate(counts),
+    failurePercent: failurePercent(counts),
     halt: state.halt ?? null,
     history: state.history,
     ...(decision ? { decision } : {}),
@@ -143,8 +145,7 @@ function rolloutCommand(verb: string, summary: string, action: Action): Command<
         ...settings(values),
       };
       return withWorkspaceIndex(workspace, context.env, async (index) => {
-        const countsOf = (rollout: Rollout) =>
-          index.counts(rollout.state.target, new Date(rollout.state.countSince));
+        const countsOf = ({ state }: Rollout) => index.counts(cohortOf(state, state));
         const before = await openRollout(workspace, name, o);
         const { rollout, decision } = await action(workspace, name, o, () => countsOf(before));
         return result(rollout, countsOf(rollout), decision);
@@ -153,8 +154,8 @@ function rolloutCommand(verb: string, summary: string, action: Action): Command<
     render: (r) => {
       const lines = [
         `${r.release}: ${r.status} at ${r.percent} %${r.next !== null && r.status === 'active' ? `, next stage ${r.next} %` : ''} (stages ${r.stages.join(' → ')})`,
-        `reports since the stage began: ${r.counts.reported} devices, ${r.counts.succeeded} succeeded, ${r.counts.failed} failed (${percentText(r.failureRate)})`,
-        `halts at ${percentText(r.policy.failureRate)} failed with at least ${r.policy.minFailures} failures; ` +
+        `reports since the stage began: ${r.counts.reported} of the ${r.counts.offered} devices offered it, ${r.counts.succeeded} succeeded, ${r.counts.failed} failed (${percentText(r.failurePercent)})`,
+        `halts at ${percentText(r.policy.failurePercent)} failed with at least ${r.policy.minFailures} failures; ` +
           (r.policy.advanceAfterSeconds > 0
             ? `advances by itself after ${r.policy.advanceAfterSeconds} s with ${r.policy.minReports} reports`
             : 'advances by hand'),

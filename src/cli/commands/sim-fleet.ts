@@ -65,13 +65,14 @@ export interface FleetRun extends Omit<FleetResult, 'devices'> {
   readonly devices: FleetResult['devices'];
 }
 
+/** A share given in percent, like every rate on sihl's command line; returned as a fraction. */
 function rate(values: Values, name: string): number {
   const value = optionalString(values, name);
   if (value === undefined) return 0;
   const n = Number(value);
-  if (!/^\d*\.?\d+$/.test(value) || !(n >= 0 && n <= 1))
-    throw new SihlError('USAGE', `--${name} must be a number from 0 to 1`);
-  return n;
+  if (!/^\d*\.?\d+$/.test(value) || !(n >= 0 && n <= 100))
+    throw new SihlError('USAGE', `--${name} is a percentage from 0 to 100`);
+  return n / 100;
 }
 
 function fleetDir(values: Values, context: Context, workspace: Workspace): string {
@@ -244,7 +245,7 @@ export const simFleet: Command<ProvisionedFleet | FleetRun> = {
   summary: 'Simulate a fleet in one process: provision N devices, or run them until all are updated.',
   usage:
     'sim fleet --devices N --provision-only --model M --firmware FILE --version V [--owner O] [--workspace DIR]\n' +
-    '       sihl sim fleet --devices N [--server URL] [--certificate CERT.pem] [--failure-rate P] [--power-cut-rate P] [--interval S] [--concurrency K] [--deadline S] [--workspace DIR] [--json]',
+    '       sihl sim fleet --devices N [--server URL] [--certificate CERT.pem] [--failure-rate PERCENT] [--power-cut-rate PERCENT] [--interval S] [--concurrency K] [--deadline S] [--workspace DIR] [--json]',
   details:
     'Two phases, because a release seals a key envelope for each device registered when it is published:\n' +
     '  sihl init acme && sihl keys add --role targets --name alice … (and bob)\n' +
@@ -258,8 +259,8 @@ export const simFleet: Command<ProvisionedFleet | FleetRun> = {
     'the embedded server runs in this process for the run) and lets each poll every --interval seconds\n' +
     '(first poll at random within one interval), at most --concurrency awake at once, until every device\n' +
     'runs the newest release published for its model, or --deadline seconds pass. --power-cut-rate: that\n' +
-    'share of devices lose power during their install (at a random flash operation) and boot again.\n' +
-    '--failure-rate: that share report an error (SELF_TEST_FAILED) after installing, as a failed health\n' +
+    'percentage of devices lose power during their install (at a random flash operation) and boot again.\n' +
+    '--failure-rate: that percentage report an error (SELF_TEST_FAILED) after installing, as a failed health\n' +
     'check would. Prints the time until 50, 90 and 100 % ran the new release, the requests the server\n' +
     'answered, and CPU time (of server and simulator together when the server is embedded). Devices are not\n' +
     'saved after a run: each run starts from the provisioned state. Exit code 1 when any device did not\n' +
@@ -277,11 +278,15 @@ export const simFleet: Command<ProvisionedFleet | FleetRun> = {
     channel: { type: 'string', value: 'C', help: 'release channel (default stable)' },
     interval: { type: 'string', value: 'S', help: 'seconds between polls (default 10)' },
     concurrency: { type: 'string', value: 'K', help: 'devices awake at once (default 32)' },
-    'failure-rate': { type: 'string', value: 'P', help: 'share of devices failing after install (0 to 1)' },
+    'failure-rate': {
+      type: 'string',
+      value: 'PERCENT',
+      help: 'percentage of devices failing after install (0 to 100)',
+    },
     'power-cut-rate': {
       type: 'string',
-      value: 'P',
-      help: 'share of installs cut by a power failure (0 to 1)',
+      value: 'PERCENT',
+      help: 'percentage of installs cut by a power failure (0 to 100)',
     },
     deadline: { type: 'string', value: 'S', help: 'give up after this many seconds (default 600)' },
     seed: { type: 'string', value: 'N', help: 'seed for schedules and injected faults (default 1)' },

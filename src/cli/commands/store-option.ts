@@ -22,6 +22,7 @@ export function storeChoice(values: Values, context: Context): StoreChoice {
     ...(context.progress
       ? { onUpload: (done: number, total: number) => context.progress?.('uploading', done, total) }
       : {}),
+    onNotice: (text: string) => context.notice?.(text),
   };
 }
 

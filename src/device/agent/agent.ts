@@ -5,7 +5,7 @@ import { toHex } from '../../core/format/bytes.ts';
 import { CREDENTIAL_BYTES } from '../../core/format/credential.ts';
 import type { StatusReport } from '../../core/format/report.ts';
 import { slotLocation } from '../../core/format/slot-table.ts';
-import { targetFilePath } from '../../core/format/target.ts';
+import { targetFilePath, targetNameOf } from '../../core/format/target.ts';
 import { makeSignedReport } from '../report.ts';
 import { type AgentConfig, agentPaths, readAgentConfig } from './config.ts';
 import { type DownloadPlan, downloadToStaging } from './download.ts';
@@ -90,6 +90,8 @@ export class UpdateAgent {
   #state: AgentState;
   /** Where reports go when agent.json names a log table; otherwise the server's /v1/reports. */
   #table: TableReporter | undefined;
+  /** The target this poll is fetching, once chosen: its errors are reported against it. */
+  #working: string | undefined;
 
   private constructor(options: AgentOptions, config: AgentConfig, state: AgentState) {
     this.#options = options;
@@ -144,6 +146,7 @@ export class UpdateAgent {
       requests: this.client.stats.requests - before.requests,
       bytes: this.client.stats.bytes - before.bytes,
     });
+    this.#working = undefined;
     try {
       const found = await this.#check();
       if (found.outcome !== 'unchanged') await this.#save({ lastError: undefined });
@@ -152,7 +155,9 @@ export class UpdateAgent {
       const error = asSihlError(caught);
       if (this.#state.lastError !== error.code) {
         await this.#save({ lastError: error.code });
-        await this.#report({ outcome: 'error', reason: error.code }).catch(() => {});
+        // Naming the release it was fetching: a download or verification failure counts against it.
+        const target = this.#working ? { target: this.#working } : {};
+        await this.#report({ outcome: 'error', reason: error.code, ...target }).catch(() => {});
       }
       return result('error', { error: { code: error.code, message: error.message } });
     }
@@ -217,6 +222,7 @@ export class UpdateAgent {
   async #stage(refreshed: Refreshed, candidate: Candidate, etag: string | undefined): Promise<Checked> {
     const { device } = this.#options;
     const { name, custom } = candidate;
+    this.#working = name;
     let info: Awaited<ReturnType<Updater['getTargetInfo']>>;
     try {
       info = await refreshed.updater.getTargetInfo(name);
@@ -335,12 +341,14 @@ export class UpdateAgent {
       running: boot.running.version,
       ...(boot.reason ? { reason: boot.reason } : {}),
       ...(boot.installed || boot.outcome === 'rejected' ? { attempts: boot.attempts } : {}),
-      ...(staged && (boot.installed || boot.outcome === 'rejected') ? { target: staged.target } : {}),
+      // Every outcome of an install names its release: a refusal, a revert or a halt counts against it.
+      ...(this.#aboutTarget(boot) ? { target: this.#aboutTarget(boot) } : {}),
     });
     if (staged && boot.outcome === 'reverted') {
       await this.#save({ staged: undefined, refused: [...this.#state.refused, staged.sha256] });
     } else if (staged && this.#options.device.bootState()?.phase !== 'pending') {
-      if (boot.outcome !== 'rejected') return this.#save({ staged: undefined });
+      if (boot.outcome !== 'rejected')
+        return this.#save({ staged: undefined, ...(boot.installed ? { installed: staged.target } : {}) });
       await this.#corruptStaging(staged.sha256);
     }
   }
@@ -361,7 +369,19 @@ export class UpdateAgent {
 
   /** The application's own verdict after a boot, e.g. a self-test that failed: an `error` report. */
   async reportError(reason: string): Promise<void> {
-    await this.#report({ outcome: 'error', reason });
+    const { device } = this.#options;
+    const running = device.bootState()?.running.version;
+    const installed = this.#state.installed;
+    const about = running && installed === targetNameOf(device.model, running) ? { target: installed } : {};
+    await this.#report({ outcome: 'error', reason, ...about });
+  }
+
+  /** The release a boot's report is about: the one staged, or for a revert the one installed last. */
+  #aboutTarget(boot: BootOutcome): string | undefined {
+    const staged = this.#state.staged;
+    if (boot.installed || boot.outcome === 'rejected' || boot.outcome === 'halted') return staged?.target;
+    if (boot.outcome === 'reverted') return staged?.target ?? this.#state.installed;
+    return undefined;
   }
 
   async #report(fields: Pick<StatusReport, 'outcome'> & Partial<StatusReport>): Promise<void> {

@@ -45,6 +45,8 @@ export interface AgentState {
   readonly outbox: readonly string[];
   /** Code of the last error reported, so a lasting failure is reported once, not at every poll. */
   readonly lastError?: string;
+  /** The target last installed: a revert or an application error while it runs is reported against it. */
+  readonly installed?: string;
   /** The newest log table SAS a release brought (docs/CLOUD.md), replacing the one of agent.json. */
   readonly logSas?: string;
 }

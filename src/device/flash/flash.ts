@@ -12,7 +12,11 @@ export interface FlashGeometry {
 
 export interface Flash {
   readonly geometry: FlashGeometry;
-  read(offset: number, length: number): Uint8Array;
+  /**
+   * Reads `length` bytes: into `into` (from its start) when it is given and large enough, so a loop can
+   * reuse one buffer, else into a new one. Use the result, not `into`: a port may return a copy.
+   */
+  read(offset: number, length: number, into?: Uint8Array): Uint8Array;
   write(offset: number, data: Uint8Array): void;
   /** Erases the sector that starts at `offset`. */
   erase(offset: number): void;
@@ -25,3 +29,15 @@ export interface Region {
 }
 
 export const ERASED = 0xff;
+
+const erasedRuns = new Map<number, Uint8Array>();
+
+/** Whether `bytes` are all 0xFF: compared natively against a cached erased run of the same length. */
+export function isErased(bytes: Uint8Array): boolean {
+  let run = erasedRuns.get(bytes.length);
+  if (!run) {
+    run = new Uint8Array(bytes.length).fill(ERASED);
+    if (erasedRuns.size < 64) erasedRuns.set(bytes.length, run);
+  }
+  return Buffer.compare(bytes, run) === 0;
+}

@@ -9,7 +9,7 @@
 // refuse records it cannot authenticate: they count as garbage. docs/BOOT.md §Record log.
 import { crc32 } from 'node:zlib';
 import { SihlError } from '../../core/errors.ts';
-import { ERASED, type Flash, type Region } from './flash.ts';
+import { ERASED, type Flash, isErased, type Region } from './flash.ts';
 
 const MAGIC_0 = 0x53;
 const MAGIC_1 = 0x52;
@@ -63,7 +63,7 @@ export class RecordLog {
 
   #readSlot(sector: number, index: number): Slot {
     const bytes = this.#flash.read(this.#slotOffset(sector, index), this.#recordSize);
-    if (bytes.every((b) => b === ERASED)) return { kind: 'empty' };
+    if (isErased(bytes)) return { kind: 'empty' };
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const length = view.getUint16(2, true);
     if (bytes[0] !== MAGIC_0 || bytes[1] !== MAGIC_1 || length > this.maxPayload) return { kind: 'garbage' };

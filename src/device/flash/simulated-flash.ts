@@ -3,7 +3,7 @@
 // leaves only some of its words programmed; an erase leaves the sector partly erased, with
 // indeterminate bytes). Every later operation fails, as it would on a device that has lost power.
 import { SihlError } from '../../core/errors.ts';
-import { ERASED, type Flash, type FlashGeometry } from './flash.ts';
+import { ERASED, type Flash, type FlashGeometry, isErased } from './flash.ts';
 
 /** Thrown by the flash when the simulated power goes. Not an error of the code under test. */
 export class PowerCut extends Error {
@@ -36,18 +36,6 @@ export function checkGeometry(g: FlashGeometry): FlashGeometry {
     g.size % g.sectorSize === 0;
   if (!ok) throw new SihlError('USAGE', `flash geometry ${JSON.stringify(g)} is not consistent`);
   return g;
-}
-
-const erasedRuns = new Map<number, Uint8Array>();
-
-/** All 0xFF, compared natively against a cached erased run of the same length. */
-function isErased(bytes: Uint8Array): boolean {
-  let run = erasedRuns.get(bytes.length);
-  if (!run) {
-    run = new Uint8Array(bytes.length).fill(ERASED);
-    if (erasedRuns.size < 64) erasedRuns.set(bytes.length, run);
-  }
-  return Buffer.compare(bytes, run) === 0;
 }
 
 export class SimulatedFlash implements Flash {
@@ -84,11 +72,16 @@ export class SimulatedFlash implements Flash {
     this.#cut = undefined;
   }
 
-  read(offset: number, length: number): Uint8Array {
+  read(offset: number, length: number, into?: Uint8Array): Uint8Array {
     this.#inside(offset, length);
     this.reads++;
     this.bytesRead += length;
-    return this.memory.slice(offset, offset + length);
+    const bytes = this.memory.subarray(offset, offset + length);
+    if (into === undefined || into.length < length) return bytes.slice();
+    // Into the caller's buffer: a copy all the same, which later writes and erases leave alone.
+    const out = into.subarray(0, length);
+    out.set(bytes);
+    return out;
   }
 
   write(offset: number, data: Uint8Array): void {

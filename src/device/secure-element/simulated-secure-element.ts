@@ -131,7 +131,8 @@ export class SimulatedSecureElement implements SecureElement {
   /** Every later start: reads what provisioning wrote. */
   static open(flash: Flash, region: Region): SimulatedSecureElement {
     const { provisioning, counters, roots } = regions(flash, region);
-    const length = new DataView(flash.read(provisioning, 2).buffer).getUint16(0, true);
+    const head = flash.read(provisioning, 2);
+    const length = new DataView(head.buffer, head.byteOffset).getUint16(0, true);
     if (length + 6 > flash.geometry.sectorSize)
       throw new SihlError('INTERNAL', 'secure element storage is damaged');
     const bytes = flash.read(provisioning + 2, length + 4);

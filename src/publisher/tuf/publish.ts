@@ -6,6 +6,7 @@
 import { type FileHandle, mkdir, open, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Metadata, Root, TargetFile, Timestamp } from '@tufjs/models';
+import { crashPoint } from '../../core/crash-points.ts';
 import { equalBytes, Sha256, sha256 } from '../../core/crypto/index.ts';
 import { naming, SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
@@ -192,6 +193,7 @@ async function writeTarget(
     await writeAtomically(full, {}, (handle) => copyChecked(content.path, handle, entry));
   }
   result.written.push(path);
+  await crashPoint(`wrote ${path}`);
 }
 
 /**
@@ -262,11 +264,13 @@ export async function publishRepository(
         throw raced(error, join(dir, path));
       });
       result.written.push(path);
+      await crashPoint(`wrote ${path}`);
     }
   }
   if (replaceTimestamp) {
     await replaceTimestampFile(join(dir, TIMESTAMP_PATH), serialize(input.timestamp));
     result.written.push(TIMESTAMP_PATH);
+    await crashPoint(`wrote ${TIMESTAMP_PATH}`);
   } else {
     result.unchanged.push(TIMESTAMP_PATH);
   }

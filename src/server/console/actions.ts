@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Clock } from '../../core/clock.ts';
 import type { StoreChoice } from '../../publisher/cloud-store.ts';
 import type { Passphrases } from '../../publisher/role-keys.ts';
-import { readRollout } from '../../publisher/rollout.ts';
+import { cohortOf, readRollout } from '../../publisher/rollout.ts';
 import { advanceRollout, haltRollout, resumeRollout } from '../../publisher/rollout-publish.ts';
 import type { Workspace } from '../../publisher/workspace.ts';
 import type { ReleaseSummary } from './pages.ts';
@@ -30,6 +30,7 @@ export async function releaseSummaries(workspace: Workspace): Promise<ReleaseSum
         model,
         version: ref.name.slice(model.length + 1),
         percent: ref.percent,
+        releaseId: ref.releaseId,
         status: state?.status ?? (ref.halted ? 'halted' : ref.percent >= 100 ? 'complete' : 'active'),
         ...(state ? { state } : {}),
       };
@@ -55,7 +56,7 @@ export async function act(context: ActionContext, name: string, verb: ConsoleAct
     switch (verb) {
       case 'halt': {
         const r = (await releaseSummaries(workspace)).find((s) => s.name === name);
-        const counts = r ? index.counts(r.target, new Date(r.state?.countSince ?? 0)) : undefined;
+        const counts = r ? index.counts(cohortOf(r, r.state)) : undefined;
         await haltRollout(workspace, name, { ...o, by: 'operator', ...(counts ? { counts } : {}) });
         return 'Halted: new devices no longer get this release.';
       }

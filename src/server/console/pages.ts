@@ -1,5 +1,10 @@
 // The console's pages, rendered on the server from plain data: no script runs in the browser.
-import { percentText, type RolloutCounts, type RolloutState } from '../../publisher/rollout.ts';
+import {
+  failurePercent,
+  percentText,
+  type RolloutCounts,
+  type RolloutState,
+} from '../../publisher/rollout.ts';
 import { h, page, query, rolloutChart, time } from './html.ts';
 import type { DeviceQuery, DeviceRow, ReportRow, TimelinePoint } from './report-index.ts';
 
@@ -10,6 +15,8 @@ export interface ReleaseSummary {
   readonly model: string;
   readonly version: string;
   readonly percent: number;
+  /** Hex, from the published entry. */
+  readonly releaseId: string;
   readonly status: RolloutState['status'];
   readonly state?: RolloutState;
 }
@@ -158,7 +165,7 @@ export function releasePage(
   const halt = state?.halt;
   const why = halt
     ? `<div class="halt" id="halt-reason" role="status"><b>Halted ${halt.by === 'auto' ? 'automatically' : 'by an operator'}</b> at ${h(time(Date.parse(halt.at)))}, at ${halt.percent} %:
-${halt.by === 'auto' ? `${h(halt.reason)}.` : ''}<br>${halt.failed} of ${halt.reported} reporting devices had failed (${h(percentText(halt.rate))}).</div>`
+${halt.by === 'auto' ? `${h(halt.reason)}.` : ''}<br>${halt.failed} of ${halt.reported} reporting devices had failed (${h(percentText(halt.failurePercent))}).</div>`
     : '';
   const buttons = [
     release.status === 'halted' ? action('resume', 'Resume rollout') : action('halt', 'Halt rollout', true),
@@ -176,8 +183,8 @@ ${halt.by === 'auto' ? `${h(halt.reason)}.` : ''}<br>${halt.failed} of ${halt.re
     `${notice ? `<p class="notice" role="alert">${h(notice)}</p>` : ''}<p>${statusBadge(release.status)} offered to <b>${release.percent} %</b> of ${h(release.model)} devices · target <code>${h(release.target)}</code></p>
 ${why}<h2>Stages</h2><ol class="stages">${stages}</ol>
 <p>${buttons}</p>
-<h2>Reports</h2><p id="counts">${counts.reported} devices reported for this release since the stage began: ${counts.succeeded} succeeded, ${counts.failed} failed (${h(percentText(counts.reported ? counts.failed / counts.reported : 0))}).
-${policy ? `Halts at ${h(percentText(policy.failureRate))} with at least ${policy.minFailures} failures.` : ''}</p>
+<h2>Reports</h2><p id="counts">${counts.reported} of the ${counts.offered} devices offered this release reported since the stage began: ${counts.succeeded} succeeded, ${counts.failed} failed (${h(percentText(failurePercent(counts)))}).
+${policy ? `Halts at ${h(percentText(policy.failurePercent))} with at least ${policy.minFailures} failures.` : ''}</p>
 ${rolloutChart(points, state?.history)}
 <h2>History</h2><table id="rollout-history"><thead><tr><th>When</th><th>What</th><th>By</th><th>Offered to</th><th>Note</th></tr></thead><tbody>${history}</tbody></table>`,
     { csrf },

@@ -3,16 +3,19 @@
 // log store on open. Derived data: delete the file and it is rebuilt. Each entry is verified against the
 // registry before it counts, like `sihl fleet status` does, because the log store is not trusted.
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import { fromHex } from '../../core/format/bytes.ts';
 import { type StatusReport, verifySignedReport } from '../../core/format/report.ts';
+import { inRollout } from '../../core/rollout.ts';
 import { type Device, REGISTRY_BATCH, type Registry } from '../../publisher/registry.ts';
-import type { RolloutCounts } from '../../publisher/rollout.ts';
+import type { Cohort, RolloutCounts } from '../../publisher/rollout.ts';
 import type { LogStore } from '../../storage/log-store.ts';
 import { openSqliteFile } from '../../storage/sqlite-file.ts';
 
 export const INDEX_FILE = 'console.db';
 /** Rows per page of the device table, at most. */
 export const PAGE_MAX = 200;
-const SCHEMA_VERSION = 1;
+// 2: reports keep the model they name, so counts can check it against the registry.
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS devices (
@@ -29,7 +32,7 @@ CREATE INDEX IF NOT EXISTS devices_seen ON devices (last_seen);
 CREATE INDEX IF NOT EXISTS devices_error ON devices (last_error, idx);
 CREATE TABLE IF NOT EXISTS reports (
   device_id TEXT NOT NULL, seq INTEGER NOT NULL, received INTEGER NOT NULL, outcome TEXT NOT NULL,
-  running TEXT NOT NULL, target TEXT, reason TEXT, attempts INTEGER,
+  model TEXT NOT NULL, running TEXT NOT NULL, target TEXT, reason TEXT, attempts INTEGER,
   PRIMARY KEY (device_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS reports_target ON reports (target, device_id, seq) WHERE target IS NOT NULL;
@@ -89,6 +92,9 @@ export interface TimelinePoint {
 }
 
 type Row = Record<string, unknown>;
+const SUCCEEDED: ReadonlySet<string> = new Set(['installed', 'booted']);
+/** A download or verification error, a refusal at boot, a reverted trial: all failures of the release. */
+const FAILED: ReadonlySet<string> = new Set(['rejected', 'reverted', 'error']);
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
 
@@ -172,13 +178,14 @@ export class ReportIndex {
     }
     this.#upsertDevice(device);
     const inserted = this.#sql(
-      `INSERT OR IGNORE INTO reports (device_id, seq, received, outcome, running, target, reason, attempts)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO reports (device_id, seq, received, outcome, model, running, target, reason, attempts)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       deviceId,
       report.seq,
       received,
       report.outcome,
+      report.model,
       report.running,
       report.target ?? null,
       report.reason ?? null,
@@ -339,16 +346,35 @@ export class ReportIndex {
     return { devices: Number(r.devices), reported: Number(r.reported), failing: Number(r.failing ?? 0) };
   }
 
-  /** Each device's latest report naming `target` received since `since`: succeeded or failed. */
-  counts(target: string, since: Date): RolloutCounts {
-    const r = this.#sql(
-      `SELECT count(*) AS reported,
-         coalesce(sum(outcome IN ('installed', 'booted')), 0) AS succeeded,
-         coalesce(sum(outcome IN ('rejected', 'reverted', 'error')), 0) AS failed
-       FROM (SELECT device_id, max(seq) AS seq FROM reports WHERE target = ? AND received >= ? GROUP BY device_id) AS latest
+  /**
+   * What the devices of a release's cohort said (docs/ROLLOUTS.md §What counts): each unrevoked device
+   * of the release's model that the stage offers it to, counted once by its latest report naming the
+   * target since `cohort.since`, and only a report naming the model the registry holds for it. Reports
+   * of other models, of devices outside the stage, and of revoked devices do not count.
+   */
+  counts(cohort: Cohort): RolloutCounts {
+    const releaseId = fromHex(cohort.releaseId);
+    const offered = new Set(
+      this.#sql('SELECT id FROM devices WHERE model = ? AND revoked = 0')
+        .all(cohort.model)
+        .map((r) => String(r.id))
+        .filter((id) => inRollout(releaseId, id, cohort.percent)),
+    );
+    const latest = this.#sql(
+      `SELECT device_id, outcome FROM (SELECT device_id, max(seq) AS seq FROM reports
+         WHERE target = ? AND received >= ? AND model = ? GROUP BY device_id) AS latest
        JOIN reports USING (device_id, seq)`,
-    ).get(target, since.getTime()) as Row;
-    return { reported: Number(r.reported), succeeded: Number(r.succeeded), failed: Number(r.failed) };
+    ).all(cohort.target, cohort.since.getTime(), cohort.model);
+    let reported = 0;
+    let succeeded = 0;
+    let failed = 0;
+    for (const r of latest) {
+      if (!offered.has(String(r.device_id))) continue;
+      reported++;
+      if (SUCCEEDED.has(String(r.outcome))) succeeded++;
+      else if (FAILED.has(String(r.outcome))) failed++;
+    }
+    return { offered: offered.size, reported, succeeded, failed };
   }
 
   /** Cumulative devices installed / failed for `target` over time, in `buckets` steps. */

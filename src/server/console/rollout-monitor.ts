@@ -1,13 +1,14 @@
 // Automatic rollout checks inside `sihl serve` (docs/ROLLOUTS.md §Automatic): shortly after reports
-// arrive, and on a fixed interval for scheduled advances, every release whose rollout is under way is
-// checked against its policy and halted or advanced. All publishing in the server process, the console's
-// buttons included, runs through one queue here, so two changes never race for the next metadata version.
+// arrive, and on a fixed interval for scheduled advances, every release not halted (complete ones too)
+// is checked against its policy and halted or advanced. All publishing in the server process, the
+// console's buttons included, runs through one queue here, and the publish lock keeps it apart from the
+// CLI's (src/publisher/publish-lock.ts).
 
 import { join } from 'node:path';
 import type { StoreChoice } from '../../publisher/cloud-store.ts';
 import { readPublished, targetEntries } from '../../publisher/published.ts';
 import type { Passphrases } from '../../publisher/role-keys.ts';
-import { type RolloutState, readRollout } from '../../publisher/rollout.ts';
+import { cohortOf, type RolloutState, readRollout } from '../../publisher/rollout.ts';
 import { checkRollout, type RolloutOptions } from '../../publisher/rollout-publish.ts';
 import type { Clock } from '../../publisher/tuf/expiry.ts';
 import type { Workspace } from '../../publisher/workspace.ts';
@@ -36,6 +37,8 @@ export interface ReleaseRef {
   readonly target: string;
   readonly percent: number;
   readonly halted: boolean;
+  /** Hex (custom.releaseId). */
+  readonly releaseId: string;
 }
 
 /** Every published release, with where its entry stands. */
@@ -50,6 +53,7 @@ export async function publishedReleases(workspace: Workspace): Promise<ReleaseRe
         target: e.name,
         percent: Number(c.rollout ?? 100),
         halted: c.halted === true,
+        releaseId: typeof c.releaseId === 'string' ? c.releaseId : '',
       },
     ];
   });
@@ -94,12 +98,13 @@ export class RolloutMonitor {
     this.#timer.unref();
   }
 
-  /** One pass over the releases under way; returns what was done. */
+  /** One pass over the releases not halted; returns what was done. */
   async checkAll(): Promise<{ release: string; action: string; why: string }[]> {
     const { workspace, index, passphrases } = this.#o;
     if (!passphrases) return [];
     if (this.#o.logStore) await index.catchUp(this.#o.logStore);
     const done: { release: string; action: string; why: string }[] = [];
+    let failed: string | undefined;
     for (const ref of await publishedReleases(workspace)) {
       let state: RolloutState | undefined;
       try {
@@ -107,22 +112,29 @@ export class RolloutMonitor {
       } catch {
         continue;
       }
-      const underWay = state ? state.status === 'active' : !ref.halted && ref.percent < 100;
+      // Complete rollouts too: a release at 100 % still reaches devices that have not installed it.
+      const underWay = state ? state.status !== 'halted' : !ref.halted;
       if (!underWay) continue;
-      const since = new Date(state?.countSince ?? 0);
       const options: RolloutOptions = {
         passphrases,
         ...this.#o.store,
         ...(this.#o.now ? { now: this.#o.now } : {}),
       };
-      const { decision } = await checkRollout(workspace, ref.name, index.counts(ref.target, since), options);
-      if (decision.action !== 'none') {
-        const event = { release: ref.name, action: decision.action, why: decision.why };
-        done.push(event);
-        this.#o.onEvent?.(event);
+      // One release that cannot be checked (its folder gone, the publish lock held by the CLI) does not
+      // keep the others from their check; the first error is shown, and the next pass tries again.
+      try {
+        const counts = index.counts(cohortOf(ref, state));
+        const { decision } = await checkRollout(workspace, ref.name, counts, options);
+        if (decision.action !== 'none') {
+          const event = { release: ref.name, action: decision.action, why: decision.why };
+          done.push(event);
+          this.#o.onEvent?.(event);
+        }
+      } catch (error) {
+        failed ??= `${ref.name}: ${(error as Error).message}`;
       }
     }
-    this.lastError = undefined;
+    this.lastError = failed;
     return done;
   }
 

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../../core/clock.ts';
 import { SihlError } from '../../core/errors.ts';
+import { cohortOf } from '../../publisher/rollout.ts';
 import { type ActionContext, act, CONSOLE_ACTIONS, isConsoleAction, releaseSummaries } from './actions.ts';
 import { OperatorAuth, type Session } from './auth.ts';
 import { deviceQuery, html, json, readForm, redirect, sameOrigin, send } from './http.ts';
@@ -101,7 +102,7 @@ export async function getRoute(
     const name = decodeURIComponent(m[2] as string);
     const r = (await releaseSummaries(workspace)).find((s) => s.name === name);
     if (!r) return send(res, 404, 'no such release\n', 'text/plain');
-    const counts = index.counts(r.target, new Date(r.state?.countSince ?? 0));
+    const counts = index.counts(cohortOf(r, r.state));
     const points = index.timeline(r.target);
     if (m[1]) return json(res, 200, { release: r, counts, timeline: points });
     const notice = context.notices.get(url.searchParams.get('notice'));

@@ -174,7 +174,11 @@ export async function makeFleet(
 }
 
 /** Provisioning's last step: the device learns its server, certificate, index and first root. */
-export async function configure(fleet: Fleet, device: FleetDevice, server: StoreServer): Promise<void> {
+export async function configure(
+  fleet: Pick<Fleet, 'store'>,
+  device: FleetDevice,
+  server: Pick<StoreServer, 'url' | 'certificate'>,
+): Promise<void> {
   const root = new Uint8Array(await readFile(join(fleet.store, 'metadata', '1.root.json')));
   await writeAgentConfig(
     device.dir,

@@ -79,9 +79,10 @@ test('a trial the application does not confirm is reverted at the next boot, rep
   assert.ok(Buffer.from(sim.executable(old.length)).equals(old), 'the old firmware, byte for byte');
   await agent.reportBoot(reverted);
   const report = verifySignedReport(lastOf(server.reports), sim.secureElement.identity().sign);
+  // Named after the release that failed, so the rollout counts the revert against it.
   assert.deepEqual(
-    [report.outcome, report.reason, report.running],
-    ['reverted', 'TRIAL_NOT_CONFIRMED', '7.27.0'],
+    [report.outcome, report.reason, report.running, report.target],
+    ['reverted', 'TRIAL_NOT_CONFIRMED', '7.27.0', fleet.target],
   );
   assert.equal(sim.secureElement.trust().securityCounter, 0, 'the counter never moved');
   assert.notEqual(
