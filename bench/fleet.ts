@@ -118,10 +118,11 @@ export async function benchFleet(
   log: (line: string) => void,
 ): Promise<FleetBenchRun> {
   const cwd = join(dir, 'fleet');
-  await sihl(dir, ['init', 'fleet']);
+  await sihl(dir, ['init', 'fleet', '--root-dir', 'fleet-root']); // the root key outside the workspace
   const ws = ['--workspace', cwd];
-  await sihl(dir, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...ws]);
-  await sihl(dir, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws]);
+  const root = ['--root-key', join(dir, 'fleet-root', 'root-1.key')];
+  await sihl(dir, ['keys', 'add', '--role', 'targets', '--name', 'alice', ...root, ...ws]);
+  await sihl(dir, ['keys', 'add', '--role', 'targets', '--name', 'bob', ...root, ...ws]);
   await writeFile(join(dir, 'old.bin'), await pybricksFirmware(PYBRICKS_PREVIOUS, HUB));
   await writeFile(join(dir, 'new.bin'), await pybricksFirmware(PYBRICKS, HUB));
   log(`fleet: provisioning ${devices} simulated ${HUB}s`);
