@@ -1,8 +1,8 @@
 // tag: slow (runs npm start)
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -11,7 +11,19 @@ test('npm start updates 20 devices over HTTPS; those that lost power during thei
   // It exits by itself: the server is stopped and nothing is left running.
   const { stdout } = await promisify(execFile)(process.execPath, [script], { timeout: 120_000 });
   const workspace = stdout.match(/Workspace: (\S+);/)?.[1];
-  if (workspace) await rm(dirname(workspace), { recursive: true, force: true });
+  assert.ok(workspace, stdout);
+  // The story's custody: no root or approver private key in the workspace, only online keys online.
+  const privateKeys = async (folder: string) =>
+    (await readdir(join(folder, 'keys'))).filter((name) => name.endsWith('.key')).sort();
+  const demo = dirname(workspace);
+  const keysHere = await privateKeys(workspace);
+  const keysOnline = await privateKeys(join(demo, 'online'));
+  const away = await Promise.all(['alice', 'bob', 'offline-root'].map((d) => readdir(join(demo, d))));
+  await rm(demo, { recursive: true, force: true });
+  assert.deepEqual(keysHere, ['rollout.key', 'snapshot.key', 'timestamp.key']);
+  assert.deepEqual(keysOnline, ['rollout.key', 'snapshot.key', 'timestamp.key']);
+  assert.ok(away[0]?.includes('alice.key') && away[1]?.includes('bob.key'), 'each approver keeps their key');
+  assert.ok(away[2]?.includes('root-1.key'), 'the root key is in its own folder');
 
   assert.match(stdout, /^20 of 20 devices run 7\.28\.0 \(release movehub\/movehub-7\.28\.0\.sihl\)/m);
   const rows = stdout

@@ -18,7 +18,7 @@ import {
   type Values,
 } from '../command.ts';
 import { pathIn } from '../files.ts';
-import { keyPassphrase, passphraseFor } from '../passphrase.ts';
+import { keyPassphrase } from '../passphrase.ts';
 import { renderPushed, storeChoice, storeOption } from './store-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
@@ -68,10 +68,13 @@ export const releaseCreate: Command<CreateResult> = {
     const workspace = await openWorkspace(values, context);
     const firmware = pathIn(context, onePositional(positionals, 'FIRMWARE'));
     const encrypt = values['no-encrypt'] !== true;
-    const passphrase = encrypt ? await passphraseFor(context, "for the release's content key") : '';
+    const model = requireString(values, 'model');
+    const version = requireString(values, 'version');
+    // The content key's own secret (SIHL_PASSPHRASE_MOVEHUB_7_28_0_CONTENT_KEY), as publish and rollouts take it.
+    const passphrase = encrypt ? await keyPassphrase(context, `${model}-${version} content key`, true) : '';
     const release = await createRelease(workspace, firmware, {
-      model: requireString(values, 'model'),
-      version: requireString(values, 'version'),
+      model,
+      version,
       securityVersion: integer(values, 'security-version', 0),
       encrypt,
       passphrase,
@@ -111,7 +114,8 @@ export const releaseCheck: Command<ReleaseCheckResult> = {
   async run(values, positionals, context) {
     const { workspace, release } = await findRelease(values, positionals, context);
     const result = await requirePolicy(workspace, release, optionalString(values, 'channel') ?? 'stable', {
-      contentKeyPassphrase: () => passphraseFor(context, "for the release's content key"),
+      contentKeyPassphrase: () =>
+        keyPassphrase(context, `${release.info.model}-${release.info.firmwareVersion} content key`),
     });
     const skipped = new Set(result.notChecked.map((n) => n.rule));
     const { approvals } = await releaseApprovals(workspace, release);
