@@ -32,7 +32,8 @@ round_trip() {
   npx --no-install sihl delegation create --root-key root.key --approver alice.pub --approver bob.pub \
     -o approvers.dlg > /dev/null
   npx --no-install sihl image pack firmware.bin --model m1 --version 1.0.0 --delegation approvers.dlg \
-    --key alice.key --key bob.key -o firmware.sihl > /dev/null
+    --key alice.key -o firmware.sihl > /dev/null
+  npx --no-install sihl image sign firmware.sihl --key bob.key > /dev/null
   npx --no-install sihl image verify firmware.sihl --root root.json --model m1 > /dev/null
   npx --no-install sihl envelope seal --content-key firmware.sihl.content-key --device device-1.pub \
     --image firmware.sihl -o device-1.env > /dev/null

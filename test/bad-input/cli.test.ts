@@ -181,6 +181,12 @@ export const ROWS: Row[] = [
     err: /name/i,
   },
   {
+    name: 'two approver keys in one process (image sign)',
+    args: ['image', 'sign', image, '--key', 'acme/keys/alice.key', '--key', 'acme/keys/bob.key'],
+    code: EXIT.usage,
+    err: /--key was given more than once: one approver key per process/,
+  },
+  {
     name: 'an OpenSSH private key given as a signing key',
     arrange: put('id_ed25519', OPENSSH),
     restore: remove('id_ed25519'),

@@ -80,12 +80,11 @@ test('a signed-only image needs no envelope', async () => {
       '--no-encrypt',
       '--key',
       'alice.key',
-      '--key',
-      'bob.key',
       '-o',
       'plain.sihl',
     ]),
   );
+  await ok(dir, ['image', 'sign', 'plain.sihl', '--key', 'bob.key']);
   await assert.rejects(stat(join(dir, 'plain.sihl.content-key')));
   await ok(dir, ['image', 'unpack', 'plain.sihl', '--root', 'root.json', '-o', 'out.bin']);
   assert.ok(Buffer.from(await readFile(join(dir, 'out.bin'))).equals(firmware));

@@ -111,16 +111,9 @@ test('an image for another model is rejected at boot and the old firmware keeps 
   const dir = await workspace();
   await ok(
     dir,
-    imagePack('new.bin', 'technichub', '7.28.0', [
-      '--no-encrypt',
-      '--key',
-      'alice.key',
-      '--key',
-      'bob.key',
-      '-o',
-      'other.sihl',
-    ]),
+    imagePack('new.bin', 'technichub', '7.28.0', ['--no-encrypt', '--key', 'alice.key', '-o', 'other.sihl']),
   );
+  await ok(dir, ['image', 'sign', 'other.sihl', '--key', 'bob.key']);
   await ok(dir, ['sim', 'device', 'stage', 'hub', 'other.sihl']);
   const r = await sihl(dir, ['sim', 'device', 'boot', 'hub', '--json']);
   assert.equal(r.code, EXIT.ok, 'a refusal is an outcome of the boot, not a failure of the command');
@@ -137,11 +130,12 @@ test('an image for another model is rejected at boot and the old firmware keeps 
 
 test('a new firmware booted without --confirm is reverted at the next boot, and the boot says REVERTED', async () => {
   const dir = await workspace();
-  const keys = ['--key', 'alice.key', '--key', 'bob.key', '-o', 'new.sihl'];
+  const keys = ['--key', 'alice.key', '-o', 'new.sihl'];
   await ok(
     dir,
     imagePack('new.bin', 'movehub', '7.28.0', ['--security-version', '2', '--no-encrypt', ...keys]),
   );
+  await ok(dir, ['image', 'sign', 'new.sihl', '--key', 'bob.key']);
   await ok(dir, ['sim', 'device', 'stage', 'hub', 'new.sihl']);
   const trial = await json(dir, ['sim', 'device', 'boot', 'hub']);
   assert.deepEqual(

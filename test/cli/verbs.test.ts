@@ -74,7 +74,8 @@ test('sihl --version loads no command, and image verify loads only the core and 
   await writeFile(join(dir, 'firmware.bin'), new Uint8Array(4096).fill(7));
   await makeTrustFiles(dir);
   const pack = ['image', 'pack', 'firmware.bin', '--model', 'm', '--version', '1.0.0'];
-  await ok(dir, [...pack, '--delegation', 'approvers.dlg', '--key', 'alice.key', '--key', 'bob.key']);
+  await ok(dir, [...pack, '--delegation', 'approvers.dlg', '--key', 'alice.key']);
+  await ok(dir, ['image', 'sign', 'firmware.bin.sihl', '--key', 'bob.key']);
   const forVerify = await loadedBy(dir, ['image', 'verify', 'firmware.bin.sihl', '--root', 'root.json']);
   const sources = forVerify.filter((f) => f.startsWith('src/'));
   assert.ok(sources.includes('src/cli/commands/image.ts'));

@@ -94,9 +94,9 @@ export const imagePack: Command<{
     'no-encrypt': { type: 'boolean', help: 'signed only: no confidentiality, no envelopes needed' },
     key: {
       type: 'string',
-      multiple: true,
+      once: true,
       value: 'FILE',
-      help: "an approver's private key to sign with now",
+      help: "one approver's private key to sign with now (the others: sihl image sign)",
     },
     output: { type: 'string', short: 'o', value: 'IMAGE', help: 'image file to write' },
     compression: {
@@ -146,7 +146,7 @@ export const imagePack: Command<{
     const signers: SigningKey[] = [];
     const result = await (async () => {
       try {
-        for (const path of strings(values, 'key')) signers.push(await loadSigningKey(context, path));
+        for (const path of oneApproverKey(values, false)) signers.push(await loadSigningKey(context, path));
         return await packImage(firmware, output, {
           model,
           version,
@@ -198,15 +198,31 @@ export const imagePack: Command<{
     (r.contentKey ? `\ncontent key: ${r.contentKey} (keep it; seal envelopes from it)` : ''),
 };
 
+/**
+ * `--key`, at most once: no sihl process unlocks more than one approver key (docs/THREATS.md §Keys), so
+ * two people are needed to make two approvals.
+ */
+function oneApproverKey(values: Values, required: boolean): string[] {
+  const keys = strings(values, 'key');
+  if (required && keys.length === 0) throw new SihlError('USAGE', '--key is required');
+  if (keys.length > 1) {
+    throw new SihlError(
+      'USAGE',
+      '--key was given more than once: one approver key per process; each approver signs with `sihl image sign IMAGE --key THEIR.key`',
+    );
+  }
+  return keys;
+}
+
 export const imageSign: Command<{ image: string; signatures: number; threshold: number }> = {
   path: ['image', 'sign'],
   summary: "Add an approver's signature to an image (each approver runs this with their own key).",
-  usage: 'image sign IMAGE --key APPROVER.key [--key ...]',
-  options: { key: { type: 'string', multiple: true, value: 'FILE', help: "an approver's private key" } },
+  usage: 'image sign IMAGE --key APPROVER.key',
+  details: 'One approver key per process: each approver signs with their own key, in their own run.',
+  options: { key: { type: 'string', once: true, value: 'FILE', help: "the approver's private key" } },
   async run(values, positionals, context) {
     const image = pathIn(context, onePositional(positionals, 'IMAGE'));
-    const paths = strings(values, 'key');
-    if (paths.length === 0) throw new SihlError('USAGE', '--key is required');
+    const paths = oneApproverKey(values, true);
     const signers: SigningKey[] = [];
     try {
       for (const path of paths) signers.push(await loadSigningKey(context, path));
