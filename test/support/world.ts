@@ -64,8 +64,11 @@ export class WorldPlan {
     return this.#then({ kind: 'revoke', device: n ?? count - 1 });
   }
 
-  /** A movehub release of new.bin as `version`, approved by every approver and published. */
-  withReleasePublished(version: string, options: { readonly rollout?: number } = {}): WorldPlan {
+  /** A movehub release of new.bin as `version`, approved by every approver and published (signed only: unencrypted). */
+  withReleasePublished(
+    version: string,
+    options: { readonly rollout?: number; readonly signedOnly?: boolean } = {},
+  ): WorldPlan {
     return this.#then({ kind: 'release', version, ...options });
   }
 
@@ -105,10 +108,12 @@ export async function shipRelease(
   options: {
     readonly approvers?: readonly string[];
     readonly rollout?: number;
+    readonly signedOnly?: boolean;
   } = {},
 ): Promise<string> {
   const release = `movehub-${version}`;
-  await ok(cwd, [...releaseCreate('new.bin', 'movehub', version, '1'), ...WS]);
+  const plain = options.signedOnly ? ['--no-encrypt'] : [];
+  await ok(cwd, [...releaseCreate('new.bin', 'movehub', version, '1'), ...plain, ...WS]);
   await approveBy((args) => ok(cwd, args), release, options.approvers ?? ['alice', 'bob'], WS);
   const rollout = options.rollout === undefined ? [] : ['--rollout', String(options.rollout)];
   return JSON.parse(await ok(cwd, ['release', 'publish', release, ...rollout, '--json', ...WS])).target;
