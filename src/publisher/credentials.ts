@@ -5,7 +5,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BOX_PUBLIC_KEY_BYTES, generateBoxKeyPair } from '../core/crypto/box.ts';
 import { randomBytes, wipe } from '../core/crypto/sodium.ts';
-import { naming } from '../core/errors.ts';
+import { naming, SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
 import { CREDENTIAL_BYTES, sealCredential } from '../core/format/credential.ts';
 import {
@@ -32,6 +32,8 @@ export interface CredentialTablesOptions {
 /** Writes the tables and returns how many boxes were sealed to devices. Part files are replaced one by one. */
 export async function publishCredentials(options: CredentialTablesOptions): Promise<number> {
   const { plan } = options;
+  if (plan.deviceIds.length !== plan.recipients)
+    throw new SihlError('INTERNAL', 'credential tables need a plan made with deviceIds');
   const folder = join(options.dir, CREDENTIAL_FOLDER);
   await mkdir(folder, { recursive: true }).catch((error: unknown) => {
     throw naming(folder, error);
@@ -63,5 +65,5 @@ export async function publishCredentials(options: CredentialTablesOptions): Prom
     await rm(folder, { recursive: true, force: true });
     throw error;
   }
-  return plan.deviceIds.length;
+  return plan.recipients;
 }

@@ -196,7 +196,7 @@ export async function publishEnvelopes(options: PublishOptions): Promise<Publish
     await tables.discard();
     throw error;
   }
-  const sealed = plan.deviceIds.length;
+  const sealed = plan.recipients;
   return {
     devices: plan.registered,
     sealed,

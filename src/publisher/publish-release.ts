@@ -179,6 +179,7 @@ function planFor(
       model: image.manifest.model,
       rollout: (id) => inRollout(image.manifest.releaseId, id, options.rollout),
       tables: image.manifest.encryption.algorithm !== 'none' || credentials,
+      deviceIds: credentials,
     });
   } finally {
     registry.close();

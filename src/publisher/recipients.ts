@@ -32,7 +32,9 @@ export interface RecipientPlan {
   readonly keys: Uint8Array;
   /** The recipients' salted ids, end to end. */
   readonly ids: Uint8Array;
-  /** The recipients' device ids, in the same order (for their log credentials). */
+  /** How many recipients the tables hold. */
+  readonly recipients: number;
+  /** The recipients' device ids, in the same order, when asked for (their log credentials); else empty. */
   readonly deviceIds: string[];
   /** Devices registered when the plan was made (every model, revoked ones too). */
   readonly registered: number;
@@ -45,6 +47,8 @@ export interface PlanOptions {
   readonly model: string;
   /** Which eligible devices are in the rollout; all when absent. */
   readonly rollout?: (id: string) => boolean;
+  /** Keep each recipient's device id (for log credentials): about 100 bytes a device. */
+  readonly deviceIds?: boolean;
   /** False when the publication has no tables (signed-only, no log credentials): only the revoked list. */
   readonly tables?: boolean;
   /** For tests: a fixed salt. */
@@ -65,6 +69,7 @@ export function planRecipients(options: PlanOptions): RecipientPlan {
       owner: new Int32Array(0),
       keys: none,
       ids: none,
+      recipients: 0,
       deviceIds: [],
       registered,
       revoked,
@@ -74,17 +79,18 @@ export function planRecipients(options: PlanOptions): RecipientPlan {
   const keys = new Uint8Array(registered * BOX_PUBLIC_KEY_BYTES);
   const ids = new Uint8Array(registered * RECIPIENT_BYTES);
   const deviceIds: string[] = [];
+  let n = 0;
   walk: for (const rows of options.registry.eligible(model, READ_BATCH)) {
     for (const device of rows) {
       if (device.idx >= registered) break walk; // registered while this runs: the next publication's
       if (options.rollout !== undefined && !options.rollout(device.id)) continue;
       checkBoxPublicKey(device.box, `X25519 public key of device ${device.id}`);
-      keys.set(device.box, deviceIds.length * BOX_PUBLIC_KEY_BYTES);
-      ids.set(recipientIdFor(salt, device.box), deviceIds.length * RECIPIENT_BYTES);
-      deviceIds.push(device.id);
+      keys.set(device.box, n * BOX_PUBLIC_KEY_BYTES);
+      ids.set(recipientIdFor(salt, device.box), n * RECIPIENT_BYTES);
+      if (options.deviceIds === true) deviceIds.push(device.id);
+      n++;
     }
   }
-  const n = deviceIds.length;
   let slots = tableSlots(n);
   let owner = placeRecipients(ids.subarray(0, n * RECIPIENT_BYTES), slots);
   while (owner === undefined && slots < MAX_TABLE_SLOTS) {
@@ -98,6 +104,7 @@ export function planRecipients(options: PlanOptions): RecipientPlan {
     owner,
     keys: keys.subarray(0, n * BOX_PUBLIC_KEY_BYTES),
     ids: ids.subarray(0, n * RECIPIENT_BYTES),
+    recipients: n,
     deviceIds,
     registered,
     revoked,

@@ -212,7 +212,7 @@ test('50,000 devices fill a table of 131,072 slots in two part files, and each f
   const registry = registryIn(dir);
   const total = 50_000;
   const real = new Map<number, BoxKeyPair>(
-    [0, 1, 12_345, 65_535, 65_536, total - 1].map((idx) => [idx, generateBoxKeyPair()]),
+    [0, 1, 12_345, 40_000, total - 1].map((idx) => [idx, generateBoxKeyPair()]),
   );
   // Any 32 bytes are an X25519 public key, so most devices get random ones (no key pair to make).
   for (let start = 0; start < total; start += REGISTRY_BATCH) {
