@@ -1,5 +1,5 @@
 // Memory per connection the way a fleet holds connections: `connections` TLS keep-alive connections
-// opened 200 at a time (devices coming online), each polling timestamp.json with its ETag every 2 to 3 s
+// opened 200 at a time (devices coming online), each polling timestamp.json with its ETag every 1 to 2 s
 // (inside sihl serve's 5 s keep-alive), for `seconds` once all are up, while the server's RSS is sampled.
 // Unlike autocannon's all-at-once start, this holds on a machine whose cores are shared: a handshake
 // that waits behind 10,000 others times out, a device that comes online a little later does not.
@@ -15,6 +15,8 @@ export interface HeldResult {
   readonly polls: number;
   /** Answers other than 304, and connections that failed or closed. */
   readonly failed: number;
+  /** Of those, connections closed before their first answer (handshake or first request). */
+  readonly closedBeforeAnswer: number;
   readonly rssIdleMiB: number;
   readonly rssAllUpMiB: number;
   readonly rssEndMiB: number;
@@ -37,6 +39,7 @@ export async function heldConnections(
   const timers = new Set<NodeJS.Timeout>();
   let polls = 0;
   let failed = 0;
+  let closedBeforeAnswer = 0;
   let stopping = false;
   const open = () =>
     new Promise<void>((resolve) => {
@@ -52,7 +55,7 @@ export async function heldConnections(
             timers.delete(timer);
             if (!socket.destroyed) socket.write(request);
           },
-          2_000 + Math.random() * 1_000,
+          1_000 + Math.random() * 1_000,
         );
         timers.add(timer);
       };
@@ -73,6 +76,7 @@ export async function heldConnections(
       socket.on('error', () => {});
       socket.on('close', () => {
         if (!stopping) failed++;
+        if (first) closedBeforeAnswer++;
         resolve();
       });
       sockets.push(socket);
@@ -96,6 +100,7 @@ export async function heldConnections(
     openSeconds: Math.round((up - started) / 100) / 10,
     polls,
     failed,
+    closedBeforeAnswer,
     rssIdleMiB: mib(idle),
     rssAllUpMiB: mib(allUp),
     rssEndMiB: mib(samples.at(-1)?.kib ?? allUp),

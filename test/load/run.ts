@@ -1,5 +1,5 @@
 // `npm run load`: 10,000 devices hold keep-alive TLS connections to `sihl serve` (its default limits), each
-// polling with its ETag every 2 to 3 s, for 60 s once all are up (override with --connections N
+// polling with its ETag every 1 to 2 s, for 60 s once all are up (override with --connections N
 // --seconds S), then to nginx (one worker) the same way: memory per connection (KiB above idle at 10, 30
 // and 60 s) side by side (held.ts). With --autocannon, also every connection polling flat out at once
 // (poll-load.ts). Then a SIGKILL while 200 devices report. Prints the figures as JSON; exits 1 if a
