@@ -47,7 +47,7 @@ export interface TargetCustom {
   readonly revoked?: readonly string[];
 }
 
-/** Hex digits of a revoked device's salted id in a target entry: 64 bits, so 10,000 cost 190 KB. */
+/** Hex digits of a revoked device's salted id in a target entry: 64 bits, 19 bytes of JSON each. */
 export const REVOKED_ID_HEX = 16;
 
 /** The most ids a revoked list may hold (2^20: 19 MiB of JSON), so a listing cannot exhaust a device. */
