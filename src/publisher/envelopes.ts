@@ -14,7 +14,7 @@ import type { RecipientPlan } from './recipients.ts';
 import { SealingPool } from './sealing-pool.ts';
 
 export const ENVELOPE_FOLDER = 'envelopes';
-/** Devices per batch handed to a sealing thread: about 0.1 s of work, 377 KiB of envelopes. */
+/** Slots per batch handed to a sealing thread: about 0.1 s of work, 377 KiB of envelopes. */
 export const SEAL_BATCH = 2_048;
 /** Batches in flight per thread: one being sealed, one waiting, so no thread idles between batches. */
 const BATCHES_PER_THREAD = 2;

@@ -47,8 +47,10 @@ export interface AgentOptions {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
-/** retry-later: the release chosen arrived corrupt in staging last time, and its backoff runs. */
-/** revoked: the signed target entry lists this device as revoked; nothing is installed (docs/THREATS.md). */
+/**
+ * retry-later: the release chosen arrived corrupt in staging last time, and its backoff runs. revoked:
+ * the signed target entry lists this device as revoked; nothing is installed (docs/THREATS.md).
+ */
 export type PollOutcome =
   | 'unchanged'
   | 'up-to-date'
