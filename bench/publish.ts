@@ -12,8 +12,17 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { generateContentKey, generateSigningKeyPair, randomBytes, sha256 } from '../src/core/crypto/index.ts';
-import { decodeEnvelope, ENVELOPE_BYTES, recipientIdOf, sealEnvelope } from '../src/core/format/envelope.ts';
-import { envelopeLocation, envelopeRange, publishEnvelopes } from '../src/publisher/envelopes.ts';
+import { ENVELOPE_BYTES, sealEnvelope } from '../src/core/format/envelope.ts';
+import {
+  BUCKET_SLOTS,
+  bucketLocation,
+  candidateBuckets,
+  recipientIdFor,
+  slotIn,
+  tableSlots,
+} from '../src/core/format/slot-table.ts';
+import { publishEnvelopes } from '../src/publisher/envelopes.ts';
+import { planRecipients, type RecipientPlan } from '../src/publisher/recipients.ts';
 import { type NewDevice, openRegistry, REGISTRY_BATCH } from '../src/publisher/registry.ts';
 import { publishSection } from './report.ts';
 
@@ -157,18 +166,21 @@ async function sealRate(): Promise<SealRate> {
   };
 }
 
-/** Reads one device's slot as its range request would, and checks it is addressed to that device. */
-async function checkSlot(dir: string, idx: number, box: Uint8Array): Promise<void> {
-  const { file, offset, length } = envelopeLocation(idx);
-  const handle = await open(join(dir, file), 'r');
-  try {
-    const slot = new Uint8Array(length);
-    await handle.read(slot, 0, length, offset);
-    const recipient = decodeEnvelope(slot).recipient;
-    if (Buffer.compare(recipient, recipientIdOf(box)) !== 0) throw new Error(`slot ${idx} is someone else's`);
-  } finally {
-    await handle.close();
+/** Finds one device's slot as its bucket requests would, and checks it is addressed to that device. */
+async function checkSlot(dir: string, plan: RecipientPlan, idx: number, box: Uint8Array): Promise<void> {
+  const recipient = recipientIdFor(plan.salt, box);
+  for (const bucket of candidateBuckets(recipient, plan.slots)) {
+    const { path, offset, length } = bucketLocation(join(dir, 'envelopes'), bucket, ENVELOPE_BYTES);
+    const file = await open(path, 'r');
+    try {
+      const bytes = new Uint8Array(length);
+      await file.read(bytes, 0, length, offset);
+      if (slotIn(bytes, recipient, ENVELOPE_BYTES)) return;
+    } finally {
+      await file.close();
+    }
   }
+  throw new Error(`device ${idx} has no slot`);
 }
 
 async function publish(db: string, dir: string): Promise<Published> {
@@ -176,13 +188,13 @@ async function publish(db: string, dir: string): Promise<Published> {
   try {
     const cpu = process.cpuUsage();
     const devices = registry.count();
+    const plan = planRecipients({ registry, model: MODEL });
     const result = await publishEnvelopes({
-      registry,
-      model: MODEL,
+      plan,
       contentKey: generateContentKey(),
       binding: sha256(Uint8Array.of(1)),
       dir,
-      onProgress: every('publish', devices),
+      onProgress: every('publish', plan.slots),
     });
     const used = process.cpuUsage(cpu);
     const maxRssKiB = process.resourceUsage().maxRSS;
@@ -199,7 +211,7 @@ async function publish(db: string, dir: string): Promise<Published> {
     for (const idx of samples) {
       const device = registry.list({ limit: 1, offset: idx })[0];
       if (device?.idx !== idx) throw new Error(`no device at idx ${idx}`);
-      await checkSlot(dir, idx, device.box);
+      await checkSlot(dir, plan, idx, device.box);
     }
     return {
       devices: result.devices,
@@ -246,15 +258,14 @@ function phase<T>(...args: string[]): Promise<T> {
  * of their own (request ids, caching), typically a few hundred bytes more.
  */
 function httpExchange(devices: number): PublishRun['http'] {
-  const idx = devices - 1;
-  const { file, offset, length } = envelopeLocation(idx);
-  const partBytes = (
-    Math.min(65_536, devices - Math.floor(idx / 65_536) * 65_536) * ENVELOPE_BYTES
-  ).toString();
+  const slots = tableSlots(devices);
+  const bucket = slots / BUCKET_SLOTS - 1;
+  const { path: file, offset, length } = bucketLocation('envelopes', bucket, ENVELOPE_BYTES);
+  const partBytes = (Math.min(65_536, slots) * ENVELOPE_BYTES).toString();
   const request = [
     `GET /releases/0123456789abcdef/${file} HTTP/1.1`,
     'Host: updates.example.com',
-    `Range: ${envelopeRange(idx)}`,
+    `Range: bytes=${offset}-${offset + length - 1}`,
     'User-Agent: sihl-agent/0.1',
     '',
     '',

@@ -66,7 +66,7 @@ export const verbs: readonly Verb[] = [
   ),
   verb(
     ['device', 'revoke'],
-    'Revoke a device: it gets no key envelope for any later release.',
+    'Revoke a device: no envelope, no log credential, no count in any figure, and a signed revocation.',
     async () => (await import('./commands/device.ts')).deviceRevoke,
   ),
   verb(

@@ -1,66 +1,69 @@
-// A release's credential tables: each eligible device's renewed log-table SAS, sealed to that device in a
-// credential box (src/core/format/credential.ts), at the device's index, in part files laid out like the
-// envelope tables (src/core/format/slot-table.ts; empty slots are zeros). docs/CLOUD.md describes them.
+// A release's credential tables: each recipient's renewed log-table SAS, sealed to that device in a
+// credential box (src/core/format/credential.ts), laid out as the envelope tables (the same plan, the
+// same slots: src/core/format/slot-table.ts), filler where no device is. docs/CLOUD.md describes them.
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { naming } from '../core/errors.ts';
+import { BOX_PUBLIC_KEY_BYTES, generateBoxKeyPair } from '../core/crypto/box.ts';
+import { randomBytes, wipe } from '../core/crypto/sodium.ts';
+import { naming, SihlError } from '../core/errors.ts';
+import { toHex } from '../core/format/bytes.ts';
 import { CREDENTIAL_BYTES, sealCredential } from '../core/format/credential.ts';
-import { checkModel } from '../core/format/manifest.ts';
-import { partCount, partLength, partOf, slotOffset } from '../core/format/slot-table.ts';
+import {
+  partCount,
+  partLength,
+  RECIPIENT_BYTES,
+  RECIPIENT_OFFSET,
+  SLOTS_PER_PART,
+} from '../core/format/slot-table.ts';
 import { writeFileAtomic } from '../core/fs.ts';
-import { READ_BATCH } from './envelopes.ts';
-import type { Registry } from './registry.ts';
+import type { RecipientPlan } from './recipients.ts';
 
 export const CREDENTIAL_FOLDER = 'credentials';
 
 export interface CredentialTablesOptions {
-  readonly registry: Pick<Registry, 'count' | 'eligible'>;
-  readonly model: string;
+  /** Who gets a credential and in which slot: the plan the envelope tables were written from. */
+  readonly plan: RecipientPlan;
   /** Release folder; the tables go into its credentials/ folder. */
   readonly dir: string;
   /** The SAS query string for a device id. */
   readonly issue: (deviceId: string) => string;
-  readonly rollout?: (id: string) => boolean;
 }
 
-/** Writes the tables and returns how many boxes were sealed. Part files are replaced atomically one by one. */
+/** Writes the tables and returns how many boxes were sealed to devices. Part files are replaced one by one. */
 export async function publishCredentials(options: CredentialTablesOptions): Promise<number> {
-  const model = checkModel(options.model);
-  const slots = options.registry.count();
+  const { plan } = options;
+  if (plan.deviceIds.length !== plan.recipients)
+    throw new SihlError('INTERNAL', 'credential tables need a plan made with deviceIds');
   const folder = join(options.dir, CREDENTIAL_FOLDER);
   await mkdir(folder, { recursive: true }).catch((error: unknown) => {
     throw naming(folder, error);
   });
-  let sealed = 0;
-  let part = -1;
-  let table = new Uint8Array(0);
-  const flush = async () => {
-    if (part >= 0) await writeFileAtomic(join(folder, `${part}.bin`), table, { overwrite: true });
-  };
-  const open = async (next: number) => {
-    // Every part up to the last slot exists, so a device always finds its slot (zero when it has none).
-    for (; part < next; ) {
-      await flush();
-      part += 1;
-      table = new Uint8Array(partLength(part, slots, CREDENTIAL_BYTES));
-    }
-  };
+  // Filler is a box of a random SAS-like text sealed to a key pair whose secret half is dropped at once.
+  const throwaway = generateBoxKeyPair();
+  wipe(throwaway.secretKey);
   try {
-    walk: for (const rows of options.registry.eligible(model, READ_BATCH)) {
-      for (const device of rows) {
-        if (device.idx >= slots) break walk;
-        if (options.rollout !== undefined && !options.rollout(device.id)) continue;
-        await open(partOf(device.idx));
-        const box = sealCredential(options.issue(device.id), device.box);
-        table.set(box, slotOffset(device.idx, CREDENTIAL_BYTES));
-        sealed++;
+    for (let part = 0; part < partCount(plan.slots); part++) {
+      const table = new Uint8Array(partLength(part, plan.slots, CREDENTIAL_BYTES));
+      for (let i = 0; i < table.length / CREDENTIAL_BYTES; i++) {
+        const owner = plan.owner[part * SLOTS_PER_PART + i] as number;
+        const at = i * CREDENTIAL_BYTES;
+        if (owner < 0) {
+          table.set(sealCredential(toHex(randomBytes(150)), throwaway.publicKey), at);
+          table.set(randomBytes(RECIPIENT_BYTES), at + RECIPIENT_OFFSET);
+          continue;
+        }
+        const key = plan.keys.subarray(owner * BOX_PUBLIC_KEY_BYTES, (owner + 1) * BOX_PUBLIC_KEY_BYTES);
+        table.set(sealCredential(options.issue(plan.deviceIds[owner] as string), key), at);
+        table.set(
+          plan.ids.subarray(owner * RECIPIENT_BYTES, (owner + 1) * RECIPIENT_BYTES),
+          at + RECIPIENT_OFFSET,
+        );
       }
+      await writeFileAtomic(join(folder, `${part}.bin`), table, { overwrite: true });
     }
-    await open(partCount(slots) - 1);
-    await flush();
   } catch (error) {
     await rm(folder, { recursive: true, force: true });
     throw error;
   }
-  return sealed;
+  return plan.recipients;
 }

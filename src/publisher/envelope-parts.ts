@@ -1,5 +1,5 @@
-// The part files of a release's envelope tables: each written to a temporary file at its full length
-// (empty slots stay zero, sparse on disk), filled at its offsets, synced and renamed into place.
+// The part files of a release's envelope tables: each written to a temporary file at its full length,
+// filled batch by batch at its offsets (every slot is written: filler too), synced and renamed into place.
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { naming, SihlError } from '../core/errors.ts';
@@ -85,8 +85,7 @@ export class PartTables {
 
 /**
  * One part file, written as src/core/fs.ts writeAtomically does (a temporary sibling, flushed, then
- * renamed into place), but kept open across many batches that land at their own offsets. It starts as
- * a sparse file of the part's length, so empty slots are zeros that take no disk space.
+ * renamed into place), but kept open across many batches that land at their own offsets.
  */
 export class PartFile {
   readonly #path: string;
@@ -113,15 +112,9 @@ export class PartFile {
     }
   }
 
-  /** Writes the envelopes of devices `idxs` (ascending), one positional write per run of neighbours. */
-  async writeSlots(idxs: readonly number[], envelopes: Uint8Array): Promise<void> {
-    let start = 0;
-    for (let i = 1; i <= idxs.length; i++) {
-      if (i < idxs.length && idxs[i] === (idxs[i - 1] as number) + 1) continue;
-      const position = slotOffset(idxs[start] as number, ENVELOPE_BYTES);
-      await this.#writeAt(envelopes.subarray(start * ENVELOPE_BYTES, i * ENVELOPE_BYTES), position);
-      start = i;
-    }
+  /** Writes the slots from `first` on (all in this part), laid end to end in `envelopes`. */
+  async writeSlots(first: number, envelopes: Uint8Array): Promise<void> {
+    await this.#writeAt(envelopes, slotOffset(first, ENVELOPE_BYTES));
   }
 
   async #writeAt(data: Uint8Array, position: number): Promise<void> {

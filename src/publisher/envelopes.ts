@@ -2,19 +2,19 @@ import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { BOX_PUBLIC_KEY_BYTES, checkBoxPublicKey } from '../core/crypto/box.ts';
+import { BOX_PUBLIC_KEY_BYTES } from '../core/crypto/box.ts';
 import { DIGEST_BYTES } from '../core/crypto/hash.ts';
+import { randomBytes } from '../core/crypto/sodium.ts';
 import { STREAM_KEY_BYTES } from '../core/crypto/stream.ts';
 import { naming, SihlError } from '../core/errors.ts';
 import { ENVELOPE_BYTES } from '../core/format/envelope.ts';
-import { checkModel } from '../core/format/manifest.ts';
-import { partCount, partOf, slotLocation } from '../core/format/slot-table.ts';
+import { partCount, partOf, RECIPIENT_BYTES } from '../core/format/slot-table.ts';
 import { PartTables } from './envelope-parts.ts';
-import type { Registry } from './registry.ts';
+import type { RecipientPlan } from './recipients.ts';
 import { SealingPool } from './sealing-pool.ts';
 
 export const ENVELOPE_FOLDER = 'envelopes';
-/** Devices per batch handed to a sealing thread: about 0.1 s of work, 377 KiB of envelopes. */
+/** Slots per batch handed to a sealing thread: about 0.1 s of work, 377 KiB of envelopes. */
 export const SEAL_BATCH = 2_048;
 /** Batches in flight per thread: one being sealed, one waiting, so no thread idles between batches. */
 const BATCHES_PER_THREAD = 2;
@@ -25,80 +25,56 @@ const BATCHES_PER_THREAD = 2;
  */
 export const READ_BATCH = 512;
 
-export interface EnvelopeLocation {
-  /** Path of the part file inside the release folder, with forward slashes (also its URL path). */
-  readonly file: string;
-  readonly offset: number;
-  readonly length: number;
-}
-
-/** Where device `idx` finds its envelope: fetch it with `Range: bytes=offset-(offset+length-1)`. */
-export function envelopeLocation(idx: number): EnvelopeLocation {
-  const { path, offset, length } = slotLocation(ENVELOPE_FOLDER, idx, ENVELOPE_BYTES);
-  return { file: path, offset, length };
-}
-
-/** The HTTP Range header value that fetches device idx's envelope. */
-export function envelopeRange(idx: number): string {
-  const { offset, length } = envelopeLocation(idx);
-  return `bytes=${offset}-${offset + length - 1}`;
-}
-
 export interface PublishOptions {
-  /** Only what publishing reads: a registry, or anything that walks one the same way. */
-  readonly registry: Pick<Registry, 'count' | 'eligible'>;
-  readonly model: string;
+  /** Who gets an envelope and in which slot (recipients.ts). */
+  readonly plan: RecipientPlan;
   readonly contentKey: Uint8Array;
   /** Stream binding of the image (manifest.ts streamBinding). */
   readonly binding: Uint8Array;
   /** Release folder; the tables go into its envelopes/ folder, replacing earlier ones part by part. */
   readonly dir: string;
-  /** Which eligible devices get an envelope (a staged rollout); all when absent. */
-  readonly rollout?: (id: string) => boolean;
-  /** `done` of `total` device slots are settled, in idx order. */
+  /** `done` of `total` slots are settled, in slot order. */
   readonly onProgress?: (done: number, total: number) => void;
   /** Sealing threads; one per core by default. */
   readonly threads?: number;
 }
 
 export interface PublishResult {
-  /** Slots in the tables: every device registered when publishing began. */
+  /** Devices registered when publishing began (revoked ones and other models too). */
   readonly devices: number;
   readonly sealed: number;
-  /** Slots left zero: revoked, another model, or outside the rollout. */
+  /** Registered devices without an envelope: revoked, another model, or outside the rollout. */
   readonly skipped: number;
+  /** Slots in the tables (a power of two; filler where no device is). */
+  readonly slots: number;
   readonly parts: number;
-  /** Size of all part files together (devices × 184). */
+  /** Size of all part files together (slots × 184). */
   readonly bytes: number;
   readonly seconds: number;
 }
 
-/** The eligible devices in batches of at most SEAL_BATCH, never across a part file: idxs and keys. */
+/**
+ * The table in slot order, in batches of at most SEAL_BATCH slots that never cross a part file: each
+ * slot's X25519 key (zeros for filler) and its recipient id (random for filler).
+ */
 function* batches(
-  options: PublishOptions,
-  model: string,
-  slots: number,
-): Generator<{ idxs: number[]; keys: Uint8Array<ArrayBuffer> }> {
-  // Rows are packed into a batch's key buffer as they are read, so they die young (see READ_BATCH).
-  let idxs: number[] = [];
-  let keys = new Uint8Array(SEAL_BATCH * BOX_PUBLIC_KEY_BYTES);
-  const batch = () => ({ idxs, keys: keys.slice(0, idxs.length * BOX_PUBLIC_KEY_BYTES) });
-  walk: for (const rows of options.registry.eligible(model, READ_BATCH)) {
-    for (const device of rows) {
-      if (device.idx >= slots) break walk;
-      if (options.rollout !== undefined && !options.rollout(device.id)) continue;
-      const last = idxs[idxs.length - 1];
-      if (last !== undefined && (idxs.length === SEAL_BATCH || partOf(device.idx) !== partOf(last))) {
-        yield batch();
-        idxs = [];
-        keys = new Uint8Array(SEAL_BATCH * BOX_PUBLIC_KEY_BYTES);
-      }
-      checkBoxPublicKey(device.box, `X25519 public key of device ${device.id}`);
-      keys.set(device.box, idxs.length * BOX_PUBLIC_KEY_BYTES);
-      idxs.push(device.idx);
+  plan: RecipientPlan,
+): Generator<{ first: number; keys: Uint8Array<ArrayBuffer>; ids: Uint8Array<ArrayBuffer> }> {
+  for (let first = 0; first < plan.slots; first += SEAL_BATCH) {
+    const count = Math.min(SEAL_BATCH, plan.slots - first);
+    const keys = new Uint8Array(count * BOX_PUBLIC_KEY_BYTES);
+    const ids = randomBytes(count * RECIPIENT_BYTES) as Uint8Array<ArrayBuffer>;
+    for (let i = 0; i < count; i++) {
+      const owner = plan.owner[first + i] as number;
+      if (owner < 0) continue;
+      keys.set(
+        plan.keys.subarray(owner * BOX_PUBLIC_KEY_BYTES, (owner + 1) * BOX_PUBLIC_KEY_BYTES),
+        i * BOX_PUBLIC_KEY_BYTES,
+      );
+      ids.set(plan.ids.subarray(owner * RECIPIENT_BYTES, (owner + 1) * RECIPIENT_BYTES), i * RECIPIENT_BYTES);
     }
+    yield { first, keys, ids };
   }
-  if (idxs.length > 0) yield batch();
 }
 
 /** Batches in flight to the sealing threads and into the part files, with the first failure kept. */
@@ -111,7 +87,8 @@ class Sealing {
   /** Batches being sealed or written, each with its first idx: the progress frontier is the smallest. */
   readonly inFlight = new Map<Promise<void>, number>();
   failure: unknown;
-  sealed = 0;
+  /** Slots written, filler included. */
+  written = 0;
   /** Every slot below this one is dispatched or left empty. */
   cursor = 0;
 
@@ -140,22 +117,22 @@ class Sealing {
     }
   }
 
-  /** Hands one batch to the sealing threads; `keys` holds `idxs.length` keys, end to end. */
-  async dispatch(idxs: readonly number[], keys: Uint8Array<ArrayBuffer>): Promise<void> {
+  /** Hands one batch of consecutive slots from `first` to the sealing threads. */
+  async dispatch(first: number, keys: Uint8Array<ArrayBuffer>, ids: Uint8Array<ArrayBuffer>): Promise<void> {
     // Bounded memory: wait for a free place before reading on.
     while (this.inFlight.size >= this.#threads * BATCHES_PER_THREAD && this.failure === undefined) {
       await Promise.race(this.inFlight.keys());
     }
     if (this.failure !== undefined) throw this.failure;
-    const first = idxs[0] as number;
+    const count = keys.length / BOX_PUBLIC_KEY_BYTES;
     const part = partOf(first);
     const file = await this.#tables.reach(part);
     const job: Promise<void> = this.#pool
-      .seal(keys)
-      .then((envelopes) => file.writeSlots(idxs, envelopes))
+      .seal(keys, ids)
+      .then((envelopes) => file.writeSlots(first, envelopes))
       .then(
         () => {
-          this.sealed += idxs.length;
+          this.written += count;
         },
         (error: unknown) => {
           this.failure ??= error;
@@ -167,7 +144,7 @@ class Sealing {
         this.progress();
       });
     this.inFlight.set(job, first);
-    this.cursor = (idxs[idxs.length - 1] as number) + 1;
+    this.cursor = first + count;
   }
 
   /** Waits for every batch; throws the first failure. */
@@ -189,16 +166,15 @@ function checkThreads(options: PublishOptions): number {
 }
 
 /**
- * Seals the content key to every eligible device of `model` and writes the envelope tables. Each part
- * file is replaced atomically, but not the set of them: publish the release metadata only after this
- * returns. Devices registered while this runs are left for the next publication (their slot lies past
- * the tables).
+ * Seals the content key to every recipient of the plan, in its slot, and fills every other slot with
+ * an envelope sealed to a throwaway key, so that filler looks like the rest. Each part file is replaced
+ * atomically, but not the set of them: publish the release metadata only after this returns.
  */
 export async function publishEnvelopes(options: PublishOptions): Promise<PublishResult> {
   const started = performance.now();
-  const model = checkModel(options.model);
   const threads = checkThreads(options);
-  const slots = options.registry.count();
+  const { plan } = options;
+  const slots = plan.slots;
   const parts = partCount(slots);
   const folder = join(options.dir, ENVELOPE_FOLDER);
   await mkdir(folder, { recursive: true }).catch((error: unknown) => {
@@ -208,7 +184,7 @@ export async function publishEnvelopes(options: PublishOptions): Promise<Publish
   const pool = new SealingPool(threads, options.contentKey, options.binding);
   const sealing = new Sealing(tables, pool, threads, slots, options);
   try {
-    for (const { idxs, keys } of batches(options, model, slots)) await sealing.dispatch(idxs, keys);
+    for (const { first, keys, ids } of batches(plan)) await sealing.dispatch(first, keys, ids);
     await sealing.drain();
     sealing.cursor = slots;
     await tables.finish(parts);
@@ -220,10 +196,12 @@ export async function publishEnvelopes(options: PublishOptions): Promise<Publish
     await tables.discard();
     throw error;
   }
+  const sealed = plan.recipients;
   return {
-    devices: slots,
-    sealed: sealing.sealed,
-    skipped: slots - sealing.sealed,
+    devices: plan.registered,
+    sealed,
+    skipped: plan.registered - sealed,
+    slots,
     parts,
     bytes: slots * ENVELOPE_BYTES,
     seconds: (performance.now() - started) / 1000,

@@ -8,7 +8,7 @@ import { type Env, type LogLocation, openLogStore } from '../storage/locations.t
 import type { LogStore } from '../storage/log-store.ts';
 import { LOG_STORE_FILE } from '../storage/sqlite-log-store.ts';
 import { readPublished, targetEntries } from './published.ts';
-import { type Device, openRegistry, REGISTRY_BATCH } from './registry.ts';
+import { countsInFigures, type Device, openRegistry, REGISTRY_BATCH } from './registry.ts';
 import type { Workspace } from './workspace.ts';
 
 export interface DeviceStatus {
@@ -34,7 +34,7 @@ export interface ReleaseStatus {
   readonly model: string;
   readonly version: string;
   readonly channel: string;
-  /** Devices of that model whose latest report says they run this version. */
+  /** Unrevoked devices of that model whose latest report says they run this version. */
   readonly running: number;
 }
 
@@ -122,6 +122,7 @@ export async function fleetStatus(sources: FleetSources): Promise<FleetStatus> {
       };
     });
 
+  const counted = new Set([...byId.values()].filter(countsInFigures).map((d) => d.id));
   const releases = targetEntries(sources.targets).flatMap((entry): ReleaseStatus[] => {
     const c = entry.custom ?? {};
     if (typeof c.model !== 'string' || typeof c.version !== 'string') return [];
@@ -131,7 +132,9 @@ export async function fleetStatus(sources: FleetSources): Promise<FleetStatus> {
         model: c.model,
         version: c.version,
         channel: typeof c.channel === 'string' ? c.channel : '',
-        running: devices.filter((d) => d.model === c.model && d.running === c.version).length,
+        // A revoked device is listed with its reports, but counts in no figure (registry.ts).
+        running: devices.filter((d) => counted.has(d.id) && d.model === c.model && d.running === c.version)
+          .length,
       },
     ];
   });

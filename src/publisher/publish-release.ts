@@ -20,6 +20,7 @@ import { CREDENTIAL_FOLDER, publishCredentials } from './credentials.ts';
 import { publishEnvelopes } from './envelopes.ts';
 import { requirePolicy } from './gate.ts';
 import { nextTopLevel, type Published, readPublished, targetEntries } from './published.ts';
+import { planRecipients, type RecipientPlan, recipientFields } from './recipients.ts';
 import { openRegistry } from './registry.ts';
 import type { Release } from './release.ts';
 import { HeldKeys, type Passphrases, roleSigners } from './role-keys.ts';
@@ -96,6 +97,7 @@ async function sealEnvelopes(
   release: Release,
   image: ReleaseImage,
   options: PublishReleaseOptions,
+  plan: RecipientPlan,
 ): Promise<PublishReleaseResult['envelopes']> {
   const { manifest } = image;
   if (manifest.encryption.algorithm === 'none') return null;
@@ -103,7 +105,6 @@ async function sealEnvelopes(
     await readSmallFile(release.contentKeyPath, LIMITS.keyFileBytes),
     await options.passphrases(`${manifest.model}-${manifest.version} content key`),
   );
-  const registry = openRegistry(workspace.registryPath);
   try {
     if (!equalBytes(binding, streamBinding(image.manifestBytes))) {
       throw new SihlError('ENVELOPE_WRONG_IMAGE', 'the content key belongs to another image', {
@@ -111,17 +112,14 @@ async function sealEnvelopes(
       });
     }
     const result = await publishEnvelopes({
-      registry,
-      model: manifest.model,
+      plan,
       contentKey: key,
       binding,
       dir: join(workspace.storeDir, image.folder),
-      rollout: (id) => inRollout(manifest.releaseId, id, options.rollout),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     return { devices: result.devices, sealed: result.sealed, folder: `${image.folder}/envelopes/` };
   } finally {
-    registry.close();
     wipe(key);
   }
 }
@@ -130,20 +128,30 @@ async function sealEnvelopes(
 async function sealCredentials(
   workspace: Workspace,
   image: ReleaseImage,
-  options: PublishReleaseOptions,
+  plan: RecipientPlan,
   issue: ((deviceId: string) => string) | undefined,
 ): Promise<PublishReleaseResult['credentials']> {
   if (!issue) return null;
+  const sealed = await publishCredentials({ plan, dir: join(workspace.storeDir, image.folder), issue });
+  return { sealed, folder: `${image.folder}/${CREDENTIAL_FOLDER}/` };
+}
+
+/** Who this publication is for, and the revoked it names (recipients.ts). */
+function planFor(
+  workspace: Workspace,
+  image: ReleaseImage,
+  options: PublishReleaseOptions,
+  credentials: boolean,
+): RecipientPlan {
   const registry = openRegistry(workspace.registryPath);
   try {
-    const sealed = await publishCredentials({
+    return planRecipients({
       registry,
       model: image.manifest.model,
-      dir: join(workspace.storeDir, image.folder),
-      issue,
       rollout: (id) => inRollout(image.manifest.releaseId, id, options.rollout),
+      tables: image.manifest.encryption.algorithm !== 'none' || credentials,
+      deviceIds: credentials,
     });
-    return { sealed, folder: `${image.folder}/${CREDENTIAL_FOLDER}/` };
   } finally {
     registry.close();
   }
@@ -175,6 +183,7 @@ function targetEntry(
   image: ReleaseImage,
   options: PublishReleaseOptions,
   tables: Pick<PublishReleaseResult, 'envelopes' | 'credentials'>,
+  plan: RecipientPlan,
 ): TargetEntry {
   const { manifest } = image;
   return {
@@ -190,6 +199,7 @@ function targetEntry(
       releaseId: toHex(manifest.releaseId),
       ...(tables.envelopes ? { envelopes: tables.envelopes.folder } : {}),
       ...(tables.credentials ? { credentials: tables.credentials.folder } : {}),
+      ...recipientFields(plan),
     },
   };
 }
@@ -222,10 +232,11 @@ async function publishIntoStaging(
   // Nothing refers to this release's tables unless the metadata went out; the first error is the one told.
   const dropTables = () => rm(join(store, image.folder), { recursive: true, force: true }).catch(() => {});
   try {
-    const envelopes = await sealEnvelopes(workspace, release, image, options);
-    const credentials = await sealCredentials(workspace, image, options, issue);
+    const plan = planFor(workspace, image, options, issue !== undefined);
+    const envelopes = await sealEnvelopes(workspace, release, image, options, plan);
+    const credentials = await sealCredentials(workspace, image, plan, issue);
     await crashPoint('sealed tables');
-    const entry = targetEntry(image, options, { envelopes, credentials });
+    const entry = targetEntry(image, options, { envelopes, credentials }, plan);
     // TUF targets, snapshot and timestamp are signed by online keys; the image by its approvers.
     const next = nextTopLevel(published, [...earlier, entry], signers, expiry);
     await publishRepository(

@@ -75,6 +75,14 @@ CREATE INDEX IF NOT EXISTS devices_model ON devices (model);
 
 const COLUMNS = 'idx, id, sign, box, model, owner, revoked_at, provisioned_at';
 
+/**
+ * Whether a device counts in any figure (`fleet status`, rollout counts, the console): a revoked device
+ * does not, whatever it reports. The one place that says so.
+ */
+export function countsInFigures(device: { readonly revokedAt: number | null }): boolean {
+  return device.revokedAt === null;
+}
+
 /** Device ids are lowercase hex SHA-256 of the Ed25519 public key. */
 export function deviceIdOf(signPublicKey: Uint8Array): string {
   return toHex(sha256(signPublicKey));
@@ -132,6 +140,7 @@ export class Registry {
   readonly #count: StatementSync;
   readonly #revoke: StatementSync;
   readonly #eligible: StatementSync;
+  readonly #revokedOf: StatementSync;
 
   constructor(path: string, db: DatabaseSync) {
     this.path = path;
@@ -152,6 +161,7 @@ export class Registry {
       `SELECT idx, id, box FROM devices
        WHERE model = ? AND revoked_at IS NULL AND idx > ? ORDER BY idx LIMIT ?`,
     );
+    this.#revokedOf = db.prepare('SELECT box FROM devices WHERE model = ? AND revoked_at IS NOT NULL');
   }
 
   /** Registers one device; refuses a device id that is already registered. */
@@ -249,6 +259,11 @@ export class Registry {
       yield batch;
       if (rows.length < batchSize) return;
     }
+  }
+
+  /** The X25519 keys of one model's revoked devices (a release's signed revocation list names them). */
+  *revokedOf(model: string): Generator<Uint8Array> {
+    for (const row of this.#revokedOf.iterate(checkModel(model))) yield row.box as Uint8Array;
   }
 
   close(): void {

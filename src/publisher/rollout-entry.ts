@@ -13,6 +13,7 @@ import { LIMITS } from '../core/limits.ts';
 import { inRollout } from '../core/rollout.ts';
 import { publishEnvelopes } from './envelopes.ts';
 import { nextTopLevel, readPublished, targetEntries } from './published.ts';
+import { planRecipients, type RecipientPlan, recipientFields } from './recipients.ts';
 import { openRegistry } from './registry.ts';
 import type { Release } from './release.ts';
 import { HeldKeys, type Passphrases, roleSigners } from './role-keys.ts';
@@ -29,20 +30,41 @@ export function publishedEntry(entries: TargetEntry[], target: string): TargetEn
   return entry;
 }
 
+/** A cohort's tables and revocations: the entry fields a rollout step replaces (recipients.ts). */
+export interface CohortTables {
+  readonly envelopes?: string;
+  readonly salt: string;
+  readonly slots?: number;
+  readonly revoked: string[];
+}
+
 /**
- * Seals the content key to every non-revoked device of the model in the `percent` cohort, into a folder
- * of its own named after the targets version that will point at it: published files never change, so a
- * store or CDN that caches them for good never hands a device an older cohort's table. Returns the
- * entry's new `envelopes` folder, or undefined for an unencrypted release.
+ * Plans the `percent` cohort under a fresh salt and, for an encrypted release, seals the content key to
+ * every non-revoked device of the model in it, into a folder of its own named after the targets version
+ * that will point at it: published files never change, so a store or CDN that caches them for good never
+ * hands a device an older cohort's table. Returns the entry's new table fields.
  */
 export async function sealCohort(
   workspace: Workspace,
   release: Release,
   percent: number,
   passphrases: Passphrases,
-): Promise<string | undefined> {
-  if (!release.info.encrypted) return undefined;
+): Promise<CohortTables> {
   const { model, firmwareVersion } = release.info;
+  const releaseId = fromHex(release.info.releaseId);
+  const registry = openRegistry(workspace.registryPath);
+  let plan: RecipientPlan;
+  try {
+    plan = planRecipients({
+      registry,
+      model,
+      rollout: (id) => inRollout(releaseId, id, percent),
+      tables: release.info.encrypted,
+    });
+  } finally {
+    registry.close();
+  }
+  if (!release.info.encrypted) return recipientFields(plan);
   const version = ((await readPublished(workspace.storeDir)).targets?.signed.version ?? 0) + 1;
   const folder = `releases/${releaseNameOf(model, firmwareVersion)}/targets-${version}`;
   const bytes = await readSmallFile(release.contentKeyPath, LIMITS.keyFileBytes);
@@ -50,29 +72,17 @@ export async function sealCohort(
     bytes,
     await passphrases(`${releaseNameOf(model, firmwareVersion)} content key`),
   );
-  const registry = openRegistry(workspace.registryPath);
   try {
-    const releaseId = fromHex(release.info.releaseId);
-    await publishEnvelopes({
-      registry,
-      model,
-      contentKey: key,
-      binding,
-      dir: join(workspace.storeDir, folder),
-      rollout: (id) => inRollout(releaseId, id, percent),
-    });
+    await publishEnvelopes({ plan, contentKey: key, binding, dir: join(workspace.storeDir, folder) });
   } finally {
-    registry.close();
     wipe(key);
   }
-  return `${folder}/envelopes/`;
+  return { ...recipientFields(plan), envelopes: `${folder}/envelopes/` };
 }
 
-export interface EntryChange {
+export interface EntryChange extends Partial<CohortTables> {
   readonly rollout: number;
   readonly halted: boolean;
-  /** The envelope tables of the new cohort. */
-  readonly envelopes?: string | undefined;
 }
 
 /**
@@ -92,13 +102,25 @@ export async function republish(
   const next = entries.map((e): TargetEntry => {
     if (e.name !== target) return e;
     const { halted: _h, ...rest } = (e.custom ?? {}) as { [key: string]: JsonValue };
+    // A new salt moves every slot: the credential tables of the first publication can no longer be
+    // found, so the entry stops naming them (docs/CLOUD.md: a rollout step renews no log credential).
+    const { credentials: _c, slots: _s, salt: _t, revoked: _r, ...unsalted } = rest;
+    const tables =
+      change.salt === undefined
+        ? {}
+        : {
+            salt: change.salt,
+            ...(change.slots === undefined ? {} : { slots: change.slots }),
+            revoked: change.revoked ?? [],
+          };
     return {
       ...e,
       custom: {
-        ...rest,
+        ...(change.salt === undefined ? rest : unsalted),
         rollout: change.rollout,
         ...(change.halted ? { halted: true } : {}),
         ...(change.envelopes ? { envelopes: change.envelopes } : {}),
+        ...tables,
       },
     };
   });

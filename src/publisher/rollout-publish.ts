@@ -122,9 +122,9 @@ async function advanceInStaging(
   if (to === undefined) throw new SihlError('USAGE', `${name} is already at 100 %`);
   if (!Number.isInteger(to) || to <= state.percent || to > 100)
     throw new SihlError('USAGE', `a rollout only widens: from ${state.percent} % to at most 100 %`);
-  const envelopes = await sealCohort(workspace, release, to, options.passphrases);
+  const tables = await sealCohort(workspace, release, to, options.passphrases);
   await crashPoint('sealed cohort');
-  await republish(workspace, state.target, { rollout: to, halted: false, envelopes }, options);
+  await republish(workspace, state.target, { rollout: to, halted: false, ...tables }, options);
   const next = advanced(state, to, options.by ?? 'operator', (options.now ?? systemClock)());
   await writeRollout(release.dir, next);
   return { release, name, state: next };
@@ -190,8 +190,8 @@ async function resumeInStaging(
 ): Promise<Rollout> {
   const { release, state } = await openRollout(workspace, name, options);
   if (state.status !== 'halted') throw new SihlError('USAGE', `the rollout of ${name} is not halted`);
-  const envelopes = await sealCohort(workspace, release, state.percent, options.passphrases);
-  await republish(workspace, state.target, { rollout: state.percent, halted: false, envelopes }, options);
+  const tables = await sealCohort(workspace, release, state.percent, options.passphrases);
+  await republish(workspace, state.target, { rollout: state.percent, halted: false, ...tables }, options);
   const next = resumed(state, (options.now ?? systemClock)());
   await writeRollout(release.dir, next);
   return { release, name, state: next };

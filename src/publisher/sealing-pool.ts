@@ -54,8 +54,8 @@ export class SealingPool {
     }
   }
 
-  /** Envelopes for the X25519 public keys laid end to end in `keys`, in the same order. */
-  seal(keys: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
+  /** Envelopes for the slots of `keys` and `ids` (envelope-worker.ts), in the same order. */
+  seal(keys: Uint8Array<ArrayBuffer>, ids: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     let thread = this.#threads[0];
     for (const t of this.#threads) if (thread === undefined || t.jobs.size < thread.jobs.size) thread = t;
@@ -64,8 +64,8 @@ export class SealingPool {
     const { worker, jobs } = thread;
     return new Promise((resolve, reject) => {
       jobs.set(seq, (result) => (result instanceof Error ? reject(result) : resolve(result)));
-      const message: ToSealer = { type: 'seal', seq, keys };
-      worker.postMessage(message, [keys.buffer]);
+      const message: ToSealer = { type: 'seal', seq, keys, ids };
+      worker.postMessage(message, [keys.buffer, ids.buffer]);
     });
   }
 

@@ -1,12 +1,20 @@
-// A device's own credential for the log table: a table SAS that may only add entities, only to the
-// partition named after the device, until it expires. It is issued at provisioning and renewed at publish
-// time inside the device's sealed envelope, so no two devices share a secret (issue 6, item 4).
-import { AzureNamedKeyCredential, generateTableSas } from '@azure/data-tables';
+// A device's own credential for the log table: a table SAS bound to the table's current stored access
+// policy (add only, until the policy's expiry), only for the partition named after the device. It is
+// issued at provisioning and renewed at publish time in the device's sealed credential box, so no two
+// devices share a secret. Revoking a device withdraws the policy: every SAS bound to it stops working
+// at once, the revoked device's included, and the others get a new one with the next publication.
+import {
+  AzureNamedKeyCredential,
+  generateTableSas,
+  type SignedIdentifier,
+  type TableClient,
+} from '@azure/data-tables';
 import { type Clock, systemClock } from '../core/clock.ts';
 import { SihlError } from '../core/errors.ts';
-import { azureAccess, azureTableClientWithSas, type Env } from './azure-connect.ts';
+import { azureAccess, azureTableClient, azureTableClientWithSas, type Env } from './azure-connect.ts';
 import { checkDeviceId, openAzureTableLogStore } from './azure-table-log-store.ts';
 import type { LogStore } from './log-store.ts';
+import { storeError } from './store-errors.ts';
 
 /** Longest validity accepted; a device renews its credential with every release it receives. */
 export const DEVICE_LOG_SAS_MAX_DAYS = 400;
@@ -23,15 +31,16 @@ export interface DeviceLogCredential {
 }
 
 export interface IssueOptions {
+  /** The stored access policy the SAS is bound to (devicePolicy): it holds the permission and expiry. */
+  readonly policy: string;
   readonly account: string;
   /** The account key that signs the SAS; it never leaves the issuer. */
   readonly accountKey: string;
   readonly endpoint: string;
   readonly table: string;
   readonly deviceId: string;
+  /** The policy's expiry (checked here, kept in the credential; the policy enforces it). */
   readonly expiresOn: Date;
-  /** Defaults to a few minutes before now, for clocks slightly ahead of the service's. */
-  readonly startsOn?: Date;
   readonly now?: Clock;
 }
 
@@ -47,16 +56,11 @@ export function issueDeviceLogCredential(options: IssueOptions): DeviceLogCreden
       `a device's log credential must expire within ${DEVICE_LOG_SAS_MAX_DAYS} days from now`,
     );
   }
+  // Permission, start and expiry come from the policy (a SAS may not repeat them).
   const sas = generateTableSas(
     options.table,
     new AzureNamedKeyCredential(options.account, options.accountKey),
-    {
-      permissions: { add: true },
-      startPartitionKey: deviceId,
-      endPartitionKey: deviceId,
-      startsOn: options.startsOn ?? new Date(now.getTime() - CLOCK_SKEW_MS),
-      expiresOn: options.expiresOn,
-    },
+    { identifier: options.policy, startPartitionKey: deviceId, endPartitionKey: deviceId },
   );
   return { endpoint: options.endpoint, table: options.table, deviceId, sas, expiresOn: options.expiresOn };
 }
@@ -90,6 +94,75 @@ export function openDeviceLogStore(credential: DeviceLogCredential): LogStore {
   };
 }
 
+/** Names of the stored access policies sihl keeps on a log table: sihl-1, sihl-2, … (one at a time). */
+const POLICY = /^sihl-(\d{1,9})$/;
+
+/** The number of the newest sihl policy in `acl`, or 0. */
+function newestPolicy(acl: readonly SignedIdentifier[]): number {
+  return Math.max(0, ...acl.map((p) => Number(POLICY.exec(p.id)?.[1] ?? 0)));
+}
+
+/**
+ * Makes sure the table's current device policy exists and runs until `expiresOn` (add only), and returns
+ * its name. Stored access policies of others on the table are kept as they are.
+ */
+export async function devicePolicy(client: TableClient, expiresOn: Date, now: Date): Promise<string> {
+  const acl: SignedIdentifier[] = [...(await client.getAccessPolicy())];
+  const current = Math.max(1, newestPolicy(acl));
+  const id = `sihl-${current}`;
+  const start = acl.find((p) => p.id === id)?.accessPolicy?.start ?? new Date(now.getTime() - CLOCK_SKEW_MS);
+  const others = acl.filter((p) => p.id !== id);
+  await client.setAccessPolicy([
+    ...others,
+    { id, accessPolicy: { permission: 'a', start, expiry: expiresOn } },
+  ]);
+  return id;
+}
+
+/**
+ * Withdraws the table's current device policy and puts its successor in place: every SAS bound to the old
+ * one is refused from now on (Azure may take up to 30 seconds). Returns the names of both.
+ */
+export async function withdrawDevicePolicy(
+  client: TableClient,
+  expiresOn: Date,
+  now: Date,
+): Promise<{ readonly withdrawn: string; readonly current: string }> {
+  const acl: SignedIdentifier[] = [...(await client.getAccessPolicy())];
+  const newest = newestPolicy(acl);
+  const current = `sihl-${newest + 1}`;
+  const others = acl.filter((p) => !POLICY.test(p.id));
+  const start = new Date(now.getTime() - CLOCK_SKEW_MS);
+  await client.setAccessPolicy([
+    ...others,
+    { id: current, accessPolicy: { permission: 'a', start, expiry: expiresOn } },
+  ]);
+  return { withdrawn: `sihl-${newest}`, current };
+}
+
+/** A failure to read or set a table's access policies, as a SihlError naming the table. */
+export function policyError(table: string): (error: unknown) => never {
+  return (error) => {
+    const like = error as { statusCode?: number; code?: string };
+    throw storeError(`the access policies of table ${table}`, error, like?.statusCode, like?.code);
+  };
+}
+
+/**
+ * Revocation's part in the log table: withdraws the policy every device SAS is bound to (docs/CLOUD.md).
+ * Needs the account key, as issuing does.
+ */
+export async function withdrawDeviceLogCredentials(
+  location: { readonly account: string; readonly table: string },
+  env: Env,
+  options: { readonly days?: number; readonly now?: Clock } = {},
+): Promise<{ readonly withdrawn: string; readonly current: string }> {
+  const now = (options.now ?? systemClock)();
+  const expiresOn = new Date(now.getTime() + (options.days ?? DEVICE_LOG_SAS_DEFAULT_DAYS) * DAY_MS);
+  const client = azureTableClient(location.account, location.table, env);
+  return withdrawDevicePolicy(client, expiresOn, now).catch(policyError(location.table));
+}
+
 /** Days a device's log SAS is valid when nothing else is asked for: it is renewed with every release. */
 export const DEVICE_LOG_SAS_DEFAULT_DAYS = 90;
 
@@ -118,16 +191,20 @@ export async function deviceLogIssuer(
   const accountKey = access.credential.key;
   const days = options.days ?? DEVICE_LOG_SAS_DEFAULT_DAYS;
   const now = options.now ?? systemClock;
+  const expiresOn = new Date(now().getTime() + days * DAY_MS);
+  const client = azureTableClient(location.account, location.table, env);
+  const policy = await devicePolicy(client, expiresOn, now()).catch(policyError(location.table));
   return {
     tableUrl: `${access.endpoint}/${location.table}`,
     issue: (deviceId) =>
       issueDeviceLogCredential({
+        policy,
         account: location.account,
         accountKey,
         endpoint: access.endpoint,
         table: location.table,
         deviceId,
-        expiresOn: new Date(now().getTime() + days * DAY_MS),
+        expiresOn,
         now,
       }),
   };

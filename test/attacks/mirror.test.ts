@@ -5,10 +5,16 @@
 // tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { fromHex } from '../../src/core/format/bytes.ts';
 import { ENVELOPE_BYTES } from '../../src/core/format/envelope.ts';
+import { BUCKET_SLOTS, RECIPIENT_OFFSET, recipientIdFor } from '../../src/core/format/slot-table.ts';
+import { parseTargetCustom } from '../../src/core/format/target.ts';
 import { AGENT_LIMITS } from '../../src/device/agent/limits.ts';
+import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
+import { readPublished, targetEntries } from '../../src/publisher/published.ts';
 import { TIMESTAMP_PATH } from '../../src/publisher/tuf/publish.ts';
 import { testKey } from '../helpers.ts';
+import { envelopeInStore } from '../support/tables.ts';
 import {
   assertRefusedByAgent,
   assertRejectedAtBoot,
@@ -198,27 +204,31 @@ test('a payload that decompresses past its signed size, signed with every key, i
 
 test("an envelope replayed from an older release (the device's own 7.28.0 slot) is refused before staging", async () => {
   const bench = await shared;
-  const old = await import('node:fs/promises').then((fs) =>
-    fs.readFile(`${bench.fleet.store}/releases/movehub-7.28.0/envelopes/0.bin`),
+  // The mirror knows the device's public key: it finds the device's 7.28.0 envelope, readdresses it to the
+  // device's 7.29.0 recipient id and answers every bucket of the 7.29.0 tables with it.
+  const box = (
+    await SimulatedDevice.load((bench.fleet.devices[0] as { dir: string }).dir)
+  ).secureElement.identity().box;
+  const old = await envelopeInStore(bench.fleet.store, 'movehub/movehub-7.28.0.sihl', box);
+  assert.ok(old, 'the device had an envelope for 7.28.0');
+  const entry = targetEntries((await readPublished(bench.fleet.store)).targets).find(
+    (e) => e.name === 'movehub/movehub-7.29.0.sihl',
   );
-  const idx = (bench.fleet.devices[0] as { idx: number }).idx;
-  const slot = old.subarray(idx * ENVELOPE_BYTES, (idx + 1) * ENVELOPE_BYTES);
-  assert.ok(
-    slot.some((b) => b !== 0),
-    'the device had an envelope for 7.28.0',
-  );
-  // The mirror answers the 7.29.0 slot with the 7.28.0 one: sealed to this very device, by the vendor.
+  const salt = parseTargetCustom(entry)?.salt as string;
+  const replayed = old.slice();
+  replayed.set(recipientIdFor(fromHex(salt), box), RECIPIENT_OFFSET);
+  const bucket = Buffer.concat(Array.from({ length: BUCKET_SLOTS }, () => replayed));
   bench.mirror.rules = [
     {
       match: /releases\/movehub-7\.29\.0\/envelopes\/0\.bin$/,
-      handle({ res }) {
-        const start = idx * ENVELOPE_BYTES;
+      handle({ req, res }) {
+        const start = Number(/bytes=(\d+)-/.exec(String(req.headers.range))?.[1] ?? 0);
         res
           .writeHead(206, {
-            'content-length': ENVELOPE_BYTES,
-            'content-range': `bytes ${start}-${start + ENVELOPE_BYTES - 1}/${old.length}`,
+            'content-length': bucket.length,
+            'content-range': `bytes ${start}-${start + bucket.length - 1}/${1_024 * ENVELOPE_BYTES}`,
           })
-          .end(slot);
+          .end(bucket);
       },
     },
   ];

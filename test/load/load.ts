@@ -67,15 +67,22 @@ export interface Served {
   readonly ca: string;
 }
 
-/** `sihl serve` in a child process, with the open-file limit raised in its shell; resolves once it answers. */
-export async function startServe(ws: ServeWorkspace, port?: number, maxConnections = 4096): Promise<Served> {
+/**
+ * `sihl serve` in a child process, with the open-file limit raised in its shell; resolves once it answers.
+ * Without `maxConnections`, the server's own default (DEFAULT_LIMITS), as an operator would run it.
+ */
+export async function startServe(
+  ws: ServeWorkspace,
+  port?: number,
+  maxConnections?: number,
+): Promise<Served> {
   const at = port ?? (await freePort());
   const command = `ulimit -n ${Math.min(65536, hardFileLimit())} 2>/dev/null; exec "$0" "$@"`;
   const child = spawn(
     'bash',
     [
       ...['-c', command, NODE, SIHL, 'serve', '--workspace', ws.dir, '--port', String(at)],
-      ...['--max-connections', String(maxConnections)],
+      ...(maxConnections === undefined ? [] : ['--max-connections', String(maxConnections)]),
     ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],

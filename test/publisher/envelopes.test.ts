@@ -1,7 +1,6 @@
 // tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
-import { open, readdir, readFile, stat } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -13,20 +12,17 @@ import {
   sha256,
 } from '../../src/core/crypto/index.ts';
 import { isSihlError } from '../../src/core/errors.ts';
+import { toHex } from '../../src/core/format/bytes.ts';
 import {
+  addressedTo,
   decodeEnvelope,
   ENVELOPE_BYTES,
   openEnvelope,
   recipientIdOf,
 } from '../../src/core/format/envelope.ts';
-import { SLOTS_PER_PART as ENVELOPES_PER_PART } from '../../src/core/format/slot-table.ts';
-import {
-  envelopeLocation,
-  envelopeRange,
-  publishEnvelopes,
-  READ_BATCH,
-  SEAL_BATCH,
-} from '../../src/publisher/envelopes.ts';
+import { MIN_TABLE_SLOTS, SLOTS_PER_PART } from '../../src/core/format/slot-table.ts';
+import { publishEnvelopes } from '../../src/publisher/envelopes.ts';
+import { planRecipients, type RecipientPlan } from '../../src/publisher/recipients.ts';
 import {
   type EligibleDevice,
   type NewDevice,
@@ -35,6 +31,7 @@ import {
   type Registry,
 } from '../../src/publisher/registry.ts';
 import { tempDir } from '../helpers.ts';
+import { allSlots, recipientOfSlot, slotOnDisk } from '../support/tables.ts';
 
 const NOW = 1_750_000_000;
 const binding = sha256(Uint8Array.of(7));
@@ -43,128 +40,162 @@ function newDevice(box: Uint8Array, model = 'sensor'): NewDevice {
   return { sign: generateSigningKeyPair().publicKey, box, model, owner: 'acme', now: NOW };
 }
 
-async function registryIn(dir: string): Promise<Registry> {
-  const registry = openRegistry(join(dir, 'registry.sqlite'));
-  return registry;
+function registryIn(dir: string): Registry {
+  return openRegistry(join(dir, 'registry.sqlite'));
 }
 
-/** What a device does: one range request of exactly 184 bytes on its part file. */
-async function fetchEnvelope(release: string, idx: number): Promise<Uint8Array> {
-  const { file, offset, length } = envelopeLocation(idx);
-  const handle = await open(join(release, file), 'r');
-  try {
-    const out = new Uint8Array(length);
-    const { bytesRead } = await handle.read(out, 0, length, offset);
-    assert.equal(bytesRead, length, `slot ${idx} lies inside its part file`);
-    return out;
-  } finally {
-    await handle.close();
-  }
+const tableOf = (plan: RecipientPlan) => ({ salt: toHex(plan.salt), slots: plan.slots });
+
+/** What a device does: its two candidate buckets, its slot by its id for this publication, then open. */
+async function openAs(release: string, plan: RecipientPlan, pair: BoxKeyPair): Promise<Uint8Array | null> {
+  const slot = await slotOnDisk(join(release, 'envelopes'), tableOf(plan), pair.publicKey, ENVELOPE_BYTES);
+  return slot ? openEnvelope(addressedTo(slot, pair.publicKey), pair, binding) : null;
 }
 
 const refusal = (code: string) => (error: unknown) => isSihlError(error) && error.code === code;
 
-test('a device finds its envelope at one 184-byte range of one part file', () => {
-  assert.deepEqual(envelopeLocation(0), { file: 'envelopes/0.bin', offset: 0, length: ENVELOPE_BYTES });
-  assert.deepEqual(envelopeLocation(65_535), {
-    file: 'envelopes/0.bin',
-    offset: 65_535 * 184,
-    length: 184,
-  });
-  assert.deepEqual(envelopeLocation(65_536), { file: 'envelopes/1.bin', offset: 0, length: 184 });
-  assert.deepEqual(envelopeLocation(999_999), {
-    file: 'envelopes/15.bin',
-    offset: (999_999 - 15 * 65_536) * 184,
-    length: 184,
-  });
-  assert.equal(envelopeRange(1), 'bytes=184-367');
-  assert.throws(() => envelopeLocation(-1), refusal('USAGE'));
-  assert.throws(() => envelopeLocation(1.5), refusal('USAGE'));
-});
+async function publish(
+  registry: Registry,
+  dir: string,
+  contentKey = generateContentKey(),
+  rollout?: (id: string) => boolean,
+) {
+  const plan = planRecipients({ registry, model: 'sensor', ...(rollout ? { rollout } : {}) });
+  const result = await publishEnvelopes({ plan, contentKey, binding, dir });
+  return { plan, result, contentKey };
+}
 
-test('seals to the eligible device only: revoked and other-model slots are zeros a device refuses', async () => {
+test('every eligible device finds and opens its envelope; revoked and other-model devices find none', async () => {
   const dir = await tempDir();
-  const registry = await registryIn(dir);
-  const pairs = [generateBoxKeyPair(), generateBoxKeyPair(), generateBoxKeyPair()];
-  const [eligible, revoked, other] = registry.provisionMany([
-    newDevice(pairs[0]?.publicKey as Uint8Array),
-    newDevice(pairs[1]?.publicKey as Uint8Array),
-    newDevice(pairs[2]?.publicKey as Uint8Array, 'other'),
-  ]);
-  registry.revoke(revoked?.id as string, NOW);
-  const contentKey = generateContentKey();
+  const registry = registryIn(dir);
+  const pairs = Array.from({ length: 5 }, () => generateBoxKeyPair());
+  const devices = registry.provisionMany(
+    pairs.map((p, i) => newDevice(p.publicKey, i === 4 ? 'other' : 'sensor')),
+  );
+  registry.revoke(devices[3]?.id as string, NOW);
   const release = join(dir, 'release');
-
-  const result = await publishEnvelopes({ registry, model: 'sensor', contentKey, binding, dir: release });
+  const { plan, result, contentKey } = await publish(registry, release);
   assert.deepEqual(
     { ...result, seconds: 0 },
-    { devices: 3, sealed: 1, skipped: 2, parts: 1, bytes: 3 * 184, seconds: 0 },
+    {
+      devices: 5,
+      sealed: 3,
+      skipped: 2,
+      slots: MIN_TABLE_SLOTS,
+      parts: 1,
+      bytes: MIN_TABLE_SLOTS * 184,
+      seconds: 0,
+    },
   );
-  assert.equal((await stat(join(release, 'envelopes/0.bin'))).size, 3 * 184);
-  const opened = openEnvelope(
-    await fetchEnvelope(release, eligible?.idx as number),
-    pairs[0] as BoxKeyPair,
-    binding,
-  );
-  assert.deepEqual(opened, contentKey);
-  for (const idx of [revoked?.idx as number, other?.idx as number]) {
-    const slot = await fetchEnvelope(release, idx);
-    assert.ok(slot.every((b) => b === 0));
-    assert.throws(() => decodeEnvelope(slot), refusal('ENVELOPE_MALFORMED'));
-  }
+  for (const pair of pairs.slice(0, 3)) assert.deepEqual(await openAs(release, plan, pair), contentKey);
+  for (const pair of pairs.slice(3)) assert.equal(await openAs(release, plan, pair), null);
   assert.deepEqual(await readdir(join(release, 'envelopes')), ['0.bin'], 'no temporary file is left');
   registry.close();
 });
 
-test('a rollout leaves the devices outside it empty, and publishing again replaces the tables', async () => {
+test('revoked and other-model devices are indistinguishable from filler: every slot is a sealed envelope of one size, no marker', async () => {
   const dir = await tempDir();
-  const registry = await registryIn(dir);
+  const registry = registryIn(dir);
+  const pairs = Array.from({ length: 6 }, () => generateBoxKeyPair());
+  const devices = registry.provisionMany(
+    pairs.map((p, i) => newDevice(p.publicKey, i === 5 ? 'other' : 'sensor')),
+  );
+  registry.revoke(devices[4]?.id as string, NOW);
+  const release = join(dir, 'release');
+  await publish(registry, release);
+  const slots = await allSlots(join(release, 'envelopes'), ENVELOPE_BYTES);
+  assert.equal(slots.length, MIN_TABLE_SLOTS);
+  const stable = new Set(pairs.map((p) => toHex(recipientIdOf(p.publicKey))));
+  const seen = new Set<string>();
+  for (const slot of slots) {
+    assert.ok(!slot.every((b) => b === 0), 'no slot is left empty');
+    const envelope = decodeEnvelope(slot); // magic, version, reserved: as a real one
+    assert.deepEqual(envelope.binding, binding);
+    assert.ok(!stable.has(toHex(envelope.recipient)), 'no slot names a device by a digest of its key');
+    // The sealed box starts with an ephemeral X25519 key; filler has one too (no random bytes with bit 255 set).
+    assert.equal((envelope.sealed[31] as number) & 0x80, 0);
+    seen.add(recipientOfSlot(slot));
+  }
+  assert.equal(seen.size, MIN_TABLE_SLOTS, 'every slot has its own recipient id');
+  registry.close();
+});
+
+test('two publications share no recipient id, and a device is found under a new one each time', async () => {
+  const dir = await tempDir();
+  const registry = registryIn(dir);
+  const pairs = Array.from({ length: 8 }, () => generateBoxKeyPair());
+  registry.provisionMany(pairs.map((p) => newDevice(p.publicKey)));
+  const first = await publish(registry, join(dir, 'first'));
+  const second = await publish(registry, join(dir, 'second'));
+  const ids = async (release: string) =>
+    new Set((await allSlots(join(release, 'envelopes'), ENVELOPE_BYTES)).map(recipientOfSlot));
+  const a = await ids(join(dir, 'first'));
+  const b = await ids(join(dir, 'second'));
+  assert.equal([...a].filter((id) => b.has(id)).length, 0);
+  for (const pair of pairs) {
+    assert.deepEqual(await openAs(join(dir, 'first'), first.plan, pair), first.contentKey);
+    assert.deepEqual(await openAs(join(dir, 'second'), second.plan, pair), second.contentKey);
+  }
+  registry.close();
+});
+
+test('the table size does not change when one device is added or revoked within a bucket', async () => {
+  const dir = await tempDir();
+  const registry = registryIn(dir);
+  const devices = registry.provisionMany(Array.from({ length: 100 }, () => newDevice(randomBytes(32))));
+  const size = async (name: string) => {
+    await publish(registry, join(dir, name));
+    return (await stat(join(dir, name, 'envelopes', '0.bin'))).size;
+  };
+  const before = await size('before');
+  registry.provision(newDevice(randomBytes(32)));
+  const added = await size('added');
+  registry.revoke(devices[7]?.id as string, NOW);
+  const revoked = await size('revoked');
+  assert.deepEqual([added, revoked], [before, before]);
+  registry.close();
+});
+
+test('a rollout leaves the devices outside it without an envelope, and publishing again replaces the tables', async () => {
+  const dir = await tempDir();
+  const registry = registryIn(dir);
   const pairs = Array.from({ length: 4 }, () => generateBoxKeyPair());
   const ids = registry.provisionMany(pairs.map((p) => newDevice(p.publicKey))).map((d) => d.id);
   const release = join(dir, 'release');
-  const firstKey = generateContentKey();
-  const half = await publishEnvelopes({
-    registry,
-    model: 'sensor',
-    contentKey: firstKey,
-    binding,
-    dir: release,
-    rollout: (id) => id === ids[1] || id === ids[3],
-  });
-  assert.equal(half.sealed, 2);
-  assert.ok((await fetchEnvelope(release, 0)).every((b) => b === 0));
-  assert.deepEqual(openEnvelope(await fetchEnvelope(release, 3), pairs[3] as BoxKeyPair, binding), firstKey);
+  const half = await publish(registry, release, generateContentKey(), (id) => id === ids[1] || id === ids[3]);
+  assert.equal(half.result.sealed, 2);
+  assert.equal(await openAs(release, half.plan, pairs[0] as BoxKeyPair), null);
+  assert.deepEqual(await openAs(release, half.plan, pairs[3] as BoxKeyPair), half.contentKey);
 
-  const secondKey = generateContentKey();
   const progress: number[] = [];
+  const plan = planRecipients({ registry, model: 'sensor' });
+  const contentKey = generateContentKey();
   const all = await publishEnvelopes({
-    registry,
-    model: 'sensor',
-    contentKey: secondKey,
+    plan,
+    contentKey,
     binding,
     dir: release,
     onProgress: (done, total) => {
-      assert.equal(total, 4);
+      assert.equal(total, MIN_TABLE_SLOTS);
       progress.push(done);
     },
   });
   assert.equal(all.sealed, 4);
-  assert.equal(progress.at(-1), 4);
+  assert.equal(progress.at(-1), MIN_TABLE_SLOTS);
   assert.deepEqual(
     progress,
     [...progress].sort((a, b) => a - b),
     'progress only moves forward',
   );
-  for (const [idx, pair] of pairs.entries()) {
-    assert.deepEqual(openEnvelope(await fetchEnvelope(release, idx), pair, binding), secondKey);
-  }
+  for (const pair of pairs) assert.deepEqual(await openAs(release, plan, pair), contentKey);
   registry.close();
 });
 
 test('refuses a content key or binding of the wrong length before sealing anything', async () => {
   const dir = await tempDir();
-  const registry = await registryIn(dir);
-  const base = { registry, model: 'sensor', dir: join(dir, 'release') };
+  const registry = registryIn(dir);
+  const plan = planRecipients({ registry, model: 'sensor' });
+  const base = { plan, dir: join(dir, 'release') };
   await assert.rejects(
     publishEnvelopes({ ...base, contentKey: new Uint8Array(31), binding }),
     refusal('USAGE'),
@@ -176,12 +207,12 @@ test('refuses a content key or binding of the wrong length before sealing anythi
   registry.close();
 });
 
-test('70,000 devices cross a part boundary, and publishing never reads far ahead of what it wrote', async () => {
+test('50,000 devices fill a table of 131,072 slots in two part files, and each finds its envelope', async () => {
   const dir = await tempDir();
-  const registry = await registryIn(dir);
-  const total = 70_000;
+  const registry = registryIn(dir);
+  const total = 50_000;
   const real = new Map<number, BoxKeyPair>(
-    [0, 1, 12_345, 65_535, 65_536, 65_537, total - 1].map((idx) => [idx, generateBoxKeyPair()]),
+    [0, 1, 12_345, 40_000, total - 1].map((idx) => [idx, generateBoxKeyPair()]),
   );
   // Any 32 bytes are an X25519 public key, so most devices get random ones (no key pair to make).
   for (let start = 0; start < total; start += REGISTRY_BATCH) {
@@ -191,104 +222,42 @@ test('70,000 devices cross a part boundary, and publishing never reads far ahead
     }
     registry.provisionMany(chunk);
   }
-  const contentKey = generateContentKey();
   const release = join(dir, 'release');
-
-  // Count the devices handed out by the registry against the slots settled on disk.
-  let read = 0;
-  let settled = 0;
-  let mostAhead = 0;
-  const watched = {
-    count: () => registry.count(),
-    *eligible(model: string, size?: number) {
-      for (const batch of registry.eligible(model, size)) {
-        read += batch.length;
-        mostAhead = Math.max(mostAhead, read - settled);
-        yield batch;
-      }
-    },
-  };
-  const result = await publishEnvelopes({
-    registry: watched,
-    model: 'sensor',
-    contentKey,
-    binding,
-    dir: release,
-    onProgress: (done) => {
-      settled = done;
-    },
-  });
-  assert.equal(result.sealed, total);
-  assert.equal(result.parts, 2);
-  assert.equal(result.bytes, total * ENVELOPE_BYTES);
-  // The rows just read, the batch being filled and two batches per thread in flight, plus as many
-  // again finished out of order behind the progress frontier: never the whole fleet.
-  const threads = availableParallelism();
-  assert.ok(
-    mostAhead <= READ_BATCH + SEAL_BATCH + 4 * threads * SEAL_BATCH,
-    `read ${mostAhead} devices ahead of the tables`,
-  );
-
-  assert.equal((await stat(join(release, 'envelopes/0.bin'))).size, ENVELOPES_PER_PART * ENVELOPE_BYTES);
-  assert.equal(
-    (await stat(join(release, 'envelopes/1.bin'))).size,
-    (total - ENVELOPES_PER_PART) * ENVELOPE_BYTES,
-  );
-  for (const [idx, pair] of real) {
-    assert.deepEqual(
-      openEnvelope(await fetchEnvelope(release, idx), pair, binding),
-      contentKey,
-      `idx ${idx}`,
-    );
-  }
-  // Every other slot holds an envelope addressed to its own device's key.
-  for (const idx of [2, 40_000, 65_534, 69_998]) {
-    const device = registry.list({ limit: 1, offset: idx })[0];
-    assert.equal(device?.idx, idx);
-    const envelope = decodeEnvelope(await fetchEnvelope(release, idx));
-    assert.deepEqual(envelope.recipient, recipientIdOf(device?.box as Uint8Array));
-  }
+  const { plan, result, contentKey } = await publish(registry, release);
+  assert.deepEqual([result.sealed, result.slots, result.parts], [total, 131_072, 2]);
+  assert.equal((await stat(join(release, 'envelopes/0.bin'))).size, SLOTS_PER_PART * ENVELOPE_BYTES);
+  assert.equal((await stat(join(release, 'envelopes/1.bin'))).size, SLOTS_PER_PART * ENVELOPE_BYTES);
+  for (const [idx, pair] of real)
+    assert.deepEqual(await openAs(release, plan, pair), contentKey, `idx ${idx}`);
   const part1 = await readFile(join(release, 'envelopes/1.bin'));
   assert.equal(part1.subarray(0, 4).toString('latin1'), 'SIHK');
   registry.close();
 });
 
-test('a failure part-way leaves no temporary files and the tables of the last publication', async () => {
+test('a broken key in the registry fails before any table is written: the last publication stays', async () => {
   const dir = await tempDir();
-  const registry = await registryIn(dir);
+  const registry = registryIn(dir);
   const pair = generateBoxKeyPair();
-  const chunk = Array.from({ length: 5_000 }, (_, i) =>
-    newDevice(i === 0 ? pair.publicKey : randomBytes(32)),
+  registry.provisionMany(
+    Array.from({ length: 50 }, (_, i) => newDevice(i === 0 ? pair.publicKey : randomBytes(32))),
   );
-  registry.provisionMany(chunk);
   const release = join(dir, 'release');
-  const contentKey = generateContentKey();
-  await publishEnvelopes({ registry, model: 'sensor', contentKey, binding, dir: release });
+  const { plan, contentKey } = await publish(registry, release);
   const before = await readFile(join(release, 'envelopes/0.bin'));
-
-  // A registry that hands out a broken key after some batches are already being sealed.
   const broken = {
     count: () => registry.count(),
+    revokedOf: (model: string) => registry.revokedOf(model),
     *eligible(model: string) {
-      for (const batch of registry.eligible(model, 1_000)) {
-        yield (batch[0]?.idx ?? 0) < 4_000
+      for (const batch of registry.eligible(model, 10)) {
+        yield (batch[0]?.idx ?? 0) < 30
           ? batch
           : [{ ...(batch[0] as EligibleDevice), box: new Uint8Array(5) }];
       }
     },
   };
-  await assert.rejects(
-    publishEnvelopes({
-      registry: broken,
-      model: 'sensor',
-      contentKey: generateContentKey(),
-      binding,
-      dir: release,
-    }),
-    refusal('KEY_INVALID'),
-  );
+  assert.throws(() => planRecipients({ registry: broken, model: 'sensor' }), refusal('KEY_INVALID'));
   assert.deepEqual(await readdir(join(release, 'envelopes')), ['0.bin']);
   assert.deepEqual(await readFile(join(release, 'envelopes/0.bin')), before);
-  assert.deepEqual(openEnvelope(await fetchEnvelope(release, 0), pair, binding), contentKey);
+  assert.deepEqual(await openAs(release, plan, pair), contentKey);
   registry.close();
 });

@@ -118,3 +118,36 @@ test('fleet status shows what devices reported through sihl serve, and flags ent
   assert.match(human.out, /TUF_METADATA_EXPIRED/);
   assert.match(human.out, /flagged \(2 entries not counted\)/);
 });
+
+test('fleet status does not count a revoked device, even one whose signed reports are in the log', async () => {
+  // Reports written while its log credential still worked, or before it was revoked: they stay in the log.
+  const { cwd, devices } = await world()
+    .withApprovers(['alice'], 1)
+    .withDevicesRunning('7.27.0', 2)
+    .withReleasePublished('7.28.0')
+    .build();
+  const logs = openSqliteLogStore(join(cwd, 'acme', 'logs.db'));
+  for (const [n, device] of devices.entries()) {
+    const element = (await SimulatedDevice.load(join(cwd, `hub-${n + 1}`))).secureElement;
+    const report = makeSignedReport(element, {
+      seq: 1,
+      time: 1_800_000_000,
+      model: 'movehub',
+      running: '7.28.0',
+      outcome: 'installed',
+      attempts: 1,
+      target: 'movehub/movehub-7.28.0.sihl',
+    });
+    await logs.append(device.id, [{ received: new Date(), report }]);
+  }
+  await logs.close();
+  const revoked = devices[1]?.id as string;
+  await ok(cwd, ['device', 'revoke', revoked, ...WS]);
+  const status = JSON.parse(await ok(cwd, ['fleet', 'status', '--json', ...WS]));
+  assert.deepEqual(
+    status.releases.map((r: { target: string; running: number }) => [r.target, r.running]),
+    [['movehub/movehub-7.28.0.sihl', 1]],
+  );
+  const listed = status.devices.find((d: { id: string }) => d.id === revoked);
+  assert.deepEqual([listed.revoked, listed.running], [true, '7.28.0'], 'still listed, with what it said');
+});

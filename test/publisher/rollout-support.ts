@@ -15,15 +15,16 @@ import {
   sign,
 } from '../../src/core/crypto/index.ts';
 import { toHex } from '../../src/core/format/bytes.ts';
-import { decodeEnvelope, ENVELOPE_BYTES, openEnvelope } from '../../src/core/format/envelope.ts';
+import { decodeEnvelope, openEnvelope } from '../../src/core/format/envelope.ts';
 import {
   encodeReport,
   encodeSignedReport,
   reportMessage,
   type StatusReport,
 } from '../../src/core/format/report.ts';
-import { envelopeSlot } from '../../src/device/agent/envelope.ts';
+import { fetchEnvelope } from '../../src/device/agent/envelope.ts';
 import { chooseTarget } from '../../src/device/agent/select.ts';
+import type { Transport } from '../../src/device/agent/transport.ts';
 import { openRegistry } from '../../src/publisher/registry.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
 import { shipRelease, world } from '../support/world.ts';
@@ -168,10 +169,18 @@ export async function pollOnce(
   if (choice.kind === 'not-in-rollout') return 'not-in-rollout';
   const { custom, name } = choice.candidate;
   if (custom.envelopes) {
-    const slot = envelopeSlot(custom.envelopes, device.idx);
-    const r = await http.get(`/${slot.path}`, [slot.offset, slot.offset + ENVELOPE_BYTES - 1]);
-    if (r.status !== 206 || r.body.every((b) => b === 0)) return 'no-envelope';
-    const envelope = new Uint8Array(r.body);
+    const transport = {
+      get: async (request: { path: string; range?: { start: number; end: number } }) => {
+        const r = await http.get(
+          `/${request.path}`,
+          request.range ? [request.range.start, request.range.end] : undefined,
+        );
+        return { status: r.status, headers: {}, body: new Uint8Array(r.body) };
+      },
+    } as unknown as Transport;
+    const table = { salt: custom.salt ?? '', slots: custom.slots ?? 0 };
+    const envelope = await fetchEnvelope(transport, custom.envelopes, table, device.box.publicKey);
+    if (!envelope) return 'no-envelope';
     openEnvelope(envelope, device.box, decodeEnvelope(envelope).binding).fill(0);
   }
   const failed = fails(device);

@@ -2,17 +2,16 @@
 // release through new signed metadata and envelope tables.
 // tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
-import { open, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fromHex } from '../../src/core/format/bytes.ts';
-import { ENVELOPE_BYTES } from '../../src/core/format/envelope.ts';
 import { inRollout } from '../../src/core/rollout.ts';
-import { envelopeSlot } from '../../src/device/agent/envelope.ts';
 import { readPublished, targetEntries } from '../../src/publisher/published.ts';
 import { DEFAULT_POLICY, decide, type RolloutState, readRollout } from '../../src/publisher/rollout.ts';
 import { tempDir } from '../helpers.ts';
 import { ok, sihl } from '../support/cli.ts';
+import { envelopeInStore } from '../support/tables.ts';
 import { makeRolloutFleet, RELEASE, TARGET } from './rollout-support.ts';
 
 const T0 = new Date('2026-11-01T00:00:00Z');
@@ -105,17 +104,8 @@ async function entry(store: string) {
   return e.custom as { rollout: number; halted?: boolean; envelopes: string; releaseId: string };
 }
 
-async function slotIsSealed(store: string, folder: string, idx: number): Promise<boolean> {
-  const slot = envelopeSlot(folder, idx);
-  const handle = await open(join(store, slot.path), 'r').catch(() => undefined);
-  if (!handle) return false;
-  try {
-    const bytes = new Uint8Array(ENVELOPE_BYTES);
-    const { bytesRead } = await handle.read(bytes, 0, ENVELOPE_BYTES, slot.offset);
-    return bytesRead === ENVELOPE_BYTES && bytes.some((b) => b !== 0);
-  } finally {
-    await handle.close();
-  }
+async function slotIsSealed(store: string, box: Uint8Array): Promise<boolean> {
+  return (await envelopeInStore(store, TARGET, box)) !== undefined;
 }
 
 test('advance widens the cohort with new signed metadata and envelopes; halt withdraws both; resume restores', async () => {
@@ -140,11 +130,7 @@ test('advance widens the cohort with new signed metadata and envelopes; halt wit
   const releaseId = fromHex(widened.releaseId);
   for (const d of fleet.devices) {
     const inside = inRollout(releaseId, d.id, 50);
-    assert.equal(
-      await slotIsSealed(store, widened.envelopes, d.idx),
-      inside,
-      `device ${d.idx} in cohort: ${inside}`,
-    );
+    assert.equal(await slotIsSealed(store, d.box.publicKey), inside, `device ${d.idx} in cohort: ${inside}`);
   }
 
   const halt = JSON.parse(await ok(fleet.cwd, ['rollout', 'halt', RELEASE, '--json', ...ws]));
@@ -167,7 +153,7 @@ test('advance widens the cohort with new signed metadata and envelopes; halt wit
   const back = await entry(store);
   assert.equal(back.rollout, 50);
   assert.equal(back.halted, undefined);
-  const sealed = await Promise.all(fleet.devices.map((d) => slotIsSealed(store, back.envelopes, d.idx)));
+  const sealed = await Promise.all(fleet.devices.map((d) => slotIsSealed(store, d.box.publicKey)));
   assert.equal(
     sealed.filter(Boolean).length,
     fleet.devices.filter((d) => inRollout(releaseId, d.id, 50)).length,

@@ -4,7 +4,7 @@
 // stock tuf-js client that trusts only root version 1 follows the published root rotation.
 // tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
-import { copyFile, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { keyIdOf, type SigningKeyPair } from '../../src/core/crypto/index.ts';
@@ -20,11 +20,11 @@ import {
 } from '../../src/core/image/index.ts';
 import { openSigningKey } from '../../src/core/keys.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
-import { envelopeLocation } from '../../src/publisher/envelopes.ts';
 import { signDelegation } from '../../src/publisher/role-keys.ts';
 import { tempDir } from '../helpers.ts';
 import { INIT, ok, PASSPHRASE, ROOT_DIR, ROOT_KEY, sihl } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
+import { envelopeInStore } from '../support/tables.ts';
 import { client, fetchTarget, serve } from './tuf/support.ts';
 
 const MODEL = 'technichub';
@@ -90,18 +90,9 @@ async function install(
   const image = new Uint8Array(
     await readFile(join(cwd, 'acme', 'releases', name.replace(/\.sihl$/, ''), 'image.sihl')),
   );
-  const at = envelopeLocation(idx);
-  const handle = await open(
-    join(store, published.envelopes.folder, at.file.replace(/^envelopes\//, '')),
-    'r',
-  );
-  const envelope = new Uint8Array(at.length);
-  try {
-    await handle.read(envelope, 0, at.length, at.offset);
-  } finally {
-    await handle.close();
-  }
   const device = await SimulatedDevice.load(join(cwd, dir));
+  const envelope = await envelopeInStore(store, published.target, device.secureElement.identity().box);
+  if (!envelope) throw new Error(`no envelope for device ${idx}`);
   device.stage(image, envelope);
   const report = await device.boot();
   if (report.trial) device.confirm(); // the new firmware's self-test passes

@@ -7,9 +7,14 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isSihlError } from '../../src/core/errors.ts';
 import { REPORT_MAX_BYTES } from '../../src/core/format/report.ts';
-import { azureTableClientWithSas } from '../../src/storage/azure-connect.ts';
+import { azureTableClient, azureTableClientWithSas } from '../../src/storage/azure-connect.ts';
 import { openAzureTableLogStore } from '../../src/storage/azure-table-log-store.ts';
-import { issueDeviceLogCredential, openDeviceLogStore } from '../../src/storage/device-log-credential.ts';
+import {
+  devicePolicy,
+  issueDeviceLogCredential,
+  openDeviceLogStore,
+  withdrawDeviceLogCredentials,
+} from '../../src/storage/device-log-credential.ts';
 import { openLogStore, parseLogLocation } from '../../src/storage/locations.ts';
 import type { LogEntry, LogStore } from '../../src/storage/log-store.ts';
 import { tempDir } from '../helpers.ts';
@@ -133,35 +138,61 @@ for (const adapter of adapters) {
 
 describe("a device's own table SAS", () => {
   const table = 'devicelogs';
-  const issue = (deviceId: string, now = new Date()) =>
-    issueDeviceLogCredential({
+  const location = { account: AZURITE_ACCOUNT, table };
+  /** As the publisher issues: the table's current policy set to run a day from `now`, the SAS bound to it. */
+  const issue = async (deviceId: string, now = new Date()) => {
+    const expiresOn = new Date(now.getTime() + 24 * 3600 * 1000);
+    const policy = await devicePolicy(azureTableClient(AZURITE_ACCOUNT, table, azureEnv), expiresOn, now);
+    return issueDeviceLogCredential({
+      policy,
       account: AZURITE_ACCOUNT,
       accountKey: AZURITE_KEY,
       endpoint: azurite.tableEndpoint,
       table,
       deviceId,
-      expiresOn: new Date(now.getTime() + 24 * 3600 * 1000),
+      expiresOn,
       now: () => now,
     });
+  };
   const operator = async () => {
     const store = await openLogStore(parseLogLocation(`azure://${AZURITE_ACCOUNT}/${table}`), azureEnv);
     after(() => store.close());
     return store;
   };
 
-  test('is limited to add, to one partition, with an expiry', () => {
-    const { sas } = issue(A);
+  test('is bound to the stored access policy (add only, with an expiry) and limited to one partition', async () => {
+    await operator(); // makes the table
+    const { sas } = await issue(A);
     const fields = new URLSearchParams(sas);
-    assert.equal(fields.get('sp'), 'a');
     assert.equal(fields.get('spk'), A);
     assert.equal(fields.get('epk'), A);
     assert.equal(fields.get('tn'), table);
-    assert.ok(fields.get('se'));
+    const policies = [...(await azureTableClient(AZURITE_ACCOUNT, table, azureEnv).getAccessPolicy())];
+    const bound = policies.find((p) => p.id === fields.get('si'));
+    assert.equal(bound?.accessPolicy?.permission, 'a');
+    assert.ok(bound?.accessPolicy?.expiry);
+  });
+
+  test("stops writing once a device is revoked: revocation withdraws the policy every device's SAS is bound to", async () => {
+    await operator();
+    const [D, E] = ['d'.repeat(64), 'e'.repeat(64)];
+    const revoked = openDeviceLogStore(await issue(D));
+    await revoked.append(D, [{ received: at(1), report: report('before') }]);
+    const { withdrawn, current } = await withdrawDeviceLogCredentials(location, azureEnv);
+    assert.notEqual(withdrawn, current);
+    await assert.rejects(revoked.append(D, [{ received: at(2), report: report('after') }]), (e) =>
+      isSihlError(e, 'STORE_DENIED'),
+    );
+    // The devices still in the fleet write again with the SAS of the next publication.
+    const renewed = await issue(E);
+    assert.equal(new URLSearchParams(renewed.sas).get('si'), current);
+    const kept = openDeviceLogStore(renewed);
+    await kept.append(E, [{ received: at(3), report: report('renewed') }]);
   });
 
   test('lets the device append to its own partition, and nothing more', async () => {
     const admin = await operator();
-    const device = openDeviceLogStore(issue(A));
+    const device = openDeviceLogStore(await issue(A));
     await device.append(A, [{ received: at(1), report: report('installed') }]);
     await device.append(A, [{ received: at(2), report: report('booted') }]);
     assert.deepEqual(
@@ -185,7 +216,7 @@ describe("a device's own table SAS", () => {
   });
 
   test('stops working once expired', async () => {
-    const expired = issue(A, new Date(Date.now() - 3 * 24 * 3600 * 1000));
+    const expired = await issue(A, new Date(Date.now() - 3 * 24 * 3600 * 1000));
     const device = openDeviceLogStore(expired);
     await assert.rejects(device.append(A, [{ received: at(1), report: report('late') }]), (e) =>
       isSihlError(e, 'STORE_DENIED'),
@@ -194,7 +225,7 @@ describe("a device's own table SAS", () => {
 
   test("is not held to its partition by Azurite, so readers must verify each entry's signature", async (t) => {
     const admin = await operator();
-    const { sas } = issue(A);
+    const { sas } = await issue(A);
     const raw = openAzureTableLogStore(azureTableClientWithSas(azurite.tableEndpoint, table, sas));
     // Real Azure answers 403 (AuthorizationFailure) here; the emulator accepts the write.
     const accepted = await raw.append(C, [{ received: at(5), report: report('planted') }]).then(

@@ -83,8 +83,11 @@ export class WorldPlan {
     return this.#then({ kind: 'revoke', device: n ?? count - 1 });
   }
 
-  /** A movehub release of new.bin as `version`, approved by every approver and published. */
-  withReleasePublished(version: string, options: { readonly rollout?: number } = {}): WorldPlan {
+  /** A movehub release of new.bin as `version`, approved by every approver and published (signed only: unencrypted). */
+  withReleasePublished(
+    version: string,
+    options: { readonly rollout?: number; readonly signedOnly?: boolean } = {},
+  ): WorldPlan {
     return this.#then({ kind: 'release', version, ...options });
   }
 
@@ -129,17 +132,29 @@ export async function shipRelease(
   options: {
     readonly approvers?: readonly string[];
     readonly rollout?: number;
+    readonly signedOnly?: boolean;
   } = {},
 ): Promise<string> {
-  const release = await approveRelease(cwd, version, options.approvers ?? ['alice', 'bob']);
+  const release = await approveRelease(
+    cwd,
+    version,
+    options.approvers ?? ['alice', 'bob'],
+    options.signedOnly,
+  );
   const rollout = options.rollout === undefined ? [] : ['--rollout', String(options.rollout)];
   return JSON.parse(await ok(cwd, ['release', 'publish', release, ...rollout, '--json', ...WS])).target;
 }
 
 /** Creates release `version` of new.bin for movehub and has `approvers` approve it; returns its name. */
-async function approveRelease(cwd: string, version: string, approvers: readonly string[]): Promise<string> {
+async function approveRelease(
+  cwd: string,
+  version: string,
+  approvers: readonly string[],
+  signedOnly = false,
+): Promise<string> {
   const release = `movehub-${version}`;
-  await ok(cwd, [...releaseCreate('new.bin', 'movehub', version, '1'), ...WS]);
+  const plain = signedOnly ? ['--no-encrypt'] : [];
+  await ok(cwd, [...releaseCreate('new.bin', 'movehub', version, '1'), ...plain, ...WS]);
   await approveBy((args) => ok(cwd, args), release, approvers, WS);
   return release;
 }

@@ -153,20 +153,47 @@ export const deviceList: Command<{ devices: ReturnType<typeof view>[]; total: nu
     ].join('\n'),
 };
 
-export const deviceRevoke: Command<ReturnType<typeof view>> = {
+type Revoked = ReturnType<typeof view> & {
+  /** The log table's stored access policy withdrawn with it, and its successor; null without a log table. */
+  logPolicy: { withdrawn: string; current: string } | null;
+};
+
+export const deviceRevoke: Command<Revoked> = {
   path: ['device', 'revoke'],
-  summary: 'Revoke a device: it gets no key envelope for any later release.',
+  summary:
+    'Revoke a device: no envelope, no log credential, no count in any figure, and a signed revocation.',
   usage: 'device revoke ID [--workspace DIR]',
+  details:
+    'Later releases list the device as revoked in their signed metadata and seal it nothing. With a log\n' +
+    'table ("log": "azure://ACCOUNT/TABLE" in sihl.json), the stored access policy every device log SAS\n' +
+    'is bound to is withdrawn at once (this needs the account key, as publishing does): the revoked\n' +
+    "device's SAS stops working, and the other devices' SAS too until the next `release publish`\n" +
+    'renews them (their reports wait in their outbox meanwhile).',
   options: { ...workspaceOption },
   async run(values, positionals, context) {
     const workspace = await openWorkspace(values, context);
     const id = onePositional(positionals, 'ID');
     const registry = openRegistry(workspace.registryPath);
+    let device: Device;
     try {
-      return view(registry.revoke(id, Math.floor(Date.now() / 1000)));
+      device = registry.revoke(id, Math.floor(Date.now() / 1000));
     } finally {
       registry.close();
     }
+    const location = workspace.logLocation;
+    if (location?.kind !== 'azure') return { ...view(device), logPolicy: null };
+    const { withdrawDeviceLogCredentials } = await import('../../storage/device-log-credential.ts');
+    const logPolicy = await withdrawDeviceLogCredentials(location, context.env).catch((error: unknown) => {
+      throw new SihlError(
+        'STORE_DENIED',
+        `device ${id.slice(0, 16)}… is revoked in the registry, but its log SAS still works: the access policy of table ${location.table} could not be withdrawn (${(error as Error).message}); set AZURE_STORAGE_KEY and run \`sihl device revoke ${id}\` again`,
+      );
+    });
+    return { ...view(device), logPolicy };
   },
-  render: (d) => `revoked device ${d.id.slice(0, 16)}… (${d.model}, owner ${d.owner})`,
+  render: (d) =>
+    `revoked device ${d.id.slice(0, 16)}… (${d.model}, owner ${d.owner})` +
+    (d.logPolicy
+      ? `\nlog table: policy ${d.logPolicy.withdrawn} withdrawn, every device log SAS renews with the next release (${d.logPolicy.current})`
+      : ''),
 };

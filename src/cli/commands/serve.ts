@@ -83,7 +83,7 @@ export const serve: Command<ServeResult> = {
     'max-connections': {
       type: 'string',
       value: 'N',
-      help: 'open connections at once; more are refused (default 4096; mind `ulimit -n`)',
+      help: 'open connections at once; more are refused (default 16384, about 70 KiB each; mind `ulimit -n`)',
     },
     ...workspaceOption,
   },

@@ -26,6 +26,17 @@ export function recipientIdOf(boxPublicKey: Uint8Array): Uint8Array {
   return sha256(boxPublicKey);
 }
 
+/**
+ * A table slot (an envelope or a credential box) as the device keeps it: its recipient field, a
+ * per-publication id in the tables (docs/FORMAT.md §Envelope tables), set back to the device's own
+ * recipient. The field is a clear hint that no one authenticates; the sealed box inside is what counts.
+ */
+export function addressedTo(slot: Uint8Array, boxPublicKey: Uint8Array): Uint8Array {
+  const out = slot.slice();
+  out.set(recipientIdOf(boxPublicKey), 8);
+  return out;
+}
+
 export function sealEnvelope(
   contentKey: Uint8Array,
   binding: Uint8Array,

@@ -36,7 +36,34 @@ export interface TargetCustom {
   readonly envelopes?: string;
   /** Folder of the release's credential boxes (renewed log SAS, docs/CLOUD.md); absent without one. */
   readonly credentials?: string;
+  /** This publication's salt of recipient ids, 32 hex digits (docs/FORMAT.md §Envelope tables). */
+  readonly salt?: string;
+  /** Slots in the envelope and credential tables: a power of two. */
+  readonly slots?: number;
+  /**
+   * The model's revoked devices, as the first 16 hex digits of their recipient ids under `salt`, padded
+   * with random ones: an honest agent that finds itself here installs nothing (docs/THREATS.md).
+   */
+  readonly revoked?: readonly string[];
 }
+
+/** Hex digits of a revoked device's salted id in a target entry: 64 bits, 19 bytes of JSON each. */
+export const REVOKED_ID_HEX = 16;
+
+/** The most ids a revoked list may hold (2^20: 19 MiB of JSON), so a listing cannot exhaust a device. */
+export const MAX_REVOKED_IDS = 1_048_576;
+
+const tableFieldsOk = (c: Record<string, unknown>) =>
+  (c.salt === undefined || (typeof c.salt === 'string' && /^[0-9a-f]{32}$/.test(c.salt))) &&
+  (c.slots === undefined || (typeof c.slots === 'number' && Number.isSafeInteger(c.slots) && c.slots > 0)) &&
+  (c.revoked === undefined ||
+    (Array.isArray(c.revoked) &&
+      c.revoked.length <= MAX_REVOKED_IDS &&
+      c.revoked.every((id) => typeof id === 'string' && /^[0-9a-f]{16}$/.test(id)))) &&
+  // Tables are found by salt and size, and a revoked list is read under the salt: neither without it.
+  ((c.envelopes === undefined && c.credentials === undefined && c.revoked === undefined) ||
+    (c.salt !== undefined &&
+      (c.slots !== undefined || (c.envelopes === undefined && c.credentials === undefined))));
 
 const optional = (value: unknown, type: 'string' | 'number' | 'boolean') =>
   value === undefined || typeof value === type;
@@ -57,6 +84,7 @@ export function parseTargetCustom(entry: unknown): TargetCustom | undefined {
     optional(c.securityVersion, 'number') &&
     optional(c.halted, 'boolean') &&
     optional(c.envelopes, 'string') &&
-    optional(c.credentials, 'string');
+    optional(c.credentials, 'string') &&
+    tableFieldsOk(c);
   return ok ? (c as unknown as TargetCustom) : undefined;
 }

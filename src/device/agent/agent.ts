@@ -1,15 +1,15 @@
 import type { Updater } from 'tuf-js';
 import { keyIdOf } from '../../core/crypto/sign.ts';
 import { type ErrorCode, SihlError } from '../../core/errors.ts';
-import { toHex } from '../../core/format/bytes.ts';
+import { fromHex, toHex } from '../../core/format/bytes.ts';
 import { CREDENTIAL_BYTES } from '../../core/format/credential.ts';
 import type { StatusReport } from '../../core/format/report.ts';
-import { slotLocation } from '../../core/format/slot-table.ts';
-import { targetFilePath, targetNameOf } from '../../core/format/target.ts';
+import { checkTableSlots, recipientIdFor } from '../../core/format/slot-table.ts';
+import { REVOKED_ID_HEX, type TargetCustom, targetFilePath, targetNameOf } from '../../core/format/target.ts';
 import { makeSignedReport } from '../report.ts';
 import { type AgentConfig, agentPaths, readAgentConfig } from './config.ts';
 import { type DownloadPlan, downloadToStaging } from './download.ts';
-import { fetchEnvelope } from './envelope.ts';
+import { fetchEnvelope, fetchSlot, type TableKey } from './envelope.ts';
 import { PinnedClient } from './https-client.ts';
 import { AGENT_LIMITS, DEFAULT_TIMING, type Timing } from './limits.ts';
 import { checkNotExpired, type Refreshed, refreshMetadata, tufError } from './refresh.ts';
@@ -47,8 +47,18 @@ export interface AgentOptions {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
-/** retry-later: the release chosen arrived corrupt in staging last time, and its backoff runs. */
-export type PollOutcome = 'unchanged' | 'up-to-date' | 'not-eligible' | 'staged' | 'retry-later' | 'error';
+/**
+ * retry-later: the release chosen arrived corrupt in staging last time, and its backoff runs. revoked:
+ * the signed target entry lists this device as revoked; nothing is installed (docs/THREATS.md).
+ */
+export type PollOutcome =
+  | 'unchanged'
+  | 'up-to-date'
+  | 'not-eligible'
+  | 'revoked'
+  | 'staged'
+  | 'retry-later'
+  | 'error';
 
 export interface PollResult {
   readonly outcome: PollOutcome;
@@ -70,6 +80,20 @@ export interface BootOutcome {
 }
 
 const TIMESTAMP = 'metadata/timestamp.json';
+/** The reason an agent reports once when a release's signed entry lists it as revoked. */
+export const REVOKED = 'REVOKED';
+
+/** The table fields of a target entry; parseTargetCustom refuses tables without them. */
+function tableKey(custom: TargetCustom): TableKey {
+  return { salt: custom.salt ?? '', slots: checkTableSlots(custom.slots) };
+}
+
+/** Whether the signed entry lists this device's salted id among the revoked (recipients.ts revokedIds). */
+function listsAsRevoked(custom: TargetCustom, box: Uint8Array): boolean {
+  if (custom.revoked === undefined || custom.salt === undefined) return false;
+  const mine = toHex(recipientIdFor(fromHex(custom.salt), box)).slice(0, REVOKED_ID_HEX);
+  return custom.revoked.includes(mine);
+}
 
 function asSihlError(error: unknown): SihlError {
   if (error instanceof SihlError) return error;
@@ -149,7 +173,8 @@ export class UpdateAgent {
     this.#working = undefined;
     try {
       const found = await this.#check();
-      if (found.outcome !== 'unchanged') await this.#save({ lastError: undefined });
+      if (found.outcome !== 'unchanged')
+        await this.#save({ lastError: found.outcome === 'revoked' ? REVOKED : undefined });
       return result(found.outcome, found);
     } catch (caught) {
       const error = asSihlError(caught);
@@ -237,10 +262,16 @@ export class UpdateAgent {
     if (corrupt?.sha256 === sha256 && this.#timers.now().getTime() < corrupt.retryAt) {
       return { outcome: 'retry-later', target: name, version: custom.version };
     }
+    const box = device.secureElement.identity().box;
+    if (listsAsRevoked(custom, box)) {
+      // Told once, as an error is: the operator sees that a revoked device still polls.
+      if (this.#state.lastError !== REVOKED) await this.#report({ outcome: 'error', reason: REVOKED });
+      await this.#save({ etag });
+      return { outcome: 'revoked', target: name, version: custom.version };
+    }
     let envelope: Uint8Array = new Uint8Array(0);
     if (custom.envelopes !== undefined) {
-      const box = device.secureElement.identity().box;
-      const found = await fetchEnvelope(this.client, custom.envelopes, this.config.index, box);
+      const found = await fetchEnvelope(this.client, custom.envelopes, tableKey(custom), box);
       if (!found) {
         await this.#save({ etag });
         return { outcome: 'not-eligible', target: name, version: custom.version };
@@ -248,7 +279,7 @@ export class UpdateAgent {
       envelope = found;
     }
     if (typeof custom.credentials === 'string' && this.#table !== undefined)
-      await this.#renewLogSas(custom.credentials);
+      await this.#renewLogSas(custom.credentials, tableKey(custom));
     const plan = {
       target: name,
       version: custom.version,
@@ -301,19 +332,23 @@ export class UpdateAgent {
   }
 
   /**
-   * A release may bring this device a fresh log SAS, sealed to it in a credential box at its index. It
+   * A release may bring this device a fresh log SAS, sealed to it in a credential box in its slot. It
    * replaces the one in use when it opens and is for this device's partition; anything else is ignored
    * (reports keep going with the SAS the device has).
    */
-  async #renewLogSas(folder: string): Promise<void> {
+  async #renewLogSas(folder: string, table: TableKey): Promise<void> {
     // Laid out as the envelope tables (src/core/format/slot-table.ts), in slots of CREDENTIAL_BYTES.
-    const { path, offset } = slotLocation(folder, this.config.index, CREDENTIAL_BYTES);
-    const slot = { start: offset, end: offset + CREDENTIAL_BYTES - 1 };
+    const { secureElement } = this.#options.device;
     try {
-      const response = await this.client.get({ path, range: slot, limit: CREDENTIAL_BYTES });
-      if (response.status !== 206 && !(response.status === 200 && slot.start === 0)) return;
-      if (response.body.length !== CREDENTIAL_BYTES) return;
-      const sas = this.#options.device.secureElement.openCredential(response.body);
+      const slot = await fetchSlot(
+        this.client,
+        folder,
+        table,
+        secureElement.identity().box,
+        CREDENTIAL_BYTES,
+      );
+      if (slot === null) return;
+      const sas = secureElement.openCredential(slot);
       if (sas === null || sas === this.#state.logSas) return;
       if (new URLSearchParams(sas).get('spk') !== this.deviceId) return;
       await this.#save({ logSas: sas });

@@ -6,7 +6,7 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { fromHex } from '../../core/format/bytes.ts';
 import { type StatusReport, verifySignedReport } from '../../core/format/report.ts';
 import { inRollout } from '../../core/rollout.ts';
-import { type Device, REGISTRY_BATCH, type Registry } from '../../publisher/registry.ts';
+import { countsInFigures, type Device, REGISTRY_BATCH, type Registry } from '../../publisher/registry.ts';
 import type { Cohort, RolloutCounts } from '../../publisher/rollout.ts';
 import type { LogStore } from '../../storage/log-store.ts';
 import { openSqliteFile } from '../../storage/sqlite-file.ts';
@@ -138,7 +138,7 @@ export class ReportIndex {
     this.#sql(
       `INSERT INTO devices (id, idx, model, owner, revoked) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET revoked = excluded.revoked, owner = excluded.owner`,
-    ).run(d.id, d.idx, d.model, d.owner, d.revokedAt === null ? 0 : 1);
+    ).run(d.id, d.idx, d.model, d.owner, countsInFigures(d) ? 0 : 1);
   }
 
   /** Copies every registered device (new ones, and revocations) into the index. */

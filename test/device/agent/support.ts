@@ -159,11 +159,12 @@ export interface Fleet extends World {
  * revoked), and Pybricks 7.28.0 approved by both and published with `rollout` percent.
  */
 export async function makeFleet(
-  options: { count?: number; revoke?: number[]; rollout?: number } = {},
+  options: { count?: number; revoke?: number[]; rollout?: number; signedOnly?: boolean } = {},
 ): Promise<Fleet> {
   let plan = world().withDevicesRunning('7.27.0', options.count ?? 1);
   for (const n of options.revoke ?? []) plan = plan.withRevokedDevice(n);
-  const built = await plan.withReleasePublished('7.28.0', { rollout: options.rollout ?? 100 }).build();
+  const release = { rollout: options.rollout ?? 100, ...(options.signedOnly ? { signedOnly: true } : {}) };
+  const built = await plan.withReleasePublished('7.28.0', release).build();
   const { cwd } = built;
   return {
     ...built,

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { ENVELOPE_BYTES } from '../../../src/core/format/envelope.ts';
 import { decodeSignedReport, verifySignedReport } from '../../../src/core/format/report.ts';
+import { BUCKET_SLOTS } from '../../../src/core/format/slot-table.ts';
 import { ok } from '../../support/cli.ts';
 import {
   bytesServed,
@@ -29,7 +31,11 @@ test('a device finds the new release, stages it, installs it at boot and reports
   assert.equal(result.version, '7.28.0');
   assert.equal(sim.bootState()?.phase, 'pending');
   assert.equal(bytesServed(server, /\.sihl$/), fleet.image.length, 'the image is fetched once');
-  assert.ok(server.log.some((s) => /envelopes\/0\.bin$/.test(s.path) && s.status === 206 && s.bytes === 184));
+  // Its envelope: one bucket of the table (or two), with one range request each.
+  const bucket = BUCKET_SLOTS * ENVELOPE_BYTES;
+  assert.ok(
+    server.log.some((s) => /envelopes\/0\.bin$/.test(s.path) && s.status === 206 && s.bytes === bucket),
+  );
 
   const boot = await sim.boot();
   assert.equal(boot.outcome, 'booted');
@@ -74,17 +80,35 @@ test('a device outside the rollout, and a revoked one, download no image and sta
   assert.equal(result.outcome, 'not-eligible');
   assert.equal(outside.sim.bootState()?.phase, 'idle');
   assert.equal(bytesServed(server, /\.sihl$/), 0, 'the agent knows from the rollout rule alone');
+});
 
-  // Revoked after registration: the rollout would include it, but its envelope slot is all zeros.
-  const fleet = await makeFleet({ count: 2, revoke: [1] });
+/** A revoked device's honest agent: the signed entry lists it, so it fetches nothing and says so once. */
+async function revokedDevicePolls(fleet: Awaited<ReturnType<typeof makeFleet>>) {
   const store = await serveStore(fleet.store);
   await configure(fleet, deviceAt(fleet, 1), store);
   const revoked = await openAgent(deviceAt(fleet, 1));
   const refused = await revoked.agent.poll();
-  assert.equal(refused.outcome, 'not-eligible');
-  assert.ok(store.log.some((s) => /envelopes\/0\.bin$/.test(s.path) && s.status === 206));
-  assert.equal(bytesServed(store, /\.sihl$/), 0);
+  assert.equal(refused.outcome, 'revoked');
+  assert.equal(bytesServed(store, /\.sihl$/), 0, 'no image is downloaded');
+  assert.ok(!store.log.some((s) => /\/(envelopes|credentials)\//.test(s.path)), 'nor any table');
   assert.equal(revoked.sim.bootState()?.phase, 'idle');
+  const identity = revoked.sim.secureElement.identity();
+  assert.deepEqual(
+    store.reports.map((r) => verifySignedReport(r, identity.sign)).map((r) => [r.outcome, r.reason]),
+    [['error', 'REVOKED']],
+  );
+  // Polling again costs a 304 and sends no second report.
+  assert.equal((await revoked.agent.poll()).outcome, 'unchanged');
+  assert.equal(store.reports.length, 1);
+}
+
+test('a revoked device does not install an encrypted release: its agent reads its revocation in the signed entry', async () => {
+  await revokedDevicePolls(await makeFleet({ count: 2, revoke: [1] }));
+});
+
+test('a revoked device does not install a signed-only release published after its revocation', async () => {
+  // No envelope to withhold here: only the signed revocation stops an honest agent (docs/THREATS.md).
+  await revokedDevicePolls(await makeFleet({ count: 2, revoke: [1], signedOnly: true }));
 });
 
 test('sihl sim device configure and run --once: the device updates itself through the CLI', async () => {
