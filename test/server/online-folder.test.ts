@@ -12,6 +12,7 @@ import { refreshTimestamp } from '../../src/publisher/timestamp.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
 import { configure, deviceAt, makeFleet, openAgent } from '../device/agent/support.ts';
 import { ok, PASSPHRASE, sihl } from '../support/cli.ts';
+import { killAt } from '../support/crash.ts';
 import { refusesAsync } from '../support/refuses.ts';
 import { serveWorkspace } from '../support/server.ts';
 
@@ -254,4 +255,33 @@ test('halt, resume and advance run from the online folder with only online keys'
   assert.equal((await rollout('halt')).status, 'halted');
   assert.equal((await rollout('resume')).status, 'active');
   assert.equal((await rollout('advance')).percent, 50);
+});
+
+test('the online folder and the workspace share one publish lock: a timestamp refresh while the workspace halts is refused and removes nothing of it', async () => {
+  const fleet = await makeFleet();
+  const { cwd } = fleet;
+  await onlineFolder(cwd);
+  const before = await filesUnder(fleet.store);
+  let refresh = { code: 0, out: '', err: '' };
+  let during: string[] = [];
+  // The release manager halts from the workspace; it stops once its new targets metadata is written.
+  const halt = ['rollout', 'halt', 'movehub-7.28.0', '--workspace', 'acme'];
+  const stopped = await killAt(cwd, halt, 2, 'SIGKILL', async () => {
+    during = await filesUnder(fleet.store);
+    refresh = await sihl(cwd, ['timestamp', 'refresh', '--workspace', 'online'], ONLINE_ENV);
+  });
+  assert.match(stopped.point ?? '', /^wrote metadata\/\d+\.targets\.json$/);
+  const written = during.filter((f) => !before.includes(f));
+  assert.ok(
+    written.some((f) => /^metadata\/\d+\.targets\.json$/.test(f)),
+    written.join(', '),
+  );
+  assert.equal(refresh.code, 2, `the refresh ran beside the halt: ${refresh.out}`);
+  assert.match(refresh.err, new RegExp(`another publish is running since \\S+ \\(pid ${stopped.pid} on `));
+  const after = await filesUnder(fleet.store);
+  for (const file of written) assert.ok(after.includes(file), `${file} was removed under the halt`);
+  // The halt killed there is rolled back by the next command, from either folder.
+  const next = await sihl(cwd, ['timestamp', 'refresh', '--workspace', 'online'], ONLINE_ENV);
+  assert.equal(next.code, 0, next.err);
+  assert.match(next.err, /its process is gone[\s\S]*an earlier publication was interrupted/);
 });
