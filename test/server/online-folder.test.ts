@@ -285,3 +285,32 @@ test('the online folder and the workspace share one publish lock: a timestamp re
   assert.equal(next.code, 0, next.err);
   assert.match(next.err, /its process is gone[\s\S]*an earlier publication was interrupted/);
 });
+
+test('serve and timestamp refresh refuse a root or approver key anywhere in the online folder: under another name, in another folder, or as an online key file', async () => {
+  const fleet = await makeFleet();
+  const { cwd } = fleet;
+  const dir = await onlineFolder(cwd);
+  const keys = join(cwd, 'acme', 'keys');
+  const placed = [
+    [join(keys, 'alice.key'), join(dir, 'trust', 'alice.key')],
+    [join(keys, 'bob.key'), join(dir, 'releases', 'movehub-7.28.0', 'notes.json')],
+    [join(keys, 'root-1.key'), join(dir, 'keys', 'rollout.key')],
+  ] as const;
+  const rollout = await readFile(join(dir, 'keys', 'rollout.key'));
+  for (const [from, to] of placed) {
+    await copyFile(from, to);
+    for (const args of [
+      ['timestamp', 'refresh', '--workspace', 'online'],
+      ['serve', '--port', '0', '--workspace', 'online'],
+    ]) {
+      const r = await sihl(cwd, args, ONLINE_ENV);
+      assert.notEqual(r.code, 0, `${args.join(' ')} ran with ${relative(dir, to)}: ${r.out}`);
+      assert.match(r.err, /KEY_FILE_EXPOSED/);
+      assert.ok(r.err.includes(relative(cwd, to)) || r.err.includes(to), r.err);
+    }
+    if (to.endsWith('rollout.key')) await writeFile(to, rollout, { mode: 0o600 });
+    else await rm(to);
+  }
+  const clean = await sihl(cwd, ['timestamp', 'refresh', '--workspace', 'online'], ONLINE_ENV);
+  assert.equal(clean.code, 0, clean.err);
+});
