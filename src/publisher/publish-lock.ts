@@ -9,7 +9,7 @@ import { mkdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from '../core/crypto/index.ts';
-import { SihlError } from '../core/errors.ts';
+import { naming, SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
 import { writeFileAtomic } from '../core/fs.ts';
 
@@ -97,7 +97,7 @@ async function removeStale(path: string, judged: string, token: string): Promise
  * (PUBLISH_LOCKED) a live one.
  */
 export async function takePublishLock(dir: string): Promise<PublishLock> {
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true }).catch((error) => Promise.reject(naming(dir, error)));
   const path = join(dir, LOCK_FILE);
   const info: LockInfo = {
     pid: process.pid,
