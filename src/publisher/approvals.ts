@@ -202,20 +202,45 @@ export async function addApprovals(
 
 export interface ReleaseApprovals {
   readonly threshold: number;
-  /** Recorded approvals whose signature is in the image. */
+  /** Current approvers whose signature in the image verifies: what the release counts. */
+  readonly counted: number;
+  /** Recorded approvals whose signature is in the image, one per approver, under the key's own name. */
   readonly approvals: readonly ApprovalRecord[];
   /** Signatures in the image with no record (added with `sihl image sign`), by key id and approver name. */
   readonly unrecorded: readonly { readonly keyId: string; readonly approver: string | null }[];
 }
 
-/** Who approved the release: release.json's records, checked against the signatures the image carries. */
+/**
+ * Who approved the release: the image's signatures that verify, and release.json's record of each.
+ * A record counts only for the approver whose key it names, once, and only when that key's signature
+ * is in the image: records edited into release.json add nothing.
+ */
 export async function releaseApprovals(workspace: Workspace, release: Release): Promise<ReleaseApprovals> {
   const image = await withFileSource(release.imagePath, readImage);
   const approvers = await currentApprovers(workspace);
+  const message = imageMessage(image.manifestBytes);
   const ids = image.signatures.map((s) => toHex(s.keyId));
-  const recorded = (release.info.approvals ?? []).filter((a) => ids.includes(a.keyId));
+  const valid = new Set(
+    image.signatures
+      .filter((s) => approvers.some((a) => equalBytes(a.id, s.keyId) && verify(a.key, message, s.signature)))
+      .map((s) => toHex(s.keyId)),
+  );
+  const recorded: ApprovalRecord[] = [];
+  for (const record of release.info.approvals ?? []) {
+    const owner = approvers.find((a) => toHex(a.id) === record.keyId);
+    if (!valid.has(record.keyId) || owner?.name !== record.approver) continue;
+    if (!recorded.some((r) => r.keyId === record.keyId)) recorded.push(record);
+  }
   const unrecorded = ids
     .filter((id) => !recorded.some((a) => a.keyId === id))
-    .map((keyId) => ({ keyId, approver: approvers.find((a) => toHex(a.id) === keyId)?.name ?? null }));
-  return { threshold: workspace.config.roles.targets.threshold, approvals: recorded, unrecorded };
+    .map((keyId) => ({
+      keyId,
+      approver: valid.has(keyId) ? (approvers.find((a) => toHex(a.id) === keyId)?.name ?? null) : null,
+    }));
+  return {
+    threshold: workspace.config.roles.targets.threshold,
+    counted: valid.size,
+    approvals: recorded,
+    unrecorded,
+  };
 }

@@ -177,3 +177,24 @@ test('an approver whose key is in the workspace approves there, and release show
     ['alice', 'bob'],
   );
 });
+
+test('release show counts approvers whose signature the image carries: records forged into release.json count for nothing', async () => {
+  const { cwd, request } = await requested();
+  await ok(cwd, ['release', 'add-approval', R, '--approval', await approved(cwd, 'alice', request), ...WS]);
+  const path = join(cwd, 'acme', 'releases', R, 'release.json');
+  const info = JSON.parse(await readFile(path, 'utf8'));
+  const [alice] = info.approvals;
+  // One approver with the workspace: alice's record again, and one naming bob over alice's key.
+  info.approvals.push({ ...alice }, { ...alice, approver: 'bob', note: 'reviewed in #42' });
+  await writeFile(path, JSON.stringify(info, null, 2));
+  const shown = await ok(cwd, ['release', 'show', R, ...WS]);
+  assert.match(shown, /^1 of 2 approvals$/m, shown);
+  assert.doesNotMatch(shown, /bob/, shown);
+  const json = JSON.parse(await ok(cwd, ['release', 'show', R, '--json', ...WS]));
+  assert.deepEqual(
+    json.approvals.map((a: { approver: string }) => a.approver),
+    ['alice'],
+  );
+  const check = await sihl(cwd, ['release', 'check', R, ...WS]);
+  assert.doesNotMatch(check.out, /bob/, check.out);
+});
