@@ -89,6 +89,11 @@ async function currentApprovers(workspace: Workspace): Promise<Approver[]> {
   return out;
 }
 
+/** Whether the approver's key is one the image's delegation names: only those count on a device. */
+function delegated(image: ParsedImage, approver: Approver): boolean {
+  return image.delegation.delegation.keys.some((key) => equalBytes(key, approver.key));
+}
+
 /** Which release, which request, which image: refuses an approval made for anything else. */
 function checkTarget(workspace: Workspace, release: Release, image: ParsedImage, a: Approval): void {
   const name = releaseName(release.info);
@@ -171,6 +176,12 @@ export async function addApprovals(
       const approval = decodeApproval(bytes);
       checkTarget(workspace, release, image, approval);
       const approver = checkSigned(approvers, image, approval);
+      if (!delegated(image, approver)) {
+        throw new SihlError(
+          'SIGNATURE_UNKNOWN_KEY',
+          `${approver.name}'s key is not in the delegation the image carries (version ${image.delegation.delegation.version}, signed by root), so no device would count it: approvers are added with \`sihl keys add\`, which root signs`,
+        );
+      }
       if (signed.some((id) => equalBytes(id, approver.id))) {
         throw new SihlError(
           'SIGNATURE_DUPLICATE_KEY',
@@ -211,7 +222,8 @@ export interface ReleaseApprovals {
 }
 
 /**
- * Who approved the release: the image's signatures that verify, and release.json's record of each.
+ * Who approved the release: the image's signatures by approvers its delegation names that verify, and
+ * release.json's record of each.
  * A record counts only for the approver whose key it names, once, and only when that key's signature
  * is in the image: records edited into release.json add nothing.
  */
@@ -222,7 +234,11 @@ export async function releaseApprovals(workspace: Workspace, release: Release): 
   const ids = image.signatures.map((s) => toHex(s.keyId));
   const valid = new Set(
     image.signatures
-      .filter((s) => approvers.some((a) => equalBytes(a.id, s.keyId) && verify(a.key, message, s.signature)))
+      .filter((s) =>
+        approvers.some(
+          (a) => equalBytes(a.id, s.keyId) && delegated(image, a) && verify(a.key, message, s.signature),
+        ),
+      )
       .map((s) => toHex(s.keyId)),
   );
   const recorded: ApprovalRecord[] = [];
