@@ -89,6 +89,11 @@ async function currentApprovers(workspace: Workspace): Promise<Approver[]> {
   return out;
 }
 
+/** Whether the approver's key is one the image's delegation names: only those count on a device. */
+function delegated(image: ParsedImage, approver: Approver): boolean {
+  return image.delegation.delegation.keys.some((key) => equalBytes(key, approver.key));
+}
+
 /** Which release, which request, which image: refuses an approval made for anything else. */
 function checkTarget(workspace: Workspace, release: Release, image: ParsedImage, a: Approval): void {
   const name = releaseName(release.info);
@@ -171,6 +176,12 @@ export async function addApprovals(
       const approval = decodeApproval(bytes);
       checkTarget(workspace, release, image, approval);
       const approver = checkSigned(approvers, image, approval);
+      if (!delegated(image, approver)) {
+        throw new SihlError(
+          'SIGNATURE_UNKNOWN_KEY',
+          `${approver.name}'s key is not in the delegation the image carries (version ${image.delegation.delegation.version}, signed by root), so no device would count it: approvers are added with \`sihl keys add\`, which root signs`,
+        );
+      }
       if (signed.some((id) => equalBytes(id, approver.id))) {
         throw new SihlError(
           'SIGNATURE_DUPLICATE_KEY',
@@ -202,20 +213,50 @@ export async function addApprovals(
 
 export interface ReleaseApprovals {
   readonly threshold: number;
-  /** Recorded approvals whose signature is in the image. */
+  /** Current approvers whose signature in the image verifies: what the release counts. */
+  readonly counted: number;
+  /** Recorded approvals whose signature is in the image, one per approver, under the key's own name. */
   readonly approvals: readonly ApprovalRecord[];
   /** Signatures in the image with no record (added with `sihl image sign`), by key id and approver name. */
   readonly unrecorded: readonly { readonly keyId: string; readonly approver: string | null }[];
 }
 
-/** Who approved the release: release.json's records, checked against the signatures the image carries. */
+/**
+ * Who approved the release: the image's signatures by approvers its delegation names that verify, and
+ * release.json's record of each.
+ * A record counts only for the approver whose key it names, once, and only when that key's signature
+ * is in the image: records edited into release.json add nothing.
+ */
 export async function releaseApprovals(workspace: Workspace, release: Release): Promise<ReleaseApprovals> {
   const image = await withFileSource(release.imagePath, readImage);
   const approvers = await currentApprovers(workspace);
+  const message = imageMessage(image.manifestBytes);
   const ids = image.signatures.map((s) => toHex(s.keyId));
-  const recorded = (release.info.approvals ?? []).filter((a) => ids.includes(a.keyId));
+  const valid = new Set(
+    image.signatures
+      .filter((s) =>
+        approvers.some(
+          (a) => equalBytes(a.id, s.keyId) && delegated(image, a) && verify(a.key, message, s.signature),
+        ),
+      )
+      .map((s) => toHex(s.keyId)),
+  );
+  const recorded: ApprovalRecord[] = [];
+  for (const record of release.info.approvals ?? []) {
+    const owner = approvers.find((a) => toHex(a.id) === record.keyId);
+    if (!valid.has(record.keyId) || owner?.name !== record.approver) continue;
+    if (!recorded.some((r) => r.keyId === record.keyId)) recorded.push(record);
+  }
   const unrecorded = ids
     .filter((id) => !recorded.some((a) => a.keyId === id))
-    .map((keyId) => ({ keyId, approver: approvers.find((a) => toHex(a.id) === keyId)?.name ?? null }));
-  return { threshold: workspace.config.roles.targets.threshold, approvals: recorded, unrecorded };
+    .map((keyId) => ({
+      keyId,
+      approver: valid.has(keyId) ? (approvers.find((a) => toHex(a.id) === keyId)?.name ?? null) : null,
+    }));
+  return {
+    threshold: workspace.config.roles.targets.threshold,
+    counted: valid.size,
+    approvals: recorded,
+    unrecorded,
+  };
 }

@@ -92,7 +92,7 @@ export type Mirrored<R> = R & { readonly store?: Pushed };
 
 /**
  * Runs `work`, which changes the staging copy, then mirrors the result to the configured store, all
- * under the workspace's publish lock and after clearing what an interrupted publication left. The store
+ * under the store's publish lock (shared with the online folder) and after clearing what an interrupted publication left. The store
  * is opened (and checked not to be ahead) before `work`, so a store out of reach changes nothing.
  */
 export async function mirrored<R extends object>(
@@ -100,7 +100,7 @@ export async function mirrored<R extends object>(
   choice: StoreChoice,
   work: () => Promise<R>,
 ): Promise<Mirrored<R>> {
-  const lock = await takePublishLock(workspace.dir);
+  const lock = await takePublishLock(workspace.storeDir);
   try {
     if (lock.tookOver) choice.onNotice?.(lock.tookOver);
     await crashPoint('locked');

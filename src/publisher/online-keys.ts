@@ -4,7 +4,10 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SihlError } from '../core/errors.ts';
+import { toHex } from '../core/format/bytes.ts';
 import { readSmallFile } from '../core/fs.ts';
+import { type PublicKeyInfo, privateKeyInfo } from '../core/keys.ts';
+import { publicKeyOf } from './role-keys.ts';
 import { CONFIG_FILE, ONLINE_ROLES, type Role, type Workspace } from './workspace.ts';
 
 /** Roles whose private keys never reach a serving host. */
@@ -28,7 +31,8 @@ function refused(path: string, what: string): SihlError {
 
 /**
  * Refuses when keys/ holds a private key (file or token reference) of any key that is not an online
- * role's, or when the store holds a workspace's keys/, sihl.json or any private key file.
+ * role's, when the store holds a workspace's keys/, sihl.json or any private key file, or when a
+ * signing key file anywhere in the folder (under any name, keys/ too) is not an online role's key.
  */
 export async function refuseOfflineKeys(workspace: Workspace): Promise<void> {
   const online = new Set(SERVING_ROLES.flatMap((role) => workspace.config.roles[role].keys));
@@ -40,6 +44,27 @@ export async function refuseOfflineKeys(workspace: Workspace): Promise<void> {
     throw refused(join(keys, file), `the private key ${file}, which no online role holds,`);
   }
   await walkStore(workspace.storeDir, 0);
+  const publics = new Set<string>();
+  for (const name of online) {
+    const key = await publicKeyOf(workspace, name).catch(() => undefined);
+    if (key) publics.add(toHex(key));
+  }
+  await walkFolder(workspace.dir, publics, 0);
+}
+
+/** Every file of the folder that is a sihl signing key file must hold an online role's key. */
+async function walkFolder(dir: string, online: ReadonlySet<string>, depth: number): Promise<void> {
+  if (depth > MAX_DEPTH) return;
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await walkFolder(path, online, depth + 1);
+    // A link to a key file is as readable as the file.
+    if (!entry.isFile() && !entry.isSymbolicLink()) continue;
+    const info = await sniffKey(path);
+    if (info?.kind === 'signing' && !(info.sign && online.has(toHex(info.sign))))
+      throw refused(path, `the private key of ${info.name}, which no online role holds,`);
+  }
 }
 
 async function walkStore(dir: string, depth: number): Promise<void> {
@@ -57,12 +82,25 @@ async function walkStore(dir: string, depth: number): Promise<void> {
 
 async function isPrivateKey(path: string, name: string): Promise<boolean> {
   if (PRIVATE_SUFFIXES.some((s) => name.endsWith(s))) return true;
-  if ((await lstat(path)).size > SNIFF_BYTES) return false;
+  return (await sniffKey(path)) !== undefined;
+}
+
+/** What a small file is, when it is a sihl private key file (JSON); else undefined. */
+async function sniffKey(path: string): Promise<PublicKeyInfo | undefined> {
+  if ((await lstat(path)).size > SNIFF_BYTES) return undefined;
   const bytes = await readSmallFile(path, SNIFF_BYTES).catch(() => new Uint8Array(0));
-  if (bytes[0] !== 0x7b) return false; // '{': sihl key files are JSON
+  if (bytes[0] !== 0x7b) return undefined; // '{': sihl key files are JSON
+  let json: { sihl?: unknown; name?: unknown } | undefined;
   try {
-    return JSON.parse(new TextDecoder().decode(bytes))?.sihl === 'private-key';
+    json = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
-    return false;
+    return undefined;
+  }
+  if (json?.sihl !== 'private-key') return undefined;
+  try {
+    return privateKeyInfo(bytes);
+  } catch {
+    // A private key file this sihl cannot read is never taken for an online key.
+    return { kind: 'signing', name: String(json.name ?? 'unknown') };
   }
 }

@@ -1,16 +1,19 @@
-// One publication at a time per workspace: every use case that changes the store (publish, rollout
-// changes, timestamp refresh, key changes: cloud-store.ts's `mirrored`) holds publish.lock in the
-// workspace while it runs. The lock names its holder; a holder whose process is gone (same host), or
+// One publication at a time per store: every use case that changes the store (publish, rollout
+// changes, timestamp refresh, key changes: cloud-store.ts's `mirrored`) holds .publish.lock in the
+// store's local folder (the staging copy) while it runs. The lock lies with the store, not with a
+// workspace, because the release manager's workspace and the online folder publish into the same one:
+// a lock of each folder's own would let one's recovery remove what the other is writing. Its hidden name
+// is never served (request-path.ts, nginx) nor mirrored (local-blob-store.ts lists no hidden names). The lock names its holder; a holder whose process is gone (same host), or
 // that stopped touching the lock for LOCK_STALE_MS (any host), is taken over without a manual step.
-import { readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from '../core/crypto/index.ts';
-import { SihlError } from '../core/errors.ts';
+import { naming, SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
 import { writeFileAtomic } from '../core/fs.ts';
 
-export const LOCK_FILE = 'publish.lock';
+export const LOCK_FILE = '.publish.lock';
 /** The holder touches its lock this often ... */
 const HEARTBEAT_MS = 30_000;
 /** ... and a lock not touched for this long is stale, whoever holds it (another host's too). */
@@ -89,8 +92,12 @@ async function removeStale(path: string, judged: string, token: string): Promise
   return true;
 }
 
-/** Takes the workspace's publish lock, taking over a stale one; refuses (PUBLISH_LOCKED) a live one. */
+/**
+ * Takes the publish lock of the store whose local folder is `dir`, taking over a stale one; refuses
+ * (PUBLISH_LOCKED) a live one.
+ */
 export async function takePublishLock(dir: string): Promise<PublishLock> {
+  await mkdir(dir, { recursive: true }).catch((error) => Promise.reject(naming(dir, error)));
   const path = join(dir, LOCK_FILE);
   const info: LockInfo = {
     pid: process.pid,

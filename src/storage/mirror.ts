@@ -87,6 +87,15 @@ function refuseNewer(remote: Uint8Array | null, local: Uint8Array | null): void 
       { subject: MUTABLE_KEY },
     );
   }
+  // Another staging copy published the same versions: the store's metadata files of those versions
+  // (compared by size only) are not this copy's, and a timestamp over them would strand devices.
+  if (theirs === ours && theirs > 0 && remote && local && Buffer.compare(remote, local) !== 0) {
+    throw new SihlError(
+      'FILE_EXISTS',
+      `the store serves another timestamp of version ${theirs} than the staging copy holds: another staging copy published to it; publish from the workspace that published it`,
+      { subject: MUTABLE_KEY },
+    );
+  }
 }
 
 /** What a mirror will do, decided before any upload: every refusal comes first. */

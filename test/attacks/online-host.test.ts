@@ -202,6 +202,42 @@ test('downgrade: a device running 7.29.0 offered the approved 7.28.0 as the newe
   assert.deepEqual(v.sim.executable(bench.fleet.firmware.length), bench.fleet.firmware);
 });
 
+test('an old approved downgrade (7.28.5, signed by both approvers as a downgrade) offered to a device running 7.29.0 is never installed, whatever version the custom fields claim', async () => {
+  const bench = await shared;
+  bench.mirror.rules = [];
+  const v = await victim(bench);
+  await installOffered(v, '7.29.0');
+  // The approvers once signed 7.28.5 as a downgrade; the online host still holds it and offers it.
+  const image = await forgeImage(bench, {
+    signers: await signingKeys(bench, 'alice', 'bob'),
+    version: '7.28.5',
+    downgrade: true,
+  });
+  const name = 'movehub/movehub-7.28.5.sihl';
+  for (const [claimed, code] of [
+    ['7.28.5', undefined],
+    ['9.9.9', 'MANIFEST_INCONSISTENT'],
+  ] as const) {
+    const forged = await forgeRepository(bench, {
+      add: [{ name, bytes: image, custom: customFor(claimed, image) }],
+      ahead: claimed === '7.28.5' ? 1 : 2,
+    });
+    bench.mirror.rules = serveFiles(forged);
+    const seen = bench.mirror.log.length;
+    const result = await v.agent.poll();
+    if (code === undefined) {
+      // Listed truthfully: a version below the running one is never chosen, nor fetched.
+      assert.equal(result.outcome, 'up-to-date', JSON.stringify(result));
+      assert.ok(!bench.mirror.log.slice(seen).some((r) => r.path.endsWith('.sihl')), 'no image fetched');
+    } else {
+      assert.equal(result.error?.code, code, JSON.stringify(result));
+    }
+    assert.equal(v.sim.bootState()?.phase, 'idle', 'nothing is marked pending');
+  }
+  const boot = await v.sim.boot();
+  assert.deepEqual([boot.installed, boot.running.version], [false, '7.29.0']);
+});
+
 test('one person with the workspace, the online secrets and alice: an image approved by alice and a key of their own ships nothing', async () => {
   const bench = await shared;
   const [alice] = await signingKeys(bench, 'alice');

@@ -400,6 +400,8 @@ export async function forgeImage(
     firmware?: Uint8Array;
     /** The signed delegation the image carries; by default the workspace's. */
     delegation?: Uint8Array;
+    /** Signed as an explicit downgrade (FORMAT.md §Manifest, flags). */
+    downgrade?: boolean;
   },
 ): Promise<Uint8Array> {
   const firmware = options.firmware ?? bench.fleet.firmware;
@@ -424,6 +426,7 @@ export async function forgeImage(
     chunkSize: chunk,
     payloadSize: payload.length,
     payloadDigest: digest,
+    ...(options.downgrade ? { downgrade: true } : {}),
   };
   const manifestBytes = encodeManifest(manifest);
   const message = imageMessage(manifestBytes);

@@ -4,7 +4,7 @@
 // the one the request names. A refused file leaves the release as it was.
 // tag: slow (workspaces made for real; approvers run as processes)
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { approveAway, refusedRun, requestApprovals } from '../support/approvals.ts';
@@ -176,4 +176,48 @@ test('an approver whose key is in the workspace approves there, and release show
     checked.approvals.map((a: { approver: string }) => a.approver),
     ['alice', 'bob'],
   );
+});
+
+test('release show counts approvers whose signature the image carries: records forged into release.json count for nothing', async () => {
+  const { cwd, request } = await requested();
+  await ok(cwd, ['release', 'add-approval', R, '--approval', await approved(cwd, 'alice', request), ...WS]);
+  const path = join(cwd, 'acme', 'releases', R, 'release.json');
+  const info = JSON.parse(await readFile(path, 'utf8'));
+  const [alice] = info.approvals;
+  // One approver with the workspace: alice's record again, and one naming bob over alice's key.
+  info.approvals.push({ ...alice }, { ...alice, approver: 'bob', note: 'reviewed in #42' });
+  await writeFile(path, JSON.stringify(info, null, 2));
+  const shown = await ok(cwd, ['release', 'show', R, ...WS]);
+  assert.match(shown, /^1 of 2 approvals$/m, shown);
+  assert.doesNotMatch(shown, /bob/, shown);
+  const json = JSON.parse(await ok(cwd, ['release', 'show', R, '--json', ...WS]));
+  assert.deepEqual(
+    json.approvals.map((a: { approver: string }) => a.approver),
+    ['alice'],
+  );
+  const check = await sihl(cwd, ['release', 'check', R, ...WS]);
+  assert.doesNotMatch(check.out, /bob/, check.out);
+});
+
+test('an approver written into sihl.json by hand, outside the delegation root signed, is refused by add-approval and not counted by release show', async () => {
+  const { cwd, request } = await requested();
+  await ok(cwd, ['release', 'add-approval', R, '--approval', await approved(cwd, 'alice', request), ...WS]);
+  // One approver with the workspace makes a key of their own and names it an approver, without root.
+  const home = join(cwd, approverHome('mallory'));
+  await mkdir(home);
+  await sihl(home, ['keys', 'generate', '--name', 'mallory'], approverEnv('mallory'));
+  await copyFile(join(home, 'mallory.pub'), join(cwd, 'acme', 'keys', 'mallory.pub'));
+  const config = join(cwd, 'acme', 'sihl.json');
+  const parsed = JSON.parse(await readFile(config, 'utf8'));
+  parsed.roles.targets.keys.push('mallory');
+  await writeFile(config, JSON.stringify(parsed, null, 2));
+  const before = await snapshot(cwd);
+  refusedRun(
+    await add(cwd, await approved(cwd, 'mallory', request)),
+    'SIGNATURE_UNKNOWN_KEY',
+    /not in the delegation the image carries/,
+  );
+  assert.deepEqual(await snapshot(cwd), before, 'the release is unchanged');
+  const shown = await ok(cwd, ['release', 'show', R, ...WS]);
+  assert.match(shown, /^1 of 2 approvals$/m, shown);
 });

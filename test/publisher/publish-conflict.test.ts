@@ -1,4 +1,4 @@
-// One publication at a time: the publish lock in the workspace. A second publish while one runs is
+// One publication at a time: the publish lock in the store's folder. A second publish while one runs is
 // refused with who holds the lock and what to do (never "pass --force", which publishing does not have);
 // a lock whose process is gone, or that nobody touched for ten minutes, is taken over with a notice.
 // tag: slow (a child process)
@@ -59,12 +59,12 @@ test('a publish while another process publishes is refused naming it; once that 
     ),
   );
   // The lock went with the publication that took it.
-  await assert.rejects(stat(join(cwd, 'acme', LOCK_FILE)), { code: 'ENOENT' });
+  await assert.rejects(stat(join(cwd, 'acme', 'store', LOCK_FILE)), { code: 'ENOENT' });
 });
 
 test("another host's lock is honoured while it is touched, and taken over after ten minutes without", async () => {
   const cwd = await twoApproved();
-  const lock = join(cwd, 'acme', LOCK_FILE);
+  const lock = join(cwd, 'acme', 'store', LOCK_FILE);
   const since = new Date(Date.now() - 3_600_000).toISOString();
   await writeFile(lock, JSON.stringify({ pid: 1, host: 'build-7.example', since, token: 'ab' }));
   const busy = await sihl(cwd, ['release', 'publish', 'movehub-1.0.0', ...WS]);

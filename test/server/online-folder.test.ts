@@ -12,6 +12,7 @@ import { refreshTimestamp } from '../../src/publisher/timestamp.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
 import { configure, deviceAt, makeFleet, openAgent } from '../device/agent/support.ts';
 import { ok, PASSPHRASE, ROOT_DIR, sihl } from '../support/cli.ts';
+import { killAt } from '../support/crash.ts';
 import { refusesAsync } from '../support/refuses.ts';
 import { serveWorkspace } from '../support/server.ts';
 
@@ -254,4 +255,62 @@ test('halt, resume and advance run from the online folder with only online keys'
   assert.equal((await rollout('halt')).status, 'halted');
   assert.equal((await rollout('resume')).status, 'active');
   assert.equal((await rollout('advance')).percent, 50);
+});
+
+test('the online folder and the workspace share one publish lock: a timestamp refresh while the workspace halts is refused and removes nothing of it', async () => {
+  const fleet = await makeFleet();
+  const { cwd } = fleet;
+  await onlineFolder(cwd);
+  const before = await filesUnder(fleet.store);
+  let refresh = { code: 0, out: '', err: '' };
+  let during: string[] = [];
+  // The release manager halts from the workspace; it stops once its new targets metadata is written.
+  const halt = ['rollout', 'halt', 'movehub-7.28.0', '--workspace', 'acme'];
+  const stopped = await killAt(cwd, halt, 2, 'SIGKILL', async () => {
+    during = await filesUnder(fleet.store);
+    refresh = await sihl(cwd, ['timestamp', 'refresh', '--workspace', 'online'], ONLINE_ENV);
+  });
+  assert.match(stopped.point ?? '', /^wrote metadata\/\d+\.targets\.json$/);
+  const written = during.filter((f) => !before.includes(f));
+  assert.ok(
+    written.some((f) => /^metadata\/\d+\.targets\.json$/.test(f)),
+    written.join(', '),
+  );
+  assert.equal(refresh.code, 2, `the refresh ran beside the halt: ${refresh.out}`);
+  assert.match(refresh.err, new RegExp(`another publish is running since \\S+ \\(pid ${stopped.pid} on `));
+  const after = await filesUnder(fleet.store);
+  for (const file of written) assert.ok(after.includes(file), `${file} was removed under the halt`);
+  // The halt killed there is rolled back by the next command, from either folder.
+  const next = await sihl(cwd, ['timestamp', 'refresh', '--workspace', 'online'], ONLINE_ENV);
+  assert.equal(next.code, 0, next.err);
+  assert.match(next.err, /its process is gone[\s\S]*an earlier publication was interrupted/);
+});
+
+test('serve and timestamp refresh refuse a root or approver key anywhere in the online folder: under another name, in another folder, or as an online key file', async () => {
+  const fleet = await makeFleet();
+  const { cwd } = fleet;
+  const dir = await onlineFolder(cwd);
+  const keys = join(cwd, 'acme', 'keys');
+  const placed = [
+    [join(keys, 'alice.key'), join(dir, 'trust', 'alice.key')],
+    [join(keys, 'bob.key'), join(dir, 'releases', 'movehub-7.28.0', 'notes.json')],
+    [join(cwd, ROOT_DIR, 'root-1.key'), join(dir, 'keys', 'rollout.key')],
+  ] as const;
+  const rollout = await readFile(join(dir, 'keys', 'rollout.key'));
+  for (const [from, to] of placed) {
+    await copyFile(from, to);
+    for (const args of [
+      ['timestamp', 'refresh', '--workspace', 'online'],
+      ['serve', '--port', '0', '--workspace', 'online'],
+    ]) {
+      const r = await sihl(cwd, args, ONLINE_ENV);
+      assert.notEqual(r.code, 0, `${args.join(' ')} ran with ${relative(dir, to)}: ${r.out}`);
+      assert.match(r.err, /KEY_FILE_EXPOSED/);
+      assert.ok(r.err.includes(relative(cwd, to)) || r.err.includes(to), r.err);
+    }
+    if (to.endsWith('rollout.key')) await writeFile(to, rollout, { mode: 0o600 });
+    else await rm(to);
+  }
+  const clean = await sihl(cwd, ['timestamp', 'refresh', '--workspace', 'online'], ONLINE_ENV);
+  assert.equal(clean.code, 0, clean.err);
 });

@@ -35,3 +35,14 @@ test('refuses a store that serves a newer timestamp, and a published file that c
     { code: 'FILE_EXISTS', message: /another file of 368 bytes here, not 736/ },
   );
 });
+
+test("refuses a store that serves another timestamp of the same version: another staging copy published it, and its same-size metadata would be taken for this copy's", () => {
+  const theirs = new TextEncoder().encode(JSON.stringify({ signed: { version: 2, expires: 'b' } }));
+  const ours = new TextEncoder().encode(JSON.stringify({ signed: { version: 2, expires: 'a' } }));
+  const local = [file('metadata/2.snapshot.json', 300), file('metadata/2.targets.json', 900)];
+  const remote = new Map(local.map((f) => [f.key, f]));
+  assert.throws(() => planMirror(local, remote, ours, theirs), {
+    code: 'FILE_EXISTS',
+    message: /another timestamp of version 2 than the staging copy holds/,
+  });
+});

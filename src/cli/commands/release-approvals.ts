@@ -120,6 +120,8 @@ interface ShowResult {
   created: string;
   releaseId: string;
   threshold: number;
+  /** Current approvers whose signature in the image verifies. */
+  counted: number;
   approvals: ApprovalRecord[];
   unrecorded: { keyId: string; approver: string | null }[];
   requests: { sha256: string; requested: string }[];
@@ -144,6 +146,7 @@ export const releaseShow: Command<ShowResult> = {
       created: info.created,
       releaseId: info.releaseId,
       threshold: status.threshold,
+      counted: status.counted,
       approvals: [...status.approvals],
       unrecorded: [...status.unrecorded],
       requests: (info.requests ?? []).map((r) => ({ sha256: r.sha256, requested: r.requested })),
@@ -154,11 +157,11 @@ export const releaseShow: Command<ShowResult> = {
       `${r.model} ${r.version} (security version ${r.securityVersion}, ${r.encrypted ? 'encrypted' : 'signed only'}, ` +
         `delegation version ${r.delegationVersion}), created ${r.created}, in ${r.release}`,
       ...r.requests.map((q) => `approval requested at ${q.requested} (request ${q.sha256.slice(0, 16)}…)`),
-      `${r.approvals.length + r.unrecorded.length} of ${r.threshold} approvals`,
+      `${r.counted} of ${r.threshold} approvals`,
       ...r.approvals.map((a) => `  ${renderApproval(a)}`),
       ...r.unrecorded.map(
         (u) =>
-          `  ${u.approver ?? 'a key that is not a current approver'} (key ${u.keyId.slice(0, 16)}…): signed with no record`,
+          `  ${u.approver ?? 'a key that is not a current approver, or a signature that does not verify'} (key ${u.keyId.slice(0, 16)}…): signed with no record`,
       ),
     ].join('\n'),
 };

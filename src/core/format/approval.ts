@@ -220,8 +220,15 @@ export function decodeApprovalRequest(bytes: Uint8Array): ApprovalRequest {
       f.fail(`says ${name} ${String(stated)}, but the manifest it asks to sign says ${String(signed)}`);
     }
   }
+  // The name approve prints beside what it signs: it too must be what the manifest says.
+  const release = f.string('release', RELEASE_NAME);
+  if (release !== `${manifest.model}-${manifest.version}`) {
+    f.fail(
+      `says release ${release}, but the manifest it asks to sign is ${manifest.model} ${manifest.version}`,
+    );
+  }
   return {
-    release: f.string('release', RELEASE_NAME),
+    release,
     manifestBytes,
     manifest,
     delegationVersion: f.integer('delegationVersion', 0xffffffff),

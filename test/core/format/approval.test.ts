@@ -87,6 +87,18 @@ test('a request whose summary differs from its manifest is refused, naming the f
   }
 });
 
+test('a request naming another release than its manifest is refused: approve prints the name beside what it signs', () => {
+  for (const release of ['movehub-8.0.0', 'technichub-7.28.0', 'movehub-7.28.0-hotfix']) {
+    refuses(
+      () => decodeApprovalRequest(edited(requestText, { release })),
+      'APPROVAL_MALFORMED',
+      new RegExp(
+        `says release ${release.replace(/\./g, '\\.')}, but the manifest it asks to sign is movehub 7\\.28\\.0`,
+      ),
+    );
+  }
+});
+
 test('hostile request and approval files are refused before anything is trusted', () => {
   refuses(
     () => decodeApprovalRequest(new Uint8Array(LIMITS.approvalRequestBytes + 1)),
