@@ -7,6 +7,7 @@ import { applyCeremony, readCeremony, signCeremony } from '../../publisher/cerem
 import type { KeyChangeResult } from '../../publisher/rotation.ts';
 import type { Command } from '../command.ts';
 import { pathIn } from '../files.ts';
+import { prose } from '../option-lines.ts';
 import { keyPassphrase } from '../passphrase.ts';
 import { type PlannedCeremony, plannedCeremony, renderPlanned } from './ceremony-view.ts';
 import { openRootKeys, rootKeyOption } from './root-key-option.ts';
@@ -23,9 +24,10 @@ export const ceremonyShow: Command<PlannedCeremony> = {
   path: ['ceremony', 'show'],
   summary: 'Show what a ceremony file changes, the bytes root keys sign, who signed and what is missing.',
   usage: 'ceremony show FILE [--json]',
-  details:
-    'The words are worked out from the bytes to sign (approver and root key ids, versions, thresholds):\n' +
-    'compare the key ids with the ones you expect before you sign. A changed file is refused.',
+  details: prose`
+    The words are worked out from the bytes to sign (approver and root key ids, versions, thresholds):
+    compare the key ids with the ones you expect before you sign. A changed file is refused.
+  `,
   options: {},
   async run(_values, positionals, context) {
     const file = onlyFile(positionals);
@@ -43,11 +45,12 @@ export const ceremonySign: Command<PlannedCeremony & { added: string }> = {
   path: ['ceremony', 'sign'],
   summary: "Add one root key's signatures to a ceremony file (no workspace needed).",
   usage: 'ceremony sign FILE --root-key FILE|URI [--json]',
-  details:
-    'Run by each root key holder on their own machine: the key file opens with its own passphrase\n' +
-    '(SIHL_PASSPHRASE_<NAME>, NAME as the key file records it) or the token with its PIN. Refuses a key the\n' +
-    'ceremony does not name, a key that signed already, and a file changed since it was planned or signed.\n' +
-    'The file is rewritten atomically and holds no private material.',
+  details: prose`
+    Run by each root key holder on their own machine: the key file opens with its own passphrase
+    (SIHL_PASSPHRASE_<NAME>, NAME as the key file records it) or the token with its PIN. Refuses a key the
+    ceremony does not name, a key that signed already, and a file changed since it was planned or signed.
+    The file is rewritten atomically and holds no private material.
+  `,
   options: { ...rootKeyOption },
   async run(values, positionals, context) {
     const file = pathIn(context, onlyFile(positionals));
@@ -72,11 +75,12 @@ export const ceremonyApply: Command<ChangeResult> = {
   path: ['ceremony', 'apply'],
   summary: 'Apply a ceremony signed by enough root keys in the workspace it was planned in.',
   usage: 'ceremony apply FILE [FILE …] [--store LOCATION] [--workspace DIR] [--json]',
-  details:
-    'Refuses when the workspace changed since the ceremony was planned, when the bytes in the file are not\n' +
-    'what the change works out to here, or when a threshold is not met; then applies the change exactly as\n' +
-    'keys add|remove|rotate with --root-key would. Several copies of one ceremony, each signed by someone\n' +
-    'else, may be given together.',
+  details: prose`
+    Refuses when the workspace changed since the ceremony was planned, when the bytes in the file are not
+    what the change works out to here, or when a threshold is not met; then applies the change exactly as
+    keys add|remove|rotate with --root-key would. Several copies of one ceremony, each signed by someone
+    else, may be given together.
+  `,
   options: { ...storeOption, ...workspaceOption },
   async run(values, positionals, context) {
     if (positionals.length === 0) throw new SihlError('USAGE', 'name the ceremony FILE');

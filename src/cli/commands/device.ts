@@ -1,5 +1,4 @@
 // sihl device provision | list | revoke: the vendor's registry of devices (the article's initial set-up).
-
 import { checkBoxPublicKey, checkSigningPublicKey } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { checkModel } from '../../core/format/manifest.ts';
@@ -8,6 +7,7 @@ import { LIMITS } from '../../core/limits.ts';
 import { type Device, openRegistry } from '../../publisher/registry.ts';
 import { type Command, integer, onePositional, optionalString, requireString } from '../command.ts';
 import { pathIn, readInput } from '../files.ts';
+import { optionLines, prose } from '../option-lines.ts';
 import { issueSealedLogCredential } from './log-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
@@ -58,23 +58,22 @@ export const deviceProvision: Command<ReturnType<typeof view> & { logTable?: str
     'Register a device from the public identity its secure element produced, with its model and owner.',
   usage:
     'device provision --identity FILE --owner OWNER [--model M] [--log-credential FILE [--log azure://ACCOUNT/TABLE]] [--workspace DIR]',
-  details:
-    'FILE is the output of `sihl sim device identity --json` or a device .pub file (then give --model).\n' +
-    "The device's trust anchors (trust/root.json) are written into it when it is made: `sihl sim device\n" +
-    'create --root trust/root.json`. Its registration index locates its key envelopes.\n' +
-    "--log-credential writes the device's own log-table SAS (add only, its partition only, 90 days), sealed\n" +
-    'to the device, for `sihl sim device configure --log-credential`; the account key comes from the\n' +
-    'environment (docs/CLOUD.md).',
+  details: prose`
+    FILE is the output of \`sihl sim device identity --json\` or a device .pub file (then give --model).
+    The device's trust anchors (trust/root.json) are written into it when it is made: \`sihl sim device
+    create --root trust/root.json\`. Its registration index locates its key envelopes.
+    --log-credential writes the device's own log-table SAS (add only, its partition only, 90 days), sealed
+    to the device, for \`sihl sim device configure --log-credential\`; the account key comes from the
+    environment (docs/CLOUD.md).
+  `,
   options: {
-    identity: { type: 'string', value: 'FILE', help: "the device's public identity" },
-    owner: { type: 'string', value: 'OWNER', help: 'who the device belongs to' },
-    model: { type: 'string', value: 'M', help: 'device model, when the identity does not say' },
-    'log-credential': {
-      type: 'string',
-      value: 'FILE',
-      help: "write the device's log-table SAS there, sealed to the device",
-    },
-    log: { type: 'string', value: 'LOCATION', help: 'the log table, instead of "log" in sihl.json' },
+    ...optionLines(`
+      --identity FILE        the device's public identity
+      --owner OWNER          who the device belongs to
+      --model M              device model, when the identity does not say
+      --log-credential FILE  write the device's log-table SAS there, sealed to the device
+      --log LOCATION         the log table, instead of "log" in sihl.json
+    `),
     ...workspaceOption,
   },
   async run(values, _positionals, context) {
@@ -121,10 +120,12 @@ export const deviceList: Command<{ devices: ReturnType<typeof view>[]; total: nu
   summary: 'List registered devices.',
   usage: 'device list [--model M] [--revoked] [--limit N] [--offset N] [--workspace DIR]',
   options: {
-    model: { type: 'string', value: 'M', help: 'only this model' },
-    revoked: { type: 'boolean', help: 'include revoked devices' },
-    limit: { type: 'string', value: 'N', help: 'at most N devices (default 100)' },
-    offset: { type: 'string', value: 'N', help: 'skip the first N' },
+    ...optionLines(`
+      --model M   only this model
+      --revoked   include revoked devices
+      --limit N   at most N devices (default 100)
+      --offset N  skip the first N
+    `),
     ...workspaceOption,
   },
   async run(values, _positionals, context) {
@@ -163,12 +164,13 @@ export const deviceRevoke: Command<Revoked> = {
   summary:
     'Revoke a device: no envelope, no log credential, no count in any figure, and a signed revocation.',
   usage: 'device revoke ID [--workspace DIR]',
-  details:
-    'Later releases list the device as revoked in their signed metadata and seal it nothing. With a log\n' +
-    'table ("log": "azure://ACCOUNT/TABLE" in sihl.json), the stored access policy every device log SAS\n' +
-    'is bound to is withdrawn at once (this needs the account key, as publishing does): the revoked\n' +
-    "device's SAS stops working, and the other devices' SAS too until the next `release publish`\n" +
-    'renews them (their reports wait in their outbox meanwhile).',
+  details: prose`
+    Later releases list the device as revoked in their signed metadata and seal it nothing. With a log
+    table ("log": "azure://ACCOUNT/TABLE" in sihl.json), the stored access policy every device log SAS
+    is bound to is withdrawn at once (this needs the account key, as publishing does): the revoked
+    device's SAS stops working, and the other devices' SAS too until the next \`release publish\`
+    renews them (their reports wait in their outbox meanwhile).
+  `,
   options: { ...workspaceOption },
   async run(values, positionals, context) {
     const workspace = await openWorkspace(values, context);

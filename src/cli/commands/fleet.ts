@@ -1,6 +1,7 @@
 // sihl fleet status: per device its latest report and error, per release how many devices run it.
 import { type FleetStatus, openWorkspaceLogStore, readFleetStatus } from '../../publisher/fleet.ts';
 import { type Command, optionalString } from '../command.ts';
+import { prose } from '../option-lines.ts';
 import { logLocationOf, logOption } from './log-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
@@ -8,11 +9,12 @@ export const fleetStatus: Command<FleetStatus> = {
   path: ['fleet', 'status'],
   summary: 'Show what each device last reported, and how many devices run each published release.',
   usage: 'fleet status [--log LOCATION] [--workspace DIR] [--json]',
-  details:
-    'Reports come from the log store: logs.db in the workspace, filled by `sihl serve`, or the Azure table\n' +
-    'devices write to (--log or "log" in sihl.json; credentials from the environment). Every entry is\n' +
-    'verified again against the registered key of its device; entries that do not verify are not counted\n' +
-    'and are listed as flagged.',
+  details: prose`
+    Reports come from the log store: logs.db in the workspace, filled by \`sihl serve\`, or the Azure table
+    devices write to (--log or "log" in sihl.json; credentials from the environment). Every entry is
+    verified again against the registered key of its device; entries that do not verify are not counted
+    and are listed as flagged.
+  `,
   options: { ...logOption, ...workspaceOption },
   async run(values, _positionals, context) {
     const workspace = await openWorkspace(values, context);

@@ -43,6 +43,7 @@ import {
   pathIn,
   readInput,
 } from '../files.ts';
+import { optionLines, prose } from '../option-lines.ts';
 import { passphraseFor } from '../passphrase.ts';
 
 const force = { type: 'boolean', help: 'replace an existing output file' } as const;
@@ -78,44 +79,34 @@ export const imagePack: Command<{
   summary: 'Compress, encrypt and (optionally) sign firmware into a sealed image.',
   usage:
     'image pack FIRMWARE --model M --version V --delegation FILE [--security-version N] [--downgrade] [--no-encrypt] [--compression brotli|lzma2|none] [--key A.key ...] [-o IMAGE]',
-  details:
-    "Writes IMAGE (default FIRMWARE.sihl) and, for an encrypted image, IMAGE.content-key: the release's\n" +
-    'content key, locked with a passphrase, from which `sihl envelope seal` makes one envelope per device.\n' +
-    'Approvers sign now with --key or later with `sihl image sign`.',
+  details: prose`
+    Writes IMAGE (default FIRMWARE.sihl) and, for an encrypted image, IMAGE.content-key: the release's
+    content key, locked with a passphrase, from which \`sihl envelope seal\` makes one envelope per device.
+    Approvers sign now with --key or later with \`sihl image sign\`.
+  `,
   options: {
-    model: { type: 'string', value: 'M', help: 'device model the firmware is for' },
-    version: { type: 'string', value: 'V', help: 'firmware version, e.g. 7.28.0' },
-    'security-version': { type: 'string', value: 'N', help: 'anti-rollback counter value (default 0)' },
-    downgrade: {
-      type: 'boolean',
-      help: 'the approvers sign this as an explicit downgrade: devices running a higher version install it',
-    },
-    delegation: { type: 'string', value: 'FILE', help: 'root-signed approver list (sihl delegation create)' },
-    'no-encrypt': { type: 'boolean', help: 'signed only: no confidentiality, no envelopes needed' },
+    ...optionLines(`
+      --model M             device model the firmware is for
+      --version V           firmware version, e.g. 7.28.0
+      --security-version N  anti-rollback counter value (default 0)
+      --downgrade           the approvers sign this as an explicit downgrade: devices running a higher version install it
+      --delegation FILE     root-signed approver list (sihl delegation create)
+      --no-encrypt          signed only: no confidentiality, no envelopes needed
+    `),
     key: {
       type: 'string',
       once: true,
       value: 'FILE',
       help: "one approver's private key to sign with now (the others: sihl image sign)",
     },
-    output: { type: 'string', short: 'o', value: 'IMAGE', help: 'image file to write' },
-    compression: {
-      type: 'string',
-      value: 'C',
-      help: 'brotli (default), lzma2 (what the C bootloader decodes on a microcontroller) or none',
-    },
-    'window-log': {
-      type: 'string',
-      value: 'N',
-      help: 'log2 of the decoder window or dictionary: 10..16 for brotli, 12..16 for lzma2 (default 16)',
-    },
-    level: { type: 'string', value: 'N', help: 'Brotli quality 2..11 (default 11 up to 8 MiB, 9 above)' },
-    filter: { type: 'string', value: 'F', help: 'branch filter: auto (default), none, thumb, arm' },
-    'chunk-size': {
-      type: 'string',
-      value: 'BYTES',
-      help: `encryption chunk size (default 16384, ${LIMITS.chunkBytesMin}..${LIMITS.chunkBytesMax})`,
-    },
+    ...optionLines(`
+      -o, --output IMAGE  image file to write
+      --compression C     brotli (default), lzma2 (what the C bootloader decodes on a microcontroller) or none
+      --window-log N      log2 of the decoder window or dictionary: 10..16 for brotli, 12..16 for lzma2 (default 16)
+      --level N           Brotli quality 2..11 (default 11 up to 8 MiB, 9 above)
+      --filter F          branch filter: auto (default), none, thumb, arm
+      --chunk-size BYTES  encryption chunk size (default 16384, ${LIMITS.chunkBytesMin}..${LIMITS.chunkBytesMax})
+    `),
     force,
   },
   async run(values, positionals, context) {
@@ -303,9 +294,11 @@ export const imageUnpack: Command<{ image: string; output: string; size: number;
   details: 'The firmware file appears only if every check passed; otherwise nothing is written.',
   options: {
     ...trustOptions,
-    'device-key': { type: 'string', value: 'FILE', help: "the device's private key (encrypted images)" },
-    envelope: { type: 'string', value: 'FILE', help: "the image's key envelope for this device" },
-    output: { type: 'string', short: 'o', value: 'FILE', help: 'firmware file to write' },
+    ...optionLines(`
+      --device-key FILE  the device's private key (encrypted images)
+      --envelope FILE    the image's key envelope for this device
+      -o, --output FILE  firmware file to write
+    `),
     force,
   },
   async run(values, positionals, context) {
@@ -357,10 +350,12 @@ export const envelopeSeal: Command<{ envelope: string; device: string; image: st
   usage: 'envelope seal --content-key IMAGE.content-key --device DEVICE.pub -o ENVELOPE [--image IMAGE]',
   details: 'With --image, first checks that the content key belongs to that image.',
   options: {
-    'content-key': { type: 'string', value: 'FILE', help: 'content key file written by image pack' },
-    device: { type: 'string', value: 'FILE', help: "the device's public key file" },
-    image: { type: 'string', value: 'FILE', help: 'the image, to check the content key belongs to it' },
-    output: { type: 'string', short: 'o', value: 'FILE', help: 'envelope file to write' },
+    ...optionLines(`
+      --content-key FILE  content key file written by image pack
+      --device FILE       the device's public key file
+      --image FILE        the image, to check the content key belongs to it
+      -o, --output FILE   envelope file to write
+    `),
     force,
   },
   async run(values, _positionals, context) {

@@ -8,6 +8,7 @@ import { exists, writeFileAtomic } from '../../core/fs.ts';
 import { encodePublicKeyFile, newDeviceKeyFiles, newSigningKeyFiles } from '../../core/keys.ts';
 import { type Command, optionalString, requireString } from '../command.ts';
 import { pathIn } from '../files.ts';
+import { optionLines, prose } from '../option-lines.ts';
 import { keyPassphrase } from '../passphrase.ts';
 import { makeTokenKey } from '../tokens.ts';
 
@@ -24,18 +25,19 @@ export const keysGenerate: Command<GenerateResult> = {
   summary:
     'Make a new key: a signing key (root or approver) or a device key (separate signing and encryption pairs).',
   usage: 'keys generate --name NAME [--kind signing|device] [--token pkcs11:…] [--out DIR] [--force]',
-  details:
-    'Writes NAME.key (the private key, locked with a passphrase from SIHL_PASSPHRASE or a prompt) and NAME.pub\n' +
-    '(the public key, to share). Real devices make their keys inside their secure element; --kind device is\n' +
-    'for simulations and tests. With --token pkcs11:token=…;object=… the signing key is made on a PKCS#11 token\n' +
-    'and never leaves it; only NAME.pub is written, and the reference signs wherever a key file would.',
-  options: {
-    name: { type: 'string', value: 'NAME', help: 'file name stem and label of the key' },
-    kind: { type: 'string', value: 'KIND', help: 'signing (default) or device' },
-    token: { type: 'string', value: 'REF', help: 'make the signing key on a PKCS#11 token (RFC 7512 URI)' },
-    out: { type: 'string', value: 'DIR', help: 'folder to write into (default: current folder)' },
-    force: { type: 'boolean', help: 'replace existing files' },
-  },
+  details: prose`
+    Writes NAME.key (the private key, locked with a passphrase from SIHL_PASSPHRASE or a prompt) and NAME.pub
+    (the public key, to share). Real devices make their keys inside their secure element; --kind device is
+    for simulations and tests. With --token pkcs11:token=…;object=… the signing key is made on a PKCS#11 token
+    and never leaves it; only NAME.pub is written, and the reference signs wherever a key file would.
+  `,
+  options: optionLines(`
+    --name NAME  file name stem and label of the key
+    --kind KIND  signing (default) or device
+    --token REF  make the signing key on a PKCS#11 token (RFC 7512 URI)
+    --out DIR    folder to write into (default: current folder)
+    --force      replace existing files
+  `),
   async run(values, _positionals, context) {
     const name = requireString(values, 'name');
     if (!NAME_PATTERN.test(name)) {

@@ -7,6 +7,7 @@ import { ensureServerCertificate } from '../../publisher/certificate-files.ts';
 import { nginxConfig } from '../../server/nginx-config.ts';
 import { type Command, integer, optionalString, requireString } from '../command.ts';
 import { pathIn } from '../files.ts';
+import { optionLines, prose } from '../option-lines.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
 interface NginxConfigResult {
@@ -24,29 +25,24 @@ export const nginxConfigCommand: Command<NginxConfigResult> = {
   summary: 'Write an nginx configuration that serves the store and passes reports and the console to sihl.',
   usage:
     'nginx-config -o FILE [--host H] [--port N] [--upstream-port N] [--prefix DIR] [--workers N] [--user NAME] [--reports-per-second N] [--workspace DIR] [--json]',
-  details:
-    "nginx serves the store as static files with sihl's rules (docs/SERVER.md §nginx in front) and the\n" +
-    'certificate devices pin (tls/server.crt); POST /v1/reports and /console go to `sihl serve` on\n' +
-    '127.0.0.1:--upstream-port, which must run beside it:\n' +
-    '  sihl nginx-config -o sihl-nginx.conf && sihl serve --port 8444 & nginx -c "$PWD/sihl-nginx.conf"\n' +
-    'FILE is replaced if it exists. The pid file, error log and temporary files go to --prefix.',
+  details: prose`
+    nginx serves the store as static files with sihl's rules (docs/SERVER.md §nginx in front) and the
+    certificate devices pin (tls/server.crt); POST /v1/reports and /console go to \`sihl serve\` on
+    127.0.0.1:--upstream-port, which must run beside it:
+      sihl nginx-config -o sihl-nginx.conf && sihl serve --port 8444 & nginx -c "$PWD/sihl-nginx.conf"
+    FILE is replaced if it exists. The pid file, error log and temporary files go to --prefix.
+  `,
   options: {
-    output: { type: 'string', short: 'o', value: 'FILE', help: 'where to write the configuration' },
-    host: { type: 'string', value: 'H', help: 'address nginx listens on for devices (default 127.0.0.1)' },
-    port: { type: 'string', value: 'N', help: 'port nginx listens on (default 8443)' },
-    'upstream-port': { type: 'string', value: 'N', help: 'port of `sihl serve` on 127.0.0.1 (default 8444)' },
-    prefix: {
-      type: 'string',
-      value: 'DIR',
-      help: "nginx's pid, log and temporary files (default WORKSPACE/nginx)",
-    },
-    workers: { type: 'string', value: 'N', help: 'worker processes (default: one per core)' },
-    user: { type: 'string', value: 'NAME', help: 'user the workers run as when nginx starts as root' },
-    'reports-per-second': {
-      type: 'string',
-      value: 'N',
-      help: 'reports accepted per second from one address (default 10, burst 20)',
-    },
+    ...optionLines(`
+      -o, --output FILE       where to write the configuration
+      --host H                address nginx listens on for devices (default 127.0.0.1)
+      --port N                port nginx listens on (default 8443)
+      --upstream-port N       port of \`sihl serve\` on 127.0.0.1 (default 8444)
+      --prefix DIR            nginx's pid, log and temporary files (default WORKSPACE/nginx)
+      --workers N             worker processes (default: one per core)
+      --user NAME             user the workers run as when nginx starts as root
+      --reports-per-second N  reports accepted per second from one address (default 10, burst 20)
+    `),
     ...workspaceOption,
   },
   async run(values, _positionals, context) {

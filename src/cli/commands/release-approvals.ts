@@ -10,6 +10,7 @@ import { addApprovals, releaseApprovals, requestApproval } from '../../publisher
 import { type ApprovalRecord, releaseName } from '../../publisher/release.ts';
 import { type Command, optionalString, strings } from '../command.ts';
 import { pathIn } from '../files.ts';
+import { optionLines, prose } from '../option-lines.ts';
 import { findRelease } from './release.ts';
 import { workspaceOption } from './workspace.ts';
 
@@ -27,14 +28,17 @@ export const releaseRequest: Command<{
   path: ['release', 'request'],
   summary: 'Write the approval request that each approver signs where they are, with their own key.',
   usage: 'release request RELEASE [--out FILE] [--force] [--workspace DIR]',
-  details:
-    "The request holds the image's manifest (exactly what approvers sign) and a summary to check it by:\n" +
-    'model, version, security version, downgrade flag, payload digest and size, delegation version, the\n' +
-    "image's SHA-256, and when it was made. Its digest is recorded in release.json; approvals are accepted\n" +
-    'only for requests recorded there. Hand it (and the image, to review) to each approver, who runs\n' +
-    '`sihl release approve --request FILE --key KEY`, then add their files with `sihl release add-approval`.',
+  details: prose`
+    The request holds the image's manifest (exactly what approvers sign) and a summary to check it by:
+    model, version, security version, downgrade flag, payload digest and size, delegation version, the
+    image's SHA-256, and when it was made. Its digest is recorded in release.json; approvals are accepted
+    only for requests recorded there. Hand it (and the image, to review) to each approver, who runs
+    \`sihl release approve --request FILE --key KEY\`, then add their files with \`sihl release add-approval\`.
+  `,
   options: {
-    out: { type: 'string', value: 'FILE', help: 'where to write it (default RELEASE.request.json)' },
+    ...optionLines(`
+      --out FILE  where to write it (default RELEASE.request.json)
+    `),
     force,
     ...workspaceOption,
   },
@@ -78,13 +82,16 @@ export const releaseAddApproval: Command<{
   path: ['release', 'add-approval'],
   summary: "Add approvers' approval files to a release: each checked, its signature added to the image.",
   usage: 'release add-approval RELEASE --approval FILE [--approval FILE ...] [--workspace DIR]',
-  details:
-    'Each file must answer a request made for this release (`sihl release request`), be signed by a\n' +
-    "current approver (sihl.json roles.targets, keys/NAME.pub) over this release's image, and come from an\n" +
-    'approver who has not approved it yet. Any refused file leaves the release unchanged. Who approved,\n' +
-    'when and their note are kept in release.json and shown by `sihl release show`.',
+  details: prose`
+    Each file must answer a request made for this release (\`sihl release request\`), be signed by a
+    current approver (sihl.json roles.targets, keys/NAME.pub) over this release's image, and come from an
+    approver who has not approved it yet. Any refused file leaves the release unchanged. Who approved,
+    when and their note are kept in release.json and shown by \`sihl release show\`.
+  `,
   options: {
-    approval: { type: 'string', multiple: true, value: 'FILE', help: 'an approval file' },
+    ...optionLines(`
+      --approval FILE...  an approval file
+    `),
     ...workspaceOption,
   },
   async run(values, positionals, context) {

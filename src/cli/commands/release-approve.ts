@@ -28,6 +28,7 @@ import {
   type Values,
 } from '../command.ts';
 import { pathIn } from '../files.ts';
+import { optionLines, prose } from '../option-lines.ts';
 import { keyPassphrase, ownPassphrase, passphraseFor } from '../passphrase.ts';
 import { isPkcs11Reference, openTokenKey } from '../tokens.ts';
 import { findRelease } from './release.ts';
@@ -158,32 +159,29 @@ export const releaseApprove: Command<SignedResult | WorkspaceResult> = {
   usage:
     'release approve --request FILE --key KEY [--image IMAGE] [--note TEXT] [--out FILE]\n' +
     '       sihl release approve RELEASE --key NAME [--note TEXT] [--workspace DIR]',
-  details:
-    "With --request (from `sihl release request`), no workspace is needed: KEY is the approver's key file\n" +
-    '(its passphrase from SIHL_PASSPHRASE_<NAME>, SIHL_PASSPHRASE_FILE_<NAME> or a prompt) or a pkcs11:\n' +
-    'reference to a key on a token. The command shows what is signed (model, version, security version,\n' +
-    'payload digest) and writes an approval file to hand to the release manager. --image checks that the\n' +
-    'image you reviewed is the one the request names. One key per process: --key is taken once.\n' +
-    "With RELEASE, an approver whose key is in the workspace's keys/ signs it there.",
+  details: prose`
+    With --request (from \`sihl release request\`), no workspace is needed: KEY is the approver's key file
+    (its passphrase from SIHL_PASSPHRASE_<NAME>, SIHL_PASSPHRASE_FILE_<NAME> or a prompt) or a pkcs11:
+    reference to a key on a token. The command shows what is signed (model, version, security version,
+    payload digest) and writes an approval file to hand to the release manager. --image checks that the
+    image you reviewed is the one the request names. One key per process: --key is taken once.
+    With RELEASE, an approver whose key is in the workspace's keys/ signs it there.
+  `,
   options: {
-    request: { type: 'string', value: 'FILE', help: 'the approval request to sign (no workspace needed)' },
+    ...optionLines(`
+      --request FILE  the approval request to sign (no workspace needed)
+    `),
     key: {
       type: 'string',
       once: true,
       value: 'KEY',
       help: 'your key file or pkcs11: reference; with RELEASE, your key name in the workspace',
     },
-    image: {
-      type: 'string',
-      value: 'IMAGE',
-      help: 'the image you reviewed: refuse unless the request names it',
-    },
-    note: { type: 'string', value: 'TEXT', help: 'kept with the approval, e.g. the review you took part in' },
-    out: {
-      type: 'string',
-      value: 'FILE',
-      help: 'approval file to write (default RELEASE.KEY.approval.json)',
-    },
+    ...optionLines(`
+      --image IMAGE  the image you reviewed: refuse unless the request names it
+      --note TEXT    kept with the approval, e.g. the review you took part in
+      --out FILE     approval file to write (default RELEASE.KEY.approval.json)
+    `),
     force,
     ...workspaceOption,
   },

@@ -18,6 +18,7 @@ import {
   type Values,
 } from '../command.ts';
 import { pathIn } from '../files.ts';
+import { optionLines, prose } from '../option-lines.ts';
 import { keyPassphrase } from '../passphrase.ts';
 import { renderPushed, storeChoice, storeOption } from './store-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
@@ -54,14 +55,17 @@ export const releaseCreate: Command<CreateResult> = {
   summary: 'Pack firmware into a new release: compressed, encrypted, carrying the current delegation.',
   usage:
     'release create FIRMWARE --model M --version V [--security-version N] [--no-encrypt] [--workspace DIR]',
-  details:
-    'The release is releases/M-V/ in the workspace. Next, `sihl release request` writes what each approver\n' +
-    'signs with `sihl release approve --request`, wherever they are.',
+  details: prose`
+    The release is releases/M-V/ in the workspace. Next, \`sihl release request\` writes what each approver
+    signs with \`sihl release approve --request\`, wherever they are.
+  `,
   options: {
-    model: { type: 'string', value: 'M', help: 'device model' },
-    version: { type: 'string', value: 'V', help: 'firmware version (semantic versioning, e.g. 7.28.0)' },
-    'security-version': { type: 'string', value: 'N', help: 'anti-rollback counter value (default 0)' },
-    'no-encrypt': { type: 'boolean', help: 'signed only, without confidentiality' },
+    ...optionLines(`
+      --model M             device model
+      --version V           firmware version (semantic versioning, e.g. 7.28.0)
+      --security-version N  anti-rollback counter value (default 0)
+      --no-encrypt          signed only, without confidentiality
+    `),
     ...workspaceOption,
   },
   async run(values, positionals, context) {
@@ -100,15 +104,18 @@ export const releaseCheck: Command<ReleaseCheckResult> = {
   path: ['release', 'check'],
   summary: 'The policy gate: every rule a release must pass before it is published, all failures at once.',
   usage: 'release check RELEASE [--channel C] [--workspace DIR] [--json]',
-  details:
-    'Rules: the model is registered; approvals reach the threshold from distinct current approvers; the\n' +
-    'firmware holds no private keys or credentials (scanned at create time); once releases are published,\n' +
-    "the version and security version rise; the firmware fits the model's slot (sihl.json models); the\n" +
-    "image verifies and unpacks as a device would (the passphrase of an encrypted release's content key is\n" +
-    "asked); the vendor's own checks (sihl.json checks) pass, their output kept in the release's checks/.\n" +
-    'A rule that cannot be applied is listed as not checked. Exit code 1 when any rule fails.',
+  details: prose`
+    Rules: the model is registered; approvals reach the threshold from distinct current approvers; the
+    firmware holds no private keys or credentials (scanned at create time); once releases are published,
+    the version and security version rise; the firmware fits the model's slot (sihl.json models); the
+    image verifies and unpacks as a device would (the passphrase of an encrypted release's content key is
+    asked); the vendor's own checks (sihl.json checks) pass, their output kept in the release's checks/.
+    A rule that cannot be applied is listed as not checked. Exit code 1 when any rule fails.
+  `,
   options: {
-    channel: { type: 'string', value: 'C', help: 'release channel (default stable)' },
+    ...optionLines(`
+      --channel C  release channel (default stable)
+    `),
     ...workspaceOption,
   },
   async run(values, positionals, context) {
@@ -158,20 +165,19 @@ export const releasePublish: Command<PublishResult> = {
   path: ['release', 'publish'],
   summary: 'Run the gate, then publish: the image, one key envelope per eligible device, TUF metadata.',
   usage: 'release publish RELEASE [--channel C] [--rollout PERCENT] [--store LOCATION] [--workspace DIR]',
-  details:
-    'Writes into the workspace store: targets/ (the image, content-addressed), releases/M-V/envelopes/\n' +
-    '(each device finds its envelope by its registration index), metadata/ (TUF roots copied from\n' +
-    'trust/tuf; targets, snapshot and timestamp signed by the online rollout, snapshot and timestamp keys:\n' +
-    'no root or approver key is opened). Revoked devices, devices of other\n' +
-    'models and devices outside the rollout get no envelope. With a cloud store (sihl.json or --store),\n' +
-    'the store folder is the staging copy: new files are uploaded, metadata/timestamp.json last.',
+  details: prose`
+    Writes into the workspace store: targets/ (the image, content-addressed), releases/M-V/envelopes/
+    (each device finds its envelope by its registration index), metadata/ (TUF roots copied from
+    trust/tuf; targets, snapshot and timestamp signed by the online rollout, snapshot and timestamp keys:
+    no root or approver key is opened). Revoked devices, devices of other
+    models and devices outside the rollout get no envelope. With a cloud store (sihl.json or --store),
+    the store folder is the staging copy: new files are uploaded, metadata/timestamp.json last.
+  `,
   options: {
-    channel: { type: 'string', value: 'C', help: 'release channel (default stable)' },
-    rollout: {
-      type: 'string',
-      value: 'PERCENT',
-      help: 'share of devices that get an envelope (default 100)',
-    },
+    ...optionLines(`
+      --channel C        release channel (default stable)
+      --rollout PERCENT  share of devices that get an envelope (default 100)
+    `),
     ...storeOption,
     ...workspaceOption,
   },
@@ -204,10 +210,11 @@ export const timestampRefresh: Command<{
   path: ['timestamp', 'refresh'],
   summary: 'Re-sign the timestamp metadata (it expires in a day) with the online timestamp key.',
   usage: 'timestamp refresh [--store LOCATION] [--workspace DIR]',
-  details:
-    'Run it from a scheduled job in the online folder (`sihl online create DIR`): devices refuse an\n' +
-    'expired timestamp, so a frozen store is noticed. It refuses a folder or store where a root or\n' +
-    'approver private key is readable. `sihl serve` with SIHL_PASSPHRASE_TIMESTAMP does it by itself.',
+  details: prose`
+    Run it from a scheduled job in the online folder (\`sihl online create DIR\`): devices refuse an
+    expired timestamp, so a frozen store is noticed. It refuses a folder or store where a root or
+    approver private key is readable. \`sihl serve\` with SIHL_PASSPHRASE_TIMESTAMP does it by itself.
+  `,
   options: { ...storeOption, ...workspaceOption },
   async run(values, _positionals, context) {
     const workspace = await openWorkspace(values, context);

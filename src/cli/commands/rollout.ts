@@ -1,6 +1,5 @@
 // sihl rollout status | advance | halt | resume | check RELEASE: a release's staged rollout
 // (docs/ROLLOUTS.md). Counts come from the report index, caught up from the workspace's log store first.
-
 import { SihlError } from '../../core/errors.ts';
 import type { Mirrored, Pushed } from '../../publisher/cloud-store.ts';
 import { refuseOfflineKeys } from '../../publisher/online-keys.ts';
@@ -26,6 +25,7 @@ import {
 import type { Workspace } from '../../publisher/workspace.ts';
 import { withWorkspaceIndex } from '../../server/console/workspace-index.ts';
 import { type Command, integer, onePositional, optionalString, type Values } from '../command.ts';
+import { prose } from '../option-lines.ts';
 import { keyPassphrase } from '../passphrase.ts';
 import { renderPushed, storeChoice, storeOption } from './store-option.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
@@ -128,13 +128,14 @@ function rolloutCommand(verb: string, summary: string, action: Action): Command<
     path: ['rollout', verb],
     summary,
     usage: `rollout ${verb} RELEASE [--stages LIST] [--failure-rate P] [--min-failures N] [--advance-after D] [--store LOCATION] [--workspace DIR] [--json]`,
-    details:
-      'RELEASE is MODEL-VERSION (a folder under releases/). Advance, halt and resume publish new targets,\n' +
-      'snapshot and timestamp metadata, signed by the online rollout, snapshot and timestamp keys (no root\n' +
-      'or approver key): their passphrases come from SIHL_PASSPHRASE_ROLLOUT and the like, SIHL_PASSPHRASE\n' +
-      'or a prompt. Advance and resume also seal envelopes for the new cohort (the content key).\n' +
-      'Every change is mirrored to the store devices read (sihl.json "store" or --store). Counts come from\n' +
-      'the device logs: sihl.json "log" (an Azure table) or logs.db of `sihl serve`.',
+    details: prose`
+      RELEASE is MODEL-VERSION (a folder under releases/). Advance, halt and resume publish new targets,
+      snapshot and timestamp metadata, signed by the online rollout, snapshot and timestamp keys (no root
+      or approver key): their passphrases come from SIHL_PASSPHRASE_ROLLOUT and the like, SIHL_PASSPHRASE
+      or a prompt. Advance and resume also seal envelopes for the new cohort (the content key).
+      Every change is mirrored to the store devices read (sihl.json "store" or --store). Counts come from
+      the device logs: sihl.json "log" (an Azure table) or logs.db of \`sihl serve\`.
+    `,
     options,
     async run(values, positionals, context) {
       const workspace = await openWorkspace(values, context);

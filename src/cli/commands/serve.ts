@@ -1,6 +1,5 @@
 // sihl serve: the embedded HTTPS server over the workspace's store, until SIGINT or SIGTERM. It returns
 // once listening, so main.ts prints the URL and fingerprint; the open server keeps the process alive.
-
 import { SihlError } from '../../core/errors.ts';
 import { ensureServerCertificate } from '../../publisher/certificate-files.ts';
 import { logStorePath } from '../../publisher/fleet.ts';
@@ -13,6 +12,7 @@ import { startService } from '../../server/service.ts';
 import { TIMESTAMP_CHECK_MS } from '../../server/timestamp-keeper.ts';
 import { formatLocation } from '../../storage/locations.ts';
 import { type Command, type Context, integer, optionalString } from '../command.ts';
+import { optionLines, prose } from '../option-lines.ts';
 import { keyVariable, ownPassphrase } from '../passphrase.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
@@ -69,22 +69,21 @@ export const serve: Command<ServeResult> = {
   path: ['serve'],
   summary: 'Serve the store to devices over HTTPS and accept their signed status reports.',
   usage: 'serve [--host H] [--port N] [--max-connections N] [--verbose] [--workspace DIR] [--json]',
-  details:
-    'Run it from an online folder (`sihl online create DIR`): it refuses a folder or store where a root or\n' +
-    'approver private key is readable. Devices pin tls/server.crt. Runs until SIGINT or SIGTERM.\n' +
-    'Reports go to the log store (sihl.json "log", else logs.db in the folder); see them with\n' +
-    "`sihl fleet status` or the console at /console. Halts and advances mirror to sihl.json's store\n" +
-    '(docs/CONSOLE.md). With SIHL_PASSPHRASE_TIMESTAMP and SIHL_PASSPHRASE_SNAPSHOT set, the server\n' +
-    're-signs the timestamp itself once half its life is gone, and halts failing rollouts by itself.',
+  details: prose`
+    Run it from an online folder (\`sihl online create DIR\`): it refuses a folder or store where a root or
+    approver private key is readable. Devices pin tls/server.crt. Runs until SIGINT or SIGTERM.
+    Reports go to the log store (sihl.json "log", else logs.db in the folder); see them with
+    \`sihl fleet status\` or the console at /console. Halts and advances mirror to sihl.json's store
+    (docs/CONSOLE.md). With SIHL_PASSPHRASE_TIMESTAMP and SIHL_PASSPHRASE_SNAPSHOT set, the server
+    re-signs the timestamp itself once half its life is gone, and halts failing rollouts by itself.
+  `,
   options: {
-    host: { type: 'string', value: 'H', help: 'address to listen on (default 127.0.0.1)' },
-    port: { type: 'string', value: 'N', help: 'port (default 8443; 0 picks a free one)' },
-    verbose: { type: 'boolean', help: 'one line per request on stderr' },
-    'max-connections': {
-      type: 'string',
-      value: 'N',
-      help: 'open connections at once; more are refused (default 16384, about 70 KiB each; mind `ulimit -n`)',
-    },
+    ...optionLines(`
+      --host H             address to listen on (default 127.0.0.1)
+      --port N             port (default 8443; 0 picks a free one)
+      --verbose            one line per request on stderr
+      --max-connections N  open connections at once; more are refused (default 16384, about 70 KiB each; mind \`ulimit -n\`)
+    `),
     ...workspaceOption,
   },
   async run(values, _positionals, context) {

@@ -31,6 +31,7 @@ import {
   type Values,
 } from '../command.ts';
 import { loadRoot, pathIn, readInput } from '../files.ts';
+import { optionLines, prose } from '../option-lines.ts';
 import { openWorkspace, workspaceOption } from './workspace.ts';
 
 const FIRMWARE_MAX = 32 * 1024 * 1024;
@@ -246,50 +247,45 @@ export const simFleet: Command<ProvisionedFleet | FleetRun> = {
   usage:
     'sim fleet --devices N --provision-only --model M --firmware FILE --version V [--owner O] [--workspace DIR]\n' +
     '       sihl sim fleet --devices N [--server URL] [--certificate CERT.pem] [--failure-rate PERCENT] [--power-cut-rate PERCENT] [--interval S] [--concurrency K] [--deadline S] [--workspace DIR] [--json]',
-  details:
-    'Two phases, because a release seals a key envelope for each device registered when it is published:\n' +
-    '  sihl init acme && sihl keys add --role targets --name alice … (and bob)\n' +
-    '  sihl sim fleet --devices 1000 --provision-only --model movehub --firmware old.bin --version 7.27.0\n' +
-    '  sihl release create new.bin … && sihl release approve … && sihl release publish … --rollout 100\n' +
-    '  sihl serve &    # prints its URL\n' +
-    '  sihl sim fleet --devices 1000 --server https://127.0.0.1:8443/\n' +
-    "--provision-only makes the devices (keys made in each one's secure element), registers them in one\n" +
-    'transaction and saves them in WORKSPACE/sim-fleet (or --fleet). A run loads the first N, points their\n' +
-    "agents at --server (pinning --certificate, by default the workspace's tls/server.crt; without --server\n" +
-    'the embedded server runs in this process for the run) and lets each poll every --interval seconds\n' +
-    '(first poll at random within one interval), at most --concurrency awake at once, until every device\n' +
-    'runs the newest release published for its model, or --deadline seconds pass. --power-cut-rate: that\n' +
-    'percentage of devices lose power during their install (at a random flash operation) and boot again.\n' +
-    '--failure-rate: that percentage report an error (SELF_TEST_FAILED) after installing, as a failed health\n' +
-    'check would. Prints the time until 50, 90 and 100 % ran the new release, the requests the server\n' +
-    'answered, and CPU time (of server and simulator together when the server is embedded). Devices are not\n' +
-    'saved after a run: each run starts from the provisioned state. Exit code 1 when any device did not\n' +
-    'reach the release by the deadline (the report is printed all the same).',
+  details: prose`
+    Two phases, because a release seals a key envelope for each device registered when it is published:
+      sihl init acme && sihl keys add --role targets --name alice … (and bob)
+      sihl sim fleet --devices 1000 --provision-only --model movehub --firmware old.bin --version 7.27.0
+      sihl release create new.bin … && sihl release approve … && sihl release publish … --rollout 100
+      sihl serve &    # prints its URL
+      sihl sim fleet --devices 1000 --server https://127.0.0.1:8443/
+    --provision-only makes the devices (keys made in each one's secure element), registers them in one
+    transaction and saves them in WORKSPACE/sim-fleet (or --fleet). A run loads the first N, points their
+    agents at --server (pinning --certificate, by default the workspace's tls/server.crt; without --server
+    the embedded server runs in this process for the run) and lets each poll every --interval seconds
+    (first poll at random within one interval), at most --concurrency awake at once, until every device
+    runs the newest release published for its model, or --deadline seconds pass. --power-cut-rate: that
+    percentage of devices lose power during their install (at a random flash operation) and boot again.
+    --failure-rate: that percentage report an error (SELF_TEST_FAILED) after installing, as a failed health
+    check would. Prints the time until 50, 90 and 100 % ran the new release, the requests the server
+    answered, and CPU time (of server and simulator together when the server is embedded). Devices are not
+    saved after a run: each run starts from the provisioned state. Exit code 1 when any device did not
+    reach the release by the deadline (the report is printed all the same).
+  `,
   options: {
-    devices: { type: 'string', value: 'N', help: 'how many devices' },
-    'provision-only': { type: 'boolean', help: 'make and register the devices, run nothing' },
-    model: { type: 'string', value: 'M', help: 'device model (provisioning)' },
-    firmware: { type: 'string', value: 'FILE', help: 'factory firmware (provisioning)' },
-    version: { type: 'string', value: 'V', help: 'version of that firmware (provisioning)' },
-    owner: { type: 'string', value: 'O', help: 'owner recorded in the registry (provisioning)' },
-    fleet: { type: 'string', value: 'DIR', help: 'where the fleet is kept (default WORKSPACE/sim-fleet)' },
-    server: { type: 'string', value: 'URL', help: 'https URL of the store (default: embedded, in process)' },
-    certificate: { type: 'string', value: 'FILE', help: "the server's certificate (PEM) devices pin" },
-    channel: { type: 'string', value: 'C', help: 'release channel (default stable)' },
-    interval: { type: 'string', value: 'S', help: 'seconds between polls (default 10)' },
-    concurrency: { type: 'string', value: 'K', help: 'devices awake at once (default 32)' },
-    'failure-rate': {
-      type: 'string',
-      value: 'PERCENT',
-      help: 'percentage of devices failing after install (0 to 100)',
-    },
-    'power-cut-rate': {
-      type: 'string',
-      value: 'PERCENT',
-      help: 'percentage of installs cut by a power failure (0 to 100)',
-    },
-    deadline: { type: 'string', value: 'S', help: 'give up after this many seconds (default 600)' },
-    seed: { type: 'string', value: 'N', help: 'seed for schedules and injected faults (default 1)' },
+    ...optionLines(`
+      --devices N               how many devices
+      --provision-only          make and register the devices, run nothing
+      --model M                 device model (provisioning)
+      --firmware FILE           factory firmware (provisioning)
+      --version V               version of that firmware (provisioning)
+      --owner O                 owner recorded in the registry (provisioning)
+      --fleet DIR               where the fleet is kept (default WORKSPACE/sim-fleet)
+      --server URL              https URL of the store (default: embedded, in process)
+      --certificate FILE        the server's certificate (PEM) devices pin
+      --channel C               release channel (default stable)
+      --interval S              seconds between polls (default 10)
+      --concurrency K           devices awake at once (default 32)
+      --failure-rate PERCENT    percentage of devices failing after install (0 to 100)
+      --power-cut-rate PERCENT  percentage of installs cut by a power failure (0 to 100)
+      --deadline S              give up after this many seconds (default 600)
+      --seed N                  seed for schedules and injected faults (default 1)
+    `),
     ...workspaceOption,
   },
   async run(values, _positionals, context) {

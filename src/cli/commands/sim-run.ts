@@ -9,6 +9,7 @@ import { writeAgentConfig } from '../../device/agent/config.ts';
 import type { BootReport } from '../../device/bootloader/bootloader.ts';
 import { type Command, integer, onePositional, optionalString, requireString } from '../command.ts';
 import { pathIn, readInput } from '../files.ts';
+import { optionLines, prose } from '../option-lines.ts';
 import { identityOf, load, save } from './sim-support.ts';
 
 const PEM_MAX = 64 * 1024;
@@ -28,23 +29,24 @@ export const simDeviceConfigure: Command<ConfigureResult> = {
   summary: "Give a device's update agent its server, pinned certificate, registry index and first root.",
   usage:
     'sim device configure DIR --server URL --certificate CERT.pem --root 1.root.json --index N [--channel C] [--interval SECONDS] [--log-table URL --log-credential FILE] [--replace-root]',
-  details:
-    'Writes DIR/agent.json and DIR/agent/tuf/root.json. --root is the first TUF root of the store\n' +
-    '(store/metadata/1.root.json); a device already configured keeps the root it trusts unless --replace-root.\n' +
-    '--index is the device index `device provision` printed. --server may be a folder of a blob store, with a\n' +
-    'read-only SAS as its query (sent with every request). With --log-table and --log-credential (the sealed\n' +
-    'file `device provision --log-credential` wrote), reports go to that Azure table, not to the server.',
-  options: {
-    server: { type: 'string', value: 'URL', help: 'https URL of the store' },
-    certificate: { type: 'string', value: 'FILE', help: "the server's certificate (PEM), pinned" },
-    root: { type: 'string', value: 'FILE', help: 'first trusted TUF root metadata' },
-    index: { type: 'string', value: 'N', help: "the device's registry index" },
-    channel: { type: 'string', value: 'C', help: 'release channel (default stable)' },
-    interval: { type: 'string', value: 'SECONDS', help: 'seconds between polls (default 3600)' },
-    'replace-root': { type: 'boolean', help: 'replace the trusted root of a configured device' },
-    'log-table': { type: 'string', value: 'URL', help: 'https URL of the Azure table for reports' },
-    'log-credential': { type: 'string', value: 'FILE', help: "the device's sealed log credential" },
-  },
+  details: prose`
+    Writes DIR/agent.json and DIR/agent/tuf/root.json. --root is the first TUF root of the store
+    (store/metadata/1.root.json); a device already configured keeps the root it trusts unless --replace-root.
+    --index is the device index \`device provision\` printed. --server may be a folder of a blob store, with a
+    read-only SAS as its query (sent with every request). With --log-table and --log-credential (the sealed
+    file \`device provision --log-credential\` wrote), reports go to that Azure table, not to the server.
+  `,
+  options: optionLines(`
+    --server URL           https URL of the store
+    --certificate FILE     the server's certificate (PEM), pinned
+    --root FILE            first trusted TUF root metadata
+    --index N              the device's registry index
+    --channel C            release channel (default stable)
+    --interval SECONDS     seconds between polls (default 3600)
+    --replace-root         replace the trusted root of a configured device
+    --log-table URL        https URL of the Azure table for reports
+    --log-credential FILE  the device's sealed log credential
+  `),
   async run(values, positionals, context) {
     const dir = pathIn(context, onePositional(positionals, 'DIR'));
     const device = await load(dir); // a device must be there
@@ -113,16 +115,17 @@ export const simDeviceRun: Command<RunResult> = {
   path: ['sim', 'device', 'run'],
   summary: 'Run a device: boot it, then poll its server, download, stage, reboot and report, until stopped.',
   usage: 'sim device run DIR [--server URL] [--once] [--interval SECONDS]',
-  details:
-    'Needs `sim device configure` first. The device boots at once (a pending install is finished) and\n' +
-    'reports; then its agent polls. An update it stages is installed by rebooting through the bootloader,\n' +
-    'and reported. --once: one poll (and its install), then exit; otherwise until SIGINT. A poll that\n' +
-    'fails is reported in the output, with exit code 0; errors back off exponentially.',
-  options: {
-    server: { type: 'string', value: 'URL', help: 'the store URL, instead of the configured one' },
-    once: { type: 'boolean', help: 'poll once, install what it finds, report, exit' },
-    interval: { type: 'string', value: 'SECONDS', help: 'seconds between polls, instead of the configured' },
-  },
+  details: prose`
+    Needs \`sim device configure\` first. The device boots at once (a pending install is finished) and
+    reports; then its agent polls. An update it stages is installed by rebooting through the bootloader,
+    and reported. --once: one poll (and its install), then exit; otherwise until SIGINT. A poll that
+    fails is reported in the output, with exit code 0; errors back off exponentially.
+  `,
+  options: optionLines(`
+    --server URL        the store URL, instead of the configured one
+    --once              poll once, install what it finds, report, exit
+    --interval SECONDS  seconds between polls, instead of the configured
+  `),
   async run(values, positionals, context) {
     const dir = pathIn(context, onePositional(positionals, 'DIR'));
     const device = await load(dir);

@@ -12,6 +12,7 @@ import { PowerCut } from '../../device/flash/simulated-flash.ts';
 import { SimulatedDevice } from '../../device/simulator/simulated-device.ts';
 import { type Command, integer, onePositional, optionalString, requireString } from '../command.ts';
 import { loadRoot, pathIn, readInput } from '../files.ts';
+import { optionLines, prose } from '../option-lines.ts';
 import { describeState, identityOf, load, save, stateLines, wearOf } from './sim-support.ts';
 
 /** The largest firmware `create` reads; a simulated flash is held in memory, about four times that. */
@@ -38,21 +39,22 @@ export const simDeviceCreate: Command<CreateResult> = {
   summary: 'Make a simulated device in a folder: its flash runs FIRMWARE; it makes its keys inside.',
   usage:
     'sim device create DIR --model M --root ROOT.json --firmware FILE [--version V] [--sector-size N] [--write-size N] [--slot-size N] [--force]',
-  details:
-    'Writes DIR/device.json (model, flash geometry, layout, wear) and DIR/flash.bin (the whole flash). The\n' +
-    "secure element pins ROOT's keys and makes the device's key pairs; `sim device identity` reads them.\n" +
-    'The running version is recorded as given, or "unknown". Slot size: by default twice the firmware, at\n' +
-    'least 1 MiB; the staging slot is one sector larger.',
-  options: {
-    model: { type: 'string', value: 'M', help: 'device model, as images name it' },
-    root: { type: 'string', value: 'FILE', help: 'root trust file to pin (sihl root create)' },
-    firmware: { type: 'string', value: 'FILE', help: 'firmware the device runs from the factory' },
-    version: { type: 'string', value: 'V', help: 'version of that firmware (default unknown)' },
-    'sector-size': { type: 'string', value: 'N', help: 'erase unit: a multiple of 256 (default 4096)' },
-    'write-size': { type: 'string', value: 'N', help: 'write unit: 1, 2, 4, 8, 16, 32 or 64 (default 8)' },
-    'slot-size': { type: 'string', value: 'N', help: 'largest firmware the device can hold, in bytes' },
-    force: { type: 'boolean', help: 'replace a device already in DIR' },
-  },
+  details: prose`
+    Writes DIR/device.json (model, flash geometry, layout, wear) and DIR/flash.bin (the whole flash). The
+    secure element pins ROOT's keys and makes the device's key pairs; \`sim device identity\` reads them.
+    The running version is recorded as given, or "unknown". Slot size: by default twice the firmware, at
+    least 1 MiB; the staging slot is one sector larger.
+  `,
+  options: optionLines(`
+    --model M        device model, as images name it
+    --root FILE      root trust file to pin (sihl root create)
+    --firmware FILE  firmware the device runs from the factory
+    --version V      version of that firmware (default unknown)
+    --sector-size N  erase unit: a multiple of 256 (default 4096)
+    --write-size N   write unit: 1, 2, 4, 8, 16, 32 or 64 (default 8)
+    --slot-size N    largest firmware the device can hold, in bytes
+    --force          replace a device already in DIR
+  `),
   async run(values, positionals, context) {
     const dir = deviceDir(positionals, context);
     const model = checkModel(requireString(values, 'model'));
@@ -116,13 +118,14 @@ export const simDeviceIdentity: Command<IdentityResult> = {
   path: ['sim', 'device', 'identity'],
   summary: "Read a device's public keys as the factory would, optionally into a device .pub file.",
   usage: 'sim device identity DIR [-o DEVICE.pub] [--force]',
-  details:
-    'sign is the Ed25519 key (status reports), box the X25519 key (key envelopes), both base64; id is the\n' +
-    'SHA-256 of the Ed25519 key in hex (the key id). -o writes a public key file for `sihl envelope seal`.',
-  options: {
-    output: { type: 'string', short: 'o', value: 'FILE', help: 'device public key file to write' },
-    force: { type: 'boolean', help: 'replace an existing output file' },
-  },
+  details: prose`
+    sign is the Ed25519 key (status reports), box the X25519 key (key envelopes), both base64; id is the
+    SHA-256 of the Ed25519 key in hex (the key id). -o writes a public key file for \`sihl envelope seal\`.
+  `,
+  options: optionLines(`
+    -o, --output FILE  device public key file to write
+    --force            replace an existing output file
+  `),
   async run(values, positionals, context) {
     const dir = deviceDir(positionals, context);
     const device = await load(dir);
@@ -156,13 +159,14 @@ export const simDeviceStage: Command<StageResult> = {
   path: ['sim', 'device', 'stage'],
   summary: "Put an image (and its key envelope) into a device's staging slot and mark it pending.",
   usage: 'sim device stage DIR IMAGE [--envelope ENV]',
-  details:
-    'What the update agent does once a download is complete. Nothing is checked here: the next\n' +
-    '`sim device boot` verifies the image and installs or rejects it. The agent runs in booted firmware,\n' +
-    'so a device in the middle of an install (after a power cut) must be booted first.',
-  options: {
-    envelope: { type: 'string', value: 'FILE', help: "the image's key envelope for this device" },
-  },
+  details: prose`
+    What the update agent does once a download is complete. Nothing is checked here: the next
+    \`sim device boot\` verifies the image and installs or rejects it. The agent runs in booted firmware,
+    so a device in the middle of an install (after a power cut) must be booted first.
+  `,
+  options: optionLines(`
+    --envelope FILE  the image's key envelope for this device
+  `),
   async run(values, positionals, context) {
     if (positionals.length !== 2)
       throw new SihlError('USAGE', `expected DIR and IMAGE, got ${positionals.length} argument(s)`);
@@ -222,21 +226,22 @@ export const simDeviceBoot: Command<BootResult> = {
   path: ['sim', 'device', 'boot'],
   summary: 'Power a device on once: the bootloader installs or rejects a pending image, then it runs.',
   usage: 'sim device boot DIR [--confirm] [--cut-after N [--tear]]',
-  details:
-    'outcome is booted (the firmware runs; installed says whether a new image went in on this boot, trial\n' +
-    'that it runs on trial: with --confirm its self-test passes and it confirms itself, otherwise the next\n' +
-    'boot reverts it), reverted (a trial was not confirmed: the firmware from before runs again), halted\n' +
-    '(the executable slot is not what the boot state records: nothing starts),\n' +
-    'rejected (the pending image was refused for reason; the old firmware runs) or power-cut (power went\n' +
-    'after the N-th flash write or erase of this boot, if it needs that many; the flash is saved as the cut\n' +
-    'left it, and the next boot finishes the work). All three exit with 0: the outcome is in the output. version and sha256 are\n' +
-    "the running firmware's, as the boot state records it; intact says the executable slot matches sha256.\n" +
-    'operations, writes and erases count this boot only.',
-  options: {
-    'cut-after': { type: 'string', value: 'N', help: 'lose power after the N-th flash operation' },
-    tear: { type: 'boolean', help: 'tear that operation (part written or erased) instead of completing it' },
-    confirm: { type: 'boolean', help: 'the firmware on trial passes its self-test and confirms itself' },
-  },
+  details: prose`
+    outcome is booted (the firmware runs; installed says whether a new image went in on this boot, trial
+    that it runs on trial: with --confirm its self-test passes and it confirms itself, otherwise the next
+    boot reverts it), reverted (a trial was not confirmed: the firmware from before runs again), halted
+    (the executable slot is not what the boot state records: nothing starts),
+    rejected (the pending image was refused for reason; the old firmware runs) or power-cut (power went
+    after the N-th flash write or erase of this boot, if it needs that many; the flash is saved as the cut
+    left it, and the next boot finishes the work). All three exit with 0: the outcome is in the output. version and sha256 are
+    the running firmware's, as the boot state records it; intact says the executable slot matches sha256.
+    operations, writes and erases count this boot only.
+  `,
+  options: optionLines(`
+    --cut-after N  lose power after the N-th flash operation
+    --tear         tear that operation (part written or erased) instead of completing it
+    --confirm      the firmware on trial passes its self-test and confirms itself
+  `),
   async run(values, positionals, context) {
     const dir = deviceDir(positionals, context);
     const cutAfter = values['cut-after'] === undefined ? undefined : integer(values, 'cut-after', 1, 1);

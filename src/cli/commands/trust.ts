@@ -1,6 +1,5 @@
 // sihl root create and sihl delegation create: the trust a device pins, and the approver keys that root
 // delegates to (carried inside every image).
-
 import { asSigner, keyIdOf } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
@@ -15,6 +14,7 @@ import { encodeRootFile } from '../../core/keys.ts';
 import { LIMITS } from '../../core/limits.ts';
 import { type Command, integer, requireString, strings } from '../command.ts';
 import { loadPublicKey, loadSigningKey, pathIn } from '../files.ts';
+import { optionLines, prose } from '../option-lines.ts';
 
 async function signingPublicKeys(
   context: Parameters<Command['run']>[2],
@@ -48,12 +48,12 @@ export const rootCreate: Command<RootResult> = {
   path: ['root', 'create'],
   summary: 'Write the root trust file that devices pin: root public keys and how many must sign.',
   usage: 'root create --key ROOT.pub [--key ROOT2.pub ...] [--threshold N] -o root.json [--force]',
-  options: {
-    key: { type: 'string', multiple: true, value: 'FILE', help: 'a root public key file' },
-    threshold: { type: 'string', value: 'N', help: 'root signatures needed (default 1)' },
-    output: { type: 'string', short: 'o', value: 'FILE', help: 'trust file to write' },
-    force: { type: 'boolean', help: 'replace an existing file' },
-  },
+  options: optionLines(`
+    --key FILE...      a root public key file
+    --threshold N      root signatures needed (default 1)
+    -o, --output FILE  trust file to write
+    --force            replace an existing file
+  `),
   async run(values, _positionals, context) {
     const keys = await signingPublicKeys(context, strings(values, 'key'), '--key');
     const threshold = integer(values, 'threshold', 1, 1, keys.length);
@@ -77,21 +77,18 @@ export const delegationCreate: Command<DelegationResult> = {
   summary: 'Sign, with root keys, the list of approver keys and their threshold that images carry.',
   usage:
     'delegation create --root-key ROOT.key [--root-key ...] --approver A.pub [--approver ...] [--threshold N] [--version N] -o FILE',
-  details:
-    'Raise --version whenever the approvers change: devices remember the highest version they accepted\n' +
-    'and refuse images that carry an older one.',
-  options: {
-    'root-key': { type: 'string', multiple: true, value: 'FILE', help: 'a root private key that signs' },
-    approver: { type: 'string', multiple: true, value: 'FILE', help: "an approver's public key" },
-    threshold: {
-      type: 'string',
-      value: 'N',
-      help: 'approver signatures an image needs (default 2, or 1 with one approver)',
-    },
-    version: { type: 'string', value: 'N', help: 'delegation version (default 1)' },
-    output: { type: 'string', short: 'o', value: 'FILE', help: 'delegation file to write' },
-    force: { type: 'boolean', help: 'replace an existing file' },
-  },
+  details: prose`
+    Raise --version whenever the approvers change: devices remember the highest version they accepted
+    and refuse images that carry an older one.
+  `,
+  options: optionLines(`
+    --root-key FILE...  a root private key that signs
+    --approver FILE...  an approver's public key
+    --threshold N       approver signatures an image needs (default 2, or 1 with one approver)
+    --version N         delegation version (default 1)
+    -o, --output FILE   delegation file to write
+    --force             replace an existing file
+  `),
   async run(values, _positionals, context) {
     const approvers = await signingPublicKeys(context, strings(values, 'approver'), '--approver');
     if (approvers.length > LIMITS.delegatedKeys)

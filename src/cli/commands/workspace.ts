@@ -1,5 +1,4 @@
 // sihl init, sihl keys add | rotate | remove | list: a vendor's workspace and its keys by role.
-
 import { closeSigners, keyIdOf } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
@@ -20,6 +19,7 @@ import {
   type Values,
 } from '../command.ts';
 import { loadPublicKey, pathIn } from '../files.ts';
+import { optionLines, prose } from '../option-lines.ts';
 import { keyPassphrase, ownPassphrase, passphraseFor } from '../passphrase.ts';
 import { isPkcs11Reference, tokenKeyOption } from '../tokens.ts';
 import { type PlannedCeremony, plannedCeremony, renderPlanned } from './ceremony-view.ts';
@@ -56,33 +56,25 @@ export const init: Command<InitResult> = {
     'Make a workspace: sihl.json, root keys (kept outside it), online rollout, snapshot and timestamp keys, TUF root 1, a store.',
   usage:
     'init [DIR] --root-dir DIR [--root-dir DIR …] [--root-keys N] [--root-threshold K] [--approvals K] | --root-key pkcs11:…',
-  details:
-    'Root private keys never go into the workspace: --root-dir names the folder they are written to (removable\n' +
-    'media), outside the workspace; give it once for all root keys or once per root key (root-1 into the first,\n' +
-    'and so on: one per custodian). The workspace keeps only their public halves. --root-key pkcs11:… makes\n' +
-    'the root key on a PKCS#11 token instead. Each private key is locked with its own passphrase\n' +
-    '(SIHL_PASSPHRASE_ROOT_1, SIHL_PASSPHRASE_ROLLOUT, SIHL_PASSPHRASE_SNAPSHOT, SIHL_PASSPHRASE_TIMESTAMP or\n' +
-    'their _FILE_ forms), else the shared SIHL_PASSPHRASE or a prompt; a root key given its own passphrase\n' +
-    "may not share the online keys'. trust/root.json is what devices pin. The root keys sign TUF root\n" +
-    'version 1 (trust/tuf/1.root.json, copied into the store) here, in memory, and are wiped: publishing and\n' +
-    'rollouts then need only the online keys. Add the release approvers next with\n' +
-    '`sihl keys add --role targets --name NAME --root-key DIR/root-1.key`.',
-  options: {
-    'root-dir': {
-      type: 'string',
-      multiple: true,
-      value: 'DIR',
-      help: 'folder outside the workspace for the root private keys (once, or once per root key)',
-    },
-    'root-keys': {
-      type: 'string',
-      value: 'N',
-      help: 'root keys to make (default 1: a trial; use more for production)',
-    },
-    'root-threshold': { type: 'string', value: 'K', help: 'root keys that must sign (default 1)' },
-    approvals: { type: 'string', value: 'K', help: 'approver signatures a release needs (default 2)' },
-    'root-key': { type: 'string', value: 'REF', help: 'the root key on a PKCS#11 token (RFC 7512 URI)' },
-  },
+  details: prose`
+    Root private keys never go into the workspace: --root-dir names the folder they are written to (removable
+    media), outside the workspace; give it once for all root keys or once per root key (root-1 into the first,
+    and so on: one per custodian). The workspace keeps only their public halves. --root-key pkcs11:… makes
+    the root key on a PKCS#11 token instead. Each private key is locked with its own passphrase
+    (SIHL_PASSPHRASE_ROOT_1, SIHL_PASSPHRASE_ROLLOUT, SIHL_PASSPHRASE_SNAPSHOT, SIHL_PASSPHRASE_TIMESTAMP or
+    their _FILE_ forms), else the shared SIHL_PASSPHRASE or a prompt; a root key given its own passphrase
+    may not share the online keys'. trust/root.json is what devices pin. The root keys sign TUF root
+    version 1 (trust/tuf/1.root.json, copied into the store) here, in memory, and are wiped: publishing and
+    rollouts then need only the online keys. Add the release approvers next with
+    \`sihl keys add --role targets --name NAME --root-key DIR/root-1.key\`.
+  `,
+  options: optionLines(`
+    --root-dir DIR...   folder outside the workspace for the root private keys (once, or once per root key)
+    --root-keys N       root keys to make (default 1: a trial; use more for production)
+    --root-threshold K  root keys that must sign (default 1)
+    --approvals K       approver signatures a release needs (default 2)
+    --root-key REF      the root key on a PKCS#11 token (RFC 7512 URI)
+  `),
   async run(values, positionals, context) {
     if (positionals.length > 1) throw new SihlError('USAGE', 'at most one DIR');
     const dir = pathIn(context, positionals[0] ?? '.');
@@ -216,18 +208,12 @@ export const keysAdd: Command<AddResult | Planned> = {
     'own token); the workspace gets only keys/NAME.pub, and they sign with `sihl release approve --request`.\n' +
     ROOT_KEYS_DETAILS,
   options: {
-    role: { type: 'string', value: 'ROLE', help: 'targets (the approvers)' },
-    name: {
-      type: 'string',
-      value: 'NAME',
-      help: "the approver's name; the key files are keys/NAME.key and .pub",
-    },
-    token: { type: 'string', value: 'REF', help: "the approver's key on a PKCS#11 token (RFC 7512 URI)" },
-    public: {
-      type: 'string',
-      value: 'FILE',
-      help: "the approver's public key file: their private key stays with them",
-    },
+    ...optionLines(`
+      --role ROLE    targets (the approvers)
+      --name NAME    the approver's name; the key files are keys/NAME.key and .pub
+      --token REF    the approver's key on a PKCS#11 token (RFC 7512 URI)
+      --public FILE  the approver's public key file: their private key stays with them
+    `),
     ...rootKeyOption,
     ...ceremonyOption,
     ...storeOption,
@@ -346,9 +332,11 @@ export const keysRotate: Command<ChangeResult | Planned> = {
     'written into --root-dir (outside the workspace; its passphrase from SIHL_PASSPHRASE_<NAME>) and signs too.\n' +
     ROOT_KEYS_DETAILS,
   options: {
-    role: { type: 'string', value: 'ROLE', help: 'root, targets, rollout, snapshot or timestamp' },
-    name: { type: 'string', value: 'NAME', help: 'which key of the role' },
-    'root-dir': { type: 'string', value: 'DIR', help: 'folder outside the workspace for a new root key' },
+    ...optionLines(`
+      --role ROLE     root, targets, rollout, snapshot or timestamp
+      --name NAME     which key of the role
+      --root-dir DIR  folder outside the workspace for a new root key
+    `),
     ...rootKeyOption,
     ...ceremonyOption,
     ...storeOption,
@@ -388,8 +376,10 @@ export const keysRemove: Command<ChangeResult | Planned> = {
     'deleted and the public one kept in keys/retired.\n' +
     ROOT_KEYS_DETAILS,
   options: {
-    role: { type: 'string', value: 'ROLE', help: 'targets (the approvers)' },
-    name: { type: 'string', value: 'NAME', help: 'the approver to remove' },
+    ...optionLines(`
+      --role ROLE  targets (the approvers)
+      --name NAME  the approver to remove
+    `),
     ...rootKeyOption,
     ...ceremonyOption,
     ...storeOption,
