@@ -4,22 +4,9 @@
 import { Readable } from 'node:stream';
 import type { BlobDownloadResponseParsed, ContainerClient } from '@azure/storage-blob';
 import { SihlError } from '../core/errors.ts';
-import {
-  type BlobInfo,
-  type BlobSource,
-  type BlobStore,
-  checkBlobKey,
-  checkBlobPrefix,
-  checkRange,
-  DEFAULT_CONTENT_TYPE,
-  type GetOptions,
-  type GetResult,
-  objectExists,
-  type PutOptions,
-  rangeNotSatisfiable,
-  reportedInfo,
-  wholeSize,
-} from './blob-store.ts';
+import type { BlobInfo, BlobSource, BlobStore, GetOptions, GetResult, PutOptions } from './blob-store.ts';
+// The contract every blob store keeps (key and range checks, answers), shared by the three stores.
+import * as contract from './blob-store.ts';
 import { storeError } from './store-errors.ts';
 
 /** Above this, files and buffers go up in blocks; every upload of a stream does. */
@@ -52,11 +39,11 @@ class AzureBlobStore implements BlobStore {
 
   constructor(options: AzureBlobStoreOptions) {
     this.#container = options.container;
-    this.#prefix = options.prefix ? `${checkBlobKey(options.prefix)}/` : '';
+    this.#prefix = options.prefix ? `${contract.checkBlobKey(options.prefix)}/` : '';
   }
 
   #name(key: string): string {
-    return this.#prefix + checkBlobKey(key);
+    return this.#prefix + contract.checkBlobKey(key);
   }
 
   #error(key: string, error: unknown): SihlError {
@@ -67,7 +54,7 @@ class AzureBlobStore implements BlobStore {
     const client = this.#container.getBlockBlobClient(this.#name(key));
     const common = {
       blobHTTPHeaders: {
-        blobContentType: options.contentType ?? DEFAULT_CONTENT_TYPE,
+        blobContentType: options.contentType ?? contract.DEFAULT_CONTENT_TYPE,
         blobCacheControl: options.cacheControl,
       },
       conditions: options.ifNoneMatch === '*' ? { ifNoneMatch: '*' } : undefined,
@@ -91,7 +78,7 @@ class AzureBlobStore implements BlobStore {
       }
     } catch (error) {
       const status = statusOf(error);
-      if (options.ifNoneMatch === '*' && (status === 409 || status === 412)) throw objectExists(key);
+      if (options.ifNoneMatch === '*' && (status === 409 || status === 412)) throw contract.objectExists(key);
       throw this.#error(key, error);
     }
     const info = await this.head(key);
@@ -101,7 +88,7 @@ class AzureBlobStore implements BlobStore {
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult | null> {
-    checkRange(options.range);
+    contract.checkRange(options.range);
     const client = this.#container.getBlobClient(this.#name(key));
     const { range } = options;
     let response: BlobDownloadResponseParsed;
@@ -118,7 +105,7 @@ class AzureBlobStore implements BlobStore {
       if (status === 416 && range !== undefined) {
         const info = await this.head(key);
         if (info === null) return null;
-        throw rangeNotSatisfiable(key, range.start, info.size);
+        throw contract.rangeNotSatisfiable(key, range.start, info.size);
       }
       throw this.#error(key, error);
     }
@@ -127,16 +114,16 @@ class AzureBlobStore implements BlobStore {
     }
     const body = response.readableStreamBody;
     const length = response.contentLength ?? 0;
-    const size = wholeSize(response.contentRange, length);
+    const size = contract.wholeSize(response.contentRange, length);
     const start = range?.start ?? 0;
     // Azure answers 416 here; Azurite an empty 206.
     if (range !== undefined && start >= size) {
       body?.resume();
-      throw rangeNotSatisfiable(key, start, size);
+      throw contract.rangeNotSatisfiable(key, start, size);
     }
     return {
       status: 'ok',
-      info: reportedInfo(key, { size, etag: response.etag, contentType: response.contentType }),
+      info: contract.reportedInfo(key, { size, etag: response.etag, contentType: response.contentType }),
       range: { start, end: start + length - 1 },
       body: body ? (body as Readable) : Readable.from([]),
     };
@@ -146,7 +133,7 @@ class AzureBlobStore implements BlobStore {
     try {
       const properties = await this.#container.getBlobClient(this.#name(key)).getProperties();
       const { contentLength: size, etag, contentType } = properties;
-      return reportedInfo(key, { size, etag, contentType });
+      return contract.reportedInfo(key, { size, etag, contentType });
     } catch (error) {
       if (statusOf(error) === 404) return null;
       throw this.#error(key, error);
@@ -154,12 +141,12 @@ class AzureBlobStore implements BlobStore {
   }
 
   async *list(prefix = ''): AsyncIterable<BlobInfo> {
-    checkBlobPrefix(prefix);
+    contract.checkBlobPrefix(prefix);
     try {
       for await (const item of this.#container.listBlobsFlat({ prefix: this.#prefix + prefix })) {
         const key = item.name.slice(this.#prefix.length);
         const { contentLength: size, etag, contentType } = item.properties;
-        yield reportedInfo(key, { size, etag, contentType });
+        yield contract.reportedInfo(key, { size, etag, contentType });
       }
     } catch (error) {
       throw this.#error(prefix || '/', error);

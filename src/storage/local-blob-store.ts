@@ -7,20 +7,9 @@ import { dirname, extname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { naming } from '../core/errors.ts';
 import { writeAtomically } from '../core/fs.ts';
-import {
-  type BlobInfo,
-  type BlobSource,
-  type BlobStore,
-  checkBlobKey,
-  checkBlobPrefix,
-  checkRange,
-  DEFAULT_CONTENT_TYPE,
-  type GetOptions,
-  type GetResult,
-  objectExists,
-  type PutOptions,
-  rangeNotSatisfiable,
-} from './blob-store.ts';
+import type { BlobInfo, BlobSource, BlobStore, GetOptions, GetResult, PutOptions } from './blob-store.ts';
+// The contract every blob store keeps (key and range checks, answers), shared by the three stores.
+import * as contract from './blob-store.ts';
 
 // A folder keeps no content type: it follows from the name, as a static file server would send it.
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -29,7 +18,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 };
 
 function contentTypeOf(key: string): string {
-  return CONTENT_TYPES[extname(key)] ?? DEFAULT_CONTENT_TYPE;
+  return CONTENT_TYPES[extname(key)] ?? contract.DEFAULT_CONTENT_TYPE;
 }
 
 /** Inode, size and modification time: a rename or rewrite changes it. */
@@ -76,7 +65,7 @@ class LocalBlobStore implements BlobStore {
   }
 
   #path(key: string): string {
-    return join(this.#root, ...checkBlobKey(key).split('/'));
+    return join(this.#root, ...contract.checkBlobKey(key).split('/'));
   }
 
   async put(key: string, source: BlobSource, options: PutOptions = {}): Promise<BlobInfo> {
@@ -89,14 +78,14 @@ class LocalBlobStore implements BlobStore {
       return infoOf(key, await stat(path));
     } catch (error) {
       if ((error as { code?: string }).code === 'FILE_EXISTS' && options.ifNoneMatch === '*') {
-        throw objectExists(key);
+        throw contract.objectExists(key);
       }
       throw naming(key, error);
     }
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult | null> {
-    checkRange(options.range);
+    contract.checkRange(options.range);
     const path = this.#path(key);
     let handle: FileHandle | undefined;
     try {
@@ -113,7 +102,8 @@ class LocalBlobStore implements BlobStore {
         return { status: 'not-modified', etag: blob.etag };
       }
       const start = options.range?.start ?? 0;
-      if (options.range !== undefined && start >= info.size) throw rangeNotSatisfiable(key, start, info.size);
+      if (options.range !== undefined && start >= info.size)
+        throw contract.rangeNotSatisfiable(key, start, info.size);
       const end = Math.min(options.range?.end ?? info.size - 1, info.size - 1);
       if (info.size === 0) {
         await handle.close();
@@ -140,7 +130,7 @@ class LocalBlobStore implements BlobStore {
   }
 
   async *list(prefix = ''): AsyncIterable<BlobInfo> {
-    checkBlobPrefix(prefix);
+    contract.checkBlobPrefix(prefix);
     const base = prefix.slice(0, prefix.lastIndexOf('/') + 1);
     const keys: string[] = [];
     const walk = async (folder: string): Promise<void> => {

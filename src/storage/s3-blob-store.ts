@@ -12,23 +12,9 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { SihlError } from '../core/errors.ts';
-import {
-  type BlobInfo,
-  type BlobSource,
-  type BlobStore,
-  checkBlobKey,
-  checkBlobPrefix,
-  checkRange,
-  DEFAULT_CONTENT_TYPE,
-  type GetOptions,
-  type GetResult,
-  objectExists,
-  type PutOptions,
-  quoteEtag,
-  rangeNotSatisfiable,
-  reportedInfo,
-  wholeSize,
-} from './blob-store.ts';
+import type { BlobInfo, BlobSource, BlobStore, GetOptions, GetResult, PutOptions } from './blob-store.ts';
+// The contract every blob store keeps (key and range checks, answers), shared by the three stores.
+import * as contract from './blob-store.ts';
 import { multipartUpload, type PutParams, partsOf } from './s3-multipart.ts';
 import { storeError } from './store-errors.ts';
 
@@ -61,12 +47,12 @@ class S3BlobStore implements BlobStore {
   constructor(options: S3BlobStoreOptions) {
     this.#client = options.client;
     this.#bucket = options.bucket;
-    this.#prefix = options.prefix ? `${checkBlobKey(options.prefix)}/` : '';
+    this.#prefix = options.prefix ? `${contract.checkBlobKey(options.prefix)}/` : '';
     this.#ownsClient = options.ownsClient ?? false;
   }
 
   #key(key: string): string {
-    return this.#prefix + checkBlobKey(key);
+    return this.#prefix + contract.checkBlobKey(key);
   }
 
   #error(key: string, error: unknown): SihlError {
@@ -80,13 +66,13 @@ class S3BlobStore implements BlobStore {
     const params: PutParams = {
       Bucket: this.#bucket,
       Key: this.#key(key),
-      ContentType: options.contentType ?? DEFAULT_CONTENT_TYPE,
+      ContentType: options.contentType ?? contract.DEFAULT_CONTENT_TYPE,
       CacheControl: options.cacheControl,
       IfNoneMatch: options.ifNoneMatch,
     };
     // S3 itself refuses the write atomically (412); some compatible servers ignore If-None-Match on
     // writes, so a look first catches the common case there too.
-    if (options.ifNoneMatch === '*' && (await this.head(key)) !== null) throw objectExists(key);
+    if (options.ifNoneMatch === '*' && (await this.head(key)) !== null) throw contract.objectExists(key);
     try {
       if (source instanceof Uint8Array) {
         await this.#client.send(
@@ -99,7 +85,7 @@ class S3BlobStore implements BlobStore {
       }
     } catch (error) {
       const status = statusOf(error);
-      if (options.ifNoneMatch === '*' && (status === 412 || status === 409)) throw objectExists(key);
+      if (options.ifNoneMatch === '*' && (status === 412 || status === 409)) throw contract.objectExists(key);
       throw this.#error(key, error);
     }
     const info = await this.head(key);
@@ -129,7 +115,7 @@ class S3BlobStore implements BlobStore {
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult | null> {
-    checkRange(options.range);
+    contract.checkRange(options.range);
     const { range } = options;
     try {
       const response = await this.#client.send(
@@ -141,12 +127,12 @@ class S3BlobStore implements BlobStore {
         }),
       );
       const length = response.ContentLength ?? 0;
-      const size = wholeSize(response.ContentRange, length);
+      const size = contract.wholeSize(response.ContentRange, length);
       const start = range?.start ?? 0;
       const body = response.Body instanceof Readable ? response.Body : Readable.from([]);
       return {
         status: 'ok',
-        info: reportedInfo(key, { size, etag: response.ETag, contentType: response.ContentType }),
+        info: contract.reportedInfo(key, { size, etag: response.ETag, contentType: response.ContentType }),
         range: { start, end: start + length - 1 },
         body,
       };
@@ -157,7 +143,7 @@ class S3BlobStore implements BlobStore {
       if (status === 416 && range !== undefined) {
         const info = await this.head(key);
         if (info === null) return null;
-        throw rangeNotSatisfiable(key, range.start, info.size);
+        throw contract.rangeNotSatisfiable(key, range.start, info.size);
       }
       throw this.#error(key, error);
     }
@@ -169,7 +155,7 @@ class S3BlobStore implements BlobStore {
         new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }),
       );
       const { ContentLength: size, ETag: etag, ContentType: contentType } = response;
-      return reportedInfo(key, { size, etag, contentType });
+      return contract.reportedInfo(key, { size, etag, contentType });
     } catch (error) {
       if (statusOf(error) === 404) return null;
       throw this.#error(key, error);
@@ -177,7 +163,7 @@ class S3BlobStore implements BlobStore {
   }
 
   async *list(prefix = ''): AsyncIterable<BlobInfo> {
-    checkBlobPrefix(prefix);
+    contract.checkBlobPrefix(prefix);
     try {
       const pages = paginateListObjectsV2(
         { client: this.#client },
@@ -189,7 +175,7 @@ class S3BlobStore implements BlobStore {
           yield {
             key: item.Key.slice(this.#prefix.length),
             size: item.Size ?? 0,
-            etag: quoteEtag(item.ETag),
+            etag: contract.quoteEtag(item.ETag),
           };
         }
       }

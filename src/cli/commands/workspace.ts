@@ -34,6 +34,9 @@ export const workspaceOption = {
   },
 } as const;
 
+/** Every key change: root keys (or a ceremony file), where to publish, which workspace. */
+const keyChangeOptions = { ...rootKeyOption, ...ceremonyOption, ...storeOption, ...workspaceOption };
+
 export function openWorkspace(values: Values, context: Context): Promise<Workspace> {
   const dir = optionalString(values, 'workspace') ?? context.env.SIHL_WORKSPACE ?? '.';
   return Workspace.open(pathIn(context, dir));
@@ -214,10 +217,7 @@ export const keysAdd: Command<AddResult | Planned> = {
       --token REF    the approver's key on a PKCS#11 token (RFC 7512 URI)
       --public FILE  the approver's public key file: their private key stays with them
     `),
-    ...rootKeyOption,
-    ...ceremonyOption,
-    ...storeOption,
-    ...workspaceOption,
+    ...keyChangeOptions,
   },
   async run(values, _positionals, context) {
     const role = requireString(values, 'role');
@@ -337,10 +337,7 @@ export const keysRotate: Command<ChangeResult | Planned> = {
       --name NAME     which key of the role
       --root-dir DIR  folder outside the workspace for a new root key
     `),
-    ...rootKeyOption,
-    ...ceremonyOption,
-    ...storeOption,
-    ...workspaceOption,
+    ...keyChangeOptions,
   },
   async run(values, _positionals, context) {
     const role = requireString(values, 'role');
@@ -380,10 +377,7 @@ export const keysRemove: Command<ChangeResult | Planned> = {
       --role ROLE  targets (the approvers)
       --name NAME  the approver to remove
     `),
-    ...rootKeyOption,
-    ...ceremonyOption,
-    ...storeOption,
-    ...workspaceOption,
+    ...keyChangeOptions,
   },
   async run(values, _positionals, context) {
     if (requireString(values, 'role') !== 'targets')

@@ -6,6 +6,7 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { fromHex } from '../../core/format/bytes.ts';
 import { type StatusReport, verifySignedReport } from '../../core/format/report.ts';
 import { inRollout } from '../../core/rollout.ts';
+import type { DeviceStatus } from '../../publisher/fleet.ts';
 import { countsInFigures, type Device, REGISTRY_BATCH, type Registry } from '../../publisher/registry.ts';
 import type { Cohort, RolloutCounts } from '../../publisher/rollout.ts';
 import type { LogStore } from '../../storage/log-store.ts';
@@ -58,19 +59,15 @@ export interface DeviceQuery {
   readonly size?: number;
 }
 
-export interface DeviceRow {
-  readonly id: string;
-  readonly idx: number;
-  readonly model: string;
-  readonly owner: string;
-  readonly revoked: boolean;
-  readonly running: string | null;
+/** A device as the console lists it: the fields of `sihl fleet status`, with times as numbers. */
+export interface DeviceRow
+  extends Pick<
+    DeviceStatus,
+    'id' | 'idx' | 'model' | 'owner' | 'revoked' | 'running' | 'lastOutcome' | 'lastTarget' | 'reports'
+  > {
   readonly lastSeen: number | null;
-  readonly lastOutcome: StatusReport['outcome'] | null;
-  readonly lastTarget: string | null;
   readonly lastError: string | null;
   readonly lastErrorAt: number | null;
-  readonly reports: number;
 }
 
 export interface ReportRow {
