@@ -11,7 +11,7 @@ import { type ApprovalRecord, releaseName } from '../../publisher/release.ts';
 import { type Command, optionalString, strings } from '../command.ts';
 import { pathIn } from '../files.ts';
 import { optionLines, prose } from '../option-lines.ts';
-import { findRelease } from './release.ts';
+import { findRelease, releaseFacts } from './release.ts';
 import { workspaceOption } from './workspace.ts';
 
 const force = { type: 'boolean', help: 'replace an existing output file' } as const;
@@ -144,12 +144,7 @@ export const releaseShow: Command<ShowResult> = {
     const status = await releaseApprovals(workspace, release);
     const { info } = release;
     return {
-      release: release.dir,
-      model: info.model,
-      version: info.firmwareVersion,
-      securityVersion: info.securityVersion,
-      encrypted: info.encrypted,
-      delegationVersion: info.delegationVersion,
+      ...releaseFacts(release),
       created: info.created,
       releaseId: info.releaseId,
       threshold: status.threshold,

@@ -6,7 +6,7 @@ import { requirePolicy } from '../../publisher/gate.ts';
 import { refuseOfflineKeys } from '../../publisher/online-keys.ts';
 import { POLICY_RULES } from '../../publisher/policy.ts';
 import { publishRelease } from '../../publisher/publish-release.ts';
-import { type ApprovalRecord, createRelease, openRelease } from '../../publisher/release.ts';
+import { type ApprovalRecord, createRelease, openRelease, type Release } from '../../publisher/release.ts';
 import { refreshTimestamp } from '../../publisher/timestamp.ts';
 import {
   type Command,
@@ -29,6 +29,19 @@ export async function findRelease(values: Values, positionals: string[], context
   const name = onePositional(positionals, 'RELEASE');
   const dir = name.includes('/') ? pathIn(context, name) : join(workspace.dir, 'releases', name);
   return { workspace, release: await openRelease(dir) };
+}
+
+/** What `release create` and `release show` say of a release: its folder and what it was made as. */
+export function releaseFacts(release: Release) {
+  const { info } = release;
+  return {
+    release: release.dir,
+    model: info.model,
+    version: info.firmwareVersion,
+    securityVersion: info.securityVersion,
+    encrypted: info.encrypted,
+    delegationVersion: info.delegationVersion,
+  };
 }
 
 interface ReleaseCheckResult {
@@ -86,15 +99,7 @@ export const releaseCreate: Command<CreateResult> = {
         ? { onProgress: (d: number, t: number) => context.progress?.('packing', d, t) }
         : {}),
     });
-    const { info } = release;
-    return {
-      release: release.dir,
-      model: info.model,
-      version: info.firmwareVersion,
-      securityVersion: info.securityVersion,
-      encrypted: info.encrypted,
-      delegationVersion: info.delegationVersion,
-    };
+    return releaseFacts(release);
   },
   render: (r) =>
     `created release ${r.model} ${r.version} (security version ${r.securityVersion}, ${r.encrypted ? 'encrypted' : 'signed only'}) in ${r.release}`,
