@@ -89,3 +89,16 @@ export async function runHost(binary: string, args: readonly string[]): Promise<
   }
   return JSON.parse(result.stdout) as HostOutcome;
 }
+
+/**
+ * For a test that needs the C toolchain: null when it is there; else the reason to skip, said loudly,
+ * or thrown in CI (`CI=true` or `SIHL_REQUIRE_C=1`), where `.ci/run` installs everything first.
+ */
+export async function cToolchainMissing(): Promise<string | null> {
+  const missing = await missingToolchain();
+  if (missing === null) return null;
+  const message = `C bootloader tests NOT RUN: ${missing}. Run bootloader/scripts/fetch-sources.sh (Debian: installs gcc, make, clang and fetches libsodium and xz-embedded).`;
+  if (process.env.CI === 'true' || process.env.SIHL_REQUIRE_C === '1') throw new Error(message);
+  console.error(`\n!!! ${message}\n`);
+  return `C toolchain missing: ${missing}`;
+}
