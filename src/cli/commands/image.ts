@@ -1,6 +1,6 @@
 // sihl image pack | sign | inspect | verify | unpack, and sihl envelope seal.
 import { rm } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { closeSigners, equalBytes, type SigningKey, wipe } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
@@ -24,8 +24,11 @@ import {
 } from '../../core/image/index.ts';
 import { contentKeyFile } from '../../core/keys.ts';
 import { LIMITS } from '../../core/limits.ts';
+import { codecFor } from '../../publisher/gate-config.ts';
+import { Workspace } from '../../publisher/workspace.ts';
 import {
   type Command,
+  type Context,
   integer,
   onePositional,
   optionalString,
@@ -47,18 +50,39 @@ import { passphraseFor } from '../passphrase.ts';
 
 const force = { type: 'boolean', help: 'replace an existing output file' } as const;
 
-/** --compression, --window-log and --filter of `image pack`, checked. */
-function codecChoice(values: Values): {
+/**
+ * The model's codec in the workspace's sihl.json (`models.MODEL.codec`), when image pack runs in or is
+ * given a workspace: --workspace, $SIHL_WORKSPACE, or the current folder when it holds a sihl.json.
+ */
+async function modelCodec(
+  values: Values,
+  context: Context,
+  model: string,
+): Promise<ReturnType<typeof codecFor>> {
+  const named = optionalString(values, 'workspace') ?? context.env.SIHL_WORKSPACE;
+  const dir = pathIn(context, named ?? '.');
+  if (named === undefined && !(await exists(join(dir, 'sihl.json')))) return {};
+  return codecFor((await Workspace.open(dir)).config.models?.[model]);
+}
+
+/** --compression, --window-log and --filter of `image pack`, checked; the model's codec by default. */
+function codecChoice(
+  values: Values,
+  byModel: ReturnType<typeof codecFor>,
+): {
   compression: CompressionAlgorithm;
   windowLog: number | undefined;
   filter: BranchFilter | 'auto';
 } {
-  const compression = optionalString(values, 'compression') ?? 'brotli';
+  const compression = optionalString(values, 'compression') ?? byModel.compression ?? 'brotli';
   if (!['brotli', 'lzma2', 'none'].includes(compression))
     throw new SihlError('USAGE', '--compression must be brotli, lzma2 or none');
   const windowLog =
     values['window-log'] === undefined ? undefined : integer(values, 'window-log', 16, 10, 16);
-  const filter = optionalString(values, 'filter') ?? 'auto';
+  const filter =
+    optionalString(values, 'filter') ??
+    (compression === byModel.compression ? byModel.filter : undefined) ??
+    'auto';
   if (!['auto', 'none', 'thumb', 'arm'].includes(filter))
     throw new SihlError('USAGE', '--filter must be auto, none, thumb or arm');
   return {
@@ -102,7 +126,7 @@ export const imagePack: Command<{
     compression: {
       type: 'string',
       value: 'C',
-      help: 'brotli (default), lzma2 (what the C bootloader decodes on a microcontroller) or none',
+      help: "brotli, lzma2 (what the C bootloader decodes on a microcontroller) or none; default: the model's codec in sihl.json (models.MODEL.codec), else brotli",
     },
     'window-log': {
       type: 'string',
@@ -117,6 +141,11 @@ export const imagePack: Command<{
       help: `encryption chunk size (default 16384, ${LIMITS.chunkBytesMin}..${LIMITS.chunkBytesMax})`,
     },
     force,
+    workspace: {
+      type: 'string',
+      value: 'DIR',
+      help: "a workspace whose sihl.json gives the model's codec (default: $SIHL_WORKSPACE, or the current folder when it is one)",
+    },
   },
   async run(values, positionals, context) {
     const firmware = pathIn(context, onePositional(positionals, 'FIRMWARE'));
@@ -124,7 +153,7 @@ export const imagePack: Command<{
     const version = checkVersion(requireString(values, 'version'));
     const delegationPath = requireString(values, 'delegation');
     const delegation = await readInput(context, delegationPath, LIMITS.delegationBytes);
-    const { compression, windowLog, filter } = codecChoice(values);
+    const { compression, windowLog, filter } = codecChoice(values, await modelCodec(values, context, model));
     const output = pathIn(
       context,
       optionalString(values, 'output') ?? `${onePositional(positionals, 'FIRMWARE')}.sihl`,
