@@ -24,8 +24,7 @@ import {
 } from '../../core/image/index.ts';
 import { contentKeyFile } from '../../core/keys.ts';
 import { LIMITS } from '../../core/limits.ts';
-import { codecFor } from '../../publisher/gate-config.ts';
-import { Workspace } from '../../publisher/workspace.ts';
+import type { codecFor } from '../../publisher/gate-config.ts';
 import {
   type Command,
   type Context,
@@ -62,7 +61,12 @@ async function modelCodec(
   const named = optionalString(values, 'workspace') ?? context.env.SIHL_WORKSPACE;
   const dir = pathIn(context, named ?? '.');
   if (named === undefined && !(await exists(join(dir, 'sihl.json')))) return {};
-  return codecFor((await Workspace.open(dir)).config.models?.[model]);
+  // Loaded only here: the image commands stay free of the publisher's modules otherwise.
+  const [{ codecFor: codecOf }, { Workspace }] = await Promise.all([
+    import('../../publisher/gate-config.ts'),
+    import('../../publisher/workspace.ts'),
+  ]);
+  return codecOf((await Workspace.open(dir)).config.models?.[model]);
 }
 
 /** --compression, --window-log and --filter of `image pack`, checked; the model's codec by default. */
