@@ -35,6 +35,8 @@ import { cToolchainMissing } from './c-host.ts';
 
 const skip = (await cToolchainMissing()) ?? false;
 const binary = skip ? '' : await cBootloader('host');
+/** The same under AddressSanitizer and UBSan, for the uninterrupted boots (a finding fails the run). */
+const sanitized = skip ? '' : await cBootloader('asan');
 /** Cases per kind, for the report at the end. */
 const counts = new Map<string, number>();
 const count = (kind: string) => counts.set(kind, (counts.get(kind) ?? 0) + 1);
@@ -79,11 +81,16 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
  * the flash byte for byte. Returns the TypeScript copy (the C one is the same bytes). `sameOperations`
  * false: the flash must end the same, its wear may differ (docs/BOOTLOADER-C.md §Differences).
  */
-async function agree(from: SimulatedDevice, where: string, sameOperations = true): Promise<SimulatedDevice> {
+async function agree(
+  from: SimulatedDevice,
+  where: string,
+  sameOperations = true,
+  program = binary,
+): Promise<SimulatedDevice> {
   const ts = from.clone();
   const c = from.clone();
   const [before, tsReport] = [ts.flash.operations, await settled(async () => outcomeOf(await ts.boot()))];
-  const cReport = await settled(async () => outcomeOf(await bootWithC(c, { binary })));
+  const cReport = await settled(async () => outcomeOf(await bootWithC(c, { binary: program })));
   assert.deepEqual(cReport, tsReport, `${where}: the C boot reports what the TypeScript boot reports`);
   if (sameOperations)
     assert.equal(c.flash.operations - before, ts.flash.operations - before, `${where}: flash operations`);
@@ -117,14 +124,14 @@ for (const kind of KINDS) {
     const boot = (device: SimulatedDevice) => device.boot();
     const confirm = async (device: SimulatedDevice) => device.confirm();
 
-    test('an install, the boot after it and the revert of the unconfirmed trial agree byte for byte', async () => {
+    test('an install, the boot after it and the revert of the unconfirmed trial agree byte for byte, under ASan and UBSan', async () => {
       const { pending } = starts.get(kind) as { pending: SimulatedDevice };
-      const trial = await agree(pending, `${kind}: install`);
-      const reverted = await agree(trial, `${kind}: revert`);
-      await agree(reverted, `${kind}: idle after the revert`);
+      const trial = await agree(pending, `${kind}: install`, true, sanitized);
+      const reverted = await agree(trial, `${kind}: revert`, true, sanitized);
+      await agree(reverted, `${kind}: idle after the revert`, true, sanitized);
       const confirmed = trial.clone();
       confirmed.confirm();
-      await agree(confirmed, `${kind}: idle after the confirmation`);
+      await agree(confirmed, `${kind}: idle after the confirmation`, true, sanitized);
       count('vector-like install, revert, idle');
     });
 
