@@ -4,6 +4,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { here } from '../../docs/vectors/generate.ts';
+import { lockedMake } from '../../src/device/simulator/c-bootloader.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { pack, seeded, syntheticFirmware, trust } from '../device/support.ts';
 import { BOOTLOADER_DIR, run } from './c-host.ts';
@@ -25,7 +26,7 @@ export const FUZZ_DIR = join(BOOTLOADER_DIR, 'build', 'fuzz');
 
 /** Builds the harnesses (clang, libFuzzer, ASan and UBSan); throws with the compiler's output. */
 export async function buildFuzzers(): Promise<void> {
-  const made = await run('nice', ['make', '-s', '-j2', '-C', BOOTLOADER_DIR, 'fuzz']);
+  const made = await lockedMake(['-j2', 'fuzz']);
   if (made.code !== 0) throw new Error(`make fuzz failed:\n${made.stdout}${made.stderr}`);
 }
 

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { lockedMake } from '../../src/device/simulator/c-bootloader.ts';
 
 export const BOOTLOADER_DIR = fileURLToPath(new URL('../../bootloader/', import.meta.url));
 
@@ -44,7 +45,7 @@ export async function missingToolchain(): Promise<string | null> {
 
 /** `make` of one variant (host, asan); returns the path of sihl-host, or throws with the compiler's output. */
 export async function buildHost(variant: 'host' | 'asan'): Promise<string> {
-  const made = await run('nice', ['make', '-s', '-j2', '-C', BOOTLOADER_DIR, `VARIANT=${variant}`, 'host']);
+  const made = await lockedMake(['-j2', `VARIANT=${variant}`, 'host']);
   if (made.code !== 0) throw new Error(`make VARIANT=${variant} failed:\n${made.stdout}${made.stderr}`);
   return join(BOOTLOADER_DIR, 'build', variant, 'sihl-host');
 }

@@ -6,9 +6,9 @@
 // checked to be byte for byte what the C program left. Built on demand with the machine's C compiler.
 import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SihlError } from '../../core/errors.ts';
 import { fromHex } from '../../core/format/bytes.ts';
@@ -32,6 +32,18 @@ function run(command: string, args: readonly string[], timeoutMs = 600_000): Pro
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/**
+ * `make ARGS` in bootloader/, one at a time across processes (test files and the CLI may build the
+ * same objects at once): under flock(1) on bootloader/build/.lock when the machine has it, niced.
+ */
+export async function lockedMake(args: readonly string[]): Promise<Ran> {
+  const lock = join(BOOTLOADER_DIR, 'build', '.lock');
+  await mkdir(dirname(lock), { recursive: true });
+  const make = ['make', '-s', '-C', BOOTLOADER_DIR, ...args];
+  const flock = (await run('sh', ['-c', 'command -v flock'])).code === 0;
+  return flock ? run('flock', [lock, 'nice', ...make]) : run('nice', make);
 }
 
 /** The newest modification time of the C sources sihl-boot is made of. */
@@ -71,7 +83,7 @@ export async function cBootloader(variant: 'host' | 'asan' = 'host'): Promise<st
       'the C bootloader needs libsodium and xz-embedded: run bootloader/scripts/fetch-sources.sh first',
     );
   }
-  const made = await run('make', ['-s', '-C', BOOTLOADER_DIR, `VARIANT=${variant}`, 'boot']);
+  const made = await lockedMake([`VARIANT=${variant}`, 'boot']);
   if (made.code !== 0 || !existsSync(binary))
     throw new SihlError('INTERNAL', `building the C bootloader failed:\n${made.stdout}${made.stderr}`);
   return binary;
