@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { EXIT } from '../../src/cli/main.ts';
 import { sha256 } from '../../src/core/crypto/index.ts';
 import { toHex } from '../../src/core/format/bytes.ts';
+import { cBootloader } from '../../src/device/simulator/c-bootloader.ts';
 import { cToolchainMissing } from '../bootloader/c-host.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware, tempDir } from '../helpers.ts';
 import { imagePack, makeTrustFiles, ok, sihl } from '../support/cli.ts';
@@ -253,4 +254,22 @@ test('--bootloader c boots the same device folder with the C bootloader: through
   const bad = await sihl(dir, ['sim', 'device', 'boot', 'hub', '--bootloader', 'rust']);
   assert.equal(bad.code, EXIT.usage);
   assert.match(bad.err, /--bootloader takes ts or c/);
+});
+
+test('without a C compiler, building the C bootloader fails with what to install', async () => {
+  const path = process.env.PATH;
+  process.env.PATH = '/nonexistent';
+  try {
+    // A build folder that holds no sihl-boot yet, so it must be built.
+    await assert.rejects(cBootloader('unbuilt' as 'host'), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'USAGE');
+      assert.match(
+        error.message,
+        /needs a C compiler and make: no cc on the PATH \(Debian: apt-get install gcc make\), or use --bootloader ts/,
+      );
+      return true;
+    });
+  } finally {
+    process.env.PATH = path;
+  }
 });
