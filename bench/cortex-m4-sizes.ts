@@ -72,9 +72,9 @@ function shortName(file: string): string {
 export function groupOf(file: string): string {
   if (file.startsWith('libsodium/')) return 'libsodium';
   if (file.startsWith('xz-embedded/')) return 'xz-embedded (LZMA2 decoder)';
-  if (/^targets\/cortex-m4\/(boot-flow|boot-state|install|slot-io|semver)\.c$/.test(file))
-    return "boot flow (docs/BOOT.md; until the core's)";
-  if (/^targets\/cortex-m4\/(nor-flash|ports|secure-element|record-log)\.c$/.test(file))
+  if (/^core\/(boot|boot_state|install|slot_io|semver|record_log)\.c$/.test(file))
+    return "boot flow (docs/BOOT.md, the core's sihl_boot)";
+  if (/^(targets\/cortex-m4\/(nor-flash|ports)|ports\/flash_secure_element)\.c$/.test(file))
     return 'ports: NOR flash, secure element';
   if (file === 'targets/cortex-m4/boot.c') return "main and the core's work area";
   if (file.startsWith('targets/')) return 'board: start-up, semihosting, flash file';

@@ -19,11 +19,21 @@ SIHL_CORE_SRCS := \
   $(SIHL_DIR)/core/lzma.c \
   $(SIHL_DIR)/core/unpack.c \
   $(SIHL_DIR)/core/sealed.c \
-  $(SIHL_DIR)/core/sodium_platform.c
+  $(SIHL_DIR)/core/sodium_platform.c \
+  $(SIHL_DIR)/core/record_log.c \
+  $(SIHL_DIR)/core/boot_state.c \
+  $(SIHL_DIR)/core/slot_io.c \
+  $(SIHL_DIR)/core/semver.c \
+  $(SIHL_DIR)/core/install.c \
+  $(SIHL_DIR)/core/boot.c
+
+# A secure element port over flash (docs/BOOT.md §Secure element), for boards whose element is simulated
+# in the device's flash as `sihl sim device` lays it out: the host's sihl-boot and the Cortex-M4 board.
+SIHL_PORT_SRCS := $(SIHL_DIR)/ports/flash_secure_element.c
 
 # Only what the bootloader calls: Ed25519 verification and point checks, SHA-256 (and SHA-512 inside
 # Ed25519), the sealed box (X25519, XSalsa20-Poly1305, BLAKE2b for its nonce) and secretstream
-# (XChaCha20-Poly1305). Portable reference implementations; no sodium_init, no random source.
+# (XChaCha20-Poly1305), HMAC-SHA-512-256 for the boot-state records' tags. Portable reference implementations; no sodium_init, no random source.
 SODIUM_SRCS := \
   $(SODIUM_SRC)/crypto_sign/ed25519/ref10/open.c \
   $(SODIUM_SRC)/crypto_sign/ed25519/ref10/sign.c \
@@ -56,11 +66,14 @@ SODIUM_SRCS := \
   $(SODIUM_SRC)/crypto_generichash/blake2b/ref/blake2b-ref.c \
   $(SODIUM_SRC)/crypto_generichash/blake2b/ref/blake2b-compress-ref.c \
   $(SODIUM_SRC)/crypto_secretstream/xchacha20poly1305/secretstream_xchacha20poly1305.c \
+  $(SODIUM_SRC)/crypto_auth/crypto_auth.c \
+  $(SODIUM_SRC)/crypto_auth/hmacsha512256/auth_hmacsha512256.c \
+  $(SODIUM_SRC)/crypto_auth/hmacsha512/auth_hmacsha512.c \
   $(SODIUM_SRC)/sodium/utils.c
 
 XZ_SRCS := $(XZ_SRC)/xz_dec_lzma2.c
 
 # version.h is made from version.h.in into the build folder (configure would do it).
-SIHL_INCLUDES = -I$(SIHL_DIR)/include -I$(SIHL_DIR)/core -I$(SIHL_DIR)/core/lzma \
+SIHL_INCLUDES = -I$(SIHL_DIR)/include -I$(SIHL_DIR)/core -I$(SIHL_DIR)/core/lzma -I$(SIHL_DIR)/ports \
   -I$(SODIUM_SRC)/include -I$(SODIUM_SRC)/include/sodium -I$(XZ_SRC)
 SODIUM_DEFINES := -DCONFIGURED=1 -DNATIVE_LITTLE_ENDIAN=1 -DSODIUM_STATIC=1 -DSIHL_SODIUM_MINIMAL=1

@@ -12,9 +12,10 @@ export function optionLines(text: string): Record<string, OptionSpec> {
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (line === '') continue;
-    const match = /^(?:-([a-zA-Z]), )?--([a-z][a-z0-9-]*)(?: ([A-Z][A-Z0-9_|]*)(\.\.\.)?)?\s{2,}(\S.*)$/.exec(
-      line,
-    );
+    const match =
+      /^(?:-([a-zA-Z]), )?--([a-z][a-z0-9-]*)(?: ([A-Z][A-Z0-9_|]*|[a-z0-9]+(?:\|[a-z0-9]+)+)(\.\.\.)?)?\s{2,}(\S.*)$/.exec(
+        line,
+      );
     if (match) {
       const [, short, name = '', value, many, help = ''] = match;
       options[name] = {

@@ -2,10 +2,20 @@
 // executable slot size, for fits-slot) and the vendor's own checks (commands run on the firmware).
 // docs/WORKSPACE.md §Gate settings describes both.
 
-/** A device model's flash, as the gate needs it. */
+/** A device model's flash, as the gate needs it, and the codec its bootloader decodes. */
 export interface ModelConfig {
   /** Bytes of the executable slot: the largest firmware a device of this model can run. */
   readonly slotSize: number;
+  /**
+   * `lzma2` for a microcontroller target whose bootloader is the C one (docs/BOOTLOADER-C.md): its
+   * images are packed with LZMA2 and the ARM-Thumb branch filter by default; `brotli` (the default).
+   */
+  readonly codec?: 'brotli' | 'lzma2';
+}
+
+/** What packing defaults to for `model` (an explicit --compression or --filter overrides it). */
+export function codecFor(model: ModelConfig | undefined): { compression?: 'lzma2'; filter?: 'thumb' } {
+  return model?.codec === 'lzma2' ? { compression: 'lzma2', filter: 'thumb' } : {};
 }
 
 /** A command of the vendor's run by the gate (the `vendor-checks` rule). */
@@ -39,7 +49,7 @@ export function checkGateConfig(
 
 function checkModels(models: unknown, problems: string[]): void {
   if (typeof models !== 'object' || models === null || Array.isArray(models)) {
-    problems.push('"models" must be an object: { "MODEL": { "slotSize": BYTES } }');
+    problems.push('"models" must be an object: { "MODEL": { "slotSize": BYTES, "codec": "lzma2" } }');
     return;
   }
   for (const [model, value] of Object.entries(models)) {
@@ -48,6 +58,9 @@ function checkModels(models: unknown, problems: string[]): void {
     if (!Number.isInteger(slot) || (slot as number) < 1 || (slot as number) > SLOT_SIZE_MAX) {
       problems.push(`models.${model}.slotSize must be a whole number of bytes from 1 to ${SLOT_SIZE_MAX}`);
     }
+    const codec = (value as Partial<ModelConfig> | null)?.codec;
+    if (codec !== undefined && codec !== 'brotli' && codec !== 'lzma2')
+      problems.push(`models.${model}.codec must be "brotli" or "lzma2" (a microcontroller target)`);
   }
 }
 

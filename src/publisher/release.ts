@@ -15,6 +15,7 @@ import { exists, readSmallFile, writeFileAtomic } from '../core/fs.ts';
 import { packImage, signImage } from '../core/image/index.ts';
 import { contentKeyFile } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
+import { codecFor } from './gate-config.ts';
 import { holdsPrivateKey, loadKey, type Passphrases, readRootChain } from './role-keys.ts';
 import { type Finding, scanSecretsStream } from './secret-scan.ts';
 import type { Workspace } from './workspace.ts';
@@ -120,6 +121,7 @@ export async function createRelease(
       delegation,
       rootChain,
       encrypt: options.encrypt,
+      ...codecFor(workspace.config.models?.[model]),
       ...(options.now ? { now: options.now } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });

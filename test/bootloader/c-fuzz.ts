@@ -4,6 +4,9 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { here } from '../../docs/vectors/generate.ts';
+import { lockedMake } from '../../src/device/simulator/c-bootloader.ts';
+import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
+import { pack, seeded, syntheticFirmware, trust } from '../device/support.ts';
 import { BOOTLOADER_DIR, run } from './c-host.ts';
 
 export const FUZZ_TARGETS = [
@@ -15,6 +18,7 @@ export const FUZZ_TARGETS = [
   'envelope',
   'lzma',
   'image',
+  'boot_state',
 ] as const;
 export type FuzzTarget = (typeof FUZZ_TARGETS)[number];
 
@@ -22,7 +26,7 @@ export const FUZZ_DIR = join(BOOTLOADER_DIR, 'build', 'fuzz');
 
 /** Builds the harnesses (clang, libFuzzer, ASan and UBSan); throws with the compiler's output. */
 export async function buildFuzzers(): Promise<void> {
-  const made = await run('nice', ['make', '-s', '-j2', '-C', BOOTLOADER_DIR, 'fuzz']);
+  const made = await lockedMake(['-j2', 'fuzz']);
   if (made.code !== 0) throw new Error(`make fuzz failed:\n${made.stdout}${made.stderr}`);
 }
 
@@ -66,7 +70,50 @@ export async function writeSeeds(): Promise<Record<FuzzTarget, string>> {
     if (manifestBytes.includes(Buffer.from([0x08, 0x0b, 0x00, 0x02])))
       await put('lzma', Buffer.concat([Uint8Array.of(7), payload]));
   }
+  for (const area of await bootStateAreas()) await put('boot_state', area);
   return dirs;
+}
+
+/**
+ * Boot-state areas (two 4 KiB sectors) as the TypeScript bootloader and agent write them: idle,
+ * pending, every phase of an install cut by power at a spread of operations (completed and torn), the
+ * trial, its confirmation and its revert, a refusal.
+ */
+async function bootStateAreas(): Promise<Uint8Array[]> {
+  const firmware = syntheticFirmware(20_000, 16);
+  const device = await SimulatedDevice.create({
+    model: 'technichub',
+    root: trust.root,
+    firmware,
+    version: '1.0.0',
+    sectorSize: 4096,
+    writeSize: 8,
+  });
+  const areaOf = (d: SimulatedDevice) => d.flash.read(d.layout.bootState.offset, d.layout.bootState.size);
+  const areas = [areaOf(device)];
+  const image = await pack(syntheticFirmware(30_000, 17), { version: '1.1.0', encrypt: false });
+  device.stage(image.bytes);
+  areas.push(areaOf(device));
+  for (let k = 1; k < 60; k += 4) {
+    const cut = device.clone();
+    cut.flash.cutPower({ after: k, tear: k % 8 === 1, random: seeded(k) });
+    await cut.boot().catch(() => undefined);
+    cut.flash.powerOn();
+    areas.push(areaOf(cut));
+  }
+  const trial = device.clone();
+  await trial.boot();
+  areas.push(areaOf(trial));
+  const confirmed = trial.clone();
+  confirmed.confirm();
+  areas.push(areaOf(confirmed));
+  await trial.boot();
+  areas.push(areaOf(trial));
+  const refused = confirmed.clone();
+  refused.stage(image.bytes); // the same version again: VERSION_ROLLBACK at the boot
+  await refused.boot();
+  areas.push(areaOf(refused));
+  return areas;
 }
 
 export interface FuzzRun {

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { lockedMake } from '../../src/device/simulator/c-bootloader.ts';
 
 export const BOOTLOADER_DIR = fileURLToPath(new URL('../../bootloader/', import.meta.url));
 
@@ -44,7 +45,7 @@ export async function missingToolchain(): Promise<string | null> {
 
 /** `make` of one variant (host, asan); returns the path of sihl-host, or throws with the compiler's output. */
 export async function buildHost(variant: 'host' | 'asan'): Promise<string> {
-  const made = await run('nice', ['make', '-s', '-j2', '-C', BOOTLOADER_DIR, `VARIANT=${variant}`, 'host']);
+  const made = await lockedMake(['-j2', `VARIANT=${variant}`, 'host']);
   if (made.code !== 0) throw new Error(`make VARIANT=${variant} failed:\n${made.stdout}${made.stderr}`);
   return join(BOOTLOADER_DIR, 'build', variant, 'sihl-host');
 }
@@ -88,4 +89,17 @@ export async function runHost(binary: string, args: readonly string[]): Promise<
     throw new Error(`sihl-host ${args.join(' ')} exited ${result.code}:\n${result.stderr}`);
   }
   return JSON.parse(result.stdout) as HostOutcome;
+}
+
+/**
+ * For a test that needs the C toolchain: null when it is there; else the reason to skip, said loudly,
+ * or thrown in CI (`CI=true` or `SIHL_REQUIRE_C=1`), where `.ci/run` installs everything first.
+ */
+export async function cToolchainMissing(): Promise<string | null> {
+  const missing = await missingToolchain();
+  if (missing === null) return null;
+  const message = `C bootloader tests NOT RUN: ${missing}. Run bootloader/scripts/fetch-sources.sh (Debian: installs gcc, make, clang and fetches libsodium and xz-embedded).`;
+  if (process.env.CI === 'true' || process.env.SIHL_REQUIRE_C === '1') throw new Error(message);
+  console.error(`\n!!! ${message}\n`);
+  return `C toolchain missing: ${missing}`;
 }

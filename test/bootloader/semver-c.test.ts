@@ -1,4 +1,4 @@
-// The Cortex-M4 boot flow's Semantic Versioning (bootloader/targets/cortex-m4/semver.c, docs/BOOT.md
+// The C boot flow's Semantic Versioning (bootloader/core/semver.c, docs/BOOT.md
 // §Install step 5) compiled for the host and held to src/core/format/semver.ts pair by pair: the
 // grammar, precedence, unparsable versions on either side and the downgrade flag.
 import assert from 'node:assert/strict';
@@ -74,7 +74,7 @@ test('semver.c orders versions as semver.ts does, for every pair of a list of va
 }, async () => {
   const dir = await tempDir();
   const driver = await writeTemp(dir, 'driver.c', DRIVER);
-  const source = join(BOOTLOADER_DIR, 'targets/cortex-m4');
+  const source = join(BOOTLOADER_DIR, 'core');
   const exe = join(dir, 'semver');
   const cc = await run('cc', [
     '-std=c99',

@@ -2,12 +2,14 @@
 // through a power cut, and an image for another model refused.
 // tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { EXIT } from '../../src/cli/main.ts';
 import { sha256 } from '../../src/core/crypto/index.ts';
 import { toHex } from '../../src/core/format/bytes.ts';
+import { cBootloader } from '../../src/device/simulator/c-bootloader.ts';
+import { cToolchainMissing } from '../bootloader/c-host.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware, tempDir } from '../helpers.ts';
 import { imagePack, makeTrustFiles, ok, sihl } from '../support/cli.ts';
 
@@ -187,4 +189,81 @@ test('errors name the file, and a folder may be named like a command word', asyn
   assert.match(tear.err, /--tear needs --cut-after \[USAGE\]/);
   const help = await sihl(ws, ['sim', 'device', 'boot', '--help']);
   assert.match(help.out, /All three exit with 0/);
+});
+
+test('--bootloader c boots the same device folder with the C bootloader: through a power cut, byte for byte as the TypeScript one', {
+  skip: (await cToolchainMissing()) ?? false,
+}, async () => {
+  const dir = await workspace();
+  await ok(dir, ['sim', 'device', 'identity', 'hub', '-o', 'movehub.pub']);
+  const keys = ['--key', 'alice.key', '--key', 'bob.key', '-o', 'new.sihl'];
+  await ok(
+    dir,
+    imagePack('new.bin', 'movehub', '7.28.0', ['--compression', 'lzma2', '--no-encrypt', ...keys]),
+  );
+  await ok(dir, ['sim', 'device', 'stage', 'hub', 'new.sihl']);
+  await cp(join(dir, 'hub'), join(dir, 'twin'), { recursive: true });
+
+  const cut = await json(dir, [
+    'sim',
+    'device',
+    'boot',
+    'hub',
+    '--bootloader',
+    'c',
+    '--cut-after',
+    '20',
+    '--tear',
+  ]);
+  assert.deepEqual(
+    [cut.bootloader, cut.outcome, cut.operations, cut.phase],
+    ['c', 'power-cut', 20, 'backup'],
+  );
+  assert.equal(cut.intact, true, 'the old firmware is untouched while it is backed up');
+  const booted = await json(dir, ['sim', 'device', 'boot', 'hub', '--bootloader', 'c']);
+  assert.deepEqual(
+    [booted.outcome, booted.installed, booted.trial, booted.attempts, booted.version, booted.intact],
+    ['booted', true, true, 2, '7.28.0', true],
+  );
+  assert.equal(booted.sha256, toHex(sha256(newFirmware)));
+
+  // The same two boots of the twin with the TypeScript bootloader leave the same flash, byte for byte.
+  await ok(dir, ['sim', 'device', 'boot', 'twin', '--cut-after', '20', '--tear']);
+  const twin = await json(dir, ['sim', 'device', 'boot', 'twin']);
+  assert.deepEqual(
+    [twin.bootloader, twin.outcome, twin.attempts, twin.operations],
+    ['ts', booted.outcome, booted.attempts, booted.operations],
+  );
+  const [c, ts] = await Promise.all([
+    readFile(join(dir, 'hub/flash.bin')),
+    readFile(join(dir, 'twin/flash.bin')),
+  ]);
+  assert.ok(c.equals(ts), 'the C and the TypeScript bootloader leave the same flash');
+
+  const reverted = await json(dir, ['sim', 'device', 'boot', 'hub', '--bootloader', 'c']);
+  assert.deepEqual(
+    [reverted.outcome, reverted.reason, reverted.version],
+    ['reverted', 'TRIAL_NOT_CONFIRMED', '7.27.0'],
+  );
+  const bad = await sihl(dir, ['sim', 'device', 'boot', 'hub', '--bootloader', 'rust']);
+  assert.equal(bad.code, EXIT.usage);
+  assert.match(bad.err, /--bootloader takes ts or c/);
+});
+
+test('without a C compiler, building the C bootloader fails with what to install', async () => {
+  const path = process.env.PATH;
+  process.env.PATH = '/nonexistent';
+  try {
+    // A build folder that holds no sihl-boot yet, so it must be built.
+    await assert.rejects(cBootloader('unbuilt' as 'host'), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'USAGE');
+      assert.match(
+        error.message,
+        /needs a C compiler and make: no cc on the PATH \(Debian: apt-get install gcc make\), or use --bootloader ts/,
+      );
+      return true;
+    });
+  } finally {
+    process.env.PATH = path;
+  }
 });

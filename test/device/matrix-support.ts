@@ -19,13 +19,17 @@ export const NEW = await pybricksFirmware('@pybricks/firmware', HUB);
 export type Kind = 'signed-only' | 'encrypted';
 export const KINDS: readonly Kind[] = ['signed-only', 'encrypted'];
 
-/** A device running 7.27.0 with 7.28.0 staged and pending, one per kind of image. */
-export async function pendingDevice(kind: Kind): Promise<SimulatedDevice> {
+/**
+ * A device running 7.27.0 with 7.28.0 staged and pending, one per kind of image; LZMA2 for the C
+ * bootloader's differential run (test/bootloader/c-boot.test.ts), which decodes no Brotli.
+ */
+export async function pendingDevice(kind: Kind, compression?: 'lzma2'): Promise<SimulatedDevice> {
   const image = await pack(NEW, {
     model: HUB,
     version: '7.28.0',
     securityVersion: 1,
     encrypt: kind === 'encrypted',
+    ...(compression ? { compression, filter: 'thumb' as const } : {}),
   });
   const device = await SimulatedDevice.create({
     model: HUB,
@@ -133,10 +137,15 @@ export function recorded(device: SimulatedDevice): Uint8Array {
  * Boots until the device runs something settled, confirming a trial (the self-test passes), and checks
  * the end: idle, the firmware the boot state names byte for byte in the slot, and the counter with it.
  */
-export async function settle(device: SimulatedDevice, where: string, confirm = true): Promise<Uint8Array> {
-  let report = await device.boot();
+export async function settle(
+  device: SimulatedDevice,
+  where: string,
+  confirm = true,
+  bootWith: (device: SimulatedDevice) => Promise<Pick<BootReport, 'trial' | 'outcome'>> = (d) => d.boot(),
+): Promise<Uint8Array> {
+  let report = await bootWith(device);
   if (report.trial && confirm) device.confirm();
-  else if (report.trial) report = await device.boot();
+  else if (report.trial) report = await bootWith(device);
   assert.notEqual(report.outcome, 'halted', `${where}: the device starts`);
   assert.equal(device.bootState()?.phase, 'idle', `${where}: settled`);
   const running = recorded(device);

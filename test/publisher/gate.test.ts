@@ -122,3 +122,50 @@ test('sihl.json with a targets threshold above its approvers is refused, naming 
   assert.match(bad.err, /threshold 17 is above the most keys a role may have \(16\)/);
   assert.match(bad.err, /models\.movehub\.slotSize must be a whole number of bytes/);
 });
+
+test('a model marked as a microcontroller target (models.M.codec "lzma2") is packed with LZMA2 and the Thumb filter by release create and image pack; other models keep Brotli', async () => {
+  const cwd = await tempDir();
+  const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
+  await writeFile(join(cwd, 'fw.bin'), firmware);
+  await ok(cwd, ['init', 'acme']);
+  for (const name of ['alice', 'bob'])
+    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...WS]);
+  await editConfig(cwd, { models: { movehub: { slotSize: 1024 * 1024, codec: 'lzma2' } } });
+  const codec = async (image: string) => {
+    const { manifest } = JSON.parse(await ok(cwd, ['image', 'inspect', image, '--json']));
+    return [manifest.compression.algorithm, manifest.compression.filter];
+  };
+  const create = (model: string) =>
+    ok(cwd, ['release', 'create', 'fw.bin', '--model', model, '--version', '1.0.0', '--no-encrypt', ...WS]);
+  await create('movehub');
+  await create('cityhub');
+  assert.deepEqual(await codec('acme/releases/movehub-1.0.0/image.sihl'), ['lzma2', 'thumb']);
+  assert.deepEqual((await codec('acme/releases/cityhub-1.0.0/image.sihl'))[0], 'brotli');
+
+  const pack = (model: string, more: string[]) =>
+    ok(cwd, [
+      'image',
+      'pack',
+      'fw.bin',
+      '--model',
+      model,
+      '--version',
+      '1.0.1',
+      '--no-encrypt',
+      '--delegation',
+      'acme/trust/delegation.bin',
+      ...WS,
+      '--force',
+      ...more,
+    ]);
+  await pack('movehub', ['-o', 'a.sihl']);
+  assert.deepEqual(await codec('a.sihl'), ['lzma2', 'thumb']);
+  await pack('movehub', ['--compression', 'brotli', '-o', 'b.sihl']);
+  assert.equal((await codec('b.sihl'))[0], 'brotli', 'an explicit --compression wins');
+  await pack('cityhub', ['-o', 'c.sihl']);
+  assert.equal((await codec('c.sihl'))[0], 'brotli');
+
+  await editConfig(cwd, { models: { movehub: { slotSize: 1024, codec: 'zstd' } } });
+  const bad = await sihl(cwd, ['device', 'list', ...WS]);
+  assert.match(bad.err, /models\.movehub\.codec must be "brotli" or "lzma2"/);
+});

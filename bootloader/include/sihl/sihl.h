@@ -188,8 +188,11 @@ struct sihl_boot_report {
     int intact;                /* the executable slot matches the digest recorded for it */
 };
 
-/* One boot (docs/BOOT.md): finishes what the boot state says is unfinished, then jumps.
- * Not in the core yet (docs/BOOTLOADER-C.md §Not done): a target provides it until then. */
+/* One boot (docs/BOOT.md version 2, core/boot.c): finishes what the boot state says is unfinished (an
+ * install with its backup, a trial's revert, a confirmation's last steps, a refusal, a damaged state),
+ * proves the executable slot and jumps unless halted. SIHL_OK with *report filled; SIHL_FLASH_FAULT or
+ * SIHL_INTERNAL when it stopped (the next boot starts from the state the flash holds). One boot at a
+ * time: the flow keeps two sectors of buffers and a boot-state record in static storage. */
 sihl_reason sihl_boot(const struct sihl_device *device, struct sihl_boot_report *report);
 
 #endif

@@ -5,7 +5,7 @@
 #define SIHL_M4_PORTS_H
 
 #include "nor-flash.h"
-#include "secure-element.h"
+#include "flash_secure_element.h"
 #include "sihl/sihl.h"
 
 struct board_ports {

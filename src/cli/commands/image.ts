@@ -1,6 +1,6 @@
 // sihl image pack | sign | inspect | verify | unpack, and sihl envelope seal.
 import { rm } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { closeSigners, equalBytes, type SigningKey, wipe } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { toHex } from '../../core/format/bytes.ts';
@@ -24,8 +24,10 @@ import {
 } from '../../core/image/index.ts';
 import { contentKeyFile } from '../../core/keys.ts';
 import { LIMITS } from '../../core/limits.ts';
+import type { codecFor } from '../../publisher/gate-config.ts';
 import {
   type Command,
+  type Context,
   integer,
   onePositional,
   optionalString,
@@ -48,18 +50,44 @@ import { passphraseFor } from '../passphrase.ts';
 
 const force = { type: 'boolean', help: 'replace an existing output file' } as const;
 
-/** --compression, --window-log and --filter of `image pack`, checked. */
-function codecChoice(values: Values): {
+/**
+ * The model's codec in the workspace's sihl.json (`models.MODEL.codec`), when image pack runs in or is
+ * given a workspace: --workspace, $SIHL_WORKSPACE, or the current folder when it holds a sihl.json.
+ */
+async function modelCodec(
+  values: Values,
+  context: Context,
+  model: string,
+): Promise<ReturnType<typeof codecFor>> {
+  const named = optionalString(values, 'workspace') ?? context.env.SIHL_WORKSPACE;
+  const dir = pathIn(context, named ?? '.');
+  if (named === undefined && !(await exists(join(dir, 'sihl.json')))) return {};
+  // Loaded only here: the image commands stay free of the publisher's modules otherwise.
+  const [{ codecFor: codecOf }, { Workspace }] = await Promise.all([
+    import('../../publisher/gate-config.ts'),
+    import('../../publisher/workspace.ts'),
+  ]);
+  return codecOf((await Workspace.open(dir)).config.models?.[model]);
+}
+
+/** --compression, --window-log and --filter of `image pack`, checked; the model's codec by default. */
+function codecChoice(
+  values: Values,
+  byModel: ReturnType<typeof codecFor>,
+): {
   compression: CompressionAlgorithm;
   windowLog: number | undefined;
   filter: BranchFilter | 'auto';
 } {
-  const compression = optionalString(values, 'compression') ?? 'brotli';
+  const compression = optionalString(values, 'compression') ?? byModel.compression ?? 'brotli';
   if (!['brotli', 'lzma2', 'none'].includes(compression))
     throw new SihlError('USAGE', '--compression must be brotli, lzma2 or none');
   const windowLog =
     values['window-log'] === undefined ? undefined : integer(values, 'window-log', 16, 10, 16);
-  const filter = optionalString(values, 'filter') ?? 'auto';
+  const filter =
+    optionalString(values, 'filter') ??
+    (compression === byModel.compression ? byModel.filter : undefined) ??
+    'auto';
   if (!['auto', 'none', 'thumb', 'arm'].includes(filter))
     throw new SihlError('USAGE', '--filter must be auto, none, thumb or arm');
   return {
@@ -101,13 +129,16 @@ export const imagePack: Command<{
     },
     ...optionLines(`
       -o, --output IMAGE  image file to write
-      --compression C     brotli (default), lzma2 (what the C bootloader decodes on a microcontroller) or none
+      --compression C     brotli, lzma2 (what the C bootloader decodes on a microcontroller) or none; default: the model's codec in sihl.json (models.MODEL.codec), else brotli
       --window-log N      log2 of the decoder window or dictionary: 10..16 for brotli, 12..16 for lzma2 (default 16)
       --level N           Brotli quality 2..11 (default 11 up to 8 MiB, 9 above)
       --filter F          branch filter: auto (default), none, thumb, arm
       --chunk-size BYTES  encryption chunk size (default 16384, ${LIMITS.chunkBytesMin}..${LIMITS.chunkBytesMax})
     `),
     force,
+    ...optionLines(`
+      --workspace DIR  a workspace whose sihl.json gives the model's codec (default: $SIHL_WORKSPACE, or the current folder when it is one)
+    `),
   },
   async run(values, positionals, context) {
     const firmware = pathIn(context, onePositional(positionals, 'FIRMWARE'));
@@ -115,7 +146,7 @@ export const imagePack: Command<{
     const version = checkVersion(requireString(values, 'version'));
     const delegationPath = requireString(values, 'delegation');
     const delegation = await readInput(context, delegationPath, LIMITS.delegationBytes);
-    const { compression, windowLog, filter } = codecChoice(values);
+    const { compression, windowLog, filter } = codecChoice(values, await modelCodec(values, context, model));
     const output = pathIn(
       context,
       optionalString(values, 'output') ?? `${onePositional(positionals, 'FIRMWARE')}.sihl`,

@@ -9,6 +9,7 @@ import { checkModel, checkVersion } from '../../core/format/manifest.ts';
 import { exists, readSmallFile, writeFileAtomic } from '../../core/fs.ts';
 import { encodePublicKeyFile } from '../../core/keys.ts';
 import { PowerCut } from '../../device/flash/simulated-flash.ts';
+import { bootWithC, cBootloader } from '../../device/simulator/c-bootloader.ts';
 import { SimulatedDevice } from '../../device/simulator/simulated-device.ts';
 import { type Command, integer, onePositional, optionalString, requireString } from '../command.ts';
 import { loadRoot, pathIn, readInput } from '../files.ts';
@@ -205,6 +206,8 @@ export const simDeviceStage: Command<StageResult> = {
 
 interface BootResult {
   device: string;
+  /** Which bootloader booted it: the TypeScript one or the C one (bootloader/). */
+  bootloader: 'ts' | 'c';
   outcome: 'booted' | 'rejected' | 'reverted' | 'halted' | 'power-cut';
   version: string | null;
   size: number | null;
@@ -225,7 +228,7 @@ interface BootResult {
 export const simDeviceBoot: Command<BootResult> = {
   path: ['sim', 'device', 'boot'],
   summary: 'Power a device on once: the bootloader installs or rejects a pending image, then it runs.',
-  usage: 'sim device boot DIR [--confirm] [--cut-after N [--tear]]',
+  usage: 'sim device boot DIR [--confirm] [--cut-after N [--tear]] [--bootloader ts|c]',
   details: prose`
     outcome is booted (the firmware runs; installed says whether a new image went in on this boot, trial
     that it runs on trial: with --confirm its self-test passes and it confirms itself, otherwise the next
@@ -236,25 +239,36 @@ export const simDeviceBoot: Command<BootResult> = {
     left it, and the next boot finishes the work). All three exit with 0: the outcome is in the output. version and sha256 are
     the running firmware's, as the boot state records it; intact says the executable slot matches sha256.
     operations, writes and erases count this boot only.
+    --bootloader c boots with the C bootloader (bootloader/, docs/BOOTLOADER-C.md) instead of the
+    TypeScript one, on the same flash file: its host program is built on demand with the machine's C
+    compiler (bootloader/scripts/fetch-sources.sh fetches its libsodium and xz-embedded sources first);
+    its flash operations are replayed through the simulated flash, so --cut-after and --tear cut it at
+    the same operation and in the same way.
   `,
   options: optionLines(`
-    --cut-after N  lose power after the N-th flash operation
-    --tear         tear that operation (part written or erased) instead of completing it
-    --confirm      the firmware on trial passes its self-test and confirms itself
+    --cut-after N      lose power after the N-th flash operation
+    --tear             tear that operation (part written or erased) instead of completing it
+    --confirm          the firmware on trial passes its self-test and confirms itself
+    --bootloader ts|c  which bootloader boots the device (default ts)
   `),
   async run(values, positionals, context) {
     const dir = deviceDir(positionals, context);
     const cutAfter = values['cut-after'] === undefined ? undefined : integer(values, 'cut-after', 1, 1);
     if (values.tear === true && cutAfter === undefined)
       throw new SihlError('USAGE', '--tear needs --cut-after');
+    const bootloader = optionalString(values, 'bootloader') ?? 'ts';
+    if (bootloader !== 'ts' && bootloader !== 'c')
+      throw new SihlError('USAGE', `--bootloader takes ts or c, not ${JSON.stringify(bootloader)}`);
+    // Built (or found) before the flash is touched: a machine without a C compiler changes nothing.
+    const binary = bootloader === 'c' ? await cBootloader() : undefined;
     const device = await load(dir);
     const { flash } = device;
     const before = { operations: flash.operations, writes: flash.writes, erasures: flash.erasures };
     if (cutAfter !== undefined) flash.cutPower({ after: cutAfter, tear: values.tear === true });
-    let report: Awaited<ReturnType<SimulatedDevice['boot']>> | null = null;
+    let report: Omit<Awaited<ReturnType<SimulatedDevice['boot']>>, 'highWater'> | null = null;
     let confirmed = false;
     try {
-      report = await device.boot();
+      report = binary ? await bootWithC(device, { binary }) : await device.boot();
       if (report.trial && values.confirm === true) {
         device.confirm();
         confirmed = true;
@@ -277,6 +291,7 @@ export const simDeviceBoot: Command<BootResult> = {
     const running = bootState?.running;
     return {
       device: dir,
+      bootloader,
       outcome: report ? report.outcome : 'power-cut',
       version: running?.version ?? null,
       size: running?.size ?? null,

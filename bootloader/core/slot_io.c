@@ -2,7 +2,7 @@
  * memory): erases skip sectors already erased, copies skip sectors already equal. */
 #include <string.h>
 
-#include "boot-flow.h"
+#include "boot.h"
 #include "sodium/crypto_hash_sha256.h"
 
 static uint8_t sector[SECTOR_MAX];

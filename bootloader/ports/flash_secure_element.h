@@ -1,13 +1,14 @@
-/* The secure element port on this board: docs/BOOT.md §Secure element's five-sector region of the flash
+/* A secure element port over flash, shared by the Cortex-M4 board and the host's sihl-boot:
+ * docs/BOOT.md §Secure element's five-sector region of the flash
  * (provisioning sector, counter log, pinned-root log), as `sihl sim device create` provisions it. On a
  * part with a real secure element (or TrustZone secure flash) the same port would call into it; here the
  * keys sit in the region, and the X25519 secret key is used by libsodium's sealed box in this port only. */
-#ifndef SIHL_M4_SECURE_ELEMENT_H
-#define SIHL_M4_SECURE_ELEMENT_H
+#ifndef SIHL_FLASH_SECURE_ELEMENT_H
+#define SIHL_FLASH_SECURE_ELEMENT_H
 
 #include <stdint.h>
 
-#include "record-log.h"
+#include "sihl/record_log.h"
 #include "sihl/secure_element.h"
 
 struct flash_secure_element {

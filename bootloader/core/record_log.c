@@ -1,5 +1,5 @@
 /* docs/BOOT.md §Record log: reading and appending. */
-#include "record-log.h"
+#include "sihl/record_log.h"
 
 #include <string.h>
 

@@ -3,7 +3,7 @@
  * verify is garbage, as if torn. */
 #include <string.h>
 
-#include "boot-flow.h"
+#include "boot.h"
 
 #define RECORD_BYTES 1024u
 #define TAG_BYTES 32u

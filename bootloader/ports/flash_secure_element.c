@@ -1,5 +1,5 @@
-/* docs/BOOT.md §Secure element on this board's flash; see secure-element.h. */
-#include "secure-element.h"
+/* docs/BOOT.md §Secure element on a device's flash; see flash_secure_element.h. */
+#include "flash_secure_element.h"
 
 #include <string.h>
 

@@ -1,11 +1,11 @@
 /* docs/BOOT.md (version 2)'s boot over the core's public API (sihl_verify, sihl_open_envelope,
  * sihl_unpack) and its ports: §Boot, §Revert, §Confirmation (steps 2-3, after a cut), §Damaged boot
- * state and §Starting; §Install is install.c, the records boot-state.c, the slots slot-io.c. Written for
- * this target while the core has no sihl_boot of its own: the Makefile compiles these files only when no
- * file of the core defines sihl_boot. Portable C99, no heap, no recursion; the buffers are static. */
+ * state and §Starting; §Install is install.c, the records boot_state.c, the slots slot_io.c. Shared by every
+ * target (the Cortex-M4 board, the host's sihl-boot). Portable C99, no heap, no recursion; the buffers
+ * are static. */
 #include <string.h>
 
-#include "boot-flow.h"
+#include "boot.h"
 
 static sihl_reason reason_of(const char *name) {
   for (int r = 0; r < SIHL_REASON_COUNT; r++)

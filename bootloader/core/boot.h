@@ -1,12 +1,14 @@
-/* docs/BOOT.md (version 2) on this target, shared by its files: boot-state.c (the tagged boot-state
- * records), slot-io.c (reading, writing, copying and proving slots), install.c (§Install, §Rejection) and
- * boot-flow.c (§Boot, §Revert, §Confirmation's last steps, §Starting). Portable C99, no heap. */
-#ifndef SIHL_M4_BOOT_FLOW_H
-#define SIHL_M4_BOOT_FLOW_H
+/* docs/BOOT.md (version 2) in the core, shared by its files: boot_state.c (the tagged boot-state
+ * records), slot_io.c (reading, writing, copying and proving slots), install.c (§Install, §Rejection) and
+ * boot.c (sihl_boot: §Boot, §Revert, §Confirmation's last steps, §Starting). Portable C99, no heap, no
+ * recursion; besides struct sihl_work the flow keeps its buffers in static storage (two sectors of
+ * SECTOR_MAX bytes, a boot-state record and its message, two states), so one boot runs at a time. */
+#ifndef SIHL_BOOT_H
+#define SIHL_BOOT_H
 
 #include <stdint.h>
 
-#include "record-log.h"
+#include "sihl/record_log.h"
 #include "sihl/sihl.h"
 
 enum phase { IDLE, PENDING, BACKUP, WRITING, INSTALLED, TRIAL, CONFIRMED, REVERTING, REJECTED };
@@ -37,7 +39,7 @@ struct boot {
   struct sihl_boot_report *report;
 };
 
-/* boot-state.c */
+/* boot_state.c */
 void boot_log_open(struct boot *b);
 /* 1 with the newest authentic state decoded into *s, 0 when there is none, -1 on a flash fault. */
 int state_read(struct boot *b, struct boot_state *s);
@@ -48,7 +50,7 @@ void state_idle(struct boot_state *out, const struct firmware *running, const ch
 void firmware_unknown(struct firmware *f);
 void set_text(char *out, const char *text);
 
-/* slot-io.c; every function returns SIHL_OK, SIHL_FLASH_FAULT or SIHL_INTERNAL. */
+/* slot_io.c; every function returns SIHL_OK, SIHL_FLASH_FAULT or SIHL_INTERNAL. */
 sihl_reason erase_range(const struct sihl_flash *f, struct sihl_region region, uint32_t from, uint32_t to);
 sihl_reason digest_of(const struct sihl_flash *f, struct sihl_region region, uint32_t size, uint8_t out[32]);
 sihl_reason copy_slot(const struct sihl_flash *f, struct sihl_region from, struct sihl_region to, uint32_t size,
@@ -67,7 +69,7 @@ int slot_holds(const struct sihl_flash *f, struct sihl_region region, uint32_t s
 sihl_reason install(struct boot *b, struct boot_state *s);
 sihl_reason start_trial(struct boot *b, struct boot_state *s, int proven);
 
-/* boot-flow.c */
+/* boot.c */
 sihl_reason revert(struct boot *b, struct boot_state *s, const char *reason);
 sihl_reason erase_staged(struct boot *b, const struct boot_state *s);
 /* §Starting: proves the slot (unless `proven`), fills the report and jumps unless halted. */

@@ -3,7 +3,7 @@
  * stored chunk authenticated by the core before it is used (step 10), the proof, and the trial. */
 #include <string.h>
 
-#include "boot-flow.h"
+#include "boot.h"
 #include "semver.h"
 #include "sodium/crypto_hash_sha256.h"
 #include "sodium/utils.h"

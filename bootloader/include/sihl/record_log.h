@@ -1,8 +1,9 @@
-/* The record log of docs/BOOT.md §Record log, for the secure element's counters and pinned root: two
+/* The record log of docs/BOOT.md §Record log, for the boot state (core/boot_state.c) and for a secure
+ * element port that keeps its counters and pinned root in flash (ports/flash_secure_element.c): two
  * sectors of fixed-size slots, each record written once into erased space, the valid record with the
  * highest sequence number being the state. */
-#ifndef SIHL_M4_RECORD_LOG_H
-#define SIHL_M4_RECORD_LOG_H
+#ifndef SIHL_RECORD_LOG_H
+#define SIHL_RECORD_LOG_H
 
 #include <stdint.h>
 
