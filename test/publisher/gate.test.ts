@@ -127,9 +127,9 @@ test('a model marked as a microcontroller target (models.M.codec "lzma2") is pac
   const cwd = await tempDir();
   const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
   await writeFile(join(cwd, 'fw.bin'), firmware);
-  await ok(cwd, ['init', 'acme']);
+  await ok(cwd, [...INIT]);
   for (const name of ['alice', 'bob'])
-    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...WS]);
+    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...ROOT_KEY, ...WS]);
   await editConfig(cwd, { models: { movehub: { slotSize: 1024 * 1024, codec: 'lzma2' } } });
   const codec = async (image: string) => {
     const { manifest } = JSON.parse(await ok(cwd, ['image', 'inspect', image, '--json']));
