@@ -46,7 +46,8 @@ async function pollDevice(w: World) {
     await configure(w, device, server);
     const { agent, sim } = await openAgent(device);
     const poll = await agent.poll();
-    return { poll, running: sim.bootState()?.running.version };
+    const reports = server.reports.map((r) => Buffer.from(r).toString('utf8'));
+    return { poll, running: sim.bootState()?.running.version, reports };
   } finally {
     await server.close();
   }
@@ -88,6 +89,11 @@ test('with a damaged published image, devices refuse it and a later release stil
   assert.equal(refused.poll.outcome, 'error', JSON.stringify(refused.poll));
   assert.equal((refused.poll as { error?: { code: string } }).error?.code, 'TARGET_MISMATCH');
   assert.equal(refused.running, '7.27.0');
+  // ... and reports it against the release, where the rollout counts take it as a failure.
+  assert.ok(
+    refused.reports.some((r) => r.includes('TARGET_MISMATCH') && r.includes(DAMAGED)),
+    refused.reports.join('\n'),
+  );
 
   const publish = await sihl(w.cwd, ['release', 'publish', 'movehub-7.29.0', ...WS]);
   assert.equal(publish.code, 0, publish.err);
