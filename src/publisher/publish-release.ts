@@ -55,6 +55,8 @@ export interface PublishReleaseOptions {
    * to itself in the release's credential tables. Absent: no credential tables.
    */
   readonly logCredential?: (deviceId: string) => string;
+  /** What the operator should know that is no error, e.g. a published image damaged in the store. */
+  readonly onNotice?: (text: string) => void;
 }
 
 export interface PublishReleaseResult {
@@ -204,6 +206,17 @@ function targetEntry(
   };
 }
 
+/**
+ * A published image that no longer matches its signed hashes does not stop a publication (nor a halt):
+ * devices refuse it and report TARGET_MISMATCH. The operator is told, once per publish.
+ */
+function damagedNotice(damaged: { name: string; problem: string }): string {
+  return (
+    `published image ${damaged.name} is damaged: ${damaged.problem}; devices refuse it and report ` +
+    `TARGET_MISMATCH: copy the published bytes back (its release's image.sihl, if unchanged) or halt its rollout`
+  );
+}
+
 /** The staging copy only: the image, its envelope and credential tables, new TUF metadata. */
 async function publishIntoStaging(
   workspace: Workspace,
@@ -239,11 +252,12 @@ async function publishIntoStaging(
     const entry = targetEntry(image, options, { envelopes, credentials }, plan);
     // TUF targets, snapshot and timestamp are signed by online keys; the image by its approvers.
     const next = nextTopLevel(published, [...earlier, entry], signers, expiry);
-    await publishRepository(
+    const written = await publishRepository(
       store,
       { roots, ...next, contents: [{ name: image.name, path: release.imagePath }] },
-      expiry,
+      { ...expiry, checkCarried: true },
     );
+    for (const damaged of written.damaged) options.onNotice?.(damagedNotice(damaged));
     return {
       target: image.name,
       targetsVersion: next.targets.signed.version,

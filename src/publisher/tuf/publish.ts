@@ -2,10 +2,13 @@
 // consistent snapshots (spec §7): metadata/N.root.json for every root version, metadata/N.targets.json,
 // metadata/N.snapshot.json, metadata/timestamp.json, and targets/<sha256>.<name>. Everything but
 // timestamp.json is immutable once written; timestamp.json is replaced last, atomically, so a client
-// sees the old repository or the new one, never a mix.
+// sees the old repository or the new one, never a mix. Only the targets a publication adds are read and
+// checked; those the served targets metadata already names are carried over by their signed length and
+// hashes, so a halt costs the same with one release published or a hundred, and one image damaged in the
+// store (which devices refuse against its signed hashes, and report) never blocks a later publication.
 import { type FileHandle, mkdir, open, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Metadata, Root, TargetFile, Timestamp } from '@tufjs/models';
+import type { Metadata, Root, TargetFile, Targets, Timestamp } from '@tufjs/models';
 import { crashPoint } from '../../core/crash-points.ts';
 import { equalBytes, Sha256, sha256 } from '../../core/crypto/index.ts';
 import { naming, SihlError } from '../../core/errors.ts';
@@ -20,6 +23,8 @@ import { replaceTimestampFile } from './timestamp-file.ts';
 export const METADATA_DIR = 'metadata';
 export const TARGETS_DIR = 'targets';
 const COPY_CHUNK_BYTES = 1024 * 1024;
+/** A ceiling for served snapshot or targets metadata whose referrer states no length. */
+const SERVED_METADATA_BYTES = 64 * 1024 * 1024;
 
 /** A target's content: in memory, or a file streamed from disk (firmware can be large). */
 export type TargetContent =
@@ -36,6 +41,19 @@ export interface PublishResult {
   readonly written: string[];
   /** Immutable files that were already there with the same content. */
   readonly unchanged: string[];
+  /** Targets the served metadata already names: carried over by their signed length and hashes, unread. */
+  readonly carried: string[];
+  /** With `checkCarried`: carried-over target files that are missing or no longer match, and why. */
+  readonly damaged: { readonly name: string; readonly path: string; readonly problem: string }[];
+}
+
+export interface PublishOptions {
+  readonly now?: Clock;
+  /**
+   * Also read the targets carried over and report (in `damaged`, never as an error) those whose file
+   * no longer matches its signed length and hashes. This reads every published image.
+   */
+  readonly checkCarried?: boolean;
 }
 
 /** Where a target is served under consistent snapshots: its SHA-256 before the file name (spec §5.7.3). */
@@ -131,9 +149,13 @@ async function digestOf(path: string, limit: number): Promise<{ sha256: string; 
   }
 }
 
+function matches(entry: TargetFile, actual: { sha256: string; length: number }): boolean {
+  return actual.length === entry.length && actual.sha256 === entry.hashes.sha256;
+}
+
 function checkContent(entry: TargetFile, actual: { sha256: string; length: number }, subject: string): void {
   // The same check a client makes on download (spec §5.7.3), made before anything is served.
-  if (actual.length !== entry.length || actual.sha256 !== entry.hashes.sha256) {
+  if (!matches(entry, actual)) {
     throw new SihlError(
       'PAYLOAD_DIGEST_MISMATCH',
       `content of ${entry.path} does not match its targets entry`,
@@ -197,6 +219,67 @@ async function writeTarget(
 }
 
 /**
+ * The targets metadata clients are served now (timestamp.json → its snapshot → its targets), or
+ * undefined when nothing is published. Unreadable metadata counts as none: every target is then read
+ * and checked, as for a first publication.
+ */
+async function servedTargets(dir: string): Promise<Metadata<Targets> | undefined> {
+  try {
+    if (!(await exists(join(dir, TIMESTAMP_PATH)))) return undefined;
+    const timestamp = parseMetadata(
+      'timestamp',
+      await readMetadata(dir, TIMESTAMP_PATH, CLIENT_LIMITS.timestampBytes),
+    ).signed.snapshotMeta;
+    const snapshotPath = metadataFilePath('snapshot', timestamp.version);
+    const snapshot = parseMetadata(
+      'snapshot',
+      await readMetadata(dir, snapshotPath, timestamp.length ?? SERVED_METADATA_BYTES),
+    ).signed.meta['targets.json'];
+    if (!snapshot) return undefined;
+    const targetsPath = metadataFilePath('targets', snapshot.version);
+    return parseMetadata(
+      'targets',
+      await readMetadata(dir, targetsPath, snapshot.length ?? SERVED_METADATA_BYTES),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `served` names `entry` already, with the same length and SHA-256 (so the same file). */
+function isServed(served: Metadata<Targets> | undefined, entry: TargetFile): boolean {
+  const before = served?.signed.targets[entry.path];
+  return (
+    before !== undefined && matches(entry, { length: before.length, sha256: before.hashes.sha256 ?? '' })
+  );
+}
+
+/**
+ * A target clients are served already: it stays, named by its signed length and hashes, and is not
+ * read. Its file was checked when it was first published; if it was damaged since, devices refuse it
+ * against those hashes and report it, and a halt must still go out. With `check`, it is read and a
+ * mismatch is reported in `result.damaged`, never refused.
+ */
+async function carryOver(
+  dir: string,
+  entry: TargetFile,
+  check: boolean,
+  result: PublishResult,
+): Promise<void> {
+  const path = targetFilePath(entry.path, entry.hashes.sha256 ?? '');
+  result.carried.push(path);
+  if (!check) return;
+  const full = join(dir, path);
+  if (!(await exists(full))) result.damaged.push({ name: entry.path, path, problem: `${full} is missing` });
+  else if (!matches(entry, await digestOf(full, entry.length)))
+    result.damaged.push({
+      name: entry.path,
+      path,
+      problem: `${full} does not match its signed length and SHA-256`,
+    });
+}
+
+/**
  * Whether timestamp.json needs writing. Throws when the served one is not older, because clients
  * refuse a lower version and ignore a different file under a version they have (spec §5.4.3).
  */
@@ -225,12 +308,13 @@ async function timestampChanges(dir: string, timestamp: Metadata<Timestamp>): Pr
 
 /**
  * Checks `input` as a client would (see checkRepository) against the roots already in `dir`, then
- * writes target contents, new roots, targets, snapshot and finally timestamp.json.
+ * writes target contents, new roots, targets, snapshot and finally timestamp.json. Targets the served
+ * metadata already names are carried over unread (see carryOver); only new ones are read and checked.
  */
 export async function publishRepository(
   dir: string,
   input: PublishInput,
-  options: { readonly now?: Clock } = {},
+  options: PublishOptions = {},
 ): Promise<PublishResult> {
   const previousRoot = await previousRootFor(dir, input.roots);
   checkRepository(input, previousRoot, (options.now ?? systemClock)());
@@ -253,9 +337,13 @@ export async function publishRepository(
     [metadataFilePath('snapshot', input.snapshot.signed.version), serialize(input.snapshot)],
   ];
   const published = await Promise.all(metadata.map(([path, bytes]) => alreadyPublished(dir, path, bytes)));
-  const result: PublishResult = { written: [], unchanged: [] };
+  const served = await servedTargets(dir);
+  const result: PublishResult = { written: [], unchanged: [], carried: [], damaged: [] };
   await mkdir(join(dir, METADATA_DIR), { recursive: true });
-  for (const entry of Object.values(entries)) await writeTarget(dir, entry, contents.get(entry.path), result);
+  for (const entry of Object.values(entries)) {
+    if (isServed(served, entry)) await carryOver(dir, entry, options.checkCarried === true, result);
+    else await writeTarget(dir, entry, contents.get(entry.path), result);
+  }
   for (const [index, [path, bytes]] of metadata.entries()) {
     if (published[index]) {
       result.unchanged.push(path);
@@ -286,7 +374,7 @@ export async function publishRoots(
   roots: readonly Metadata<Root>[],
   options: { readonly now?: Clock } = {},
 ): Promise<PublishResult> {
-  const result: PublishResult = { written: [], unchanged: [] };
+  const result: PublishResult = { written: [], unchanged: [], carried: [], damaged: [] };
   if (roots.length === 0) return result;
   checkRoots(roots, await previousRootFor(dir, roots), (options.now ?? systemClock)());
   await mkdir(join(dir, METADATA_DIR), { recursive: true });

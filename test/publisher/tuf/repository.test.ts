@@ -2,7 +2,7 @@
 // expiry defaults, and what publish refuses to write.
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { canonicalize } from '@tufjs/canonical-json';
 import { Key, MetadataKind } from '@tufjs/models';
@@ -220,7 +220,7 @@ test('publish never replaces a published file with different content', async () 
   assert.deepEqual((await readdir(join(dir, 'targets'))).length, 1);
 });
 
-test('publish refuses content that does not match its entry, and a damaged content-addressed file', async () => {
+test('publish refuses content that does not match its entry and a damaged file for a new target; a published target is carried over unread', async () => {
   const dir = await tempDir();
   const keys = roleKeyPairs('content');
   const root = firstRoot(keys);
@@ -240,7 +240,25 @@ test('publish refuses content that does not match its entry, and a damaged conte
   const served = join(dir, targetFilePath('fw.bin', targetEntryOf('fw.bin', utf8.encode('good')).sha256));
   assert.equal(await readFile(served, 'utf8'), 'good');
   await writeFile(served, 'evil');
-  await assert.rejects(publishRepository(dir, good), code('PAYLOAD_DIGEST_MISMATCH'));
+  // A file already at a new target's content address is checked like given content: damaged or planted.
+  const files = [
+    { name: 'fw.bin', bytes: utf8.encode('good') },
+    { name: 'fw2.bin', bytes: utf8.encode('two') },
+  ];
+  const next = release({ roots: [], keys, version: 2, files });
+  const planted = join(dir, targetFilePath('fw2.bin', targetEntryOf('fw2.bin', utf8.encode('two')).sha256));
+  await writeFile(planted, 'evil');
+  await assert.rejects(publishRepository(dir, next), code('PAYLOAD_DIGEST_MISMATCH'));
+  await writeFile(planted, 'two');
+  // fw.bin is served already: carried over by its signed length and hash, its damaged file not a refusal
+  // (devices refuse it on download); asked to, publish reads it and reports it.
+  const carried = await publishRepository(dir, next, { checkCarried: true });
+  assert.deepEqual(carried.carried, [relative(dir, served)]);
+  assert.deepEqual(
+    carried.damaged.map((d) => [d.name, d.problem]),
+    [['fw.bin', `${served} does not match its signed length and SHA-256`]],
+  );
+  assert.equal(await readFile(served, 'utf8'), 'evil', 'a published file is never rewritten');
 });
 
 test('publish refuses a root whose predecessor is not published, or one the old root did not sign', async () => {
