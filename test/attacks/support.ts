@@ -501,6 +501,24 @@ export async function forgeRepository(bench: Bench, forgery: Forgery): Promise<M
   return files;
 }
 
+/**
+ * A fresh victim polls a mirror that lists `image` as movehub 9.0.0 in a repository signed with every
+ * online key (the targets metadata by `targetsSigners` when given): the victim and what its poll returned.
+ */
+export async function offerImage(
+  bench: Bench,
+  image: Uint8Array,
+  targetsSigners?: SigningKeyPair[],
+): Promise<{ v: Victim; result: PollResult }> {
+  const forged = await forgeRepository(bench, {
+    add: [{ name: 'movehub/movehub-9.0.0.sihl', bytes: image, custom: customFor('9.0.0', image) }],
+    ...(targetsSigners ? { targetsSigners } : {}),
+  });
+  bench.mirror.rules = serveFiles(forged);
+  const v = await victim(bench);
+  return { v, result: await v.agent.poll() };
+}
+
 /** custom fields as `release publish` writes them, for an unencrypted image. */
 export function customFor(version: string, bytes: Uint8Array): TargetEntry['custom'] {
   return {
