@@ -18,24 +18,20 @@ import { Workspace } from '../../src/publisher/workspace.ts';
 import { startService } from '../../src/server/service.ts';
 import { openLogStore, parseLogLocation } from '../../src/storage/locations.ts';
 import { type LightDevice, signedReport } from '../publisher/rollout-support.ts';
-import { AZURITE_ACCOUNT, startAzurite } from '../support/azurite.ts';
+import { AZURITE_ACCOUNT } from '../support/azurite.ts';
 import { PASSPHRASE } from '../support/cli.ts';
-import { startS3rver } from '../support/s3rver.ts';
 import {
   type CloudFleet,
   configureDevice,
-  emulatorCertificate,
   makeCloudFleet,
   provisionAzure,
   readOnlySas,
   run,
+  startEmulators,
   WS,
 } from './cloud-support.ts';
 
-const certificate = await emulatorCertificate();
-const s3 = await startS3rver(['firmware'], { tls: certificate });
-const azurite = await startAzurite({ tls: certificate });
-const env = { ...s3.env, AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString };
+const { certificate, s3, azurite, env } = await startEmulators(['firmware']);
 const LOG = `azure://${AZURITE_ACCOUNT}/devicelogs`;
 const RELEASE = 'movehub-7.28.0';
 const TARGET = 'movehub/movehub-7.28.0.sihl';
