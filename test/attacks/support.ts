@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { cp, readFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { Agent, createServer, request } from 'node:https';
+import { Agent, createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -44,7 +44,7 @@ import type { RunningServer } from '../../src/server/index.ts';
 import { type Fleet, type FleetDevice, makeFleet, testCertificate } from '../device/agent/support.ts';
 import { tempDir } from '../helpers.ts';
 import { PASSPHRASE } from '../support/cli.ts';
-import { GENEROUS, serveWorkspace } from '../support/server.ts';
+import { GENEROUS, httpsRequest, serveWorkspace } from '../support/server.ts';
 import { shipRelease } from '../support/world.ts';
 
 export const OLD_VERSION = '7.27.0';
@@ -99,29 +99,19 @@ export async function startMirror(upstreamPort: number): Promise<Mirror> {
     const parts: Buffer[] = [];
     for await (const chunk of req) parts.push(chunk as Buffer);
     const body = Buffer.concat(parts);
-    const upstream = () =>
-      new Promise<Upstream>((resolve, reject) => {
-        const r = request(
-          {
-            host: '127.0.0.1',
-            port: upstreamPort,
-            path: req.url,
-            method: req.method,
-            headers: passHeaders(req.headers),
-            agent,
-          },
-          (u) => {
-            const got: Buffer[] = [];
-            u.on('data', (d: Buffer) => got.push(d));
-            u.on('end', () =>
-              resolve({ status: u.statusCode ?? 0, headers: u.headers, body: Buffer.concat(got) }),
-            );
-            u.on('error', reject);
-          },
-        );
-        r.on('error', reject);
-        r.end(body);
-      });
+    const upstream = (): Promise<Upstream> =>
+      httpsRequest(
+        undefined,
+        {
+          host: '127.0.0.1',
+          port: upstreamPort,
+          path: req.url,
+          method: req.method,
+          headers: passHeaders(req.headers),
+          agent,
+        },
+        body,
+      );
     res.on('finish', () => log.push({ method: req.method ?? '', path, status: res.statusCode }));
     const rule = mirror.rules.find((r) => r.match.test(path));
     if (rule) return rule.handle({ req, res, path, upstream });

@@ -6,7 +6,6 @@
 // tag: slow (starts s3rver and Azurite)
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { generateBoxKeyPair, generateSigningKeyPair, keyIdOf } from '../../src/core/crypto/index.ts';
@@ -20,6 +19,7 @@ import { openLogStore, parseLogLocation } from '../../src/storage/locations.ts';
 import { type LightDevice, signedReport } from '../publisher/rollout-support.ts';
 import { AZURITE_ACCOUNT } from '../support/azurite.ts';
 import { PASSPHRASE } from '../support/cli.ts';
+import { httpsRequest } from '../support/server.ts';
 import {
   type CloudFleet,
   configureDevice,
@@ -67,22 +67,14 @@ async function reportFailure(device: LightDevice): Promise<void> {
 }
 
 /** POST to the console's API as an operator, over the pinned certificate. */
-function consolePost(url: string, token: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      new URL(path, url),
-      { method: 'POST', ca: certificate.cert, headers: { authorization: `Bearer ${token}` } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
+async function consolePost(
+  url: string,
+  token: string,
+  path: string,
+): Promise<{ status: number; body: string }> {
+  const headers = { authorization: `Bearer ${token}` };
+  const answer = await httpsRequest(new URL(path, url), { method: 'POST', ca: certificate.cert, headers });
+  return { status: answer.status, body: answer.body.toString('utf8') };
 }
 
 type SimDevice = CloudFleet['devices'][number];
