@@ -126,24 +126,15 @@ export function addApprover(name: string): string[] {
   return ['keys', 'add', '--role', 'targets', '--name', name];
 }
 
-/** `sihl release create FILE --model MODEL --version VERSION --security-version SV`, as arguments. */
+/** `sihl release create FILE --model MODEL --version VERSION [--security-version SV]`, as arguments. */
 export function releaseCreate(
   file: string,
   model: string,
   version: string,
-  securityVersion: string,
+  securityVersion?: string,
 ): string[] {
-  return [
-    'release',
-    'create',
-    file,
-    '--model',
-    model,
-    '--version',
-    version,
-    '--security-version',
-    securityVersion,
-  ];
+  const security = securityVersion === undefined ? [] : ['--security-version', securityVersion];
+  return ['release', 'create', file, '--model', model, '--version', version, ...security];
 }
 
 /**
