@@ -18,10 +18,10 @@ import { envelopeInStore } from '../support/tables.ts';
 import {
   assertRefusedByAgent,
   assertRejectedAtBoot,
-  customFor,
   forgeImage,
   forgeRepository,
   makeBench,
+  offerImage,
   overflow,
   serveBytes,
   serveFiles,
@@ -95,29 +95,31 @@ test('slow retrieval: a timestamp sent 1 byte every 10 s is abandoned at the req
   await assertRefusedByAgent(bench, v, result, 'NETWORK_TIMEOUT');
 });
 
-test('mix-and-match: targets metadata signed by the rollout key but not the one the snapshot names is refused', async () => {
-  const bench = await shared;
-  // A real, fully signed targets file of the next version, served under the current version's name.
-  const forged = await forgeRepository(bench, {});
-  const [name, bytes] = [...forged].find(([path]) => path.endsWith('.targets.json')) as [string, Uint8Array];
-  const current = Number(/(\d+)\.targets\.json$/.exec(name)?.[1]) - 1;
-  bench.mirror.rules = [serveBytes(new RegExp(`/${current}\\.targets\\.json$`), bytes)];
-  const v = await victim(bench);
-  const result = await v.agent.poll();
-  assert.match(result.error?.message ?? '', /targets/i);
-  await assertRefusedByAgent(bench, v, result, 'TUF_METADATA_INCONSISTENT');
-});
-
-test('mix-and-match: a snapshot that does not match the timestamp (another, validly signed one) is refused', async () => {
-  const bench = await shared;
-  const forged = await forgeRepository(bench, {});
-  const [name, bytes] = [...forged].find(([path]) => path.endsWith('.snapshot.json')) as [string, Uint8Array];
-  const current = Number(/(\d+)\.snapshot\.json$/.exec(name)?.[1]) - 1;
-  bench.mirror.rules = [serveBytes(new RegExp(`/${current}\\.snapshot\\.json$`), bytes)];
-  const v = await victim(bench);
-  const result = await v.agent.poll();
-  await assertRefusedByAgent(bench, v, result, 'TUF_METADATA_INCONSISTENT');
-});
+// A real, fully signed targets (snapshot) file of the next version, served under the current version's name.
+for (const [role, name, message] of [
+  [
+    'targets',
+    'mix-and-match: targets metadata signed by the rollout key but not the one the snapshot names is refused',
+    /targets/i,
+  ],
+  [
+    'snapshot',
+    'mix-and-match: a snapshot that does not match the timestamp (another, validly signed one) is refused',
+    undefined,
+  ],
+] as const) {
+  test(name, async () => {
+    const bench = await shared;
+    const forged = await forgeRepository(bench, {});
+    const [path, bytes] = [...forged].find(([p]) => p.endsWith(`.${role}.json`)) as [string, Uint8Array];
+    const current = Number(new RegExp(`(\\d+)\\.${role}\\.json$`).exec(path)?.[1]) - 1;
+    bench.mirror.rules = [serveBytes(new RegExp(`/${current}\\.${role}\\.json$`), bytes)];
+    const v = await victim(bench);
+    const result = await v.agent.poll();
+    if (message) assert.match(result.error?.message ?? '', message);
+    await assertRefusedByAgent(bench, v, result, 'TUF_METADATA_INCONSISTENT');
+  });
+}
 
 test('rollback: the timestamp of an older publication, replayed after a newer one, is refused', async () => {
   const bench = await shared;
@@ -136,12 +138,7 @@ test('arbitrary software: with every online key but no approver key, an image wi
   // Rollout, snapshot and timestamp keys list the image; the attacker signs it with a key of their own.
   const mallory = testKey('mallory');
   const image = await forgeImage(bench, { signers: [mallory], version: '9.0.0' });
-  const forged = await forgeRepository(bench, {
-    add: [{ name: 'movehub/movehub-9.0.0.sihl', bytes: image, custom: customFor('9.0.0', image) }],
-  });
-  bench.mirror.rules = serveFiles(forged);
-  const v = await victim(bench);
-  const result = await v.agent.poll();
+  const { v, result } = await offerImage(bench, image);
   await assertRefusedByAgent(bench, v, result, 'SIGNATURE_UNKNOWN_KEY');
 });
 
@@ -150,12 +147,7 @@ test('key compromise below the threshold: one stolen approver key and every onli
   // The TUF metadata is complete (the rollout key lists the image); the image is signed by alice alone.
   const [alice] = await signingKeys(bench, 'alice');
   const image = await forgeImage(bench, { signers: [alice as never], version: '9.0.0' });
-  const forged = await forgeRepository(bench, {
-    add: [{ name: 'movehub/movehub-9.0.0.sihl', bytes: image, custom: customFor('9.0.0', image) }],
-  });
-  bench.mirror.rules = serveFiles(forged);
-  const v = await victim(bench);
-  const result = await v.agent.poll();
+  const { v, result } = await offerImage(bench, image);
   await assertRefusedByAgent(bench, v, result, 'SIGNATURE_THRESHOLD');
 });
 
@@ -163,13 +155,7 @@ test('approver keys sign no TUF metadata: targets signed by both approvers inste
   const bench = await shared;
   const signers = await signingKeys(bench, 'alice', 'bob');
   const image = await forgeImage(bench, { signers, version: '9.0.0' });
-  const forged = await forgeRepository(bench, {
-    add: [{ name: 'movehub/movehub-9.0.0.sihl', bytes: image, custom: customFor('9.0.0', image) }],
-    targetsSigners: signers,
-  });
-  bench.mirror.rules = serveFiles(forged);
-  const v = await victim(bench);
-  const result = await v.agent.poll();
+  const { v, result } = await offerImage(bench, image, signers);
   assert.match(result.error?.message ?? '', /targets was signed by 0\/1 keys/);
   await assertRefusedByAgent(bench, v, result, 'TUF_METADATA_INCONSISTENT');
 });
@@ -178,12 +164,7 @@ test('wrong software: an image for another model, listed as a movehub release wi
   const bench = await shared;
   const signers = await signingKeys(bench, 'alice', 'bob');
   const image = await forgeImage(bench, { signers, version: '9.0.0', model: 'cityhub' });
-  const forged = await forgeRepository(bench, {
-    add: [{ name: 'movehub/movehub-9.0.0.sihl', bytes: image, custom: customFor('9.0.0', image) }],
-  });
-  bench.mirror.rules = serveFiles(forged);
-  const v = await victim(bench);
-  const result = await v.agent.poll();
+  const { v, result } = await offerImage(bench, image);
   await assertRefusedByAgent(bench, v, result, 'MODEL_MISMATCH');
 });
 
@@ -193,12 +174,7 @@ test('a payload that decompresses past its signed size, signed with every key, i
   // 64 MiB of zeros behind a manifest that promises the 7.28.0 firmware's size and digest.
   const image = await forgeImage(bench, { signers, version: '9.0.0', payload: new Uint8Array(64 << 20) });
   assert.ok(image.length < 64 * 1024, `the bomb is ${image.length} bytes`);
-  const forged = await forgeRepository(bench, {
-    add: [{ name: 'movehub/movehub-9.0.0.sihl', bytes: image, custom: customFor('9.0.0', image) }],
-  });
-  bench.mirror.rules = serveFiles(forged);
-  const v = await victim(bench);
-  const result = await v.agent.poll();
+  const { v, result } = await offerImage(bench, image);
   await assertRejectedAtBoot(bench, v, result, 'PLAINTEXT_SIZE_MISMATCH');
 });
 

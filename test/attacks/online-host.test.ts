@@ -28,6 +28,7 @@ import {
   forgeImage,
   forgeRepository,
   makeBench,
+  offerImage,
   type Rule,
   serveBytes,
   serveFiles,
@@ -164,12 +165,7 @@ test('firmware signed by keys the attacker made, under a delegation signed by a 
   const [evilRoot, a, b] = [testKey('evil-root'), testKey('evil-a'), testKey('evil-b')];
   const delegation = signDelegation({ version: 99, threshold: 2 }, [a.publicKey, b.publicKey], [evilRoot]);
   const image = await forgeImage(bench, { signers: [a, b], version: '9.0.0', delegation });
-  const forged = await forgeRepository(bench, {
-    add: [{ name: 'movehub/movehub-9.0.0.sihl', bytes: image, custom: customFor('9.0.0', image) }],
-  });
-  bench.mirror.rules = serveFiles(forged);
-  const v = await victim(bench);
-  const result = await v.agent.poll();
+  const { v, result } = await offerImage(bench, image);
   await assertRefusedByAgent(bench, v, result, 'SIGNATURE_UNKNOWN_KEY');
 });
 
@@ -271,12 +267,7 @@ test('one person with the workspace, the online secrets and alice: an image appr
       version: '9.0.0',
       ...(delegation ? { delegation } : {}),
     });
-    const forged = await forgeRepository(bench, {
-      add: [{ name: 'movehub/movehub-9.0.0.sihl', bytes: image, custom: customFor('9.0.0', image) }],
-    });
-    bench.mirror.rules = serveFiles(forged);
-    const v = await victim(bench);
-    const result = await v.agent.poll();
+    const { v, result } = await offerImage(bench, image);
     await assertRefusedByAgent(bench, v, result, 'SIGNATURE_UNKNOWN_KEY');
   }
 });

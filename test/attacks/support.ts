@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { cp, readFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { Agent, createServer, request } from 'node:https';
+import { Agent, createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -44,7 +44,7 @@ import type { RunningServer } from '../../src/server/index.ts';
 import { type Fleet, type FleetDevice, makeFleet, testCertificate } from '../device/agent/support.ts';
 import { tempDir } from '../helpers.ts';
 import { PASSPHRASE } from '../support/cli.ts';
-import { GENEROUS, serveWorkspace } from '../support/server.ts';
+import { GENEROUS, httpsRequest, serveWorkspace } from '../support/server.ts';
 import { shipRelease } from '../support/world.ts';
 
 export const OLD_VERSION = '7.27.0';
@@ -99,29 +99,19 @@ export async function startMirror(upstreamPort: number): Promise<Mirror> {
     const parts: Buffer[] = [];
     for await (const chunk of req) parts.push(chunk as Buffer);
     const body = Buffer.concat(parts);
-    const upstream = () =>
-      new Promise<Upstream>((resolve, reject) => {
-        const r = request(
-          {
-            host: '127.0.0.1',
-            port: upstreamPort,
-            path: req.url,
-            method: req.method,
-            headers: passHeaders(req.headers),
-            agent,
-          },
-          (u) => {
-            const got: Buffer[] = [];
-            u.on('data', (d: Buffer) => got.push(d));
-            u.on('end', () =>
-              resolve({ status: u.statusCode ?? 0, headers: u.headers, body: Buffer.concat(got) }),
-            );
-            u.on('error', reject);
-          },
-        );
-        r.on('error', reject);
-        r.end(body);
-      });
+    const upstream = (): Promise<Upstream> =>
+      httpsRequest(
+        undefined,
+        {
+          host: '127.0.0.1',
+          port: upstreamPort,
+          path: req.url,
+          method: req.method,
+          headers: passHeaders(req.headers),
+          agent,
+        },
+        body,
+      );
     res.on('finish', () => log.push({ method: req.method ?? '', path, status: res.statusCode }));
     const rule = mirror.rules.find((r) => r.match.test(path));
     if (rule) return rule.handle({ req, res, path, upstream });
@@ -499,6 +489,24 @@ export async function forgeRepository(bench: Bench, forgery: Forgery): Promise<M
   files.set(metadataFilePath('snapshot', snapshotVersion), serialize(snapshot));
   files.set(TIMESTAMP_PATH, serialize(timestamp));
   return files;
+}
+
+/**
+ * A fresh victim polls a mirror that lists `image` as movehub 9.0.0 in a repository signed with every
+ * online key (the targets metadata by `targetsSigners` when given): the victim and what its poll returned.
+ */
+export async function offerImage(
+  bench: Bench,
+  image: Uint8Array,
+  targetsSigners?: SigningKeyPair[],
+): Promise<{ v: Victim; result: PollResult }> {
+  const forged = await forgeRepository(bench, {
+    add: [{ name: 'movehub/movehub-9.0.0.sihl', bytes: image, custom: customFor('9.0.0', image) }],
+    ...(targetsSigners ? { targetsSigners } : {}),
+  });
+  bench.mirror.rules = serveFiles(forged);
+  const v = await victim(bench);
+  return { v, result: await v.agent.poll() };
 }
 
 /** custom fields as `release publish` writes them, for an unencrypted image. */

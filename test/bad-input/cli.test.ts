@@ -234,16 +234,7 @@ export const ROWS: Row[] = [
   {
     name: 'a release for a model no device is registered for',
     arrange: async (cwd) => {
-      const r = await sihl(cwd, [
-        'release',
-        'create',
-        'new.bin',
-        '--model',
-        'cityhub',
-        '--version',
-        '1.0.0',
-        ...WS,
-      ]);
+      const r = await sihl(cwd, [...releaseCreate('new.bin', 'cityhub', '1.0.0'), ...WS]);
       assert.equal(r.code, 0, r.err);
       for (const key of ['alice', 'bob'])
         assert.equal((await sihl(cwd, ['release', 'approve', 'cityhub-1.0.0', '--key', key, ...WS])).code, 0);
@@ -254,13 +245,13 @@ export const ROWS: Row[] = [
   },
   {
     name: 'a device model that is not a valid name',
-    args: ['release', 'create', 'new.bin', '--model', 'move hub/../x', '--version', '9.0.0', ...WS],
+    args: [...releaseCreate('new.bin', 'move hub/../x', '9.0.0'), ...WS],
     code: EXIT.usage,
     err: /model/i,
   },
   {
     name: 'a release version that exists already',
-    args: ['release', 'create', 'new.bin', '--model', 'movehub', '--version', '7.28.0', ...WS],
+    args: [...releaseCreate('new.bin', 'movehub', '7.28.0'), ...WS],
     code: EXIT.usage,
     err: /movehub-7\.28\.0/,
   },
@@ -272,7 +263,7 @@ export const ROWS: Row[] = [
   },
   {
     name: 'a version that is not semantic versioning',
-    args: ['release', 'create', 'new.bin', '--model', 'movehub', '--version', 'v8-final!', ...WS],
+    args: [...releaseCreate('new.bin', 'movehub', 'v8-final!'), ...WS],
     code: EXIT.usage,
     err: /version/i,
   },

@@ -11,29 +11,13 @@ import { toHex } from '../../src/core/format/bytes.ts';
 import { cBootloader } from '../../src/device/simulator/c-bootloader.ts';
 import { cToolchainMissing } from '../bootloader/c-host.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware, tempDir } from '../helpers.ts';
-import { imagePack, makeTrustFiles, ok, sihl } from '../support/cli.ts';
+import { imagePack, makeTrustFiles, ok, sihl, simDeviceCreate } from '../support/cli.ts';
 
 const json = async (cwd: string, args: string[]) => JSON.parse(await ok(cwd, [...args, '--json']));
 
 /** Pybricks 7.27.0 for the Move Hub: the firmware the device leaves the factory with; then 7.28.0. */
 const oldFirmware = await pybricksFirmware(PYBRICKS_PREVIOUS, 'movehub');
 const newFirmware = await pybricksFirmware(PYBRICKS, 'movehub');
-
-/** `sihl sim device create DIR` of a movehub pinning root.json and running old.bin, as arguments. */
-function simDeviceCreate(dir: string): string[] {
-  return [
-    'sim',
-    'device',
-    'create',
-    dir,
-    '--model',
-    'movehub',
-    '--root',
-    'root.json',
-    '--firmware',
-    'old.bin',
-  ];
-}
 
 /** Keys, trust, two firmware files and a device running 7.27.0 with its public key in movehub.pub. */
 async function workspace(): Promise<string> {

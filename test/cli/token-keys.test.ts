@@ -16,7 +16,16 @@ import {
   publishWithoutApproverKeys,
   requestApprovals,
 } from '../support/approvals.ts';
-import { approverHome, ok, ROOT_KEY, releaseCreate, sihl } from '../support/cli.ts';
+import {
+  addApprover,
+  approverHome,
+  delegationCreate,
+  ok,
+  ROOT_KEY,
+  releaseCreate,
+  sihl,
+  simDeviceCreate,
+} from '../support/cli.ts';
 import { softHsmMissing, softHsmToken } from '../support/softhsm.ts';
 import { WS, world } from '../support/world.ts';
 
@@ -40,32 +49,8 @@ test('a device installs an image approved by a token key and a key file, under a
   await ok(dir, ['keys', 'generate', '--name', 'bob']);
   await assert.rejects(stat(join(dir, 'alice.key')), 'no private key file for a token key');
   await ok(dir, ['root', 'create', '--key', 'root.pub', '-o', 'root.json']);
-  await ok(dir, [
-    'delegation',
-    'create',
-    '--root-key',
-    token.ref('root'),
-    '--approver',
-    'alice.pub',
-    '--approver',
-    'bob.pub',
-    '-o',
-    'approvers.dlg',
-  ]);
-  await ok(dir, [
-    'sim',
-    'device',
-    'create',
-    'hub',
-    '--model',
-    'movehub',
-    '--root',
-    'root.json',
-    '--firmware',
-    'old.bin',
-    '--version',
-    '7.27.0',
-  ]);
+  await ok(dir, delegationCreate(token.ref('root')));
+  await ok(dir, [...simDeviceCreate('hub'), '--version', '7.27.0']);
   // One approver key per process: the first signs at pack time, each other in a run of its own.
   const pack = async (out: string, [first, ...others]: string[]) => {
     await ok(dir, [
@@ -131,18 +116,8 @@ test('init keeps the root key on the token and an approver is added with a key o
   assert.equal(toHex(keyIdOf(root.keys[0] as Uint8Array)), await keyIdIn(join(dir, 'acme/keys/root-1.pub')));
 
   const ws = ['--workspace', 'acme'];
-  await ok(dir, [
-    'keys',
-    'add',
-    '--role',
-    'targets',
-    '--name',
-    'alice',
-    '--token',
-    token.ref('alice'),
-    ...ws,
-  ]);
-  const add = ['keys', 'add', '--role', 'targets', '--name', 'bob', ...ws];
+  await ok(dir, [...addApprover('alice'), '--token', token.ref('alice'), ...ws]);
+  const add = [...addApprover('bob'), ...ws];
   const without = await sihl(dir, add);
   assert.match(without.err, /must be signed by 1 of the current root keys .*0 given: pass --root-key/);
   const added = await json(dir, [...add, '--root-key', token.ref('acme-root')]);
@@ -182,18 +157,7 @@ test('an approver whose key is on a token approves a request with --key pkcs11:â
   const home = join(cwd, approverHome('carol'));
   await mkdir(home);
   await ok(home, ['keys', 'generate', '--name', 'carol', '--token', token.ref('carol')]);
-  await ok(cwd, [
-    'keys',
-    'add',
-    '--role',
-    'targets',
-    '--name',
-    'carol',
-    '--public',
-    'carol-home/carol.pub',
-    ...ROOT_KEY,
-    ...WS,
-  ]);
+  await ok(cwd, [...addApprover('carol'), '--public', 'carol-home/carol.pub', ...ROOT_KEY, ...WS]);
   const release = 'movehub-7.28.0';
   await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...WS]);
   const request = await requestApprovals(cwd, release, WS);

@@ -4,26 +4,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { craftImage, lzma2Of } from '../../docs/vectors/craft.ts';
-import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import {
   assertSameBytes,
   assertStagingErased,
+  deviceRunningOld,
   envelopeFor,
+  MODEL,
+  NEW,
+  OLD,
   pack,
-  syntheticFirmware,
   trust,
 } from './support.ts';
 
-const MODEL = 'test-hub';
-const OLD = syntheticFirmware(40_000, 1);
-const NEW = syntheticFirmware(45_000, 2);
-const factory = await SimulatedDevice.create({
-  model: MODEL,
-  root: trust.root,
-  firmware: OLD,
-  version: '1.0.0',
-  slotSize: 64 * 1024,
-});
+const factory = await deviceRunningOld('1.0.0', 64 * 1024);
 
 for (const encrypt of [true, false]) {
   test(`installs ${encrypt ? 'an encrypted' : 'a signed-only'} LZMA2 image`, async () => {

@@ -9,30 +9,22 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import { SihlError } from '../../src/core/errors.ts';
-import { packImage } from '../../src/core/image/index.ts';
 import { BootStateStore, decodeBootState, idle } from '../../src/device/bootloader/boot-state.ts';
 import { BOOT_CHUNK_MAX, boot } from '../../src/device/bootloader/bootloader.ts';
-import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
+import type { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import {
-  approvers,
   type CorpusImage,
+  corpusDevice,
   corpusImages,
-  delegations,
   envelopeOf,
   firmware,
   MODEL,
-  pinnedRoot,
+  packCorpusImage,
 } from '../fuzz/corpus.ts';
 
 const [encrypted, signedOnly] = (await corpusImages()) as [CorpusImage, CorpusImage];
 const OLD = firmware(10_000, 42);
-const factory = await SimulatedDevice.create({
-  model: MODEL,
-  root: pinnedRoot,
-  firmware: OLD,
-  version: '1.0.0',
-  slotSize: 16_384,
-});
+const factory = await corpusDevice(OLD, 16_384);
 const fresh = () => factory.clone();
 const dir = await mkdtemp(join(tmpdir(), 'sihl-boot-mutants-'));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -44,13 +36,9 @@ async function packed(
   const input = join(dir, `fw-${size}-${chunkSize}.bin`);
   await writeFile(input, firmware(size, size));
   const output = `${input}.sihl`;
-  const result = await packImage(input, output, {
-    model: MODEL,
+  const result = await packCorpusImage(input, output, {
     version: '9.0.0',
     securityVersion: 1,
-    delegation: delegations[0] as Uint8Array,
-    signers: approvers.slice(0, 2),
-    encrypt: true,
     quality: 2,
     chunkSize,
   });

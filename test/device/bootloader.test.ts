@@ -10,38 +10,30 @@ import { streamBinding } from '../../src/core/format/manifest.ts';
 import { bufferSource, readImage } from '../../src/core/image/index.ts';
 import type { BootReport } from '../../src/device/bootloader/bootloader.ts';
 import { PowerCut } from '../../src/device/flash/simulated-flash.ts';
-import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
+import type { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { makeDelegation, testKey } from '../helpers.ts';
 import {
   assertSameBytes,
   assertStagingErased,
+  deviceRunningOld,
   envelopeFor,
+  NEW,
+  OLD,
   type Packed,
-  pack,
+  type pack,
+  packAs,
   randomBytes,
   seeded,
   syntheticFirmware,
   trust,
 } from './support.ts';
 
-const MODEL = 'test-hub';
-const OLD = syntheticFirmware(40_000, 1);
-const NEW = syntheticFirmware(45_000, 2);
-
 function packFor(firmware: Uint8Array, options: Parameters<typeof pack>[1] = {}): Promise<Packed> {
-  return pack(firmware, { model: MODEL, version: '2.0.0', securityVersion: 1, ...options });
+  return packAs('2.0.0', firmware, options);
 }
 
 /** A device running OLD as 1.0.0, with slots of `slotSize` bytes. */
-function deviceWithSlot(slotSize: number): Promise<SimulatedDevice> {
-  return SimulatedDevice.create({
-    model: MODEL,
-    root: trust.root,
-    firmware: OLD,
-    version: '1.0.0',
-    slotSize,
-  });
-}
+const deviceWithSlot = (slotSize: number) => deviceRunningOld('1.0.0', slotSize);
 
 const factory = await deviceWithSlot(64 * 1024);
 /** A fresh device running OLD (1.0.0), counters at zero. */

@@ -7,7 +7,7 @@ import { sealEnvelope } from '../../src/core/format/envelope.ts';
 import { streamBinding } from '../../src/core/format/manifest.ts';
 import { type PackOptions, packImage } from '../../src/core/image/index.ts';
 import { ERASED } from '../../src/device/flash/flash.ts';
-import type { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
+import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { makeTrust, tempDir, writeTemp } from '../helpers.ts';
 
 export const trust = makeTrust();
@@ -88,4 +88,29 @@ export function isErased(bytes: Uint8Array): boolean {
 export function assertStagingErased(device: SimulatedDevice): void {
   const { staging } = device.layout;
   assert.ok(isErased(device.flash.read(staging.offset, staging.size)), 'the staging slot is erased');
+}
+
+/** The model, old firmware and new firmware of the bootloader and trial tests. */
+export const MODEL = 'test-hub';
+export const OLD = syntheticFirmware(40_000, 1);
+export const NEW = syntheticFirmware(45_000, 2);
+
+/** A device of MODEL running OLD as `version`, with slots of `slotSize` bytes (the simulator's default unless told). */
+export function deviceRunningOld(version: string, slotSize?: number): Promise<SimulatedDevice> {
+  return SimulatedDevice.create({
+    model: MODEL,
+    root: trust.root,
+    firmware: OLD,
+    version,
+    ...(slotSize === undefined ? {} : { slotSize }),
+  });
+}
+
+/** Packs `firmware` for MODEL as `version` at security version 1, unless `options` say otherwise. */
+export function packAs(
+  version: string,
+  firmware: Uint8Array,
+  options: Partial<PackOptions> = {},
+): Promise<Packed> {
+  return pack(firmware, { model: MODEL, version, securityVersion: 1, ...options });
 }

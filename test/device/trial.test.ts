@@ -10,24 +10,23 @@ import { encodeRootChain, makeRootStatement } from '../../src/core/format/root-c
 import { signEntry } from '../../src/core/format/signatures.ts';
 import { BOOT_RECORD_BYTES, encodeBootState, idle } from '../../src/device/bootloader/boot-state.ts';
 import type { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
-import { SimulatedDevice as Device } from '../../src/device/simulator/simulated-device.ts';
 import { makeDelegation, testKey } from '../helpers.ts';
 import {
   assertSameBytes,
   assertStagingErased,
+  deviceRunningOld,
   envelopeFor,
+  NEW,
+  OLD,
   type Packed,
-  pack,
-  syntheticFirmware,
+  type pack,
+  packAs,
   trust,
 } from './support.ts';
 
-const MODEL = 'test-hub';
-const OLD = syntheticFirmware(40_000, 1);
-const NEW = syntheticFirmware(45_000, 2);
-const factory = await Device.create({ model: MODEL, root: trust.root, firmware: OLD, version: '2.0.0' });
+const factory = await deviceRunningOld('2.0.0');
 const packFor = (firmware: Uint8Array, options: Parameters<typeof pack>[1] = {}) =>
-  pack(firmware, { model: MODEL, version: '2.1.0', securityVersion: 1, ...options });
+  packAs('2.1.0', firmware, options);
 const good = await packFor(NEW);
 
 async function installOnTrial(device: SimulatedDevice, image: Packed, firmware: Uint8Array) {

@@ -7,23 +7,27 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { AzureNamedKeyCredential, TableClient } from '@azure/data-tables';
 import { withdrawDeviceLogCredentials } from '../../src/storage/device-log-credential.ts';
 import { openBlobStore, parseStoreLocation } from '../../src/storage/locations.ts';
-import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite } from '../support/azurite.ts';
+import { AZURITE_ACCOUNT } from '../support/azurite.ts';
 import {
+  type CloudFleet,
   configureDevice,
-  emulatorCertificate,
+  logTable,
   makeCloudFleet,
   provisionAzure,
   readOnlySas,
   run,
+  startEmulators,
   WS,
 } from './cloud-support.ts';
 
-const certificate = await emulatorCertificate();
-const azurite = await startAzurite({ tls: certificate });
-const env = { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString };
+const { certificate, azurite, env } = await startEmulators();
+
+/** `sihl fleet status` of the fleet reading the device logs in the Azure table devicelogs. */
+function fleetStatus(fleet: CloudFleet) {
+  return run(fleet, ['fleet', 'status', '--log', `azure://${AZURITE_ACCOUNT}/devicelogs`, ...WS]);
+}
 
 test('devices install a release published to Blob Storage and report to Table Storage; forged entries are flagged', async () => {
   await provisionAzure(azurite, { container: 'firmware', table: 'devicelogs' });
@@ -62,13 +66,7 @@ test('devices install a release published to Blob Storage and report to Table St
     assert.equal(new URLSearchParams(state.logSas).get('si'), current);
   }
 
-  const status = await run(fleet, [
-    'fleet',
-    'status',
-    '--log',
-    `azure://${AZURITE_ACCOUNT}/devicelogs`,
-    ...WS,
-  ]);
+  const status = await fleetStatus(fleet);
   assert.deepEqual(
     status.devices.map((d: { running: string; lastOutcome: string }) => [d.running, d.lastOutcome]),
     [
@@ -83,11 +81,7 @@ test('devices install a release published to Blob Storage and report to Table St
   // Device 1 files one of its own signed reports under device 2's partition (Azurite does not enforce
   // the SAS's partition range; Azure does): fleet status flags it and does not count it.
   const [first, second] = fleet.devices as [(typeof fleet.devices)[0], (typeof fleet.devices)[0]];
-  const table = new TableClient(
-    azurite.tableEndpoint,
-    'devicelogs',
-    new AzureNamedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
-  );
+  const table = logTable(azurite, 'devicelogs');
   const own = table.listEntities<{ rowKey: string; report: string }>({
     queryOptions: { filter: `PartitionKey eq '${first.id}'` },
   });
@@ -100,13 +94,7 @@ test('devices install a release published to Blob Storage and report to Table St
     rowKey: `${forged.rowKey.slice(0, 28)}-ffffffff`,
     report: forged.report,
   });
-  const after = await run(fleet, [
-    'fleet',
-    'status',
-    '--log',
-    `azure://${AZURITE_ACCOUNT}/devicelogs`,
-    ...WS,
-  ]);
+  const after = await fleetStatus(fleet);
   assert.equal(after.flagged.length, 1);
   assert.equal(after.flagged[0].deviceId, second.id);
   assert.match(after.flagged[0].problem, /not signed by this device/);

@@ -6,39 +6,38 @@
 // tag: slow (starts s3rver and Azurite)
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { generateBoxKeyPair, generateSigningKeyPair, keyIdOf } from '../../src/core/crypto/index.ts';
-import { fromHex, toHex } from '../../src/core/format/bytes.ts';
+import { fromHex } from '../../src/core/format/bytes.ts';
 import { inRollout } from '../../src/core/rollout.ts';
-import { openRegistry } from '../../src/publisher/registry.ts';
 import { openRelease } from '../../src/publisher/release.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
 import { startService } from '../../src/server/service.ts';
 import { openLogStore, parseLogLocation } from '../../src/storage/locations.ts';
-import { type LightDevice, signedReport } from '../publisher/rollout-support.ts';
-import { AZURITE_ACCOUNT, startAzurite } from '../support/azurite.ts';
+import {
+  CRASHED,
+  type LightDevice,
+  RELEASE,
+  registerLightDevices,
+  TARGET,
+  writeReports,
+} from '../publisher/rollout-support.ts';
+import { AZURITE_ACCOUNT } from '../support/azurite.ts';
 import { PASSPHRASE } from '../support/cli.ts';
-import { startS3rver } from '../support/s3rver.ts';
+import { httpsRequest } from '../support/server.ts';
 import {
   type CloudFleet,
   configureDevice,
-  emulatorCertificate,
   makeCloudFleet,
   provisionAzure,
   readOnlySas,
   run,
+  startEmulators,
   WS,
 } from './cloud-support.ts';
 
-const certificate = await emulatorCertificate();
-const s3 = await startS3rver(['firmware'], { tls: certificate });
-const azurite = await startAzurite({ tls: certificate });
-const env = { ...s3.env, AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString };
+const { certificate, s3, azurite, env } = await startEmulators(['firmware']);
 const LOG = `azure://${AZURITE_ACCOUNT}/devicelogs`;
-const RELEASE = 'movehub-7.28.0';
-const TARGET = 'movehub/movehub-7.28.0.sihl';
 await provisionAzure(azurite, { table: 'devicelogs' });
 
 /**
@@ -46,47 +45,25 @@ await provisionAzure(azurite, { table: 'devicelogs' });
  * registry, that files failure reports in the log table.
  */
 function failingDevice(workspace: Workspace, inStage: (id: string) => boolean): LightDevice {
-  let keys = { sign: generateSigningKeyPair(), box: generateBoxKeyPair() };
-  while (!inStage(toHex(keyIdOf(keys.sign.publicKey))))
-    keys = { sign: generateSigningKeyPair(), box: generateBoxKeyPair() };
-  const registry = openRegistry(workspace.registryPath);
-  const [p] = registry.provisionMany([
-    { sign: keys.sign.publicKey, box: keys.box.publicKey, model: 'movehub', owner: 'ACME', now: 1 },
-  ]);
-  registry.close();
-  return { ...(p as { idx: number; id: string }), ...keys, running: '7.27.0', seq: 0 };
+  return registerLightDevices(workspace, 1, 'movehub', inStage)[0] as LightDevice;
 }
 
 /** The device writes, as with its own SAS, that the release crashed it. */
 async function reportFailure(device: LightDevice): Promise<void> {
   const logs = await openLogStore(parseLogLocation(LOG), env);
-  const report = signedReport(device, {
-    running: '7.27.0',
-    outcome: 'error',
-    reason: 'APP_CRASHED',
-    target: TARGET,
-  });
-  await logs.append(device.id, [{ received: new Date(), report }]);
+  await writeReports(logs, [device], CRASHED);
   await logs.close();
 }
 
 /** POST to the console's API as an operator, over the pinned certificate. */
-function consolePost(url: string, token: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      new URL(path, url),
-      { method: 'POST', ca: certificate.cert, headers: { authorization: `Bearer ${token}` } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
+async function consolePost(
+  url: string,
+  token: string,
+  path: string,
+): Promise<{ status: number; body: string }> {
+  const headers = { authorization: `Bearer ${token}` };
+  const answer = await httpsRequest(new URL(path, url), { method: 'POST', ca: certificate.cert, headers });
+  return { status: answer.status, body: answer.body.toString('utf8') };
 }
 
 type SimDevice = CloudFleet['devices'][number];

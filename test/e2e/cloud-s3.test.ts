@@ -9,21 +9,10 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { openBlobStore, parseStoreLocation } from '../../src/storage/locations.ts';
-import { AZURITE_ACCOUNT, startAzurite } from '../support/azurite.ts';
-import { startS3rver } from '../support/s3rver.ts';
-import {
-  configureDevice,
-  emulatorCertificate,
-  makeCloudFleet,
-  provisionAzure,
-  run,
-  WS,
-} from './cloud-support.ts';
+import { AZURITE_ACCOUNT } from '../support/azurite.ts';
+import { configureDevice, makeCloudFleet, provisionAzure, run, startEmulators, WS } from './cloud-support.ts';
 
-const certificate = await emulatorCertificate();
-const s3 = await startS3rver(['firmware', 'interrupted'], { tls: certificate });
-const azurite = await startAzurite({ tls: certificate });
-const env = { ...s3.env, AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString };
+const { certificate, s3, azurite, env } = await startEmulators(['firmware', 'interrupted']);
 
 test('devices install a release published to an S3 bucket and report to Table Storage', async () => {
   await provisionAzure(azurite, { table: 'devicelogs' });

@@ -14,9 +14,10 @@ import {
 } from '@azure/storage-blob';
 import { makeServerCertificate } from '../../src/core/crypto/certificate.ts';
 import { tempDir } from '../helpers.ts';
-import { AZURITE_ACCOUNT, AZURITE_KEY } from '../support/azurite.ts';
+import { AZURITE_ACCOUNT, AZURITE_KEY, type Azurite, startAzurite } from '../support/azurite.ts';
 import { approveBy, INIT, PASSPHRASE, ROOT_KEY, releaseCreate, sihl } from '../support/cli.ts';
 import { PYBRICKS, PYBRICKS_PREVIOUS, pybricksFirmware } from '../support/fixtures.ts';
+import { type S3Server, startS3rver } from '../support/s3rver.ts';
 
 /**
  * The emulators' certificate. The publisher in this process trusts it as a CA added to the defaults
@@ -26,6 +27,33 @@ export async function emulatorCertificate(): Promise<{ key: string; cert: string
   const { key, cert } = await makeServerCertificate({ days: 2 });
   tls.setDefaultCACertificates([...tls.getCACertificates('default'), cert]);
   return { key, cert };
+}
+
+export interface Emulators {
+  readonly certificate: { readonly key: string; readonly cert: string };
+  readonly azurite: Azurite;
+  /** What the publisher's SDKs read to reach the emulators. */
+  readonly env: Record<string, string>;
+}
+
+/** Azurite and, when buckets are named, an s3rver with them, both over TLS with the emulators' certificate. */
+export async function startEmulators(): Promise<Emulators>;
+export async function startEmulators(buckets: string[]): Promise<Emulators & { readonly s3: S3Server }>;
+export async function startEmulators(buckets?: string[]): Promise<Emulators & { readonly s3?: S3Server }> {
+  const certificate = await emulatorCertificate();
+  const s3 = buckets ? await startS3rver(buckets, { tls: certificate }) : undefined;
+  const azurite = await startAzurite({ tls: certificate });
+  const env = { ...s3?.env, AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString };
+  return s3 ? { certificate, s3, azurite, env } : { certificate, azurite, env };
+}
+
+/** The Azure table `name` on Azurite, with the account's shared key (the operator's access). */
+export function logTable(azurite: { readonly tableEndpoint: string }, name: string): TableClient {
+  return new TableClient(
+    azurite.tableEndpoint,
+    name,
+    new AzureNamedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
+  );
 }
 
 export const WS = ['--workspace', 'acme'];
@@ -124,14 +152,11 @@ export async function provisionAzure(
       .getContainerClient(parts.container)
       .create();
   if (parts.table) {
-    const tables = new TableClient(
-      azurite.tableEndpoint,
-      parts.table,
-      new AzureNamedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
-    );
-    await tables.createTable().catch((error: { statusCode?: number }) => {
-      if (error.statusCode !== 409) throw error; // made by another test of the file
-    });
+    await logTable(azurite, parts.table)
+      .createTable()
+      .catch((error: { statusCode?: number }) => {
+        if (error.statusCode !== 409) throw error; // made by another test of the file
+      });
   }
 }
 

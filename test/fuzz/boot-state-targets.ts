@@ -14,8 +14,7 @@ import {
 import { RecordLog } from '../../src/device/flash/record-log.ts';
 import { SimulatedFlash } from '../../src/device/flash/simulated-flash.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
-import { type CorpusImage, corpusImages, envelopeOf, MODEL, pinnedRoot } from './corpus.ts';
-import { OLD_FIRMWARE } from './image-targets.ts';
+import { type CorpusImage, corpusDevice, corpusImages, envelopeOf, OLD_FIRMWARE } from './corpus.ts';
 import {
   applyByteMutations,
   applyPartMutation,
@@ -54,13 +53,7 @@ export const bootStateTarget: FuzzTarget = {
   async property() {
     const corpus = await corpusImages();
     const [installed, , staged] = corpus as [CorpusImage, CorpusImage, CorpusImage];
-    const base = await SimulatedDevice.create({
-      model: MODEL,
-      root: pinnedRoot,
-      firmware: OLD_FIRMWARE,
-      version: '1.0.0',
-      slotSize: 4096,
-    });
+    const base = await corpusDevice(OLD_FIRMWARE, 4096);
     base.stage(installed.bytes, envelopeOf(installed, base.secureElement.identity().box));
     const first = await base.boot();
     if (!first.installed) throw new Error(`the corpus image did not install: ${first.reason}`);

@@ -16,6 +16,7 @@ import { encodeRootChain, makeRootStatement, type RootStatement } from '../../sr
 import { type KeySet, signEntry } from '../../src/core/format/signatures.ts';
 import { bufferSource, type PackOptions, packImage, readImage } from '../../src/core/image/index.ts';
 import { LIMITS } from '../../src/core/limits.ts';
+import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { firmwareLike, makeDelegation, testKey } from '../support/fixtures.ts';
 
 export const MODEL = 'fuzz-board';
@@ -118,6 +119,35 @@ export async function splitImage(bytes: Uint8Array): Promise<Uint8Array[]> {
   return parts;
 }
 
+/** Packs `input` into `output` for MODEL, encrypted unless told, signed by two approvers under the first delegation. */
+export function packCorpusImage(
+  input: string,
+  output: string,
+  options: Partial<PackOptions> & Pick<PackOptions, 'version' | 'securityVersion' | 'quality'>,
+) {
+  return packImage(input, output, {
+    model: MODEL,
+    delegation: delegations[0] as Uint8Array,
+    signers: approvers.slice(0, 2),
+    encrypt: true,
+    ...options,
+  });
+}
+
+/** A device of MODEL pinning the corpus root, running `old` as 1.0.0, with slots of `slotSize` bytes. */
+export function corpusDevice(old: Uint8Array, slotSize: number): Promise<SimulatedDevice> {
+  return SimulatedDevice.create({
+    model: MODEL,
+    root: pinnedRoot,
+    firmware: old,
+    version: '1.0.0',
+    slotSize,
+  });
+}
+
+/** The firmware the fuzz targets' devices run before an update. */
+export const OLD_FIRMWARE = firmware(2500, 99);
+
 let images: Promise<CorpusImage[]> | undefined;
 
 /** Three images of different shapes, packed once per process. */
@@ -133,13 +163,9 @@ async function packAll(): Promise<CorpusImage[]> {
       const input = join(dir, `${name}.bin`);
       const output = join(dir, `${name}.sihl`);
       await writeFile(input, fw);
-      const result = await packImage(input, output, {
-        model: MODEL,
+      const result = await packCorpusImage(input, output, {
         version: '1.2.3',
         securityVersion: 3,
-        delegation: delegations[0] as Uint8Array,
-        signers: approvers.slice(0, 2),
-        encrypt: true,
         quality: 5,
         chunkSize: LIMITS.chunkBytesMin,
         now: () => new Date(1_700_000_000_000),

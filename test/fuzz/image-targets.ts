@@ -14,14 +14,14 @@ import {
   verifyImage,
 } from '../../src/core/image/index.ts';
 import { LIMITS } from '../../src/core/limits.ts';
-import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import {
   type CorpusImage,
+  corpusDevice,
   corpusImages,
   envelopeOf,
   FIELD_LIMITS,
-  firmware,
   MODEL,
+  OLD_FIRMWARE,
   pinnedRoot,
 } from './corpus.ts';
 import {
@@ -176,20 +176,12 @@ const stagedMutation: fc.Arbitrary<StagedMutation> = fc.oneof(
   },
 );
 
-export const OLD_FIRMWARE = firmware(2500, 99);
-
 export const bootloaderTarget: FuzzTarget = {
   name: 'bootloader',
   quickRuns: 400,
   async property() {
     const corpus = await corpusImages();
-    const factory = await SimulatedDevice.create({
-      model: MODEL,
-      root: pinnedRoot,
-      firmware: OLD_FIRMWARE,
-      version: '1.0.0',
-      slotSize: 4096,
-    });
+    const factory = await corpusDevice(OLD_FIRMWARE, 4096);
     const box = factory.secureElement.identity().box;
     const envelopes = corpus.map((c) => (c.contentKey ? envelopeOf(c, box) : new Uint8Array(0)));
     const slotBefore = factory.executable(factory.layout.executable.size);

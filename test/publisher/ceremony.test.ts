@@ -9,8 +9,18 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { changes, fileHashes } from '../bad-input/support.ts';
 import { configure, type Fleet, openAgent, serveStore } from '../device/agent/support.ts';
-import { custodianDir, custodianEnv, ok, sihl, sihlProcess } from '../support/cli.ts';
+import { addApprover, custodianDir, custodianEnv, ok, sihl, sihlProcess } from '../support/cli.ts';
 import { shipRelease, type World, WS, world } from '../support/world.ts';
+
+/** A root of 2 of 3 keys held by three custodians, one device on 7.27.0 and 7.28.0 published. */
+function custodiansAndADevice(): Promise<World> {
+  return world().withRootKeys(3, 2).withDevicesRunning('7.27.0', 1).withReleasePublished('7.28.0').build();
+}
+
+/** `sihl keys add` of approver carol, planned into the ceremony file add-carol.json. */
+function planAddingCarol(cwd: string, ...more: string[]): Promise<string> {
+  return ok(cwd, [...addApprover('carol'), '--ceremony', 'add-carol.json', ...more, ...WS]);
+}
 
 /** Custodian `n` signs the ceremony file in their own folder, in a process of their own. */
 async function custodianSigns(cwd: string, n: number, file = 'add-carol.json') {
@@ -39,26 +49,9 @@ async function pollAndBoot(w: World) {
 }
 
 test('2 of 3 custodians sign a ceremony adding carol; apply works and a device accepts her approval', async () => {
-  const w = await world()
-    .withRootKeys(3, 2)
-    .withDevicesRunning('7.27.0', 1)
-    .withReleasePublished('7.28.0')
-    .build();
+  const w = await custodiansAndADevice();
   const { cwd } = w;
-  const planned = JSON.parse(
-    await ok(cwd, [
-      'keys',
-      'add',
-      '--role',
-      'targets',
-      '--name',
-      'carol',
-      '--ceremony',
-      'add-carol.json',
-      '--json',
-      ...WS,
-    ]),
-  );
+  const planned = JSON.parse(await planAddingCarol(cwd, '--json'));
   assert.equal(planned.ceremony.ready, false);
   assert.match(planned.ceremony.change, /add release approver carol/);
   const file = JSON.parse(await readFile(join(cwd, 'add-carol.json'), 'utf8'));
@@ -116,17 +109,7 @@ test('2 of 3 custodians sign a ceremony adding carol; apply works and a device a
 
 test('a changed ceremony file is refused by sign and apply; a workspace changed since planning is refused', async () => {
   const { cwd } = await world().withRootKeys(3, 2).build();
-  await ok(cwd, [
-    'keys',
-    'add',
-    '--role',
-    'targets',
-    '--name',
-    'carol',
-    '--ceremony',
-    'add-carol.json',
-    ...WS,
-  ]);
+  await planAddingCarol(cwd);
   await handOver(cwd, '.', custodianDir(1));
   assert.equal((await custodianSigns(cwd, 1)).code, 0);
   const signed = await readFile(join(cwd, custodianDir(1), 'add-carol.json'), 'utf8');
@@ -154,12 +137,7 @@ test('a changed ceremony file is refused by sign and apply; a workspace changed 
   await ok(
     cwd,
     [
-      'keys',
-      'add',
-      '--role',
-      'targets',
-      '--name',
-      'dave',
+      ...addApprover('dave'),
       '--root-key',
       `${custodianDir(1)}/root-1.key`,
       '--root-key',
@@ -180,11 +158,7 @@ test('a changed ceremony file is refused by sign and apply; a workspace changed 
 });
 
 test('a root key rotated by ceremony: the new key, made onto new media, signs with 2 of the old; devices walk to it', async () => {
-  const w = await world()
-    .withRootKeys(3, 2)
-    .withDevicesRunning('7.27.0', 1)
-    .withReleasePublished('7.28.0')
-    .build();
+  const w = await custodiansAndADevice();
   const { cwd } = w;
   const plan = ['keys', 'rotate', '--role', 'root', '--name', 'root-3', '--ceremony', 'rotate.json', ...WS];
   const nowhere = await sihl(cwd, plan, custodianEnv(3));

@@ -65,15 +65,20 @@ async function publish(
   return { plan, result, contentKey };
 }
 
-test('every eligible device finds and opens its envelope; revoked and other-model devices find none', async () => {
+/** `count` devices in a new registry: sensors, but the last of another model and the one before it revoked. */
+async function sensorsAndOutcasts(count: number) {
   const dir = await tempDir();
   const registry = registryIn(dir);
-  const pairs = Array.from({ length: 5 }, () => generateBoxKeyPair());
+  const pairs = Array.from({ length: count }, () => generateBoxKeyPair());
   const devices = registry.provisionMany(
-    pairs.map((p, i) => newDevice(p.publicKey, i === 4 ? 'other' : 'sensor')),
+    pairs.map((p, i) => newDevice(p.publicKey, i === count - 1 ? 'other' : 'sensor')),
   );
-  registry.revoke(devices[3]?.id as string, NOW);
-  const release = join(dir, 'release');
+  registry.revoke(devices[count - 2]?.id as string, NOW);
+  return { registry, pairs, release: join(dir, 'release') };
+}
+
+test('every eligible device finds and opens its envelope; revoked and other-model devices find none', async () => {
+  const { registry, pairs, release } = await sensorsAndOutcasts(5);
   const { plan, result, contentKey } = await publish(registry, release);
   assert.deepEqual(
     { ...result, seconds: 0 },
@@ -94,14 +99,7 @@ test('every eligible device finds and opens its envelope; revoked and other-mode
 });
 
 test('revoked and other-model devices are indistinguishable from filler: every slot is a sealed envelope of one size, no marker', async () => {
-  const dir = await tempDir();
-  const registry = registryIn(dir);
-  const pairs = Array.from({ length: 6 }, () => generateBoxKeyPair());
-  const devices = registry.provisionMany(
-    pairs.map((p, i) => newDevice(p.publicKey, i === 5 ? 'other' : 'sensor')),
-  );
-  registry.revoke(devices[4]?.id as string, NOW);
-  const release = join(dir, 'release');
+  const { registry, pairs, release } = await sensorsAndOutcasts(6);
   await publish(registry, release);
   const slots = await allSlots(join(release, 'envelopes'), ENVELOPE_BYTES);
   assert.equal(slots.length, MIN_TABLE_SLOTS);

@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type ServeResult, serve } from '../../src/cli/commands/serve.ts';
@@ -13,21 +12,13 @@ import type { SecureElement } from '../../src/device/secure-element/secure-eleme
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { openSqliteLogStore } from '../../src/storage/sqlite-log-store.ts';
 import { ok, PASSPHRASE, sihl } from '../support/cli.ts';
+import { httpsRequest } from '../support/server.ts';
 import { WS, world } from '../support/world.ts';
 
-function post(base: string, ca: string, body: Uint8Array): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${base}/v1/reports`,
-      { method: 'POST', ca, agent: false, headers: { 'content-type': 'application/octet-stream' } },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+async function post(base: string, ca: string, body: Uint8Array): Promise<number> {
+  const headers = { 'content-type': 'application/octet-stream' };
+  return (await httpsRequest(`${base}/v1/reports`, { method: 'POST', ca, agent: false, headers }, body))
+    .status;
 }
 
 test('fleet status shows what devices reported through sihl serve, and flags entries they did not sign', async () => {

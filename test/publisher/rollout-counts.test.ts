@@ -19,6 +19,7 @@ import { serveFleet } from '../server/console/console-support.ts';
 import { ok } from '../support/cli.ts';
 import { GENEROUS, serveWorkspace } from '../support/server.ts';
 import {
+  CRASHED,
   https,
   type LightDevice,
   makeRolloutFleet,
@@ -29,6 +30,7 @@ import {
   registerLightDevices,
   signedReport,
   TARGET,
+  writeReports,
 } from './rollout-support.ts';
 
 const WS = ['--workspace', 'acme'];
@@ -54,7 +56,7 @@ test('five devices of another model post signed error reports naming the rollout
   const fleet = await makeRolloutFleet(20, 50);
   const aliens = registerLightDevices(fleet.workspace, 5, 'technichub');
   const { http } = await served(fleet.workspace);
-  const error = { running: '1.0.0', outcome: 'error', reason: 'APP_CRASHED', target: TARGET } as const;
+  const error = { ...CRASHED, running: '1.0.0' };
   for (const alien of aliens) {
     // Honest about its own model, and lying about it: the server takes neither.
     for (const model of ['technichub', 'movehub']) {
@@ -81,15 +83,7 @@ test('revoked devices that still write error reports into the log table are not 
   for (const d of revoked) await ok(fleet.cwd, ['device', 'revoke', d.id, ...WS]);
   // The server refuses them (403); a log-table credential issued before the revocation still writes.
   const logs = await openWorkspaceLogStore(fleet.workspace, {});
-  for (const d of revoked) {
-    const report = signedReport(d, {
-      running: '7.27.0',
-      outcome: 'error',
-      reason: 'APP_CRASHED',
-      target: TARGET,
-    });
-    await logs.append(d.id, [{ received: new Date(), report }]);
-  }
+  await writeReports(logs, revoked, CRASHED);
   await logs.close();
   const checked = await check(fleet.cwd);
   assert.equal(checked.decision.action, 'none', checked.decision.why);
@@ -105,8 +99,7 @@ test('fake installed reports from devices outside the stage do not dilute a real
   const { http } = await served(fleet.workspace);
   const post = async (d: LightDevice, fields: Parameters<typeof signedReport>[1]) =>
     assert.equal((await http.post('/v1/reports', signedReport(d, fields))).status, 204);
-  for (const d of inside.slice(0, 6))
-    await post(d, { running: '7.27.0', outcome: 'error', reason: 'APP_CRASHED', target: TARGET });
+  for (const d of inside.slice(0, 6)) await post(d, CRASHED);
   // Registered movehubs, signed by themselves, never offered the release: they claim they installed it.
   for (const d of outside)
     await post(d, { running: '7.28.0', outcome: 'installed', attempts: 1, target: TARGET });

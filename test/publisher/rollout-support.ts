@@ -27,6 +27,7 @@ import { chooseTarget } from '../../src/device/agent/select.ts';
 import type { Transport } from '../../src/device/agent/transport.ts';
 import { openRegistry } from '../../src/publisher/registry.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
+import type { LogStore } from '../../src/storage/log-store.ts';
 import { shipRelease, world } from '../support/world.ts';
 
 export const RELEASE = 'movehub-7.28.0';
@@ -47,12 +48,25 @@ export interface RolloutFleet {
   readonly devices: LightDevice[];
 }
 
-/** `count` light devices of `model` running 7.27.0, registered straight into the workspace's registry. */
-export function registerLightDevices(workspace: Workspace, count: number, model = 'movehub'): LightDevice[] {
-  const keys = Array.from({ length: count }, () => ({
-    sign: generateSigningKeyPair(),
-    box: generateBoxKeyPair(),
-  }));
+/** A device's signing and box key pairs, made again until `accept` takes the device id. */
+function lightKeys(accept: (id: string) => boolean): { sign: SigningKeyPair; box: BoxKeyPair } {
+  for (;;) {
+    const keys = { sign: generateSigningKeyPair(), box: generateBoxKeyPair() };
+    if (accept(toHex(keyIdOf(keys.sign.publicKey)))) return keys;
+  }
+}
+
+/**
+ * `count` light devices of `model` running 7.27.0, registered straight into the workspace's registry;
+ * with `accept`, only devices whose id it takes (those of a rollout stage, say).
+ */
+export function registerLightDevices(
+  workspace: Workspace,
+  count: number,
+  model = 'movehub',
+  accept: (id: string) => boolean = () => true,
+): LightDevice[] {
+  const keys = Array.from({ length: count }, () => lightKeys(accept));
   const registry = openRegistry(workspace.registryPath);
   const provisioned = registry.provisionMany(
     keys.map((k) => ({ sign: k.sign.publicKey, box: k.box.publicKey, model, owner: 'ACME', now: 1 })),
@@ -117,6 +131,24 @@ export function https(url: string, cert: string, sockets = 32): Http {
       call(method, path, body ? { ...headers, 'content-length': body.length } : headers, body),
     close: () => agent.destroy(),
   };
+}
+
+/** The report of a device on 7.27.0 that the release crashed. */
+export const CRASHED = {
+  running: '7.27.0',
+  outcome: 'error',
+  reason: 'APP_CRASHED',
+  target: TARGET,
+} as const;
+
+/** Each device's report with `fields`, signed and written straight into `logs` (as its log-table credential can). */
+export async function writeReports(
+  logs: LogStore,
+  devices: LightDevice[],
+  fields: Parameters<typeof signedReport>[1],
+): Promise<void> {
+  for (const d of devices)
+    await logs.append(d.id, [{ received: new Date(), report: signedReport(d, fields) }]);
 }
 
 /** A report signed by `device`, of a movehub unless `fields` names another model. */

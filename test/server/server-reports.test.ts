@@ -1,7 +1,6 @@
 // Devices' signed status reports through POST /v1/reports over real HTTPS: only a registered, unrevoked
 // device's own signature gets a report stored; replays, floods, oversized and slow requests are refused.
 import assert from 'node:assert/strict';
-import { request } from 'node:https';
 import { test } from 'node:test';
 import {
   encodeReport,
@@ -13,6 +12,7 @@ import { makeSignedReport } from '../../src/device/report.ts';
 import type { SecureElement } from '../../src/device/secure-element/secure-element.ts';
 import { startServer } from '../../src/server/server.ts';
 import type { LogStore } from '../../src/storage/log-store.ts';
+import { httpsRequest } from '../support/server.ts';
 import { type Fixture, provision, secureElement, startFixture } from './server-support.ts';
 
 const REPORTS = '/v1/reports';
@@ -133,25 +133,17 @@ test('a replayed or older report is refused with 409, also after the server rest
 });
 
 async function postTo(f: Fixture, port: number, bytes: Uint8Array): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: REPORTS,
-        method: 'POST',
-        headers: { 'content-type': 'application/octet-stream' },
-        ca: f.cert,
-        agent: false,
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', reject);
-    req.end(bytes);
-  });
+  const headers = { 'content-type': 'application/octet-stream' };
+  const options = {
+    host: '127.0.0.1',
+    port,
+    path: REPORTS,
+    method: 'POST',
+    headers,
+    ca: f.cert,
+    agent: false,
+  };
+  return (await httpsRequest(undefined, options, bytes)).status;
 }
 
 test('a body over 4 KiB is refused with 413 before it is read', async () => {

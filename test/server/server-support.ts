@@ -2,7 +2,6 @@
 // the server on 127.0.0.1 with a fresh certificate, and HTTPS clients that pin it (one through
 // node:https, one that writes raw bytes over TLS for requests node:https would refuse to send).
 import { mkdir, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { connect } from 'node:tls';
@@ -14,15 +13,12 @@ import { openRegistry, type Registry } from '../../src/publisher/registry.ts';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/server/server.ts';
 import { openSqliteLogStore } from '../../src/storage/sqlite-log-store.ts';
 import { makeTrust, tempDir } from '../helpers.ts';
+import { type Answer, httpsRequest } from '../support/server.ts';
 
 const certificate: Promise<ServerCertificate> = makeServerCertificate();
 const trust = makeTrust();
 
-export interface Response {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: Buffer;
-}
+export type Response = Answer;
 
 /** A device's secure element, made the way the factory makes one. */
 export function secureElement(): SimulatedSecureElement {
@@ -66,21 +62,11 @@ export async function startFixture(options: Partial<ServerOptions> = {}): Promis
     await logStore.close();
   });
   const send = (method: string, path: string, headers: Record<string, string>, body?: Uint8Array) =>
-    new Promise<Response>((resolve, reject) => {
-      const req = request(
-        { host: '127.0.0.1', port: server.port, path, method, headers, ca: cert, agent: false },
-        (res) => {
-          const parts: Buffer[] = [];
-          res.on('data', (d: Buffer) => parts.push(d));
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }),
-          );
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
+    httpsRequest(
+      undefined,
+      { host: '127.0.0.1', port: server.port, path, method, headers, ca: cert, agent: false },
+      body,
+    );
   return {
     dir,
     store,

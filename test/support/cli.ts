@@ -80,7 +80,7 @@ export async function addApproverAway(
   const made = await sihl(home, ['keys', 'generate', '--name', name], approverEnv(name));
   assert.equal(made.code, 0, made.err);
   const pub = join(approverHome(name), `${name}.pub`);
-  const add = ['keys', 'add', '--role', 'targets', '--name', name, '--public', pub, ...root.sign, ...ws];
+  const add = [...addApprover(name), '--public', pub, ...root.sign, ...ws];
   await ok(cwd, add, { SIHL_PASSPHRASE: PASSPHRASE, ...root.env });
 }
 
@@ -94,38 +94,47 @@ export async function ok(cwd: string, args: string[], env?: Record<string, strin
 export async function makeTrustFiles(dir: string): Promise<void> {
   for (const name of ['root', 'alice', 'bob']) await ok(dir, ['keys', 'generate', '--name', name]);
   await ok(dir, ['root', 'create', '--key', 'root.pub', '-o', 'root.json']);
-  await ok(dir, [
-    'delegation',
-    'create',
-    '--root-key',
-    'root.key',
-    '--approver',
-    'alice.pub',
-    '--approver',
-    'bob.pub',
-    '-o',
-    'approvers.dlg',
-  ]);
+  await ok(dir, delegationCreate('root.key'));
 }
 
-/** `sihl release create FILE --model MODEL --version VERSION --security-version SV`, as arguments. */
+/** `sihl delegation create` of approvers alice and bob into approvers.dlg, signed by `rootKey`, as arguments. */
+export function delegationCreate(rootKey: string): string[] {
+  return [
+    ...['delegation', 'create', '--root-key', rootKey],
+    ...['--approver', 'alice.pub', '--approver', 'bob.pub', '-o', 'approvers.dlg'],
+  ];
+}
+
+/** `sihl sim device create DIR` of a movehub pinning root.json and running old.bin, as arguments. */
+export function simDeviceCreate(dir: string): string[] {
+  return [
+    'sim',
+    'device',
+    'create',
+    dir,
+    '--model',
+    'movehub',
+    '--root',
+    'root.json',
+    '--firmware',
+    'old.bin',
+  ];
+}
+
+/** `sihl keys add --role targets --name NAME`, as arguments: the start of adding a release approver. */
+export function addApprover(name: string): string[] {
+  return ['keys', 'add', '--role', 'targets', '--name', name];
+}
+
+/** `sihl release create FILE --model MODEL --version VERSION [--security-version SV]`, as arguments. */
 export function releaseCreate(
   file: string,
   model: string,
   version: string,
-  securityVersion: string,
+  securityVersion?: string,
 ): string[] {
-  return [
-    'release',
-    'create',
-    file,
-    '--model',
-    model,
-    '--version',
-    version,
-    '--security-version',
-    securityVersion,
-  ];
+  const security = securityVersion === undefined ? [] : ['--security-version', securityVersion];
+  return ['release', 'create', file, '--model', model, '--version', version, ...security];
 }
 
 /**

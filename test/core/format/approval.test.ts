@@ -17,21 +17,9 @@ import { decodeManifest, encodeManifest, type Manifest } from '../../../src/core
 import { LIMITS } from '../../../src/core/limits.ts';
 import { testKey } from '../../helpers.ts';
 import { refuses } from '../../support/refuses.ts';
+import { tenByteManifest } from './support.ts';
 
-const manifest: Manifest = {
-  model: 'movehub',
-  version: '7.28.0',
-  securityVersion: 3,
-  releaseId: new Uint8Array(16),
-  created: 0,
-  plaintextSize: 10,
-  plaintextDigest: sha256(new Uint8Array(10)),
-  compression: { algorithm: 'none', windowLog: 0, filter: 'none', compressedSize: 10 },
-  encryption: { algorithm: 'none' },
-  chunkSize: 256,
-  payloadSize: 10,
-  payloadDigest: sha256(new Uint8Array(10)),
-};
+const manifest: Manifest = tenByteManifest('movehub', '7.28.0', 3);
 const manifestBytes = encodeManifest(manifest);
 const request: ApprovalRequest = {
   release: 'movehub-7.28.0',

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { sha256 } from '../../../src/core/crypto/index.ts';
 import { utf8 } from '../../../src/core/format/bytes.ts';
 import { decodeManifest, encodeManifest, type Manifest } from '../../../src/core/format/manifest.ts';
 import {
@@ -10,21 +9,9 @@ import {
   verifyThreshold,
 } from '../../../src/core/format/signatures.ts';
 import { testKey } from '../../helpers.ts';
+import { tenByteManifest } from './support.ts';
 
-const manifest: Manifest = {
-  model: 'abctest',
-  version: '1.0.0',
-  securityVersion: 1,
-  releaseId: new Uint8Array(16),
-  created: 0,
-  plaintextSize: 10,
-  plaintextDigest: sha256(new Uint8Array(10)),
-  compression: { algorithm: 'none', windowLog: 0, filter: 'none', compressedSize: 10 },
-  encryption: { algorithm: 'none' },
-  chunkSize: 256,
-  payloadSize: 10,
-  payloadDigest: sha256(new Uint8Array(10)),
-};
+const manifest: Manifest = tenByteManifest('abctest', '1.0.0', 1);
 
 test('a manifest decodes to what was encoded', () => {
   assert.deepEqual(decodeManifest(encodeManifest(manifest)), manifest);

@@ -194,52 +194,31 @@ async function regionsOf(bytes: Uint8Array): Promise<(position: number) => Regio
   return (position) => ends.find(([end]) => position < end)?.[1] ?? 'payload';
 }
 
+/** Codes a sweep of a region must have seen, and may give besides them when one of its bytes changes. */
+const sweep = (required: string[], ...also: string[]) => ({ required, allowed: [...required, ...also] });
+
 /** Codes each region may give when one of its bytes changes, and those a sweep must have seen. */
 const REGION_CODES: Record<Region, { allowed: string[]; required: string[] }> = {
-  header: {
-    allowed: [
-      'IMAGE_BAD_MAGIC',
-      'IMAGE_UNSUPPORTED_VERSION',
-      'IMAGE_BAD_HEADER',
-      'IMAGE_TRUNCATED',
-      'IMAGE_TRAILING_BYTES',
-      'LIMIT_EXCEEDED',
-    ],
-    required: [
-      'IMAGE_BAD_MAGIC',
-      'IMAGE_UNSUPPORTED_VERSION',
-      'IMAGE_BAD_HEADER',
-      'IMAGE_TRUNCATED',
-      'IMAGE_TRAILING_BYTES',
-      'LIMIT_EXCEEDED',
-    ],
-  },
-  manifest: {
-    // A manifest that still parses no longer matches what the approvers signed; one that does not is
-    // refused while parsing (a changed payload size contradicts the compressed size before the header).
-    allowed: ['MANIFEST_MALFORMED', 'MANIFEST_INCONSISTENT', 'LIMIT_EXCEEDED', 'SIGNATURE_INVALID'],
-    required: ['MANIFEST_MALFORMED', 'MANIFEST_INCONSISTENT', 'SIGNATURE_INVALID'],
-  },
-  delegation: {
-    allowed: [
-      'DELEGATION_MALFORMED',
-      'SIGNATURE_BLOCK_MALFORMED',
-      'SIGNATURE_INVALID',
-      'SIGNATURE_UNKNOWN_KEY',
-      'LIMIT_EXCEEDED',
-    ],
-    required: [
-      'DELEGATION_MALFORMED',
-      'SIGNATURE_BLOCK_MALFORMED',
-      'SIGNATURE_INVALID',
-      'SIGNATURE_UNKNOWN_KEY',
-    ],
-  },
-  signatures: {
-    allowed: ['SIGNATURE_BLOCK_MALFORMED', 'SIGNATURE_INVALID', 'SIGNATURE_UNKNOWN_KEY', 'LIMIT_EXCEEDED'],
-    required: ['SIGNATURE_BLOCK_MALFORMED', 'SIGNATURE_INVALID', 'SIGNATURE_UNKNOWN_KEY'],
-  },
-  payload: { allowed: ['PAYLOAD_DIGEST_MISMATCH'], required: ['PAYLOAD_DIGEST_MISMATCH'] },
+  header: sweep([
+    'IMAGE_BAD_MAGIC',
+    'IMAGE_UNSUPPORTED_VERSION',
+    'IMAGE_BAD_HEADER',
+    'IMAGE_TRUNCATED',
+    'IMAGE_TRAILING_BYTES',
+    'LIMIT_EXCEEDED',
+  ]),
+  // A manifest that still parses no longer matches what the approvers signed; one that does not is
+  // refused while parsing (a changed payload size contradicts the compressed size before the header).
+  manifest: sweep(['MANIFEST_MALFORMED', 'MANIFEST_INCONSISTENT', 'SIGNATURE_INVALID'], 'LIMIT_EXCEEDED'),
+  delegation: sweep(
+    ['DELEGATION_MALFORMED', 'SIGNATURE_BLOCK_MALFORMED', 'SIGNATURE_INVALID', 'SIGNATURE_UNKNOWN_KEY'],
+    'LIMIT_EXCEEDED',
+  ),
+  signatures: sweep(
+    ['SIGNATURE_BLOCK_MALFORMED', 'SIGNATURE_INVALID', 'SIGNATURE_UNKNOWN_KEY'],
+    'LIMIT_EXCEEDED',
+  ),
+  payload: sweep(['PAYLOAD_DIGEST_MISMATCH']),
 };
 
 /** Every position gets 0x01 and 0x80; every third also 0xff, which changes all eight bits. */

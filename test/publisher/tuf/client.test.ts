@@ -18,22 +18,23 @@ import {
 } from '../../../src/publisher/tuf/index.ts';
 import { signWith } from '../../../src/publisher/tuf/signing.ts';
 import { tempDir } from '../../helpers.ts';
-import { client, fetchTarget, firstRoot, plant, release, roleKeyPairs, serve, signers } from './support.ts';
+import {
+  client,
+  fetchTarget,
+  firstRoot,
+  plant,
+  release,
+  roleKeyPairs,
+  serve,
+  servedRepository,
+  signers,
+} from './support.ts';
 
 const NAME = 'acme-x1/firmware-1.2.0.sihl';
 const IMAGE = utf8.encode('firmware image 1.2.0 for the acme-x1 '.repeat(100));
 
-async function publishedRepository(label: string) {
-  const dir = await tempDir();
-  const keys = roleKeyPairs(label);
-  const root = firstRoot(keys);
-  await publishRepository(
-    dir,
-    release({ roots: [root], keys, version: 1, files: [{ name: NAME, bytes: IMAGE }] }),
-  );
-  const url = await serve(dir);
-  const trusted = await readFile(join(dir, metadataFilePath('root', 1)));
-  return { dir, keys, root, url, trusted };
+function publishedRepository(label: string) {
+  return servedRepository(label, { name: NAME, bytes: IMAGE });
 }
 
 test('the stock tuf-js client verifies the published metadata and downloads the image', async () => {

@@ -1,8 +1,6 @@
 // Key rotation as TUF defines it (spec §5.3): each new root is signed by a threshold of the old root's
 // keys and of its own, and a client that pinned version 1 walks every version to the newest.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { isSihlError } from '../../../src/core/errors.ts';
 import { utf8 } from '../../../src/core/format/bytes.ts';
@@ -14,17 +12,15 @@ import {
   signWith,
   TIMESTAMP_PATH,
 } from '../../../src/publisher/tuf/index.ts';
-import { tempDir, testKey } from '../../helpers.ts';
+import { testKey } from '../../helpers.ts';
 import {
   client,
   fetchTarget,
-  firstRoot,
   plant,
   type RoleKeyPairs,
   release,
-  roleKeyPairs,
   rolesOf,
-  serve,
+  servedRepository,
   signers,
   trustedRootVersion,
 } from './support.ts';
@@ -34,15 +30,13 @@ const image = (version: number) => utf8.encode(`firmware ${version} `.repeat(50)
 
 /** Version 1, then version 2 with three new approvers (two of them sign); the root key stays. */
 async function rotatedApprovers(label: string) {
-  const dir = await tempDir();
-  const keys = roleKeyPairs(label);
-  const root1 = firstRoot(keys);
-  await publishRepository(
+  const {
     dir,
-    release({ roots: [root1], keys, version: 1, files: [{ name: NAME, bytes: image(1) }] }),
-  );
-  const url = await serve(dir);
-  const trusted = await readFile(join(dir, metadataFilePath('root', 1)));
+    keys,
+    root: root1,
+    url,
+    trusted,
+  } = await servedRepository(label, { name: NAME, bytes: image(1) });
   const device = await client(url, trusted);
   assert.deepEqual(await fetchTarget(device.updater, NAME), image(1));
 

@@ -24,6 +24,7 @@ import {
   type TopLevelRoles,
   targetEntryOf,
 } from '../../../src/publisher/tuf/index.ts';
+import { metadataFilePath, publishRepository } from '../../../src/publisher/tuf/publish.ts';
 import { tempDir, testKey } from '../../helpers.ts';
 
 export interface RoleKeyPairs {
@@ -128,6 +129,20 @@ export async function serve(dir: string): Promise<string> {
  * A stock tuf-js updater whose only trust is `trustedRoot` (the bytes of a published N.root.json), or,
  * given an earlier client's folders, one that starts from what that client stored (a device's next poll).
  */
+/**
+ * Version 1 of a repository with role keys made from `label` and one file, published into a new folder
+ * and served: the folder, the keys, the root, the URL and the root bytes a device pins.
+ */
+export async function servedRepository(label: string, file: { name: string; bytes: Uint8Array }) {
+  const dir = await tempDir();
+  const keys = roleKeyPairs(label);
+  const root = firstRoot(keys);
+  await publishRepository(dir, release({ roots: [root], keys, version: 1, files: [file] }));
+  const url = await serve(dir);
+  const trusted = await readFile(join(dir, metadataFilePath('root', 1)));
+  return { dir, keys, root, url, trusted };
+}
+
 export async function client(
   baseUrl: string,
   trusted: Uint8Array | { metadataDir: string; targetDir: string },
