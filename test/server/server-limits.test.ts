@@ -22,7 +22,13 @@ test('the default limits hold a fleet of 10,000 connected at once, and stay boun
 });
 
 test('4,500 devices holding a connection at once are all answered under the default limits', {
-  skip: openFileLimit() < 2 * HELD + 1_000 ? 'too few open files allowed here' : false,
+  // 15 s of connecting: npm run test:slow (in CI) runs it, npm test leaves it out.
+  skip:
+    process.env.SIHL_EXHAUSTIVE !== '1'
+      ? 'npm run test:slow runs it'
+      : openFileLimit() < 2 * HELD + 1_000
+        ? 'too few open files allowed here'
+        : false,
 }, async () => {
   const fixture = await startFixture();
   const sockets: TLSSocket[] = [];
