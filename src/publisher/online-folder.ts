@@ -10,12 +10,19 @@ import { exists, writeFileAtomic } from '../core/fs.ts';
 import { formatLocation } from '../storage/locations.ts';
 import { ensureServerCertificate } from './certificate-files.ts';
 import { logStorePath } from './fleet.ts';
-import { SERVING_ROLES } from './online-keys.ts';
 import { readPublished, targetEntries } from './published.ts';
 import { openRelease, releasePaths } from './release.ts';
 import { ROLLOUT_FILE } from './rollout.ts';
 import { tokenReferencePath } from './token-keys.ts';
-import { CONFIG_FILE, ROLES, Workspace, type WorkspaceConfig, within } from './workspace.ts';
+import {
+  CONFIG_FILE,
+  ONLINE_ROLES,
+  ROLES,
+  type Role,
+  Workspace,
+  type WorkspaceConfig,
+  within,
+} from './workspace.ts';
 
 export interface OnlineFolder {
   readonly dir: string;
@@ -123,7 +130,7 @@ async function copyKeys(workspace: Workspace, online: Workspace): Promise<string
   for (const role of ROLES) {
     for (const name of workspace.config.roles[role].keys) {
       await copyIfThere(workspace.keyPath(name, 'pub'), online.keyPath(name, 'pub'));
-      if (!SERVING_ROLES.includes(role)) continue;
+      if (!(ONLINE_ROLES as readonly Role[]).includes(role)) continue;
       if (await copyIfThere(workspace.keyPath(name, 'key'), online.keyPath(name, 'key'), 0o600))
         copied.push(name);
       if (await copyIfThere(tokenReferencePath(workspace, name), tokenReferencePath(online, name), 0o600))

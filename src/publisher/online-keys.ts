@@ -8,12 +8,7 @@ import { toHex } from '../core/format/bytes.ts';
 import { readSmallFile } from '../core/fs.ts';
 import { type PublicKeyInfo, privateKeyInfo } from '../core/keys.ts';
 import { publicKeyOf } from './role-keys.ts';
-import { CONFIG_FILE, ONLINE_ROLES, type Role, type Workspace } from './workspace.ts';
-
-/** Roles whose private keys never reach a serving host. */
-export const OFFLINE_ROLES: readonly Role[] = ['root', 'targets'];
-/** What a serving host signs with: the online roles (rollout, snapshot, timestamp). */
-export const SERVING_ROLES: readonly Role[] = ONLINE_ROLES;
+import { CONFIG_FILE, ONLINE_ROLES, type Workspace } from './workspace.ts';
 
 const PRIVATE_SUFFIXES = ['.key', '.pkcs11'];
 /** Files this small in the store are read to see whether they are a sihl private key. */
@@ -35,7 +30,7 @@ function refused(path: string, what: string): SihlError {
  * signing key file anywhere in the folder (under any name, keys/ too) is not an online role's key.
  */
 export async function refuseOfflineKeys(workspace: Workspace): Promise<void> {
-  const online = new Set(SERVING_ROLES.flatMap((role) => workspace.config.roles[role].keys));
+  const online = new Set(ONLINE_ROLES.flatMap((role) => workspace.config.roles[role].keys));
   const keys = join(workspace.dir, 'keys');
   const names = await readdir(keys).catch(() => [] as string[]);
   for (const file of names.sort()) {

@@ -23,7 +23,7 @@ import { nextTopLevel, type Published, readPublished, targetEntries } from './pu
 import { planRecipients, type RecipientPlan, recipientFields } from './recipients.ts';
 import { openRegistry } from './registry.ts';
 import type { Release } from './release.ts';
-import { HeldKeys, type Passphrases, roleSigners } from './role-keys.ts';
+import { askingOnce, HeldKeys, type Passphrases, roleSigners } from './role-keys.ts';
 import type { Clock } from './tuf/expiry.ts';
 import { signerFrom } from './tuf/keys.ts';
 import type { TargetEntry } from './tuf/metadata.ts';
@@ -221,9 +221,10 @@ function damagedNotice(damaged: { name: string; problem: string }): string {
 async function publishIntoStaging(
   workspace: Workspace,
   release: Release,
-  options: PublishReleaseOptions,
+  given: PublishReleaseOptions,
   issue: ((deviceId: string) => string) | undefined,
 ): Promise<PublishReleaseResult> {
+  const options = { ...given, passphrases: askingOnce(given.passphrases) };
   if (!Number.isFinite(options.rollout) || options.rollout < 0 || options.rollout > 100) {
     throw new SihlError('USAGE', 'rollout must be a percentage from 0 to 100');
   }

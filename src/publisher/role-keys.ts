@@ -35,6 +35,22 @@ import {
 export type Passphrases = (keyName: string) => Promise<string>;
 
 /**
+ * The same passphrases, each asked for at most once: a use case that opens one key in two places (the
+ * gate and the sealing both open the content key) asks its holder once.
+ */
+export function askingOnce(passphrases: Passphrases): Passphrases {
+  const asked = new Map<string, Promise<string>>();
+  return (keyName) => {
+    let answer = asked.get(keyName);
+    if (answer === undefined) {
+      answer = passphrases(keyName);
+      asked.set(keyName, answer);
+    }
+    return answer;
+  };
+}
+
+/**
  * How hard a role's key files are to guess: the online keys (rollout, snapshot, timestamp) are opened
  * unattended by the server and its jobs, so they keep libsodium's INTERACTIVE cost; root and approvers
  * get MODERATE.

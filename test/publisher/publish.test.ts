@@ -7,6 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
+import { publishRelease } from '../../src/publisher/publish-release.ts';
+import { openRelease } from '../../src/publisher/release.ts';
 import { refreshTimestamp } from '../../src/publisher/timestamp.ts';
 import { Workspace } from '../../src/publisher/workspace.ts';
 import { ok, PASSPHRASE, releaseCreate, sihl } from '../support/cli.ts';
@@ -91,4 +93,26 @@ test('a rollout gives envelopes to about that share of the devices, by a stable 
   );
   assert.equal(ids.filter((id) => inRollout(release, id, 0)).length, 0);
   assert.equal(ids.filter((id) => inRollout(release, id, 100)).length, 2000);
+});
+
+test('publishing an encrypted release asks for each key once: the gate and the sealing share the content key passphrase', async () => {
+  const { cwd } = await world().withDevicesRunning('7.27.0', 1).withReleaseApproved('7.28.0').build();
+  const workspace = await Workspace.open(join(cwd, 'acme'));
+  const asked: string[] = [];
+  const passphrases = async (name: string) => {
+    asked.push(name);
+    return PASSPHRASE;
+  };
+  const release = await openRelease(join(workspace.dir, 'releases', 'movehub-7.28.0'));
+  await publishRelease(workspace, release, {
+    channel: 'stable',
+    rollout: 100,
+    passphrases,
+    logCredential: undefined,
+  });
+  assert.deepEqual(
+    asked.filter((name) => name === 'movehub-7.28.0 content key'),
+    ['movehub-7.28.0 content key'],
+  );
+  assert.equal(new Set(asked).size, asked.length, `each key asked once: ${asked.join(', ')}`);
 });
