@@ -7,6 +7,13 @@ import assert from 'node:assert/strict';
 import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { generateSigningKeyPair } from '../../src/core/crypto/index.ts';
+import {
+  decodeDelegationBody,
+  delegationMessage,
+  encodeDelegationBody,
+} from '../../src/core/format/delegation.ts';
+import { decodeCeremony, encodeCeremony } from '../../src/publisher/ceremony-file.ts';
 import { changes, fileHashes } from '../bad-input/support.ts';
 import { configure, type Fleet, openAgent, serveStore } from '../device/agent/support.ts';
 import { addApprover, custodianDir, custodianEnv, ok, sihl, sihlProcess } from '../support/cli.ts';
@@ -155,6 +162,40 @@ test('a changed ceremony file is refused by sign and apply; a workspace changed 
   const stale = await sihl(cwd, ['ceremony', 'apply', 'add-carol.json', ...WS]);
   assert.match(stale.err, /the workspace changed since this ceremony was planned.*CEREMONY_STALE/);
   assert.deepEqual(changes(afterDave, await fileHashes(join(cwd, 'acme'))), [], 'nothing changed');
+});
+
+test('a ceremony file rewritten on its way with an attacker key, consistently: custodians may sign it, apply refuses it', async () => {
+  const { cwd } = await world().withRootKeys(3, 2).build();
+  await planAddingCarol(cwd);
+  // Between the release manager and the first custodian, someone puts their own key where carol's is and
+  // makes the file whole again: id, words and bytes agree, so a custodian who does not compare key ids
+  // with carol's signs it.
+  const original = decodeCeremony(await readFile(join(cwd, 'add-carol.json')));
+  const carol = original.planned.newKey as NonNullable<typeof original.planned.newKey>;
+  const mallory = generateSigningKeyPair().publicKey;
+  const prefix = delegationMessage(new Uint8Array()).length;
+  const messages = original.planned.messages.map((m) => {
+    if (m.kind !== 'delegation') return m;
+    const body = decodeDelegationBody(m.bytes.subarray(prefix));
+    const keys = body.keys.map((k) => (Buffer.compare(k, carol.publicKey) === 0 ? mallory : k));
+    return { ...m, bytes: delegationMessage(encodeDelegationBody({ ...body, keys })) };
+  });
+  const planned = { ...original.planned, newKey: { ...carol, publicKey: mallory }, messages };
+  await writeFile(join(cwd, custodianDir(1), 'add-carol.json'), encodeCeremony({ planned, signatures: [] }));
+  const first = await custodianSigns(cwd, 1);
+  assert.equal(first.code, 0, `the rewritten file is whole: ${first.err}`);
+  await handOver(cwd, custodianDir(1), custodianDir(2));
+  assert.equal((await custodianSigns(cwd, 2)).code, 0);
+  await handOver(cwd, custodianDir(2), '.');
+
+  // The workspace works the change out again from carol's pending key: the bytes differ, nothing changes.
+  const before = await fileHashes(join(cwd, 'acme'));
+  const applied = await sihl(cwd, ['ceremony', 'apply', 'add-carol.json', ...WS]);
+  assert.notEqual(applied.code, 0, applied.out);
+  assert.match(applied.err, /CEREMONY_(INVALID|STALE)/);
+  assert.deepEqual(changes(before, await fileHashes(join(cwd, 'acme'))), [], 'nothing changed');
+  const config = JSON.parse(await readFile(join(cwd, 'acme', 'sihl.json'), 'utf8'));
+  assert.ok(!config.roles.targets.keys.includes('carol'), 'carol is not an approver by the forged file');
 });
 
 test('a root key rotated by ceremony: the new key, made onto new media, signs with 2 of the old; devices walk to it', async () => {
