@@ -1,5 +1,6 @@
-// Semantic Versioning 2.0.0 (semver.org), shared by the vendor's policy gate and the device agent, so
-// both order releases the same way.
+// Semantic Versioning 2.0.0 (semver.org), shared by the vendor's policy gate, the device agent and the
+// bootloader, so all order releases the same way.
+import { SihlError } from '../errors.ts';
 
 // The grammar of its §2, 9 and 10 and the precedence of §11.
 // Numbers are compared as digit strings (no leading zeros), so any length is ordered exactly.
@@ -50,4 +51,24 @@ export function compareSemver(a: Semver, b: Semver): number {
     if (order !== 0) return order;
   }
   return Math.sign(a.prerelease.length - b.prerelease.length);
+}
+
+/**
+ * FORMAT.md §Manifest flags, BOOT.md §Install: a signed image must be above the running version unless
+ * its approvers signed it as a downgrade; firmware of unknown version has no floor. The bootloader and
+ * the update agent both apply it to the manifest the approvers signed (never to unsigned metadata).
+ */
+export function checkVersionRises(
+  manifest: { readonly version: string; readonly downgrade?: boolean },
+  running: string,
+): void {
+  const now = parseSemver(running);
+  if (now === undefined || manifest.downgrade === true) return;
+  const next = parseSemver(manifest.version);
+  if (next === undefined || compareSemver(next, now) <= 0) {
+    throw new SihlError(
+      'VERSION_ROLLBACK',
+      `version ${manifest.version} is not above the running ${running}, and was not signed as a downgrade`,
+    );
+  }
 }

@@ -8,27 +8,11 @@
 import { equalBytes, sha256 } from '../../core/crypto/hash.ts';
 import { SihlError } from '../../core/errors.ts';
 import { decodeEnvelope, ENVELOPE_BYTES } from '../../core/format/envelope.ts';
-import { type Manifest, streamBinding } from '../../core/format/manifest.ts';
-import { compareSemver, parseSemver } from '../../core/format/semver.ts';
+import { streamBinding } from '../../core/format/manifest.ts';
+import { checkVersionRises } from '../../core/format/semver.ts';
 import type { ByteSource } from '../../core/image/source.ts';
 import { verifyImage } from '../../core/image/verify.ts';
 import type { AgentDevice } from './staging.ts';
-
-/**
- * The bootloader's rule (docs/BOOT.md §Install), on the signed manifest: a version above the running one,
- * unless the approvers signed this image as a downgrade. Firmware of unknown version has no floor.
- */
-function checkVersionRises(manifest: Manifest, running: string): void {
-  const now = parseSemver(running);
-  if (now === undefined || manifest.downgrade === true) return;
-  const next = parseSemver(manifest.version);
-  if (next === undefined || compareSemver(next, now) <= 0) {
-    throw new SihlError(
-      'VERSION_ROLLBACK',
-      `the signed image is version ${manifest.version}, not above the running ${running}`,
-    );
-  }
-}
 
 export async function verifyStaged(
   device: AgentDevice,

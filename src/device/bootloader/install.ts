@@ -6,7 +6,7 @@ import { equalBytes, sha256 } from '../../core/crypto/hash.ts';
 import { SihlError } from '../../core/errors.ts';
 import { ENVELOPE_BYTES } from '../../core/format/envelope.ts';
 import { streamBinding } from '../../core/format/manifest.ts';
-import { compareSemver, parseSemver } from '../../core/format/semver.ts';
+import { checkVersionRises } from '../../core/format/semver.ts';
 import type { ByteSource } from '../../core/image/source.ts';
 import { unpackPayload } from '../../core/image/unpack.ts';
 import { type VerifiedImage, verifyImage } from '../../core/image/verify.ts';
@@ -23,19 +23,6 @@ interface Prepared {
   readonly source: ByteSource;
   readonly contentKey: Uint8Array | null;
   readonly rootVersion: number;
-}
-
-/** FORMAT.md §Manifest flags: a release above the running version, or one signed as a downgrade. */
-function checkVersionRises(image: VerifiedImage, running: Running): void {
-  const now = parseSemver(running.version);
-  if (now === undefined || image.manifest.downgrade === true) return; // unknown firmware has no floor
-  const next = parseSemver(image.manifest.version);
-  if (next === undefined || compareSemver(next, now) <= 0) {
-    throw new SihlError(
-      'VERSION_ROLLBACK',
-      `version ${image.manifest.version} is not above the running ${running.version}, and was not signed as a downgrade`,
-    );
-  }
 }
 
 /** BOOT.md §Install steps 1–6: everything that needs no payload byte. Writes nothing. */
@@ -55,7 +42,7 @@ async function prepare(ctx: Boot, state: BootState): Promise<Prepared> {
   if (!equalBytes(sha256(image.manifestBytes), state.stagedManifest)) {
     throw new SihlError('STAGING_MISMATCH', 'staging holds another image than the one marked pending');
   }
-  checkVersionRises(image, state.running);
+  checkVersionRises(image.manifest, state.running.version);
   if (image.manifest.plaintextSize > layout.executable.size) {
     throw new SihlError('LIMIT_EXCEEDED', 'firmware is larger than the executable slot');
   }
