@@ -4,7 +4,7 @@
 // is handed its root keys (key files from anywhere, or tokens) and matches them to the workspace's root
 // public keys by key id. A root private key found in the workspace's keys/ is refused.
 import { readdir, readlink, realpath } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { equalBytes, keyIdOf, type SigningKey } from '../core/crypto/index.ts';
 import { naming, SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
@@ -12,7 +12,7 @@ import { readPrivateKeyFile, readSmallFile } from '../core/fs.ts';
 import { openSigningKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import { publicKeyOf } from './role-keys.ts';
-import type { RoleConfig, Workspace } from './workspace.ts';
+import { type RoleConfig, type Workspace, within } from './workspace.ts';
 
 /** A root key as the workspace knows it: its name and public key. */
 export interface RootKey {
@@ -42,14 +42,9 @@ async function realPathOf(path: string, depth = 0): Promise<string> {
   }
 }
 
-function isInside(outer: string, inner: string): boolean {
-  const rel = relative(outer, inner);
-  return rel === '' || !(rel === '..' || rel.startsWith(`..${sep}`) || resolve(rel) === rel);
-}
-
 /** Refuses a folder for root private keys that is the workspace or inside it. */
 export async function checkOutsideWorkspace(workspaceDir: string, dir: string): Promise<void> {
-  if (isInside(await realPathOf(workspaceDir), await realPathOf(dir))) {
+  if (within(await realPathOf(dir), await realPathOf(workspaceDir))) {
     throw new SihlError(
       'KEY_FILE_MISPLACED',
       `root private keys may not be kept in the workspace ${resolve(workspaceDir)}: name a folder outside it, such as removable media`,
@@ -161,7 +156,7 @@ export async function openRootKeyFile(
   passphrase: (name: string) => Promise<string>,
 ): Promise<SigningKey> {
   try {
-    if (workspaceDir && isInside(await realPathOf(workspaceDir), await realPathOf(path))) {
+    if (workspaceDir && within(await realPathOf(path), await realPathOf(workspaceDir))) {
       throw new SihlError('KEY_FILE_MISPLACED', MISPLACED);
     }
     const bytes = await readPrivateKeyFile(path, LIMITS.keyFileBytes);
