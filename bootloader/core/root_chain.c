@@ -81,8 +81,11 @@ static sihl_reason chain_head(const struct sihl_reader *image, uint64_t offset, 
     return SIHL_OK;
 }
 
-sihl_reason sihl_root_chain_check(const struct sihl_reader *image, uint64_t offset, uint32_t length,
-                                  uint8_t *message, struct sihl_keyset *next)
+/* One pass over the chain. With current 0, the strict structure (FORMAT.md §Root chain, step 1):
+ * versions from 2 up by one and nothing after the last statement. Otherwise the walk from the pinned
+ * *current (step 2), which it advances statement by statement. */
+static sihl_reason chain_pass(const struct sihl_reader *image, uint64_t offset, uint32_t length,
+                              uint8_t *message, struct sihl_keyset *current, struct sihl_keyset *next)
 {
     uint64_t at = 4;
     uint32_t last_version = 0;
@@ -92,34 +95,18 @@ sihl_reason sihl_root_chain_check(const struct sihl_reader *image, uint64_t offs
     if (length == 0) return SIHL_OK;
     r = chain_head(image, offset, length, &count);
     if (r != SIHL_OK) return r;
+    if (current != 0) memcpy(message, root_context, ROOT_CONTEXT_BYTES);
     for (i = 0; i < count; i++) {
         r = statement(image, offset, length, &at, message, next, &s);
         if (r != SIHL_OK) return r;
-        if (next->version < 2) return SIHL_ROOT_CHAIN_MALFORMED;
-        if (i > 0 && next->version != last_version + 1u) return SIHL_ROOT_CHAIN_MALFORMED;
-        last_version = next->version;
+        if (current == 0) {
+            if (next->version < 2) return SIHL_ROOT_CHAIN_MALFORMED;
+            if (i > 0 && next->version != last_version + 1u) return SIHL_ROOT_CHAIN_MALFORMED;
+            last_version = next->version;
+        }
         r = blocks(image, offset, length, &at, &s);
         if (r != SIHL_OK) return r;
-    }
-    return at == length ? SIHL_OK : SIHL_ROOT_CHAIN_MALFORMED;
-}
-
-sihl_reason sihl_root_chain_walk(const struct sihl_reader *image, uint64_t offset, uint32_t length,
-                                 uint8_t *message, struct sihl_keyset *current, struct sihl_keyset *next)
-{
-    uint64_t at = 4;
-    uint8_t count, i;
-    struct statement s;
-    sihl_reason r;
-    if (length == 0) return SIHL_OK;
-    r = chain_head(image, offset, length, &count);
-    if (r != SIHL_OK) return r;
-    memcpy(message, root_context, ROOT_CONTEXT_BYTES);
-    for (i = 0; i < count; i++) {
-        r = statement(image, offset, length, &at, message, next, &s);
-        if (r != SIHL_OK) return r;
-        r = blocks(image, offset, length, &at, &s);
-        if (r != SIHL_OK) return r;
+        if (current == 0) continue;
         /* A statement at or below the current version is skipped, signatures unchecked: the device
          * trusts what it pinned (FORMAT.md §Root chain, step 2). */
         if (next->version <= current->version) continue;
@@ -132,5 +119,17 @@ sihl_reason sihl_root_chain_walk(const struct sihl_reader *image, uint64_t offse
         if (r != SIHL_OK) return r;
         memcpy(current, next, sizeof *current);
     }
-    return SIHL_OK;
+    return current != 0 || at == length ? SIHL_OK : SIHL_ROOT_CHAIN_MALFORMED;
+}
+
+sihl_reason sihl_root_chain_check(const struct sihl_reader *image, uint64_t offset, uint32_t length,
+                                  uint8_t *message, struct sihl_keyset *next)
+{
+    return chain_pass(image, offset, length, message, 0, next);
+}
+
+sihl_reason sihl_root_chain_walk(const struct sihl_reader *image, uint64_t offset, uint32_t length,
+                                 uint8_t *message, struct sihl_keyset *current, struct sihl_keyset *next)
+{
+    return chain_pass(image, offset, length, message, current, next);
 }

@@ -7,6 +7,9 @@
 
 #include "internal.h"
 
+/* The entry point every harness defines. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static inline int memory_read(void *ctx, uint64_t offset, uint8_t *out, size_t length)
 {
     memcpy(out, (const uint8_t *)ctx + offset, length);
@@ -34,6 +37,16 @@ static inline void vector_trust(struct sihl_trust *t)
     t->root.threshold = 1;
     t->root.key_count = 1;
     memcpy(t->root.keys[0], vector_root, 32);
+}
+
+/* The input as an image held in memory, and the vectors' trust; 0 when the input is over max bytes. */
+static inline int vector_input(const uint8_t *data, size_t size, size_t max, struct sihl_reader *r,
+                               struct sihl_trust *t)
+{
+    if (size > max) return 0;
+    *r = memory_reader(data, size);
+    vector_trust(t);
+    return 1;
 }
 
 static inline int discard_write(void *ctx, const uint8_t *data, size_t length)

@@ -53,7 +53,6 @@ static int check_record(void *ctx, const uint8_t *message, size_t length, const 
     return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct boot_state state, again;

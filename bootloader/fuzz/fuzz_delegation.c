@@ -4,16 +4,13 @@
 
 static uint8_t body[32 + SIHL_KEYSET_BODY_MAX];
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sihl_trust t;
     struct sihl_keyset keys;
     struct sihl_reader r;
     size_t n;
-    if (size > SIHL_DELEGATION_MAX) return 0;
-    r = memory_reader(data, size);
-    vector_trust(&t);
+    if (!vector_input(data, size, SIHL_DELEGATION_MAX, &r, &t)) return 0;
     memcpy(body, "sihl/v1/delegation", 19);
     if (sihl_delegation_decode(&r, 0, (uint32_t)size, body + 19, &n, &keys) != SIHL_OK) return 0;
     if (keys.threshold == 0 || keys.threshold > keys.key_count) __builtin_trap();

@@ -22,7 +22,6 @@ static int open_sealed(void *ctx, const uint8_t *sealed, size_t len, uint8_t *ou
     return sihl_open_sealed_with_secret(sealed, len, device_pk, device_sk, out);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct sihl_image image;

@@ -1,7 +1,6 @@
 /* libFuzzer: FORMAT.md §Header; the input's first 32 bytes, the image size from the next 8. */
 #include "common.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sihl_header h;

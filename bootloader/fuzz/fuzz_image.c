@@ -4,7 +4,6 @@
 
 static struct sihl_work work;
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sihl_trust t;

@@ -13,7 +13,6 @@
 static struct sihl_work work;
 static uint8_t payload[STREAM_MAX + SIHL_LINK_BYTES * (PIECES_MAX - 1u)];
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sihl_image m;

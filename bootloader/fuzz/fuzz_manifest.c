@@ -1,7 +1,6 @@
 /* libFuzzer: FORMAT.md §Manifest, strict decoding and consistency. */
 #include "common.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sihl_image m;

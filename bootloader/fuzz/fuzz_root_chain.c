@@ -3,15 +3,12 @@
 
 static uint8_t message[32 + SIHL_KEYSET_BODY_MAX];
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sihl_trust t;
     struct sihl_keyset next;
     struct sihl_reader r;
-    if (size > SIHL_ROOT_CHAIN_MAX) return 0;
-    r = memory_reader(data, size);
-    vector_trust(&t);
+    if (!vector_input(data, size, SIHL_ROOT_CHAIN_MAX, &r, &t)) return 0;
     if (sihl_root_chain_check(&r, 0, (uint32_t)size, message, &next) != SIHL_OK) return 0;
     if (sihl_root_chain_walk(&r, 0, (uint32_t)size, message, &t.root, &next) == SIHL_OK && t.root.version < 1)
         __builtin_trap();

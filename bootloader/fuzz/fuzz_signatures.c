@@ -2,7 +2,6 @@
  * the vectors' root key over the rest of the input as the message. */
 #include "common.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sihl_trust t;

@@ -22,16 +22,9 @@ if [ "${SIHL_FUZZ_TOOLS:-1}" = 1 ]; then
     need_tools+=("libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev")
   fi
 fi
-if [ ${#need_tools[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "fetch-sources: missing ${need_tools[*]}; install them (Debian: apt-get install ${need_tools[*]})" >&2
-    exit 1
-  fi
-  echo "fetch-sources: installing ${need_tools[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=900 update -q >/dev/null
-  apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${need_tools[@]}" >/dev/null
-fi
+# shellcheck source=apt-install.sh
+. "$here/scripts/apt-install.sh"
+[ ${#need_tools[@]} -eq 0 ] || apt_install fetch-sources "${need_tools[@]}"
 
 sodium_dir="$deps/libsodium"
 xz_dir="$deps/xz-embedded"

@@ -37,21 +37,15 @@ int main(void) {
     sh_puts(outcomes[(unsigned)report.outcome & 3u]);
     sh_puts(" reason=");
     sh_puts(sihl_reason_name(report.reason));
-    sh_puts(" installed=");
-    sh_put_u32((uint32_t)report.installed);
-    sh_puts(" trial=");
-    sh_put_u32((uint32_t)report.trial);
-    sh_puts(" attempts=");
-    sh_put_u32(report.attempts);
-    sh_puts(" running-size=");
-    sh_put_u32((uint32_t)report.running_size);
-    sh_puts(" intact=");
-    sh_put_u32((uint32_t)report.intact);
+    sh_put_field(" installed=", (uint32_t)report.installed);
+    sh_put_field(" trial=", (uint32_t)report.trial);
+    sh_put_field(" attempts=", report.attempts);
+    sh_put_field(" running-size=", (uint32_t)report.running_size);
+    sh_put_field(" intact=", (uint32_t)report.intact);
     sh_puts(" sha256=");
     sh_put_hex(report.running_digest, 32);
   }
-  sh_puts(" instructions=");
-  sh_put_u32((uint32_t)(instructions > UINT32_MAX ? UINT32_MAX : instructions));
+  sh_put_field(" instructions=", (uint32_t)(instructions > UINT32_MAX ? UINT32_MAX : instructions));
   sh_puts("\n");
   board_finish(&nor, result == SIHL_OK ? EXIT_OK : EXIT_FAILED);
 }

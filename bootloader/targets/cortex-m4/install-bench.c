@@ -33,12 +33,9 @@ static void step(const char *name, sihl_reason result, uint64_t instructions, ui
   sh_puts(name);
   sh_puts(" result=");
   sh_puts(sihl_reason_name(result));
-  sh_puts(" bytes=");
-  sh_put_u32((uint32_t)bytes);
-  sh_puts(" insns=");
-  sh_put_u32((uint32_t)instructions);
-  sh_puts(" stack=");
-  sh_put_u32(board_stack_used());
+  sh_put_field(" bytes=", (uint32_t)bytes);
+  sh_put_field(" insns=", (uint32_t)instructions);
+  sh_put_field(" stack=", board_stack_used());
   sh_puts("\n");
 }
 
@@ -88,35 +85,21 @@ int main(void) {
   step("unpack", r, board_instructions() - t0, written);
   memset(key, 0, sizeof key);
   /* Where the RAM goes: the core's work area, field by field, and the secure element port's scratch. */
-  sh_puts("work message=");
-  sh_put_u32(sizeof work.message);
-  sh_puts(" body=");
-  sh_put_u32(sizeof work.body);
-  sh_puts(" keys=");
-  sh_put_u32(sizeof work.keys);
-  sh_puts(" out=");
-  sh_put_u32(sizeof work.out);
-  sh_puts(" cipher=");
-  sh_put_u32(sizeof work.cipher);
-  sh_puts(" plain=");
-  sh_put_u32(sizeof work.plain);
-  sh_puts(" decoder=");
-  sh_put_u32(sizeof work.decoder);
-  sh_puts(" total=");
-  sh_put_u32(sizeof work);
+  sh_put_field("work message=", sizeof work.message);
+  sh_put_field(" body=", sizeof work.body);
+  sh_put_field(" keys=", sizeof work.keys);
+  sh_put_field(" out=", sizeof work.out);
+  sh_put_field(" cipher=", sizeof work.cipher);
+  sh_put_field(" plain=", sizeof work.plain);
+  sh_put_field(" decoder=", sizeof work.decoder);
+  sh_put_field(" total=", sizeof work);
   sh_puts("\n");
-  sh_puts("image compression=");
-  sh_put_u32(verified.compression);
-  sh_puts(" filter=");
-  sh_put_u32(verified.filter);
-  sh_puts(" encryption=");
-  sh_put_u32(verified.encryption);
-  sh_puts(" chunk=");
-  sh_put_u32(verified.chunk_size);
-  sh_puts(" plaintext=");
-  sh_put_u32((uint32_t)verified.plaintext_size);
-  sh_puts(" payload=");
-  sh_put_u32((uint32_t)verified.payload_size);
+  sh_put_field("image compression=", verified.compression);
+  sh_put_field(" filter=", verified.filter);
+  sh_put_field(" encryption=", verified.encryption);
+  sh_put_field(" chunk=", verified.chunk_size);
+  sh_put_field(" plaintext=", (uint32_t)verified.plaintext_size);
+  sh_put_field(" payload=", (uint32_t)verified.payload_size);
   sh_puts("\n");
   board_finish(&nor, r == SIHL_OK ? EXIT_OK : EXIT_FAILED);
 }

@@ -77,6 +77,11 @@ void sh_put_u32(uint32_t value) {
   sh_puts(p);
 }
 
+void sh_put_field(const char *label, uint32_t value) {
+  sh_puts(label);
+  sh_put_u32(value);
+}
+
 void sh_exit(int status) {
   const uint32_t args[2] = {ADP_STOPPED_APPLICATION_EXIT, (uint32_t)status};
   call(SYS_EXIT_EXTENDED, args);

@@ -21,6 +21,8 @@ long sh_flen(int fd);
 int sh_cmdline(char *buf, size_t len);
 void sh_puts(const char *text);
 void sh_put_u32(uint32_t value);
+/** A label and a number after it: sh_put_field(" size=", n) prints " size=" then n. */
+void sh_put_field(const char *label, uint32_t value);
 /** Up to 64 bytes as lowercase hex digits. */
 void sh_put_hex(const uint8_t *bytes, uint32_t n);
 /** Ends the program with this exit status (QEMU exits with it). */
