@@ -1,20 +1,23 @@
-// One contender for a store's publish lock, in a process of its own, for the lock race test: it waits
-// for "go" on stdin, tries takePublishLock(DIR) and prints one line ("took …" or the refusal); a winner
-// holds the lock until stdin ends, then releases it. Run as: node test/support/lock-child.ts DIR
+// A contender for a store's publish lock, in a process of its own, for the lock race test. For each line
+// "go DIR" on stdin it tries takePublishLock(DIR) and prints one line ("took: …" or "refused …"); on
+// "release" a winner releases its lock and prints "released". Started once, it races many rounds.
+// Run as: node test/support/lock-child.ts
 import { createInterface } from 'node:readline';
-import { takePublishLock } from '../../src/publisher/publish-lock.ts';
+import { type PublishLock, takePublishLock } from '../../src/publisher/publish-lock.ts';
 
-const dir = process.argv[2] as string;
-const lines = createInterface({ input: process.stdin });
-const ended = new Promise((resolve) => lines.once('close', resolve));
+let held: PublishLock | undefined;
 process.stdout.write('ready\n');
-await new Promise((resolve) => lines.once('line', resolve));
-try {
-  const lock = await takePublishLock(dir);
-  process.stdout.write(`took: ${lock.tookOver ?? 'a free lock (the stale one was gone)'}\n`);
-  await ended;
-  await lock.release();
-} catch (error) {
-  process.stdout.write(`refused ${(error as Error).message}\n`);
-  process.exitCode = 2;
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line.startsWith('go ')) {
+    try {
+      held = await takePublishLock(line.slice(3));
+      process.stdout.write(`took: ${held.tookOver ?? 'a free lock (the stale one was gone)'}\n`);
+    } catch (error) {
+      process.stdout.write(`refused ${(error as Error).message}\n`);
+    }
+  } else if (line === 'release') {
+    await held?.release();
+    process.stdout.write(held ? 'released\n' : 'idle\n');
+    held = undefined;
+  }
 }
