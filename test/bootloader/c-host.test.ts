@@ -76,7 +76,7 @@ async function typescript(
   bytes: Uint8Array,
   envelope: Uint8Array | undefined,
   e: Expectation,
-): Promise<{ stage: string; reason: string; plaintext?: Uint8Array; compression?: string }> {
+): Promise<{ stage: string; reason: string; plaintext?: Uint8Array }> {
   const source = bufferSource(bytes);
   const trust = {
     root: { threshold: e.pinned.threshold, keys: e.pinned.keys.map(fromHex) },
@@ -88,7 +88,6 @@ async function typescript(
       ...(e.device ? { model: e.device.model, minSecurityVersion: e.device.securityCounter } : {}),
       payload: e.deferPayload !== true,
     });
-    const compression = image.manifest.compression.algorithm;
     let key: Uint8Array | null = null;
     if (envelope && image.manifest.encryption.algorithm !== 'none') {
       stage = 'envelope';
@@ -97,7 +96,7 @@ async function typescript(
     stage = 'unpack';
     const parts: Uint8Array[] = [];
     await unpackPayload(source, image, key, { write: async (c) => void parts.push(c.slice()) });
-    return { stage, reason: 'OK', plaintext: new Uint8Array(Buffer.concat(parts)), compression };
+    return { stage, reason: 'OK', plaintext: new Uint8Array(Buffer.concat(parts)) };
   } catch (error) {
     if (isSihlError(error)) return { stage, reason: error.code };
     throw error;
@@ -141,7 +140,7 @@ async function c(
   return { ...(await runHost(binary, args)), out };
 }
 
-/** The C core agrees with TypeScript, but for Brotli, which it does not decode (FORMAT.md §Compression). */
+/** The C core agrees with TypeScript: stage, reason code, and the firmware written. */
 async function agree(
   bytes: Uint8Array,
   envelope: Uint8Array | undefined,
@@ -151,14 +150,6 @@ async function agree(
 ) {
   const ts = await typescript(bytes, envelope, e);
   const cc = await c(binary, bytes, envelope, e);
-  if (ts.compression === 'brotli' && ts.reason === 'OK') {
-    assert.deepEqual(
-      [cc.stage, cc.reason],
-      ['unpack', 'COMPRESSION_UNSUPPORTED'],
-      `${what}: verified, Brotli refused`,
-    );
-    return ts;
-  }
   assert.deepEqual([cc.stage, cc.reason], [ts.stage, ts.reason], `${what}: C and TypeScript agree`);
   if (ts.reason === 'OK') {
     assert.ok((await readFile(cc.out)).equals(ts.plaintext as Uint8Array), `${what}: the same firmware`);
@@ -301,15 +292,18 @@ test(`the C and TypeScript LZMA2 decoders agree on ${EVERY} of a stream changed 
   assert.ok((reasons.get('DECOMPRESS_FAILED') ?? 0) > tried / 2, 'most changes break the stream');
 });
 
-test('the core and its LZMA2 decoder call no allocator: no malloc, calloc, realloc or free', {
+test('the core and its LZMA2 and Brotli decoders call no allocator: no malloc, calloc, realloc or free', {
   skip,
 }, async () => {
   const objects = join(BOOTLOADER_DIR, 'build', 'host');
+  const inside = async (dir: string) => (await readdir(join(objects, dir))).map((f) => join(objects, dir, f));
   const files = [
-    ...(await readdir(join(objects, 'sihl', 'core'))).map((f) => join(objects, 'sihl', 'core', f)),
+    ...(await inside('sihl/core')),
     join(objects, 'deps', 'xz-embedded', 'xz_dec_lzma2.o'),
+    ...(await inside('deps/brotli/c/dec')),
+    ...(await inside('deps/brotli/c/common')),
   ].filter((f) => f.endsWith('.o'));
-  assert.ok(files.length >= 15, 'the core objects are there');
+  assert.ok(files.length >= 15 + 1 + 9, 'the core and decoder objects are there');
   for (const file of files) {
     const nm = await run('nm', ['-u', file]);
     assert.equal(nm.code, 0, nm.stderr);
