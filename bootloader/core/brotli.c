@@ -118,7 +118,7 @@ sihl_reason sihl_brotli_begin(struct sihl_brotli *z, uint8_t *arena, size_t aren
     ring_size = 0; /* until the stream's first bits say */
     ring_taken = 0;
     arena_peak = 0;
-    block_at(0)->size = arena_size - HEADER;
+    block_at(0)->size = arena_size_total - HEADER;
     block_at(0)->used = 0;
     s = BrotliDecoderCreateInstance(arena_alloc, arena_free, NULL);
     if (s == NULL) return SIHL_LIMIT_EXCEEDED;

@@ -3,8 +3,9 @@
  *     --defer-payload: verification skips the chunk chain walk (FORMAT.md §Verification step 6) and
  *     unpacking authenticates each stored chunk alone, as a bootloader that unpacks right away does
  *   sihl-host --lzma-memory LOG   the LZMA2 decoder's RAM at a 2^LOG dictionary, and the work area's
- *   sihl-host --brotli-memory LOG F   decodes the raw Brotli stream in F (window at most 2^LOG) through
- *     the core's decoder and says the most arena bytes it held (docs/BOOTLOADER-C.md §Brotli)
+ *   sihl-host --brotli-memory LOG F [ARENA]   decodes the raw Brotli stream in F (window at most 2^LOG)
+ *     through the core's decoder, with the first ARENA bytes of the arena (all by default), and says the
+ *     most arena bytes it held (docs/BOOTLOADER-C.md §Brotli)
  * --trust: u32 root version, u8 threshold, u8 key count, u16 0, the keys (32 bytes each),
  *          u32 delegation version, u32 security counter (all little-endian).
  * --box-keys: the device's X25519 public key then its secret key (64 bytes).
@@ -63,7 +64,7 @@ static int load_trust(const char *path, struct sihl_trust *t)
 
 #if SIHL_BROTLI
 /* --brotli-memory: a raw Brotli stream of at most 16 MiB through sihl_brotli_run, output discarded. */
-static int brotli_memory(unsigned log, const char *path)
+static int brotli_memory(unsigned log, const char *path, size_t arena)
 {
     static uint8_t stream[16u << 20];
     struct sihl_brotli z;
@@ -72,7 +73,8 @@ static int brotli_memory(unsigned log, const char *path)
     long n = read_file(path, stream, sizeof stream);
     sihl_reason r;
     if (n < 0) return 2;
-    r = sihl_brotli_begin(&z, work.decoder, sizeof work.decoder, log);
+    if (arena == 0 || arena > sizeof work.decoder) arena = sizeof work.decoder;
+    r = sihl_brotli_begin(&z, work.decoder, arena, log);
     while (r == SIHL_OK && !z.ended) {
         r = sihl_brotli_run(&z, stream + at, (size_t)n - at, &used, work.out, sizeof work.out, &made);
         at += used;
@@ -80,7 +82,7 @@ static int brotli_memory(unsigned log, const char *path)
         if (r == SIHL_OK && used == 0 && made == 0 && !z.ended) r = SIHL_DECOMPRESS_FAILED;
     }
     printf("{\"reason\":\"%s\",\"output\":%llu,\"arena\":%lu,\"held\":%lu,\"work\":%lu}\n", sihl_reason_name(r),
-           total, (unsigned long)sizeof work.decoder, (unsigned long)sihl_brotli_memory(), (unsigned long)sizeof work);
+           total, (unsigned long)arena, (unsigned long)sihl_brotli_memory(), (unsigned long)sizeof work);
     return r == SIHL_OK ? 0 : 1;
 }
 #endif
@@ -125,7 +127,8 @@ int main(int argc, char **argv)
         return 0;
     }
 #if SIHL_BROTLI
-    if (argc == 4 && strcmp(argv[1], "--brotli-memory") == 0) return brotli_memory((unsigned)atoi(argv[2]), argv[3]);
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "--brotli-memory") == 0)
+        return brotli_memory((unsigned)atoi(argv[2]), argv[3], argc == 5 ? (size_t)strtoul(argv[4], NULL, 10) : 0);
 #endif
     for (i = 1; i < argc && strcmp(argv[i], "--defer-payload") == 0; i++) defer_payload = 1;
     for (; i + 1 < argc; i += 2) {

@@ -348,6 +348,37 @@ test(`the C and TypeScript Brotli decoders agree on ${EVERY} of a stream changed
   );
 });
 
+test("a Brotli stream that needs more than the decoder's arena is refused with LIMIT_EXCEEDED", {
+  skip,
+}, async () => {
+  // docs/BOOTLOADER-C.md §Brotli: the host's arena holds what any stream needs; a device sets less.
+  const firmware = convertAll((await craftBase()).firmware, 'thumb', 'encode');
+  const stream = join(dir, 'firmware.br');
+  await writeFile(
+    stream,
+    brotliCompressSync(firmware, {
+      params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_LGWIN]: 16 },
+    }),
+  );
+  type Decoded = { reason: string; output: number; held: number };
+  const decode = async (arena?: number) =>
+    (await runHost(fast, [
+      '--brotli-memory',
+      '16',
+      stream,
+      ...(arena ? [String(arena)] : []),
+    ])) as unknown as Decoded;
+  const whole = await decode();
+  assert.deepEqual([whole.reason, whole.output], ['OK', firmware.length]);
+  assert.ok(
+    whole.held > 65_536 && whole.held < 128 * 1024,
+    `${whole.held} bytes held: the window and a few tables`,
+  );
+  assert.equal((await decode(whole.held + 32)).reason, 'OK', 'an arena as large as it held is enough');
+  const short = await decode(whole.held - 1024);
+  assert.deepEqual([short.reason, short.output], ['LIMIT_EXCEEDED', 0]);
+});
+
 test('the core and its LZMA2 and Brotli decoders call no allocator: no malloc, calloc, realloc or free', {
   skip,
 }, async () => {
