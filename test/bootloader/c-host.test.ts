@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { brotliCompressSync, constants } from 'node:zlib';
-import { craftImage, envelopeFor, lzma2Of } from '../../docs/vectors/craft.ts';
+import { type CraftOptions, craftImage, envelopeFor, lzma2Of } from '../../docs/vectors/craft.ts';
 import {
   fixed,
   fixedDelegation,
@@ -291,75 +291,66 @@ test('each libFuzzer harness runs over its seeds from the vectors without a find
   }
 });
 
+/** The vectors' firmware, Thumb-filtered, as Brotli at quality 11 and a 2^16 window (sihl's settings). */
+async function brotliOfFirmware(): Promise<Uint8Array> {
+  const filtered = convertAll((await craftBase()).firmware, 'thumb', 'encode');
+  const params = { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_LGWIN]: 16 };
+  return new Uint8Array(brotliCompressSync(filtered, { params }));
+}
+
+/**
+ * Each changed stream (SWEEP_STEP apart) signed into an image and given to both: they must agree.
+ * Returns the reasons counted and, for the unpackings that failed, where the two decoders stopped.
+ */
+async function sweepStream(stream: Uint8Array, options: CraftOptions, what: string) {
+  const base = await craftBase();
+  const reasons = new Map<string, number>();
+  const failuresBefore = decodedBeforeFailure.length;
+  for (let at = 0; at < stream.length; at += SWEEP_STEP) {
+    const mask = at % 2 === 0 ? 0x01 : 0x80;
+    const changed = Uint8Array.from(stream, (b, i) => (i === at ? b ^ mask : b));
+    const { image } = craftImage(base, { ...options, compressed: changed });
+    const { reason } = await agree(image, undefined, { pinned: document.root }, `${what} byte ${at}`);
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+  }
+  const tried = [...reasons.values()].reduce((sum, n) => sum + n, 0);
+  const failures = decodedBeforeFailure.slice(failuresBefore);
+  const differing = failures.filter((d) => d !== 0);
+  const summary = `${tried} streams (${[...reasons].map(([r, n]) => `${r} ${n}`).join(', ')}), ${failures.length} refused while unpacking; in ${differing.length} the decoders found the failure at different points${differing.length > 0 ? ` (C wrote ${Math.min(...differing)} to ${Math.max(...differing)} bytes more)` : ''}, the bytes both wrote the same`;
+  return { reasons, tried, summary };
+}
+
 test(`the C and TypeScript LZMA2 decoders agree on ${EVERY} of a stream changed in turn, re-signed`, {
   skip,
 }, async (t) => {
   // xz-embedded (C) and liblzma (TypeScript) are different decoders: the payload is changed before
   // signing, so each changed stream reaches the decoders (FORMAT.md §Compression).
-  const base = await craftBase();
-  const { firmware } = base;
-  const stream = lzma2Of(firmware, 16);
-  const reasons = new Map<string, number>();
-  const failuresBefore = decodedBeforeFailure.length;
-  for (let at = 0; at < stream.length; at += SWEEP_STEP) {
-    const mask = at % 2 === 0 ? 0x01 : 0x80;
-    const changed = Uint8Array.from(stream, (b, i) => (i === at ? b ^ mask : b));
-    const { image } = craftImage(base, { compressed: changed });
-    const { reason } = await agree(image, undefined, { pinned: document.root }, `stream byte ${at}`);
-    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-  }
-  const tried = [...reasons.values()].reduce((sum, n) => sum + n, 0);
+  const stream = lzma2Of((await craftBase()).firmware, 16);
+  const { reasons, tried, summary } = await sweepStream(stream, {}, 'LZMA2 stream');
   assert.ok((reasons.get('DECOMPRESS_FAILED') ?? 0) > tried / 2, 'most changes break the stream');
-  const failures = decodedBeforeFailure.slice(failuresBefore);
-  const differing = failures.filter((d) => d !== 0);
-  t.diagnostic(
-    `${tried} streams, ${failures.length} refused while unpacking; in ${differing.length} the decoders found the failure at different points (C wrote ${Math.min(...differing)} to ${Math.max(...differing)} bytes more), the bytes both wrote the same`,
-  );
+  t.diagnostic(summary);
 });
 
 test(`the C and TypeScript Brotli decoders agree on ${EVERY} of a stream changed in turn, re-signed`, {
   skip,
 }, async (t) => {
-  // Brotli 1.0.9 in C (Debian's sources) and Node's zlib in TypeScript: the payload is changed before
-  // signing, so each changed stream reaches the decoders (FORMAT.md §Compression).
-  const base = await craftBase();
-  const filtered = convertAll(base.firmware, 'thumb', 'encode');
-  const stream = new Uint8Array(
-    brotliCompressSync(filtered, {
-      params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_LGWIN]: 16 },
-    }),
-  );
-  const reasons = new Map<string, number>();
-  const failuresBefore = decodedBeforeFailure.length;
-  for (let at = 0; at < stream.length; at += SWEEP_STEP) {
-    const mask = at % 2 === 0 ? 0x01 : 0x80;
-    const changed = Uint8Array.from(stream, (b, i) => (i === at ? b ^ mask : b));
-    const { image } = craftImage(base, { compressed: changed, algorithm: 'brotli', chunkSize: 256 });
-    const { reason } = await agree(image, undefined, { pinned: document.root }, `Brotli stream byte ${at}`);
-    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-  }
-  const intact = craftImage(base, { compressed: stream, algorithm: 'brotli', chunkSize: 256 }).image;
+  // Brotli 1.0.9 in C (Debian's sources) and Node's zlib in TypeScript, the same way.
+  const stream = await brotliOfFirmware();
+  const options = { algorithm: 'brotli', chunkSize: 256 } as const;
+  const { reasons, tried, summary } = await sweepStream(stream, options, 'Brotli stream');
+  const intact = craftImage(await craftBase(), { ...options, compressed: stream }).image;
   assert.equal((await agree(intact, undefined, { pinned: document.root }, 'intact Brotli')).reason, 'OK');
-  const tried = [...reasons.values()].reduce((sum, n) => sum + n, 0);
-  assert.ok((reasons.get('OK') ?? 0) < tried / 2, `most changes are refused: ${[...reasons].join(', ')}`);
-  const differing = decodedBeforeFailure.slice(failuresBefore).filter((d) => d !== 0);
-  t.diagnostic(
-    `${tried} streams: ${[...reasons].map(([r, n]) => `${r} ${n}`).join(', ')}; the decoders stopped at different points in ${differing.length}`,
-  );
+  assert.ok((reasons.get('OK') ?? 0) < tried / 2, `most changes are refused: ${summary}`);
+  t.diagnostic(summary);
 });
 
 test("a Brotli stream that needs more than the decoder's arena is refused with LIMIT_EXCEEDED", {
   skip,
 }, async () => {
   // docs/BOOTLOADER-C.md §Brotli: the host's arena holds what any stream needs; a device sets less.
-  const firmware = convertAll((await craftBase()).firmware, 'thumb', 'encode');
   const stream = join(dir, 'firmware.br');
-  await writeFile(
-    stream,
-    brotliCompressSync(firmware, {
-      params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_LGWIN]: 16 },
-    }),
-  );
+  await writeFile(stream, await brotliOfFirmware());
+  const firmware = (await craftBase()).firmware;
   type Decoded = { reason: string; output: number; held: number };
   const decode = async (arena?: number) =>
     (await runHost(fast, [
