@@ -42,8 +42,10 @@ async function served(workspace: Workspace) {
   return { server, http };
 }
 
+/** `rollout check` as its cron job runs it: from the online folder (it refuses the workspace's keys). */
 async function check(cwd: string, more: string[] = []) {
-  return JSON.parse(await ok(cwd, ['rollout', 'check', RELEASE, ...more, '--json', ...WS]));
+  await ok(cwd, ['online', 'create', 'online', ...WS]);
+  return JSON.parse(await ok(cwd, ['rollout', 'check', RELEASE, ...more, '--json', '--workspace', 'online']));
 }
 
 async function stageOf(fleet: RolloutFleet, percent: number): Promise<(d: LightDevice) => boolean> {
