@@ -59,11 +59,13 @@ export async function checkReleaseInWorkspace(
   }
   const { targets } = await readPublished(workspace.storeDir);
   const newest = newestPublished(targets, image.manifest.model, channel, bySemver);
-  const slotSize = workspace.config.models?.[image.manifest.model]?.slotSize;
+  const modelConfig = workspace.config.models?.[image.manifest.model];
+  const slotSize = modelConfig?.slotSize;
   const verified = await verifyAndCheck(workspace, release, channel, options);
   const result = checkRelease({
     ...(newest ? { newestPublished: newest } : {}),
     ...(slotSize === undefined ? {} : { slotSize }),
+    ...(modelConfig?.codec === undefined ? {} : { codec: modelConfig.codec }),
     image: verified.image,
     ...(verified.outcomes ? { vendorChecks: verified.outcomes } : {}),
     ...(verified.skipped ? { vendorChecksSkipped: verified.skipped } : {}),
