@@ -35,7 +35,5 @@ const server = createServer(
   },
 );
 server.maxConnections = 16_384;
-const fragment = Number(process.env.BARE_FRAGMENT ?? 0);
-if (fragment) server.on('secureConnection', (socket) => socket.setMaxSendFragment(fragment));
 server.listen({ port: Number(port), host: '127.0.0.1', backlog: 8192 });
 process.once('SIGTERM', () => process.exit(0));
