@@ -151,8 +151,9 @@ export function memorySection(r: MemoryRun): string {
     '',
     `From one run on ${r.date}: ${r.connections.toLocaleString('en-US')} devices each hold a TLS keep-alive
 connection, opened 200 at a time, and poll \`timestamp.json\` with their ETag every 1 to 2 s
-(test/load/held.ts); every connection is held open for the whole run (a closed one would count as
-failed). RSS of the server's processes from /proc, above the idle server, per connection, at 10, 30 and
+(test/load/held.ts). The bench closes none of them before the end: "failed" counts answers other than
+304 and connections the server closed (its 5 s keep-alive, when a poll came late on the busy cores), so
+the memory is that of connections actually held. RSS of the server's processes from /proc, above the idle server, per connection, at 10, 30 and
 60 s after the last connection opened. \`sihl serve\` runs with its default limits; Node's HTTPS server
 is bench/bare-https.ts (no sihl code, the same TLS settings, answering the same file), the floor under
 sihl; nginx${r.nginxVersion ? ` (${r.nginxVersion})` : ''} has one worker; nginx in front of sihl is the
