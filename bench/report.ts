@@ -4,6 +4,7 @@
 import type { CloudRun } from './cloud.ts';
 import type { CorpusRow } from './corpus.ts';
 import { type FleetBenchRun, fleetSection } from './fleet.ts';
+import { type MemoryRun, memorySection } from './memory.ts';
 import type { PublishRun } from './publish.ts';
 import { type ServeRun, serveSection } from './serve.ts';
 import type { WorkerResult } from './worker.ts';
@@ -222,6 +223,7 @@ export interface Report {
   readonly machine: Machine;
   readonly publish?: PublishRun;
   readonly serve?: ServeRun;
+  readonly memory?: MemoryRun;
   readonly cloud?: CloudRun;
   readonly fleet?: FleetBenchRun;
 }
@@ -330,6 +332,7 @@ export function results(r: Report): string {
     '',
     ...(r.publish ? [publishSection(r.publish), ''] : []),
     ...(r.serve ? [serveSection(r.serve), ''] : []),
+    ...(r.memory ? [memorySection(r.memory), ''] : []),
     ...(r.cloud ? [cloudSection(r.cloud), ''] : []),
     ...(r.fleet ? [fleetSection(r.fleet), ''] : []),
     '## Machine',
