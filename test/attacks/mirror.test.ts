@@ -222,6 +222,40 @@ test('a refused target is fetched once: later polls, also under newer metadata n
   assert.deepEqual([boot.installed, boot.running.version], [true, '9.0.0']);
 });
 
+test('a mirror that garbles the envelope slots (bad magic) cannot make the device remember the release as refused: once the mirror is honest, it installs', async () => {
+  const bench = await shared;
+  // No key needed: the first byte of every slot in every bucket the device asks for is flipped.
+  bench.mirror.rules = [
+    {
+      match: /releases\/movehub-7\.29\.0\/envelopes\//,
+      async handle({ res, upstream }) {
+        const u = await upstream();
+        const body = Buffer.from(u.body);
+        for (let at = 0; at < body.length; at += ENVELOPE_BYTES) body[at] = (body[at] as number) ^ 0xff;
+        const range = u.headers['content-range'];
+        res
+          .writeHead(u.status, {
+            'content-length': body.length,
+            ...(range ? { 'content-range': range } : {}),
+          })
+          .end(body);
+      },
+    },
+  ];
+  let now = Date.now();
+  const v = await victim(bench, {
+    timers: { now: () => new Date(now), sleep: async () => {}, random: () => 0 },
+  });
+  const result = await v.agent.poll();
+  assert.equal(result.error?.code, 'ENVELOPE_MALFORMED', JSON.stringify(result));
+  assert.deepEqual(v.agent.state.refusals ?? [], [], 'bytes no key signed are not the target refused');
+  bench.mirror.rules = [];
+  now += 2 * 3600 * 1000; // past the serving path's backoff
+  const honest = await v.agent.poll();
+  assert.equal(honest.outcome, 'staged', JSON.stringify(honest));
+  assert.equal(honest.version, '7.29.0');
+});
+
 test("an envelope replayed from an older release (the device's own 7.28.0 slot) is refused before staging", async () => {
   const bench = await shared;
   // The mirror knows the device's public key: it finds the device's 7.28.0 envelope, readdresses it to the

@@ -13,7 +13,7 @@ import { fetchEnvelope, fetchSlot, type TableKey } from './envelope.ts';
 import { PinnedClient } from './https-client.ts';
 import { AGENT_LIMITS, DEFAULT_TIMING, type Timing } from './limits.ts';
 import { checkNotExpired, type Refreshed, refreshMetadata, tufError } from './refresh.ts';
-import { refusesTarget, type TargetIdentity, withoutRefused } from './refusals.ts';
+import { type TargetIdentity, withoutRefused } from './refusals.ts';
 import { deliverReport, flushOutbox } from './reports.ts';
 import { nextDelay, systemTimers, type Timers } from './schedule.ts';
 import { type Candidate, chooseTarget } from './select.ts';
@@ -21,7 +21,7 @@ import type { AgentDevice } from './staging.ts';
 import { type AgentState, type AgentStateStore, readAgentState, writeAgentState } from './state.ts';
 import { TableReporter } from './table-reports.ts';
 import type { Transport } from './transport.ts';
-import { verifyStaged } from './verify-staged.ts';
+import { checkEnvelopeFits, verifyStaged } from './verify-staged.ts';
 
 export interface AgentOptions {
   /** The device's storage folder: agent.json, agent/tuf/, agent/state.json. */
@@ -53,6 +53,9 @@ export interface AgentOptions {
  * the signed target entry lists this device as revoked; nothing is installed (docs/THREATS.md).
  * refused: the newest release for the device is a target it refused before, unchanged since (refusals.ts).
  */
+/** Where a download into staging stopped (UpdateAgent #download). */
+type RefusalPhase = 'download' | 'image' | 'envelope';
+
 export type PollOutcome =
   | 'unchanged'
   | 'up-to-date'
@@ -320,7 +323,9 @@ export class UpdateAgent {
     refusing: { readonly identity: TargetIdentity; readonly etag: string | undefined },
   ): Promise<Uint8Array> {
     const { device } = this.#options;
-    let verifying = false;
+    // download: the bytes are fetched and checked against the signed SHA-256; image: the target's own
+    // verification; envelope: the unauthenticated envelope against the verified image.
+    let phase: RefusalPhase = 'download';
     try {
       await downloadToStaging({
         client: this.client,
@@ -334,9 +339,12 @@ export class UpdateAgent {
         pieceBytes: this.#options.pieceBytes ?? AGENT_LIMITS.pieceBytes,
         ...(this.#options.onProgress ? { onProgress: this.#options.onProgress } : {}),
       });
-      verifying = true;
+      phase = 'image';
       const running = device.bootState()?.running.version ?? 'unknown';
-      return await verifyStaged(device, plan.length, plan.envelope, { version: custom.version, running });
+      const image = await verifyStaged(device, plan.length, { version: custom.version, running });
+      phase = 'envelope';
+      checkEnvelopeFits(image, plan.envelope);
+      return image.manifestDigest;
     } catch (error) {
       if (error instanceof SihlError && error.family === 'verification') {
         // Refused bytes leave staging, and the next attempt starts from nothing.
@@ -344,7 +352,7 @@ export class UpdateAgent {
         await this.#options.durable?.();
         await this.#save({
           download: undefined,
-          ...this.#afterRefusal(error.code, verifying, plan, refusing),
+          ...this.#afterRefusal(error.code, phase, plan, refusing),
         });
       }
       throw error;
@@ -355,21 +363,22 @@ export class UpdateAgent {
    * What to remember of a refusal so the same bytes are not fetched at every poll (docs/AGENT.md). Bytes
    * that matched the signed target and failed verification: the target itself, kept by identity with
    * the ETag (the next polls cost a 304; the reason is reported once: poll() reports when lastError
-   * differs). Bytes that were not the signed ones, or an envelope that does not fit: the serving path,
-   * fetched again after a backoff. Other failures (transport) leave the next poll to resume.
+   * differs). Bytes that were not the signed ones, or an envelope that does not fit (its bytes are
+   * unauthenticated: any mirror can garble them): the serving path, fetched again after a backoff. Other
+   * failures (transport) leave the next poll to resume.
    */
   #afterRefusal(
     code: ErrorCode,
-    verifying: boolean,
+    phase: RefusalPhase,
     plan: DownloadPlan,
     refusing: { readonly identity: TargetIdentity; readonly etag: string | undefined },
   ): Partial<AgentState> {
-    if (verifying && refusesTarget(code)) {
+    if (phase === 'image') {
       const others = (this.#state.refusals ?? []).filter((r) => r.target !== plan.target);
       const refusals = [...others, { ...refusing.identity, reason: code }];
       return { refusals, etag: refusing.etag, lastError: undefined };
     }
-    if (verifying || code === 'TARGET_MISMATCH')
+    if (phase === 'envelope' || code === 'TARGET_MISMATCH')
       return { etag: undefined, corrupt: this.#backoff(plan.sha256) };
     return {};
   }

@@ -2,7 +2,8 @@
 // digest, a version below the running one, a manifest at odds with the target's entry, …), remembered
 // by their exact identity in the signed targets metadata: path, length and hashes. The same bytes give
 // the same answer, so a remembered target is not downloaded again while the metadata names it
-// unchanged; a republished or different target is another identity and is tried (docs/AGENT.md).
+// unchanged; a republished or different target is another identity and is tried (docs/AGENT.md). An
+// envelope that does not fit is never a refusal of the target: its bytes are unauthenticated.
 import type { ErrorCode } from '../../core/errors.ts';
 
 export interface TargetIdentity {
@@ -16,21 +17,6 @@ export interface TargetIdentity {
 export interface RefusedTarget extends TargetIdentity {
   /** Why it was refused: the code reported once, when it was. */
   readonly reason: ErrorCode;
-}
-
-/**
- * Codes of a staged image's verification that the serving path, not the target, may have caused: the
- * envelope comes from the release's envelope table, which a rollout step republishes under the same
- * target. Such a refusal is retried after a backoff instead (the `corrupt` record of state.ts).
- */
-const NOT_THE_TARGET: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'ENVELOPE_REQUIRED',
-  'ENVELOPE_WRONG_IMAGE',
-]);
-
-/** Whether a refusal of the verified image says something about the target itself. */
-export function refusesTarget(code: ErrorCode): boolean {
-  return !NOT_THE_TARGET.has(code);
 }
 
 /** The identity of target `name` in the verified targets (raw metadata entries), when it has one. */

@@ -14,12 +14,23 @@ import type { ByteSource } from '../../core/image/source.ts';
 import { verifyImage } from '../../core/image/verify.ts';
 import type { AgentDevice } from './staging.ts';
 
+export interface VerifiedStaged {
+  /** SHA-256 of the verified manifest: what the pending record binds the bootloader to. */
+  readonly manifestDigest: Uint8Array;
+  readonly manifestBytes: Uint8Array;
+  readonly encrypted: boolean;
+}
+
+/**
+ * The staged image's own verification. Its bytes matched the SHA-256 the targets role signed, so a
+ * refusal here is a refusal of the target itself; the envelope, which no key signs for the target, is
+ * checked apart (`checkEnvelopeFits`).
+ */
 export async function verifyStaged(
   device: AgentDevice,
   length: number,
-  envelope: Uint8Array,
   expected: { readonly version: string; readonly running: string },
-): Promise<Uint8Array> {
+): Promise<VerifiedStaged> {
   const source: ByteSource = {
     size: length,
     read: async (offset, bytes) => {
@@ -46,12 +57,23 @@ export async function verifyStaged(
       `the image is version ${image.manifest.version}; the targets metadata says ${expected.version}`,
     );
   }
-  const manifestDigest = sha256(image.manifestBytes);
-  if (image.manifest.encryption.algorithm === 'none') return manifestDigest;
+  return {
+    manifestDigest: sha256(image.manifestBytes),
+    manifestBytes: image.manifestBytes,
+    encrypted: image.manifest.encryption.algorithm !== 'none',
+  };
+}
+
+/**
+ * The envelope staged after a verified image must be for it. Its bytes come from the envelope tables,
+ * which the serving path delivers unauthenticated (any mirror can garble them): a refusal here says
+ * nothing about the target.
+ */
+export function checkEnvelopeFits(image: VerifiedStaged, envelope: Uint8Array): void {
+  if (!image.encrypted) return;
   if (envelope.length !== ENVELOPE_BYTES)
     throw new SihlError('ENVELOPE_REQUIRED', 'no key envelope for this image');
   if (!equalBytes(decodeEnvelope(envelope).binding, streamBinding(image.manifestBytes))) {
     throw new SihlError('ENVELOPE_WRONG_IMAGE', 'the key envelope belongs to another image');
   }
-  return manifestDigest;
 }

@@ -68,7 +68,7 @@ test('an image altered on the mirror is refused (TARGET_MISMATCH) and nothing is
 test("the agent's own check refuses staged bytes whose signatures fail, as the bootloader would", async () => {
   const fleet = await makeFleet();
   const { SimulatedDevice } = await import('../../../src/device/simulator/simulated-device.ts');
-  const { verifyStaged } = await import('../../../src/device/agent/verify-staged.ts');
+  const { checkEnvelopeFits, verifyStaged } = await import('../../../src/device/agent/verify-staged.ts');
   const sim = await SimulatedDevice.load(deviceAt(fleet, 0).dir);
   const running = (version: string) => ({ version, running: '7.27.0' });
   const stage = (image: Uint8Array) => {
@@ -79,21 +79,20 @@ test("the agent's own check refuses staged bytes whose signatures fail, as the b
   };
   stage(fleet.image);
   // The genuine image passes every signature check and stops only at its missing envelope.
-  await assert.rejects(verifyStaged(sim, fleet.image.length, new Uint8Array(0), running('7.28.0')), {
-    code: 'ENVELOPE_REQUIRED',
-  });
-  await assert.rejects(verifyStaged(sim, fleet.image.length, new Uint8Array(0), running('7.29.0')), {
+  const genuine = await verifyStaged(sim, fleet.image.length, running('7.28.0'));
+  assert.throws(() => checkEnvelopeFits(genuine, new Uint8Array(0)), { code: 'ENVELOPE_REQUIRED' });
+  await assert.rejects(verifyStaged(sim, fleet.image.length, running('7.29.0')), {
     code: 'MANIFEST_INCONSISTENT',
   });
   // Whatever the targets entry claims, the signed version must be above the running one.
   const above = { version: '7.29.0', running: '7.28.0' };
-  await assert.rejects(verifyStaged(sim, fleet.image.length, new Uint8Array(0), above), {
+  await assert.rejects(verifyStaged(sim, fleet.image.length, above), {
     code: 'VERSION_ROLLBACK',
   });
   const tampered = fleet.image.slice();
   tampered[200] = (tampered[200] as number) ^ 1; // inside the signed manifest
   stage(tampered);
-  await assert.rejects(verifyStaged(sim, tampered.length, new Uint8Array(0), running('7.28.0')), {
+  await assert.rejects(verifyStaged(sim, tampered.length, running('7.28.0')), {
     family: 'verification',
   });
 });
