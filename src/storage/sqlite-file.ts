@@ -39,7 +39,8 @@ export function openSqliteFile<T>(path: string, file: SqliteFile, use: (db: Data
       throw new SihlError('USAGE', `${file.what} schema version ${version} is newer than this sihl's`);
     }
     db.exec(file.schema);
-    db.exec(`PRAGMA user_version = ${file.version}`);
+    // Only when it changes: writing it is a transaction, and with synchronous FULL an fsync on every open.
+    if (version !== file.version) db.exec(`PRAGMA user_version = ${file.version}`);
     return use(db);
   } catch (error) {
     if (db?.isOpen) db.close();
