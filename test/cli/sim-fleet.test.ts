@@ -87,12 +87,18 @@ test('sim fleet: provisioned before publishing, devices update; power cuts repea
   for (const d of reverts) assert.equal(d.lastError.reason, 'TRIAL_NOT_CONFIRMED');
 });
 
-test('sim fleet exits 1 when devices did not reach the release by the deadline, so a pipeline stops', async () => {
+/** Two simulated devices provisioned on 7.27.0, then 7.28.0 published at `rollout` percent. */
+async function twoDevices(rollout: number): Promise<string> {
   const { cwd } = await world().build();
   const provision = ['sim', 'fleet', '--devices', '2', '--provision-only', '--model', 'movehub'];
   await ok(cwd, [...provision, '--firmware', 'old.bin', '--version', '7.27.0', ...ws]);
+  await shipRelease(cwd, '7.28.0', { rollout });
+  return cwd;
+}
+
+test('sim fleet exits 1 when devices did not reach the release by the deadline, so a pipeline stops', async () => {
   // No device is in a 0 % rollout: none gets the content key, none can update.
-  await shipRelease(cwd, '7.28.0', { rollout: 0 });
+  const cwd = await twoDevices(0);
   const untilDeadline = (seconds: string, ...more: string[]) =>
     sihl(cwd, ['sim', 'fleet', '--devices', '2', '--interval', '1', '--deadline', seconds, ...more, ...ws]);
   const run = await untilDeadline('1');
@@ -104,10 +110,7 @@ test('sim fleet exits 1 when devices did not reach the release by the deadline, 
 });
 
 test('a report the server turned away (429) is sent again at the next poll: the run ends with every report in', async () => {
-  const { cwd } = await world().build();
-  const provision = ['sim', 'fleet', '--devices', '2', '--provision-only', '--model', 'movehub'];
-  await ok(cwd, [...provision, '--firmware', 'old.bin', '--version', '7.27.0', ...ws]);
-  await shipRelease(cwd, '7.28.0', { rollout: 100 });
+  const cwd = await twoDevices(100);
   // One report per device at once: the boot report passes, the install's report right after it waits.
   const workspace = await Workspace.open(join(cwd, 'acme'));
   const server = await serveWorkspace(workspace, {
