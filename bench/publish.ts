@@ -6,7 +6,7 @@
 // Internal phases: `node bench/publish.ts register <db> <count>`, `seal-rate`, `publish <db> <dir>`.
 import { spawn } from 'node:child_process';
 import { mkdtemp, open, rm, stat } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -52,7 +52,10 @@ export interface SealRate {
 
 export interface Published {
   readonly devices: number;
+  /** Devices that got an envelope. */
   readonly sealed: number;
+  /** Slots sealed: the devices' envelopes and the filler of the padded table. */
+  readonly slots: number;
   readonly parts: number;
   readonly bytes: number;
   readonly diskBytes: number;
@@ -70,6 +73,8 @@ export interface PublishRun {
   readonly small: Published;
   /** One device's fetch: the range request and the 206 response headers, as sent. */
   readonly http: { readonly request: string; readonly response: string; readonly body: number };
+  /** The 1-minute load average before registering and after publishing: the machine may be shared. */
+  readonly load: { readonly before: number; readonly after: number; readonly cores: number };
 }
 
 function every(label: string, total: number): (done: number) => void {
@@ -216,6 +221,7 @@ async function publish(db: string, dir: string): Promise<Published> {
     return {
       devices: result.devices,
       sealed: result.sealed,
+      slots: result.slots,
       parts: result.parts,
       bytes: result.bytes,
       diskBytes,
@@ -292,6 +298,7 @@ export async function benchPublish(
   const small = Math.ceil(fleet / SMALL_FLEET_DIVISOR);
   const db = join(dir, 'registry.sqlite');
   const smallDb = join(dir, 'registry-small.sqlite');
+  const loadBefore = loadavg()[0] as number;
   try {
     say(`envelopes: registering ${fleet.toLocaleString('en-US')} devices`);
     const registered = await phase<Registered>('register', db, String(fleet));
@@ -310,7 +317,8 @@ export async function benchPublish(
     say(`envelopes: the same for ${small.toLocaleString('en-US')} devices`);
     await phase<Registered>('register', smallDb, String(small));
     const smallPublished = await phase<Published>('publish', smallDb, join(dir, 'release-small'));
-    return { registered, raw, published, small: smallPublished, http: httpExchange(fleet) };
+    const load = { before: loadBefore, after: loadavg()[0] as number, cores: availableParallelism() };
+    return { registered, raw, published, small: smallPublished, http: httpExchange(fleet), load };
   } finally {
     for (const name of ['release', 'release-small'])
       await rm(join(dir, name), { recursive: true, force: true });

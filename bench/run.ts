@@ -1,7 +1,8 @@
 // `npm run bench`: pack, verify, unpack and install throughput and peak memory on firmware-like inputs,
 // each step in its own process beside Brotli alone, then the compression of the Pybricks corpus, then
 // key envelopes for 1,000,000 devices (bench/publish.ts; 100,000 with --quick), then `sihl serve` beside
-// nginx (bench/serve.ts), then publishing to Azurite and s3rver (bench/cloud.ts), then 10,000 simulated
+// nginx (bench/serve.ts), then memory per held connection of sihl, Node, nginx and nginx in front of sihl
+// (bench/memory.ts; 2,000 connections for 10 s with --quick), then publishing to Azurite and s3rver (bench/cloud.ts), then 10,000 simulated
 // devices updating through `sihl serve` (bench/fleet.ts; 1,000 with --quick), then LZMA2 beside Brotli and
 // xz on the corpus with the C decoder's RAM (bench/lzma2.ts), then the C bootloader on a
 // Cortex-M4 in QEMU (bench/cortex-m4.ts). Prints Markdown on
@@ -22,6 +23,7 @@ import { benchDevice, deviceResults, updateDocument } from './device.ts';
 import { benchFleet, FLEET_DEVICES } from './fleet.ts';
 import { hashFile, writeFirmwareLike } from './input.ts';
 import { benchLzma2 } from './lzma2.ts';
+import { benchMemory } from './memory.ts';
 import { benchPublish, FLEET } from './publish.ts';
 import {
   type DeviceStep,
@@ -226,6 +228,9 @@ async function main(): Promise<void> {
     const fleet = process.argv.includes('--quick') ? FLEET / 10 : FLEET;
     const publish = await benchPublish(dir, fleet, log);
     const serve = await benchServe(dir, process.argv.includes('--quick') ? 3 : 10, log);
+    const memory = process.argv.includes('--quick')
+      ? await benchMemory(dir, 2000, 10, log)
+      : await benchMemory(dir, 10_000, 60, log);
     const cloud = await benchCloud(dir, log);
     const fleetRun = await benchFleet(dir, process.argv.includes('--quick') ? 1000 : FLEET_DEVICES, log);
     const cortexM4 = await benchCortexM4(dir, log);
@@ -236,6 +241,7 @@ async function main(): Promise<void> {
       machine: machine(xzVersion()),
       publish,
       serve,
+      memory,
       cloud,
       fleet: fleetRun,
     };

@@ -5,15 +5,13 @@
 // at the end. `node bench/serve.ts [SECONDS]` runs this section alone.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initWorkspace } from '../src/publisher/setup.ts';
-import { makeTimestamp, serialize, signerFrom, signWith } from '../src/publisher/tuf/index.ts';
-import { testKey } from '../test/support/fixtures.ts';
+import { freePort, serveWorkspace } from '../test/load/load.ts';
+import { letNginxRead, writeFrontConfig } from '../test/load/nginx.ts';
 import { runWrk, WRK, type WrkResult } from './wrk.ts';
 
 const SIHL = fileURLToPath(new URL('../bin/sihl.js', import.meta.url));
@@ -36,17 +34,6 @@ export interface ServeRun {
   readonly nginxVersion?: string;
   /** What could not be measured here, and why. */
   readonly skipped?: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The ETag the server gives the file, and the file's bytes as served. */
@@ -99,7 +86,7 @@ function stop(child: ChildProcess): Promise<void> {
 }
 
 /** `nginx -v` prints its version on stderr; undefined when there is no nginx. */
-function nginxVersion(): string | undefined {
+export function nginxVersion(): string | undefined {
   const run = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
   if (run.error || run.status !== 0) return undefined;
   return /nginx\/[\w.]+/.exec(`${run.stderr}${run.stdout}`)?.[0] ?? 'nginx';
@@ -158,16 +145,8 @@ export async function benchServe(
   log: (line: string) => void,
 ): Promise<ServeRun> {
   log(`serve: a workspace with its certificate and a signed timestamp.json`);
-  const workspaceDir = join(dir, 'serve-workspace');
-  const workspace = await initWorkspace(workspaceDir, { passphrase: 'bench passphrase' });
-  const timestamp = signWith(
-    makeTimestamp({ version: 1, snapshot: { version: 1, length: 600, sha256: 'ab'.repeat(32) } }),
-    [signerFrom(testKey('bench timestamp'))],
-  );
-  const file = serialize(timestamp);
-  await mkdir(join(workspace.storeDir, 'metadata'), { recursive: true });
-  await writeFile(join(workspace.storeDir, 'metadata', 'timestamp.json'), file);
-  const ca = await readFile(join(workspaceDir, 'tls', 'server.crt'), 'utf8');
+  const { dir: workspaceDir, workspace, ca } = await serveWorkspace(join(dir, 'serve-workspace'));
+  const file = await readFile(join(workspace.storeDir, 'metadata', 'timestamp.json'));
   const at = (port: number) => `https://127.0.0.1:${port}${PATH}`;
   const common = { seconds, connections: CONNECTIONS, fileBytes: file.length };
   if (!existsSync(WRK)) return { ...common, skipped: 'wrk is not installed (apt-get install wrk)' };
@@ -179,9 +158,7 @@ export async function benchServe(
 
   const version = nginxVersion();
   if (!version) return { ...common, sihl, skipped: 'nginx is not installed (apt-get install nginx-light)' };
-  // Started as root, nginx's worker runs as another user: let it read the served folder (only that).
-  for (const path of [dir, workspaceDir, workspace.storeDir, join(workspace.storeDir, 'metadata')])
-    await chmod(path, 0o755);
+  await letNginxRead(workspaceDir, workspace.storeDir);
   const prefix = join(dir, 'nginx');
   await mkdir(prefix, { recursive: true });
   const bare = join(prefix, 'bare.conf');
@@ -198,23 +175,7 @@ export async function benchServe(
   // nginx in front of sihl: the configuration \`sihl nginx-config\` writes, one worker, sihl behind it.
   const [frontPort, upstreamPort] = [await freePort(), await freePort()];
   const front = join(prefix, 'front.conf');
-  const args = ['--port', String(frontPort), '--upstream-port', String(upstreamPort), '--workers', '1'];
-  const configure = spawnSync(
-    process.execPath,
-    [
-      SIHL,
-      'nginx-config',
-      '-o',
-      front,
-      '--workspace',
-      workspaceDir,
-      '--prefix',
-      join(prefix, 'front'),
-      ...args,
-    ],
-    { encoding: 'utf8' },
-  );
-  if (configure.status !== 0) throw new Error(`sihl nginx-config failed: ${configure.stderr}`);
+  writeFrontConfig(front, workspaceDir, join(prefix, 'front'), { port: frontPort, upstreamPort });
   log(`serve: ${version} in front of sihl (sihl nginx-config), one worker`);
   const inFront = await withServers(
     [start(process.execPath, serveArgs(upstreamPort)), start('nginx', ['-c', front, '-g', 'daemon off;'])],
@@ -227,6 +188,19 @@ export async function benchServe(
 
 const grouped = (n: number) => (Number.isFinite(n) ? n.toLocaleString('en-US') : '—');
 
+/** Each server's figures as a share of nginx alone's, on the same run. */
+function ratios(r: ServeRun): string {
+  const { nginx } = r;
+  if (!nginx) return '';
+  const of = (run: ServerRun, kind: 'poll' | 'fetch', key: 'requestsPerSecond' | 'perCpuSecond') =>
+    (run[kind][key] / nginx[kind][key]).toFixed(2);
+  const says = (name: string, run: ServerRun | undefined) =>
+    run
+      ? ` ${name} answers ${of(run, 'poll', 'requestsPerSecond')}× nginx's polls a second and ${of(run, 'fetch', 'requestsPerSecond')}× its fetches, at ${of(run, 'poll', 'perCpuSecond')}× and ${of(run, 'fetch', 'perCpuSecond')}× its requests per CPU-second.`
+      : '';
+  return `${says('sihl alone', r.sihl)}${says('nginx in front of sihl', r.inFront)}`;
+}
+
 export function serveSection(r: ServeRun): string {
   const servers: [string, ServerRun | undefined][] = [
     ['sihl serve alone', r.sihl],
@@ -237,7 +211,7 @@ export function serveSection(r: ServeRun): string {
     run
       ? (['poll', 'fetch'] as const).map((kind) => {
           const w = run[kind];
-          return `| ${name} | ${kind === 'poll' ? '304 poll' : '200 fetch'} | ${grouped(w.requestsPerSecond)} | ${grouped(w.perCpuSecond)} | ${w.serverCpuS.toFixed(1)} s | ${w.wrkCpuS.toFixed(1)} s of ${w.seconds.toFixed(1)} s | ${w.p99Ms} ms |`;
+          return `| ${name} | ${kind === 'poll' ? '304 poll' : '200 fetch'} | ${grouped(w.requestsPerSecond)} | ${grouped(w.perCpuSecond)} | ${w.serverCpuS.toFixed(1)} s | ${w.wrkCpuS.toFixed(1)} s of ${w.seconds.toFixed(1)} s | ${w.p99Ms} ms | ${w.loadAverage} |`;
         })
       : [],
   );
@@ -258,13 +232,13 @@ both, though polls and fetches never reach sihl). Same certificate (ECDSA P-256)
 Earlier runs of this section used autocannon, a Node client that saturated before nginx did; their ratios
 (0.86 and 0.88) measured the client, not the servers, and are not comparable with these.`,
     '',
-    '| Server | Request | req/s | req per CPU-second | server CPU | wrk CPU | p99 |',
-    '| --- | --- | --: | --: | --: | --: | --: |',
+    '| Server | Request | req/s | req per CPU-second | server CPU | wrk CPU | p99 | load average |',
+    '| --- | --- | --: | --: | --: | --: | --: | --: |',
     ...rows,
     '',
     `${unexpected === 0 ? 'Every response had the expected status.' : `${unexpected} responses were errors or had another status.`}${
       r.skipped ? ` Not measured: ${r.skipped}.` : ''
-    }`,
+    } The load average is the machine's one-minute figure as each measure began.${ratios(r)}`,
   ].join('\n');
 }
 

@@ -3,6 +3,7 @@
 // CPU time of wrk itself, so a load generator that saturates before the server is seen as such.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 
 export const WRK = '/usr/bin/wrk';
 /** Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux). */
@@ -21,6 +22,8 @@ export interface WrkResult {
   /** CPU seconds wrk used, and the run's wall time. */
   readonly wrkCpuS: number;
   readonly seconds: number;
+  /** The machine's one-minute load average as the run began (other work shares the cores). */
+  readonly loadAverage: number;
 }
 
 /** utime + stime of one process, in seconds; 0 when it is gone. */
@@ -69,6 +72,7 @@ export async function runWrk(
 ): Promise<WrkResult> {
   const headers = Object.entries(options.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
   const args = ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--latency', ...headers, url];
+  const loadAverage = Math.round((loadavg()[0] ?? 0) * 100) / 100;
   const before = cpuOfTrees(options.serverPids);
   const started = Date.now();
   const child = spawn('sh', ['-c', `${WRK} "$@" && cat /proc/$$/stat`, 'sh', ...args], {
@@ -103,5 +107,6 @@ export async function runWrk(
     perCpuSecond: serverCpuS > 0 ? Math.round(good / serverCpuS) : Number.NaN,
     wrkCpuS,
     seconds,
+    loadAverage,
   };
 }

@@ -3,6 +3,7 @@
 SIHL_DEPS ?= $(SIHL_DIR)/.deps
 SODIUM_SRC := $(SIHL_DEPS)/libsodium/src/libsodium
 XZ_SRC := $(SIHL_DEPS)/xz-embedded
+BROTLI_SRC := $(SIHL_DEPS)/brotli/c
 
 SIHL_CORE_SRCS := \
   $(SIHL_DIR)/core/reason.c \
@@ -17,6 +18,7 @@ SIHL_CORE_SRCS := \
   $(SIHL_DIR)/core/envelope.c \
   $(SIHL_DIR)/core/filter.c \
   $(SIHL_DIR)/core/lzma.c \
+  $(SIHL_DIR)/core/brotli.c \
   $(SIHL_DIR)/core/unpack.c \
   $(SIHL_DIR)/core/sealed.c \
   $(SIHL_DIR)/core/sodium_platform.c \
@@ -73,7 +75,24 @@ SODIUM_SRCS := \
 
 XZ_SRCS := $(XZ_SRC)/xz_dec_lzma2.c
 
+# Brotli 1.0.9's decoder and the common parts it uses (the built-in dictionary, transforms, context
+# tables), for builds with SIHL_BROTLI=1 (docs/BOOTLOADER-C.md §Brotli). Its two fallbacks to the heap
+# (taken only without an allocator; sihl always gives one) are bound to core/brotli.c's functions that
+# return nothing, so no object refers to malloc or free. BROTLI_BUILD_PORTABLE: loads through memcpy,
+# never a misaligned pointer (UBSan; Cortex-M4 LDRD).
+BROTLI_SRCS := \
+  $(BROTLI_SRC)/dec/bit_reader.c \
+  $(BROTLI_SRC)/dec/decode.c \
+  $(BROTLI_SRC)/dec/huffman.c \
+  $(BROTLI_SRC)/dec/state.c \
+  $(BROTLI_SRC)/common/constants.c \
+  $(BROTLI_SRC)/common/context.c \
+  $(BROTLI_SRC)/common/dictionary.c \
+  $(BROTLI_SRC)/common/platform.c \
+  $(BROTLI_SRC)/common/transform.c
+BROTLI_DEFINES := -DBROTLI_BUILD_PORTABLE -Dmalloc=sihl_brotli_no_heap -Dfree=sihl_brotli_no_heap_free
+
 # version.h is made from version.h.in into the build folder (configure would do it).
 SIHL_INCLUDES = -I$(SIHL_DIR)/include -I$(SIHL_DIR)/core -I$(SIHL_DIR)/core/lzma -I$(SIHL_DIR)/ports \
-  -I$(SODIUM_SRC)/include -I$(SODIUM_SRC)/include/sodium -I$(XZ_SRC)
+  -I$(SODIUM_SRC)/include -I$(SODIUM_SRC)/include/sodium -I$(XZ_SRC) -isystem $(BROTLI_SRC)/include
 SODIUM_DEFINES := -DCONFIGURED=1 -DNATIVE_LITTLE_ENDIAN=1 -DSODIUM_STATIC=1 -DSIHL_SODIUM_MINIMAL=1

@@ -8,6 +8,7 @@
 #include <sodium/crypto_secretstream_xchacha20poly1305.h>
 #include <sodium/utils.h>
 
+#include "brotli.h"
 #include "lzma.h"
 
 #define TRY(expr)                                                                                  \
@@ -21,6 +22,9 @@ struct unpacker {
     struct sihl_work *work;
     const struct sihl_writer *writer;
     struct sihl_lzma lzma;
+#if SIHL_BROTLI
+    struct sihl_brotli brotli;
+#endif
     crypto_hash_sha256_state plain_hash;
     uint64_t produced;  /* decompressed bytes so far */
     uint64_t position;  /* firmware bytes written so far */
@@ -50,9 +54,31 @@ static sihl_reason decompressed(struct unpacker *u, size_t made, int last)
     return SIHL_OK;
 }
 
-/* One piece of the compressed stream, in order. */
+/* The decoder the manifest names, behind one interface (sihl_lzma_run's). */
+static sihl_reason decode(struct unpacker *u, const uint8_t *in, size_t length, size_t *used, uint8_t *out,
+                          size_t space, size_t *made)
+{
+#if SIHL_BROTLI
+    if (u->m->compression == SIHL_COMPRESSION_BROTLI)
+        return sihl_brotli_run(&u->brotli, in, length, used, out, space, made);
+#endif
+    return sihl_lzma_run(&u->lzma, in, length, used, out, space, made);
+}
+
+static int decoder_ended(const struct unpacker *u)
+{
+#if SIHL_BROTLI
+    if (u->m->compression == SIHL_COMPRESSION_BROTLI) return u->brotli.ended;
+#endif
+    return u->lzma.ended;
+}
+
+/* One piece of the compressed stream, in order. Decoded bytes go to the writer as they come, so a
+ * stream that breaks inside an authenticated piece may have had some of that piece's output written
+ * (docs/BOOT.md §Install step 10). */
 static sihl_reason compressed(struct unpacker *u, const uint8_t *in, size_t length)
 {
+    int full = 0; /* the last call filled the output buffer: the decoder may hold more */
     if (u->m->compression == SIHL_COMPRESSION_NONE) {
         u->produced += length;
         if (u->produced > u->m->plaintext_size) return SIHL_PLAINTEXT_SIZE_MISMATCH;
@@ -61,20 +87,23 @@ static sihl_reason compressed(struct unpacker *u, const uint8_t *in, size_t leng
     for (;;) {
         size_t used, made, space = sizeof u->work->out - u->carry;
         sihl_reason r;
-        if (u->lzma.ended) {
-            /* FORMAT.md §Compression: nothing may follow the end of the LZMA2 stream. */
+        if (decoder_ended(u)) {
+            /* FORMAT.md §Compression: nothing may follow the end of the compressed stream. */
             return length > 0 ? SIHL_DECOMPRESS_FAILED : SIHL_OK;
         }
-        if (length == 0) return SIHL_OK;
-        r = sihl_lzma_run(&u->lzma, in, length, &used, u->work->out + u->carry, space, &made);
+        if (length == 0 && !full) return SIHL_OK;
+        r = decode(u, in, length, &used, u->work->out + u->carry, space, &made);
         in += used;
         length -= used;
         /* What the decoder produced before it found bad data counts first (FORMAT.md §Which error). */
         TRY(decompressed(u, made, 0));
         if (r != SIHL_OK) return r;
-        if (used == 0 && made == 0 && !u->lzma.ended) return SIHL_DECOMPRESS_FAILED; /* no progress */
+        if (used == 0 && made == 0 && !decoder_ended(u)) {
+            if (length > 0) return SIHL_DECOMPRESS_FAILED; /* no progress */
+            return SIHL_OK;
+        }
         /* A full output buffer may hide more output for the same input: go round again. */
-        if (length == 0 && made < space) return SIHL_OK;
+        full = made == space;
     }
 }
 
@@ -143,11 +172,17 @@ sihl_reason sihl_unpack(const struct sihl_reader *image, const struct sihl_image
     /* Only an image from sihl_verify is unpacked: its chunk size is at least 256 (no division by zero). */
     if (m->chunk_size < SIHL_CHUNK_MIN) return SIHL_INTERNAL;
     if (m->encryption == SIHL_ENCRYPTION_SECRETSTREAM && key == NULL) return SIHL_ENVELOPE_REQUIRED;
+#if !SIHL_BROTLI
     if (m->compression == SIHL_COMPRESSION_BROTLI) return SIHL_COMPRESSION_UNSUPPORTED;
+#endif
     /* docs/BOOTLOADER-C.md §Working memory: one stored chunk of at most SIHL_CHUNK_MAX bytes of piece. */
     if (m->chunk_size > SIHL_CHUNK_MAX) return SIHL_LIMIT_EXCEEDED;
     if (m->compression == SIHL_COMPRESSION_LZMA2)
         TRY(sihl_lzma_begin(&u.lzma, work->decoder, sizeof work->decoder, m->window_log));
+#if SIHL_BROTLI
+    if (m->compression == SIHL_COMPRESSION_BROTLI)
+        TRY(sihl_brotli_begin(&u.brotli, work->decoder, sizeof work->decoder, m->window_log));
+#endif
     crypto_hash_sha256_init(&u.plain_hash);
     if (m->encryption == SIHL_ENCRYPTION_SECRETSTREAM) {
         crypto_secretstream_xchacha20poly1305_init_pull(&st, m->stream_header, key);
@@ -158,7 +193,7 @@ sihl_reason sihl_unpack(const struct sihl_reader *image, const struct sihl_image
         r = pull_chunks(&u, image, NULL);
     }
     TRY(r);
-    if (m->compression == SIHL_COMPRESSION_LZMA2 && !u.lzma.ended) return SIHL_DECOMPRESS_FAILED;
+    if (m->compression != SIHL_COMPRESSION_NONE && !decoder_ended(&u)) return SIHL_DECOMPRESS_FAILED;
     TRY(decompressed(&u, 0, 1));
     if (u.produced != m->plaintext_size) return SIHL_PLAINTEXT_SIZE_MISMATCH;
     crypto_hash_sha256_final(&u.plain_hash, digest);

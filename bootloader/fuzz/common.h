@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <sodium/crypto_hash_sha256.h>
+
 #include "internal.h"
 
 /* The entry point every harness defines. */
@@ -55,6 +57,36 @@ static inline int discard_write(void *ctx, const uint8_t *data, size_t length)
     (void)data;
     (void)length;
     return 0;
+}
+
+/* A compressed stream stored as a signed-only chunk chain (FORMAT.md §Chunk chain) in 256-byte pieces,
+ * as a packer would: fills m's chain fields (compressed size, chunk size, payload size and digest) and
+ * `payload` (room for the stream and a 32-byte link per piece), and returns a reader over it. */
+#define CHAIN_PIECE 256u
+static inline struct sihl_reader chained_stream(const uint8_t *stream, size_t size, struct sihl_image *m,
+                                                uint8_t *payload)
+{
+    struct sihl_chain chain;
+    uint8_t next[32];
+    uint64_t i;
+    m->compressed_size = size;
+    m->chunk_size = CHAIN_PIECE;
+    m->payload_size = sihl_chain_payload_size(m);
+    m->payload_offset = 0;
+    sihl_chain_layout(m, &chain);
+    /* Pieces forward, then links from the last stored chunk back to the first. */
+    for (i = 0; i < chain.count; i++) {
+        size_t take = size - i * CHAIN_PIECE < CHAIN_PIECE ? size - i * CHAIN_PIECE : CHAIN_PIECE;
+        memcpy(payload + i * chain.stride, stream + i * CHAIN_PIECE, take);
+    }
+    for (i = chain.count; i-- > 0;) {
+        uint64_t offset, length;
+        sihl_chain_chunk(&chain, m, i, &offset, &length);
+        if (i + 1u < chain.count) memcpy(payload + offset + CHAIN_PIECE, next, 32);
+        crypto_hash_sha256(next, payload + offset, length);
+    }
+    memcpy(m->payload_digest, next, 32);
+    return memory_reader(payload, (size_t)m->payload_size);
 }
 
 #endif

@@ -2,13 +2,10 @@
  * signed-only payload: byte 0 picks the dictionary (2^12..2^16) and filter, the rest is the stream.
  * The harness stores the stream as a chunk chain (FORMAT.md §Chunk chain) in 256-byte pieces, as a
  * packer would, so every stream reaches the decoder and crosses piece boundaries. */
-#include <sodium/crypto_hash_sha256.h>
-
 #include "common.h"
 
-#define PIECE 256u
 #define STREAM_MAX 65536u
-#define PIECES_MAX (STREAM_MAX / PIECE)
+#define PIECES_MAX (STREAM_MAX / CHAIN_PIECE)
 
 static struct sihl_work work;
 static uint8_t payload[STREAM_MAX + SIHL_LINK_BYTES * (PIECES_MAX - 1u)];
@@ -16,11 +13,8 @@ static uint8_t payload[STREAM_MAX + SIHL_LINK_BYTES * (PIECES_MAX - 1u)];
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sihl_image m;
-    struct sihl_chain chain;
     struct sihl_reader r;
     struct sihl_writer w;
-    uint8_t next[32];
-    uint64_t i;
     size_t stream;
     if (size < 2 || size - 1 > STREAM_MAX) return 0;
     stream = size - 1;
@@ -29,24 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     m.window_log = (uint8_t)(12 + data[0] % 5);
     m.filter = (uint8_t)((data[0] / 5) % 3);
     m.plaintext_size = 1u << 16; /* a bomb stops early, as the signed size stops it on a device */
-    m.compressed_size = stream;
-    m.chunk_size = PIECE;
-    m.payload_size = sihl_chain_payload_size(&m);
-    m.payload_offset = 0;
-    sihl_chain_layout(&m, &chain);
-    /* Pieces forward, then links from the last stored chunk back to the first. */
-    for (i = 0; i < chain.count; i++) {
-        size_t take = stream - i * PIECE < PIECE ? stream - i * PIECE : PIECE;
-        memcpy(payload + i * chain.stride, data + 1 + i * PIECE, take);
-    }
-    for (i = chain.count; i-- > 0;) {
-        uint64_t offset, length;
-        sihl_chain_chunk(&chain, &m, i, &offset, &length);
-        if (i + 1u < chain.count) memcpy(payload + offset + PIECE, next, 32);
-        crypto_hash_sha256(next, payload + offset, length);
-    }
-    memcpy(m.payload_digest, next, 32);
-    r = memory_reader(payload, (size_t)m.payload_size);
+    r = chained_stream(data + 1, stream, &m, payload);
     w.ctx = NULL;
     w.write = discard_write;
     /* The plaintext digest does not match: the interesting part is everything before that check. */

@@ -3,6 +3,9 @@
  *     --defer-payload: verification skips the chunk chain walk (FORMAT.md §Verification step 6) and
  *     unpacking authenticates each stored chunk alone, as a bootloader that unpacks right away does
  *   sihl-host --lzma-memory LOG   the LZMA2 decoder's RAM at a 2^LOG dictionary, and the work area's
+ *   sihl-host --brotli-memory LOG F [ARENA]   decodes the raw Brotli stream in F (window at most 2^LOG)
+ *     through the core's decoder, with the first ARENA bytes of the arena (all by default), and says the
+ *     most arena bytes it held (docs/BOOTLOADER-C.md §Brotli)
  * --trust: u32 root version, u8 threshold, u8 key count, u16 0, the keys (32 bytes each),
  *          u32 delegation version, u32 security counter (all little-endian).
  * --box-keys: the device's X25519 public key then its secret key (64 bytes).
@@ -13,6 +16,7 @@
 
 #include "file_ports.h"
 #include "internal.h"
+#include "brotli.h"
 #include "lzma.h"
 
 static struct sihl_work work; /* .bss, as on a device */
@@ -58,9 +62,38 @@ static int load_trust(const char *path, struct sihl_trust *t)
     return 0;
 }
 
+#if SIHL_BROTLI
+/* --brotli-memory: a raw Brotli stream of at most 16 MiB through sihl_brotli_run, output discarded. */
+static int brotli_memory(unsigned log, const char *path, size_t arena)
+{
+    static uint8_t stream[16u << 20];
+    struct sihl_brotli z;
+    unsigned long long total = 0;
+    size_t at = 0, used, made;
+    long n = read_file(path, stream, sizeof stream);
+    sihl_reason r;
+    if (n < 0) return 2;
+    if (arena == 0 || arena > sizeof work.decoder) arena = sizeof work.decoder;
+    r = sihl_brotli_begin(&z, work.decoder, arena, log);
+    while (r == SIHL_OK && !z.ended) {
+        r = sihl_brotli_run(&z, stream + at, (size_t)n - at, &used, work.out, sizeof work.out, &made);
+        at += used;
+        total += made;
+        if (r == SIHL_OK && used == 0 && made == 0 && !z.ended) r = SIHL_DECOMPRESS_FAILED;
+    }
+    printf("{\"reason\":\"%s\",\"output\":%llu,\"arena\":%lu,\"held\":%lu,\"work\":%lu}\n", sihl_reason_name(r),
+           total, (unsigned long)arena, (unsigned long)sihl_brotli_memory(), (unsigned long)sizeof work);
+    return r == SIHL_OK ? 0 : 1;
+}
+#endif
+
+/* The arena bytes the decoder held at most while unpacking (0 before it starts). */
+static size_t decoder_memory;
+
 static int done(const char *stage, sihl_reason r, const struct sihl_image *m)
 {
     printf("{\"stage\":\"%s\",\"reason\":\"%s\"", stage, sihl_reason_name(r));
+    if (decoder_memory > 0) printf(",\"decoderMemory\":%lu", (unsigned long)decoder_memory);
     if (m != NULL)
         printf(",\"rootVersion\":%lu,\"delegationVersion\":%lu,\"version\":\"%s\",\"plaintextSize\":%llu",
                (unsigned long)m->root.version, (unsigned long)m->delegation_version, m->version,
@@ -93,6 +126,10 @@ int main(int argc, char **argv)
                (unsigned long)sihl_lzma_memory(), (unsigned long)sizeof work, (unsigned long)SIHL_CHUNK_MAX);
         return 0;
     }
+#if SIHL_BROTLI
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "--brotli-memory") == 0)
+        return brotli_memory((unsigned)atoi(argv[2]), argv[3], argc == 5 ? (size_t)strtoul(argv[4], NULL, 10) : 0);
+#endif
     for (i = 1; i < argc && strcmp(argv[i], "--defer-payload") == 0; i++) defer_payload = 1;
     for (; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--image") == 0) image_path = argv[i + 1];
@@ -143,5 +180,9 @@ int main(int argc, char **argv)
     r = sihl_unpack(&image, &m, key_used, &work, &writer);
     fclose(out);
     sihl_file_reader_close(&image);
+    decoder_memory = m.compression == SIHL_COMPRESSION_LZMA2 ? sihl_lzma_memory() : 0;
+#if SIHL_BROTLI
+    if (m.compression == SIHL_COMPRESSION_BROTLI) decoder_memory = sihl_brotli_memory();
+#endif
     return done("unpack", r, &m);
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fetches the third-party C sources the bootloader compiles (libsodium 1.0.18 and xz-embedded from
-# busybox) from Debian's source packages into bootloader/.deps/, and installs the Debian build tools
+# Fetches the third-party C sources the bootloader compiles (libsodium 1.0.18, xz-embedded from
+# busybox and Brotli 1.0.9's decoder) from Debian's source packages into bootloader/.deps/, and installs the Debian build tools
 # it needs when missing. Idempotent: a second run with everything in place changes nothing.
 # The machine's own apt configuration is left alone: apt reads a private deb-src list and private
 # package lists under .deps/apt/. apt checks every file it downloads against the hashes of Debian's
@@ -28,7 +28,9 @@ fi
 
 sodium_dir="$deps/libsodium"
 xz_dir="$deps/xz-embedded"
-if [ -f "$sodium_dir/src/libsodium/include/sodium.h" ] && [ -f "$xz_dir/xz_dec_lzma2.c" ]; then
+brotli_dir="$deps/brotli"
+if [ -f "$sodium_dir/src/libsodium/include/sodium.h" ] && [ -f "$xz_dir/xz_dec_lzma2.c" ] \
+  && [ -f "$brotli_dir/c/dec/decode.c" ]; then
   exit 0
 fi
 
@@ -52,6 +54,7 @@ cd "$apt_dir/src"
 # apt-get source checks each downloaded file against the signed Sources index.
 [ -n "$(ls libsodium_1.0.18-*.dsc 2>/dev/null)" ] || apt-get "${apt_opts[@]}" source --download-only -q libsodium >/dev/null
 [ -n "$(ls busybox_*.dsc 2>/dev/null)" ] || apt-get "${apt_opts[@]}" source --download-only -q busybox >/dev/null
+[ -n "$(ls brotli_1.0.9-*.dsc 2>/dev/null)" ] || apt-get "${apt_opts[@]}" source --download-only -q brotli >/dev/null
 
 if [ ! -f "$sodium_dir/src/libsodium/include/sodium.h" ]; then
   rm -rf "$sodium_dir" "$apt_dir/src/libsodium-1.0.18"
@@ -69,7 +72,17 @@ if [ ! -f "$xz_dir/xz_dec_lzma2.c" ]; then
   done
   rm -rf bb
 fi
-for f in "$sodium_dir/src/libsodium/include/sodium.h" "$xz_dir/xz_dec_lzma2.c" "$xz_dir/xz_dec_bcj.c"; do
+if [ ! -f "$brotli_dir/c/dec/decode.c" ]; then
+  rm -rf "$brotli_dir" "$apt_dir/src/brotli-1.0.9"
+  dpkg-source --no-check -x brotli_1.0.9-*.dsc brotli-1.0.9 >/dev/null
+  # Only the decoder and what it includes (c/dec, c/common, c/include) is kept.
+  mkdir -p "$brotli_dir/c"
+  for d in dec common include; do mv "brotli-1.0.9/c/$d" "$brotli_dir/c/"; done
+  mv brotli-1.0.9/LICENSE "$brotli_dir/"
+  rm -rf brotli-1.0.9
+fi
+for f in "$sodium_dir/src/libsodium/include/sodium.h" "$xz_dir/xz_dec_lzma2.c" "$xz_dir/xz_dec_bcj.c" \
+  "$brotli_dir/c/dec/decode.c"; do
   [ -f "$f" ] || { echo "fetch-sources: $f missing after fetch" >&2; exit 1; }
 done
-echo "fetch-sources: libsodium and xz-embedded in $deps"
+echo "fetch-sources: libsodium, xz-embedded and brotli in $deps"

@@ -29,6 +29,8 @@ export const TAG = { message: 0, push: 1, rekey: 2, final: 3 } as const;
 export interface CraftOptions {
   /** The compressed stream as stored (after the Thumb filter and LZMA2 by default). */
   readonly compressed?: Uint8Array;
+  /** The algorithm the manifest names for `compressed` (LZMA2 by default). */
+  readonly algorithm?: 'brotli' | 'lzma2';
   readonly windowLog?: number;
   /** Chunk size of a signed-only image (16384 by default); an encrypted one takes encryption's. */
   readonly chunkSize?: number;
@@ -71,7 +73,7 @@ function assemble(base: CraftBase, unchained: Manifest, pieces: readonly Uint8Ar
   ]);
 }
 
-/** A validly signed LZMA2 image of `base.firmware`, with the payload the options make. */
+/** A validly signed image of `base.firmware` (LZMA2 unless told otherwise), with the payload the options make. */
 export function craftImage(
   base: CraftBase,
   options: CraftOptions = {},
@@ -91,7 +93,12 @@ export function craftImage(
     created: base.created,
     plaintextSize: base.firmware.length,
     plaintextDigest: sha256(base.firmware),
-    compression: { algorithm: 'lzma2', windowLog, filter: 'thumb', compressedSize: compressed.length },
+    compression: {
+      algorithm: options.algorithm ?? 'lzma2',
+      windowLog,
+      filter: 'thumb',
+      compressedSize: compressed.length,
+    },
     encryption: enc ? { algorithm: 'secretstream', header: new Uint8Array(24) } : { algorithm: 'none' },
     chunkSize,
     payloadSize: layout.payloadBytes,

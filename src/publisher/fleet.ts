@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import type { Metadata, Targets } from '@tufjs/models';
 import { type StatusReport, verifySignedReport } from '../core/format/report.ts';
+import { DEFAULT_CHANNEL } from '../core/format/target.ts';
 import { type Env, type LogLocation, openLogStore } from '../storage/locations.ts';
 import type { LogStore } from '../storage/log-store.ts';
 import { LOG_STORE_FILE } from '../storage/sqlite-log-store.ts';
@@ -15,6 +16,8 @@ export interface DeviceStatus {
   readonly id: string;
   readonly idx: number;
   readonly model: string;
+  /** The release channel it is registered on: only releases of that channel count it. */
+  readonly channel: string;
   readonly owner: string;
   readonly revoked: boolean;
   /** Firmware version of the latest report, or null before the first one. */
@@ -34,7 +37,7 @@ export interface ReleaseStatus {
   readonly model: string;
   readonly version: string;
   readonly channel: string;
-  /** Unrevoked devices of that model whose latest report says they run this version. */
+  /** Unrevoked devices of that model and channel whose latest report says they run this version. */
   readonly running: number;
 }
 
@@ -104,6 +107,7 @@ export async function fleetStatus(sources: FleetSources): Promise<FleetStatus> {
         id: d.id,
         idx: d.idx,
         model: d.model,
+        channel: d.channel,
         owner: d.owner,
         revoked: d.revokedAt !== null,
         running: last?.report.running ?? null,
@@ -126,15 +130,17 @@ export async function fleetStatus(sources: FleetSources): Promise<FleetStatus> {
   const releases = targetEntries(sources.targets).flatMap((entry): ReleaseStatus[] => {
     const c = entry.custom ?? {};
     if (typeof c.model !== 'string' || typeof c.version !== 'string') return [];
+    const channel = typeof c.channel === 'string' ? c.channel : DEFAULT_CHANNEL;
+    const ofRelease = (d: DeviceStatus) => d.model === c.model && d.channel === channel;
     return [
       {
         target: entry.name,
         model: c.model,
         version: c.version,
-        channel: typeof c.channel === 'string' ? c.channel : '',
-        // A revoked device is listed with its reports, but counts in no figure (registry.ts).
-        running: devices.filter((d) => counted.has(d.id) && d.model === c.model && d.running === c.version)
-          .length,
+        channel,
+        // A revoked device is listed with its reports, but counts in no figure (registry.ts); a device
+        // of another channel was never offered the release, whatever it says it runs.
+        running: devices.filter((d) => counted.has(d.id) && ofRelease(d) && d.running === c.version).length,
       },
     ];
   });

@@ -11,7 +11,6 @@ import { verifyDelegation } from '../core/format/delegation.ts';
 import { streamBinding } from '../core/format/manifest.ts';
 import { verifyRootChain } from '../core/format/root-chain.ts';
 import { verifyThreshold } from '../core/format/signatures.ts';
-import { readSmallFile } from '../core/fs.ts';
 import { forEachPiece } from '../core/image/chain-read.ts';
 import {
   type ByteSink,
@@ -22,8 +21,8 @@ import {
   type VerifiedImage,
   withFileSource,
 } from '../core/image/index.ts';
-import { decodeRootFile, openContentKey } from '../core/keys.ts';
-import { LIMITS } from '../core/limits.ts';
+import { decodeRootFile } from '../core/keys.ts';
+import type { ContentKeySource } from './content-key.ts';
 import type { Release } from './release.ts';
 import type { Workspace } from './workspace.ts';
 
@@ -35,8 +34,8 @@ export interface ImageCheck {
 }
 
 export interface ImageCheckOptions {
-  /** The passphrase of the release's content key, asked only for an encrypted image. */
-  readonly contentKeyPassphrase?: () => Promise<string>;
+  /** The release's content key (a copy this check wipes), asked for only for an encrypted image. */
+  readonly contentKey?: ContentKeySource;
   /** Where the unpacked firmware goes (for the vendor's checks); otherwise it is only hashed. */
   readonly firmwareOut?: string;
 }
@@ -89,16 +88,13 @@ export async function checkReleaseImage(
     const verified: VerifiedImage = { ...image, approvers: [], root };
     let key: Uint8Array | null = null;
     if (manifest.encryption.algorithm !== 'none') {
-      if (!options.contentKeyPassphrase) {
+      if (!options.contentKey) {
         return {
           problems,
           notDecoded: 'the image is encrypted and no passphrase for its content key was given',
         };
       }
-      const opened = await openContentKey(
-        await readSmallFile(release.contentKeyPath, LIMITS.keyFileBytes),
-        await options.contentKeyPassphrase(),
-      );
+      const opened = await options.contentKey();
       if (!equalBytes(opened.binding, streamBinding(image.manifestBytes))) {
         wipe(opened.key);
         problems.push('content.key belongs to another image [ENVELOPE_WRONG_IMAGE]');

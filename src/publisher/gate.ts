@@ -10,6 +10,7 @@ import { toHex } from '../core/format/bytes.ts';
 import { verifyDelegation } from '../core/format/delegation.ts';
 import { decodeRootChain } from '../core/format/root-chain.ts';
 import { type ParsedImage, readImage, withFileSource } from '../core/image/index.ts';
+import type { ContentKeySource } from './content-key.ts';
 import { checkReleaseImage, type ImageCheck } from './gate-image.ts';
 import {
   type ApprovalStatus,
@@ -27,8 +28,8 @@ import { type CheckOutcome, runVendorChecks } from './vendor-checks.ts';
 import type { Workspace } from './workspace.ts';
 
 export interface GateOptions {
-  /** The passphrase of the release's content key: an encrypted image is unpacked only with it. */
-  readonly contentKeyPassphrase?: () => Promise<string>;
+  /** The release's content key (ContentKeyOnce's copies): an encrypted image is unpacked only with it. */
+  readonly contentKey?: ContentKeySource;
 }
 
 export interface GateResult extends PolicyResult {
@@ -58,11 +59,13 @@ export async function checkReleaseInWorkspace(
   }
   const { targets } = await readPublished(workspace.storeDir);
   const newest = newestPublished(targets, image.manifest.model, channel, bySemver);
-  const slotSize = workspace.config.models?.[image.manifest.model]?.slotSize;
+  const modelConfig = workspace.config.models?.[image.manifest.model];
+  const slotSize = modelConfig?.slotSize;
   const verified = await verifyAndCheck(workspace, release, channel, options);
   const result = checkRelease({
     ...(newest ? { newestPublished: newest } : {}),
     ...(slotSize === undefined ? {} : { slotSize }),
+    ...(modelConfig?.codec === undefined ? {} : { codec: modelConfig.codec }),
     image: verified.image,
     ...(verified.outcomes ? { vendorChecks: verified.outcomes } : {}),
     ...(verified.skipped ? { vendorChecksSkipped: verified.skipped } : {}),

@@ -19,6 +19,7 @@ import {
   ONLINE_ROLES,
   ROLES,
   type Role,
+  realPathOf,
   Workspace,
   type WorkspaceConfig,
   within,
@@ -74,9 +75,14 @@ export async function createOnlineFolder(workspace: Workspace, dir: string): Pro
   };
 }
 
-/** The folder may be new, empty, or an online folder; never the workspace, inside it, or around it. */
+/**
+ * The folder may be new, empty, or an online folder; never the workspace, inside it, or around it, also
+ * when reached through a link.
+ */
 async function checkTarget(workspace: Workspace, target: string): Promise<boolean> {
-  if (within(target, workspace.dir) || within(workspace.dir, target)) {
+  // Links resolved, as for the root key folders: a link from outside into the workspace is inside it.
+  const [real, workspaceDir] = [await realPathOf(target), await realPathOf(workspace.dir)];
+  if (within(real, workspaceDir) || within(workspaceDir, real)) {
     throw new SihlError(
       'USAGE',
       "the online folder must lie outside the workspace (and not hold it): it is what the server's account may read",

@@ -15,6 +15,7 @@ export const POLICY_RULES = [
   'security-version',
   'model-registered',
   'fits-slot',
+  'device-decodes',
   'signatures',
   'no-secrets',
   'image-verifies',
@@ -31,7 +32,10 @@ export interface ApprovalStatus {
 }
 
 export interface ReleaseFacts {
-  readonly manifest: Pick<Manifest, 'model' | 'version' | 'securityVersion' | 'plaintextSize'>;
+  readonly manifest: Pick<
+    Manifest,
+    'model' | 'version' | 'securityVersion' | 'plaintextSize' | 'compression'
+  >;
   /** Size of the image file; carried for reports (no rule limits it yet). */
   readonly imageSize: number;
   readonly channel: string;
@@ -40,6 +44,8 @@ export interface ReleaseFacts {
   readonly newestPublished?: { readonly version: string; readonly securityVersion: number };
   /** The executable slot of the device model, in bytes, when known. */
   readonly slotSize?: number;
+  /** The codec the model's bootloader decodes (sihl.json models), when the model is known there. */
+  readonly codec?: 'brotli' | 'lzma2';
   /** From approvalStatus, against the approvers current now (not those the image's delegation names). */
   readonly signatures: ApprovalStatus;
   /** From scanSecrets over the firmware (plaintext). */
@@ -90,6 +96,7 @@ export function checkRelease(facts: ReleaseFacts): PolicyResult {
     'security-version': securityVersion,
     'model-registered': modelRegistered,
     'fits-slot': fitsSlot,
+    'device-decodes': deviceDecodes,
     signatures,
     'no-secrets': noSecrets,
     'image-verifies': imageVerifies,
@@ -149,6 +156,20 @@ function fitsSlot({ manifest, slotSize }: ReleaseFacts): Verdict {
   return (
     `firmware is ${manifest.plaintextSize} bytes; the executable slot of model "${manifest.model}" holds ` +
     `${slotSize} (${manifest.plaintextSize - slotSize} bytes too many)`
+  );
+}
+
+/**
+ * A model marked `"codec": "lzma2"` runs the C bootloader built without Brotli (docs/BOOTLOADER-C.md):
+ * it refuses a Brotli image with COMPRESSION_UNSUPPORTED, so such a release would reach no device. Other
+ * models' bootloaders (the TypeScript one, the C host build) decode every codec of the format.
+ */
+function deviceDecodes({ manifest, codec }: ReleaseFacts): string | undefined {
+  if (codec !== 'lzma2' || manifest.compression.algorithm !== 'brotli') return undefined;
+  return (
+    `the image is compressed with Brotli, which the bootloader of model "${manifest.model}" does not decode ` +
+    `(sihl.json models.${manifest.model}.codec is "lzma2"): devices would refuse it with COMPRESSION_UNSUPPORTED; ` +
+    'pack it again with --compression lzma2'
   );
 }
 

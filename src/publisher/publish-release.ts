@@ -9,13 +9,11 @@ import { SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
 import { type Manifest, streamBinding } from '../core/format/manifest.ts';
 import { targetNameOf } from '../core/format/target.ts';
-import { readSmallFile } from '../core/fs.ts';
 import { digestRange, readImage, withFileSource } from '../core/image/index.ts';
-import { openContentKey } from '../core/keys.ts';
-import { LIMITS } from '../core/limits.ts';
 import { inRollout } from '../core/rollout.ts';
 import type { Env } from '../storage/locations.ts';
 import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
+import { ContentKeyOnce, type ContentKeySource } from './content-key.ts';
 import { CREDENTIAL_FOLDER, publishCredentials } from './credentials.ts';
 import { publishEnvelopes } from './envelopes.ts';
 import { requirePolicy } from './gate.ts';
@@ -98,15 +96,11 @@ async function sealEnvelopes(
   workspace: Workspace,
   release: Release,
   image: ReleaseImage,
-  options: PublishReleaseOptions,
+  options: PublishReleaseOptions & { readonly contentKey: ContentKeySource },
   plan: RecipientPlan,
 ): Promise<PublishReleaseResult['envelopes']> {
-  const { manifest } = image;
-  if (manifest.encryption.algorithm === 'none') return null;
-  const { key, binding } = await openContentKey(
-    await readSmallFile(release.contentKeyPath, LIMITS.keyFileBytes),
-    await options.passphrases(`${manifest.model}-${manifest.version} content key`),
-  );
+  if (image.manifest.encryption.algorithm === 'none') return null;
+  const { key, binding } = await options.contentKey();
   try {
     if (!equalBytes(binding, streamBinding(image.manifestBytes))) {
       throw new SihlError('ENVELOPE_WRONG_IMAGE', 'the content key belongs to another image', {
@@ -224,14 +218,16 @@ async function publishIntoStaging(
   given: PublishReleaseOptions,
   issue: ((deviceId: string) => string) | undefined,
 ): Promise<PublishReleaseResult> {
-  const options = { ...given, passphrases: askingOnce(given.passphrases) };
-  if (!Number.isFinite(options.rollout) || options.rollout < 0 || options.rollout > 100) {
+  const passphrases = askingOnce(given.passphrases);
+  if (!Number.isFinite(given.rollout) || given.rollout < 0 || given.rollout > 100) {
     throw new SihlError('USAGE', 'rollout must be a percentage from 0 to 100');
   }
-  await requirePolicy(workspace, release, options.channel, {
-    contentKeyPassphrase: () =>
-      options.passphrases(`${release.info.model}-${release.info.firmwareVersion} content key`),
-  });
+  // Derived once (Argon2id) for the gate's unpacking and the sealing; wiped when publishing ends.
+  using contentKey = new ContentKeyOnce(release.contentKeyPath, () =>
+    passphrases(`${release.info.model}-${release.info.firmwareVersion} content key`),
+  );
+  const options = { ...given, passphrases, contentKey: contentKey.copy };
+  await requirePolicy(workspace, release, options.channel, { contentKey: contentKey.copy });
   const store = workspace.storeDir;
   const expiry = options.now ? { now: options.now } : {};
   const published = await readPublished(store);

@@ -1,4 +1,5 @@
-// The device registry: every provisioned device's public keys, model and owner, in one node:sqlite file.
+// The device registry: every provisioned device's public keys, model, release channel and owner, in one
+// node:sqlite file.
 // A device's `idx` is dense and stable (0, 1, 2, … in order of provisioning, never reused, kept after
 // revocation) because it is the device's slot in every release's envelope tables (envelopes.ts).
 import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite';
@@ -8,13 +9,15 @@ import { checkSigningPublicKey } from '../core/crypto/sign.ts';
 import { SihlError } from '../core/errors.ts';
 import { toHex, utf8 } from '../core/format/bytes.ts';
 import { checkModel } from '../core/format/manifest.ts';
+import { DEFAULT_CHANNEL, NAME_PATTERN } from '../core/format/target.ts';
 import { openSqliteFile } from '../storage/sqlite-file.ts';
 
 /** An owner is a free-form label (a customer, a site); bounded so a typo cannot store a novel. */
 export const OWNER_MAX_BYTES = 256;
 /** Rows per batch of `eligible` and the most `list` returns at once. */
 export const REGISTRY_BATCH = 10_000;
-const SCHEMA_VERSION = 1;
+// 2: devices have a release channel; registries of version 1 read as DEFAULT_CHANNEL.
+const SCHEMA_VERSION = 2;
 const DEVICE_ID = /^[0-9a-f]{64}$/;
 
 export interface NewDevice {
@@ -23,6 +26,8 @@ export interface NewDevice {
   /** X25519 public key that release content keys are sealed to. */
   readonly box: Uint8Array;
   readonly model: string;
+  /** The release channel its agent follows (agent.json); DEFAULT_CHANNEL when not given. */
+  readonly channel?: string;
   readonly owner: string;
   /** Unix time in seconds. */
   readonly now: number;
@@ -34,6 +39,8 @@ export interface Device {
   readonly sign: Uint8Array;
   readonly box: Uint8Array;
   readonly model: string;
+  /** Only releases published on this channel are offered to it, and only those count its reports. */
+  readonly channel: string;
   readonly owner: string;
   readonly revokedAt: number | null;
   readonly provisionedAt: number;
@@ -53,6 +60,7 @@ export interface EligibleDevice {
 
 export interface ListOptions {
   readonly model?: string;
+  readonly channel?: string;
   readonly includeRevoked?: boolean;
   readonly limit: number;
   readonly offset?: number;
@@ -65,6 +73,7 @@ CREATE TABLE IF NOT EXISTS devices (
   sign BLOB NOT NULL,
   box BLOB NOT NULL,
   model TEXT NOT NULL,
+  channel TEXT NOT NULL DEFAULT '${DEFAULT_CHANNEL}',
   owner TEXT NOT NULL,
   revoked_at INTEGER,
   provisioned_at INTEGER NOT NULL
@@ -73,7 +82,12 @@ CREATE TABLE IF NOT EXISTS devices (
 CREATE INDEX IF NOT EXISTS devices_model ON devices (model);
 `;
 
-const COLUMNS = 'idx, id, sign, box, model, owner, revoked_at, provisioned_at';
+const COLUMNS = 'idx, id, sign, box, model, channel, owner, revoked_at, provisioned_at';
+
+/** Version 1 → 2: every device registered before channels follows the default one. */
+const UPGRADES = {
+  1: `ALTER TABLE devices ADD COLUMN channel TEXT NOT NULL DEFAULT '${DEFAULT_CHANNEL}';`,
+};
 
 /**
  * Whether a device counts in any figure (`fleet status`, rollout counts, the console): a revoked device
@@ -108,6 +122,17 @@ function checkCount(value: number, what: string, max: number): number {
   return value;
 }
 
+/** A channel name as agent.json and `release publish --channel` take it. */
+export function checkChannel(channel: string): string {
+  if (typeof channel !== 'string' || !NAME_PATTERN.test(channel)) {
+    throw new SihlError(
+      'USAGE',
+      `channel "${String(channel).slice(0, 80)}" is not a channel name (a letter or digit, then letters, digits and . _ -)`,
+    );
+  }
+  return channel;
+}
+
 function checkOwner(owner: string): string {
   if (typeof owner !== 'string' || owner.length === 0 || utf8.encode(owner).length > OWNER_MAX_BYTES) {
     throw new SihlError('USAGE', `owner must be 1 to ${OWNER_MAX_BYTES} bytes of text`);
@@ -126,6 +151,7 @@ function deviceOf(row: Row): Device {
     sign: row.sign as Uint8Array,
     box: row.box as Uint8Array,
     model: String(row.model),
+    channel: String(row.channel),
     owner: String(row.owner),
     revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
     provisionedAt: Number(row.provisioned_at),
@@ -148,8 +174,8 @@ export class Registry {
     // The next idx is computed inside the insert, which holds SQLite's write lock: dense even with
     // several writers. ON CONFLICT … DO NOTHING returns no row for a duplicate id.
     this.#insert = db.prepare(
-      `INSERT INTO devices (idx, id, sign, box, model, owner, revoked_at, provisioned_at)
-       VALUES ((SELECT coalesce(max(idx) + 1, 0) FROM devices), ?, ?, ?, ?, ?, NULL, ?)
+      `INSERT INTO devices (idx, id, sign, box, model, channel, owner, revoked_at, provisioned_at)
+       VALUES ((SELECT coalesce(max(idx) + 1, 0) FROM devices), ?, ?, ?, ?, ?, ?, NULL, ?)
        ON CONFLICT (id) DO NOTHING RETURNING idx`,
     );
     this.#get = db.prepare(`SELECT ${COLUMNS} FROM devices WHERE id = ?`);
@@ -190,10 +216,11 @@ export class Registry {
     const sign = checkSigningPublicKey(device.sign, 'device Ed25519 public key');
     const box = checkBoxPublicKey(device.box, 'device X25519 public key');
     const model = checkModel(device.model);
+    const channel = checkChannel(device.channel ?? DEFAULT_CHANNEL);
     const owner = checkOwner(device.owner);
     const now = checkTime(device.now, 'provisioning time');
     const id = deviceIdOf(sign);
-    const row = this.#insert.get(id, sign, box, model, owner, now);
+    const row = this.#insert.get(id, sign, box, model, channel, owner, now);
     if (row === undefined) throw new SihlError('USAGE', `device ${id} is already registered`);
     return { idx: Number(row.idx), id };
   }
@@ -213,6 +240,10 @@ export class Registry {
     if (options.model !== undefined) {
       where.push('model = ?');
       params.push(checkModel(options.model));
+    }
+    if (options.channel !== undefined) {
+      where.push('channel = ?');
+      params.push(checkChannel(options.channel));
     }
     if (!options.includeRevoked) where.push('revoked_at IS NULL');
     const sql = `SELECT ${COLUMNS} FROM devices ${
@@ -280,6 +311,7 @@ export function openRegistry(path: string): Registry {
     version: SCHEMA_VERSION,
     synchronous: 'FULL',
     requireWal: true,
+    upgrades: UPGRADES,
   } as const;
   return openSqliteFile(path, file, (db) => new Registry(path, db));
 }

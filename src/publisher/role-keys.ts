@@ -35,8 +35,8 @@ import {
 export type Passphrases = (keyName: string) => Promise<string>;
 
 /**
- * The same passphrases, each asked for at most once: a use case that opens one key in two places (the
- * gate and the sealing both open the content key) asks its holder once.
+ * The same passphrases, each asked for at most once in a use case, whatever asks for them. (Publishing
+ * opens the content key once for the gate and the sealing: content-key.ts.)
  */
 export function askingOnce(passphrases: Passphrases): Passphrases {
   const asked = new Map<string, Promise<string>>();

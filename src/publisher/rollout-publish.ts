@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crashPoint } from '../core/crash-points.ts';
 import { SihlError } from '../core/errors.ts';
-import { targetNameOf } from '../core/format/target.ts';
+import { DEFAULT_CHANNEL, targetNameOf } from '../core/format/target.ts';
 import { type Mirrored, mirrored, type StoreChoice } from './cloud-store.ts';
 import { readPublished, targetEntries } from './published.ts';
 import { openRelease, type Release } from './release.ts';
@@ -66,6 +66,8 @@ export async function openRollout(
   const target = targetNameOf(model, firmwareVersion);
   const entry = publishedEntry(targetEntries((await readPublished(workspace.storeDir)).targets), target);
   const percent = Number(entry.custom?.rollout ?? 100);
+  // The published entry says which channel's devices count (a rollout.json may predate channels).
+  const channel = typeof entry.custom?.channel === 'string' ? entry.custom.channel : DEFAULT_CHANNEL;
   const now = (options.now ?? systemClock)();
   const recovered =
     state && reconciled(state, { rollout: percent, halted: entry.custom?.halted === true }, now);
@@ -80,6 +82,7 @@ export async function openRollout(
       version: 1,
       target,
       releaseId: release.info.releaseId,
+      channel,
       stages: DEFAULT_STAGES,
       percent,
       status: entry.custom?.halted === true ? 'halted' : percent >= 100 ? 'complete' : 'active',
@@ -90,10 +93,11 @@ export async function openRollout(
       history: [{ at, action: 'start', by: 'operator', percent }],
     };
   } else if (!options.stages && !options.policy) {
-    return { release, name, state };
+    return { release, name, state: { ...state, channel } };
   }
   state = {
     ...state,
+    channel,
     stages: checkStages(options.stages ?? state.stages),
     policy: checkPolicy({ ...state.policy, ...options.policy }),
   };

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { naming, SihlError } from '../core/errors.ts';
+import { DEFAULT_CHANNEL } from '../core/format/target.ts';
 import { writeFileAtomic } from '../core/fs.ts';
 
 export const ROLLOUT_FILE = 'rollout.json';
@@ -59,6 +60,8 @@ export interface RolloutState {
   /** The TUF target name, e.g. movehub/movehub-7.28.0.sihl. */
   readonly target: string;
   readonly releaseId: string;
+  /** The channel the release is published on, from its entry (absent in files written before channels counted). */
+  readonly channel?: string;
   readonly stages: readonly number[];
   /** The share of the model's devices the published entry offers the release to now. */
   readonly percent: number;
@@ -77,7 +80,7 @@ export interface RolloutState {
  * release (src/server/console/report-index.ts).
  */
 export interface RolloutCounts {
-  /** Unrevoked devices of the release's model in the stage: those the release is offered to. */
+  /** Unrevoked devices of the release's model and channel in the stage: those the release is offered to. */
   readonly offered: number;
   readonly reported: number;
   readonly succeeded: number;
@@ -162,6 +165,8 @@ export interface Cohort {
   /** The TUF target name, e.g. movehub/movehub-7.28.0.sihl. */
   readonly target: string;
   readonly model: string;
+  /** Only devices registered on the channel the release is published on were offered it. */
+  readonly channel: string;
   /** Hex, from the published entry (custom.releaseId). */
   readonly releaseId: string;
   /** The stage: devices with inRollout(releaseId, id, percent) are offered the release. */
@@ -171,12 +176,18 @@ export interface Cohort {
 
 /** The cohort of a published release: its rollout state's stage when it has one, else the entry's. */
 export function cohortOf(
-  release: { readonly target: string; readonly releaseId: string; readonly percent: number },
+  release: {
+    readonly target: string;
+    readonly releaseId: string;
+    readonly percent: number;
+    readonly channel?: string;
+  },
   state?: RolloutState,
 ): Cohort {
   return {
     target: release.target,
     model: release.target.split('/')[0] ?? '',
+    channel: release.channel ?? state?.channel ?? DEFAULT_CHANNEL,
     releaseId: state?.releaseId ?? release.releaseId,
     percent: state?.percent ?? release.percent,
     since: new Date(state?.countSince ?? 0),

@@ -3,8 +3,8 @@
 // custodian) or keeps root on a token; the workspace keeps only their public halves. Every root operation
 // is handed its root keys (key files from anywhere, or tokens) and matches them to the workspace's root
 // public keys by key id. A root private key found in the workspace's keys/ is refused.
-import { readdir, readlink, realpath } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { equalBytes, keyIdOf, type SigningKey } from '../core/crypto/index.ts';
 import { naming, SihlError } from '../core/errors.ts';
 import { toHex } from '../core/format/bytes.ts';
@@ -12,7 +12,7 @@ import { readPrivateKeyFile, readSmallFile } from '../core/fs.ts';
 import { openSigningKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
 import { publicKeyOf } from './role-keys.ts';
-import { type RoleConfig, type Workspace, within } from './workspace.ts';
+import { type RoleConfig, realPathOf, type Workspace, within } from './workspace.ts';
 
 /** A root key as the workspace knows it: its name and public key. */
 export interface RootKey {
@@ -24,22 +24,6 @@ export interface RootKey {
 export interface RootSet {
   readonly threshold: number;
   readonly keys: readonly RootKey[];
-}
-
-/** The path with every folder that exists, and every link even to one that does not yet, resolved. */
-async function realPathOf(path: string, depth = 0): Promise<string> {
-  const absolute = resolve(path);
-  try {
-    return await realpath(absolute);
-  } catch {}
-  const parent = dirname(absolute);
-  if (parent === absolute || depth > 40) return absolute;
-  const here = join(await realPathOf(parent, depth + 1), basename(absolute));
-  try {
-    return await realPathOf(resolve(dirname(here), await readlink(here)), depth + 1);
-  } catch {
-    return here;
-  }
 }
 
 /** Refuses a folder for root private keys that is the workspace or inside it. */

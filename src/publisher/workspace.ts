@@ -2,8 +2,8 @@
 // threshold, where the store and the device registry are, and the current delegation version. Keys live
 // in `keys/`, each private key locked with a passphrase; `trust/root.json` is what devices pin, and
 // `trust/tuf/N.root.json` every TUF root version, signed by root keys and copied into the store.
-import { mkdir, readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { mkdir, readFile, readlink, realpath } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { naming, SihlError } from '../core/errors.ts';
 import { NAME_PATTERN } from '../core/format/target.ts';
 import { exists, writeFileAtomic } from '../core/fs.ts';
@@ -184,6 +184,22 @@ export async function checkStoreApart(workspace: Workspace): Promise<void> {
         { subject: path },
       );
     }
+  }
+}
+
+/** The path with every folder that exists, and every link even to one that does not yet, resolved. */
+export async function realPathOf(path: string, depth = 0): Promise<string> {
+  const absolute = resolve(path);
+  try {
+    return await realpath(absolute);
+  } catch {}
+  const parent = dirname(absolute);
+  if (parent === absolute || depth > 40) return absolute;
+  const here = join(await realPathOf(parent, depth + 1), basename(absolute));
+  try {
+    return await realPathOf(resolve(dirname(here), await readlink(here)), depth + 1);
+  } catch {
+    return here;
   }
 }
 

@@ -1,6 +1,6 @@
 // POST /v1/reports (docs/SERVER.md §Reports): a device's signed status report goes into the log store
-// only if the device is registered, not revoked, signed it with its registered key, and its sequence
-// number rises. Bodies are bounded before they are read; rates are limited per address and per device.
+// only if the device is registered, not revoked, signed it with its registered key, speaks only of its
+// own model's and channel's releases, and its sequence number rises. Bodies are bounded before they are read; rates are limited per address and per device.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.ts';
 import {
@@ -107,11 +107,24 @@ export class ReportIntake {
     const foreign =
       report.model !== device.model || !(report.target ?? `${device.model}/`).startsWith(`${device.model}/`);
     if (foreign) return send(res, { status: 403, text: `refused: not a report of a ${device.model} device` });
+    // §Reports: nor for another channel's release, which was never offered to it (docs/ROLLOUTS.md).
+    const offChannel = await this.#offChannel(device, report.target);
+    if (offChannel) return send(res, { status: 403, text: `refused: ${offChannel}` });
     const seq = report.seq;
     // Only verified reports spend a device's tokens, so nobody can throttle another device.
     const limited = this.#perDevice.take(deviceId);
     if (!limited.ok) return tooMany(res, limited.retryAfter);
     return send(res, await this.#serialised(deviceId, () => this.#store(device, seq, bytes)));
+  }
+
+  /** Why a report about `target` is not the device's to make: a release of another channel. */
+  async #offChannel(device: Device, target: string | undefined): Promise<string | undefined> {
+    const { releaseChannel } = this.#options.devices;
+    if (target === undefined || device.channel === undefined || releaseChannel === undefined)
+      return undefined;
+    const channel = await releaseChannel(target);
+    if (channel === undefined || channel === device.channel) return undefined;
+    return `${target} is published on channel ${channel}, not on the device's channel ${device.channel}`;
   }
 
   async #store(device: Device, seq: number, bytes: Uint8Array): Promise<Reply> {

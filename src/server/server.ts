@@ -21,9 +21,9 @@ export interface ServerLimits {
   /** An idle kept-alive connection is closed after this. */
   readonly keepAliveTimeoutMs: number;
   /**
-   * Open connections at once; more are refused until some close. Each costs about 70 KiB under TLS
-   * (docs/SERVER.md §Memory), so the default of 16,384 holds a fleet of 10,000 polling at once in about
-   * 1.1 GiB.
+   * Open connections at once; more are refused until some close. Each costs about 80 KiB under TLS,
+   * Node's own floor (docs/SERVER.md §Memory), so the default of 16,384 holds a fleet of 10,000 polling at
+   * once in about 0.9 GiB and at most about 1.4 GiB.
    */
   readonly maxConnections: number;
   readonly reportsPerDevice: RateLimit;

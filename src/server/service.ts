@@ -11,6 +11,7 @@ import type { Workspace } from '../publisher/workspace.ts';
 import type { Env } from '../storage/locations.ts';
 import type { LogStore } from '../storage/log-store.ts';
 import { type Console, openConsole } from './console/console.ts';
+import { withReleaseChannels } from './device-lookup.ts';
 import { type RequestLog, type RunningServer, type ServerLimits, startServer } from './server.ts';
 import {
   startTimestampKeeper,
@@ -81,7 +82,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     }
     const server = await startServer({
       storeDir: workspace.storeDir,
-      devices: registry,
+      devices: withReleaseChannels(registry, workspace.storeDir),
       logStore: web?.logStore ?? logStore,
       ...(web ? { console: web } : {}),
       key: options.key,

@@ -16,9 +16,30 @@ export interface SqliteFile {
   readonly requireWal?: boolean;
   /**
    * For derived data: statements that drop the tables of any other schema version, so the file is
-   * rebuilt. Without it, a newer version is refused and an older one is brought up by `schema`.
+   * rebuilt. Without it, a newer version is refused and an older one is brought up by `upgrades`, then `schema`.
    */
   readonly dropOtherVersion?: string;
+  /**
+   * Statements that bring a file of schema version N (the key) to N + 1, each run in one transaction
+   * with the new version number, so an interrupted upgrade is either done or not begun.
+   */
+  readonly upgrades?: Readonly<Record<number, string>>;
+}
+
+function upgrade(db: DatabaseSync, file: SqliteFile, from: number): void {
+  for (let version = from; version > 0 && version < file.version; version++) {
+    const statements = file.upgrades?.[version];
+    if (statements === undefined) continue;
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      db.exec(statements);
+      db.exec(`PRAGMA user_version = ${version + 1}`);
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
+  }
 }
 
 /** Opens (creating if needed) the database at `path` as `file` says, and hands it to `use`. */
@@ -38,6 +59,7 @@ export function openSqliteFile<T>(path: string, file: SqliteFile, use: (db: Data
     } else if (version > file.version) {
       throw new SihlError('USAGE', `${file.what} schema version ${version} is newer than this sihl's`);
     }
+    if (file.dropOtherVersion === undefined) upgrade(db, file, version);
     db.exec(file.schema);
     // Only when it changes: writing it is a transaction, and with synchronous FULL an fsync on every open.
     if (version !== file.version) db.exec(`PRAGMA user_version = ${file.version}`);

@@ -18,6 +18,7 @@ import { envelopeInStore } from '../support/tables.ts';
 import {
   assertRefusedByAgent,
   assertRejectedAtBoot,
+  customFor,
   forgeImage,
   forgeRepository,
   makeBench,
@@ -176,6 +177,49 @@ test('a payload that decompresses past its signed size, signed with every key, i
   assert.ok(image.length < 64 * 1024, `the bomb is ${image.length} bytes`);
   const { v, result } = await offerImage(bench, image);
   await assertRejectedAtBoot(bench, v, result, 'PLAINTEXT_SIZE_MISMATCH');
+});
+
+test('a refused target is fetched once: later polls, also under newer metadata naming it unchanged, skip it; the corrected release republished under its name installs', async () => {
+  const bench = await shared;
+  const signers = await signingKeys(bench, 'alice', 'bob');
+  const good = await forgeImage(bench, { signers, version: '9.0.0' });
+  // One payload byte flipped after the approvers signed: the targets role lists these very bytes.
+  const bad = Uint8Array.from(good);
+  bad[bad.length - 100] = (bad[bad.length - 100] as number) ^ 0x01;
+  const name = 'movehub/movehub-9.0.0.sihl';
+  const offer = async (bytes: Uint8Array, ahead: number) =>
+    serveFiles(
+      // Listed alone, so that the device has nothing else newer to turn to.
+      await forgeRepository(bench, {
+        add: [{ name, bytes, custom: customFor('9.0.0', bytes) }],
+        entries: [],
+        ahead,
+      }),
+    );
+  const fetched = () => bench.mirror.log.filter((e) => e.path.endsWith('.movehub-9.0.0.sihl')).length;
+  bench.mirror.rules = await offer(bad, 1);
+  const v = await victim(bench);
+  await assertRefusedByAgent(bench, v, await v.agent.poll(), 'PAYLOAD_DIGEST_MISMATCH');
+  const once = fetched();
+  assert.ok(once > 0);
+
+  assert.equal((await v.agent.poll()).outcome, 'unchanged', 'the same timestamp: a 304');
+  for (const ahead of [2, 3]) {
+    // Newer targets, snapshot and timestamp (a rollout step, a timestamp refresh) naming the same bytes.
+    bench.mirror.rules = await offer(bad, ahead);
+    const again = await v.agent.poll();
+    assert.deepEqual([again.outcome, again.target], ['refused', name], JSON.stringify(again));
+  }
+  assert.equal(fetched(), once, 'no byte of the refused image is fetched again');
+  const reports = (await bench.reports(v.firstSeq)).map((r) => [r.outcome, r.reason, r.target]);
+  assert.deepEqual(reports, [['error', 'PAYLOAD_DIGEST_MISMATCH', name]], 'the refusal is reported once');
+
+  // The release republished with its bytes mended: another identity, so it is fetched and installed.
+  bench.mirror.rules = await offer(good, 4);
+  const mended = await v.agent.poll();
+  assert.equal(mended.outcome, 'staged', JSON.stringify(mended));
+  const boot = await v.sim.boot();
+  assert.deepEqual([boot.installed, boot.running.version], [true, '9.0.0']);
 });
 
 test("an envelope replayed from an older release (the device's own 7.28.0 slot) is refused before staging", async () => {

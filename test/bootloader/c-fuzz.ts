@@ -1,9 +1,11 @@
 // The C bootloader's libFuzzer harnesses (bootloader/fuzz/): their seed corpora, cut from the images
 // of docs/vectors, and one bounded run of a harness. Used by npm run fuzz:c and by the seeded pass in
 // test/bootloader/c-host.test.ts. No node:test here.
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { here } from '../../docs/vectors/generate.ts';
+import { decodeManifest, type Manifest } from '../../src/core/format/manifest.ts';
 import { lockedMake } from '../../src/device/simulator/c-bootloader.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { pack, seeded, syntheticFirmware, trust } from '../device/support.ts';
@@ -17,6 +19,7 @@ export const FUZZ_TARGETS = [
   'root_chain',
   'envelope',
   'lzma',
+  'brotli',
   'image',
   'boot_state',
 ] as const;
@@ -69,8 +72,20 @@ export async function writeSeeds(): Promise<Record<FuzzTarget, string>> {
     // byte 0: 2^14 dictionary (12 + 2) and the Thumb filter (1), as the LZMA2 vectors are packed
     if (manifestBytes.includes(Buffer.from([0x08, 0x0b, 0x00, 0x02])))
       await put('lzma', Buffer.concat([Uint8Array.of(7), payload]));
+    const stream = brotliStream(manifestBytes, payload);
+    // byte 0: the window (10 + byte % 7) and filter ((byte / 7) % 3) the vector signed, through
+    // sihl_unpack; the same plus 21 straight to the decoder with a small arena
+    if (stream)
+      for (const mode of [0, 21])
+        await put('brotli', Buffer.concat([Uint8Array.of(stream.head + mode), stream.bytes]));
   }
   for (const area of await bootStateAreas()) await put('boot_state', area);
+  // Each input a harness once found a fault with, kept as a regression case (bootloader/fuzz/regressions/).
+  for (const target of FUZZ_TARGETS) {
+    const kept = join(BOOTLOADER_DIR, 'fuzz', 'regressions', target);
+    for (const name of existsSync(kept) ? await readdir(kept) : [])
+      await put(target, await readFile(join(kept, name)));
+  }
   return dirs;
 }
 
@@ -114,6 +129,26 @@ async function bootStateAreas(): Promise<Uint8Array[]> {
   await refused.boot();
   areas.push(areaOf(refused));
   return areas;
+}
+
+/** A signed-only Brotli vector's compressed stream (its pieces without the chain's links), or null. */
+function brotliStream(
+  manifestBytes: Uint8Array,
+  payload: Uint8Array,
+): { head: number; bytes: Buffer } | null {
+  let manifest: Manifest;
+  try {
+    manifest = decodeManifest(manifestBytes);
+  } catch {
+    return null;
+  }
+  const { algorithm, windowLog, filter, compressedSize } = manifest.compression;
+  if (algorithm !== 'brotli' || manifest.encryption.algorithm !== 'none') return null;
+  const pieces: Uint8Array[] = [];
+  for (let at = 0; at < payload.length; at += manifest.chunkSize + 32)
+    pieces.push(payload.subarray(at, at + manifest.chunkSize));
+  const bytes = Buffer.concat(pieces).subarray(0, compressedSize);
+  return { head: windowLog - 10 + 7 * ['none', 'thumb', 'arm'].indexOf(filter), bytes };
 }
 
 export interface FuzzRun {

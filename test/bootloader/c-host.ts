@@ -33,8 +33,9 @@ export async function missingToolchain(): Promise<string | null> {
     if ((await run('sh', ['-c', `command -v ${tool}`])).code !== 0) return `no ${tool} on the PATH`;
   }
   if (
-    !existsSync(join(BOOTLOADER_DIR, '.deps/libsodium')) ||
-    !existsSync(join(BOOTLOADER_DIR, '.deps/xz-embedded'))
+    !['libsodium', 'xz-embedded', 'brotli/c/dec/decode.c'].every((p) =>
+      existsSync(join(BOOTLOADER_DIR, '.deps', p)),
+    )
   ) {
     const fetched = await run('bash', [join(BOOTLOADER_DIR, 'scripts/fetch-sources.sh')]);
     if (fetched.code !== 0)
@@ -98,7 +99,7 @@ export async function runHost(binary: string, args: readonly string[]): Promise<
 export async function cToolchainMissing(): Promise<string | null> {
   const missing = await missingToolchain();
   if (missing === null) return null;
-  const message = `C bootloader tests NOT RUN: ${missing}. Run bootloader/scripts/fetch-sources.sh (Debian: installs gcc, make, clang and fetches libsodium and xz-embedded).`;
+  const message = `C bootloader tests NOT RUN: ${missing}. Run bootloader/scripts/fetch-sources.sh (Debian: installs gcc, make, clang and fetches libsodium, xz-embedded and Brotli's decoder).`;
   if (process.env.CI === 'true' || process.env.SIHL_REQUIRE_C === '1') throw new Error(message);
   console.error(`\n!!! ${message}\n`);
   return `C toolchain missing: ${missing}`;

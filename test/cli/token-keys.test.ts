@@ -133,6 +133,38 @@ test('init keeps the root key on the token and an approver is added with a key o
   );
 });
 
+test('keys rotate --token puts the new root key on the token: nothing of it in the workspace, and it signs the next root operation', {
+  skip,
+}, async () => {
+  const token = await softHsmToken();
+  const dir = await tempDir();
+  const ws = ['--workspace', 'acme'];
+  await ok(dir, ['init', 'acme', '--root-key', token.ref('acme-root')]);
+  const rotated = await json(dir, [
+    ...['keys', 'rotate', '--role', 'root', '--token', token.ref('acme-root-2')],
+    ...['--root-key', token.ref('acme-root'), ...ws],
+  ]);
+  assert.equal(rotated.change, 'rotate');
+  assert.equal(rotated.rootVersion, 2);
+  assert.notEqual(rotated.keyId, rotated.retiredKeyId);
+  assert.equal(
+    rotated.keyId,
+    await keyIdIn(join(dir, 'acme/keys/root-1.pub')),
+    'the token key is root-1 now',
+  );
+  const root = decodeRootFile(new Uint8Array(await readFile(join(dir, 'acme/trust/root.json'))));
+  assert.deepEqual([root.version, toHex(keyIdOf(root.keys[0] as Uint8Array))], [2, rotated.keyId]);
+  for (const file of ['root-1.key', 'root-1.pkcs11'])
+    await assert.rejects(stat(join(dir, 'acme/keys', file)), `no ${file}: root keys are handed over`);
+  // The retired root key no longer signs; the new one, named by its token reference, does.
+  const add = [...addApprover('alice'), ...ws];
+  const old = await sihl(dir, [...add, '--root-key', token.ref('acme-root')]);
+  assert.notEqual(old.code, 0, old.out);
+  assert.match(old.err, /not a root key of this workspace/);
+  const added = await json(dir, [...add, '--root-key', token.ref('acme-root-2')]);
+  assert.equal(added.name, 'alice');
+});
+
 test('a token reference with a PIN inside is refused before the token is touched', { skip }, async () => {
   const token = await softHsmToken();
   const dir = await tempDir();

@@ -144,15 +144,18 @@ async function haltsReachTheStore(fleet: CloudFleet, server: string): Promise<vo
     await service.close();
   }
 
-  // From `rollout check` (cron), reading the same log table.
+  // From `rollout check` (cron, in the online folder: it refuses the workspace's keys), reading the
+  // same log table.
   await reportFailure(failingDevice(workspace, inStage));
-  const checked = await run(fleet, ['rollout', 'check', RELEASE, ...WS]);
+  await run(fleet, ['online', 'create', 'online', ...WS]);
+  const ONLINE = ['--workspace', 'online'];
+  const checked = await run(fleet, ['rollout', 'check', RELEASE, ...ONLINE]);
   assert.equal(checked.decision.action, 'halt', JSON.stringify(checked));
   assert.equal(checked.counts.failed, 1);
   assert.deepEqual(await poll(fleet, device), [], 'halted by rollout check');
 
   // Resumed, the same device on the same bucket installs the release: the polls above could see it.
-  await run(fleet, ['rollout', 'resume', RELEASE, ...WS]);
+  await run(fleet, ['rollout', 'resume', RELEASE, ...ONLINE]);
   assert.deepEqual(await poll(fleet, device), [TARGET]);
 }
 

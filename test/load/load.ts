@@ -77,17 +77,10 @@ export async function startServe(
   maxConnections?: number,
 ): Promise<Served> {
   const at = port ?? (await freePort());
-  const command = `ulimit -n ${Math.min(65536, hardFileLimit())} 2>/dev/null; exec "$0" "$@"`;
-  const child = spawn(
-    'bash',
-    [
-      ...['-c', command, NODE, SIHL, 'serve', '--workspace', ws.dir, '--port', String(at)],
-      ...(maxConnections === undefined ? [] : ['--max-connections', String(maxConnections)]),
-    ],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
+  const child = spawnNode([
+    ...[SIHL, 'serve', '--workspace', ws.dir, '--port', String(at)],
+    ...(maxConnections === undefined ? [] : ['--max-connections', String(maxConnections)]),
+  ]);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -105,8 +98,10 @@ export async function startServe(
   }
 }
 
-function hardFileLimit(): number {
-  return 65536;
+/** The pinned Node running `args` in a child process, with the open-file limit raised in its shell. */
+export function spawnNode(args: readonly string[]): ChildProcess {
+  const command = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"';
+  return spawn('bash', ['-c', command, NODE, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 async function waitForFile(path: string): Promise<string> {

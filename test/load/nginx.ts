@@ -1,22 +1,24 @@
-// nginx beside `sihl serve` in `npm run load`: the same store, file and certificate, one worker (sihl is
-// one process), so their memory per connection can be put side by side.
-import { spawn } from 'node:child_process';
+// nginx beside `sihl serve` in `npm run load` and the memory bench: the same store, file and
+// certificate, one worker (sihl is one process), so their memory per connection can be put side by
+// side; and nginx in front of sihl, with the configuration `sihl nginx-config` writes.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { freePort, type Served, type ServeWorkspace } from './load.ts';
+import { fileURLToPath } from 'node:url';
+import { freePort, type Served, type ServeWorkspace, startServe, stop } from './load.ts';
+
+const SIHL = fileURLToPath(new URL('../../bin/sihl.js', import.meta.url));
+
+/** Started as root, nginx's worker runs as nobody: let it read the served folders (only those). */
+export async function letNginxRead(dir: string, storeDir: string): Promise<void> {
+  for (const path of [dirname(dir), dir, storeDir, join(storeDir, 'metadata')]) await chmod(path, 0o755);
+}
 
 export async function startNginxBeside(ws: ServeWorkspace, connections: number): Promise<Served> {
   const port = await freePort();
   const prefix = join(dirname(ws.dir), 'nginx');
   await mkdir(prefix, { recursive: true });
-  // Started as root, nginx's worker runs as nobody: let it read the served folders (only those).
-  for (const path of [
-    dirname(ws.dir),
-    ws.dir,
-    ws.workspace.storeDir,
-    join(ws.workspace.storeDir, 'metadata'),
-  ])
-    await chmod(path, 0o755);
+  await letNginxRead(ws.dir, ws.workspace.storeDir);
   const conf = join(prefix, 'nginx.conf');
   await writeFile(
     conf,
@@ -46,13 +48,67 @@ http {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `https://127.0.0.1:${port}`;
+  await waitForNginx(child, url, ws.ca);
+  return { child, port, url, ca: ws.ca, pids: () => [child.pid as number] };
+}
+
+async function waitForNginx(child: ChildProcess, url: string, ca: string): Promise<void> {
   for (let i = 0; ; i++) {
-    const up = await fetchStatus(url, ws.ca).catch(() => 0);
-    if (up === 200) break;
+    const up = await fetchStatus(url, ca).catch(() => 0);
+    if (up === 200) return;
     if (child.exitCode !== null || i > 100) throw new Error('nginx did not start');
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { child, port, url, ca: ws.ca, pids: () => [child.pid as number] };
+}
+
+/**
+ * Writes, with `sihl nginx-config`, nginx's configuration for the deployment docs/SERVER.md §nginx in front
+ * describes: one worker on `port` serving the store, reports and the console passed to `upstreamPort`.
+ */
+export function writeFrontConfig(
+  file: string,
+  workspaceDir: string,
+  prefix: string,
+  ports: { readonly port: number; readonly upstreamPort: number },
+): void {
+  const args = [
+    ...[SIHL, 'nginx-config', '-o', file, '--workspace', workspaceDir, '--prefix', prefix],
+    ...['--port', String(ports.port), '--upstream-port', String(ports.upstreamPort), '--workers', '1'],
+  ];
+  const configure = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  if (configure.status !== 0) throw new Error(`sihl nginx-config failed: ${configure.stderr}`);
+}
+
+/**
+ * nginx in front of `sihl serve` (its default limits, on a port of its own behind nginx): the `child`
+ * is nginx, `pids` both servers, so their memory is counted together; `stop` ends both.
+ */
+export async function startInFront(ws: ServeWorkspace): Promise<Served & { stop(): Promise<void> }> {
+  const [port, upstreamPort] = [await freePort(), await freePort()];
+  const prefix = join(dirname(ws.dir), 'front');
+  await letNginxRead(ws.dir, ws.workspace.storeDir);
+  const conf = join(dirname(ws.dir), 'front.conf');
+  writeFrontConfig(conf, ws.dir, prefix, { port, upstreamPort });
+  const sihl = await startServe(ws, upstreamPort);
+  const child = spawn('nginx', ['-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const url = `https://127.0.0.1:${port}`;
+  try {
+    await waitForNginx(child, url, ws.ca);
+  } catch (error) {
+    await stop(sihl.child);
+    throw error;
+  }
+  return {
+    child,
+    port,
+    url,
+    ca: ws.ca,
+    pids: () => [child.pid as number, sihl.child.pid as number],
+    stop: async () => {
+      await stop(child, 'SIGQUIT');
+      await stop(sihl.child);
+    },
+  };
 }
 
 async function fetchStatus(url: string, ca: string): Promise<number> {

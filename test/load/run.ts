@@ -1,8 +1,9 @@
 // `npm run load`: 10,000 devices hold keep-alive TLS connections to `sihl serve` (its default limits), each
 // polling with its ETag every 1 to 2 s, for 60 s once all are up (override with --connections N
 // --seconds S), then to nginx (one worker) the same way: memory per connection (KiB above idle at 10, 30
-// and 60 s) side by side (held.ts). With --autocannon, also every connection polling flat out at once
-// (poll-load.ts). Then a SIGKILL while 200 devices report. Prints the figures as JSON; exits 1 if a
+// and 60 s) side by side (held.ts; bench/memory.ts adds Node's own HTTPS server and nginx in front of
+// sihl and writes the figures into docs/BENCHMARKS.md). With --autocannon, also every connection polling
+// flat out at once (poll-load.ts). Then a SIGKILL while 200 devices report. Prints the figures as JSON; exits 1 if a
 // poll failed, the RSS grew by more than a quarter while the connections were held, or an acknowledged
 // report was lost.
 import { existsSync } from 'node:fs';

@@ -30,6 +30,30 @@ test('init, approvers, provisioning, a release approved twice and checked, insta
   assert.equal(listed.devices.length, 2, 'revoked devices are not listed by default');
   const again = await sihl(cwd, ['device', 'provision', '--identity', 'hub-1.json', '--owner', 'x', ...ws]);
   assert.equal(again.code, 2, 'a device is registered once');
+  // The release channel its agent follows: stable unless given, in the listing and its JSON.
+  assert.deepEqual(
+    listed.devices.map((d: { channel: string }) => d.channel),
+    ['stable', 'stable'],
+  );
+  await ok(cwd, [
+    'sim',
+    'device',
+    'create',
+    'hub-4',
+    '--model',
+    'movehub',
+    '--root',
+    'acme/trust/root.json',
+    '--firmware',
+    'old.bin',
+    '--version',
+    '7.27.0',
+  ]);
+  await writeFile(join(cwd, 'hub-4.json'), await ok(cwd, ['sim', 'device', 'identity', 'hub-4', '--json']));
+  const provision = ['device', 'provision', '--identity', 'hub-4.json', '--owner', 'ACME Toys'];
+  const beta = JSON.parse(await ok(cwd, [...provision, '--channel', 'beta', '--json', ...ws]));
+  assert.equal(beta.channel, 'beta');
+  assert.match(await ok(cwd, ['device', 'list', '--channel', 'beta', ...ws]), /movehub\s+beta\s+ACME Toys/);
 
   await ok(cwd, [...releaseCreate('new.bin', 'movehub', '7.28.0', '1'), ...ws]);
   await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'alice', ...ws]);

@@ -47,7 +47,10 @@ test('fits-slot says "not checked" without a slot size, and fails when the firmw
     ),
   );
   await editConfig(cwd, { models: { movehub: { slotSize: firmware.length } } });
-  assert.match(await ok(cwd, ['release', 'check', 'movehub-1.0.0', ...WS]), /passes 7 rule\(s\):.*fits-slot/);
+  assert.match(
+    await ok(cwd, ['release', 'check', 'movehub-1.0.0', ...WS]),
+    /passes 8 rule\(s\):.*fits-slot, device-decodes/,
+  );
 });
 
 test('release create refuses a 2 GB sparse file at once when the model slot size is known', async () => {

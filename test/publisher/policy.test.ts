@@ -28,6 +28,7 @@ function facts(
       version: '1.4.0',
       securityVersion: 3,
       plaintextSize: movehub.length,
+      compression: { algorithm: 'brotli', windowLog: 16, filter: 'none', compressedSize: 60_000 },
       ...manifest,
     },
     imageSize: 80_000,
@@ -147,6 +148,20 @@ test('fits-slot: without a slot size it is "not checked", never passed', () => {
   assert.deepEqual(result.notChecked, [
     { rule: 'fits-slot', why: 'no slot size is known for model "movehub" (sihl.json models)' },
   ]);
+});
+
+test('device-decodes: a Brotli image for a model whose bootloader decodes only LZMA2 fails', () => {
+  const brotli = checkRelease(facts({ codec: 'lzma2' }));
+  assert.deepEqual(rules(brotli), ['device-decodes']);
+  assert.match(
+    brotli.failures[0]?.message ?? '',
+    /models\.movehub\.codec is "lzma2".*COMPRESSION_UNSUPPORTED/,
+  );
+  const lzma2 = {
+    compression: { algorithm: 'lzma2', windowLog: 16, filter: 'thumb', compressedSize: 58_000 },
+  } as const;
+  assert.equal(checkRelease(facts({ codec: 'lzma2' }, lzma2)).ok, true, 'an LZMA2 image passes');
+  assert.equal(checkRelease(facts({ codec: 'brotli' })).ok, true, 'a Brotli model takes Brotli');
 });
 
 test('image-verifies and vendor-checks: a problem fails, a missing check is "not checked"', () => {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { kdfDerivations } from '../../src/core/crypto/index.ts';
 import { SimulatedDevice } from '../../src/device/simulator/simulated-device.ts';
 import { publishRelease } from '../../src/publisher/publish-release.ts';
 import { openRelease } from '../../src/publisher/release.ts';
@@ -95,7 +96,7 @@ test('a rollout gives envelopes to about that share of the devices, by a stable 
   assert.equal(ids.filter((id) => inRollout(release, id, 100)).length, 2000);
 });
 
-test('publishing an encrypted release asks for each key once: the gate and the sealing share the content key passphrase', async () => {
+test('publishing an encrypted release asks for each key once and derives each once: the gate and the sealing share the opened content key', async () => {
   const { cwd } = await world().withDevicesRunning('7.27.0', 1).withReleaseApproved('7.28.0').build();
   const workspace = await Workspace.open(join(cwd, 'acme'));
   const asked: string[] = [];
@@ -104,15 +105,20 @@ test('publishing an encrypted release asks for each key once: the gate and the s
     return PASSPHRASE;
   };
   const release = await openRelease(join(workspace.dir, 'releases', 'movehub-7.28.0'));
-  await publishRelease(workspace, release, {
+  const before = kdfDerivations();
+  const published = await publishRelease(workspace, release, {
     channel: 'stable',
     rollout: 100,
     passphrases,
     logCredential: undefined,
   });
+  assert.equal(published.envelopes?.sealed, 1, 'the image is encrypted and sealed to the device');
   assert.deepEqual(
     asked.filter((name) => name === 'movehub-7.28.0 content key'),
     ['movehub-7.28.0 content key'],
   );
   assert.equal(new Set(asked).size, asked.length, `each key asked once: ${asked.join(', ')}`);
+  // One Argon2id run per key file asked for (the online keys and the content key), none twice: at
+  // MODERATE or INTERACTIVE cost each extra run is a second or more of a publish.
+  assert.equal(kdfDerivations() - before, asked.length, `key files opened: ${asked.join(', ')}`);
 });

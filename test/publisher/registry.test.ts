@@ -150,6 +150,52 @@ test('keeps its devices across a reopen, in WAL mode', async () => {
   raw.close();
 });
 
+test('records the release channel a device follows: stable unless given, listed by channel, a bad name refused', async () => {
+  const { registry } = await freshRegistry();
+  const plain = registry.provision(newDevice());
+  const beta = registry.provision({ ...newDevice(), channel: 'beta' });
+  assert.equal(registry.get(plain.id)?.channel, 'stable');
+  assert.equal(registry.get(beta.id)?.channel, 'beta');
+  assert.deepEqual(
+    registry.list({ channel: 'beta', limit: 10 }).map((d) => d.id),
+    [beta.id],
+  );
+  assert.throws(
+    () => registry.provision({ ...newDevice(), channel: 'be ta' }),
+    refusal('USAGE', 'not a channel name'),
+  );
+  registry.close();
+});
+
+test('a registry written before devices had channels opens with every device on stable, and takes channels after', async () => {
+  const path = join(await tempDir(), 'registry.sqlite');
+  const { DatabaseSync } = await import('node:sqlite');
+  const old = new DatabaseSync(path);
+  old.exec(`PRAGMA journal_mode = WAL;
+    CREATE TABLE devices (idx INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, sign BLOB NOT NULL,
+      box BLOB NOT NULL, model TEXT NOT NULL, owner TEXT NOT NULL, revoked_at INTEGER,
+      provisioned_at INTEGER NOT NULL);
+    CREATE INDEX devices_model ON devices (model);
+    PRAGMA user_version = 1;`);
+  const device = newDevice();
+  const id = toHex(sha256(device.sign));
+  old
+    .prepare('INSERT INTO devices VALUES (0, ?, ?, ?, ?, ?, NULL, ?)')
+    .run(id, device.sign, device.box, device.model, device.owner, NOW);
+  old.close();
+
+  const registry = openRegistry(path);
+  assert.equal(registry.get(id)?.channel, 'stable');
+  assert.equal(registry.provision({ ...newDevice(), channel: 'beta' }).idx, 1);
+  registry.close();
+  const again = openRegistry(path); // the upgrade ran once
+  assert.deepEqual(
+    again.list({ limit: 10 }).map((d) => d.channel),
+    ['stable', 'beta'],
+  );
+  again.close();
+});
+
 test('opening a registry of this version writes nothing (no fsync per command); one from a newer sihl is refused', async () => {
   const { registry, path } = await freshRegistry();
   registry.close();

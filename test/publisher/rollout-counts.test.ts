@@ -42,8 +42,10 @@ async function served(workspace: Workspace) {
   return { server, http };
 }
 
+/** `rollout check` as its cron job runs it: from the online folder (it refuses the workspace's keys). */
 async function check(cwd: string, more: string[] = []) {
-  return JSON.parse(await ok(cwd, ['rollout', 'check', RELEASE, ...more, '--json', ...WS]));
+  await ok(cwd, ['online', 'create', 'online', ...WS]);
+  return JSON.parse(await ok(cwd, ['rollout', 'check', RELEASE, ...more, '--json', '--workspace', 'online']));
 }
 
 async function stageOf(fleet: RolloutFleet, percent: number): Promise<(d: LightDevice) => boolean> {
@@ -75,6 +77,48 @@ test('five devices of another model post signed error reports naming the rollout
   assert.equal(checked.decision.action, 'none', checked.decision.why);
   assert.equal(checked.status, 'active');
   assert.deepEqual([checked.counts.reported, checked.counts.failed], [0, 0]);
+});
+
+test('five devices of another channel post signed error reports naming the rollout: refused, not counted, no halt', async () => {
+  const fleet = await makeRolloutFleet(20, 50);
+  const inStage = await stageOf(fleet, 50);
+  const offered = fleet.devices.filter(inStage).length;
+  // Movehubs in the stage, registered on the beta channel: 7.28.0 went out on stable, never to them.
+  const beta = registerLightDevices(
+    fleet.workspace,
+    5,
+    'movehub',
+    (id) => inStage({ id } as LightDevice),
+    'beta',
+  );
+  const { http } = await served(fleet.workspace);
+  for (const d of beta) {
+    const sent = await http.post('/v1/reports', signedReport(d, CRASHED));
+    assert.equal(sent.status, 403, `a beta device's error report about a stable release: ${sent.body}`);
+    assert.match(sent.body.toString(), /published on channel stable, not on the device's channel beta/);
+  }
+  // Written straight into the log table (docs/CLOUD.md): errors, and claims to run the release.
+  const logs = await openWorkspaceLogStore(fleet.workspace, {});
+  await writeReports(logs, beta, CRASHED);
+  await writeReports(logs, beta.slice(0, 2), {
+    running: '7.28.0',
+    outcome: 'installed',
+    attempts: 1,
+    target: TARGET,
+  });
+  await logs.close();
+  const checked = await check(fleet.cwd);
+  assert.equal(checked.decision.action, 'none', checked.decision.why);
+  assert.equal(checked.status, 'active');
+  assert.deepEqual(
+    [checked.counts.offered, checked.counts.reported, checked.counts.failed],
+    [offered, 0, 0],
+    'the beta devices are neither offered nor counted',
+  );
+  const status = JSON.parse(await ok(fleet.cwd, ['fleet', 'status', '--json', ...WS]));
+  const release = status.releases.find((r: { target: string }) => r.target === TARGET);
+  assert.deepEqual([release.channel, release.running], ['stable', 0], JSON.stringify(release));
+  assert.equal(status.devices.filter((d: { channel: string }) => d.channel === 'beta').length, 5);
 });
 
 test('revoked devices that still write error reports into the log table are not counted', async () => {

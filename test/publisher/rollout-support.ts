@@ -57,19 +57,27 @@ function lightKeys(accept: (id: string) => boolean): { sign: SigningKeyPair; box
 }
 
 /**
- * `count` light devices of `model` running 7.27.0, registered straight into the workspace's registry;
- * with `accept`, only devices whose id it takes (those of a rollout stage, say).
+ * `count` light devices of `model` running 7.27.0, registered straight into the workspace's registry
+ * (on `channel`); with `accept`, only devices whose id it takes (those of a rollout stage, say).
  */
 export function registerLightDevices(
   workspace: Workspace,
   count: number,
   model = 'movehub',
   accept: (id: string) => boolean = () => true,
+  channel = 'stable',
 ): LightDevice[] {
   const keys = Array.from({ length: count }, () => lightKeys(accept));
   const registry = openRegistry(workspace.registryPath);
   const provisioned = registry.provisionMany(
-    keys.map((k) => ({ sign: k.sign.publicKey, box: k.box.publicKey, model, owner: 'ACME', now: 1 })),
+    keys.map((k) => ({
+      sign: k.sign.publicKey,
+      box: k.box.publicKey,
+      model,
+      channel,
+      owner: 'ACME',
+      now: 1,
+    })),
   );
   registry.close();
   return provisioned.map((p, i) => ({

@@ -3,7 +3,7 @@
 // where a root or approver private key is readable, and serve re-signs the timestamp before it expires.
 // tag: slow (workspaces, devices and servers made for real)
 import assert from 'node:assert/strict';
-import { copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { after, test } from 'node:test';
 import { serve } from '../../src/cli/commands/serve.ts';
@@ -15,6 +15,7 @@ import { ok, PASSPHRASE, ROOT_DIR, sihl } from '../support/cli.ts';
 import { killAt } from '../support/crash.ts';
 import { refusesAsync } from '../support/refuses.ts';
 import { serveWorkspace } from '../support/server.ts';
+import { world } from '../support/world.ts';
 
 /** The online keys' own passphrases: what a server's environment holds (the world locks all with one). */
 const ONLINE_ENV = {
@@ -81,7 +82,7 @@ test('serve, timestamp refresh and rollout check refuse a folder with a root or 
   const refused = async (args: string[], file: RegExp) => {
     const r = await sihl(cwd, args, { SIHL_PASSPHRASE: PASSPHRASE });
     assert.equal(r.code !== 0, true, `${args.join(' ')} ran: ${r.out}`);
-    assert.match(r.err, /KEY_FILE_EXPOSED|readable here/);
+    assert.match(r.err, /readable here.*\[KEY_FILE_EXPOSED\]/);
     assert.match(r.err, file);
     assert.match(r.err, /sihl online create/);
   };
@@ -91,6 +92,8 @@ test('serve, timestamp refresh and rollout check refuse a folder with a root or 
     /keys\/alice\.key|keys\/bob\.key|keys\/root-1\.key/,
   );
   await refused(['timestamp', 'refresh', '--workspace', 'acme'], /keys\/(alice|bob|root-1)\.key/);
+  // The cron job's rollout check too, as serve and timestamp refresh: not in a workspace either.
+  await refused(['rollout', 'check', 'movehub-7.28.0', '--workspace', 'acme'], /keys\/(alice|bob)\.key/);
   // An online folder into which a root key file was copied.
   const dir = await onlineFolder(cwd);
   await copyFile(join(cwd, ROOT_DIR, 'root-1.key'), join(dir, 'keys', 'root-1.key'));
@@ -154,6 +157,26 @@ test('online create again brings the folder up to date, keeps its rollout state,
   const r = await sihl(cwd, ['online', 'create', 'beta', '--workspace', 'acme']);
   assert.match(r.err, /not an online folder; name another folder \[FILE_EXISTS\]/);
   assert.ok((await filesUnder(join(cwd, 'beta'))).includes('keys/snapshot.key'), 'beta is left as it was');
+});
+
+test('an online folder reached through a link into the workspace is refused', async () => {
+  const { cwd } = await world().build();
+  const inside = join(cwd, 'acme', 'served');
+  await mkdir(inside);
+  // One link to a folder in the workspace, one to a place in it that does not exist yet.
+  await symlink(inside, join(cwd, 'online'));
+  await symlink(join(cwd, 'acme', 'later'), join(cwd, 'online-later'));
+  for (const target of ['online', 'online-later']) {
+    const r = await sihl(cwd, ['online', 'create', target, '--workspace', 'acme']);
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.err, /must lie outside the workspace/);
+  }
+  assert.deepEqual(await readdir(inside), [], 'nothing was written into the workspace');
+  assert.deepEqual(
+    (await readdir(join(cwd, 'acme'))).filter((n) => n === 'later'),
+    [],
+    'nor made in it',
+  );
 });
 
 test('timestamp refresh runs from the online folder with the online keys only', async () => {

@@ -22,6 +22,32 @@
 #define SIHL_DICT_LOG_MAX 16
 #endif
 
+/* Brotli (FORMAT.md §Compression, algorithm 1): 1 builds Brotli 1.0.9's decoder in (the host builds;
+ * bootloader/Makefile BROTLI=1), 0 refuses Brotli images after verification [COMPRESSION_UNSUPPORTED]
+ * (the Cortex-M4 build: docs/BOOTLOADER-C.md §Brotli). Every object of a build must see the same value. */
+#ifndef SIHL_BROTLI
+#define SIHL_BROTLI 0
+#endif
+/* The Brotli decoder's arena at a 2^16 window (core/brotli.c, docs/BOOTLOADER-C.md §Brotli). By default
+ * the most any RFC 7932 stream can make Brotli 1.0.9's decoder hold at once, so no stream is refused
+ * for memory: 256 Huffman trees each of literals, commands and distances (at most 256 + 376, 704 + 376
+ * and 520 + 376 four-byte entries, and a pointer, per tree), the context maps (16 KiB and 1 KiB), the
+ * context modes (256), the block-type trees (12,336), the decoder's state (under 8 KiB) and the ring
+ * buffer (2^16 + 42), with a 16-byte header each: about 2.7 MB. A device build sets less (the Pybricks
+ * corpus at quality 11 needs 161 to 399 KB) and refuses a stream that needs more [LIMIT_EXCEEDED]. */
+#define SIHL_BROTLI_TREES(alphabet) (256u * (((alphabet) + 376u) * 4u + sizeof(void *)) + 16u)
+#ifndef SIHL_BROTLI_ARENA
+#define SIHL_BROTLI_ARENA                                                                          \
+    (8192u + (12336u + 16u) + (256u + 16u) + (16384u + 16u) + (1024u + 16u) + SIHL_BROTLI_TREES(256u) +   \
+     SIHL_BROTLI_TREES(704u) + SIHL_BROTLI_TREES(520u) + (65536u + 42u + 15u) + 16u)
+#endif
+#define SIHL_LZMA_ARENA ((1u << SIHL_DICT_LOG_MAX) + 32768u)
+#if SIHL_BROTLI
+#define SIHL_DECODER_BYTES (SIHL_BROTLI_ARENA > SIHL_LZMA_ARENA ? SIHL_BROTLI_ARENA : SIHL_LZMA_ARENA)
+#else
+#define SIHL_DECODER_BYTES SIHL_LZMA_ARENA
+#endif
+
 /* X-macro: the reason codes, FORMAT.md §Error codes first, then the bootloader's own. */
 #define SIHL_REASONS(X)                                                                            \
     X(OK)                                                                                          \
@@ -137,7 +163,7 @@ struct sihl_work {
     uint8_t out[4096];                        /* decompressed bytes on their way to the writer */
     uint8_t cipher[SIHL_CHUNK_MAX + 17 + 32]; /* one stored chunk: a piece and its link */
     uint8_t plain[SIHL_CHUNK_MAX];
-    uint8_t decoder[(1u << SIHL_DICT_LOG_MAX) + 32768u]; /* LZMA2 dictionary and state */
+    uint8_t decoder[SIHL_DECODER_BYTES];      /* LZMA2 dictionary and state, or Brotli's arena */
 };
 
 /* FORMAT.md §Verification, steps 1 to 6 (6 unless expect->defer_payload). On SIHL_OK, *out describes the image; nothing of the

@@ -2,6 +2,7 @@
 import { checkBoxPublicKey, checkSigningPublicKey } from '../../core/crypto/index.ts';
 import { SihlError } from '../../core/errors.ts';
 import { checkModel } from '../../core/format/manifest.ts';
+import { DEFAULT_CHANNEL } from '../../core/format/target.ts';
 import { decodePublicKeyFile } from '../../core/keys.ts';
 import { LIMITS } from '../../core/limits.ts';
 import { type Device, openRegistry } from '../../publisher/registry.ts';
@@ -47,6 +48,7 @@ const view = (d: Device) => ({
   idx: d.idx,
   id: d.id,
   model: d.model,
+  channel: d.channel,
   owner: d.owner,
   provisioned: new Date(d.provisionedAt * 1000).toISOString(),
   revoked: d.revokedAt === null ? null : new Date(d.revokedAt * 1000).toISOString(),
@@ -57,11 +59,13 @@ export const deviceProvision: Command<ReturnType<typeof view> & { logTable?: str
   summary:
     'Register a device from the public identity its secure element produced, with its model and owner.',
   usage:
-    'device provision --identity FILE --owner OWNER [--model M] [--log-credential FILE [--log azure://ACCOUNT/TABLE]] [--workspace DIR]',
+    'device provision --identity FILE --owner OWNER [--model M] [--channel C] [--log-credential FILE [--log azure://ACCOUNT/TABLE]] [--workspace DIR] [--json]',
   details: prose`
     FILE is the output of \`sihl sim device identity --json\` or a device .pub file (then give --model).
     The device's trust anchors (trust/root.json) are written into it when it is made: \`sihl sim device
-    create --root trust/root.json\`. Its registration index locates its key envelopes.
+    create --root trust/root.json\`. Its registration index locates its key envelopes. --channel is the
+    release channel its agent follows (agent.json, \`sihl sim device configure --channel\`): only
+    releases published on it count the device's reports (docs/ROLLOUTS.md §What counts).
     --log-credential writes the device's own log-table SAS (add only, its partition only, 90 days), sealed
     to the device, for \`sihl sim device configure --log-credential\`; the account key comes from the
     environment (docs/CLOUD.md).
@@ -71,6 +75,7 @@ export const deviceProvision: Command<ReturnType<typeof view> & { logTable?: str
       --identity FILE        the device's public identity
       --owner OWNER          who the device belongs to
       --model M              device model, when the identity does not say
+      --channel C            release channel its agent follows (default ${DEFAULT_CHANNEL})
       --log-credential FILE  write the device's log-table SAS there, sealed to the device
       --log LOCATION         the log table, instead of "log" in sihl.json
     `),
@@ -94,6 +99,7 @@ export const deviceProvision: Command<ReturnType<typeof view> & { logTable?: str
     try {
       const { id } = registry.provision({
         ...identity,
+        channel: optionalString(values, 'channel') ?? DEFAULT_CHANNEL,
         owner: requireString(values, 'owner'),
         now: Math.floor(Date.now() / 1000),
       });
@@ -111,20 +117,22 @@ export const deviceProvision: Command<ReturnType<typeof view> & { logTable?: str
     return { ...view(device), logTable };
   },
   render: (d) =>
-    `provisioned device ${d.id.slice(0, 16)}… (${d.model}, owner ${d.owner}) as number ${d.idx}` +
+    `provisioned device ${d.id.slice(0, 16)}… (${d.model}, channel ${d.channel}, owner ${d.owner}) as number ${d.idx}` +
     (d.logTable ? `\nits sealed log credential is for ${d.logTable}` : ''),
 };
 
 export const deviceList: Command<{ devices: ReturnType<typeof view>[]; total: number }> = {
   path: ['device', 'list'],
   summary: 'List registered devices.',
-  usage: 'device list [--model M] [--revoked] [--limit N] [--offset N] [--workspace DIR]',
+  usage:
+    'device list [--model M] [--channel C] [--revoked] [--limit N] [--offset N] [--workspace DIR] [--json]',
   options: {
     ...optionLines(`
-      --model M   only this model
-      --revoked   include revoked devices
-      --limit N   at most N devices (default 100)
-      --offset N  skip the first N
+      --model M    only this model
+      --channel C  only devices of this release channel
+      --revoked    include revoked devices
+      --limit N    at most N devices (default 100)
+      --offset N   skip the first N
     `),
     ...workspaceOption,
   },
@@ -133,8 +141,10 @@ export const deviceList: Command<{ devices: ReturnType<typeof view>[]; total: nu
     const registry = openRegistry(workspace.registryPath);
     try {
       const model = optionalString(values, 'model');
+      const channel = optionalString(values, 'channel');
       const devices = registry.list({
         ...(model ? { model } : {}),
+        ...(channel ? { channel } : {}),
         includeRevoked: values.revoked === true,
         limit: integer(values, 'limit', 100, 1, 100_000),
         offset: integer(values, 'offset', 0),
@@ -148,7 +158,7 @@ export const deviceList: Command<{ devices: ReturnType<typeof view>[]; total: nu
     [
       ...r.devices.map(
         (d) =>
-          `${String(d.idx).padStart(6)}  ${d.id.slice(0, 16)}…  ${d.model.padEnd(14)} ${d.owner}${d.revoked ? `  revoked ${d.revoked}` : ''}`,
+          `${String(d.idx).padStart(6)}  ${d.id.slice(0, 16)}…  ${d.model.padEnd(14)} ${d.channel.padEnd(8)} ${d.owner}${d.revoked ? `  revoked ${d.revoked}` : ''}`,
       ),
       `${r.devices.length} shown of ${r.total} registered`,
     ].join('\n'),

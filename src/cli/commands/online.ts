@@ -12,9 +12,11 @@ export const onlineCreate: Command<OnlineFolder> = {
   usage: 'online create DIR [--workspace DIR] [--json]',
   details: prose`
     DIR gets sihl.json naming the same store, registry and device logs as the workspace, every public
-    key, the private keys of the online roles (snapshot, timestamp; never root or an approver), trust/,
-    tls/, and each published release's release.json and content key. Run it again after publishing or
-    a key change to bring DIR up to date; rollout state already in DIR is kept (docs/SERVER.md).
+    key, the private keys of the online roles (rollout, snapshot, timestamp; never root or an approver),
+    trust/, tls/, and each published release's release.json and content key. DIR must lie outside the
+    workspace, links resolved (a link from elsewhere into the workspace is refused). Run it again after
+    publishing or a key change to bring DIR up to date; rollout state already in DIR is kept
+    (docs/SERVER.md).
   `,
   options: { ...workspaceOption },
   async run(values, positionals, context) {

@@ -2,6 +2,7 @@
 // publication into the store (sign-offs: release-approvals.ts).
 import { join } from 'node:path';
 import { releaseApprovals } from '../../publisher/approvals.ts';
+import { ContentKeyOnce } from '../../publisher/content-key.ts';
 import { requirePolicy } from '../../publisher/gate.ts';
 import { refuseOfflineKeys } from '../../publisher/online-keys.ts';
 import { POLICY_RULES } from '../../publisher/policy.ts';
@@ -125,9 +126,11 @@ export const releaseCheck: Command<ReleaseCheckResult> = {
   },
   async run(values, positionals, context) {
     const { workspace, release } = await findRelease(values, positionals, context);
+    using contentKey = new ContentKeyOnce(release.contentKeyPath, () =>
+      keyPassphrase(context, `${release.info.model}-${release.info.firmwareVersion} content key`),
+    );
     const result = await requirePolicy(workspace, release, optionalString(values, 'channel') ?? 'stable', {
-      contentKeyPassphrase: () =>
-        keyPassphrase(context, `${release.info.model}-${release.info.firmwareVersion} content key`),
+      contentKey: contentKey.copy,
     });
     const skipped = new Set(result.notChecked.map((n) => n.rule));
     const { approvals } = await releaseApprovals(workspace, release);

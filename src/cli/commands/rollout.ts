@@ -134,7 +134,9 @@ function rolloutCommand(verb: string, summary: string, action: Action): Command<
       or approver key): their passphrases come from SIHL_PASSPHRASE_ROLLOUT and the like, SIHL_PASSPHRASE
       or a prompt. Advance and resume also seal envelopes for the new cohort (the content key).
       Every change is mirrored to the store devices read (sihl.json "store" or --store). Counts come from
-      the device logs: sihl.json "log" (an Azure table) or logs.db of \`sihl serve\`.
+      the device logs: sihl.json "log" (an Azure table) or logs.db of \`sihl serve\`. Check, the cron
+      job's step, runs where serve does: it refuses a folder or store where a root or approver private
+      key is readable (KEY_FILE_EXPOSED); run it in the online folder (\`sihl online create DIR\`).
     `,
     options,
     async run(values, positionals, context) {
@@ -198,9 +200,9 @@ export const rolloutCheck = rolloutCommand(
   'check',
   'One automatic step: halt if failures reached the threshold, advance if the schedule says so.',
   async (workspace, name, o, counts) => {
-    // The cron job's folder: an online folder holds no root or approver key (docs/SERVER.md). A workspace
-    // is not refused yet, since halting still needs the approvers' keys there.
-    if (workspace.config.online) await refuseOfflineKeys(workspace);
+    // The cron job's folder holds online keys only, as serve's and timestamp refresh's (docs/SERVER.md):
+    // refused anywhere a root or approver private key is readable, an online folder or a workspace.
+    await refuseOfflineKeys(workspace);
     return checkRollout(workspace, name, counts(), o);
   },
 );

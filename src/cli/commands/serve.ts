@@ -82,7 +82,7 @@ export const serve: Command<ServeResult> = {
       --host H             address to listen on (default 127.0.0.1)
       --port N             port (default 8443; 0 picks a free one)
       --verbose            one line per request on stderr
-      --max-connections N  open connections at once; more are refused (default 16384, about 70 KiB each; mind \`ulimit -n\`)
+      --max-connections N  open connections at once; more are refused (default 16384, about 80 KiB each; mind \`ulimit -n\`)
     `),
     ...workspaceOption,
   },

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { SihlError } from '../../core/errors.ts';
 import { checkModel, checkVersion } from '../../core/format/manifest.ts';
 import { compareSemver, parseSemver } from '../../core/format/semver.ts';
+import { DEFAULT_CHANNEL } from '../../core/format/target.ts';
 import { exists } from '../../core/fs.ts';
 import { type FleetResult, simulateFleet } from '../../device/simulator/fleet.ts';
 import {
@@ -97,12 +98,14 @@ async function provision(values: Values, context: Context, count: number): Promi
   const pool = new SectorPool();
   const made = await makeDevices({ model, root, firmware, version, count, pool });
   const owner = optionalString(values, 'owner') ?? 'simulated fleet';
+  // Registered on the channel the run's agents will follow (--channel), so their reports count.
+  const channel = optionalString(values, 'channel') ?? DEFAULT_CHANNEL;
   const now = Math.floor(Date.now() / 1000);
   const registry = openRegistry(workspace.registryPath);
   let registered: { idx: number; id: string }[];
   try {
     registered = registry.provisionMany(
-      made.devices.map((d) => ({ sign: d.sign, box: d.box, model, owner, now })),
+      made.devices.map((d) => ({ sign: d.sign, box: d.box, model, channel, owner, now })),
     );
   } finally {
     registry.close();
@@ -174,7 +177,7 @@ async function run(values: Values, context: Context, count: number): Promise<Fle
   const fleet = await loadFleet(dir, pool, count);
   if (fleet.members.length < count)
     throw new SihlError('USAGE', `only ${fleet.members.length} simulated devices are provisioned`);
-  const channel = optionalString(values, 'channel') ?? 'stable';
+  const channel = optionalString(values, 'channel') ?? DEFAULT_CHANNEL;
   const { targets } = await readPublished(workspace.storeDir);
   const newest = newestPublished(targets, fleet.model, channel, newer);
   if (!newest || newer(newest.version, fleet.version) <= 0) {
@@ -279,7 +282,7 @@ export const simFleet: Command<ProvisionedFleet | FleetRun> = {
       --fleet DIR               where the fleet is kept (default WORKSPACE/sim-fleet)
       --server URL              https URL of the store (default: embedded, in process)
       --certificate FILE        the server's certificate (PEM) devices pin
-      --channel C               release channel (default stable)
+      --channel C               release channel the devices are registered on and follow (default stable)
       --interval S              seconds between polls (default 10)
       --concurrency K           devices awake at once (default 32)
       --failure-rate PERCENT    percentage of devices failing after install (0 to 100)

@@ -41,7 +41,7 @@ export const simDeviceConfigure: Command<ConfigureResult> = {
     --certificate FILE     the server's certificate (PEM), pinned
     --root FILE            first trusted TUF root metadata
     --index N              the device's registry index
-    --channel C            release channel (default stable)
+    --channel C            release channel, as registered (device provision --channel; default stable)
     --interval SECONDS     seconds between polls (default 3600)
     --replace-root         replace the trusted root of a configured device
     --log-table URL        https URL of the Azure table for reports

@@ -320,7 +320,7 @@ export const keysRotate: Command<ChangeResult | Planned> = {
   summary:
     'Replace a key with a new one: a new root version, and a new delegation for approver or root keys.',
   usage:
-    'keys rotate --role ROLE [--name NAME] [--root-dir DIR] (--root-key FILE|URI … | --ceremony FILE) [--store LOCATION] [--workspace DIR]',
+    'keys rotate --role ROLE [--name NAME] [--root-dir DIR | --token pkcs11:…] (--root-key FILE|URI … | --ceremony FILE) [--store LOCATION] [--workspace DIR]',
   details:
     'ROLE is root, targets, rollout, snapshot or timestamp; NAME may be left out when the role has one key.\n' +
     'The old private key file is deleted and its public file kept in keys/retired. Rotating a root, rollout,\n' +
@@ -330,12 +330,16 @@ export const keysRotate: Command<ChangeResult | Planned> = {
     'root key adds a statement to trust/root-chain.bin, signed by old and new root keys, which every image\n' +
     'carries, so a device that pinned an older root walks to the new one and pins it. The new root key is\n' +
     'written into --root-dir (outside the workspace; its passphrase from SIHL_PASSPHRASE_<NAME>) and signs too.\n' +
+    'With --token the new key, of any role, is the one under that label on a PKCS#11 token (made there if\n' +
+    'the label is free; no passphrase): a new root key then stays on the token, the workspace gets only its\n' +
+    'public key, and later root operations name it with --root-key pkcs11:….\n' +
     ROOT_KEYS_DETAILS,
   options: {
     ...optionLines(`
       --role ROLE     root, targets, rollout, snapshot or timestamp
       --name NAME     which key of the role
       --root-dir DIR  folder outside the workspace for a new root key
+      --token REF     the new key on a PKCS#11 token (RFC 7512 URI)
     `),
     ...keyChangeOptions,
   },
@@ -347,15 +351,22 @@ export const keysRotate: Command<ChangeResult | Planned> = {
     const workspace = await openWorkspace(values, context);
     const keys = workspace.config.roles[role as Role].keys;
     const keyName = name ?? (keys.length === 1 ? keys[0] : undefined);
-    const passphrase = keyName
-      ? await keyPassphrase(context, keyName, true)
-      : await passphraseFor(context, `for the new ${role} key`, true);
     const rootDir = optionalString(values, 'root-dir');
     if (rootDir !== undefined && role !== 'root')
       throw new SihlError('USAGE', '--root-dir is where a new root key goes: only with --role root');
+    const tokenRef = optionalString(values, 'token');
+    if (tokenRef !== undefined && rootDir !== undefined)
+      throw new SihlError('USAGE', 'give --root-dir or --token for the new root key, not both');
+    const newKey = tokenRef
+      ? { token: tokenKeyOption(context, tokenRef) }
+      : {
+          passphrase: keyName
+            ? await keyPassphrase(context, keyName, true)
+            : await passphraseFor(context, `for the new ${role} key`, true),
+        };
     const change: KeyChange = { kind: 'rotate', role: role as Role, ...(name === undefined ? {} : { name }) };
     const done = await changeOrPlan(values, context, workspace, change, {
-      passphrase,
+      ...newKey,
       ...(rootDir ? { rootDir: pathIn(context, rootDir) } : {}),
     });
     return 'ceremony' in done ? done : changeResult('rotate', done.result);

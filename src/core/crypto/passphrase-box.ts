@@ -66,8 +66,19 @@ export function keyFileCost(
 const MAX_OPSLIMIT = 16;
 const MAX_MEMLIMIT = 1024 * 1024 * 1024;
 
+let derivations = 0;
+
+/**
+ * How many keys this process has derived from passphrases (Argon2id runs, whatever their cost): tests
+ * observe with it that a use case opens each key file once.
+ */
+export function kdfDerivations(): number {
+  return derivations;
+}
+
 async function deriveKey(passphrase: string, kdf: KdfParams): Promise<Uint8Array> {
   if (passphrase.length === 0) throw new SihlError('PASSPHRASE_MISSING', 'the passphrase is empty');
+  derivations += 1;
   const key = new Uint8Array(AEAD_KEY_BYTES);
   const secret = new TextEncoder().encode(passphrase);
   try {

@@ -5,6 +5,9 @@
 /** Names of models, approvers, channels and keys: a letter or digit, then letters, digits and . _ - */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** The release channel of a device and of a release when none is given (agent.json, the registry, publish). */
+export const DEFAULT_CHANNEL = 'stable';
+
 /** The TUF target name of a release, e.g. movehub/movehub-7.28.0.sihl. */
 export function targetNameOf(model: string, version: string): string {
   return `${model}/${model}-${version}.sihl`;

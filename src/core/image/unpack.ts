@@ -152,14 +152,22 @@ async function lzma2Chunks(
     contentKey,
     async (chunk) => {
       // The decoder is synchronous: its output is taken in order before the next chunk is read.
-      decoder.update(chunk, (piece) => {
-        // Counted as it comes, so a stream that runs past the signed size stops here (output() counts
-        // the same bytes again and would say the same).
-        decoded += piece.length;
-        checkNotPastSigned(decoded, manifest.plaintextSize);
-        pieces.push(piece);
-      });
+      let failure: unknown = null;
+      try {
+        decoder.update(chunk, (piece) => {
+          // Counted as it comes, so a stream that runs past the signed size stops here (output()
+          // counts the same bytes again and would say the same).
+          decoded += piece.length;
+          checkNotPastSigned(decoded, manifest.plaintextSize);
+          pieces.push(piece);
+        });
+      } catch (error) {
+        failure = error;
+      }
+      // What was decoded before a failure goes on first, as a bootloader with bounded RAM writes it
+      // (docs/BOOT.md §Install step 10); the failure stops the pass right after.
       for (const piece of pieces.splice(0)) await output(piece);
+      if (failure !== null) throw failure;
     },
     readBytes,
   );

@@ -13,6 +13,7 @@ import { fetchEnvelope, fetchSlot, type TableKey } from './envelope.ts';
 import { PinnedClient } from './https-client.ts';
 import { AGENT_LIMITS, DEFAULT_TIMING, type Timing } from './limits.ts';
 import { checkNotExpired, type Refreshed, refreshMetadata, tufError } from './refresh.ts';
+import { refusesTarget, type TargetIdentity, withoutRefused } from './refusals.ts';
 import { deliverReport, flushOutbox } from './reports.ts';
 import { nextDelay, systemTimers, type Timers } from './schedule.ts';
 import { type Candidate, chooseTarget } from './select.ts';
@@ -50,12 +51,14 @@ export interface AgentOptions {
 /**
  * retry-later: the release chosen arrived corrupt in staging last time, and its backoff runs. revoked:
  * the signed target entry lists this device as revoked; nothing is installed (docs/THREATS.md).
+ * refused: the newest release for the device is a target it refused before, unchanged since (refusals.ts).
  */
 export type PollOutcome =
   | 'unchanged'
   | 'up-to-date'
   | 'not-eligible'
   | 'revoked'
+  | 'refused'
   | 'staged'
   | 'retry-later'
   | 'error';
@@ -197,20 +200,27 @@ export class UpdateAgent {
     if (timestamp === 'unchanged') return { outcome: 'unchanged' };
     const { etag } = timestamp;
     const refreshed = await this.#refresh(timestamp.body);
-    const choice = chooseTarget(
-      refreshed.targets,
-      {
-        id: this.deviceId,
-        model: this.#options.device.model,
-        channel: this.config.channel,
-        running: boot.running.version,
-        ...(boot.phase === 'pending' && this.#state.staged ? { staged: this.#state.staged.version } : {}),
-        refused: this.#state.refused,
-      },
-      (name) => (refreshed.targets[name] as { hashes?: { sha256?: string } } | undefined)?.hashes?.sha256,
-    );
+    const facts = {
+      id: this.deviceId,
+      model: this.#options.device.model,
+      channel: this.config.channel,
+      running: boot.running.version,
+      ...(boot.phase === 'pending' && this.#state.staged ? { staged: this.#state.staged.version } : {}),
+      refused: this.#state.refused,
+    };
+    const digestOf = (name: string) =>
+      (refreshed.targets[name] as { hashes?: { sha256?: string } } | undefined)?.hashes?.sha256;
+    // Targets refused before, still named unchanged, are not offered again: no byte of them is fetched.
+    const { offered, kept } = withoutRefused(refreshed.targets, this.#state.refusals ?? []);
+    if (kept.length !== (this.#state.refusals ?? []).length) await this.#save({ refusals: kept });
+    const choice = chooseTarget(offered, facts, digestOf);
     if (choice.kind !== 'install') {
       await this.#save({ etag });
+      const passed = kept.length > 0 ? chooseTarget(refreshed.targets, facts, digestOf) : choice;
+      if (passed.kind === 'install') {
+        const { name, custom } = passed.candidate;
+        return { outcome: 'refused', target: name, version: custom.version };
+      }
       return { outcome: choice.kind === 'up-to-date' ? 'up-to-date' : 'not-eligible' };
     }
     return this.#stage(refreshed, choice.candidate, etag);
@@ -288,7 +298,8 @@ export class UpdateAgent {
       sha256,
       envelope,
     };
-    const manifestDigest = await this.#download(plan, custom);
+    const identity = { target: name, length: info.length, hashes: { ...info.hashes } };
+    const manifestDigest = await this.#download(plan, custom, { identity, etag });
     device.markPending(plan.length, envelope.length, manifestDigest);
     await this.#options.durable?.();
     await this.#save({
@@ -303,8 +314,13 @@ export class UpdateAgent {
    * Downloads into staging (resuming) and verifies as the bootloader will; refused bytes leave staging.
    * Returns the digest of the verified manifest, which the pending request is bound to.
    */
-  async #download(plan: DownloadPlan, custom: Candidate['custom']): Promise<Uint8Array> {
+  async #download(
+    plan: DownloadPlan,
+    custom: Candidate['custom'],
+    refusing: { readonly identity: TargetIdentity; readonly etag: string | undefined },
+  ): Promise<Uint8Array> {
     const { device } = this.#options;
+    let verifying = false;
     try {
       await downloadToStaging({
         client: this.client,
@@ -318,6 +334,7 @@ export class UpdateAgent {
         pieceBytes: this.#options.pieceBytes ?? AGENT_LIMITS.pieceBytes,
         ...(this.#options.onProgress ? { onProgress: this.#options.onProgress } : {}),
       });
+      verifying = true;
       const running = device.bootState()?.running.version ?? 'unknown';
       return await verifyStaged(device, plan.length, plan.envelope, { version: custom.version, running });
     } catch (error) {
@@ -325,10 +342,43 @@ export class UpdateAgent {
         // Refused bytes leave staging, and the next attempt starts from nothing.
         device.eraseStaging(0, plan.length + plan.envelope.length);
         await this.#options.durable?.();
-        await this.#save({ download: undefined });
+        await this.#save({
+          download: undefined,
+          ...this.#afterRefusal(error.code, verifying, plan, refusing),
+        });
       }
       throw error;
     }
+  }
+
+  /**
+   * What to remember of a refusal so the same bytes are not fetched at every poll (docs/AGENT.md). Bytes
+   * that matched the signed target and failed verification: the target itself, kept by identity with
+   * the ETag (the next polls cost a 304; the reason is reported once: poll() reports when lastError
+   * differs). Bytes that were not the signed ones, or an envelope that does not fit: the serving path,
+   * fetched again after a backoff. Other failures (transport) leave the next poll to resume.
+   */
+  #afterRefusal(
+    code: ErrorCode,
+    verifying: boolean,
+    plan: DownloadPlan,
+    refusing: { readonly identity: TargetIdentity; readonly etag: string | undefined },
+  ): Partial<AgentState> {
+    if (verifying && refusesTarget(code)) {
+      const others = (this.#state.refusals ?? []).filter((r) => r.target !== plan.target);
+      const refusals = [...others, { ...refusing.identity, reason: code }];
+      return { refusals, etag: refusing.etag, lastError: undefined };
+    }
+    if (verifying || code === 'TARGET_MISMATCH')
+      return { etag: undefined, corrupt: this.#backoff(plan.sha256) };
+    return {};
+  }
+
+  /** The next retry of a target whose bytes arrived damaged: a backoff doubling with each time in a row. */
+  #backoff(sha256: string): NonNullable<AgentState['corrupt']> {
+    const count = this.#state.corrupt?.sha256 === sha256 ? this.#state.corrupt.count + 1 : 1;
+    const wait = nextDelay(this.#timing, count, this.#timers.random());
+    return { sha256, count, retryAt: this.#timers.now().getTime() + wait };
   }
 
   /**
@@ -390,11 +440,8 @@ export class UpdateAgent {
 
   /** The bootloader refused what this agent verified: fetch it again after a growing backoff. */
   async #corruptStaging(sha256: string): Promise<void> {
-    const count = this.#state.corrupt?.sha256 === sha256 ? this.#state.corrupt.count + 1 : 1;
-    const wait = nextDelay(this.#timing, count, this.#timers.random());
-    const retryAt = this.#timers.now().getTime() + wait;
     // No ETag: the same timestamp must lead to the same target again, once the backoff has run.
-    await this.#save({ staged: undefined, etag: undefined, corrupt: { sha256, count, retryAt } });
+    await this.#save({ staged: undefined, etag: undefined, corrupt: this.#backoff(sha256) });
   }
 
   /** The application passed its self-test on a trial boot: keep the new firmware (docs/BOOT.md §Confirmation). */

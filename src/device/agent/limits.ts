@@ -19,7 +19,7 @@ export const AGENT_LIMITS = {
   requestMs: 60_000,
   /** Signed status reports kept while the server cannot take them; the oldest go first. */
   outboxReports: 16,
-  /** Targets the bootloader refused, remembered so they are not downloaded again. */
+  /** Targets refused (by the bootloader's trial, or by the agent's own checks), remembered so they are not downloaded again. */
   refusedTargets: 16,
 } as const;
 

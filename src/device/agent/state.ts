@@ -1,10 +1,12 @@
 // What the agent remembers across reboots, in one small file replaced atomically: the timestamp's ETag,
 // the download in progress (so it resumes where it stopped), the update it marked pending, targets whose
-// trial was reverted, a target that arrived corrupt (downloaded again after a backoff), and its status reports (sequence number, and those not yet delivered).
+// trial was reverted, targets it refused (refusals.ts), a target that arrived corrupt (downloaded again
+// after a backoff), and its status reports (sequence number, and those not yet delivered).
 import { SihlError } from '../../core/errors.ts';
 import { readSmallFile, writeFileAtomic } from '../../core/fs.ts';
 import { agentPaths } from './config.ts';
 import { AGENT_LIMITS } from './limits.ts';
+import type { RefusedTarget } from './refusals.ts';
 
 export interface DownloadProgress {
   readonly target: string;
@@ -31,7 +33,12 @@ export interface AgentState {
   readonly staged?: StagedUpdate;
   /** SHA-256 of targets whose trial was reverted: they failed on this device. */
   readonly refused: readonly string[];
-  /** The target last refused by the bootloader although this agent had verified it: staging corrupt. */
+  /** Targets whose verified bytes this agent refused, by identity: not downloaded again while unchanged. */
+  readonly refusals?: readonly RefusedTarget[];
+  /**
+   * The target last refused by the bootloader although this agent had verified it (staging corrupt), or
+   * whose bytes did not match the signed target or whose envelope did not fit it (the serving path).
+   */
   readonly corrupt?: {
     readonly sha256: string;
     /** Corrupt downloads of it in a row: the backoff grows with them. */
@@ -67,6 +74,7 @@ export async function readAgentState(dir: string): Promise<AgentState> {
     const parsed = JSON.parse(Buffer.from(bytes).toString('utf8')) as AgentState;
     if (!Array.isArray(parsed.refused) || !Array.isArray(parsed.outbox) || !Number.isSafeInteger(parsed.seq))
       throw new Error('incomplete');
+    if (parsed.refusals !== undefined && !Array.isArray(parsed.refusals)) throw new Error('incomplete');
     return parsed;
   } catch {
     // Written atomically, so this is damage from outside; start over, but never reuse a report number.
@@ -78,6 +86,7 @@ function bounded(state: AgentState): AgentState {
   return {
     ...state,
     refused: state.refused.slice(-AGENT_LIMITS.refusedTargets),
+    ...(state.refusals ? { refusals: state.refusals.slice(-AGENT_LIMITS.refusedTargets) } : {}),
     outbox: state.outbox.slice(-AGENT_LIMITS.outboxReports),
   };
 }

@@ -75,12 +75,11 @@ export async function cBootloader(variant: 'host' | 'asan' = 'host'): Promise<st
     }
   }
   if (
-    !existsSync(join(BOOTLOADER_DIR, '.deps/libsodium')) ||
-    !existsSync(join(BOOTLOADER_DIR, '.deps/xz-embedded'))
+    !['libsodium', 'xz-embedded', 'brotli'].every((dep) => existsSync(join(BOOTLOADER_DIR, '.deps', dep)))
   ) {
     throw new SihlError(
       'USAGE',
-      'the C bootloader needs libsodium and xz-embedded: run bootloader/scripts/fetch-sources.sh first',
+      "the C bootloader needs libsodium, xz-embedded and Brotli's decoder: run bootloader/scripts/fetch-sources.sh first",
     );
   }
   const made = await lockedMake([`VARIANT=${variant}`, 'boot']);

@@ -6,6 +6,8 @@
 // checked; those the served targets metadata already names are carried over by their signed length and
 // hashes, so a halt costs the same with one release published or a hundred, and one image damaged in the
 // store (which devices refuse against its signed hashes, and report) never blocks a later publication.
+// Asked to check carried targets, it reads only those whose file changed since it was written or last
+// found sound (file-record.ts).
 import { type FileHandle, mkdir, open, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Metadata, Root, TargetFile, Targets, Timestamp } from '@tufjs/models';
@@ -17,6 +19,7 @@ import { targetFilePath as consistentTargetPath } from '../../core/format/target
 import { exists, readSmallFile, writeAtomically, writeFileAtomic } from '../../core/fs.ts';
 import { CLIENT_LIMITS, checkRepository, checkRoots, type Repository } from './check-repository.ts';
 import { type Clock, systemClock } from './expiry.ts';
+import { FileRecord } from './file-record.ts';
 import { checkTargetName, parseMetadata, serialize } from './metadata.ts';
 import { replaceTimestampFile } from './timestamp-file.ts';
 
@@ -45,13 +48,17 @@ export interface PublishResult {
   readonly carried: string[];
   /** With `checkCarried`: carried-over target files that are missing or no longer match, and why. */
   readonly damaged: { readonly name: string; readonly path: string; readonly problem: string }[];
+  /** With `checkCarried`: carried-over target files read and hashed, since they changed or had no record. */
+  readonly hashed: string[];
 }
 
 export interface PublishOptions {
   readonly now?: Clock;
   /**
-   * Also read the targets carried over and report (in `damaged`, never as an error) those whose file
-   * no longer matches its signed length and hashes. This reads every published image.
+   * Also check the targets carried over and report (in `damaged`, never as an error) those whose file
+   * is missing or no longer matches its signed length and hashes. A file whose size, times and inode
+   * are as recorded when it was written or last found sound is not read (file-record.ts); the others
+   * are hashed (listed in `hashed`).
    */
   readonly checkCarried?: boolean;
 }
@@ -196,12 +203,14 @@ async function writeTarget(
   entry: TargetFile,
   content: TargetContent | undefined,
   result: PublishResult,
+  record: FileRecord,
 ): Promise<void> {
   const path = targetFilePath(entry.path, entry.hashes.sha256 ?? '');
   const full = join(dir, path);
   if (await exists(full)) {
     // Content-addressed: a file under this name that hashes differently was damaged or planted.
     checkContent(entry, await digestOf(full, entry.length), full);
+    await record.note(path);
     result.unchanged.push(path);
     return;
   }
@@ -214,6 +223,7 @@ async function writeTarget(
   } else {
     await writeAtomically(full, {}, (handle) => copyChecked(content.path, handle, entry));
   }
+  await record.note(path);
   result.written.push(path);
   await crashPoint(`wrote ${path}`);
 }
@@ -257,21 +267,27 @@ function isServed(served: Metadata<Targets> | undefined, entry: TargetFile): boo
 /**
  * A target clients are served already: it stays, named by its signed length and hashes, and is not
  * read. Its file was checked when it was first published; if it was damaged since, devices refuse it
- * against those hashes and report it, and a halt must still go out. With `check`, it is read and a
- * mismatch is reported in `result.damaged`, never refused.
+ * against those hashes and report it, and a halt must still go out. With `check`, a file that changed
+ * since it was recorded (or has no record) is read, and a mismatch is reported in `result.damaged`,
+ * never refused.
  */
 async function carryOver(
   dir: string,
   entry: TargetFile,
-  check: boolean,
+  check: { record: FileRecord } | undefined,
   result: PublishResult,
 ): Promise<void> {
   const path = targetFilePath(entry.path, entry.hashes.sha256 ?? '');
   result.carried.push(path);
-  if (!check) return;
+  if (!check || (await check.record.unchanged(path))) return;
   const full = join(dir, path);
-  if (!(await exists(full))) result.damaged.push({ name: entry.path, path, problem: `${full} is missing` });
-  else if (!matches(entry, await digestOf(full, entry.length)))
+  if (!(await exists(full))) {
+    result.damaged.push({ name: entry.path, path, problem: `${full} is missing` });
+    return;
+  }
+  result.hashed.push(path);
+  if (matches(entry, await digestOf(full, entry.length))) await check.record.note(path);
+  else
     result.damaged.push({
       name: entry.path,
       path,
@@ -338,11 +354,13 @@ export async function publishRepository(
   ];
   const published = await Promise.all(metadata.map(([path, bytes]) => alreadyPublished(dir, path, bytes)));
   const served = await servedTargets(dir);
-  const result: PublishResult = { written: [], unchanged: [], carried: [], damaged: [] };
+  const result: PublishResult = { written: [], unchanged: [], carried: [], damaged: [], hashed: [] };
+  const record = await FileRecord.load(dir);
   await mkdir(join(dir, METADATA_DIR), { recursive: true });
   for (const entry of Object.values(entries)) {
-    if (isServed(served, entry)) await carryOver(dir, entry, options.checkCarried === true, result);
-    else await writeTarget(dir, entry, contents.get(entry.path), result);
+    if (isServed(served, entry))
+      await carryOver(dir, entry, options.checkCarried ? { record } : undefined, result);
+    else await writeTarget(dir, entry, contents.get(entry.path), result, record);
   }
   for (const [index, [path, bytes]] of metadata.entries()) {
     if (published[index]) {
@@ -362,6 +380,9 @@ export async function publishRepository(
   } else {
     result.unchanged.push(TIMESTAMP_PATH);
   }
+  await record.save(
+    new Set(Object.values(entries).map((entry) => targetFilePath(entry.path, entry.hashes.sha256 ?? ''))),
+  );
   return result;
 }
 
@@ -374,7 +395,7 @@ export async function publishRoots(
   roots: readonly Metadata<Root>[],
   options: { readonly now?: Clock } = {},
 ): Promise<PublishResult> {
-  const result: PublishResult = { written: [], unchanged: [], carried: [], damaged: [] };
+  const result: PublishResult = { written: [], unchanged: [], carried: [], damaged: [], hashed: [] };
   if (roots.length === 0) return result;
   checkRoots(roots, await previousRootFor(dir, roots), (options.now ?? systemClock)());
   await mkdir(join(dir, METADATA_DIR), { recursive: true });

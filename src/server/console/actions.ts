@@ -31,6 +31,7 @@ export async function releaseSummaries(workspace: Workspace): Promise<ReleaseSum
         version: ref.name.slice(model.length + 1),
         percent: ref.percent,
         releaseId: ref.releaseId,
+        channel: ref.channel,
         status: state?.status ?? (ref.halted ? 'halted' : ref.percent >= 100 ? 'complete' : 'active'),
         ...(state ? { state } : {}),
       };

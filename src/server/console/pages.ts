@@ -17,6 +17,8 @@ export interface ReleaseSummary {
   readonly percent: number;
   /** Hex, from the published entry. */
   readonly releaseId: string;
+  /** The channel it is published on: only devices of that channel count. */
+  readonly channel: string;
   readonly status: RolloutState['status'];
   readonly state?: RolloutState;
 }

@@ -16,11 +16,12 @@ export const INDEX_FILE = 'console.db';
 /** Rows per page of the device table, at most. */
 export const PAGE_MAX = 200;
 // 2: reports keep the model they name, so counts can check it against the registry.
-const SCHEMA_VERSION = 2;
+// 3: devices keep their registered channel, so counts take only the release's channel.
+const SCHEMA_VERSION = 3;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS devices (
-  id TEXT PRIMARY KEY, idx INTEGER NOT NULL, model TEXT NOT NULL, owner TEXT NOT NULL,
+  id TEXT PRIMARY KEY, idx INTEGER NOT NULL, model TEXT NOT NULL, channel TEXT NOT NULL, owner TEXT NOT NULL,
   revoked INTEGER NOT NULL DEFAULT 0,
   running TEXT, last_seen INTEGER, last_outcome TEXT, last_target TEXT, last_seq INTEGER,
   last_error TEXT, last_error_at INTEGER, last_error_seq INTEGER, reports INTEGER NOT NULL DEFAULT 0
@@ -133,9 +134,10 @@ export class ReportIndex {
 
   #upsertDevice(d: Device): void {
     this.#sql(
-      `INSERT INTO devices (id, idx, model, owner, revoked) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET revoked = excluded.revoked, owner = excluded.owner`,
-    ).run(d.id, d.idx, d.model, d.owner, countsInFigures(d) ? 0 : 1);
+      `INSERT INTO devices (id, idx, model, channel, owner, revoked) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET revoked = excluded.revoked, owner = excluded.owner,
+         channel = excluded.channel`,
+    ).run(d.id, d.idx, d.model, d.channel, d.owner, countsInFigures(d) ? 0 : 1);
   }
 
   /** Copies every registered device (new ones, and revocations) into the index. */
@@ -345,15 +347,16 @@ export class ReportIndex {
 
   /**
    * What the devices of a release's cohort said (docs/ROLLOUTS.md §What counts): each unrevoked device
-   * of the release's model that the stage offers it to, counted once by its latest report naming the
-   * target since `cohort.since`, and only a report naming the model the registry holds for it. Reports
-   * of other models, of devices outside the stage, and of revoked devices do not count.
+   * of the release's model, registered on the release's channel, that the stage offers it to, counted
+   * once by its latest report naming the target since `cohort.since`, and only a report naming the model
+   * the registry holds for it. Reports of other models or channels, of devices outside the stage, and of
+   * revoked devices do not count.
    */
   counts(cohort: Cohort): RolloutCounts {
     const releaseId = fromHex(cohort.releaseId);
     const offered = new Set(
-      this.#sql('SELECT id FROM devices WHERE model = ? AND revoked = 0')
-        .all(cohort.model)
+      this.#sql('SELECT id FROM devices WHERE model = ? AND channel = ? AND revoked = 0')
+        .all(cohort.model, cohort.channel)
         .map((r) => String(r.id))
         .filter((id) => inRollout(releaseId, id, cohort.percent)),
     );

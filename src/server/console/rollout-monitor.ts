@@ -5,6 +5,7 @@
 // CLI's (src/publisher/publish-lock.ts).
 
 import { join } from 'node:path';
+import { DEFAULT_CHANNEL } from '../../core/format/target.ts';
 import type { StoreChoice } from '../../publisher/cloud-store.ts';
 import { readPublished, targetEntries } from '../../publisher/published.ts';
 import type { Passphrases } from '../../publisher/role-keys.ts';
@@ -39,6 +40,8 @@ export interface ReleaseRef {
   readonly halted: boolean;
   /** Hex (custom.releaseId). */
   readonly releaseId: string;
+  /** The channel it is published on (custom.channel). */
+  readonly channel: string;
 }
 
 /** Every published release, with where its entry stands. */
@@ -54,6 +57,7 @@ export async function publishedReleases(workspace: Workspace): Promise<ReleaseRe
         percent: Number(c.rollout ?? 100),
         halted: c.halted === true,
         releaseId: typeof c.releaseId === 'string' ? c.releaseId : '',
+        channel: typeof c.channel === 'string' ? c.channel : DEFAULT_CHANNEL,
       },
     ];
   });

@@ -1,7 +1,7 @@
 // The pure half: TUF keys and key ids, the role builders' input checks, signing, root rotation rules,
 // expiry defaults, and what publish refuses to write.
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { canonicalize } from '@tufjs/canonical-json';
@@ -259,6 +259,44 @@ test('publish refuses content that does not match its entry and a damaged file f
     [['fw.bin', `${served} does not match its signed length and SHA-256`]],
   );
   assert.equal(await readFile(served, 'utf8'), 'evil', 'a published file is never rewritten');
+});
+
+test('checking carried targets reads only the files that changed since they were published or last found sound', async () => {
+  const dir = await tempDir();
+  const keys = roleKeyPairs('record');
+  const files = (names: string[]) => names.map((name) => ({ name, bytes: utf8.encode(`${name} bytes`) }));
+  const pathOf = (name: string) =>
+    targetFilePath(name, targetEntryOf(name, utf8.encode(`${name} bytes`)).sha256);
+  const publish = (version: number, names: string[]) =>
+    publishRepository(
+      dir,
+      release({ roots: version === 1 ? [firstRoot(keys)] : [], keys, version, files: files(names) }),
+      { checkCarried: true },
+    );
+  await publish(1, ['a.bin']);
+  await publish(2, ['a.bin', 'b.bin']);
+  // A third publication reads neither published image: their files are as they were written.
+  const third = await publish(3, ['a.bin', 'b.bin', 'c.bin']);
+  assert.deepEqual(third.carried.sort(), [pathOf('a.bin'), pathOf('b.bin')].sort());
+  assert.deepEqual(third.hashed, [], 'no published image is read again');
+  assert.deepEqual(third.damaged, []);
+  // One is damaged in place, same size, its modification time put back: it is read, and named.
+  const a = join(dir, pathOf('a.bin'));
+  const before = await stat(a);
+  await writeFile(a, 'a.bin bytez');
+  await utimes(a, before.atime, before.mtime);
+  const fourth = await publish(4, ['a.bin', 'b.bin', 'c.bin', 'd.bin']);
+  assert.deepEqual(fourth.hashed, [pathOf('a.bin')]);
+  assert.deepEqual(
+    fourth.damaged.map((d) => d.name),
+    ['a.bin'],
+  );
+  // Touched but sound (a copy put back): read once, found sound, and not read again after.
+  await writeFile(a, 'a.bin bytes');
+  const fifth = await publish(5, ['a.bin', 'b.bin', 'c.bin', 'd.bin', 'e.bin']);
+  assert.deepEqual([fifth.hashed, fifth.damaged], [[pathOf('a.bin')], []]);
+  const sixth = await publish(6, ['a.bin', 'b.bin', 'c.bin', 'd.bin', 'e.bin', 'f.bin']);
+  assert.deepEqual(sixth.hashed, []);
 });
 
 test('publish refuses a root whose predecessor is not published, or one the old root did not sign', async () => {
