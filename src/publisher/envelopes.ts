@@ -35,7 +35,7 @@ export interface PublishOptions {
   readonly dir: string;
   /** `done` of `total` slots are settled, in slot order. */
   readonly onProgress?: (done: number, total: number) => void;
-  /** Sealing threads; one per core by default. */
+  /** Sealing threads; one per core by default, and never more than batches of SEAL_BATCH slots. */
   readonly threads?: number;
 }
 
@@ -172,9 +172,10 @@ function checkThreads(options: PublishOptions): number {
  */
 export async function publishEnvelopes(options: PublishOptions): Promise<PublishResult> {
   const started = performance.now();
-  const threads = checkThreads(options);
   const { plan } = options;
   const slots = plan.slots;
+  // No more threads than batches: a thread without a batch would only cost its start-up.
+  const threads = Math.min(checkThreads(options), Math.max(1, Math.ceil(slots / SEAL_BATCH)));
   const parts = partCount(slots);
   const folder = join(options.dir, ENVELOPE_FOLDER);
   await mkdir(folder, { recursive: true }).catch((error: unknown) => {

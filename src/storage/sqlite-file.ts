@@ -61,7 +61,8 @@ export function openSqliteFile<T>(path: string, file: SqliteFile, use: (db: Data
     }
     if (file.dropOtherVersion === undefined) upgrade(db, file, version);
     db.exec(file.schema);
-    db.exec(`PRAGMA user_version = ${file.version}`);
+    // Only when it changes: writing it is a transaction, and with synchronous FULL an fsync on every open.
+    if (version !== file.version) db.exec(`PRAGMA user_version = ${file.version}`);
     return use(db);
   } catch (error) {
     if (db?.isOpen) db.close();

@@ -3,8 +3,12 @@
 // failures show in the fleet status as operators see them.
 // tag: slow (a simulated fleet)
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { Workspace } from '../../src/publisher/workspace.ts';
 import { ok, sihl } from '../support/cli.ts';
+import { serveWorkspace } from '../support/server.ts';
 import { shipRelease, world } from '../support/world.ts';
 
 const ws = ['--workspace', 'acme'];
@@ -83,18 +87,45 @@ test('sim fleet: provisioned before publishing, devices update; power cuts repea
   for (const d of reverts) assert.equal(d.lastError.reason, 'TRIAL_NOT_CONFIRMED');
 });
 
-test('sim fleet exits 1 when devices did not reach the release by the deadline, so a pipeline stops', async () => {
+/** Two simulated devices provisioned on 7.27.0, then 7.28.0 published at `rollout` percent. */
+async function twoDevices(rollout: number): Promise<string> {
   const { cwd } = await world().build();
   const provision = ['sim', 'fleet', '--devices', '2', '--provision-only', '--model', 'movehub'];
   await ok(cwd, [...provision, '--firmware', 'old.bin', '--version', '7.27.0', ...ws]);
+  await shipRelease(cwd, '7.28.0', { rollout });
+  return cwd;
+}
+
+test('sim fleet exits 1 when devices did not reach the release by the deadline, so a pipeline stops', async () => {
   // No device is in a 0 % rollout: none gets the content key, none can update.
-  await shipRelease(cwd, '7.28.0', { rollout: 0 });
+  const cwd = await twoDevices(0);
   const untilDeadline = (seconds: string, ...more: string[]) =>
     sihl(cwd, ['sim', 'fleet', '--devices', '2', '--interval', '1', '--deadline', seconds, ...more, ...ws]);
-  const run = await untilDeadline('3');
+  const run = await untilDeadline('1');
   assert.equal(run.code, 1, run.out + run.err);
   assert.match(run.out, /0 of 2 devices run 7\.28\.0 .*; 2 not updated by the deadline/);
-  const json = await untilDeadline('2', '--json');
+  const json = await untilDeadline('1', '--json');
   assert.equal(json.code, 1);
   assert.equal(JSON.parse(json.out).notUpdated, 2);
+});
+
+test('a report the server turned away (429) is sent again at the next poll: the run ends with every report in', async () => {
+  const cwd = await twoDevices(100);
+  // One report per device at once: the boot report passes, the install's report right after it waits.
+  const workspace = await Workspace.open(join(cwd, 'acme'));
+  const server = await serveWorkspace(workspace, {
+    limits: { reportsPerDevice: { burst: 1, perMinute: 60 } },
+  });
+  await writeFile(join(cwd, 'server.crt'), server.cert);
+  const run = JSON.parse(
+    await ok(cwd, [
+      ...['sim', 'fleet', '--devices', '2', '--server', `${server.url}/`, '--certificate', 'server.crt'],
+      ...['--interval', '1', '--json', ...ws],
+    ]),
+  );
+  assert.equal(run.updated, 2);
+  assert.equal(run.undelivered, 0, 'the reports turned away were sent again');
+  const status = JSON.parse(await ok(cwd, ['fleet', 'status', '--json', ...ws]));
+  assert.equal(status.releases[0].running, 2);
+  for (const d of status.devices) assert.equal(d.lastOutcome, 'installed', JSON.stringify(d));
 });

@@ -62,7 +62,7 @@ test('init, approvers, provisioning, a release approved twice and checked, insta
   assert.match(early.err, /signatures: .*1 .*2/s);
   await ok(cwd, ['release', 'approve', 'movehub-7.28.0', '--key', 'bob', ...ws]);
   const checked = await ok(cwd, ['release', 'check', 'movehub-7.28.0', ...ws]);
-  assert.match(checked, /passes 6 rule\(s\):.*image-verifies/);
+  assert.match(checked, /passes 7 rule\(s\):.*device-decodes.*image-verifies/);
   assert.match(checked, /not checked: fits-slot: no slot size is known for model "movehub"/);
 
   // Until publishing exists, each valid device's envelope is sealed and staged by hand.

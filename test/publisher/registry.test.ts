@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { generateBoxKeyPair, generateSigningKeyPair, sha256 } from '../../src/core/crypto/index.ts';
@@ -193,4 +194,19 @@ test('a registry written before devices had channels opens with every device on 
     ['stable', 'beta'],
   );
   again.close();
+});
+
+test('opening a registry of this version writes nothing (no fsync per command); one from a newer sihl is refused', async () => {
+  const { registry, path } = await freshRegistry();
+  registry.close();
+  const again = openRegistry(path);
+  // A write would have put a frame in the write-ahead log; reading the schema version puts none.
+  assert.equal((await stat(`${path}-wal`)).size, 0);
+  again.close();
+  const { DatabaseSync } = await import('node:sqlite');
+  const raw = new DatabaseSync(path);
+  const version = Number(raw.prepare('PRAGMA user_version').get()?.user_version);
+  raw.exec(`PRAGMA user_version = ${version + 1}`);
+  raw.close();
+  assert.throws(() => openRegistry(path), refusal('USAGE', `schema version ${version + 1} is newer`));
 });

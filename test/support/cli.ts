@@ -36,19 +36,31 @@ export async function sihl(
   return { code, out: out.join(''), err: err.join('') };
 }
 
+/** Variables of the test run that its `sihl` processes inherit (package.json's test scripts set them). */
+const TEST_SWITCHES = [
+  'SIHL_INSECURE_TEST_KDF', // key files made in microseconds
+  'SIHL_TEST_QUICK_PACK', // images packed at Brotli quality 9
+  'NODE_COMPILE_CACHE', // each process skips compiling what an earlier one compiled
+] as const;
+
+/** What a test's child process inherits besides what it is given: the switches of the test run. */
+function testSwitches(): Record<string, string> {
+  const set = TEST_SWITCHES.filter((name) => process.env[name] !== undefined);
+  return Object.fromEntries(set.map((name) => [name, process.env[name] as string]));
+}
+
 const BIN = fileURLToPath(new URL('../../bin/sihl.js', import.meta.url));
 
 /**
  * `sihl ARGS` as a process of its own in `cwd`, as a person at another machine would run it: its
- * environment is `env` and PATH only (and the test KDF switch), nothing of the test's own secrets.
+ * environment is `env` and PATH only (and the test run's switches), nothing of the test's own secrets.
  */
 export function sihlProcess(
   cwd: string,
   args: string[],
   env: Record<string, string>,
 ): Promise<{ code: number; out: string; err: string }> {
-  const fast = process.env.SIHL_INSECURE_TEST_KDF;
-  const full = { PATH: process.env.PATH ?? '', ...(fast ? { SIHL_INSECURE_TEST_KDF: fast } : {}), ...env };
+  const full = { PATH: process.env.PATH ?? '', ...testSwitches(), ...env };
   return new Promise((done) => {
     execFile(process.execPath, [BIN, ...args], { cwd, env: full }, (error, out, err) => {
       const code = error ? Number((error as { code?: unknown }).code ?? 1) : 0;

@@ -37,7 +37,7 @@ async function accepting(port: number, deadline: number): Promise<void> {
   }
 }
 
-/** Starts nginx in the foreground with `config`; stopped (SIGQUIT, then SIGKILL) after the test. */
+/** Starts nginx in the foreground with `config`; stopped (SIGTERM, then SIGKILL) after the test. */
 export async function startNginx(config: string, port: number): Promise<ChildProcess> {
   const child = spawn(NGINX, ['-c', config, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -55,7 +55,8 @@ export async function startNginx(config: string, port: number): Promise<ChildPro
 
 async function stopNginx(child: ChildProcess, exited: Promise<void>): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGQUIT');
+  // Fast shutdown: SIGQUIT's graceful one waits out idle keep-alive connections, seconds per test file.
+  child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);

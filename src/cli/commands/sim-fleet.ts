@@ -262,7 +262,8 @@ export const simFleet: Command<ProvisionedFleet | FleetRun> = {
     agents at --server (pinning --certificate, by default the workspace's tls/server.crt; without --server
     the embedded server runs in this process for the run) and lets each poll every --interval seconds
     (first poll at random within one interval), at most --concurrency awake at once, until every device
-    runs the newest release published for its model, or --deadline seconds pass. --power-cut-rate: that
+    runs the newest release published for its model and the server has accepted its reports (one turned
+    away waits for the device's next poll), or --deadline seconds pass. --power-cut-rate: that
     percentage of devices lose power during their install (at a random flash operation) and boot again.
     --failure-rate: that percentage report an error (SELF_TEST_FAILED) after installing, as a failed health
     check would. Prints the time until 50, 90 and 100 % ran the new release, the requests the server

@@ -230,12 +230,22 @@ export class FleetRunner {
     }
   }
 
-  /** A device's life: wake on its schedule until it runs the target or the run stops. */
+  /**
+   * Whether the device still has something to do: reach the target (unless it failed), or deliver the
+   * reports the server has not accepted yet (a report that met a busy server waits in the outbox until
+   * the next poll, as on a real device).
+   */
+  async #busy(d: Live): Promise<boolean> {
+    if (d.updatedAtMs === null && !d.failed) return true;
+    return (await d.state.read()).outbox.length > 0;
+  }
+
+  /** A device's life: wake on its schedule until it runs the target and its reports are in, or the run stops. */
   async live(d: Live): Promise<void> {
     const signal = this.stop.signal;
     let failures = 0;
     let delay = this.#random() * this.#timing.interval * 1000;
-    while (d.updatedAtMs === null && !d.failed && !signal.aborted) {
+    while (!signal.aborted && (await this.#busy(d))) {
       await sleep(delay, signal);
       if (signal.aborted) return;
       await this.#slots.take();

@@ -5,7 +5,8 @@
 // (parked-flash.ts). Power cuts can be injected during installs, and failures after them (the device's
 // own self-test fails on the trial boot: an `error` report with reason SELF_TEST_FAILED, no confirmation,
 // and the next boot reverts to the old firmware and reports `reverted`, as an operator's rollout sees it).
-// The run yields progress and ends when every device runs the target version, or at the deadline.
+// The run yields progress and ends when every device runs the target version and the server has accepted
+// its reports (a report turned away waits for the device's next poll), or at the deadline.
 
 import { writeAgentConfig } from '../agent/config.ts';
 import type { Layout } from '../bootloader/layout.ts';

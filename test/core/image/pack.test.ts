@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { BEST_QUALITY_UP_TO, defaultQuality } from '../../../src/core/compress/brotli.ts';
 import { isSihlError } from '../../../src/core/errors.ts';
 import { bufferSource, chooseFilter, packImage, readImage } from '../../../src/core/image/index.ts';
 import { makeTrust, pybricksCorpus, tempDir, testKey, writeTemp } from '../../helpers.ts';
@@ -21,6 +22,14 @@ test('the same firmware packed twice gives a different content key, stream heade
   assert.ok(ha && hb && !Buffer.from(ha).equals(hb), 'fresh stream header');
   assert.notDeepEqual(a.manifest.payloadDigest, b.manifest.payloadDigest);
   assert.deepEqual(a.manifest.plaintextDigest, b.manifest.plaintextDigest);
+});
+
+test('the default Brotli quality is 11 up to 8 MiB and 9 above; only SIHL_TEST_QUICK_PACK=1 (the test suite) makes it 9 for all', () => {
+  assert.equal(defaultQuality(100_000, {}), 11);
+  assert.equal(defaultQuality(BEST_QUALITY_UP_TO, {}), 11);
+  assert.equal(defaultQuality(BEST_QUALITY_UP_TO + 1, {}), 9);
+  assert.equal(defaultQuality(100_000, { SIHL_TEST_QUICK_PACK: '1' }), 9);
+  assert.equal(defaultQuality(100_000, { SIHL_TEST_QUICK_PACK: 'yes' }), 11, 'exactly 1, nothing else');
 });
 
 test('the branch filter is chosen by what the code is: Thumb for Cortex-M hubs, ARM for the EV3', async () => {
