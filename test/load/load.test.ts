@@ -18,9 +18,12 @@ test('2,000 devices polling sihl serve for 5 s: every poll answered 304, memory 
   assert.equal(r.failed, 0, `${r.errors} errors, ${r.timeouts} timeouts, ${r.non304} answers other than 304`);
   assert.ok(r.requests > 0);
   assert.ok(r.rssEndMiB > 0, 'the server memory was sampled during the load');
-  // Flat once every connection is up (on a busy machine that can take most of the run).
+  // Bounded once every connection is up (on a busy machine that can take most of the run): no memory
+  // per request kept. At this request rate (about 100,000 polls) V8's young generation alone grows to
+  // 128 MiB and old space fills with garbage until a full collection (docs/SERVER.md §Memory), so the
+  // allowance is 256 MiB; a leak of 3 KiB per poll over 100,000 polls would exceed it.
   const up = r.rssAllUpMiB ?? r.rssEndMiB;
-  assert.ok(r.rssEndMiB < up * 1.5 + 20, `RSS ${up} MiB at ${r.allUpSeconds} s → ${r.rssEndMiB} MiB`);
+  assert.ok(r.rssEndMiB < up + 256, `RSS ${up} MiB at ${r.allUpSeconds} s → ${r.rssEndMiB} MiB`);
 });
 
 test('a kill -9 while 40 devices report loses no report the server acknowledged with 204', async () => {
