@@ -31,7 +31,7 @@ test('an approved image with one byte flipped fails release check and release pu
   assert.deepEqual(await storeFiles(cwd), ['metadata/1.root.json'], 'the store holds what init put there');
 });
 
-test('fits-slot says "not checked" without a slot size, and fails when the firmware is larger than the slot', async () => {
+test('fits-slot says "not checked" without a slot size, and fails when the firmware is larger than the slot; device-decodes fails a Brotli image for an LZMA2-only model', async () => {
   const { cwd, firmware } = await approvedRelease();
   const unknown = await ok(cwd, ['release', 'check', 'movehub-1.0.0', ...WS]);
   assert.match(unknown, /not checked: fits-slot: no slot size is known for model "movehub"/);
@@ -51,6 +51,13 @@ test('fits-slot says "not checked" without a slot size, and fails when the firmw
     await ok(cwd, ['release', 'check', 'movehub-1.0.0', ...WS]),
     /passes 8 rule\(s\):.*fits-slot, device-decodes/,
   );
+
+  // The release was packed with Brotli before the model was marked as a C-bootloader target.
+  await editConfig(cwd, { models: { movehub: { slotSize: firmware.length, codec: 'lzma2' } } });
+  const brotli = await sihl(cwd, ['release', 'publish', 'movehub-1.0.0', ...WS]);
+  assert.equal(brotli.code, 1, brotli.out);
+  assert.match(brotli.err, /device-decodes: the image is compressed with Brotli.*COMPRESSION_UNSUPPORTED/);
+  assert.deepEqual(await storeFiles(cwd), ['metadata/1.root.json'], 'nothing was published');
 });
 
 test('release create refuses a 2 GB sparse file at once when the model slot size is known', async () => {
