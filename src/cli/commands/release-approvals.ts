@@ -11,7 +11,7 @@ import { type ApprovalRecord, releaseName } from '../../publisher/release.ts';
 import { type Command, optionalString, strings } from '../command.ts';
 import { pathIn } from '../files.ts';
 import { optionLines, prose } from '../option-lines.ts';
-import { findRelease, releaseFacts } from './release.ts';
+import { findRelease, type ReleaseFacts, releaseFacts } from './release.ts';
 import { workspaceOption } from './workspace.ts';
 
 const force = { type: 'boolean', help: 'replace an existing output file' } as const;
@@ -117,13 +117,7 @@ export const releaseAddApproval: Command<{
     ].join('\n'),
 };
 
-interface ShowResult {
-  release: string;
-  model: string;
-  version: string;
-  securityVersion: number;
-  encrypted: boolean;
-  delegationVersion: number;
+interface ShowResult extends ReleaseFacts {
   created: string;
   releaseId: string;
   threshold: number;

@@ -33,7 +33,16 @@ export async function findRelease(values: Values, positionals: string[], context
 }
 
 /** What `release create` and `release show` say of a release: its folder and what it was made as. */
-export function releaseFacts(release: Release) {
+export interface ReleaseFacts {
+  release: string;
+  model: string;
+  version: string;
+  securityVersion: number;
+  encrypted: boolean;
+  delegationVersion: number;
+}
+
+export function releaseFacts(release: Release): ReleaseFacts {
   const { info } = release;
   return {
     release: release.dir,
@@ -55,16 +64,7 @@ interface ReleaseCheckResult {
   approvals: readonly ApprovalRecord[];
 }
 
-interface CreateResult {
-  release: string;
-  model: string;
-  version: string;
-  securityVersion: number;
-  encrypted: boolean;
-  delegationVersion: number;
-}
-
-export const releaseCreate: Command<CreateResult> = {
+export const releaseCreate: Command<ReleaseFacts> = {
   path: ['release', 'create'],
   summary: 'Pack firmware into a new release: compressed, encrypted, carrying the current delegation.',
   usage:
