@@ -23,7 +23,7 @@ import {
 } from '../core/image/index.ts';
 import type { ApprovalRecord, Release } from './release.ts';
 import { releaseName, saveReleaseInfo } from './release.ts';
-import { publicKeyOf } from './role-keys.ts';
+import { namedKeys } from './role-keys.ts';
 import type { Workspace } from './workspace.ts';
 
 type Now = () => Date;
@@ -81,12 +81,8 @@ interface Approver {
 }
 
 async function currentApprovers(workspace: Workspace): Promise<Approver[]> {
-  const out: Approver[] = [];
-  for (const name of workspace.config.roles.targets.keys) {
-    const key = await publicKeyOf(workspace, name);
-    out.push({ name, key, id: keyIdOf(key) });
-  }
-  return out;
+  const keys = await namedKeys(workspace, workspace.config.roles.targets);
+  return keys.map(({ name, publicKey }) => ({ name, key: publicKey, id: keyIdOf(publicKey) }));
 }
 
 /** Whether the approver's key is one the image's delegation names: only those count on a device. */

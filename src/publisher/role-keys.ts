@@ -107,8 +107,16 @@ export async function holdsPrivateKey(workspace: Workspace, name: string): Promi
 }
 
 export async function roleKeys(workspace: Workspace, role: Role): Promise<Uint8Array[]> {
-  const keys: Uint8Array[] = [];
-  for (const name of workspace.config.roles[role].keys) keys.push(await publicKeyOf(workspace, name));
+  return (await namedKeys(workspace, workspace.config.roles[role])).map((k) => k.publicKey);
+}
+
+/** The public keys a role names (`config`, the workspace's or a changed one), each with its name. */
+export async function namedKeys(
+  workspace: Workspace,
+  config: RoleConfig,
+): Promise<{ name: string; publicKey: Uint8Array }[]> {
+  const keys: { name: string; publicKey: Uint8Array }[] = [];
+  for (const name of config.keys) keys.push({ name, publicKey: await publicKeyOf(workspace, name) });
   return keys;
 }
 

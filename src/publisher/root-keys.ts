@@ -11,7 +11,7 @@ import { toHex } from '../core/format/bytes.ts';
 import { readPrivateKeyFile, readSmallFile } from '../core/fs.ts';
 import { openSigningKey } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
-import { publicKeyOf } from './role-keys.ts';
+import { namedKeys } from './role-keys.ts';
 import { type RoleConfig, realPathOf, type Workspace, within } from './workspace.ts';
 
 /** A root key as the workspace knows it: its name and public key. */
@@ -39,8 +39,7 @@ export async function checkOutsideWorkspace(workspaceDir: string, dir: string): 
 
 /** The workspace's root keys (or those of `roles` after a change), by name. */
 export async function rootSet(workspace: Workspace, root: RoleConfig = workspace.config.roles.root) {
-  const keys: RootKey[] = [];
-  for (const name of root.keys) keys.push({ name, publicKey: await publicKeyOf(workspace, name) });
+  const keys: RootKey[] = await namedKeys(workspace, root);
   return { threshold: root.threshold, keys } satisfies RootSet;
 }
 
