@@ -102,6 +102,10 @@ export class ReportIntake {
     } catch {
       return send(res, { status: 403, text: 'refused' });
     }
+    // Only verified reports spend a device's tokens, so nobody can throttle another device; the device's
+    // own refused reports spend them too, so it cannot send unlimited ones that each read the store.
+    const limited = this.#perDevice.take(deviceId);
+    if (!limited.ok) return tooMany(res, limited.retryAfter);
     // §Reports: a device speaks only for its registered model and that model's targets, so a device of
     // one model cannot count towards (or against) another model's rollout.
     const foreign =
@@ -111,9 +115,6 @@ export class ReportIntake {
     const offChannel = await this.#offChannel(device, report.target);
     if (offChannel) return send(res, { status: 403, text: `refused: ${offChannel}` });
     const seq = report.seq;
-    // Only verified reports spend a device's tokens, so nobody can throttle another device.
-    const limited = this.#perDevice.take(deviceId);
-    if (!limited.ok) return tooMany(res, limited.retryAfter);
     return send(res, await this.#serialised(deviceId, () => this.#store(device, seq, bytes)));
   }
 

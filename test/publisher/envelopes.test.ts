@@ -14,7 +14,6 @@ import {
 import { isSihlError } from '../../src/core/errors.ts';
 import { toHex } from '../../src/core/format/bytes.ts';
 import {
-  addressedTo,
   decodeEnvelope,
   ENVELOPE_BYTES,
   openEnvelope,
@@ -49,7 +48,7 @@ const tableOf = (plan: RecipientPlan) => ({ salt: toHex(plan.salt), slots: plan.
 /** What a device does: its two candidate buckets, its slot by its id for this publication, then open. */
 async function openAs(release: string, plan: RecipientPlan, pair: BoxKeyPair): Promise<Uint8Array | null> {
   const slot = await slotOnDisk(join(release, 'envelopes'), tableOf(plan), pair.publicKey, ENVELOPE_BYTES);
-  return slot ? openEnvelope(addressedTo(slot, pair.publicKey), pair, binding) : null;
+  return slot ? openEnvelope(slot, pair, binding) : null;
 }
 
 const refusal = (code: string) => (error: unknown) => isSihlError(error) && error.code === code;

@@ -176,6 +176,20 @@ test('a device over its rate gets 429 with Retry-After; other devices are not sl
   assert.equal((await limited.post(REPORTS, report(calm, 1))).status, 204);
 });
 
+test('a device’s signed reports about another model spend its rate too: past it, 429', async () => {
+  const limited = await startFixture({
+    limits: { reportsPerDevice: { burst: 2, perMinute: 1 } },
+  });
+  const liar = secureElement();
+  provision(limited.registry, liar);
+  const foreign = { model: 'technichub', target: 'technichub/technichub-1.0.0.sihl' };
+  assert.equal((await limited.post(REPORTS, report(liar, 1, foreign))).status, 403);
+  assert.equal((await limited.post(REPORTS, report(liar, 2, foreign))).status, 403);
+  const third = await limited.post(REPORTS, report(liar, 3, foreign));
+  assert.equal(third.status, 429);
+  assert.ok(Number(third.headers['retry-after']) >= 1);
+});
+
 test('a client that sends its headers or body too slowly is cut off by the timeouts', async () => {
   const quick = await startFixture({ limits: { headersTimeoutMs: 300, requestTimeoutMs: 300 } });
   const started = Date.now();

@@ -1,46 +1,28 @@
 // Reading a release's per-device tables from a folder on disk as a device does over HTTP (docs/FORMAT.md
 // §Envelope tables): its two candidate buckets, then its slot by recipient id.
-import { open, readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fromHex } from '../../src/core/format/bytes.ts';
-import { addressedTo, ENVELOPE_BYTES } from '../../src/core/format/envelope.ts';
-import {
-  bucketLocation,
-  candidateBuckets,
-  RECIPIENT_BYTES,
-  RECIPIENT_OFFSET,
-  recipientIdFor,
-  slotIn,
-} from '../../src/core/format/slot-table.ts';
+import { ENVELOPE_BYTES } from '../../src/core/format/envelope.ts';
+import { RECIPIENT_BYTES, RECIPIENT_OFFSET } from '../../src/core/format/slot-table.ts';
 import { parseTargetCustom } from '../../src/core/format/target.ts';
+import { fetchSlot, type TableKey } from '../../src/device/agent/envelope.ts';
+import { MemoryTransport } from '../../src/device/agent/memory-transport.ts';
 import { readPublished, targetEntries } from '../../src/publisher/published.ts';
 
-export interface TableKey {
-  readonly salt: string;
-  readonly slots: number;
-}
-
-/** The slot sealed to `box` in the tables in `folder` (a path on disk), as stored, or undefined. */
+/**
+ * The slot sealed to `box` in the tables in `folder` (a path on disk), found as a device finds it
+ * (src/device/agent/envelope.ts fetchSlot, over the in-memory twin of its transport), or undefined.
+ */
 export async function slotOnDisk(
   folder: string,
   table: TableKey,
   box: Uint8Array,
   slotBytes: number,
 ): Promise<Uint8Array | undefined> {
-  const recipient = recipientIdFor(fromHex(table.salt), box);
-  for (const bucket of candidateBuckets(recipient, table.slots)) {
-    const { path, offset, length } = bucketLocation(folder, bucket, slotBytes);
-    const handle = await open(path, 'r');
-    try {
-      const bytes = new Uint8Array(length);
-      await handle.read(bytes, 0, length, offset);
-      const slot = slotIn(bytes, recipient, slotBytes);
-      if (slot) return slot;
-    } finally {
-      await handle.close();
-    }
-  }
-  return undefined;
+  const store = new MemoryTransport();
+  for (const part of (await readdir(folder)).filter((f) => /^\d+\.bin$/.test(f)))
+    store.files.set(part, new Uint8Array(await readFile(join(folder, part))));
+  return (await fetchSlot(store, '', table, box, slotBytes)) ?? undefined;
 }
 
 /** Every slot of the tables in `folder`, in order. */
@@ -70,6 +52,5 @@ export async function envelopeInStore(
   const custom = parseTargetCustom(entry);
   if (!custom?.envelopes || !custom.salt || !custom.slots) return undefined;
   const table = { salt: custom.salt, slots: custom.slots };
-  const slot = await slotOnDisk(join(store, custom.envelopes), table, box, ENVELOPE_BYTES);
-  return slot && addressedTo(slot, box);
+  return slotOnDisk(join(store, custom.envelopes), table, box, ENVELOPE_BYTES);
 }
