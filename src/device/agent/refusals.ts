@@ -37,7 +37,7 @@ export function identityOf(
 /** The same target: same path, same length, and the same set of hashes. */
 export function sameTarget(a: TargetIdentity, b: TargetIdentity): boolean {
   if (a.target !== b.target || a.length !== b.length) return false;
-  const keys = Object.keys(a.hashes ?? {});
+  const keys = Object.keys(a.hashes);
   return (
     keys.length === Object.keys(b.hashes ?? {}).length && keys.every((k) => a.hashes[k] === b.hashes?.[k])
   );
