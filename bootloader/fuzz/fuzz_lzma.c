@@ -12,14 +12,8 @@ static uint8_t payload[STREAM_MAX + SIHL_LINK_BYTES * (PIECES_MAX - 1u)];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct sihl_image m;
-    size_t stream;
     if (size < 2 || size - 1 > STREAM_MAX) return 0;
-    stream = size - 1;
-    memset(&m, 0, sizeof m);
-    m.compression = SIHL_COMPRESSION_LZMA2;
-    m.window_log = (uint8_t)(12 + data[0] % 5);
-    m.filter = (uint8_t)((data[0] / 5) % 3);
-    unpack_chained(data + 1, stream, &m, payload, &work);
+    unpack_chained(data + 1, size - 1, SIHL_COMPRESSION_LZMA2, 12u + data[0] % 5u, (data[0] / 5u) % 3u, payload,
+                   &work);
     return 0;
 }
