@@ -5,8 +5,7 @@ import assert from 'node:assert/strict';
 import { open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { tempDir } from '../helpers.ts';
-import { INIT, ok, ROOT_KEY, sihl } from '../support/cli.ts';
+import { ok, sihl } from '../support/cli.ts';
 import { approvedRelease, editConfig, storeFiles, twoKeyWorkspace, WS } from './gate-support.ts';
 
 test('an approved image with one byte flipped fails release check and release publish, and nothing is published', async () => {
@@ -53,10 +52,7 @@ test('fits-slot says "not checked" without a slot size, and fails when the firmw
 });
 
 test('release create refuses a 2 GB sparse file at once when the model slot size is known', async () => {
-  const cwd = await tempDir();
-  await ok(cwd, [...INIT]);
-  for (const name of ['alice', 'bob'])
-    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...ROOT_KEY, ...WS]);
+  const { cwd } = await twoKeyWorkspace();
   await editConfig(cwd, { models: { movehub: { slotSize: 1024 * 1024 } } });
   const handle = await open(join(cwd, 'huge.bin'), 'w');
   await handle.truncate(2 * 1024 ** 3);
@@ -99,10 +95,7 @@ test('release create refuses a version that is not SemVer, before anyone approve
 });
 
 test('sihl.json with a targets threshold above its approvers is refused, naming the file', async () => {
-  const cwd = await tempDir();
-  await ok(cwd, [...INIT]);
-  for (const name of ['alice', 'bob'])
-    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...ROOT_KEY, ...WS]);
+  const { cwd } = await twoKeyWorkspace();
   const path = join(cwd, 'acme', 'sihl.json');
   const config = JSON.parse(await readFile(path, 'utf8'));
   config.roles.targets.threshold = 5;
