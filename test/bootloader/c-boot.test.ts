@@ -29,7 +29,7 @@ import {
   settle,
   WitnessFlash,
 } from '../device/matrix-support.ts';
-import { seeded } from '../device/support.ts';
+import { assertSameBytes, seeded } from '../device/support.ts';
 import { rejectionCases, vectorDevices } from './c-boot-cases.ts';
 import { cToolchainMissing } from './c-host.ts';
 
@@ -68,14 +68,6 @@ async function settled<T>(run: () => Promise<T>): Promise<T | { error: string }>
   }
 }
 
-/** The first byte where two flashes differ, or -1. */
-function firstDifference(a: Uint8Array, b: Uint8Array): number {
-  if (Buffer.compare(a, b) === 0) return -1;
-  let i = 0;
-  while (a[i] === b[i]) i++;
-  return i;
-}
-
 /**
  * Boots a copy of `from` with each bootloader and checks they agree: the report, the operations (as
  * many, every one compared where a cut falls) and the flash byte for byte. Returns the TypeScript copy
@@ -88,8 +80,7 @@ async function agree(from: SimulatedDevice, where: string, program = binary): Pr
   const cReport = await settled(async () => outcomeOf(await bootWithC(c, { binary: program })));
   assert.deepEqual(cReport, tsReport, `${where}: the C boot reports what the TypeScript boot reports`);
   assert.equal(c.flash.operations - before, ts.flash.operations - before, `${where}: flash operations`);
-  const at = firstDifference(c.flash.memory, ts.flash.memory);
-  assert.equal(at, -1, `${where}: the flashes differ at byte ${at}`);
+  assertSameBytes(c.flash.memory, ts.flash.memory, `${where}: the flashes`);
   return ts;
 }
 
@@ -157,11 +148,7 @@ for (const kind of KINDS) {
               c.flash.cutPower({ after: k, tear, random: seeded(k) });
               assert.throws(() => replay(c.flash, trace.slice(0, k)), PowerCut, where);
               c.flash.powerOn();
-              assert.equal(
-                firstDifference(c.flash.memory, ts.flash.memory),
-                -1,
-                `${where}: the flash at the cut`,
-              );
+              assertSameBytes(c.flash.memory, ts.flash.memory, `${where}: the flash at the cut`);
             }
             const next = await agree(ts, `${where}, the next boot`);
             if (next.bootState()?.phase !== 'idle') await agree(next, `${where}, the boot after that`);

@@ -9,14 +9,20 @@ import { PYBRICKS, pybricksFirmware } from '../support/fixtures.ts';
 
 export const WS = ['--workspace', 'acme'];
 
-/** A workspace with alice and bob, one registered movehub, and release movehub-1.0.0 approved by both. */
-export async function approvedRelease(config: Record<string, unknown> = {}) {
+/** A workspace with alice and bob as targets keys, and the movehub firmware in fw.bin. */
+export async function twoKeyWorkspace() {
   const cwd = await tempDir();
   const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
   await writeFile(join(cwd, 'fw.bin'), firmware);
   await ok(cwd, [...INIT]);
   for (const name of ['alice', 'bob'])
     await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...ROOT_KEY, ...WS]);
+  return { cwd, firmware };
+}
+
+/** A workspace with alice and bob, one registered movehub, and release movehub-1.0.0 approved by both. */
+export async function approvedRelease(config: Record<string, unknown> = {}) {
+  const { cwd, firmware } = await twoKeyWorkspace();
   const registry = openRegistry(join(cwd, 'acme', 'registry.db'));
   registry.provisionMany([
     {

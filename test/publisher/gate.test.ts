@@ -5,10 +5,8 @@ import assert from 'node:assert/strict';
 import { open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { tempDir } from '../helpers.ts';
-import { INIT, ok, ROOT_KEY, sihl } from '../support/cli.ts';
-import { PYBRICKS, pybricksFirmware } from '../support/fixtures.ts';
-import { approvedRelease, editConfig, storeFiles, WS } from './gate-support.ts';
+import { ok, sihl } from '../support/cli.ts';
+import { approvedRelease, editConfig, storeFiles, twoKeyWorkspace, WS } from './gate-support.ts';
 
 test('an approved image with one byte flipped fails release check and release publish, and nothing is published', async () => {
   const { cwd, release } = await approvedRelease();
@@ -61,10 +59,7 @@ test('fits-slot says "not checked" without a slot size, and fails when the firmw
 });
 
 test('release create refuses a 2 GB sparse file at once when the model slot size is known', async () => {
-  const cwd = await tempDir();
-  await ok(cwd, [...INIT]);
-  for (const name of ['alice', 'bob'])
-    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...ROOT_KEY, ...WS]);
+  const { cwd } = await twoKeyWorkspace();
   await editConfig(cwd, { models: { movehub: { slotSize: 1024 * 1024 } } });
   const handle = await open(join(cwd, 'huge.bin'), 'w');
   await handle.truncate(2 * 1024 ** 3);
@@ -90,11 +85,7 @@ test('release create refuses a 2 GB sparse file at once when the model slot size
 });
 
 test('release create refuses a version that is not SemVer, before anyone approves it', async () => {
-  const cwd = await tempDir();
-  await writeFile(join(cwd, 'fw.bin'), await pybricksFirmware(PYBRICKS, 'movehub'));
-  await ok(cwd, [...INIT]);
-  for (const name of ['alice', 'bob'])
-    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...ROOT_KEY, ...WS]);
+  const { cwd } = await twoKeyWorkspace();
   const r = await sihl(cwd, [
     'release',
     'create',
@@ -111,10 +102,7 @@ test('release create refuses a version that is not SemVer, before anyone approve
 });
 
 test('sihl.json with a targets threshold above its approvers is refused, naming the file', async () => {
-  const cwd = await tempDir();
-  await ok(cwd, [...INIT]);
-  for (const name of ['alice', 'bob'])
-    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...ROOT_KEY, ...WS]);
+  const { cwd } = await twoKeyWorkspace();
   const path = join(cwd, 'acme', 'sihl.json');
   const config = JSON.parse(await readFile(path, 'utf8'));
   config.roles.targets.threshold = 5;
@@ -134,12 +122,7 @@ test('sihl.json with a targets threshold above its approvers is refused, naming 
 });
 
 test('a model marked as a microcontroller target (models.M.codec "lzma2") is packed with LZMA2 and the Thumb filter by release create and image pack; other models keep Brotli', async () => {
-  const cwd = await tempDir();
-  const firmware = await pybricksFirmware(PYBRICKS, 'movehub');
-  await writeFile(join(cwd, 'fw.bin'), firmware);
-  await ok(cwd, [...INIT]);
-  for (const name of ['alice', 'bob'])
-    await ok(cwd, ['keys', 'add', '--role', 'targets', '--name', name, ...ROOT_KEY, ...WS]);
+  const { cwd } = await twoKeyWorkspace();
   await editConfig(cwd, { models: { movehub: { slotSize: 1024 * 1024, codec: 'lzma2' } } });
   const codec = async (image: string) => {
     const { manifest } = JSON.parse(await ok(cwd, ['image', 'inspect', image, '--json']));
